@@ -1,0 +1,133 @@
+"""Configuration: rule selection, severities, options, per-layer ignores, fail-on.
+
+``Config`` is what the engine consumes. The CLI and ``[tool.netdoctor]`` in
+pyproject.toml both produce one (see ``load_pyproject``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from netdoctor.errors import ConfigError
+from netdoctor.findings import Finding, Severity
+
+FAIL_ON_VALUES = ("error", "warning", "info", "never")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Resolved configuration.
+
+    Attributes:
+        select: Codes or prefixes to enable (``("ND",)`` = all). Longest prefix wins
+            between ``select`` and ``ignore``.
+        ignore: Codes or prefixes to disable.
+        fail_on: ``"error"``, ``"warning"``, ``"info"`` or ``"never"``.
+        severity: Per-rule severity overrides, by code.
+        options: Per-rule option overrides, by code.
+        per_layer_ignores: ``{layer glob: (codes or prefixes...)}``; matching findings are
+            suppressed (counted, not hidden).
+    """
+
+    select: tuple[str, ...] = ("ND",)
+    ignore: tuple[str, ...] = ()
+    fail_on: str = "error"
+    severity: Mapping[str, Severity] = field(default_factory=dict)
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    per_layer_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def is_selected(self, code: str, name: str = "") -> bool:
+        """Whether a rule is enabled: the longest matching prefix of select/ignore wins."""
+        best_sel = _longest_match(code, name, self.select)
+        best_ign = _longest_match(code, name, self.ignore)
+        if best_sel < 0:
+            return False
+        return best_sel > best_ign
+
+    def severity_for(self, code: str, default: Severity) -> Severity:
+        return self.severity.get(code, default)
+
+    def options_for(self, code: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
+        merged = dict(defaults)
+        merged.update(self.options.get(code, {}))
+        return merged
+
+    def layer_ignored(self, finding: Finding) -> bool:
+        """Whether a per-layer ignore covers this finding."""
+        if finding.layer is None:
+            return False
+        for pattern, codes in self.per_layer_ignores.items():
+            if fnmatch.fnmatchcase(finding.layer, pattern):
+                if _longest_match(finding.code, finding.name, codes) >= 0:
+                    return True
+        return False
+
+
+def _longest_match(code: str, name: str, patterns: Iterable[str]) -> int:
+    """Length of the longest pattern matching ``code`` (by prefix) or ``name`` (exactly).
+
+    A name match counts as a full-code match. -1 when nothing matches.
+    """
+    best = -1
+    for p in patterns:
+        p = p.strip()
+        if not p:
+            continue
+        if p.lower() == name:
+            best = max(best, len(code))
+        elif code.startswith(p.upper()) and p.upper().startswith("ND"):
+            best = max(best, len(p))
+        elif p.upper() == "ALL":
+            best = max(best, 0)
+    return best
+
+
+def make_config(
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] | None = None,
+    base: Config | None = None,
+    **changes: Any,
+) -> Config:
+    """Build a ``Config`` from library-call arguments, validating rule references."""
+    from dataclasses import replace
+
+    cfg = base or Config()
+    if select is not None:
+        cfg = replace(cfg, select=tuple(_validate_refs(select)))
+    if ignore is not None:
+        cfg = replace(cfg, ignore=tuple(cfg.ignore) + tuple(_validate_refs(ignore)))
+    if changes:
+        cfg = replace(cfg, **changes)
+    if cfg.fail_on not in FAIL_ON_VALUES:
+        raise ConfigError(f"fail-on must be one of {', '.join(FAIL_ON_VALUES)}, not {cfg.fail_on!r}")
+    return cfg
+
+
+def _validate_refs(refs: Iterable[str]) -> list[str]:
+    """Check that each code, prefix or name refers to at least one rule."""
+    from netdoctor.rules import registry
+
+    if isinstance(refs, str):
+        refs = [r for r in refs.split(",")]
+    reg = registry()
+    out = []
+    for ref in refs:
+        r = ref.strip()
+        if not r:
+            continue
+        if r.upper() == "ALL" or any(code.startswith(r.upper()) for code in reg) or any(
+            s.name == r.lower() for s in reg.values()
+        ):
+            out.append(r)
+            continue
+        raise ConfigError(f"unknown rule {r!r}{_suggest(r, list(reg) + [s.name for s in reg.values()])}")
+    return out
+
+
+def _suggest(word: str, candidates: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""

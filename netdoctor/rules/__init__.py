@@ -1,0 +1,18 @@
+"""Built-in rules, one module per category (the hundreds digit of the code).
+
+    data.py         ND1xx  inputs and targets
+    weights.py      ND2xx  parameters and initialization
+    gradients.py    ND3xx  gradients of one probe backward pass
+    activations.py  ND4xx  forward activations
+    structure.py    ND5xx  architecture and loss pairing
+    training.py     ND6xx  training dynamics (monitor history)
+
+Importing this package registers every rule; see ``_registry.py`` for the decorator.
+"""
+
+from __future__ import annotations
+
+from netdoctor.rules import activations, data, gradients, structure, training, weights  # noqa: F401
+from netdoctor.rules._registry import RuleContext, RuleSpec, registry, resolve, rule
+
+__all__ = ["RuleContext", "RuleSpec", "registry", "resolve", "rule"]

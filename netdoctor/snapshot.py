@@ -1,0 +1,480 @@
+"""The framework-neutral model snapshot that rules read.
+
+Adapters (``netdoctor.adapters.torch``, ``netdoctor.adapters.keras``) reduce tensors
+inside the framework and fill these records with scalars and small per-unit vectors.
+No full activation tensor is ever stored. Rules never import a framework: they read a
+:class:`ModelSnapshot` and nothing else, so every rule can be unit-tested on
+hand-built snapshots.
+
+Conventions adapters follow (rules rely on them):
+
+* ``ModelSnapshot.layers`` is in execution order (the order the probe forward pass ran
+  them). Containers (``nn.Sequential``, nested Keras models) are not listed; only layers
+  that compute something are.
+* A Keras layer with a fused activation (``Dense(10, activation="relu")``) becomes two
+  records: the weight layer (``kind="linear"``, ``activation="relu"``, ``output`` = the
+  pre-activation) and an activation record named ``"<layer>/relu"``
+  (``kind="activation"``, ``inputs_from=("<layer>",)``). Torch activation modules and
+  functional activations (``F.relu`` inside a ``forward``) become activation records too.
+* Per-unit vectors use the unit axis of the framework: features of a dense output
+  (last axis), channels of a conv output (axis 1 in torch, last axis in Keras).
+  Vectors longer than ``ProbeSettings.max_units`` are truncated to that many units.
+* Statistics are over the probe batch (all samples, all spatial/time positions).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+
+class Need(enum.Enum):
+    """What a rule needs the adapter to collect."""
+
+    STRUCTURE = "structure"      # layer list, kinds, connections, attributes
+    WEIGHTS = "weights"          # parameter statistics
+    DATA = "data"                # statistics of real (non-synthetic) input data
+    ACTIVATIONS = "activations"  # per-layer input/output statistics of a forward pass
+    GRADIENTS = "gradients"      # parameter gradients of one backward pass
+    LOSS = "loss"                # the loss function and its value on the probe batch
+    HISTORY = "history"          # training history (monitor only)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# Layer kinds. Adapters map framework classes onto these.
+KIND_LINEAR = "linear"          # nn.Linear, keras Dense, EinsumDense
+KIND_CONV = "conv"              # nn.ConvNd / ConvTransposeNd, keras Conv*/DepthwiseConv*/SeparableConv*
+KIND_EMBEDDING = "embedding"    # nn.Embedding(Bag), keras Embedding
+KIND_RNN = "rnn"                # nn.LSTM/GRU/RNN, keras LSTM/GRU/SimpleRNN (and Bidirectional)
+KIND_ATTENTION = "attention"    # nn.MultiheadAttention, keras MultiHeadAttention
+KIND_BATCHNORM = "batchnorm"    # nn.BatchNormNd, keras BatchNormalization
+KIND_LAYERNORM = "layernorm"    # nn.LayerNorm, RMSNorm, keras LayerNormalization
+KIND_GROUPNORM = "groupnorm"    # nn.GroupNorm / InstanceNorm, keras GroupNormalization
+KIND_DROPOUT = "dropout"        # nn.Dropout*, keras Dropout/SpatialDropout/GaussianDropout/AlphaDropout
+KIND_ACTIVATION = "activation"  # nn.ReLU/Tanh/..., keras Activation/ReLU, functional activations
+KIND_PREPROCESS = "preprocess"  # keras Normalization/Rescaling, torch modules that standardize
+KIND_POOL = "pool"
+KIND_SCALE = "scale"            # per-channel layer scale, learnable gains (ConvNeXt gamma ...)
+KIND_OTHER = "other"
+
+WEIGHT_KINDS = frozenset({KIND_LINEAR, KIND_CONV, KIND_EMBEDDING, KIND_RNN, KIND_ATTENTION})
+NORM_KINDS = frozenset({KIND_BATCHNORM, KIND_LAYERNORM, KIND_GROUPNORM})
+
+# Canonical activation names used in ``LayerRecord.activation``.
+RELU_FAMILY = frozenset({"relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "swish", "mish",
+                         "hardswish", "celu", "softplus", "prelu"})
+SATURATING = frozenset({"sigmoid", "tanh", "hard_sigmoid", "hard_tanh", "softsign"})
+
+# Parameter roles.
+ROLE_WEIGHT = "weight"          # the weight matrix / kernel of a linear/conv/attention layer
+ROLE_RECURRENT = "recurrent"    # recurrent kernel of an RNN (weight_hh)
+ROLE_EMBEDDING = "embedding"    # embedding table
+ROLE_BIAS = "bias"
+ROLE_NORM_SCALE = "norm_scale"  # gamma of a normalization layer
+ROLE_NORM_SHIFT = "norm_shift"  # beta of a normalization layer
+ROLE_BUFFER = "buffer"          # non-trainable state (BN running mean/var, moving stats)
+ROLE_OTHER = "other"            # everything else (layer scale, class token, position embeddings)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TensorStats:
+    """Summary statistics of one tensor, reduced inside the framework.
+
+    All moments are over finite entries only; ``frac_nonfinite`` counts the rest.
+    ``unit_mean``/``unit_std``/``unit_min``/``unit_max`` are per-unit vectors (see the module
+    docstring for the unit axis) and are filled where a rule uses them: the inputs of
+    weight layers (for ND101) and the raw data.
+    """
+
+    shape: tuple[int, ...]
+    mean: float = 0.0
+    std: float = 0.0
+    min: float = 0.0
+    max: float = 0.0
+    abs_max: float = 0.0
+    abs_mean: float = 0.0
+    l2: float = 0.0
+    frac_zero: float = 0.0
+    frac_nonfinite: float = 0.0
+    dtype: str = "float32"
+    unit_mean: np.ndarray | None = None
+    unit_std: np.ndarray | None = None
+    unit_min: np.ndarray | None = None
+    unit_max: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= int(d)
+        return n
+
+    @property
+    def rms(self) -> float:
+        """Root mean square, ``sqrt(mean^2 + std^2)``."""
+        return float(np.sqrt(self.mean * self.mean + self.std * self.std))
+
+    @property
+    def is_integer(self) -> bool:
+        return self.dtype.startswith(("int", "uint", "bool", "long"))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {
+            "shape": list(self.shape), "mean": self.mean, "std": self.std, "min": self.min,
+            "max": self.max, "abs_max": self.abs_max, "abs_mean": self.abs_mean, "l2": self.l2,
+            "frac_zero": self.frac_zero, "frac_nonfinite": self.frac_nonfinite, "dtype": self.dtype,
+        }
+        return d
+
+    @classmethod
+    def from_array(cls, a: Any, unit_axis: int | None = None, max_units: int = 4096) -> TensorStats:
+        """Compute stats of a numpy-compatible array (used by tests and for raw data).
+
+        Adapters reduce in the framework instead; this is the reference implementation.
+        """
+        arr = np.asarray(a)
+        dtype = str(arr.dtype)
+        x = arr.astype(np.float64, copy=False)
+        finite = np.isfinite(x)
+        n = x.size
+        nonfinite = float(1.0 - finite.mean()) if n else 0.0
+        xf = x[finite] if nonfinite else x.ravel()
+        if xf.size == 0:
+            return cls(shape=tuple(arr.shape), frac_nonfinite=nonfinite if n else 0.0, dtype=dtype)
+        unit = {}
+        if unit_axis is not None and arr.ndim >= 1:
+            moved = np.moveaxis(np.where(finite, x, np.nan), unit_axis, -1).reshape(-1, arr.shape[unit_axis])
+            moved = moved[:, :max_units]
+            with np.errstate(all="ignore"):
+                import warnings
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    unit = {
+                        "unit_mean": np.nanmean(moved, axis=0),
+                        "unit_std": np.nanstd(moved, axis=0),
+                        "unit_min": np.nanmin(moved, axis=0),
+                        "unit_max": np.nanmax(moved, axis=0),
+                    }
+        return cls(
+            shape=tuple(int(s) for s in arr.shape),
+            mean=float(xf.mean()),
+            std=float(xf.std()),
+            min=float(xf.min()),
+            max=float(xf.max()),
+            abs_max=float(np.abs(xf).max()),
+            abs_mean=float(np.abs(xf).mean()),
+            l2=float(np.sqrt(np.square(xf).sum())),
+            frac_zero=float((xf == 0).sum() / n),
+            frac_nonfinite=nonfinite,
+            dtype=dtype,
+            **unit,
+        )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ParamRecord:
+    """One parameter (or buffer) of a layer.
+
+    Attributes:
+        name: Local name within the layer (``"weight"``, ``"bias"``, ``"kernel"``, ``"weight_hh_l0"``).
+        role: One of the ``ROLE_*`` constants.
+        stats: Statistics of the values.
+        grad: Statistics of the gradient from the probe backward pass; ``None`` when
+            gradients were not collected or the parameter is not trainable. A trainable
+            parameter that the loss does not reach has ``grad`` with ``l2 == 0`` and
+            ``frac_zero == 1`` (the adapter fills zeros for ``None`` gradients).
+        trainable: Whether the optimizer would update it.
+        fan_in: Inputs per output unit (weights only), as He/Xavier define it.
+        fan_out: Outputs per input unit (weights only).
+        units: Number of output units (rows of a dense weight, filters of a conv).
+        duplicate_unit_frac: Fraction of units whose weights exactly equal another unit's
+            (0.0 when all units differ; ``(units-1)/units`` when all are identical).
+        initializer: Initializer named in the layer config (Keras), e.g. ``"GlorotUniform"``.
+    """
+
+    name: str
+    role: str
+    stats: TensorStats
+    grad: TensorStats | None = None
+    trainable: bool = True
+    fan_in: int | None = None
+    fan_out: int | None = None
+    units: int | None = None
+    duplicate_unit_frac: float | None = None
+    initializer: str | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LayerRecord:
+    """One computing layer, in execution order.
+
+    Attributes:
+        name: Qualified name (``"encoder.layers.0.linear1"``, ``"dense_1"``, ``"fc1/relu"``).
+        type_name: Framework class name (``"Linear"``, ``"Dense"``, ``"relu"`` for functionals).
+        kind: One of the ``KIND_*`` constants.
+        activation: For weight layers, the activation applied to this layer's output
+            (fused, or the activation record that directly consumes it), canonical name
+            (``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"softmax"``, ``"linear"``...), or
+            ``None`` when unknown. For activation records, the activation itself.
+        params: Parameters and buffers owned directly by this layer.
+        input: Statistics of the first tensor the layer received; for weight layers with
+            per-unit vectors over the input features/channels.
+        output: Statistics of the layer's (first) output tensor.
+        unit_active: Activation records of the ReLU family: per unit, the fraction of
+            samples/positions where the output is > 0.
+        unit_saturated: Activation records of saturating functions (sigmoid/tanh): per
+            unit, the fraction of samples/positions whose pre-activation magnitude exceeds
+            ``ProbeSettings.saturation_preact`` (judged from the output, e.g. ``|tanh| >
+            tanh(5)``).
+        inputs_from: Names of the layers whose outputs this layer consumed, when the
+            adapter could trace the data flow (``()`` for model inputs or unknown).
+        consumes_model_input: The layer consumed a model input tensor directly.
+        entry: The layer is a weight layer that receives the model input through no other
+            weight layer (only preprocessing, reshaping, pooling, dropout...). ND101 judges
+            what entry layers see.
+        executed: The forward hook fired (``False`` for modules whose parameters are used
+            by a parent's fused kernel, e.g. ``MultiheadAttention.out_proj``).
+        calls: How many times the layer ran in the probe forward pass (shared layers > 1).
+        depth: Index among weight layers in execution order (0 = first), ``None`` otherwise.
+        attrs: Kind-specific attributes: ``"p"`` (dropout rate), ``"use_bias"``,
+            ``"from_logits"``, ``"units"``, ``"kernel_size"``, ``"groups"``, ``"axis"``, ...
+    """
+
+    name: str
+    type_name: str
+    kind: str
+    activation: str | None = None
+    params: tuple[ParamRecord, ...] = ()
+    input: TensorStats | None = None
+    output: TensorStats | None = None
+    unit_active: np.ndarray | None = None
+    unit_saturated: np.ndarray | None = None
+    inputs_from: tuple[str, ...] = ()
+    consumes_model_input: bool = False
+    entry: bool = False
+    executed: bool = True
+    calls: int = 1
+    depth: int | None = None
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+    # -- convenience -----------------------------------------------------------------
+    def param(self, role: str) -> ParamRecord | None:
+        """First parameter with this role, or ``None``."""
+        for p in self.params:
+            if p.role == role:
+                return p
+        return None
+
+    def params_with(self, *roles: str) -> list[ParamRecord]:
+        return [p for p in self.params if p.role in roles]
+
+    @property
+    def weight(self) -> ParamRecord | None:
+        """The main weight matrix/kernel/table, if any."""
+        return self.param(ROLE_WEIGHT) or self.param(ROLE_EMBEDDING)
+
+    @property
+    def is_weight_layer(self) -> bool:
+        return self.kind in WEIGHT_KINDS
+
+    @property
+    def is_norm(self) -> bool:
+        return self.kind in NORM_KINDS
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DataStats:
+    """Statistics of the real input data (``None`` in the snapshot when synthetic).
+
+    Attributes:
+        inputs: Per named input (``"x"`` for a single array, dict keys, or ``"x[0]"``...),
+            stats with per-feature vectors (feature axis: last for 2-D/3-D tabular or
+            sequence data; the channel axis for images as the model expects them).
+        targets: Stats of the targets, if given.
+        target_kind: ``"class_index"``, ``"one_hot"``, ``"binary"``, ``"float"`` or ``None``.
+        num_samples: Samples in the probe batch.
+    """
+
+    inputs: Mapping[str, TensorStats]
+    targets: TensorStats | None = None
+    target_kind: str | None = None
+    num_samples: int = 0
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class OutputInfo:
+    """What the model returned for the probe batch.
+
+    Attributes:
+        stats: Stats of the main output tensor (the one the loss consumed), per-unit over
+            the last axis.
+        looks_like: ``"probabilities"`` (non-negative, rows sum to 1), ``"sigmoid"`` (all in
+            [0, 1] but rows do not sum to 1), ``"log_probabilities"`` (<= 0 and rows
+            log-sum-exp to 0), ``"logits"`` (anything else), or ``"unknown"``.
+        final_activation: Canonical name of the last activation applied structurally
+            (``"softmax"``, ``"sigmoid"``, ``"log_softmax"``, ``None`` = linear/unknown).
+        final_layer: Name of the layer that produced the output.
+        num_outputs: Number of output tensors the model returned.
+    """
+
+    stats: TensorStats
+    looks_like: str = "unknown"
+    final_activation: str | None = None
+    final_layer: str | None = None
+    num_outputs: int = 1
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LossInfo:
+    """The loss used for the probe backward pass.
+
+    Attributes:
+        name: Display name (``"CrossEntropyLoss"``, ``"categorical_crossentropy"``).
+        expects: What the loss wants as model output: ``"logits"``, ``"probabilities"``,
+            ``"log_probabilities"``, ``"any"`` (MSE, custom callables) or ``"unknown"``.
+        value: Loss value on the probe batch (may be NaN/Inf).
+        from_logits: Keras ``from_logits`` setting, when the loss has one.
+        source: ``"user"`` (given by the user / compiled), ``"default"`` (netdoctor's
+            documented default for the targets) or ``"surrogate"`` (no targets: a stand-in
+            used only to measure gradients).
+    """
+
+    name: str
+    expects: str = "unknown"
+    value: float = float("nan")
+    from_logits: bool | None = None
+    source: str = "user"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSettings:
+    """Knobs of the measurement itself (not of the rules).
+
+    Attributes:
+        max_samples: Cap on the probe batch (default 256).
+        max_units: Cap on per-unit vector length.
+        saturation_preact: Pre-activation magnitude beyond which a sigmoid/tanh unit counts
+            as saturated (5.0, DeepDiagnosis' cut-off; tanh(5)=0.99991, sigmoid(5)=0.9933).
+        seed: Seed for dropout masks and synthetic inputs; the global RNG state is restored.
+    """
+
+    max_samples: int = 256
+    max_units: int = 4096
+    saturation_preact: float = 5.0
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ModelSnapshot:
+    """Everything rules may read about one model.
+
+    Attributes:
+        framework: ``"torch"`` or ``"keras"`` (``"keras/torch"`` style backends are
+            reported in ``framework_version``).
+        framework_version: e.g. ``"2.13.0"`` or ``"3.15.1 (tensorflow 2.21.0)"``.
+        model_class: Class name of the model.
+        layers: Computing layers in execution order.
+        collected: What the adapter collected; rules needing anything else are skipped.
+        missing: Reason per need that was not collected (shown to the user).
+        param_count: Total parameters.
+        trainable_param_count: Trainable parameters.
+        batch_size: Samples in the probe batch.
+        synthetic_inputs: Inputs were synthesized from a shape (no real data).
+        data: Real data statistics (``None`` when synthetic).
+        output: The model output on the probe batch.
+        loss: The loss used for gradients.
+        residual: ``True`` when the adapter saw a residual connection (an addition whose
+            operands come from different depths), ``False`` when it is sure there is none,
+            ``None`` when unknown.
+        suppressions: ``{layer name: {rule code or name: reason}}`` from ``netdoctor.allow``.
+        history: Training history (monitor only), see ``netdoctor.history``.
+        notes: Remarks for the report header ("surrogate loss: MSE against random targets").
+    """
+
+    framework: str
+    framework_version: str = ""
+    model_class: str = ""
+    layers: tuple[LayerRecord, ...] = ()
+    collected: frozenset[Need] = frozenset()
+    missing: Mapping[Need, str] = field(default_factory=dict)
+    param_count: int = 0
+    trainable_param_count: int = 0
+    batch_size: int = 0
+    synthetic_inputs: bool = False
+    data: DataStats | None = None
+    output: OutputInfo | None = None
+    loss: LossInfo | None = None
+    residual: bool | None = None
+    suppressions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    history: Any = None
+    notes: tuple[str, ...] = ()
+
+    # -- navigation helpers for rules ----------------------------------------------------
+    def layer(self, name: str) -> LayerRecord | None:
+        for rec in self.layers:
+            if rec.name == name:
+                return rec
+        return None
+
+    def weight_layers(self, executed_only: bool = False) -> list[LayerRecord]:
+        """Weight layers (linear, conv, embedding, rnn, attention) in execution order."""
+        return [r for r in self.layers if r.is_weight_layer and (r.executed or not executed_only)]
+
+    def consumers(self, name: str) -> list[LayerRecord]:
+        """Layers that consumed the output of ``name`` (by traced data flow)."""
+        return [r for r in self.layers if name in r.inputs_from]
+
+    def successor(self, name: str) -> LayerRecord | None:
+        """The layer that ran right after ``name`` (execution order)."""
+        for i, rec in enumerate(self.layers):
+            if rec.name == name:
+                return self.layers[i + 1] if i + 1 < len(self.layers) else None
+        return None
+
+    def iter_params(self, *roles: str) -> Iterator[tuple[LayerRecord, ParamRecord]]:
+        for rec in self.layers:
+            for p in rec.params:
+                if not roles or p.role in roles:
+                    yield rec, p
+
+    @property
+    def output_layer(self) -> LayerRecord | None:
+        """The last weight layer that executed (the classifier/regression head)."""
+        wl = self.weight_layers(executed_only=True)
+        return wl[-1] if wl else None
+
+    def has(self, need: Need) -> bool:
+        return need in self.collected
+
+
+def layer_health(snapshot: ModelSnapshot) -> list[dict[str, Any]]:
+    """Rows of the per-layer health table shown by reporters.
+
+    One row per weight layer (and per activation layer with unit statistics), with the
+    gradient norm, weight norm, their ratio, the activation scale, and dead/saturated
+    fractions where measured.
+    """
+    rows: list[dict[str, Any]] = []
+    for rec in snapshot.layers:
+        if not (rec.is_weight_layer or rec.unit_active is not None or rec.unit_saturated is not None):
+            continue
+        row: dict[str, Any] = {"layer": rec.name, "type": rec.type_name, "kind": rec.kind}
+        w = rec.weight
+        if w is not None:
+            row["weight_norm"] = w.stats.l2
+            if w.grad is not None:
+                row["grad_norm"] = w.grad.l2
+                row["grad_to_weight"] = w.grad.l2 / w.stats.l2 if w.stats.l2 > 0 else float("inf") if w.grad.l2 > 0 else 0.0
+        if rec.output is not None:
+            row["act_std"] = rec.output.std
+        if rec.unit_active is not None and len(rec.unit_active):
+            row["dead_frac"] = float(np.mean(np.asarray(rec.unit_active) <= 0.0))
+        if rec.unit_saturated is not None and len(rec.unit_saturated):
+            row["saturated_frac"] = float(np.mean(np.asarray(rec.unit_saturated) > 0.5))
+        rows.append(row)
+    return rows
