@@ -131,3 +131,32 @@ def _suggest(word: str, candidates: Iterable[str]) -> str:
 
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.5)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """Settings from ``[tool.netdoctor]`` of the nearest pyproject.toml.
+
+    Attributes:
+        config: Rule selection, severities, options, per-layer ignores, fail-on.
+        paths: Model files/globs to check when the command line names none.
+        data: Default ``--data`` file.
+        input_shape: Default ``--input-shape``.
+        pytest_glob: Glob of model files collected by ``pytest --netdoctor``.
+        source: The pyproject.toml the settings came from (``None`` = defaults).
+    """
+
+    config: Config = field(default_factory=Config)
+    paths: tuple[str, ...] = ()
+    data: str | None = None
+    input_shape: tuple[int, ...] | None = None
+    pytest_glob: str = "**/*model*.py"
+    source: Any = None
+
+
+def load_project_config(start: Any = None, explicit: Any = None) -> ProjectConfig:
+    """Read ``[tool.netdoctor]`` from ``explicit`` or the nearest pyproject.toml above ``start``.
+
+    Placeholder until pyproject support lands: returns the defaults.
+    """
+    return ProjectConfig()
