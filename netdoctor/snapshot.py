@@ -457,7 +457,8 @@ def layer_health(snapshot: ModelSnapshot) -> list[dict[str, Any]]:
 
     One row per weight layer (and per activation layer with unit statistics), with the
     gradient norm, weight norm, their ratio, the activation scale, and dead/saturated
-    fractions where measured.
+    fractions where measured. Weight layers also carry ``weight_std`` and, when the
+    adapter knows them, ``fan_in``/``fan_out`` (for the He/Xavier reference in reports).
     """
     rows: list[dict[str, Any]] = []
     for rec in snapshot.layers:
@@ -467,6 +468,11 @@ def layer_health(snapshot: ModelSnapshot) -> list[dict[str, Any]]:
         w = rec.weight
         if w is not None:
             row["weight_norm"] = w.stats.l2
+            row["weight_std"] = w.stats.std
+            if w.fan_in is not None:
+                row["fan_in"] = w.fan_in
+            if w.fan_out is not None:
+                row["fan_out"] = w.fan_out
             if w.grad is not None:
                 row["grad_norm"] = w.grad.l2
                 row["grad_to_weight"] = w.grad.l2 / w.stats.l2 if w.stats.l2 > 0 else float("inf") if w.grad.l2 > 0 else 0.0
