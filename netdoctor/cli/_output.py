@@ -1,0 +1,65 @@
+"""Small output helpers shared by the commands: error lines, colour decisions, writing."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn, TextIO
+
+EXIT_USAGE = 2
+
+
+class UsageFailure(Exception):
+    """A user error the command reports as one ``error:`` line and exit code 2."""
+
+
+def wants_color(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never with ``NO_COLOR`` set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def is_tty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def error_line(message: str) -> None:
+    """Write ``error: message`` (one line) to stderr."""
+    text = " ".join(str(message).split())  # one line, whatever the message held
+    prefix = "\x1b[1;31merror:\x1b[0m" if wants_color(sys.stderr) else "error:"
+    sys.stderr.write(f"{prefix} {text}\n")
+    sys.stderr.flush()
+
+
+def note_line(message: str) -> None:
+    """Write an informational line to stderr."""
+    sys.stderr.write(f"{message}\n")
+    sys.stderr.flush()
+
+
+def fail(message: str) -> NoReturn:
+    """Report a user error and exit with code 2."""
+    import typer
+
+    error_line(message)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def write_stdout(text: str) -> None:
+    """Write to stdout, replacing characters the stream's encoding cannot show."""
+    stream = sys.stdout
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        enc = getattr(stream, "encoding", None) or "ascii"
+        stream.write(text.encode(enc, errors="replace").decode(enc))
+    stream.flush()

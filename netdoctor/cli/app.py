@@ -1,0 +1,196 @@
+"""Command definitions. Keep this module cheap to import: ``netdoctor --help`` loads it.
+
+The command bodies import their implementation (and through it numpy, the rules and the
+frameworks) only when they run.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, List, Optional
+
+import typer
+
+from netdoctor import __version__
+
+app = typer.Typer(
+    name="netdoctor",
+    help="A pytest-style diagnostic linter for neural networks (PyTorch and Keras 3).\n\n"
+    "Run `netdoctor check model.py` on a file that defines build_model(); "
+    "`netdoctor rules` lists what is checked.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _available_formats() -> list[str]:
+    from netdoctor.reporters import available
+
+    return available()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"netdoctor {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    ] = None,
+) -> None:
+    """A pytest-style diagnostic linter for neural networks (PyTorch and Keras 3)."""
+
+
+_FORMATS = ", ".join(_available_formats())
+_DATA = "Data and model"
+_RULES = "Rules"
+_OUTPUT = "Output"
+
+
+@app.command(no_args_is_help=False)
+def check(
+    paths: Annotated[
+        Optional[List[str]],
+        typer.Argument(
+            metavar="PATH",
+            help="Model files (.py defining build_model() or `model`; PATH::NAME picks one) "
+            "or saved Keras models (.keras, .h5). Default: `paths` from \\[tool.netdoctor].",
+            show_default=False,
+        ),
+    ] = None,
+    fmt: Annotated[
+        Optional[List[str]],
+        typer.Option("--format", "-f", metavar="FORMAT", help=f"Report format: {_FORMATS}; repeat for several. Default: text.",
+                     rich_help_panel=_OUTPUT, show_default=False),
+    ] = None,
+    output: Annotated[
+        Optional[List[str]],
+        typer.Option("--output", "-o", metavar="FILE", help="Write a report to FILE; repeat in the order of --format "
+                     "(text goes to stdout when it has none).", rich_help_panel=_OUTPUT,
+                     show_default=False),
+    ] = None,
+    fail_on: Annotated[
+        Optional[str],
+        typer.Option("--fail-on", metavar="LEVEL", help="Exit 1 on findings at or above: error, warning, info, never. "
+                     "Default: error (or fail-on in \\[tool.netdoctor]).", rich_help_panel=_RULES,
+                     show_default=False),
+    ] = None,
+    select: Annotated[
+        Optional[List[str]],
+        typer.Option("--select", metavar="RULES", help="Rules to run: comma-separated codes, prefixes or names "
+                     "(ND3, ND201, dead-units).", rich_help_panel=_RULES, show_default=False),
+    ] = None,
+    ignore: Annotated[
+        Optional[List[str]],
+        typer.Option("--ignore", metavar="RULES", help="Rules not to run: comma-separated codes, prefixes or names.",
+                     rich_help_panel=_RULES, show_default=False),
+    ] = None,
+    config: Annotated[
+        Optional[str],
+        typer.Option("--config", metavar="PYPROJECT", help="pyproject.toml to read \\[tool.netdoctor] from "
+                     "(default: the nearest one above the working directory).",
+                     rich_help_panel=_RULES, show_default=False),
+    ] = None,
+    baseline: Annotated[
+        Optional[str],
+        typer.Option("--baseline", metavar="FILE", help="Hide findings recorded in this baseline file.",
+                     rich_help_panel=_RULES, show_default=False),
+    ] = None,
+    write_baseline: Annotated[
+        Optional[str],
+        typer.Option("--write-baseline", metavar="FILE", help="Record the current findings as a baseline and exit 0.",
+                     rich_help_panel=_RULES, show_default=False),
+    ] = None,
+    data: Annotated[
+        Optional[str],
+        typer.Option("--data", metavar="FILE.npz", help="An .npz file with arrays x (and y) to use instead of the "
+                     "file's sample_batch().", rich_help_panel=_DATA, show_default=False),
+    ] = None,
+    input_shape: Annotated[
+        Optional[str],
+        typer.Option("--input-shape", metavar="SHAPE", help="Synthesize inputs of this per-sample shape, e.g. 3,32,32 "
+                     "(data rules are skipped).", rich_help_panel=_DATA, show_default=False),
+    ] = None,
+    weights: Annotated[
+        Optional[str],
+        typer.Option("--weights", metavar="FILE", help="Load this checkpoint into the built model first.",
+                     rich_help_panel=_DATA, show_default=False),
+    ] = None,
+    unsafe: Annotated[
+        bool,
+        typer.Option("--unsafe", help="Allow code and pickles from saved models and checkpoints "
+                     "(only for files you trust).", rich_help_panel=_DATA),
+    ] = False,
+    max_samples: Annotated[
+        Optional[int],
+        typer.Option("--max-samples", metavar="N", min=1, help="Use at most N samples of the batch (default 256).",
+                     rich_help_panel=_DATA, show_default=False),
+    ] = None,
+    seed: Annotated[
+        Optional[int],
+        typer.Option("--seed", metavar="N", help="Seed for synthetic inputs and dropout masks (default 0).",
+                     rich_help_panel=_DATA, show_default=False),
+    ] = None,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="Do not show progress on the terminal.",
+                           rich_help_panel=_OUTPUT),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of errors.", rich_help_panel=_OUTPUT),
+    ] = False,
+) -> None:
+    """Check model files and report problems (exit 0 clean, 1 findings, 2 errors)."""
+    from netdoctor.cli.check import CheckArgs, run_check
+
+    code = run_check(CheckArgs(
+        paths=list(paths or []), formats=list(fmt or []), outputs=list(output or []),
+        fail_on=fail_on, select=select, ignore=ignore, config=config, baseline=baseline,
+        write_baseline=write_baseline, data=data, input_shape=input_shape, weights=weights,
+        unsafe=unsafe, max_samples=max_samples, seed=seed, no_progress=no_progress, debug=debug,
+    ))
+    raise typer.Exit(code)
+
+
+@app.command()
+def rules(
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="text or json."),
+    ] = "text",
+) -> None:
+    """List the rules: code, name, category, default severity, summary."""
+    from netdoctor.cli.catalogue import list_rules
+
+    raise typer.Exit(list_rules(fmt))
+
+
+@app.command()
+def explain(
+    rule: Annotated[str, typer.Argument(help="Rule code (ND301) or name (vanishing-gradients).",
+                                        show_default=False)],
+) -> None:
+    """Show a rule's documentation."""
+    from netdoctor.cli.catalogue import explain_rule
+
+    raise typer.Exit(explain_rule(rule))
+
+
+@app.command()
+def diff(
+    old: Annotated[str, typer.Argument(help="Earlier JSON report.", show_default=False)],
+    new: Annotated[str, typer.Argument(help="Later JSON report.", show_default=False)],
+) -> None:
+    """Compare two JSON reports: new, fixed and unchanged findings."""
+    import importlib.util
+
+    from netdoctor.cli._output import fail
+
+    if importlib.util.find_spec("netdoctor.diff") is None:
+        fail("diff support is not installed in this netdoctor build")
+    from netdoctor import diff as diff_mod
+
+    raise typer.Exit(int(diff_mod.main(old, new) or 0))

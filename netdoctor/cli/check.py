@@ -1,0 +1,267 @@
+"""``netdoctor check``: resolve options, check the files, write the reports, pick the exit code."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import importlib.util
+import os
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from netdoctor.cli._output import UsageFailure, error_line, is_tty, note_line, wants_color, write_stdout
+
+STDOUT = "-"
+
+
+@dataclass
+class CheckArgs:
+    """The command-line options of ``netdoctor check`` (``None``: not given)."""
+
+    paths: list[str] = field(default_factory=list)
+    formats: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    fail_on: str | None = None
+    select: list[str] | None = None
+    ignore: list[str] | None = None
+    config: str | None = None
+    baseline: str | None = None
+    write_baseline: str | None = None
+    data: str | None = None
+    input_shape: str | None = None
+    weights: str | None = None
+    unsafe: bool = False
+    max_samples: int | None = None
+    seed: int | None = None
+    no_progress: bool = False
+    debug: bool = False
+
+
+def run_check(args: CheckArgs) -> int:
+    """Run ``netdoctor check``; returns the exit code (0, 1 or 2)."""
+    try:
+        return _run(args)
+    except UsageFailure as exc:
+        error_line(str(exc))
+        return 2
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        return 130
+    except Exception as exc:
+        from netdoctor.errors import NetdoctorError
+
+        if args.debug:
+            import traceback
+
+            traceback.print_exc()
+        if isinstance(exc, NetdoctorError):
+            error_line(str(exc))
+        else:
+            error_line(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug and report it")
+        return 2
+
+
+def _run(args: CheckArgs) -> int:
+    from netdoctor.config import FAIL_ON_VALUES, load_project_config, make_config
+    from netdoctor.findings import Report
+    from netdoctor.workers import CheckOptions, check_files
+
+    t0 = time.perf_counter()
+    destinations = plan_outputs(args.formats or ["text"], args.outputs)
+    if args.config is not None and not Path(args.config).is_file():
+        raise UsageFailure(f"no such config file: {args.config}; pass the path of a pyproject.toml")
+    project = load_project_config(start=Path.cwd(), explicit=args.config)
+    fail_on = (args.fail_on or project.config.fail_on or "error").strip().lower()
+    if fail_on not in FAIL_ON_VALUES:
+        raise UsageFailure(f"--fail-on must be one of {', '.join(FAIL_ON_VALUES)}, not {fail_on!r}")
+    cfg = make_config(select=_split_refs(args.select), ignore=_split_refs(args.ignore),
+                      base=project.config, fail_on=fail_on)
+
+    specs = expand_paths(args.paths or list(project.paths))
+    if not specs:
+        raise UsageFailure("no model files given; run `netdoctor check MODEL.py` "
+                           "(or set paths in [tool.netdoctor] of pyproject.toml)")
+    if args.weights and len(specs) > 1:
+        raise UsageFailure("--weights needs exactly one model file; check the files one at a time")
+    input_shape = parse_shape(args.input_shape) if args.input_shape else project.input_shape
+    _require_baseline_support(args)
+
+    options = CheckOptions(
+        config=cfg, data=args.data or project.data, input_shape=input_shape, weights=args.weights,
+        unsafe=args.unsafe, max_samples=args.max_samples, seed=args.seed,
+    )
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+    show_progress = not args.no_progress and is_tty(sys.stdout) and is_tty(sys.stderr)
+    with _progress(specs, show_progress) as on_progress, contextlib.redirect_stdout(sys.stderr):
+        results = check_files(specs, options, progress=on_progress)
+
+    report = Report.merge(r.report for r in results)
+    report = replace(report, timings={**report.timings, "total": time.perf_counter() - t0})
+    for res in results:
+        for err in res.report.errors:
+            if args.debug and res.traceback:
+                sys.stderr.write(res.traceback)
+            error_line(_error_text(err.file, err.message))
+
+    if args.baseline:
+        from netdoctor import baseline as baseline_mod
+
+        report = baseline_mod.apply_baseline(report, args.baseline)
+    if args.write_baseline:
+        from netdoctor import baseline as baseline_mod
+
+        baseline_mod.write_baseline(report, args.write_baseline)
+        note_line(f"wrote a baseline of {len(report.findings)} finding(s) to {args.write_baseline}")
+
+    checked_any = bool(report.targets)
+    for fmt, dest in destinations:
+        if dest == STDOUT:
+            if fmt == "text" and not checked_any:
+                continue  # the error lines on stderr say it all
+            write_stdout(_render(fmt, report, sys.stdout))
+        else:
+            _write_file(dest, _render(fmt, report, None))
+    if args.write_baseline:
+        return 2 if report.errors else 0
+    return report.exit_code(fail_on)
+
+
+# -- option handling --------------------------------------------------------------------
+def plan_outputs(formats: Sequence[str], outputs: Sequence[str]) -> list[tuple[str, str]]:
+    """Pair each format with a destination (a path, or ``"-"`` for stdout).
+
+    One ``--output`` per format pairs them in order. With one output fewer than formats
+    and a ``text`` format among them, text goes to stdout and the others take the
+    outputs in order. A single format without ``--output`` goes to stdout.
+
+    Raises:
+        UsageFailure: Unknown format, or formats and outputs that do not pair up.
+    """
+    from netdoctor.reporters import available
+
+    known = available()
+    fmts = [f.strip().lower() for item in formats for f in item.split(",") if f.strip()]
+    for f in fmts:
+        if f not in known:
+            raise UsageFailure(f"unknown format {f!r}; available: {', '.join(known)}")
+    if len(set(fmts)) != len(fmts):
+        raise UsageFailure("each --format may be given once")
+    outs = list(outputs)
+    if len(outs) == len(fmts):
+        pairs = list(zip(fmts, outs))
+    elif len(outs) == len(fmts) - 1 and "text" in fmts:
+        it = iter(outs)
+        pairs = [(f, STDOUT if f == "text" else next(it)) for f in fmts]
+    elif not outs and len(fmts) == 1:
+        pairs = [(fmts[0], STDOUT)]
+    else:
+        raise UsageFailure(
+            f"{len(fmts)} formats but {len(outs)} --output given; give one --output per format, "
+            "in the same order (text may go to stdout without one)"
+        )
+    if sum(dest == STDOUT for _, dest in pairs) > 1:
+        raise UsageFailure("only one format can go to stdout; give the others an --output FILE")
+    return pairs
+
+
+def _split_refs(values: list[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``"3,32,32"`` (or ``"(3, 32, 32)"``, ``"3x32x32"``) -> ``(3, 32, 32)``."""
+    cleaned = text.strip().strip("()[]").replace("x", ",").replace(" ", ",")
+    parts = [p for p in cleaned.split(",") if p]
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if not shape or any(d <= 0 for d in shape):
+        raise UsageFailure(f"--input-shape {text!r} is not a shape; give positive integers like 3,32,32 "
+                           "(one sample, without the batch axis)")
+    return shape
+
+
+def expand_paths(paths: Sequence[str]) -> list[str]:
+    """Expand globs (``models/*.py``); other paths are kept as written (checked later)."""
+    out: list[str] = []
+    for p in paths:
+        base, sep, name = p.partition("::")
+        if glob.has_magic(base):
+            matches = sorted(glob.glob(base, recursive=True))
+            if not matches:
+                raise UsageFailure(f"no files match {base!r}; check the pattern")
+            out.extend(m + sep + name for m in matches)
+        else:
+            out.append(p)
+    return out
+
+
+def _require_baseline_support(args: CheckArgs) -> None:
+    if (args.baseline or args.write_baseline) and importlib.util.find_spec("netdoctor.baseline") is None:
+        raise UsageFailure("baseline support is not installed in this netdoctor build")
+    if args.baseline and not Path(args.baseline).is_file():
+        raise UsageFailure(f"no such baseline file: {args.baseline}; create one with --write-baseline")
+
+
+def _error_text(file: str, message: str) -> str:
+    base = Path(file.partition("::")[0]).name
+    return message if (file in message or (base and base in message)) else f"{file}: {message}"
+
+
+# -- rendering --------------------------------------------------------------------------
+def _render(fmt: str, report: Any, stream: Any) -> str:
+    from netdoctor.reporters import render
+
+    opts: dict[str, Any] = {}
+    if fmt == "text":
+        color = stream is not None and wants_color(stream)
+        width = None
+        if stream is not None and is_tty(stream):
+            import shutil
+
+            width = shutil.get_terminal_size((100, 24)).columns
+        opts = {"color": color, "width": width}
+    return render(fmt, report, **opts)
+
+
+def _write_file(dest: str, text: str) -> None:
+    path = Path(dest)
+    try:
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageFailure(f"cannot write {dest}: {exc.strerror or exc}") from exc
+
+
+@contextlib.contextmanager
+def _progress(specs: Sequence[str], enabled: bool) -> Iterator[Any]:
+    """Yield a progress callback; a rich display on stderr when ``enabled``."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    running: dict[int, str] = {}
+    with Progress(SpinnerColumn(), TextColumn("[bold]checking"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("{task.description}"), console=console,
+                  transient=True) as progress:
+        task = progress.add_task("", total=len(specs))
+
+        def on_progress(event: str, index: int) -> None:
+            if event == "start":
+                running[index] = specs[index]
+            else:
+                running.pop(index, None)
+                progress.advance(task)
+            progress.update(task, description=", ".join(running.values()))
+
+        yield on_progress

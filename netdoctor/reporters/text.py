@@ -1,0 +1,289 @@
+"""Terminal reporter (rich): readable in seconds, plain text when not on a terminal.
+
+Per checked model: a header (file, framework and version, model class, parameters, probe
+batch or "synthetic", loss), the findings grouped by severity (rule code and name, layer,
+message, key evidence, recommendation, syntax-highlighted snippet), a per-layer table of
+gradient and activation health, and the skipped rules with their reasons. Then files that
+could not be checked, and one closing line (``Report.summary()``).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any, Iterable, Mapping
+
+from netdoctor.findings import Finding, Report, Severity, TargetInfo
+
+SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+SEVERITY_TITLE = {Severity.ERROR: "Errors", Severity.WARNING: "Warnings", Severity.INFO: "Info"}
+MAX_EVIDENCE = 5
+
+# (key in a TargetInfo.layers row, column title, formatter)
+LAYER_COLUMNS = (
+    ("grad_norm", "grad norm", "num"),
+    ("grad_to_weight", "grad/weight", "num"),
+    ("act_std", "act std", "num"),
+    ("dead_frac", "dead %", "pct"),
+    ("saturated_frac", "sat %", "pct"),
+)
+
+
+def render(
+    report: Report,
+    *,
+    color: bool = False,
+    width: int | None = None,
+    max_layers: int = 30,
+    show_layers: bool = True,
+    **_opts: Any,
+) -> str:
+    """Render ``report`` for a terminal.
+
+    Args:
+        report: The finished report.
+        color: Emit ANSI styles (the CLI passes ``True`` only on a TTY without ``NO_COLOR``).
+        width: Line width (default 100).
+        max_layers: Rows of the layer-health table per model before it is cut short
+            (layers with findings are always shown).
+        show_layers: Include the layer-health table.
+
+    Returns:
+        The report text, ending with a newline.
+    """
+    from rich.console import Console
+
+    buf = io.StringIO()
+    console = Console(
+        file=buf, width=width or 100, force_terminal=color, no_color=not color,
+        color_system="auto" if color else None, highlight=False, emoji=False,
+        legacy_windows=False, force_jupyter=False,
+    )
+    claimed: set[int] = set()
+    for target in report.targets:
+        mine = [f for f in report.findings if _belongs(f, target, report)]
+        claimed.update(id(f) for f in mine)
+        _render_target(console, target, mine, report, max_layers if show_layers else 0)
+    orphans = [f for f in report.findings if id(f) not in claimed]
+    if orphans:
+        console.rule("[bold]other findings", style="dim", align="left")
+        _render_findings(console, orphans)
+    if report.errors:
+        console.print()
+        console.print("[bold red]Could not check[/]")
+        for err in report.errors:
+            console.print(f"  [bold]{_esc(err.file)}[/]: {_esc(err.message)}")
+    if report.suppressed:
+        console.print()
+        console.print(f"[dim]Suppressed ({len(report.suppressed)}):[/]")
+        for f in report.suppressed:
+            why = f.evidence.get("suppressed_because", "")
+            where = f" on {f.layer}" if f.layer else ""
+            console.print(f"  [dim]{f.code} {f.name}{_esc(where)}: {_esc(str(why))}[/]")
+    console.print()
+    console.print(_summary_markup(report))
+    return _tidy(buf.getvalue())
+
+
+def _tidy(text: str) -> str:
+    """Strip trailing blanks and collapse runs of empty lines."""
+    out: list[str] = []
+    for line in text.splitlines():
+        line = line.rstrip()
+        if not line and (not out or not out[-1]):
+            continue
+        out.append(line)
+    return "\n".join(out).strip("\n") + "\n"
+
+
+def _belongs(f: Finding, target: TargetInfo, report: Report) -> bool:
+    if len(report.targets) == 1:
+        return True
+    return f.file == target.file
+
+
+# -- one model ------------------------------------------------------------------------
+def _render_target(console: Any, target: TargetInfo, findings: list[Finding], report: Report,
+                   max_layers: int) -> None:
+    title = target.file or target.model_class or "model"
+    console.rule(f"[bold]{_esc(title)}", style="dim", align="left")
+    console.print(_header_line(target), soft_wrap=True)
+    for note in target.notes:
+        console.print(f"[dim]{_esc(note)}[/]")
+    console.print()
+    if findings:
+        _render_findings(console, findings)
+    else:
+        console.print("[green]No problems found.[/]")
+        console.print()
+    if max_layers and target.layers:
+        _render_layers(console, target, findings, max_layers)
+    if target.skipped:
+        _render_skipped(console, target)
+
+
+def _header_line(t: TargetInfo) -> str:
+    parts = []
+    fw = t.framework + (f" {t.framework_version}" if t.framework_version else "")
+    parts.append(f"[bold]{_esc(fw)}[/]")
+    if t.model_class:
+        parts.append(_esc(t.model_class))
+    parts.append(f"{t.param_count:,} parameters")
+    if t.synthetic_inputs:
+        parts.append(f"[yellow]synthetic inputs[/] ({t.batch_size} samples)")
+    else:
+        parts.append(f"batch of {t.batch_size} samples")
+    parts.append(f"loss: {_esc(t.loss)}" if t.loss else "loss: none")
+    return " · ".join(parts)
+
+
+def _render_findings(console: Any, findings: Iterable[Finding]) -> None:
+    from rich.padding import Padding
+    from rich.syntax import Syntax
+
+    by_sev: dict[Severity, list[Finding]] = {}
+    for f in findings:
+        by_sev.setdefault(f.severity, []).append(f)
+    for sev in (Severity.ERROR, Severity.WARNING, Severity.INFO):
+        group = by_sev.get(sev)
+        if not group:
+            continue
+        style = SEVERITY_STYLE[sev]
+        console.print(f"[{style}]{SEVERITY_TITLE[sev]} ({len(group)})[/]")
+        for f in group:
+            where = f" · [bold]{_esc(f.layer)}[/]" if f.layer else ""
+            step = f" · step {f.step}" if f.step is not None else ""
+            console.print(f"  [{style}]{f.code}[/] [bold]{f.name}[/]{where}{step}")
+            console.print(Padding(_esc(f.message), (0, 0, 0, 4), expand=False))
+            ev = _format_evidence(f.evidence)
+            if ev:
+                console.print(Padding(f"[dim]evidence:[/] {_esc(ev)}", (0, 0, 0, 4), expand=False))
+            if f.recommendation:
+                console.print(Padding(f"[green]fix:[/] {_esc(f.recommendation)}", (0, 0, 0, 4), expand=False))
+            if f.snippet:
+                code = Syntax(f.snippet.strip("\n"), "python", theme="ansi_dark",
+                              background_color="default", word_wrap=True)
+                console.print(Padding(code, (0, 0, 0, 6), expand=False))
+            if f.verification:
+                console.print(Padding(f"[dim]verified:[/] {_esc(_format_evidence(f.verification))}", (0, 0, 0, 4), expand=False))
+        console.print()
+
+
+def _render_layers(console: Any, target: TargetInfo, findings: list[Finding], max_layers: int) -> None:
+    from rich import box
+    from rich.padding import Padding
+    from rich.table import Table
+
+    rows = list(target.layers)
+    worst: dict[str, Severity] = {}
+    for f in findings:
+        if f.layer:
+            worst[f.layer] = max(worst.get(f.layer, f.severity), f.severity)
+    hidden = 0
+    if len(rows) > max_layers:
+        flagged = [r for r in rows if r.get("layer") in worst]
+        budget = max(max_layers - len(flagged), 0)
+        unflagged = [r for r in rows if r.get("layer") not in worst]
+        keep = {id(r) for r in flagged} | {id(r) for r in unflagged[:budget]}
+        hidden = len(rows) - len(keep)
+        rows = [r for r in rows if id(r) in keep]
+    columns = [c for c in LAYER_COLUMNS if any(r.get(c[0]) is not None for r in target.layers)]
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=None,
+                  header_style="bold", padding=(0, 1))
+    table.add_column("layer", overflow="fold")
+    table.add_column("type")
+    for _key, title, _fmt in columns:
+        table.add_column(title, justify="right")
+    for r in rows:
+        name = str(r.get("layer", ""))
+        sev = worst.get(name)
+        name_cell = f"[{SEVERITY_STYLE[sev]}]{_esc(name)}[/]" if sev else _esc(name)
+        cells = [name_cell, _esc(str(r.get("type", "")))]
+        for key, _title, fmt in columns:
+            cells.append(_fmt_cell(r.get(key), fmt))
+        table.add_row(*cells)
+    console.print("[bold]Layer health[/]")
+    console.print(Padding(table, (0, 0, 0, 2), expand=False))
+    if hidden:
+        console.print(f"[dim]  … {hidden} more layers without findings (all rows: --format json)[/]")
+    console.print()
+
+
+def _render_skipped(console: Any, target: TargetInfo) -> None:
+    by_reason: dict[str, list[str]] = {}
+    for s in target.skipped:
+        by_reason.setdefault(s.reason, []).append(f"{s.code} {s.name}")
+    console.print(f"[dim]Skipped ({len(target.skipped)}):[/]")
+    for reason, rules in by_reason.items():
+        console.print(f"  [dim]{_esc(', '.join(rules))}: {_esc(reason)}[/]")
+    console.print()
+
+
+def _summary_markup(report: Report) -> str:
+    line = _esc(report.summary())
+    if report.errors or report.count(Severity.ERROR):
+        return f"[bold red]{line}[/]"
+    if report.count(Severity.WARNING):
+        return f"[bold yellow]{line}[/]"
+    return f"[bold green]{line}[/]"
+
+
+# -- formatting -----------------------------------------------------------------------
+def fmt_number(v: Any) -> str:
+    """Compact number: ``1.23e-07``, ``0.0123``, ``12.3``, ``1,024``."""
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, int):
+        return f"{v:,}"
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if math.isnan(x) or math.isinf(x):
+        return str(x)
+    if x == 0:
+        return "0"
+    if x == int(x) and abs(x) < 1e6:
+        return f"{int(x):,}"
+    if 1e-3 <= abs(x) < 1e5:
+        return f"{x:.3g}"
+    return f"{x:.2e}"
+
+
+def _format_evidence(evidence: Mapping[str, Any] | None) -> str:
+    if not evidence:
+        return ""
+    items = []
+    for k, v in evidence.items():
+        if k == "suppressed_because":
+            continue
+        if isinstance(v, (list, tuple)):
+            shown = ", ".join(fmt_number(e) for e in list(v)[:4])
+            v_str = f"[{shown}{', …' if len(v) > 4 else ''}]"
+        elif isinstance(v, Mapping):
+            continue
+        elif hasattr(v, "shape") and getattr(v, "ndim", 0):
+            continue  # arrays are for JSON consumers
+        else:
+            v_str = fmt_number(v) if not isinstance(v, str) else v
+        items.append(f"{k}={v_str}")
+        if len(items) == MAX_EVIDENCE:
+            break
+    return "  ".join(items)
+
+
+def _fmt_cell(v: Any, fmt: str) -> str:
+    if v is None:
+        return "[dim]-[/]"
+    if fmt == "pct":
+        try:
+            return f"{float(v) * 100:.0f}%"
+        except (TypeError, ValueError):
+            return str(v)
+    return fmt_number(v)
+
+
+def _esc(text: Any) -> str:
+    from rich.markup import escape
+
+    return escape(str(text))
