@@ -138,7 +138,7 @@ def _result(f: Finding, index: dict[str, int], root: Any, sources: dict[str, lis
     if uri is not None:
         location["physicalLocation"] = {
             "artifactLocation": _artifact(uri),
-            "region": {"startLine": _guess_line(f.file, f.layer, root, sources)},
+            "region": {"startLine": guess_line(f.file, f.layer, root, sources)},
         }
     if f.layer:
         location["logicalLocations"] = [{"name": f.layer.replace("/", ".").split(".")[-1],
@@ -183,10 +183,23 @@ def _artifact(uri: str) -> dict[str, str]:
     return {"uri": uri} if uri.startswith("file:") else {"uri": uri, "uriBaseId": "%SRCROOT%"}
 
 
-def _guess_line(file: str | None, layer: str | None, root: Any, sources: dict[str, list[str]]) -> int:
-    """Line where ``layer`` seems to be defined in ``file`` (``self.fc2 = ...``, ``name="fc2"``), else 1."""
+def guess_line(file: str | None, layer: str | None, root: Any = None,
+               sources: dict[str, list[str]] | None = None) -> int:
+    """Line where ``layer`` seems to be defined in ``file``, else 1.
+
+    Looks for ``self.fc2 = ...``, ``fc2 = ...`` or ``name="fc2"``, trying the last part
+    of the qualified layer name first (``head.0/relu`` tries ``relu``, then ``head``).
+    Code scanning needs a line; a guess on the defining line beats line 1.
+
+    Args:
+        file: The model file (``path.py`` or ``path.py::NAME``).
+        layer: Qualified layer name.
+        root: Folder a relative ``file`` is relative to (default: cwd).
+        sources: Cache of file lines shared between calls of one rendering.
+    """
     if not file or not layer:
         return 1
+    sources = {} if sources is None else sources
     path = Path(file.partition("::")[0])
     if not path.is_absolute() and root is not None:
         path = Path(root) / path
