@@ -83,7 +83,8 @@ def check(
     select: Annotated[
         Optional[List[str]],
         typer.Option("--select", metavar="RULES", help="Rules to run: comma-separated codes, prefixes or names "
-                     "(ND3, ND201, dead-units).", rich_help_panel=_RULES, show_default=False),
+                     "(ND3, ND201, dead-units); replaces the configured selection.",
+                     rich_help_panel=_RULES, show_default=False),
     ] = None,
     ignore: Annotated[
         Optional[List[str]],
@@ -185,12 +186,16 @@ def diff(
     new: Annotated[str, typer.Argument(help="Later JSON report.", show_default=False)],
 ) -> None:
     """Compare two JSON reports: new, fixed and unchanged findings."""
-    import importlib.util
-
     from netdoctor.cli._output import fail
+    from netdoctor.cli.check import optional_module
 
-    if importlib.util.find_spec("netdoctor.diff") is None:
+    diff_mod = optional_module("diff")
+    if diff_mod is None:
         fail("diff support is not installed in this netdoctor build")
-    from netdoctor import diff as diff_mod
+    from netdoctor.errors import NetdoctorError
 
-    raise typer.Exit(int(diff_mod.main(old, new) or 0))
+    try:
+        code = diff_mod.main(old, new)
+    except NetdoctorError as exc:
+        fail(str(exc))
+    raise typer.Exit(int(code or 0))

@@ -77,8 +77,10 @@ def _run(args: CheckArgs) -> int:
     fail_on = (args.fail_on or project.config.fail_on or "error").strip().lower()
     if fail_on not in FAIL_ON_VALUES:
         raise UsageFailure(f"--fail-on must be one of {', '.join(FAIL_ON_VALUES)}, not {fail_on!r}")
-    cfg = make_config(select=_split_refs(args.select), ignore=_split_refs(args.ignore),
-                      base=project.config, fail_on=fail_on)
+    select = _split_refs(args.select)
+    # like ruff: --select replaces the configured selection (its ignores too); --ignore adds
+    base = replace(project.config, ignore=()) if select is not None else project.config
+    cfg = make_config(select=select, ignore=_split_refs(args.ignore), base=base, fail_on=fail_on)
 
     specs = expand_paths(args.paths or list(project.paths))
     if not specs:
@@ -107,13 +109,9 @@ def _run(args: CheckArgs) -> int:
             error_line(_error_text(err.file, err.message))
 
     if args.baseline:
-        from netdoctor import baseline as baseline_mod
-
-        report = baseline_mod.apply_baseline(report, args.baseline)
+        report = optional_module("baseline").apply_baseline(report, args.baseline)
     if args.write_baseline:
-        from netdoctor import baseline as baseline_mod
-
-        baseline_mod.write_baseline(report, args.write_baseline)
+        optional_module("baseline").write_baseline(report, args.write_baseline)
         note_line(f"wrote a baseline of {len(report.findings)} finding(s) to {args.write_baseline}")
 
     checked_any = bool(report.targets)
@@ -203,10 +201,20 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
 
 
 def _require_baseline_support(args: CheckArgs) -> None:
-    if (args.baseline or args.write_baseline) and importlib.util.find_spec("netdoctor.baseline") is None:
+    if (args.baseline or args.write_baseline) and optional_module("baseline") is None:
         raise UsageFailure("baseline support is not installed in this netdoctor build")
     if args.baseline and not Path(args.baseline).is_file():
         raise UsageFailure(f"no such baseline file: {args.baseline}; create one with --write-baseline")
+
+
+def optional_module(name: str) -> Any:
+    """Import ``netdoctor.<name>`` if this build has it, else ``None``."""
+    try:
+        return importlib.import_module(f"netdoctor.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name in (f"netdoctor.{name}", None):
+            return None
+        raise
 
 
 def _error_text(file: str, message: str) -> str:
