@@ -315,7 +315,13 @@ def parse_input_shape(value: Any) -> tuple[int, ...]:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    import tomllib
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError:
+            raise ConfigError(f"reading {path} needs Python 3.11+ or the tomli package (pip install tomli)") from None
 
     try:
         with open(path, "rb") as fh:
