@@ -172,9 +172,8 @@ def _split_refs(values: list[str] | None) -> list[str] | None:
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    """``"3,32,32"`` (or ``"(3, 32, 32)"``, ``"3x32x32"``) -> ``(3, 32, 32)``."""
-    cleaned = text.strip().strip("()[]").replace("x", ",").replace(" ", ",")
-    parts = [p for p in cleaned.split(",") if p]
+    """``"3,32,32"`` (or ``"(3, 32, 32)"``) -> ``(3, 32, 32)``."""
+    parts = [p for p in text.strip().strip("()[]").replace(" ", ",").split(",") if p]
     try:
         shape = tuple(int(p) for p in parts)
     except ValueError:
