@@ -301,6 +301,20 @@ class Report:
             line += f" in {total:.2f}s"
         return line
 
+    def to_html(self, path: Any = None, **opts: Any) -> str:
+        """Render the self-contained HTML report; write it to ``path`` when given.
+
+        ``opts`` go to :func:`netdoctor.reporters.html.render` (e.g. ``history=``).
+        Returns the HTML text.
+        """
+        from netdoctor.reporters.html import render
+
+        text = render(self, **opts)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        return text
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping with ``schema_version``."""
         return {
