@@ -118,6 +118,16 @@ def describe(f: Finding) -> str:
     return "\n".join(out)
 
 
+def _item_text(f: Finding) -> str:
+    """A finding inside its rule's item: the rule is in the item name, so lead with the measurement."""
+    out = [f"[{f.severity}] {f.layer + ': ' if f.layer else ''}{f.message}"]
+    if f.recommendation:
+        out.append(f"  Fix: {f.recommendation}")
+    if f.snippet:
+        out.extend("      " + line for line in f.snippet.splitlines())
+    return "\n".join(out)
+
+
 # -- the fixture and the marker -----------------------------------------------------------
 
 
@@ -296,20 +306,22 @@ class NetdoctorItem(pytest.Item):
         for f in mine:
             self.user_properties.append(("netdoctor", f"{f.severity} {f.layer or '-'}: {f.message}"))
         if failing:
-            raise NetdoctorItemFailure("\n".join(describe(f) for f in failing))
+            raise NetdoctorItemFailure("\n".join(_item_text(f) for f in failing))
         ran = any(self.spec.code in t.rules_passed for t in report.targets) or bool(mine) or any(
             f.code == self.spec.code for f in report.suppressed)
         reasons = [s.reason for t in report.targets for s in t.skipped if s.code == self.spec.code]
         if reasons and not ran:
-            pytest.skip(f"{self.spec.code} {self.spec.name}: {reasons[0]}")
+            _skip_here(f"{self.spec.code} {self.spec.name}: {reasons[0]}")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, NetdoctorItemFailure):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
 
-    def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"netdoctor {self.spec.code} {self.spec.name}"
+    def reportinfo(self) -> tuple[Path, int, str]:
+        parent = self.parent
+        assert isinstance(parent, NetdoctorFile)
+        return self.path, 0, f"{parent._display()}: {self.spec.code} {self.spec.name}"
 
 
 class NetdoctorLoadItem(pytest.Item):
@@ -329,8 +341,10 @@ class NetdoctorLoadItem(pytest.Item):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
 
-    def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, "netdoctor load"
+    def reportinfo(self) -> tuple[Path, int, str]:
+        parent = self.parent
+        assert isinstance(parent, NetdoctorFile)
+        return self.path, 0, f"{parent._display()}: netdoctor could not load it"
 
 
 # -- seams (tests replace these) --------------------------------------------------------
@@ -427,6 +441,16 @@ def _selected_rules(config: Config) -> list[RuleSpec]:
     from netdoctor.engine import selected_rules
 
     return selected_rules(config)
+
+
+def _skip_here(reason: str) -> None:
+    """Skip the running item, reported at the model file rather than inside this plugin."""
+    __tracebackhide__ = True
+    try:
+        exc = pytest.skip.Exception(reason, _use_item_location=True)  # type: ignore[call-arg]
+    except TypeError:  # pragma: no cover - a pytest without the (private) keyword
+        exc = pytest.skip.Exception(reason)
+    raise exc
 
 
 def _refs(value: Any) -> list[str] | None:
