@@ -31,21 +31,52 @@ Row = Mapping[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """Reference lines drawn on the charts (pictures only; rules keep their own limits).
+    """Reference lines drawn on the charts (pictures only; the rules judge with their options).
 
     Attributes:
         vanishing_abs: Absolute gradient-norm floor (1e-7, the SageMaker/DeepDiagnosis cut-off).
-        vanishing_ratio: grad/weight norm ratio below which a layer barely learns.
-        exploding_ratio: grad/weight norm ratio above which one step rewrites the layer.
-        dead_frac: Fraction of dead units that ND401 calls a dead layer.
-        saturated_frac: Fraction of saturated units that ND402 calls a saturated layer.
+        vanishing_ratio: grad/weight norm ratio below which no layer can learn
+            (ND301 ``min_relative``).
+        exploding_ratio: grad/weight norm ratio above which one step throws the weights
+            away (ND302 ``max_relative``).
+        dead_frac: Fraction of dead units drawn as the limit on the activation chart.
+        saturated_frac: Fraction of saturated units that counts as over the limit.
+        init_band: Allowed factor on the weight *variance* around He/Xavier (ND203 ``band``);
+            the weight chart marks stds outside ``sqrt(band)`` of both references.
     """
 
     vanishing_abs: float = 1e-7
-    vanishing_ratio: float = 1e-5
-    exploding_ratio: float = 10.0
+    vanishing_ratio: float = 1e-7
+    exploding_ratio: float = 3.0
     dead_frac: float = 0.5
     saturated_frac: float = 0.5
+    init_band: float = 10.0
+
+    @classmethod
+    def from_rules(cls, **overrides: float) -> Thresholds:
+        """Defaults taken from the rules' default options where the registry has them."""
+        values: dict[str, float] = {}
+        try:
+            from netdoctor.rules._registry import registry
+
+            specs = registry()
+            for field_name, code, option in RULE_OPTIONS:
+                spec = specs.get(code)
+                if spec is not None and is_number(spec.options.get(option)):
+                    values[field_name] = float(spec.options[option])
+        except Exception:  # noqa: BLE001 - a broken rule module must not break the report
+            values = {}
+        return cls(**{**values, **overrides})
+
+
+#: (Thresholds field, rule code, option name) read by :meth:`Thresholds.from_rules`.
+RULE_OPTIONS = (
+    ("vanishing_ratio", "ND301", "min_relative"),
+    ("exploding_ratio", "ND302", "max_relative"),
+    ("dead_frac", "ND401", "max_dead_frac"),
+    ("saturated_frac", "ND402", "max_saturated_frac"),
+    ("init_band", "ND203", "band"),
+)
 
 
 def _float(v: Any) -> float:
@@ -254,7 +285,7 @@ def xavier_std(row: Row) -> float | None:
     return None
 
 
-def weight_scale(rows: Sequence[Row], flagged: Mapping[str, Sequence[str]]) -> str:
+def weight_scale(rows: Sequence[Row], flagged: Mapping[str, Sequence[str]], th: Thresholds) -> str:
     """Weight std per layer against the He and Xavier references (log scale)."""
     rows = [r for r in rows if "weight_std" in r]
     n = len(rows)
@@ -274,7 +305,8 @@ def weight_scale(rows: Sequence[Row], flagged: Mapping[str, Sequence[str]]) -> s
         v = _float(r["weight_std"])
         name = str(r.get("layer", i))
         refs = [x for x in (he[i], xa[i]) if x]
-        far = bool(refs) and finite_pos(v) and min(abs(math.log10(v / x)) for x in refs) > 1.0
+        band = math.sqrt(th.init_band)
+        far = bool(refs) and finite_pos(v) and not min(refs) / band <= v <= max(refs) * band
         status = "zero" if v == 0 else "nonfinite" if not math.isfinite(v) else ("far" if far else "ok")
         y = sc(v) if finite_pos(v) else (bottom - 3 if v == 0 else top)
         h = max(bottom - y, 1.0)
@@ -289,7 +321,7 @@ def weight_scale(rows: Sequence[Row], flagged: Mapping[str, Sequence[str]]) -> s
             out.append(_flag(xs[i] + slot / 2, y, name, flagged[name]))
     out.append(f'<path class="ref he" data-ref="he" d="{step_path(sc, xs, slot, he)}"/>')
     out.append(f'<path class="ref xavier" data-ref="xavier" d="{step_path(sc, xs, slot, xa)}"/>')
-    out.append(legend([("ok", "weight std"), ("far", ">10x off both references"), ("line:he", "He sqrt(2/fan_in)"),
+    out.append(legend([("ok", "weight std"), ("far", f"outside {fmt(math.sqrt(th.init_band))}x of both"), ("line:he", "He sqrt(2/fan_in)"),
                        ("line:xavier", "Xavier sqrt(2/(fan_in+fan_out))")], x0, MARGIN_TOP + 4))
     out.append(x_labels([str(r.get("layer", i)) for i, r in enumerate(rows)], xs, slot, bottom + 10))
     out.append("</svg>")

@@ -1,9 +1,8 @@
 """Training-history charts of the HTML report (loss and gradient-norm curves).
 
-History comes from the monitored run. :func:`normalize_history` accepts what the monitor
-produces (an object with ``steps``/``loss``/``grad_norm`` sequences, an object with
-``to_dict()``, a list of per-step records) or a plain mapping
-``{"steps": [...], "loss": [...], "grad_norm": [...]}`` passed as ``render(history=...)``.
+History comes from the monitored run: ``render(report, history=monitor.history())`` with the
+monitor's :class:`netdoctor.history.History`, or a plain mapping
+``{"steps": [...], "loss": [...], "grad_norm": [...]}`` (see :func:`normalize_history`).
 
 Charts: ``<svg class="chart" data-chart="loss-curve" data-count="<steps>">`` (likewise
 ``grad-norm-curve``). Up to :data:`POINT_LIMIT` steps every step is a
@@ -47,42 +46,52 @@ def _get(obj: Any, key: str) -> Any:
     return getattr(obj, key, None)
 
 
-def normalize_history(history: Any) -> dict[str, list[Any]] | None:
-    """``{"steps": [...], "loss": [...], "grad_norm": [...]}`` or ``None`` when empty.
+Series = dict[str, tuple[list[Any], list[Any]]]
 
-    Missing series are absent from the result; ``steps`` defaults to ``0..n-1``.
+
+def normalize_history(history: Any) -> Series | None:
+    """``{"loss": (steps, values), "grad_norm": (steps, values)}``, or ``None`` when empty.
+
+    Accepts :class:`netdoctor.history.History` (loss of every step, gradient norm of the
+    sampled steps), a mapping or object with ``loss``/``grad_norm`` sequences and shared
+    ``steps`` (or per-series ``loss_steps``/``grad_norm_steps``; default ``0..n-1``), an
+    object with ``to_dict()``, or a list of per-step records with ``step``/``loss``/``grad_norm``.
+    Missing series are left out.
     """
     if history is None:
         return None
-    if not isinstance(history, Mapping) and hasattr(history, "to_dict") and not any(
-        _seq(_get(history, k)) for k in SERIES
-    ):
-        history = history.to_dict()
-    records = _seq(history) if not isinstance(history, Mapping) and not any(
-        _get(history, k) is not None for k in SERIES
-    ) else None
-    if records is not None:  # a list of per-step records
-        out: dict[str, list[Any]] = {"steps": [], "loss": [], "grad_norm": []}
-        for i, rec in enumerate(records):
-            step = _get(rec, "step")
-            out["steps"].append(i if step is None else step)
-            for k in SERIES:
-                out[k].append(_get(rec, k))
+    if hasattr(history, "loss_values") and hasattr(history, "samples"):  # netdoctor.history.History
+        out: Series = {}
+        steps, values = _seq(history.loss_steps) or [], _seq(history.loss_values) or []
+        if values:
+            out["loss"] = (steps, values)
+        pts = [(s.step, s.grad_norm) for s in history.samples if getattr(s, "grad_norm", None) is not None]
+        if pts:
+            out["grad_norm"] = ([p[0] for p in pts], [p[1] for p in pts])
+        return out or None
+    has_series = any(_seq(_get(history, k)) for k in SERIES)
+    if not has_series and not isinstance(history, Mapping) and hasattr(history, "to_dict"):
+        return normalize_history(history.to_dict())
+    if not has_series and not isinstance(history, Mapping):
+        records = _seq(history)
+        if not records:
+            return None
+        out = {}
         for k in SERIES:
-            if all(v is None for v in out[k]):
-                del out[k]
-        return out if out["steps"] and len(out) > 1 else None
+            pts = [(i if _get(r, "step") is None else _get(r, "step"), _get(r, k)) for i, r in enumerate(records)]
+            pts = [p for p in pts if p[1] is not None]
+            if pts:
+                out[k] = ([p[0] for p in pts], [p[1] for p in pts])
+        return out or None
     out = {}
+    shared = _seq(_get(history, "steps"))
     for k in SERIES:
-        seq = _seq(_get(history, k))
-        if seq:
-            out[k] = seq
-    if not out:
-        return None
-    n = max(len(v) for v in out.values())
-    steps = _seq(_get(history, "steps")) or _seq(_get(history, "step"))
-    out["steps"] = steps if steps and len(steps) >= n else list(range(n))
-    return out
+        values = _seq(_get(history, k))
+        if not values:
+            continue
+        steps = _seq(_get(history, f"{k}_steps")) or shared
+        out[k] = (steps if steps and len(steps) >= len(values) else list(range(len(values))), values)
+    return out or None
 
 
 def _float(v: Any) -> float:
@@ -213,14 +222,15 @@ def _events(events: Iterable[Finding], sx: Scale, smin: float, smax: float, top:
     return "".join(parts)
 
 
-def history_charts(history: Mapping[str, Sequence[Any]], findings: Sequence[Finding]) -> list[tuple[str, str]]:
+def history_charts(history: Series, findings: Sequence[Finding]) -> list[tuple[str, str]]:
     """``[(heading, svg)]`` for the loss and gradient-norm curves that history holds."""
     events = [f for f in findings if f.step is not None]
     out = []
-    steps = history["steps"]
     if "loss" in history:
-        out.append(("Loss", curve("loss-curve", "Training loss per step", "loss", steps, history["loss"], events)))
+        steps, values = history["loss"]
+        out.append(("Loss", curve("loss-curve", "Training loss per step", "loss", steps, values, events)))
     if "grad_norm" in history:
+        steps, values = history["grad_norm"]
         out.append(("Gradient norm", curve("grad-norm-curve", "Global gradient norm per step", "gradient norm",
-                                           steps, history["grad_norm"], events)))
+                                           steps, values, events)))
     return out

@@ -75,7 +75,7 @@ def gradient_flow_lines(
     Returns:
         Lines without trailing newlines; ``[]`` when no gradient was measured.
     """
-    th = thresholds or Thresholds()
+    th = thresholds or Thresholds.from_rules()
     rows = [r for r in target.layers if "grad_norm" in r]
     if not rows:
         return []

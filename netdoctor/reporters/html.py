@@ -48,13 +48,16 @@ def render(
     Args:
         report: The finished report.
         history: Training history of a monitored run, used when the report does not carry
-            one itself (``report.history`` or a target's ``history``): a mapping
+            one itself (``report.history`` or a target's ``history``): the monitor's
+            :class:`netdoctor.history.History` (``monitor.history()``), or a mapping
             ``{"steps": [...], "loss": [...], "grad_norm": [...]}`` (any series may be
-            missing; ``steps`` defaults to ``0..n-1``), an object with those attributes or
-            ``to_dict()``, or a list of per-step records with ``step``/``loss``/``grad_norm``.
+            missing; ``steps`` defaults to ``0..n-1``; ``loss_steps``/``grad_norm_steps``
+            give a series its own steps), an object with those attributes or ``to_dict()``,
+            or a list of per-step records with ``step``/``loss``/``grad_norm``.
         title: Page title (default: "netdoctor report" plus the checked files/models).
-        thresholds: Reference lines of the charts (a :class:`~netdoctor.reporters.
-            _html_charts.Thresholds` or a mapping of its field names).
+        thresholds: Reference lines of the charts: a mapping of
+            :class:`~netdoctor.reporters._html_charts.Thresholds` field names (the rest
+            default to the rules' default options), or a ``Thresholds``.
 
     Returns:
         The HTML document.
@@ -84,15 +87,14 @@ def render(
 
 # -- helpers --------------------------------------------------------------------------
 def _thresholds(value: Any) -> charts.Thresholds:
-    if value is None:
-        return charts.Thresholds()
     if isinstance(value, charts.Thresholds):
         return value
+    value = dict(value or {})
     known = {f.name for f in fields(charts.Thresholds)}
     unknown = set(value) - known
     if unknown:
         raise ValueError(f"unknown threshold(s) {sorted(unknown)}; expected some of {sorted(known)}")
-    return charts.Thresholds(**{k: float(v) for k, v in value.items()})
+    return charts.Thresholds.from_rules(**{k: float(v) for k, v in value.items()})
 
 
 def _report_history(report: Report) -> Any:
@@ -303,7 +305,7 @@ def _target(report: Report, t: TargetInfo, i: int, th: charts.Thresholds, layer_
         "gradient-flow": lambda: charts.gradient_flow(rows, grads, th),
         "activation-health": lambda: charts.activation_health(rows, acts, th),
         "activation-scale": lambda: charts.activation_scale(rows, acts),
-        "weight-scale": lambda: charts.weight_scale(rows, weights),
+        "weight-scale": lambda: charts.weight_scale(rows, weights, th),
     }
     for key, caption, sub in FIGURES:
         if not have[key]:
@@ -342,7 +344,7 @@ def _layer_table(rows: Sequence[Mapping[str, Any]], ti: int) -> str:
             f'<table class="layers"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></details>')
 
 
-def _history_section(hist: Mapping[str, Sequence[Any]], findings: Sequence[Finding]) -> str:
+def _history_section(hist: Any, findings: Sequence[Finding]) -> str:
     out = ['<section id="history"><h2>Training run</h2>']
     for caption, svg in history_charts(hist, findings):
         out.append(f'<figure data-figure="{esc(caption.lower().replace(" ", "-"))}"><figcaption>{esc(caption)} '

@@ -13,6 +13,7 @@ import pytest
 
 from netdoctor.findings import Category, Finding, Report, Severity, SkippedRule, TargetInfo
 from netdoctor.reporters import gradient_bars
+from netdoctor.reporters._html_charts import Thresholds
 from netdoctor.reporters._html_demo import demo_history, demo_report
 from netdoctor.reporters._html_history import normalize_history
 from netdoctor.reporters.html import render
@@ -142,9 +143,10 @@ def test_gradient_flow_reference_lines_and_statuses() -> None:
     doc = Elements(render(small_report()))
     _, items = doc.chart("gradient-flow")
     refs = {a["data-ref"]: a for _, a in items if "data-ref" in a}
+    th = Thresholds.from_rules()
     assert float(refs["vanishing-abs"]["data-value"]) == 1e-7
-    assert float(refs["vanishing-ratio"]["data-value"]) == 1e-5
-    assert float(refs["exploding-ratio"]["data-value"]) == 10.0
+    assert float(refs["vanishing-ratio"]["data-value"]) == th.vanishing_ratio
+    assert float(refs["exploding-ratio"]["data-value"]) == th.exploding_ratio
     assert refs["vanishing-ratio"].get("d", "").startswith("M")
     status = {b["data-layer"]: b["data-status"] for b in doc.marks("gradient-flow")}
     assert status == {NASTY: "low", "fc2": "zero", "head": "nonfinite", "big": "high"}
@@ -321,9 +323,35 @@ def test_history_forms(form: str) -> None:
         "to_dict": Dictish(),
         "array": {k: np.asarray(v) for k, v in base.items()},
     }[form]
-    assert normalize_history(value) == base
-    assert normalize_history({"loss": [3.0, 2.0]}) == {"loss": [3.0, 2.0], "steps": [0, 1]}
+    assert normalize_history(value) == {"loss": ([0, 10, 20], [1.0, 0.5, 0.25]),
+                                        "grad_norm": ([0, 10, 20], [2.0, 1.0, 0.5])}
+    assert normalize_history({"loss": [3.0, 2.0]}) == {"loss": ([0, 1], [3.0, 2.0])}
+    assert normalize_history({"loss": [3.0, 2.0], "grad_norm": [1.0], "grad_norm_steps": [5]}) == {
+        "loss": ([0, 1], [3.0, 2.0]), "grad_norm": ([5], [1.0])}
     assert normalize_history(None) is None and normalize_history({}) is None
+
+
+def test_monitor_history_object() -> None:
+    """The monitor's History: loss of every step, gradient norm on the sampled steps only."""
+    from netdoctor.history import HistoryRecorder, Sample
+
+    rec = HistoryRecorder(every=5)
+    rec.add_losses(0, [2.0 - 0.01 * i for i in range(30)] + [float("nan")] * 3)
+    for step in range(0, 33, 5):
+        rec.add_sample(Sample(step=step, grad_norm=1.0 / (step + 1)))
+    hist = rec.view()
+    norm = normalize_history(hist)
+    assert norm is not None
+    assert norm["loss"][0] == list(range(33)) and math.isnan(norm["loss"][1][-1])
+    assert norm["grad_norm"] == (list(range(0, 33, 5)), [1.0 / (s + 1) for s in range(0, 33, 5)])
+    fired = Finding(code="ND601", name="nonfinite-loss", severity=Severity.ERROR, category=Category.TRAINING,
+                    message="loss became NaN at step 30", step=30)
+    doc = Elements(render(Report(findings=(fired,)), history=hist))
+    loss_svg, items = doc.chart("loss-curve")
+    assert int(loss_svg["data-count"]) == 33 and int(loss_svg["data-nonfinite"]) == 3
+    assert [a["data-step"] for _, a in items if "event" in a.get("class", "").split()] == ["30"]
+    grad_svg, _ = doc.chart("grad-norm-curve")
+    assert len(doc.marks("grad-norm-curve", "point")) == int(grad_svg["data-count"]) == 7
 
 
 # -- size, speed, to_html ----------------------------------------------------------------
