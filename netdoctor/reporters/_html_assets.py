@@ -50,6 +50,9 @@ body.hide-error .finding.sev-error,body.hide-warning .finding.sev-warning,body.h
 dl.evidence{display:flex;flex-wrap:wrap;align-items:baseline;gap:2px 0;margin:6px 0;font-size:12.5px}
 dl.evidence dt{color:var(--muted)}dl.evidence dt::after{content:":";margin-right:4px}
 dl.evidence dd{margin:0 16px 0 0;font-variant-numeric:tabular-nums}
+details.ev-long{font-size:12.5px;margin:2px 0}details.ev-long summary{cursor:pointer;color:var(--muted)}
+details.ev-long summary span{color:var(--fg);font-variant-numeric:tabular-nums}
+details.ev-long pre{max-height:240px}
 .verification{border:1px dashed var(--line);border-radius:6px;padding:6px 10px;margin-top:8px}
 .verification .verdict{font-weight:700}.verification.good .verdict{color:var(--ok)}
 .verification.bad .verdict{color:var(--err)}.verification table{width:auto}
@@ -59,7 +62,7 @@ figcaption{font-weight:600;margin-bottom:2px}figcaption span{font-weight:400;col
 .empty{color:var(--muted);font-style:italic}
 svg.chart{width:100%;height:auto;display:block;font:11px system-ui,sans-serif}
 svg.chart text{fill:var(--fg)}svg.chart .tick,svg.chart .xlabel{fill:var(--muted);font-size:10px}
-svg.chart .axis-title{font-size:11px;fill:var(--muted)}
+svg.chart .axis-title{font-size:11px;fill:var(--muted)}svg.chart .note{fill:var(--muted);font-size:12px}
 svg.chart .grid{stroke:var(--grid);stroke-width:1}
 .bar.ok,.swatch.ok{fill:var(--bar)}.bar.low,.swatch.low{fill:var(--low)}.bar.high,.swatch.high{fill:var(--high)}
 .bar.zero,.bar.nonfinite,.swatch.zero{fill:var(--zero)}.bar.far,.swatch.far{fill:var(--low)}
@@ -136,6 +139,7 @@ JS = r"""
     svg.setAttribute('data-laid-out',ok?'1':'0');
   });
   root.setAttribute('data-nd-charts',String(charts.length));
+  root.setAttribute('data-nd-ready-ms',String(Math.round(performance.now())));
   root.setAttribute('data-nd-ready','1');
 })();
 """

@@ -221,6 +221,9 @@ def activation_health(rows: Sequence[Row], flagged: Mapping[str, Sequence[str]],
         )
         if name in flagged and j == 0:
             out.append(_flag(xs[s] + slot / 2, y, name, flagged[name]))
+    if marks and all(v == 0 for _, _, _, v in marks):
+        out.append(f'<text class="note" x="{(x0 + x1) / 2:.1f}" y="{(top + bottom) / 2 + 30:.1f}" '
+                   'text-anchor="middle">no dead or saturated units in any layer</text>')
     out.append(ref_line(sc, th.dead_frac, x0, x1, f"{th.dead_frac * 100:.0f}% limit", "limit", "dead-limit"))
     out.append(legend([("dead", "dead units (ReLU family)"), ("saturated", "saturated units (sigmoid/tanh)"),
                        ("over", "over the limit")], x0, MARGIN_TOP + 4))

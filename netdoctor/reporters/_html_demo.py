@@ -18,13 +18,14 @@ from netdoctor.findings import Category, Finding, Report, Severity, SkippedRule,
 STAGES = ((64, 3), (128, 4), (256, 6), (512, 3))  # ResNet50 bottleneck stages
 
 
-def demo_layers(n_blocks: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
-    """Layer rows (see ``snapshot.layer_health``) of a ResNet50-like network, ~160 rows."""
+def demo_layers(stages: tuple[int, ...] = (3, 4, 6, 3), seed: int = 0) -> list[dict[str, Any]]:
+    """Layer rows (see ``snapshot.layer_health``) of a ResNet-like network with ``stages``
+    bottleneck blocks per stage: ``6 * sum(stages) + 8`` rows (104 for ResNet50's (3, 4, 6, 3))."""
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
     names: list[tuple[str, int, int]] = [("conv1", 3 * 49, 64 * 49)]
-    for si, (width, blocks) in enumerate(STAGES):
-        for b in range(blocks if n_blocks is None else min(blocks, n_blocks)):
+    for si, ((width, _), blocks) in enumerate(zip(STAGES, stages)):
+        for b in range(blocks):
             c_in = width * 4 if b else (64 if si == 0 else width * 2)
             names += [(f"layer{si + 1}.{b}.conv1", c_in, width), (f"layer{si + 1}.{b}.conv2", width * 9, width * 9),
                       (f"layer{si + 1}.{b}.conv3", width, width * 4)]
@@ -91,17 +92,18 @@ def demo_history(steps: int = 300, nan_at: int | None = 260) -> dict[str, list[f
     return {"steps": list(range(steps)), "loss": loss, "grad_norm": gn}
 
 
-def demo_report(n_findings: int = 40, history: bool = True) -> tuple[Report, dict[str, list[float]] | None]:
+def demo_report(n_findings: int = 40, history: bool = True, stages: tuple[int, ...] = (3, 4, 6, 3),
+                history_steps: int = 300) -> tuple[Report, dict[str, list[float]] | None]:
     """``(report, history)``: a ResNet50-sized report and its monitored run."""
-    rows = demo_layers()
+    rows = demo_layers(stages)
     findings = demo_findings(rows, n_findings)
-    hist = demo_history() if history else None
+    hist = demo_history(history_steps, nan_at=history_steps * 13 // 15) if history else None
     if hist is not None:
         findings.append(Finding(code="ND601", name="nonfinite-loss", severity=Severity.ERROR,
-                                category=Category.TRAINING, message="the training loss became NaN at step 260",
+                                category=Category.TRAINING, message=f"the training loss became NaN at step {history_steps * 13 // 15}",
                                 recommendation="Lower the learning rate or clip gradients.",
                                 snippet="torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)",
-                                file="models/resnet50.py", step=260))
+                                file="models/resnet50.py", step=history_steps * 13 // 15))
         findings.append(Finding(code="ND604", name="gradient-spikes", severity=Severity.WARNING,
                                 category=Category.TRAINING, message="gradient norm spiked to 13.4 (median 0.9)",
                                 file="models/resnet50.py", step=147))

@@ -24,7 +24,8 @@ VERDICT_TEXT = ("verdict", "status", "result", "outcome")
 VERDICT_BOOL = ("fixed", "resolved", "verified", "ok", "passed", "success")
 GOOD_WORDS = re.compile(r"\b(fix|resolv|pass|confirm|verified|ok\b|improv|success|clean|gone)", re.I)
 BAD_WORDS = re.compile(r"\b(not\b|no\b|fail|worse|unchanged|still|regress|unresolved|broken|persist)", re.I)
-MAX_ITEMS = 8
+MAX_ITEMS = 4
+MAX_FULL = 300
 
 
 def _value(v: Any) -> str:
@@ -41,13 +42,37 @@ def _value(v: Any) -> str:
     return esc(fmt(v))
 
 
+def _size(v: Any) -> int:
+    if isinstance(v, Mapping):
+        return len(v)
+    if isinstance(v, (list, tuple)):
+        return len(v)
+    return 1
+
+
+def _full(v: Any) -> str:
+    """Every item of a long mapping/list (capped at ``MAX_FULL``), one per line."""
+    if isinstance(v, Mapping):
+        items = [f"{k}: {fmt(x, 4)}" for k, x in list(v.items())[:MAX_FULL]]
+    else:
+        items = [fmt(x, 4) for x in list(v)[:MAX_FULL]]
+    more = [f"… {_size(v) - MAX_FULL} more"] if _size(v) > MAX_FULL else []
+    return esc("\n".join(items + more))
+
+
 def render_evidence(evidence: Mapping[str, Any], cls: str = "evidence") -> str:
-    """``<dl class="evidence">`` of measured numbers (``data-key``/``data-value`` on each)."""
-    items = []
+    """Measured numbers: scalars as a ``<dl>`` (``data-key``/``data-value`` on each ``dd``),
+    long per-layer mappings and lists folded into ``<details>`` below it."""
+    items, long = [], []
     for k, v in evidence.items():
+        if isinstance(v, (Mapping, list, tuple)) and _size(v) > 4:
+            long.append(f'<details class="ev-long" data-key="{esc(k)}"><summary>{esc(k)} '
+                        f'<span>({_size(v)} values: {_value(v)})</span></summary><pre>{_full(v)}</pre></details>')
+            continue
         data = f' data-value="{num_attr(v)}"' if is_number(v) else ""
         items.append(f'<dt>{esc(k)}</dt><dd data-key="{esc(k)}"{data}>{_value(v)}</dd>')
-    return f'<dl class="{cls}">{"".join(items)}</dl>'
+    dl = f'<dl class="{cls}">{"".join(items)}</dl>' if items else ""
+    return dl + "".join(long)
 
 
 def verdict_of(verification: Mapping[str, Any]) -> tuple[str | None, str]:

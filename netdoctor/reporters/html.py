@@ -125,6 +125,10 @@ def _belongs(f: Finding, t: TargetInfo, report: Report) -> bool:
     return len(report.targets) == 1 or f.file == t.file
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _cell(value: Any, pct: bool = False) -> str:
     if value is None:
         return ""
@@ -294,7 +298,8 @@ def _target(report: Report, t: TargetInfo, i: int, th: charts.Thresholds, layer_
     acts = _flagged(mine, Category.ACTIVATIONS)
     weights = _flagged(mine, Category.WEIGHTS)
     out = [f'<section class="target" id="target-{i}" data-target="{i}"><h2>{esc(_target_name(t, i))}'
-           f'<span class="sub"> · {esc(t.model_class)} · {len(rows)} layers · {len(mine)} findings</span></h2>']
+           f'<span class="sub"> · {esc(t.model_class)} · {_plural(len(rows), "layer")} · '
+           f'{_plural(len(mine), "finding")}</span></h2>']
     have = {
         "gradient-flow": any("grad_norm" in r for r in rows),
         "activation-health": any("dead_frac" in r or "saturated_frac" in r for r in rows),

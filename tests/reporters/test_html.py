@@ -82,11 +82,14 @@ def small_report(**finding_kw: Any) -> Report:
     target = TargetInfo(file="model.py", framework="torch", framework_version="2.13.0", model_class="Net",
                         param_count=1234, batch_size=32, loss="CrossEntropyLoss", layers=rows,
                         rules_passed=("ND101",), skipped=(SkippedRule("ND601", "nonfinite-loss", "no history"),))
+    first: dict[str, Any] = dict(
+        code="ND301", name="vanishing-gradients", severity=Severity.ERROR, category=Category.GRADIENTS,
+        message="gradient norm 3e-09 in the first layer (limit 1e-7)", layer=NASTY, file="model.py",
+        recommendation="Use He initialization.", snippet="nn.init.kaiming_normal_(m.weight)  # <tag> & more",
+        evidence={"grad_norm": 3e-9, "limit": 1e-7})
+    first.update(finding_kw)
     findings = (
-        Finding(code="ND301", name="vanishing-gradients", severity=Severity.ERROR, category=Category.GRADIENTS,
-                message="gradient norm 3e-09 in the first layer (limit 1e-7)", layer=NASTY, file="model.py",
-                recommendation="Use He initialization.", snippet="nn.init.kaiming_normal_(m.weight)  # <tag> & more",
-                evidence={"grad_norm": 3e-9, "limit": 1e-7}, **finding_kw),
+        Finding(**first),
         Finding(code="ND401", name="dead-units", severity=Severity.WARNING, category=Category.ACTIVATIONS,
                 message="62% of units never fired", layer="fc1/relu", file="model.py"),
         Finding(code="ND504", name="bias-before-batchnorm", severity=Severity.INFO, category=Category.STRUCTURE,
@@ -238,6 +241,17 @@ def test_verification_before_after_and_verdict() -> None:
     doc = Elements(render(small_report(verification=nested)))
     assert doc.with_class("verification")[0]["data-tone"] == "bad"
     assert doc.with_class("delta")[0]["data-metric"] == "grad_norm"
+
+
+def test_evidence_scalars_inline_and_long_mappings_folded() -> None:
+    per_layer = {f"layer{i}": 1.5 * i for i in range(60)}
+    doc = Elements(render(small_report(evidence={"grad_norms": per_layer, "limit": 3.0, "worst": "layer59"})))
+    dds = {a["data-key"]: a for t, a, _ in doc.items if t == "dd"}
+    assert float(dds["limit"]["data-value"]) == 3.0 and "worst" in dds and "grad_norms" not in dds
+    [folded] = [a for t, a, _ in doc.items if t == "details" and "ev-long" in a.get("class", "")]
+    assert folded["data-key"] == "grad_norms"
+    text = "".join(doc.text)
+    assert "(60 values:" in text and "layer59: 88.5" in text
 
 
 def test_empty_reports_render() -> None:
