@@ -1,0 +1,189 @@
+"""Which loss the probe backward pass uses, and what it expects from the model output.
+
+Order of precedence (see ``netdoctor.engine.check``): an explicit ``loss_fn``; else the
+loss the model was compiled with (``model.compile(loss=...)``, evaluated through a fresh
+``CompileLoss`` so the model's compiled state is not touched); both are ``source="user"``.
+Else, with targets, netdoctor's documented default: integer class targets -> sparse
+categorical cross-entropy, one-hot -> categorical cross-entropy, 0/1 targets of a one-unit
+output -> binary cross-entropy (``from_logits`` chosen from what the output looks like),
+float -> MSE (``source="default"``). Without targets: MSE against seeded N(0, 1) targets
+(``source="surrogate"``), only to measure gradients.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from netdoctor.errors import LossError
+from netdoctor.snapshot import LossInfo
+
+_XENT = {"categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
+         "binary_focal_crossentropy", "categorical_focal_crossentropy", "categoricalcrossentropy",
+         "sparsecategoricalcrossentropy", "binarycrossentropy", "binaryfocalcrossentropy",
+         "categoricalfocalcrossentropy"}
+_PROB = {"kl_divergence", "kld", "kullback_leibler_divergence", "kldivergence"}
+_OUTPUT_FIRST = {"y_pred", "pred", "preds", "output", "outputs", "logits", "prediction", "predictions",
+                 "input", "yhat", "y_hat", "out", "scores"}
+_TARGET_SECOND = {"y_true", "target", "targets", "label", "labels", "y"}
+
+
+@dataclass
+class LossPlan:
+    """A resolved loss: how to compute it and how to describe it."""
+
+    info: LossInfo
+    compute: Callable[[Any, Any], Any]  # (targets, outputs structure) -> scalar tensor
+    note: str | None = None
+
+
+def describe(loss: Any) -> tuple[str, str, bool | None]:
+    """``(name, expects, from_logits)`` of a Keras loss (string, Loss object or function)."""
+    import keras
+
+    if isinstance(loss, (list, tuple)) and loss:
+        return describe(next((l for l in loss if l is not None), loss[0]))
+    if isinstance(loss, dict) and loss:
+        return describe(next(iter(loss.values())))
+    name = loss if isinstance(loss, str) else None
+    obj = keras.losses.get(loss) if isinstance(loss, str) else loss
+    from_logits = None
+    if isinstance(obj, keras.losses.Loss):
+        try:
+            from_logits = obj.get_config().get("from_logits")
+        except (NotImplementedError, TypeError, AttributeError):
+            from_logits = getattr(obj, "_fn_kwargs", {}).get("from_logits")
+        fn = getattr(obj, "fn", None)
+        base = getattr(fn, "__name__", None) or type(obj).__name__
+        name = name or obj.name or type(obj).__name__
+    else:
+        base = getattr(obj, "__name__", None) or type(obj).__name__
+        name = name or base
+        from_logits = getattr(obj, "from_logits", None)
+    key = str(base).lower()
+    if key in _XENT or str(name).lower() in _XENT:
+        fl = bool(from_logits)
+        return str(name), ("logits" if fl else "probabilities"), fl
+    if key in _PROB:
+        return str(name), "probabilities", None
+    return str(name), "any", from_logits if isinstance(from_logits, bool) else None
+
+
+def _output_first(fn: Any) -> bool:
+    """True when a callable takes ``(output, target)`` (torch style) rather than Keras' ``(y_true, y_pred)``."""
+    mod = getattr(type(fn), "__module__", "") or ""
+    if mod.startswith("torch"):
+        return True
+    fmod = getattr(fn, "__module__", "") or ""
+    if fmod.startswith("keras") or mod.startswith("keras"):
+        return False
+    try:
+        params = [p.name.lower() for p in inspect.signature(fn).parameters.values()][:2]
+    except (TypeError, ValueError):
+        return False
+    return bool(params) and (params[0] in _OUTPUT_FIRST or (len(params) > 1 and params[1] in _TARGET_SECOND))
+
+
+def _scalar(value: Any, name: str) -> Any:
+    from keras import ops
+
+    if value is None or not ops.is_tensor(value):
+        raise LossError(
+            f"the loss {name} returned {type(value).__name__}, not a tensor, so no gradient can flow; "
+            "return a keras.ops / backend tensor"
+        )
+    return ops.mean(value) if len(value.shape) else value
+
+
+def _wrap(name: str, fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def run(targets: Any, outputs: Any) -> Any:
+        try:
+            value = fn(targets, outputs)
+        except LossError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure of user code is a LossError
+            msg = (str(exc).strip().splitlines() or [""])[0][:240]
+            raise LossError(
+                f"the loss {name} raised {type(exc).__name__}: {msg}; check that the targets "
+                f"({_shape_of(targets)}) fit the model output ({_shape_of(outputs)}) and the loss's argument order"
+            ) from exc
+        return _scalar(value, name)
+
+    return run
+
+
+def _shape_of(x: Any) -> str:
+    from keras import tree
+
+    try:
+        shapes = [tuple(int(d) for d in t.shape) for t in tree.flatten(x)]
+    except (TypeError, AttributeError, ValueError):
+        return type(x).__name__
+    return str(shapes[0]) if len(shapes) == 1 else str(shapes)
+
+
+def _main(x: Any) -> Any:
+    from keras import tree
+
+    flat = tree.flatten(x)
+    return flat[0] if flat else x
+
+
+def plan(model: Any, loss_fn: Any, targets: Any, outputs: Any, looks: str, kind: str | None, seed: int) -> LossPlan:
+    """Resolve the probe loss (see the module docstring)."""
+    import keras
+
+    compiled = getattr(model, "loss", None) if getattr(model, "_compile_loss", None) is not None else None
+    if loss_fn is not None and targets is not None:
+        name, expects, fl = describe(loss_fn) if not isinstance(loss_fn, str) else describe(loss_fn)
+        fn = keras.losses.get(loss_fn) if isinstance(loss_fn, str) else loss_fn
+        if _output_first(fn):
+            call = lambda t, o: fn(_main(o), _main(t))  # noqa: E731
+        else:
+            call = lambda t, o: fn(_main(t), _main(o))  # noqa: E731
+        info = LossInfo(name=name, expects=expects, from_logits=fl, source="user")
+        return LossPlan(info, _wrap(name, call))
+    if compiled is not None and targets is not None:
+        name, expects, fl = describe(compiled)
+        weights = getattr(model._compile_loss, "_user_loss_weights", None)
+        try:
+            from keras.src.trainers.compile_utils import CompileLoss
+
+            fresh = CompileLoss(compiled, weights, output_names=getattr(model, "output_names", None))
+            call = lambda t, o: fresh(t, o)  # noqa: E731
+        except ImportError:  # pragma: no cover - private layout changed
+            fn = keras.losses.get(compiled) if isinstance(compiled, str) else compiled
+            call = lambda t, o: fn(_main(t), _main(o))  # noqa: E731
+        return LossPlan(LossInfo(name=name, expects=expects, from_logits=fl, source="user"), _wrap(name, call))
+    note = None
+    if targets is not None:
+        loss = _default_loss(kind, looks)
+        name, expects, fl = describe(loss)
+        call = lambda t, o: loss(_main(t), _main(o))  # noqa: E731
+        return LossPlan(LossInfo(name=name, expects=expects, from_logits=fl, source="default"), _wrap(name, call))
+    main = _main(outputs)
+    rng = np.random.default_rng(seed)
+    fake = rng.standard_normal(tuple(int(d) for d in main.shape)).astype("float32")
+    fake_t = keras.ops.convert_to_tensor(fake)
+    mse = keras.losses.MeanSquaredError()
+    note = "surrogate loss: MSE against seeded N(0, 1) targets (no targets were given)"
+    if loss_fn is not None or compiled is not None:
+        note += "; the model's loss needs targets, so it was not used"
+    call = lambda t, o: mse(fake_t, keras.ops.cast(_main(o), "float32"))  # noqa: E731
+    info = LossInfo(name="mean_squared_error", expects="any", from_logits=None, source="surrogate")
+    return LossPlan(info, _wrap("mean_squared_error (surrogate)", call), note)
+
+
+def _default_loss(kind: str | None, looks: str) -> Any:
+    import keras
+
+    if kind == "class_index":
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=looks != "probabilities")
+    if kind == "one_hot":
+        return keras.losses.CategoricalCrossentropy(from_logits=looks != "probabilities")
+    if kind == "binary":
+        return keras.losses.BinaryCrossentropy(from_logits=looks not in ("sigmoid", "probabilities"))
+    return keras.losses.MeanSquaredError()

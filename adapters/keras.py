@@ -1,0 +1,408 @@
+"""Keras 3 adapter: one probe forward/backward pass of a Keras model -> ``ModelSnapshot``.
+
+``netdoctor.check(model, x, y)`` calls :func:`collect` with the union of the selected rules'
+needs. The adapter
+
+* flattens the model's functional graph (Sequential, Functional, nested models expanded as
+  ``"outer/inner"``; see ``_keras_graph``) and runs it once in training mode on the first
+  ``settings.max_samples`` samples, measuring every layer's input and output on the way
+  (``_keras_run``) inside the same pass the gradient tape records (``_keras_grad``);
+* reads parameters, their gradients, fans, initializers and duplicate units
+  (``_keras_records``), the loss (``_keras_loss``) and the data (``_keras_io``);
+* puts back everything the pass changed: BatchNormalization moving statistics, seed
+  generators, the global seed generator, Python's and numpy's RNGs (``_keras_state``). The
+  compiled loss and the optimizer are never touched.
+
+Subclassed models (a Python ``call``) cannot be traced: their weights and gradients are
+checked and ``missing[Need.ACTIVATIONS]`` says why the activation rules were skipped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from netdoctor.adapters._keras_graph import Structure, analyze, functional_of, trace
+from netdoctor.adapters._keras_io import (
+    SYNTH_BATCH,
+    load_saved_model,
+    load_weights,
+    match_inputs,
+    named_leaves,
+    synthesize,
+    synthetic_shape,
+    take,
+    target_kind,
+    to_model_tensors,
+    to_tensors,
+)
+from netdoctor.adapters._keras_layers import class_names, kind_of
+from netdoctor.adapters._keras_loss import plan
+from netdoctor.adapters._keras_records import (
+    ParamSource,
+    graph_records,
+    layer_variables,
+    subclassed_records,
+    suppressions,
+)
+from netdoctor.adapters._keras_grad import grad_fn, no_grad_forward
+from netdoctor.adapters._keras_run import Recorder, run_graph
+from netdoctor.adapters._keras_state import StateGuard, all_layers
+from netdoctor.adapters._keras_stats import looks_like, tensor_stats
+from netdoctor.errors import DataError
+from netdoctor.snapshot import (
+    KIND_EMBEDDING,
+    WEIGHT_KINDS,
+    DataStats,
+    LayerRecord,
+    ModelSnapshot,
+    Need,
+    OutputInfo,
+    ProbeSettings,
+    TensorStats,
+)
+
+__all__ = ["collect", "load_saved_model", "load_weights"]
+
+_FORWARD_NEEDS = frozenset({Need.ACTIVATIONS, Need.GRADIENTS, Need.LOSS})
+_PROBABILITY_GUESS = {"softmax": ("probabilities",), "sigmoid": ("sigmoid", "probabilities"),
+                      "log_softmax": ("log_probabilities",)}
+
+
+def collect(
+    model: Any,
+    *,
+    inputs: Any,
+    targets: Any,
+    loss_fn: Any,
+    needs: frozenset[Need],
+    settings: ProbeSettings,
+    input_shape: Any,
+) -> ModelSnapshot:
+    """Measure ``model`` on one probe batch (see the module docstring and ``netdoctor.snapshot``).
+
+    Raises:
+        DataError: Inputs that do not fit the model (names the layer and both shapes).
+        LossError: The loss raised or returned no tensor.
+    """
+    import keras
+
+    needs = frozenset(needs)
+    backend = keras.backend.backend()
+    n = max(int(settings.max_samples), 1)
+    _ensure_built(model, inputs, input_shape, n, settings.seed)
+    tr = trace(model)
+    fn = functional_of(model) if tr is not None else None
+    guard = StateGuard(model, settings.seed)
+    try:
+        guard.seed_generators()
+        return _collect(model, tr, fn, inputs, targets, loss_fn, needs, settings, input_shape, backend, n)
+    finally:
+        guard.restore()
+
+
+def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: Any, needs: frozenset[Need],
+             settings: ProbeSettings, input_shape: Any, backend: str, n: int) -> ModelSnapshot:
+    from keras import ops, tree
+
+    synthetic = inputs is None
+    x_model = _model_inputs(model, tr, fn, inputs, input_shape, n, settings.seed)
+    y = to_tensors(targets, n) if targets is not None else None
+    if y is not None and not synthetic:
+        nx, ny = _num_samples(x_model), _num_samples(y)
+        if nx is not None and ny is not None and nx != ny:
+            raise DataError(f"the inputs have {nx} samples but the targets have {ny}; pass matching x and y")
+    opaque = {s.name for s in tr.steps if s.kind not in WEIGHT_KINDS and _owns_weights(s.op)} if tr else set()
+    st = analyze(tr, opaque) if tr is not None else None
+    missing: dict[Need, str] = {Need.HISTORY: "training history is only recorded by netdoctor's training monitor"}
+    collected = {Need.STRUCTURE}
+    notes: list[str] = []
+    want_acts = Need.ACTIVATIONS in needs and tr is not None
+    if Need.ACTIVATIONS in needs and tr is None:
+        missing[Need.ACTIVATIONS] = (
+            f"{type(model).__name__} is a subclassed keras.Model: its call() cannot be traced into a layer "
+            "graph, so per-layer activations were not measured (weights and gradients were); build it with "
+            "the Functional API to run the activation rules"
+        )
+    gfn = grad_fn(backend)
+    want_grads = Need.GRADIENTS in needs and gfn is not None
+    if Need.GRADIENTS in needs and gfn is None:
+        missing[Need.GRADIENTS] = f"gradients are not supported on the {backend} Keras backend; use tensorflow or torch"
+    recorder = Recorder(settings) if want_acts else None
+    trainable = list(model.trainable_variables)
+    result: dict[str, Any] = {}
+
+    def forward(pause: Any) -> tuple[Any, Any]:
+        if tr is not None:
+            outs = run_graph(tr, x_model, pause=pause, recorder=recorder)
+            packed = tree.pack_sequence_as(fn._outputs_struct, outs)
+            out_struct = packed[0] if isinstance(packed, (list, tuple)) and len(packed) == 1 else packed
+        else:
+            out_struct = _call_subclassed(model, x_model)
+            outs = tree.flatten(out_struct)
+        main = outs[0]
+        with pause():
+            ostats = tensor_stats(main, max_units=settings.max_units)[0]
+            looks = looks_like(main, ostats)
+            ymain = tree.flatten(y)[0] if y is not None else None
+            units = int(main.shape[-1]) if len(main.shape) >= 2 else 1
+            kind = target_kind(ymain, units)
+            lp = plan(model, loss_fn, y, out_struct, looks, kind, settings.seed)
+        result.update(outs=outs, ostats=ostats, looks=looks, plan=lp, kind=kind)
+        return lp.compute(y, out_struct), None
+
+    grads_by_id: dict[int, np.ndarray] | None = None
+    loss_value = float("nan")
+    if needs & _FORWARD_NEEDS:
+        if want_grads:
+            loss, grads, _ = gfn(forward, trainable)
+            grads_by_id = {id(v): g for v, g in zip(trainable, grads)}
+            collected.add(Need.GRADIENTS)
+        else:
+            loss, _ = no_grad_forward(forward)
+        loss_value = float(np.asarray(ops.convert_to_numpy(loss)).reshape(-1)[0])
+        if want_acts:
+            collected.add(Need.ACTIVATIONS)
+
+    src = ParamSource(
+        trainable_ids={id(v) for v in trainable},
+        grads=grads_by_id,
+        values=bool(needs & {Need.WEIGHTS, Need.GRADIENTS}),
+        seed_state_ids={id(sg.state) for layer in all_layers(model) for sg in getattr(layer, "_seed_generators", ())},
+    )
+    if src.values:
+        collected.add(Need.WEIGHTS)
+    if tr is not None:
+        layers = graph_records(tr, st, recorder.measured if recorder else None, src)
+    else:
+        layers = subclassed_records(model, src)
+        notes.append("subclassed model: layers are listed in declaration order, not traced execution order")
+
+    loss_info = None
+    output = _output_info(tr, st, fn, model, layers, result)
+    if "plan" in result:
+        lp = result["plan"]
+        loss_info = _with_value(lp.info, loss_value)
+        if lp.note:
+            notes.append(lp.note)
+        if Need.LOSS in needs:
+            if lp.info.source == "user":
+                collected.add(Need.LOSS)
+            elif lp.info.source == "default":
+                missing[Need.LOSS] = (
+                    f"no loss was given: netdoctor used its default {lp.info.name} for {result['kind']} targets; "
+                    "pass loss_fn= or compile the model to check the loss"
+                )
+            else:
+                missing[Need.LOSS] = "no targets were given, so the loss could not be evaluated; pass targets (y)"
+    data = None
+    if Need.DATA in needs:
+        if synthetic:
+            missing[Need.DATA] = "no input data was given (inputs were synthesized); pass inputs to run the data rules"
+        else:
+            data = _data_stats(inputs, targets, y, n, settings, result.get("kind"))
+            collected.add(Need.DATA)
+    weights_all = [v for v in model.weights]
+    return ModelSnapshot(
+        framework="keras",
+        framework_version=_version(backend),
+        model_class=type(model).__name__,
+        layers=tuple(layers),
+        collected=frozenset(collected & (needs | {Need.STRUCTURE})),
+        missing={k: v for k, v in missing.items() if k in needs or k == Need.HISTORY},
+        param_count=int(sum(int(np.prod(v.shape)) for v in weights_all)),
+        trainable_param_count=int(sum(int(np.prod(v.shape)) for v in trainable)),
+        batch_size=_num_samples(x_model) or 0,
+        synthetic_inputs=synthetic,
+        data=data,
+        output=output,
+        loss=loss_info,
+        residual=st.residual if st is not None else None,
+        suppressions=suppressions(model, tr),
+        notes=tuple(notes),
+    )
+
+
+def _owns_weights(op: Any) -> bool:
+    try:
+        return bool(op.weights)
+    except AttributeError:
+        return False
+
+
+def _with_value(info: Any, value: float) -> Any:
+    from dataclasses import replace
+
+    return replace(info, value=value)
+
+
+def _version(backend: str) -> str:
+    import keras
+
+    bver = ""
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            bver = tf.__version__
+        elif backend == "torch":
+            import torch
+
+            bver = torch.__version__
+        elif backend == "jax":
+            import jax
+
+            bver = jax.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return f"{keras.__version__} ({backend} {bver})".replace(" )", ")")
+
+
+def _num_samples(x: Any) -> int | None:
+    from keras import tree
+
+    for leaf in tree.flatten(x):
+        shape = getattr(leaf, "shape", None)
+        if shape is not None and len(shape) >= 1 and shape[0] is not None:
+            return int(shape[0])
+    return None
+
+
+def _ensure_built(model: Any, inputs: Any, input_shape: Any, n: int, seed: int) -> None:
+    """Build an unbuilt model (it has no weights to check otherwise)."""
+    if "Sequential" in class_names(model):
+        if functional_of(model) is not None:
+            return
+        first = named_leaves(inputs)[0][1] if inputs is not None else None
+        shape = tuple(take(first, n).shape[1:]) if first is not None else input_shape
+        if shape is not None and not model.built:
+            model.build((None,) + tuple(int(d) for d in shape))
+    if getattr(model, "built", True):
+        return
+    if inputs is not None:
+        _call_subclassed(model, to_tensors(inputs, n), training=False)
+    elif input_shape is not None:
+        _call_subclassed(model, _synthetic_subclassed(model, input_shape, n, seed), training=False)
+    else:
+        raise DataError(
+            f"{type(model).__name__} is not built and has no declared input shape; pass inputs "
+            "(netdoctor.check(model, x)) or input_shape=(...) for one sample"
+        )
+
+
+def _call_subclassed(model: Any, x: Any, training: bool = True) -> Any:
+    from keras import tree
+
+    try:
+        return model(x, training=training)
+    except Exception as exc:  # noqa: BLE001 - data problems become DataError, the rest is re-raised
+        if not any(n in ("InvalidArgumentError", "ValueError", "TypeError", "IndexError") for n in class_names(exc)):
+            raise
+        shapes = [tuple(t.shape) for t in tree.flatten(x) if hasattr(t, "shape")]
+        msg = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise DataError(
+            f"model '{model.name}' ({type(model).__name__}) failed on inputs of shape "
+            f"{shapes[0] if len(shapes) == 1 else shapes} ({type(exc).__name__}: {msg}); "
+            "pass data shaped like the model input"
+        ) from exc
+
+
+def _synthetic_subclassed(model: Any, input_shape: Any, n: int, seed: int) -> Any:
+    from keras import ops
+
+    rng = np.random.default_rng(seed)
+    batch = min(n, SYNTH_BATCH)
+    if input_shape is None:
+        built = getattr(model, "_build_shapes_dict", None) or {}
+        shp = next(iter(built.values()), None) if built else None
+        if not isinstance(shp, (list, tuple)) or not shp or not all(isinstance(d, (int, type(None))) for d in shp):
+            raise DataError(
+                f"cannot tell the input shape of the subclassed model {type(model).__name__}; pass inputs "
+                "(netdoctor.check(model, x)) or input_shape=(...) for one sample"
+            )
+        input_shape = tuple(shp[1:])
+    first = next((c for c in getattr(model, "_layers", ()) if kind_of(c) != "other"), None)
+    ids = getattr(first, "input_dim", None) if first is not None and kind_of(first) == KIND_EMBEDDING else None
+    shape = synthetic_shape((None,) + tuple(input_shape), None, batch)
+    return ops.convert_to_tensor(synthesize(shape, "int32" if ids else "float32", rng, ids))
+
+
+def _model_inputs(model: Any, tr: Any, fn: Any, inputs: Any, input_shape: Any, n: int, seed: int) -> Any:
+    """Backend tensors for the probe: the user's data or seeded synthetic inputs."""
+    from keras import ops
+
+    if tr is None:
+        return to_tensors(inputs, n) if inputs is not None else _synthetic_subclassed(model, input_shape, n, seed)
+    if inputs is not None:
+        return to_model_tensors(fn, match_inputs(fn, inputs, n))
+    rng = np.random.default_rng(seed)
+    refs = list(fn._inputs)
+    overrides: list[Any] = [None] * len(refs)
+    if input_shape is not None:
+        if isinstance(input_shape, dict):
+            overrides = [input_shape.get(t.name) for t in refs]
+        elif all(isinstance(d, (int, np.integer)) for d in input_shape):
+            overrides = [tuple(input_shape)] + [None] * (len(refs) - 1)
+        else:
+            overrides = list(input_shape) + [None] * (len(refs) - len(input_shape))
+    out = []
+    for i, ref in enumerate(refs):
+        shape = synthetic_shape(ref.shape, overrides[i], min(n, SYNTH_BATCH))
+        ids = _id_range(tr, tr.input_keys[i])
+        out.append(ops.convert_to_tensor(synthesize(shape, str(ref.dtype), rng, ids), dtype=ref.dtype))
+    return out
+
+
+def _id_range(tr: Any, key: Any) -> int | None:
+    """Vocabulary size of the first Embedding (or token layer) fed by an input."""
+    frontier, seen = {key}, set()
+    for s in tr.steps:
+        if not frontier.intersection(s.in_keys) or id(s) in seen:
+            continue
+        seen.add(id(s))
+        for attr in ("input_dim", "num_tokens", "vocabulary_size"):
+            v = getattr(s.op, attr, None)
+            if isinstance(v, int) and v > 0:
+                return v
+        if s.kind in WEIGHT_KINDS:
+            continue
+        frontier.update(s.out_keys)
+    return None
+
+
+def _output_info(tr: Any, st: Structure | None, fn: Any, model: Any, layers: list[LayerRecord],
+                 result: dict[str, Any]) -> OutputInfo:
+    looks = result.get("looks", "unknown")
+    if st is not None:
+        final, final_layer = st.final_activation, st.final_layer
+        num = len(tr.output_keys)
+    else:
+        last = next((r for r in reversed(layers) if r.kind in WEIGHT_KINDS), None)
+        guess = last.activation if last is not None else None
+        final = guess if guess in _PROBABILITY_GUESS and looks in _PROBABILITY_GUESS[guess] else None
+        final_layer = None
+        num = len(result.get("outs", ())) or 1
+    stats = result.get("ostats")
+    if stats is None:
+        shape = tuple(fn._outputs[0].shape) if fn is not None else ()
+        stats = TensorStats(shape=tuple(0 if d is None else int(d) for d in shape))
+    return OutputInfo(stats=stats, looks_like=looks, final_activation=final, final_layer=final_layer,
+                      num_outputs=num)
+
+
+def _data_stats(inputs: Any, targets: Any, y: Any, n: int, settings: ProbeSettings, kind: str | None) -> DataStats:
+    from keras import ops, tree
+
+    def stats(leaf: Any) -> TensorStats:
+        a = take(leaf, n)
+        t = a if ops.is_tensor(a) else ops.convert_to_tensor(np.asarray(a))
+        dtype = str(a.dtype) if not ops.is_tensor(a) else None
+        return tensor_stats(t, max_units=settings.max_units, dtype=dtype)[0]
+
+    ins = {name: stats(leaf) for name, leaf in named_leaves(inputs)}
+    tstats = None
+    if targets is not None:
+        tstats = stats(tree.flatten(targets)[0] if isinstance(targets, (list, tuple, dict)) else targets)
+    num = next(iter(ins.values())).shape[0] if ins and next(iter(ins.values())).shape else 0
+    return DataStats(inputs=ins, targets=tstats, target_kind=kind, num_samples=int(num))
