@@ -36,6 +36,7 @@ def render(
     width: int | None = None,
     max_layers: int = 30,
     show_layers: bool = True,
+    gradient_flow: bool = False,
     **_opts: Any,
 ) -> str:
     """Render ``report`` for a terminal.
@@ -47,6 +48,8 @@ def render(
         max_layers: Rows of the layer-health table per model before it is cut short
             (layers with findings are always shown).
         show_layers: Include the layer-health table.
+        gradient_flow: Add the per-layer gradient-flow bar chart under the layer table
+            (``netdoctor.reporters.gradient_bars``).
 
     Returns:
         The report text, ending with a newline.
@@ -63,7 +66,7 @@ def render(
     for target in report.targets:
         mine = [f for f in report.findings if _belongs(f, target, report)]
         claimed.update(id(f) for f in mine)
-        _render_target(console, target, mine, report, max_layers if show_layers else 0)
+        _render_target(console, target, mine, report, max_layers if show_layers else 0, gradient_flow)
     orphans = [f for f in report.findings if id(f) not in claimed]
     if orphans:
         console.rule("[bold]other findings", style="dim", align="left")
@@ -104,7 +107,7 @@ def _belongs(f: Finding, target: TargetInfo, report: Report) -> bool:
 
 # -- one model ------------------------------------------------------------------------
 def _render_target(console: Any, target: TargetInfo, findings: list[Finding], report: Report,
-                   max_layers: int) -> None:
+                   max_layers: int, gradient_flow: bool = False) -> None:
     title = target.file or target.model_class or "model"
     console.rule(f"[bold]{_esc(title)}", style="dim", align="left")
     console.print(_header_line(target), soft_wrap=True)
@@ -118,6 +121,8 @@ def _render_target(console: Any, target: TargetInfo, findings: list[Finding], re
         console.print()
     if max_layers and target.layers:
         _render_layers(console, target, findings, max_layers)
+        if gradient_flow:
+            _render_gradient_flow(console, target, max_layers)
     if target.skipped:
         _render_skipped(console, target)
 
@@ -207,6 +212,17 @@ def _render_layers(console: Any, target: TargetInfo, findings: list[Finding], ma
     if hidden:
         console.print(f"[dim]  … {hidden} more layers without findings (all rows: --format json)[/]")
     console.print()
+
+
+def _render_gradient_flow(console: Any, target: TargetInfo, max_rows: int) -> None:
+    """Per-layer gradient-flow bars (log scale), see ``netdoctor.reporters.gradient_bars``."""
+    from netdoctor.reporters.gradient_bars import gradient_flow_lines
+
+    lines = gradient_flow_lines(target, max_rows=max_rows)
+    for line in lines:
+        console.print(line, soft_wrap=True)
+    if lines:
+        console.print()
 
 
 def _render_skipped(console: Any, target: TargetInfo) -> None:

@@ -423,3 +423,12 @@ def test_gradient_bars_compact_for_deep_models() -> None:
 
     text = render_format("gradient_bars", report)
     assert text.count("\n") >= len(rows) + 1
+
+
+def test_text_reporter_includes_gradient_bars_on_request() -> None:
+    from netdoctor.reporters import render as render_format
+
+    report = small_report()
+    with_bars = render_format("text", report, gradient_flow=True)
+    assert "Gradient flow" in with_bars and "no gradient" in with_bars and "█" in with_bars
+    assert "Gradient flow" not in render_format("text", report)
