@@ -101,25 +101,14 @@ def render_text(report: Report) -> str:
         text = render("text", report, color=False)
         return re.sub(r"\x1b\[[0-9;]*m", "", text)
     except (ImportError, ValueError):
-        lines = [describe(f) for f in report.findings]
+        lines = [f"{f.code} {f.name} {describe(f)}" for f in report.findings]
         lines += [f"could not check {e.file}: {e.message}" for e in report.errors]
         lines.append(report.summary())
         return "\n".join(lines) + "\n"
 
 
 def describe(f: Finding) -> str:
-    """A finding as a few plain lines: rule, layer, measurement, fix, snippet."""
-    where = f" at {f.layer}" if f.layer else ""
-    out = [f"{f.code} {f.name} [{f.severity}]{where}" + (f" ({f.file})" if f.file else ""), f"  {f.message}"]
-    if f.recommendation:
-        out.append(f"  Fix: {f.recommendation}")
-    if f.snippet:
-        out.extend("      " + line for line in f.snippet.splitlines())
-    return "\n".join(out)
-
-
-def _item_text(f: Finding) -> str:
-    """A finding inside its rule's item: the rule is in the item name, so lead with the measurement."""
+    """A finding as a few plain lines: severity, layer, measurement, fix, snippet."""
     out = [f"[{f.severity}] {f.layer + ': ' if f.layer else ''}{f.message}"]
     if f.recommendation:
         out.append(f"  Fix: {f.recommendation}")
@@ -265,18 +254,19 @@ class NetdoctorFile(pytest.File):
             project = _project(self.config)
             assert isinstance(project, ProjectConfig)
             try:
-                self._report = check_loaded(self.loaded, project.config).with_file(self._display())
+                self._report = check_loaded(self.loaded, project.config).with_file(self.display())
             except NetdoctorError as exc:
                 self._check_error = str(exc)
             except Exception as exc:  # noqa: BLE001
                 self._check_error = f"checking failed with {type(exc).__name__}: {exc}"
             self.loaded = None  # free the model; the report is all the items need
         if self._check_error is not None:
-            raise NetdoctorItemFailure(f"{self._display()}: {self._check_error}")
+            raise NetdoctorItemFailure(f"{self.display()}: {self._check_error}")
         assert self._report is not None
         return self._report
 
-    def _display(self) -> str:
+    def display(self) -> str:
+        """The file relative to rootdir, as in node ids."""
         try:
             return self.path.relative_to(self.config.rootpath).as_posix()
         except ValueError:
@@ -287,64 +277,59 @@ class NetdoctorItemFailure(Exception):
     """Raised by netdoctor items; shown as its message, without a traceback."""
 
 
-class NetdoctorItem(pytest.Item):
+class _Item(pytest.Item):
+    """Shared by the items of a model file: marked ``netdoctor``, failures without traceback."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.add_marker("netdoctor")
+
+    @property
+    def file(self) -> NetdoctorFile:
+        assert isinstance(self.parent, NetdoctorFile)
+        return self.parent
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, NetdoctorItemFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+
+class NetdoctorItem(_Item):
     """One rule on one model file."""
 
     def __init__(self, *, spec: RuleSpec, **kw: Any) -> None:
         super().__init__(**kw)
         self.spec = spec
-        self.add_marker("netdoctor")
         self.extra_keyword_matches.update({spec.code, spec.name, str(spec.category)})
 
     def runtest(self) -> None:
-        parent = self.parent
-        assert isinstance(parent, NetdoctorFile)
-        report = parent.report()
+        report = self.file.report()
         threshold = _item_fail_on(self.config)
         mine = report.by_code(self.spec.code)
         failing = [f for f in mine if threshold != "never" and f.severity >= Severity.parse(threshold)]
         for f in mine:
             self.user_properties.append(("netdoctor", f"{f.severity} {f.layer or '-'}: {f.message}"))
         if failing:
-            raise NetdoctorItemFailure("\n".join(_item_text(f) for f in failing))
+            raise NetdoctorItemFailure("\n".join(describe(f) for f in failing))
         ran = any(self.spec.code in t.rules_passed for t in report.targets) or bool(mine) or any(
             f.code == self.spec.code for f in report.suppressed)
         reasons = [s.reason for t in report.targets for s in t.skipped if s.code == self.spec.code]
         if reasons and not ran:
             _skip_here(f"{self.spec.code} {self.spec.name}: {reasons[0]}")
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        if isinstance(excinfo.value, NetdoctorItemFailure):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style=style)
-
     def reportinfo(self) -> tuple[Path, int, str]:
-        parent = self.parent
-        assert isinstance(parent, NetdoctorFile)
-        return self.path, 0, f"{parent._display()}: {self.spec.code} {self.spec.name}"
+        return self.path, 0, f"{self.file.display()}: {self.spec.code} {self.spec.name}"
 
 
-class NetdoctorLoadItem(pytest.Item):
+class NetdoctorLoadItem(_Item):
     """The one item of a model file that could not be imported."""
 
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.add_marker("netdoctor")
-
     def runtest(self) -> None:
-        parent = self.parent
-        assert isinstance(parent, NetdoctorFile)
-        raise NetdoctorItemFailure(f"{parent._display()}: {parent.load_error}")
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        if isinstance(excinfo.value, NetdoctorItemFailure):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style=style)
+        raise NetdoctorItemFailure(f"{self.file.display()}: {self.file.load_error}")
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        parent = self.parent
-        assert isinstance(parent, NetdoctorFile)
-        return self.path, 0, f"{parent._display()}: netdoctor could not load it"
+        return self.path, 0, f"{self.file.display()}: netdoctor could not load it"
 
 
 # -- seams (tests replace these) --------------------------------------------------------

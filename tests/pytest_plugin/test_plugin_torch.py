@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+# pytester's in-process runs unload the modules an inner run imported; torch's C extension
+# cannot be imported a second time in one process, so keep it loaded from out here.
+import torch  # noqa: F401
+
 pytest_plugins = ["pytester"]
 
 MODEL_HEADER = '''
