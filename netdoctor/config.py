@@ -407,34 +407,26 @@ def _options(table: Mapping[str, Any], reg: Mapping[str, Any]) -> dict[str, dict
     return out
 
 
+_KINDS: tuple[tuple[Any, tuple[type, ...], str], ...] = (
+    (bool, (bool,), "true or false"),  # before int: bool is an int
+    (int, (int,), "an integer"),
+    (float, (int, float), "a number"),
+    (str, (str,), "a string"),
+    ((list, tuple, set, frozenset), (list,), "a list"),
+    (Mapping, (Mapping,), "a table"),
+)
+
+
 def _coerce(value: Any, default: Any, where: str) -> Any:
     """Check ``value`` against the type of the rule's default (ints are fine for floats)."""
-    if default is None:
-        return value
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-        kind = "true or false"
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        kind = "an integer"
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-        kind = "a number"
-    elif isinstance(default, str):
-        ok = isinstance(value, str)
-        kind = "a string"
-    elif isinstance(default, (list, tuple, set, frozenset)):
-        ok = isinstance(value, list)
-        value = type(default)(value) if ok else value
-        kind = "a list"
-    elif isinstance(default, Mapping):
-        ok = isinstance(value, Mapping)
-        kind = "a table"
-    else:
-        return value
-    if not ok:
-        raise ConfigError(f"{where} must be {kind} like the default {default!r}, not {value!r}")
+    for dtype, accepted, kind in _KINDS:
+        if default is None or not isinstance(default, dtype):
+            continue
+        if not isinstance(value, accepted) or (isinstance(value, bool) and not isinstance(default, bool)):
+            raise ConfigError(f"{where} must be {kind} like the default {default!r}, not {value!r}")
+        if isinstance(default, float):
+            return float(value)
+        return type(default)(value) if isinstance(default, (tuple, set, frozenset)) else value
     return value
 
 

@@ -211,3 +211,20 @@ def test_parse_input_shape_forms() -> None:
     for bad in ("", [], [True], ["a"], 5):
         with pytest.raises(ConfigError):
             parse_input_shape(bad)
+
+
+def test_option_values_take_the_type_of_the_default(tmp_path: Path) -> None:
+    write(tmp_path / "pyproject.toml", """
+        [tool.netdoctor.options.init-scale]
+        exempt_layers = ["head", "embed"]
+        max_ratio = 20
+        [tool.netdoctor.options.ND401]
+        strict = true
+        mode = "all"
+    """)
+    opts = load_project_config(start=tmp_path).config.options
+    assert opts["ND203"] == {"exempt_layers": ("head", "embed"), "max_ratio": 20.0}
+    assert opts["ND401"] == {"strict": True, "mode": "all"}
+    write(tmp_path / "pyproject.toml", '[tool.netdoctor.options.ND401]\nmin_samples = true\n')
+    with pytest.raises(ConfigError, match="must be an integer"):
+        load_project_config(start=tmp_path)
