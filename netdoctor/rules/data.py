@@ -1,3 +1,266 @@
-"""Rules of this category (see netdoctor/rules/__init__.py)."""
+"""ND1xx: the data the model is fed (inputs and targets)."""
 
 from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from netdoctor.findings import Finding, Severity
+from netdoctor.rules._registry import RuleContext, rule
+from netdoctor.rules._util import fmt, pct, plural
+from netdoctor.snapshot import KIND_CONV, KIND_EMBEDDING, LayerRecord, ModelSnapshot, Need, TensorStats
+
+
+def _feature_scales(st: TensorStats) -> np.ndarray:
+    """Per-feature RMS ``sqrt(mean^2 + std^2)`` (the typical magnitude a weight layer sees)."""
+    if st.unit_mean is None or st.unit_std is None:
+        return np.asarray([st.rms], dtype=float)
+    m = np.asarray(st.unit_mean, dtype=float)
+    s = np.asarray(st.unit_std, dtype=float)
+    r = np.sqrt(m * m + s * s)
+    return r[np.isfinite(r)]
+
+
+def _entry_layers(snap: ModelSnapshot) -> list[LayerRecord]:
+    """Weight layers that see the model input (through preprocessing only), embeddings excluded."""
+    recs = [r for r in snap.layers if r.entry and r.is_weight_layer and r.input is not None]
+    if not recs:  # adapter did not mark entries: the first executed weight layer fed by an input
+        recs = [r for r in snap.weight_layers(executed_only=True) if r.consumes_model_input and r.input is not None][:1]
+    return [r for r in recs if r.kind != KIND_EMBEDDING]
+
+
+@rule(code="ND101", name="unnormalized-inputs", needs={Need.DATA, Need.ACTIVATIONS}, severity=Severity.WARNING,
+      options={"max_scale": 5.0, "max_spread": 100.0, "min_scale": 1e-2})
+def unnormalized_inputs(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
+    """Input features reach the first weight layer far from unit scale, or on very different scales.
+
+    ## What it does
+    Measures, for every *entry* weight layer (one that receives the model input through no other
+    weight layer), the per-feature magnitude (RMS, ``sqrt(mean^2 + std^2)``) of what that layer
+    actually sees, after any in-model ``Rescaling``/``Normalization``/mean-subtraction. It flags
+    features whose typical magnitude is far above unit scale (raw 0-255 pixels, raw tabular
+    columns such as a price or a year), features whose scales span orders of magnitude, and
+    inputs that are all tiny. Integer token ids feeding an embedding are not features and are
+    never judged. Outliers do not matter: a standardized column with a few large values still
+    has RMS 1.
+
+    ## Why is this bad?
+    The optimum of ``W1 x`` is scale-invariant, but the gradient of ``W1`` is proportional to
+    ``x``: a feature with RMS 600 gets gradients 600 times those of a unit-scale feature, so one
+    learning rate is too large for one and too small for the other. He/Glorot initialization
+    assumes unit-variance inputs; large inputs saturate sigmoid/tanh units from the first step.
+
+    ## Example
+    ```python
+    x = load_breast_cancer().data            # 'worst area' up to 4254, 'smoothness' ~0.1
+    model = nn.Sequential(nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 2))
+    ```
+
+    ## Use instead
+    ```python
+    mean, std = x_train.mean(0, keepdim=True), x_train.std(0, keepdim=True).clamp_min(1e-8)
+    x = (x - mean) / std                      # Keras: norm = layers.Normalization(); norm.adapt(x)
+    ```
+
+    ## Options
+    - ``max_scale`` (default 5.0): largest acceptable per-feature RMS. Standardized data has
+      RMS 1, min-max-scaled data at most 1; 5 leaves room for skewed features while flagging
+      digit pixels 0-16 (RMS up to ~12), iris in cm (~6), raw 0-255 pixels (~120).
+    - ``max_spread`` (default 100.0): largest acceptable ratio between the 95th and 5th
+      percentile of per-feature RMS. Percentiles (not min/max) keep rare sparse columns of
+      otherwise normalized data (digits/16: spread ~20) from firing, while raw tabular data
+      (breast cancer: ~1e4) fires.
+    - ``min_scale`` (default 0.01): flag when even the largest feature RMS is below this.
+
+    ## References
+    - LeCun, Bottou, Orr, Müller, "Efficient BackProp" (1998), section 4.3.
+    - UMLAUT and DeepDiagnosis use ``min < -1 or max > 1``, which flags standardized data with
+      outliers and misses per-feature mismatch; this rule judges per-feature scale instead.
+    """
+    if snap.data is None or snap.synthetic_inputs:
+        return
+    seen: set[tuple] = set()
+    for rec in _entry_layers(snap):
+        st = rec.input
+        assert st is not None
+        scales = _feature_scales(st)
+        positive = scales[scales > 0]
+        if positive.size == 0:
+            continue
+        max_s = float(positive.max())
+        q05, q95 = (float(np.quantile(positive, 0.05)), float(np.quantile(positive, 0.95))) if positive.size > 1 else (max_s, max_s)
+        spread = q95 / q05 if q05 > 0 else float("inf")
+        sig = (round(max_s, 6), positive.size, round(spread, 3))
+        if sig in seen:
+            continue
+        seen.add(sig)
+        problems: list[str] = []
+        what = "channel" if rec.kind == KIND_CONV else "feature"
+        worst = int(np.argmax(scales)) if scales.size > 1 else None
+        at = f" ({what} {worst})" if worst is not None else ""
+        if max_s > ctx.opt("max_scale"):
+            problems.append(f"per-{what} scale (RMS) up to {fmt(max_s)}{at}; limit {fmt(ctx.opt('max_scale'))}")
+        if spread > ctx.opt("max_spread"):
+            problems.append(f"{what} scales spanning {fmt(spread)}x between the 5th and 95th percentile "
+                            f"({fmt(q05)} to {fmt(q95)}); limit {fmt(ctx.opt('max_spread'))}x")
+        if max_s < ctx.opt("min_scale"):
+            problems.append(f"all {what}s tiny: largest RMS {fmt(max_s)}; limit {fmt(ctx.opt('min_scale'))}")
+        if not problems:
+            continue
+        pixels = st.min >= 0 and 1.5 < st.max <= 255.0 and (rec.kind == KIND_CONV or st.max > 16 or positive.size > 16) \
+            and spread <= ctx.opt("max_spread")
+        yield ctx.finding(
+            f"`{rec.name}` receives inputs with " + " and ".join(problems),
+            layer=rec.name,
+            recommendation=("Scale the pixel values to [0, 1] before the first layer." if pixels else
+                            "Standardize each input feature with the training-set mean and standard deviation."),
+            snippet=_normalize_snippet(ctx, rec, st, pixels),
+            evidence={"max_feature_rms": max_s, "feature": worst, "q05_rms": q05, "q95_rms": q95, "spread": spread,
+                      "n_features": int(scales.size), "min": st.min, "max": st.max, "mean": st.mean, "std": st.std,
+                      "limits": {"max_scale": ctx.opt("max_scale"), "max_spread": ctx.opt("max_spread"),
+                                 "min_scale": ctx.opt("min_scale")}},
+        )
+
+
+def _normalize_snippet(ctx: RuleContext, rec: LayerRecord, st: TensorStats, pixels: bool) -> str | None:
+    if pixels:
+        div = "255.0" if st.max > 16 else f"{st.max:g}"
+        return ctx.snippet(
+            torch=f"x = x.float() / {div}  # same scaling at training and inference time",
+            keras=("inputs = keras.Input(shape=x.shape[1:])\n"
+                   f"h = layers.Rescaling(1.0 / {div})(inputs)  # in-model, so inference gets it too"),
+        )
+    dims = "(0, 2, 3)" if rec.kind == KIND_CONV and len(st.shape) == 4 else "0"
+    return ctx.snippet(
+        torch=(f"mean = x_train.mean(dim={dims}, keepdim=True)\n"
+               f"std = x_train.std(dim={dims}, keepdim=True).clamp_min(1e-8)\n"
+               "x = (x - mean) / std  # reuse the training mean/std at inference"),
+        keras=("norm = layers.Normalization(axis=-1)\n"
+               "norm.adapt(x_train)  # learns per-feature mean and variance\n"
+               "inputs = keras.Input(shape=x_train.shape[1:])\n"
+               "h = norm(inputs)  # then the first Dense/Conv layer"),
+    )
+
+
+def _count(st: TensorStats) -> int:
+    return int(round(st.frac_nonfinite * st.size))
+
+
+@rule(code="ND102", name="nonfinite-inputs", needs={Need.DATA}, severity=Severity.ERROR,
+      options={"max_fraction": 0.0})
+def nonfinite_inputs(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
+    """NaN or Inf values in the inputs or the targets.
+
+    ## What it does
+    Counts non-finite entries in every model input and in the targets of the probe batch.
+
+    ## Why is this bad?
+    One NaN in a batch makes the loss NaN, every gradient NaN, and after one optimizer step
+    every weight NaN. Missing values in tabular data (``np.nan`` from pandas) are the usual
+    source; ``inf`` comes from ``log(0)`` or division by zero in feature engineering.
+
+    ## Example
+    ```python
+    x = df[["age", "income"]].to_numpy()      # income has missing values -> NaN
+    ```
+
+    ## Use instead
+    ```python
+    x = SimpleImputer(strategy="median").fit_transform(x)   # or drop the rows
+    ```
+
+    ## Options
+    - ``max_fraction`` (default 0.0): tolerated fraction of non-finite entries. Zero, because a
+      single NaN reaching the loss poisons the whole update.
+
+    ## References
+    - Goodfellow, Bengio, Courville, "Deep Learning" (2016), section 11.5 (debugging strategies).
+    """
+    data = snap.data
+    if data is None:
+        return
+    items = [("input", name, st) for name, st in data.inputs.items()]
+    if data.targets is not None:
+        items.append(("targets", "y", data.targets))
+    for kind, name, st in items:
+        if st.frac_nonfinite <= ctx.opt("max_fraction"):
+            continue
+        n = _count(st)
+        label = f"input `{name}`" if kind == "input" else "the targets"
+        var = name if kind == "input" else "y"
+        yield ctx.finding(
+            f"{pct(st.frac_nonfinite)} of the entries of {label} are NaN or Inf "
+            f"({n} of {st.size}; limit {fmt(ctx.opt('max_fraction'))})",
+            recommendation="Impute or drop the samples with missing values before training.",
+            snippet=ctx.snippet(
+                torch=(f"ok = torch.isfinite({var}).reshape(len({var}), -1).all(dim=1)\n"
+                       "x, y = x[ok], y[ok]  # or impute: sklearn.impute.SimpleImputer(strategy=\"median\")"),
+                keras=(f"ok = np.isfinite({var}).reshape(len({var}), -1).all(axis=1)\n"
+                       "x, y = x[ok], y[ok]  # or impute: sklearn.impute.SimpleImputer(strategy=\"median\")"),
+            ),
+            evidence={"tensor": name, "frac_nonfinite": st.frac_nonfinite, "count": n, "size": st.size},
+        )
+
+
+@rule(code="ND103", name="constant-feature", needs={Need.DATA}, severity=Severity.INFO,
+      options={"min_samples": 8})
+def constant_feature(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
+    """An input feature that has the same value for every sample of the batch.
+
+    ## What it does
+    Looks at the per-feature standard deviation of every floating-point model input (features
+    of tabular data, channels of images) and reports features with zero variance over the probe
+    batch. Integer inputs (token ids, attention masks, segment ids) are not features and are
+    skipped: a ``[CLS]`` id at position 0 is constant by design.
+
+    ## Why is this bad?
+    A constant column carries no information, wastes a weight per unit, and breaks
+    standardization (division by a zero standard deviation gives NaN or Inf). It often reveals a
+    pipeline bug: a column filled with a default, a sensor that was unplugged, an image channel
+    that was zeroed. Reported as info because image borders (e.g. the corner pixels of
+    ``load_digits``) are legitimately constant.
+
+    ## Example
+    ```python
+    x = np.column_stack([age, income, np.ones(len(age))])   # a constant column slipped in
+    ```
+
+    ## Use instead
+    ```python
+    keep = x_train.std(axis=0) > 0
+    x_train, x_test = x_train[:, keep], x_test[:, keep]      # or VarianceThreshold()
+    ```
+
+    ## Options
+    - ``min_samples`` (default 8): below this many samples a feature can be constant by chance
+      (e.g. a binary flag), so the rule stays silent.
+
+    ## References
+    - scikit-learn ``VarianceThreshold`` (feature selection by variance).
+    """
+    data = snap.data
+    if data is None or data.num_samples < ctx.opt("min_samples"):
+        return
+    for name, st in data.inputs.items():
+        if st.is_integer or st.unit_std is None or len(st.unit_std) < 2:
+            continue
+        std = np.asarray(st.unit_std, dtype=float)
+        mean = np.asarray(st.unit_mean, dtype=float) if st.unit_mean is not None else np.zeros_like(std)
+        const = np.flatnonzero(np.isfinite(std) & (std <= 1e-12 * (1.0 + np.abs(mean))))
+        if const.size == 0:
+            continue
+        what = "channels" if len(st.shape) >= 4 else "features"
+        idx = ", ".join(str(int(i)) for i in const[:8]) + (", ..." if const.size > 8 else "")
+        values = [float(mean[i]) for i in const[:8]]
+        yield ctx.finding(
+            f"{const.size} of {len(std)} {what} of input `{name}` are constant over "
+            f"{plural(data.num_samples, 'sample')} ({what} {idx}; limit: standard deviation > 0)",
+            recommendation="Drop the constant features or fix the pipeline step that fills them.",
+            snippet=ctx.snippet(
+                torch="keep = x_train.std(dim=0) > 0\nx_train, x_test = x_train[:, keep], x_test[:, keep]",
+                keras="keep = x_train.std(axis=0) > 0\nx_train, x_test = x_train[:, keep], x_test[:, keep]",
+            ),
+            evidence={"input": name, "constant": [int(i) for i in const], "values": values,
+                      "n_features": int(len(std)), "samples": data.num_samples},
+        )

@@ -1,3 +1,536 @@
-"""Rules of this category (see netdoctor/rules/__init__.py)."""
+"""ND3xx: gradients of one probe backward pass.
+
+The measure used throughout is the *relative gradient* ``|dL/dW| / |W|`` of each weight layer
+(the size of an SGD step at learning rate 1, relative to the weights), with ``|W|`` floored at
+the norm of a unit-gain initialization so that tiny or zero-initialized heads do not inflate
+it (see ``_util.relative_grad``). Embedding tables are left out: only the rows of the tokens in
+the batch get a gradient, so their norm says nothing about depth.
+"""
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from netdoctor.findings import Finding, Severity
+from netdoctor.rules._registry import RuleContext, rule
+from netdoctor.rules._util import (
+    activation_family,
+    batchnorm_snippet,
+    fmt,
+    has_dataflow,
+    has_zero_scale,
+    init_reference,
+    is_head,
+    keras_ctor,
+    keras_ref,
+    matrix_params,
+    name_list,
+    next_layers,
+    nice_floor,
+    pct,
+    plural,
+    relative_grad,
+    torch_ref,
+)
+from netdoctor.snapshot import (
+    KIND_ACTIVATION,
+    KIND_EMBEDDING,
+    ROLE_RECURRENT,
+    ROLE_WEIGHT,
+    LayerRecord,
+    ModelSnapshot,
+    Need,
+    ParamRecord,
+)
+
+
+def _surrogate(snap: ModelSnapshot) -> bool:
+    return snap.loss is not None and snap.loss.source == "surrogate"
+
+
+def _loss_txt(snap: ModelSnapshot) -> str:
+    if snap.loss is None:
+        return ""
+    src = {"surrogate": " (surrogate loss: no targets were given)", "default": " (netdoctor's default loss)"}
+    return f"; probe loss {snap.loss.name} = {fmt(snap.loss.value)}{src.get(snap.loss.source, '')}"
+
+
+def _evidence(chain: list[GradRow]) -> dict:
+    return {
+        "grad_norms": {r.name: r.grad for r in chain},
+        "weight_norms": {r.name: r.weight for r in chain},
+        "relative_grads": {r.name: r.rel for r in chain},
+    }
+
+
+def _window(chain: list[GradRow]) -> int:
+    return max(1, math.ceil(len(chain) / 4))
+
+
+@rule(code="ND301", name="vanishing-gradients", needs={Need.GRADIENTS}, severity=Severity.ERROR,
+      options={"max_drop": 1e-3, "min_relative": 1e-7, "min_loss": 1e-3})
+def vanishing_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
+    """Gradients that reach the early layers are negligible.
+
+    ## What it does
+    Measures the relative gradient ``|dL/dW| / |W|`` of every weight layer (embeddings
+    excluded) and compares the best-fed layer among the first quarter of the network with the
+    best-fed layer among the last quarter. It fires when that ratio is below ``max_drop``
+    (the gradient decays across depth: the report gives the decay per layer), or when the early
+    layers' relative gradient is below ``min_relative`` in absolute terms while the loss is not
+    already near zero (every layer is starved, as with tiny initial weights).
+
+    Depth decay is not judged in residual networks: the skip path carries gradients past every
+    block, and the size of the head's gradient there reflects normalization, not decay (a BERT
+    has 1e-5 between its query projections and its classifier at initialization, and trains
+    fine). Layers whose gradient is exactly zero are left to ND304, which explains zero
+    heads and zero-initialized residual scales. With a surrogate probe loss (no targets) the
+    finding is a warning.
+
+    ## Why is this bad?
+    ``dL/dW_l`` is a product of Jacobians ``dz_(j+1)/dz_j``; when many of them are small
+    (saturated sigmoids, too-small weights) the early layers stop learning while the last ones
+    fit noise.
+
+    ## Example
+    ```python
+    # 8 sigmoid layers: relative gradient 0.18 at the head, 3.5e-08 at the first layer
+    nn.Sequential(*[m for _ in range(8) for m in (nn.Linear(5, 5), nn.Sigmoid())], nn.Linear(5, 1))
+    ```
+
+    ## Use instead
+    ```python
+    nn.Sequential(*[m for _ in range(8) for m in (nn.Linear(5, 5), nn.BatchNorm1d(5), nn.ReLU())], nn.Linear(5, 1))
+    ```
+
+    ## Options
+    - ``max_drop`` (default 1e-3): smallest acceptable ratio early/late. Healthy plain nets
+      measure 0.01-1 (ReLU+He: 0.14, tanh: 0.3, PyTorch default on 8x64 ReLU: 0.014); 8 sigmoid
+      layers measure 5e-5. AUTOTRAINER uses the same 1e-3 but on raw first/last norms, which
+      residual and normalized networks break.
+    - ``min_relative`` (default 1e-7): smallest acceptable relative gradient of the early layers.
+      Healthy networks stay above 1e-5; 8 ReLU layers with ``U(±0.05)`` weights measure 6e-11,
+      with per-entry gradients (1e-12) far below Adam's epsilon, so not even Adam moves them.
+    - ``min_loss`` (default 1e-3): below this loss value a small gradient means "fitted", not
+      "vanished", and the absolute test is skipped.
+
+    ## References
+    - Hochreiter (1991); Bengio, Simard, Frasconi, "Learning long-term dependencies with
+      gradient descent is difficult" (1994).
+    - Glorot & Bengio (2010); He et al. (2016) "Deep Residual Learning".
+    """
+    chain = gradient_chain(snap)
+    if len(chain) < 2:
+        return
+    k = _window(chain)
+    early = max(chain[:k], key=lambda r: r.rel)
+    late = max(chain[-k:], key=lambda r: r.rel)
+    drop = early.rel / late.rel if late.rel > 0 else 1.0
+    span = max(chain.index(late) - chain.index(early), 1)
+    per_layer = drop ** (1.0 / span) if drop > 0 else 0.0
+    loss = snap.loss
+    loss_big = loss is None or not math.isfinite(loss.value) or loss.value > ctx.opt("min_loss")
+    depth_hit = snap.residual is not True and drop < ctx.opt("max_drop")
+    abs_hit = loss_big and early.rel < ctx.opt("min_relative")
+    if not (depth_hit or abs_hit):
+        return
+    if depth_hit:
+        msg = (f"relative gradient |dL/dW|/|W| falls from {fmt(late.rel)} at `{late.name}` to {fmt(early.rel)} "
+               f"at `{early.name}`: {fmt(drop)}x over {plural(span, 'layer')} ({fmt(per_layer)}x per layer; "
+               f"limit {fmt(ctx.opt('max_drop'))}x)")
+        if chain[0] is not early:
+            msg += f"; the first layer `{chain[0].name}` gets {fmt(chain[0].rel)}"
+    else:
+        msg = (f"relative gradient |dL/dW|/|W| of the early layers is at most {fmt(early.rel)} (`{early.name}`; "
+               f"limit {fmt(ctx.opt('min_relative'))}) and {fmt(late.rel)} at the last layers: "
+               "no layer can learn from this gradient")
+    rec_txt, snippet = vanishing_fix(snap, ctx, chain)
+    yield ctx.finding(
+        msg + _loss_txt(snap),
+        layer=early.name,
+        severity=Severity.WARNING if _surrogate(snap) else None,
+        recommendation=rec_txt,
+        snippet=snippet,
+        evidence={**_evidence(chain), "drop": drop, "per_layer": per_layer, "span": span,
+                  "early_layer": early.name, "late_layer": late.name,
+                  "loss": None if loss is None else loss.value, "loss_source": None if loss is None else loss.source},
+    )
+
+
+@rule(code="ND302", name="exploding-gradients", needs={Need.GRADIENTS}, severity=Severity.ERROR,
+      options={"max_relative": 3.0, "max_growth": 100.0})
+def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
+    """Gradient norms that are huge relative to the weights, or grow toward the input.
+
+    ## What it does
+    Flags a weight layer whose gradient norm exceeds ``max_relative`` times its weight norm
+    (one SGD step at learning rate 0.1 would move the weights by a third of their own size), or
+    a plain network whose early layers' relative gradient is ``max_growth`` times that of the
+    last layers. The finding gives a concrete clipping threshold: the global norm the gradient
+    would have if no layer exceeded its own weight norm, capped at a tenth of the measured
+    global norm, rounded down to 1, 2 or 5 times a power of ten.
+
+    ## Why is this bad?
+    Large Jacobian factors multiply across layers; one update then throws the weights far from
+    where they were, the loss jumps, and within a few steps it overflows to Inf/NaN.
+
+    ## Example
+    ```python
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=1.0)     # on 256-wide layers
+    ```
+
+    ## Use instead
+    ```python
+    nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=5.0)  # before optimizer.step()
+    ```
+
+    ## Options
+    - ``max_relative`` (default 3.0): healthy networks at initialization measure at most 0.3
+      (ResNet, BERT, Transformer and LSTM heads included); ``N(0, 1)`` weights on 64->30->10
+      measure 4-12, 256-wide ``N(0, 1)`` 1e4, raw 0-255 pixels 40-200.
+    - ``max_growth`` (default 100.0): largest acceptable ratio of early to late relative
+      gradient in networks without residual connections; healthy ones measure below 1.
+
+    ## References
+    - Pascanu, Mikolov, Bengio, "On the difficulty of training recurrent neural networks"
+      (2013): gradient clipping.
+    """
+    chain = gradient_chain(snap)
+    if not chain:
+        return
+    worst = max(chain, key=lambda r: r.rel)
+    k = _window(chain)
+    early = max(chain[:k], key=lambda r: r.rel)
+    late = max(chain[-k:], key=lambda r: r.rel)
+    growth = early.rel / late.rel if late.rel > 0 and len(chain) >= 3 else 0.0
+    abs_hit = worst.rel > ctx.opt("max_relative")
+    growth_hit = snap.residual is not True and growth > ctx.opt("max_growth")
+    if not (abs_hit or growth_hit):
+        return
+    global_norm = math.sqrt(sum(r.grad ** 2 for r in chain))
+    healthy = math.sqrt(sum(min(r.grad, r.ref_norm) ** 2 for r in chain))
+    max_norm = nice_floor(min(global_norm / 10.0, healthy))
+    per_var = nice_floor(max(min(r.grad, r.ref_norm) for r in chain))
+    over = [r.name for r in chain if r.rel > ctx.opt("max_relative")]
+    if abs_hit:
+        msg = (f"gradient norm of `{worst.name}` is {fmt(worst.rel)}x its weight norm (|dL/dW| {fmt(worst.grad)} vs "
+               f"|W| {fmt(worst.weight)}; limit {fmt(ctx.opt('max_relative'))}x); "
+               f"{plural(len(over), 'layer')} over the limit, global gradient norm {fmt(global_norm)}")
+    else:
+        msg = (f"relative gradient grows {fmt(growth)}x from `{late.name}` ({fmt(late.rel)}) to `{early.name}` "
+               f"({fmt(early.rel)}) toward the input (limit {fmt(ctx.opt('max_growth'))}x); "
+               f"global gradient norm {fmt(global_norm)}")
+    yield ctx.finding(
+        msg + _loss_txt(snap),
+        layer=worst.name if abs_hit else early.name,
+        severity=Severity.WARNING if _surrogate(snap) else None,
+        recommendation=(f"Clip the global gradient norm at {max_norm:g} and check the initialization scale "
+                        "and the input/target scale."),
+        snippet=ctx.snippet(
+            torch=("loss.backward()\n"
+                   f"torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={max_norm:g})\n"
+                   "optimizer.step()"),
+            keras=(f"optimizer = keras.optimizers.Adam(learning_rate=1e-3, global_clipnorm={max_norm:g})\n"
+                   f"# or clipnorm={per_var:g} to clip each variable separately"),
+        ),
+        evidence={**_evidence(chain), "global_norm": global_norm, "max_norm": max_norm,
+                  "clipnorm_per_variable": per_var, "growth": growth, "layers_over_limit": over},
+    )
+
+
+@rule(code="ND303", name="nonfinite-gradients", needs={Need.GRADIENTS}, severity=Severity.ERROR, options={})
+def nonfinite_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
+    """NaN or Inf in a gradient or in the loss of the probe batch.
+
+    ## What it does
+    Checks the probe loss and every parameter gradient for NaN/Inf and points at the origin:
+    non-finite input data (ND102), non-finite weights (ND204), or the first layer in execution
+    order whose output overflows while its input is finite (``exp`` activations, huge weights).
+    One finding summarizes all affected layers.
+
+    ## Why is this bad?
+    The optimizer writes NaN into every weight the gradient touches; from then on the model
+    outputs NaN and cannot recover.
+
+    ## Example
+    ```python
+    h = torch.exp(model.fc1(x))        # overflows to inf for pre-activations above ~88
+    ```
+
+    ## Use instead
+    ```python
+    h = torch.relu(model.fc1(x))       # bounded growth; or clip, or use log-space losses
+    ```
+
+    ## Options
+    None: one non-finite gradient entry is already fatal.
+
+    ## References
+    - PyTorch ``torch.autograd.detect_anomaly``; Keras ``callbacks.TerminateOnNaN``.
+    """
+    bad = [(rec, p) for rec, p in snap.iter_params() if p.grad is not None and p.grad.frac_nonfinite > 0]
+    loss = snap.loss
+    loss_bad = loss is not None and (math.isinf(loss.value) or (math.isnan(loss.value) and bool(bad)))
+    if not bad and not loss_bad:
+        return
+    layers = list(dict.fromkeys(rec.name for rec, _ in bad))
+    origin, why = nonfinite_origin(snap)
+    parts = []
+    if loss_bad:
+        parts.append(f"the probe loss is {fmt(loss.value)}")
+    if layers:
+        parts.append(f"gradients of {plural(len(layers), 'layer')} contain NaN/Inf ({name_list(layers)}; "
+                     f"worst {pct(max(p.grad.frac_nonfinite for _, p in bad))} of entries)")
+    msg = " and ".join(parts) + f" (limit 0); {why}"
+    yield ctx.finding(
+        msg,
+        layer=origin or (layers[-1] if layers else None),
+        recommendation=("Remove the non-finite values at their origin, then clip gradients to keep them from "
+                        "coming back."),
+        snippet=ctx.snippet(
+            torch=("with torch.autograd.detect_anomaly():  # names the operation that made the first NaN\n"
+                   "    loss_fn(model(x), y).backward()\n"
+                   "torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)"),
+            keras=("model.compile(optimizer=keras.optimizers.Adam(global_clipnorm=1.0), loss=model.loss)\n"
+                   "model.fit(x, y, callbacks=[keras.callbacks.TerminateOnNaN()])"),
+        ),
+        evidence={"loss": None if loss is None else loss.value, "layers": layers, "origin": origin,
+                  "fractions": {f"{rec.name}.{p.name}": p.grad.frac_nonfinite for rec, p in bad}},
+    )
+
+
+@rule(code="ND304", name="no-gradient", needs={Need.GRADIENTS}, severity=Severity.WARNING, options={})
+def no_gradient(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
+    """A trainable layer receives exactly zero gradient.
+
+    ## What it does
+    Finds trainable weight layers whose weight gradient is exactly zero on the probe batch and
+    explains why. Zeros that are there by construction at step 0 are reported at info level
+    with their cause, never as a warning: a zero-initialized head (every gradient below it is
+    zero until its first update), a zero-initialized BatchNorm scale or layer-scale closing a
+    residual branch (``zero_init_residual``: the branch starts as identity), zero weights in
+    a downstream layer (reported by ND201), or a softmax over a single output unit (reported
+    by ND503). Everything else is a warning: a layer that is defined but never used in
+    ``forward``, a ``.detach()``/``stop_gradient`` in the path, or a fully dead ReLU after it.
+
+    ## Why is this bad?
+    A layer with no gradient never changes: parameters are wasted and, if it was meant to
+    learn, the model silently trains without it.
+
+    ## Example
+    ```python
+    def forward(self, x):
+        h = self.encoder(x).detach()   # the encoder never learns
+        return self.head(h)
+    ```
+
+    ## Use instead
+    ```python
+    def forward(self, x):
+        return self.head(self.encoder(x))  # freeze on purpose with requires_grad_(False)
+    ```
+
+    ## Options
+    None.
+
+    ## References
+    - Goyal et al., "Accurate, Large Minibatch SGD" (2017): zero-initialized residual BN scale.
+    """
+    groups = zero_grad_causes(snap)
+    for cause in groups:
+        names = cause.layers
+        sev = Severity.INFO if cause.by_construction else None
+        head = f"`{names[0]}`" if len(names) == 1 else f"{plural(len(names), 'layer')} ({name_list(names)})"
+        verb = "receives" if len(names) == 1 else "receive"
+        yield ctx.finding(
+            f"{head} {verb} exactly zero gradient (|dL/dW| = 0; limit: > 0): {cause.reason}",
+            layer=names[0],
+            severity=sev,
+            recommendation=cause.recommendation,
+            snippet=ctx.snippet(torch=cause.torch, keras=cause.keras),
+            evidence={"layers": names, "cause": cause.key, "by_construction": cause.by_construction},
+        )
+
+
+# -- measurement helpers -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GradRow:
+    """One weight layer's gradient measurement."""
+
+    name: str
+    rec: LayerRecord
+    param: ParamRecord
+    grad: float      # |dL/dW|
+    weight: float    # |W|
+    ref_norm: float  # max(|W|, norm of a unit-gain init of the same shape)
+    rel: float       # grad / ref_norm
+
+
+def gradient_chain(snap: ModelSnapshot) -> list[GradRow]:
+    """Weight layers (embeddings excluded) with a finite, non-zero weight gradient, in execution order."""
+    rows: list[GradRow] = []
+    for rec in snap.weight_layers():
+        p = rec.param(ROLE_WEIGHT) or rec.param(ROLE_RECURRENT)
+        if rec.kind == KIND_EMBEDDING or p is None or not p.trainable or p.grad is None:
+            continue
+        g = float(p.grad.l2)
+        rel = relative_grad(p)
+        if p.grad.frac_nonfinite > 0 or not 0 < g < math.inf or not rel:
+            continue
+        rows.append(GradRow(rec.name, rec, p, g, float(p.stats.l2), g / rel, rel))
+    return rows
+
+
+def vanishing_fix(snap: ModelSnapshot, ctx: RuleContext, chain: list[GradRow]) -> tuple[str, str | None]:
+    """Recommendation and snippet for vanishing gradients, chosen from the likely cause."""
+    hidden = [r.rec for r in chain[:-1]]
+    sat = [r for r in hidden if activation_family(r.activation) == "saturating"]
+    if len(sat) * 2 >= len(hidden):
+        return ("Use ReLU with He initialization in the hidden layers, or put a BatchNorm before each "
+                f"{(sat or hidden)[0].activation}.", batchnorm_snippet(ctx, hidden[0], act="relu"))
+    small = []
+    for r in hidden:
+        p = r.param(ROLE_WEIGHT)
+        if p is not None and p.fan_in and p.stats.mean ** 2 + p.stats.std ** 2 < init_reference(r.activation)[3] / p.fan_in / 10:
+            small.append(r)
+    if small:
+        name, call, kinit, _ = init_reference(small[0].activation)
+        more = "" if len(small) <= 4 else f"\n# ... and {len(small) - 4} more layers"
+        return (f"Initialize the hidden layers with {name} initialization; their weights are too small.",
+                ctx.snippet(torch="\n".join(call.format(w=f"{torch_ref(r.name)}.weight") for r in small[:4]) + more,
+                            keras=",\n".join(keras_ctor(r, kernel_initializer=f'"{kinit}"') for r in small[:4]) + more))
+    return ("Insert BatchNorm after the hidden weight layers or add residual connections.",
+            batchnorm_snippet(ctx, hidden[0]))
+
+
+def nonfinite_origin(snap: ModelSnapshot) -> tuple[str | None, str]:
+    """Where NaN/Inf first appears: (layer or None, explanation)."""
+    if snap.data is not None:
+        bad = [n for n, st in snap.data.inputs.items() if st.frac_nonfinite > 0]
+        if bad:
+            return None, f"input {name_list(bad)} already contains NaN/Inf (see ND102)"
+    for rec in snap.layers:
+        if any(p.stats.frac_nonfinite > 0 for p in rec.params):
+            return rec.name, f"the weights of `{rec.name}` contain NaN/Inf (see ND204)"
+    for rec in snap.layers:
+        out = rec.output
+        if out is not None and out.frac_nonfinite > 0 and (rec.input is None or rec.input.frac_nonfinite == 0):
+            return rec.name, (f"the first non-finite value appears in the output of `{rec.name}` "
+                              f"({pct(out.frac_nonfinite)} of entries; its input is finite)")
+    if snap.output is not None and snap.output.stats.frac_nonfinite == 0:
+        return None, "the model output is finite, so the loss itself overflows (log(0) in a probability loss?)"
+    return None, "its origin could not be located from the forward statistics"
+
+
+@dataclass
+class ZeroGradCause:
+    """Layers with exactly zero gradient that share one explanation."""
+
+    key: str
+    reason: str
+    by_construction: bool
+    recommendation: str
+    torch: str | None = None
+    keras: str | None = None
+    layers: list[str] = field(default_factory=list)
+    blockers: list[str] = field(default_factory=list)
+
+
+def _blocker(snap: ModelSnapshot, rec: LayerRecord, zero: set[str]) -> tuple[str, LayerRecord] | None:
+    """What downstream of ``rec`` zeroes its gradient, walking until a layer that gets gradient."""
+    flow = has_dataflow(snap)
+    seen = {rec.name}
+    frontier = next_layers(snap, rec)
+    for _ in range(64):
+        if not frontier:
+            break
+        nxt: list[LayerRecord] = []
+        for r in frontier:
+            if r.name in seen:
+                continue
+            seen.add(r.name)
+            w = r.weight
+            if has_zero_scale(r):
+                return "scale", r
+            if r.is_weight_layer and w is not None and w.stats.size and w.stats.abs_max == 0.0:
+                return "weights", r
+            ua = r.unit_active
+            if r.kind == KIND_ACTIVATION and ua is not None and len(ua) and float(np.max(ua)) == 0.0:
+                return "dead", r
+            if (r.is_weight_layer and r.name not in zero) or (flow and len(r.inputs_from) >= 2):
+                continue  # reaches a layer that learns, or a merge whose other operand carries gradient
+            nxt.extend(next_layers(snap, r))
+        frontier = nxt
+    return None
+
+
+def _cause_for(snap: ModelSnapshot, rec: LayerRecord, zero: set[str]) -> tuple[ZeroGradCause, str | None]:
+    found = _blocker(snap, rec, zero)
+    kind, blk = found if found is not None else ("", None)
+    if kind == "scale":
+        return ZeroGradCause("zero-scale", "upstream of a zero-initialized scale closing a residual branch ({}): the "
+                             "branch starts as the identity on purpose (zero_init_residual) and learns after the first "
+                             "update", True, "Nothing to fix if the zero scale is deliberate."), blk.name
+    if kind == "weights" and is_head(snap, blk):
+        return ZeroGradCause(f"zero-head:{blk.name}", f"the final head `{blk.name}` is all zeros, so every gradient "
+                             "below it is exactly zero until the head's first update (deliberate in ViT-style heads; "
+                             "see ND201)", True, "Nothing to fix if the zero head is deliberate; otherwise initialize "
+                             "it randomly."), None
+    if kind == "weights":
+        return ZeroGradCause(f"zero-weights:{blk.name}", f"it feeds `{blk.name}`, whose weights are all zero, so no "
+                             "gradient flows back (see ND201)", True, f"Initialize `{blk.name}` randomly (see ND201)."), None
+    if kind == "dead":
+        return ZeroGradCause(f"dead:{blk.name}", f"every unit of `{blk.name}` is dead on this batch (see ND401)",
+                             False, "Revive the dead ReLU layer (see ND401)."), None
+    why = ("it never ran in the forward pass (defined but not used)" if not rec.executed else
+           "no path from the loss reaches it: a .detach(), .item(), numpy round-trip, stop_gradient or integer cast "
+           "cuts the graph after it")
+    return ZeroGradCause(f"cut:{rec.name}", why, False,
+                         "Connect the layer to the loss, or freeze it explicitly if it is meant not to learn.",
+                         f"{torch_ref(rec.name)}.requires_grad_(False)  # only if it must not learn",
+                         f"{keras_ref(rec.name)}.trainable = False  # only if it must not learn"), None
+
+
+def zero_grad_causes(snap: ModelSnapshot) -> list[ZeroGradCause]:
+    """Trainable weight layers with exactly zero gradient, grouped by cause."""
+    with_grad, zero = [], []
+    for rec in snap.weight_layers():
+        ps = [p for p in matrix_params(rec) if p.trainable and p.grad is not None]
+        if ps:
+            with_grad.append(rec)
+            if all(p.grad.l2 == 0 and p.grad.frac_nonfinite == 0 for p in ps):
+                zero.append(rec)
+    names = [r.name for r in zero]
+    out = snap.output
+    if len(zero) > 1 and len(zero) == len(with_grad):
+        units = int(out.stats.shape[-1]) if out is not None and len(out.stats.shape) >= 2 else 1
+        if out is not None and units == 1 and (out.final_activation == "softmax" or out.looks_like == "probabilities"):
+            c = ZeroGradCause("softmax-single-unit", "the output is a softmax over a single unit, which is always 1.0, "
+                              "so the loss does not depend on any weight (see ND503)", True,
+                              "Replace the single-unit softmax with a sigmoid (see ND503).")
+        else:
+            c = ZeroGradCause("disconnected-loss", "no trainable parameter reaches the loss: the output is constant or "
+                              "detached from the graph, or the loss ignores it", False,
+                              "Compute the loss from the model output without .detach(), .item(), numpy round-trips "
+                              "or stop_gradient.")
+        c.layers.extend(names)
+        return [c]
+    groups: dict[str, ZeroGradCause] = {}
+    for rec in zero:
+        cause, blocker = _cause_for(snap, rec, set(names))
+        g = groups.setdefault(cause.key, cause)
+        g.layers.append(rec.name)
+        if blocker and blocker not in g.blockers:
+            g.blockers.append(blocker)
+    for g in groups.values():
+        if g.blockers:
+            g.reason = g.reason.format(name_list(g.blockers))
+    return list(groups.values())
+
