@@ -23,7 +23,8 @@ h3{font-size:15px;margin:18px 0 6px}
 code,pre{font:12.5px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 pre{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:10px 12px;overflow:auto;margin:6px 0}
 .cards{display:flex;flex-wrap:wrap;gap:10px;margin:14px 0}
-.card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:8px 14px;min-width:110px}
+.card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:8px 14px;min-width:100px}
+.card i{font-style:normal}
 .card b{display:block;font-size:22px}.card span{color:var(--muted);font-size:12px}
 .card.error b{color:var(--err)}.card.warning b{color:var(--warn)}.card.info b{color:var(--info)}
 .card.passed b{color:var(--ok)}

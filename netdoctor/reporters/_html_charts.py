@@ -86,18 +86,28 @@ def _float(v: Any) -> float:
         return float("nan")
 
 
-def _layout(n: int, labels: bool) -> tuple[float, float, float, float]:
-    """(x0, slot width, plot bottom, svg height) for ``n`` bars."""
+def _names(rows: Sequence[Row]) -> list[str]:
+    return [str(r.get("layer", i)) for i, r in enumerate(rows)]
+
+
+def _layout(names: Sequence[str]) -> tuple[float, float, float, float]:
+    """(x0, slot width, plot bottom, svg height) for one bar slot per name.
+
+    Up to 40 names are written under the slots at -45 degrees; the SVG is as tall as the
+    longest (shortened) name needs. More slots get index ticks instead.
+    """
+    n = len(names)
     x0, x1 = MARGIN_LEFT, WIDTH - MARGIN_RIGHT
     slot = (x1 - x0) / max(n, 1)
     bottom = MARGIN_TOP + 24 + 200
-    height = bottom + (110 if labels and n <= 40 else 34)
-    return x0, slot, bottom, height
+    longest = min(max((len(x) for x in names), default=0), 22)
+    height = bottom + (18 + 4.6 * longest if 0 < n <= 40 else 34)
+    return x0, slot, bottom, round(height)
 
 
 def _bar_geometry(slot: float) -> tuple[float, float]:
-    """(offset inside the slot, bar width)."""
-    w = max(slot * 0.78, 1.0)
+    """(offset inside the slot, bar width): 78% of the slot, at most 48 units wide."""
+    w = min(max(slot * 0.78, 1.0), 48.0)
     return (slot - w) / 2, w
 
 
@@ -133,7 +143,7 @@ def gradient_flow(rows: Sequence[Row], flagged: Mapping[str, Sequence[str]], th:
     """Per-layer gradient L2 norm on a log scale, in execution order."""
     rows = [r for r in rows if "grad_norm" in r]
     n = len(rows)
-    x0, slot, bottom, height = _layout(n, labels=True)
+    x0, slot, bottom, height = _layout(_names(rows))
     x1 = WIDTH - MARGIN_RIGHT
     top = MARGIN_TOP + 24
     wn = [_float(r.get("weight_norm")) for r in rows]
@@ -176,7 +186,7 @@ def gradient_flow(rows: Sequence[Row], flagged: Mapping[str, Sequence[str]], th:
                        ("zero", "zero / non-finite"),
                        ("line:ratio-low", f"grad/weight = {fmt(th.vanishing_ratio)}"),
                        ("line:ratio-high", f"grad/weight = {fmt(th.exploding_ratio)}")], x0, MARGIN_TOP + 4))
-    out.append(x_labels([str(r.get("layer", i)) for i, r in enumerate(rows)], xs, slot, bottom + 10))
+    out.append(x_labels(_names(rows), xs, slot, bottom + 10))
     out.append("</svg>")
     return "".join(out)
 
@@ -192,7 +202,7 @@ def activation_health(rows: Sequence[Row], flagged: Mapping[str, Sequence[str]],
         names.append(str(r.get("layer", len(names))))
         marks.extend((len(names) - 1, names[-1], m, _float(v)) for m, v in metrics)
     n = len(names)
-    x0, slot, bottom, height = _layout(n, labels=True)
+    x0, slot, bottom, height = _layout(names)
     x1 = WIDTH - MARGIN_RIGHT
     top = MARGIN_TOP + 24
     sc = Scale(0.0, 1.0, bottom, top)
@@ -236,7 +246,7 @@ def activation_scale(rows: Sequence[Row], flagged: Mapping[str, Sequence[str]]) 
     """Output standard deviation per layer by depth (log scale), one line per layer sort."""
     rows = [r for r in rows if "act_std" in r]
     n = len(rows)
-    x0, slot, bottom, height = _layout(n, labels=True)
+    x0, slot, bottom, height = _layout(_names(rows))
     x1 = WIDTH - MARGIN_RIGHT
     top = MARGIN_TOP + 24
     lo, hi = log_domain([r["act_std"] for r in rows] + [1.0])
@@ -268,8 +278,7 @@ def activation_scale(rows: Sequence[Row], flagged: Mapping[str, Sequence[str]]) 
             out.append(f'<polyline class="line {sort}" points="{polyline_points(pts)}"/>')
     out.extend(points)
     out.append(legend([("weight", "weight-layer output"), ("act", "after activation")], x0, MARGIN_TOP + 4))
-    out.append(x_labels([str(r.get("layer", i)) for i, r in enumerate(rows)], [x - slot / 2 for x in xs], slot,
-                        bottom + 10))
+    out.append(x_labels(_names(rows), [x - slot / 2 for x in xs], slot, bottom + 10))
     out.append("</svg>")
     return "".join(out)
 
@@ -292,7 +301,7 @@ def weight_scale(rows: Sequence[Row], flagged: Mapping[str, Sequence[str]], th: 
     """Weight std per layer against the He and Xavier references (log scale)."""
     rows = [r for r in rows if "weight_std" in r]
     n = len(rows)
-    x0, slot, bottom, height = _layout(n, labels=True)
+    x0, slot, bottom, height = _layout(_names(rows))
     x1 = WIDTH - MARGIN_RIGHT
     top = MARGIN_TOP + 24
     he = [he_std(r) for r in rows]
@@ -326,7 +335,7 @@ def weight_scale(rows: Sequence[Row], flagged: Mapping[str, Sequence[str]], th: 
     out.append(f'<path class="ref xavier" data-ref="xavier" d="{step_path(sc, xs, slot, xa)}"/>')
     out.append(legend([("ok", "weight std"), ("far", f"outside {fmt(math.sqrt(th.init_band))}x of both"), ("line:he", "He sqrt(2/fan_in)"),
                        ("line:xavier", "Xavier sqrt(2/(fan_in+fan_out))")], x0, MARGIN_TOP + 4))
-    out.append(x_labels([str(r.get("layer", i)) for i, r in enumerate(rows)], xs, slot, bottom + 10))
+    out.append(x_labels(_names(rows), xs, slot, bottom + 10))
     out.append("</svg>")
     return "".join(out)
 

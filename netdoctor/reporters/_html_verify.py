@@ -28,15 +28,25 @@ MAX_ITEMS = 4
 MAX_FULL = 300
 
 
+def plain(v: Any) -> Any:
+    """numpy scalars/arrays -> Python numbers/lists, recursively (tuples become lists)."""
+    if isinstance(v, Mapping):
+        return {k: plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [plain(x) for x in v]
+    if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):
+        return plain(v.tolist())
+    return v
+
+
 def _value(v: Any) -> str:
+    v = plain(v)
     if isinstance(v, Mapping):
         items = list(v.items())
         text = ", ".join(f"{k}={fmt(x)}" for k, x in items[:MAX_ITEMS])
         return esc(text + (", …" if len(items) > MAX_ITEMS else ""))
-    if isinstance(v, (list, tuple)) or hasattr(v, "tolist"):
-        seq = list(v.tolist() if hasattr(v, "tolist") else v)
-        if not isinstance(seq, list):
-            return esc(fmt(seq))
+    if isinstance(v, list):
+        seq = v
         text = ", ".join(fmt(x) for x in seq[:MAX_ITEMS])
         return esc(f"[{text}{', …' if len(seq) > MAX_ITEMS else ''}]")
     return esc(fmt(v))
@@ -64,7 +74,7 @@ def render_evidence(evidence: Mapping[str, Any], cls: str = "evidence") -> str:
     """Measured numbers: scalars as a ``<dl>`` (``data-key``/``data-value`` on each ``dd``),
     long per-layer mappings and lists folded into ``<details>`` below it."""
     items, long = [], []
-    for k, v in evidence.items():
+    for k, v in plain(dict(evidence)).items():
         if isinstance(v, (Mapping, list, tuple)) and _size(v) > 4:
             long.append(f'<details class="ev-long" data-key="{esc(k)}"><summary>{esc(k)} '
                         f'<span>({_size(v)} values: {_value(v)})</span></summary><pre>{_full(v)}</pre></details>')
@@ -130,6 +140,7 @@ def before_after(verification: Mapping[str, Any]) -> tuple[list[tuple[str, Any, 
 
 def render_verification(verification: Mapping[str, Any]) -> str:
     """The verification block: verdict, before -> after table, remaining details."""
+    verification = plain(dict(verification))
     text, tone = verdict_of(verification)
     rows, used = before_after(verification)
     used |= set(VERDICT_TEXT) | set(VERDICT_BOOL)

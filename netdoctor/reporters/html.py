@@ -158,9 +158,12 @@ def _header(report: Report, heading: str) -> str:
     for cls, n, label in cards:
         key = label.replace(" ", "-")
         html.append(f'<div class="card {cls}" data-count-of="{key}"><b>{n}</b><span>{esc(label)}</span></div>')
-    for k, v in report.timings.items():
-        html.append(f'<div class="card" data-timing="{esc(k)}"><b>{esc(f"{float(v):.2f}s")}</b>'
-                    f"<span>{esc(k)}</span></div>")
+    if report.timings:
+        t = dict(report.timings)
+        total = float(t.pop("total", sum(float(v) for v in t.values())))
+        phases = " · ".join(f'<i data-timing="{esc(k)}">{esc(k)} {float(v):.2f}s</i>' for k, v in t.items())
+        html.append(f'<div class="card timing" data-timing="total"><b>{total:.2f}s</b>'
+                    f"<span>total{': ' + phases if phases else ''}</span></div>")
     html.append("</div>")
     html.append(_filters(report))
     html.append("</header>")

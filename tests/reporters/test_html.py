@@ -217,7 +217,8 @@ def test_every_finding_with_fix_and_summary_counts() -> None:
     assert {"errors", "warnings", "info", "rules-passed", "rules-run", "models-checked"} <= set(cards)
     assert "1 error, 1 warning, 1 info, 1 rules passed in 0.51s" in page
     text = "".join(doc.text)
-    assert "0.51s" in text and "collect" in text
+    timing = {a["data-timing"] for _, a, _ in doc.items if "data-timing" in a}
+    assert timing == {"total", "collect", "rules"} and "collect 0.50s" in text and "0.51s" in text
     assert "ND601" in text and "no history" in text  # skipped rule with its reason
     assert "CrossEntropyLoss" in text and "1,234" in text
 
@@ -252,6 +253,17 @@ def test_evidence_scalars_inline_and_long_mappings_folded() -> None:
     assert folded["data-key"] == "grad_norms"
     text = "".join(doc.text)
     assert "(60 values:" in text and "layer59: 88.5" in text
+
+
+def test_numpy_values_in_evidence_and_verification() -> None:
+    ev = {"ratio": np.float64(1.5), "units": np.int64(7), "per_unit": np.arange(3.0), "pair": (np.float32(0.5), 2)}
+    ver = {"verdict": "improved", "before": {"grad_norm": np.float64(1e-9)}, "after": {"grad_norm": np.float32(0.5)}}
+    doc = Elements(render(small_report(evidence=ev, verification=ver)))
+    dds = {a["data-key"]: a for t, a, _ in doc.items if t == "dd"}
+    assert float(dds["ratio"]["data-value"]) == 1.5 and int(dds["units"]["data-value"]) == 7
+    assert "[0, 1, 2]" in "".join(doc.text)
+    [delta] = doc.with_class("delta")
+    assert (float(delta["data-before"]), float(delta["data-after"])) == (1e-9, 0.5)
 
 
 def test_empty_reports_render() -> None:
