@@ -16,9 +16,18 @@ from netdoctor.rules._registry import RuleContext, RuleSpec, registry
 from netdoctor.snapshot import ModelSnapshot, Need, ProbeSettings, layer_health
 
 
-def selected_rules(config: Config) -> list[RuleSpec]:
-    """Rules enabled by ``config``, in code order."""
-    return [spec for spec in registry().values() if config.is_selected(spec.code, spec.name)]
+def selected_rules(config: Config, *, one_shot: bool = False) -> list[RuleSpec]:
+    """Rules enabled by ``config``, in code order.
+
+    With ``one_shot=True`` (a pre-flight ``check`` of one probe batch), rules that need a
+    training history are left out: they are not applicable without a monitored run,
+    so listing them as "skipped" on every check would only be noise.
+    """
+    return [
+        spec
+        for spec in registry().values()
+        if config.is_selected(spec.code, spec.name) and not (one_shot and Need.HISTORY in spec.needs)
+    ]
 
 
 def merged_needs(specs: Iterable[RuleSpec]) -> frozenset[Need]:
@@ -70,7 +79,7 @@ def check(
     t0 = time.perf_counter()
     cfg = make_config(select=select, ignore=ignore, base=config)
     framework = detect_framework(model)
-    specs = selected_rules(cfg)
+    specs = selected_rules(cfg, one_shot=True)
     needs = merged_needs(specs)
     adapter = get_adapter(framework)
     snapshot = adapter.collect(

@@ -425,7 +425,7 @@ def _glob_regex(pattern: str) -> str:
 def _selected_rules(config: Config) -> list[RuleSpec]:
     from netdoctor.engine import selected_rules
 
-    return selected_rules(config)
+    return selected_rules(config, one_shot=True)
 
 
 def _skip_here(reason: str) -> None:
