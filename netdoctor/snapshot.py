@@ -468,7 +468,8 @@ def layer_health(snapshot: ModelSnapshot) -> list[dict[str, Any]]:
         w = rec.weight
         if w is not None:
             row["weight_norm"] = w.stats.l2
-            row["weight_std"] = w.stats.std
+            if w.stats.size > 1:  # records built from norms only (the monitor) carry no spread
+                row["weight_std"] = w.stats.std
             if w.fan_in is not None:
                 row["fan_in"] = w.fan_in
             if w.fan_out is not None:

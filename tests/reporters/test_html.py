@@ -402,6 +402,11 @@ def test_layer_health_rows_carry_weight_std_and_fans() -> None:
     [row] = layer_health(ModelSnapshot(framework="torch", layers=(rec,)))
     assert row["weight_std"] == pytest.approx(float(w.std()))
     assert (row["fan_in"], row["fan_out"]) == (8, 4)
+    # a record that only knows the norm (as the monitor builds them) gets no made-up std
+    norm_only = LayerRecord(name="fc", type_name="linear", kind="linear",
+                            params=(ParamRecord(name="weight", role="weight", stats=TensorStats(shape=(), l2=3.0)),))
+    [row] = layer_health(ModelSnapshot(framework="torch", layers=(norm_only,)))
+    assert row["weight_norm"] == 3.0 and "weight_std" not in row and "fan_in" not in row
 
 
 # -- terminal gradient bars ------------------------------------------------------------
