@@ -55,6 +55,7 @@ class LoadedModel:
         framework: ``"torch"`` or ``"keras"``.
         source: Where the model came from, e.g. ``"build_model()"`` or ``"saved model"``.
         data_source: Where the data came from, e.g. ``"sample_batch()"``, ``"data.npz"``.
+        notes: Remarks for the report header (e.g. why the file's loss was not used).
     """
 
     path: str
@@ -66,6 +67,7 @@ class LoadedModel:
     framework: str = ""
     source: str = ""
     data_source: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 def split_spec(spec: str) -> tuple[str, str | None]:
@@ -153,6 +155,10 @@ def load_model_file(
     if input_shape is not None:
         loaded.inputs, loaded.targets, loaded.data_source = None, None, None
         loaded.input_shape = tuple(int(d) for d in input_shape)
+    if loaded.inputs is None and loaded.loss_fn is not None:
+        # synthetic inputs come without targets, and a loss like CrossEntropyLoss needs them
+        loaded.loss_fn = None
+        loaded.notes += ("the file's loss is not used: synthetic inputs have no targets",)
     return loaded
 
 

@@ -109,10 +109,10 @@ def check_file(spec: str, options: CheckOptions) -> FileResult:
     timings["load"] = t1 - t0
     timings["total"] = timings.get("total", 0.0) + timings["load"]
     report = replace(report, timings=timings).with_file(spec)
-    if loaded.data_source and report.targets:
+    notes = ((f"data from {loaded.data_source}",) if loaded.data_source else ()) + tuple(loaded.notes)
+    if notes and report.targets:
         target = report.targets[0]
-        note = f"data from {loaded.data_source}"
-        report = replace(report, targets=(replace(target, notes=(note, *target.notes)),) + report.targets[1:])
+        report = replace(report, targets=(replace(target, notes=(*notes, *target.notes)),) + report.targets[1:])
     return FileResult(report)
 
 

@@ -95,7 +95,9 @@ def _run(args: CheckArgs) -> int:
         config=cfg, data=args.data or project.data, input_shape=input_shape, weights=args.weights,
         unsafe=args.unsafe, max_samples=args.max_samples, seed=args.seed,
     )
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+    # keep TensorFlow's start-up chatter off stderr (users can still set these themselves)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     show_progress = not args.no_progress and is_tty(sys.stdout) and is_tty(sys.stderr)
     with _progress(specs, show_progress) as on_progress, contextlib.redirect_stdout(sys.stderr):
         results = check_files(specs, options, progress=on_progress)
@@ -119,9 +121,9 @@ def _run(args: CheckArgs) -> int:
         if dest == STDOUT:
             if fmt == "text" and not checked_any:
                 continue  # the error lines on stderr say it all
-            write_stdout(_render(fmt, report, sys.stdout))
+            write_stdout(_render(fmt, report, sys.stdout, fail_on))
         else:
-            _write_file(dest, _render(fmt, report, None))
+            _write_file(dest, _render(fmt, report, None, fail_on))
     if args.write_baseline:
         return 2 if report.errors else 0
     return report.exit_code(fail_on)
@@ -222,10 +224,10 @@ def _error_text(file: str, message: str) -> str:
 
 
 # -- rendering --------------------------------------------------------------------------
-def _render(fmt: str, report: Any, stream: Any) -> str:
+def _render(fmt: str, report: Any, stream: Any, fail_on: str) -> str:
     from netdoctor.reporters import render
 
-    opts: dict[str, Any] = {}
+    opts: dict[str, Any] = {"fail_on": fail_on}
     if fmt == "text":
         color = stream is not None and wants_color(stream)
         width = None
@@ -233,7 +235,7 @@ def _render(fmt: str, report: Any, stream: Any) -> str:
             import shutil
 
             width = shutil.get_terminal_size((100, 24)).columns
-        opts = {"color": color, "width": width}
+        opts.update(color=color, width=width)
     return render(fmt, report, **opts)
 
 

@@ -239,10 +239,17 @@ def test_loss_lookup(tmp_path):
 def build_model():
     return _net()
 
+def sample_batch():
+    return torch.ones(3, 4), torch.zeros(3, 2)
+
 def loss(output, target):
     return ((output - target) ** 2).mean()
 """)
     assert load_model_file(path).loss_fn.__name__ == "loss"
+    # synthetic inputs have no targets: the file's loss cannot be called, so it is left out, with a note
+    synthetic = load_model_file(path, input_shape=(4,))
+    assert synthetic.loss_fn is None
+    assert synthetic.notes == ("the file's loss is not used: synthetic inputs have no targets",)
     cls = write(tmp_path, "cls.py", MLP + "def build_model():\n    return _net()\nloss_fn = nn.MSELoss\n")
     with pytest.raises(ModelLoadError, match=r"loss_fn = MSELoss\(\)"):
         load_model_file(cls)
