@@ -141,7 +141,7 @@ def grad_status(row: Row, th: Thresholds) -> str:
 
 def gradient_flow(rows: Sequence[Row], flagged: Mapping[str, Sequence[str]], th: Thresholds) -> str:
     """Per-layer gradient L2 norm on a log scale, in execution order."""
-    rows = [r for r in rows if "grad_norm" in r]
+    rows = [r for r in rows if r.get("grad_norm") is not None]
     n = len(rows)
     x0, slot, bottom, height = _layout(_names(rows))
     x1 = WIDTH - MARGIN_RIGHT
@@ -196,7 +196,7 @@ def activation_health(rows: Sequence[Row], flagged: Mapping[str, Sequence[str]],
     marks: list[tuple[int, str, str, float]] = []  # (slot, layer, metric, value)
     names: list[str] = []
     for r in rows:
-        metrics = [(m, r[m]) for m in ("dead_frac", "saturated_frac") if m in r]
+        metrics = [(m, r[m]) for m in ("dead_frac", "saturated_frac") if r.get(m) is not None]
         if not metrics:
             continue
         names.append(str(r.get("layer", len(names))))
@@ -244,7 +244,7 @@ def activation_health(rows: Sequence[Row], flagged: Mapping[str, Sequence[str]],
 
 def activation_scale(rows: Sequence[Row], flagged: Mapping[str, Sequence[str]]) -> str:
     """Output standard deviation per layer by depth (log scale), one line per layer sort."""
-    rows = [r for r in rows if "act_std" in r]
+    rows = [r for r in rows if r.get("act_std") is not None]
     n = len(rows)
     x0, slot, bottom, height = _layout(_names(rows))
     x1 = WIDTH - MARGIN_RIGHT
@@ -299,7 +299,7 @@ def xavier_std(row: Row) -> float | None:
 
 def weight_scale(rows: Sequence[Row], flagged: Mapping[str, Sequence[str]], th: Thresholds) -> str:
     """Weight std per layer against the He and Xavier references (log scale)."""
-    rows = [r for r in rows if "weight_std" in r]
+    rows = [r for r in rows if r.get("weight_std") is not None]
     n = len(rows)
     x0, slot, bottom, height = _layout(_names(rows))
     x1 = WIDTH - MARGIN_RIGHT

@@ -76,7 +76,7 @@ def gradient_flow_lines(
         Lines without trailing newlines; ``[]`` when no gradient was measured.
     """
     th = thresholds or Thresholds.from_rules()
-    rows = [r for r in target.layers if "grad_norm" in r]
+    rows = [r for r in target.layers if r.get("grad_norm") is not None]
     if not rows:
         return []
     esc = _escape if markup else (lambda s: s)

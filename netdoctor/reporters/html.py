@@ -303,11 +303,14 @@ def _target(report: Report, t: TargetInfo, i: int, th: charts.Thresholds, layer_
     out = [f'<section class="target" id="target-{i}" data-target="{i}"><h2>{esc(_target_name(t, i))}'
            f'<span class="sub"> · {esc(t.model_class)} · {_plural(len(rows), "layer")} · '
            f'{_plural(len(mine), "finding")}</span></h2>']
+    def measured(*keys: str) -> bool:
+        return any(r.get(k) is not None for r in rows for k in keys)
+
     have = {
-        "gradient-flow": any("grad_norm" in r for r in rows),
-        "activation-health": any("dead_frac" in r or "saturated_frac" in r for r in rows),
-        "activation-scale": any("act_std" in r for r in rows),
-        "weight-scale": any("weight_std" in r for r in rows),
+        "gradient-flow": measured("grad_norm"),
+        "activation-health": measured("dead_frac", "saturated_frac"),
+        "activation-scale": measured("act_std"),
+        "weight-scale": measured("weight_std"),
     }
     draw = {
         "gradient-flow": lambda: charts.gradient_flow(rows, grads, th),

@@ -449,3 +449,19 @@ def test_text_reporter_includes_gradient_bars_on_request() -> None:
     with_bars = render_format("text", report, gradient_flow=True)
     assert "Gradient flow" in with_bars and "no gradient" in with_bars and "█" in with_bars
     assert "Gradient flow" not in render_format("text", report)
+
+
+def test_report_read_back_from_json_renders() -> None:
+    """Rows as JSON gives them back: NaN as the string "nan", missing values as None."""
+    import json
+
+    data = json.loads(json.dumps(small_report().to_dict()))
+    rows = [dict(r) for r in data["targets"][0]["layers"]]
+    rows.append({"layer": "unmeasured", "type": "Linear", "kind": "linear", "grad_norm": None, "act_std": None})
+    report = Report(targets=(TargetInfo(file="m.py", framework="torch", layers=tuple(rows)),))
+    doc = Elements(render(report))
+    bars = doc.marks("gradient-flow")
+    assert len(bars) == sum(1 for r in rows if r.get("grad_norm") is not None) == 4
+    assert "unmeasured" not in [b["data-layer"] for b in bars]
+    assert [b["data-status"] for b in bars if b["data-layer"] == "head"] == ["nonfinite"]
+    assert len(doc.marks("activation-scale", "point")) == sum(1 for r in rows if r.get("act_std") is not None)
