@@ -41,7 +41,7 @@ def demo_layers(stages: tuple[int, ...] = (3, 4, 6, 3), seed: int = 0) -> list[d
                      "grad_to_weight": g / wn, "act_std": rng.uniform(0.4, 1.6) * (0.97 ** d),
                      "weight_std": std, "fan_in": fan_in, "fan_out": fan_out})
         if not name.endswith("downsample.0"):
-            rows.append({"layer": f"{name.rsplit('.', 1)[0]}.relu" if "." in name else "relu", "type": "ReLU",
+            rows.append({"layer": f"{name}/relu", "type": "ReLU",
                          "kind": "activation", "act_std": rng.uniform(0.3, 0.9),
                          "dead_frac": min(1.0, max(0.0, rng.gauss(0.12, 0.1)))})
     rows.append({"layer": "fc", "type": "Linear", "kind": "linear", "weight_norm": 3.1, "grad_norm": 0.42,
