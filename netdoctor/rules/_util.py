@@ -179,10 +179,11 @@ def keras_ctor(rec: LayerRecord, **kwargs: str) -> str:
     t = rec.type_name or "Dense"
     units = layer_units(rec)
     args: list[str] = []
-    if t in ("Dense",) or rec.kind == KIND_LINEAR:
-        t = t if t.isidentifier() else "Dense"
+    if rec.kind == KIND_LINEAR:
+        t = "Dense"
         args.append(str(units) if units else "units")
     elif rec.kind == KIND_CONV:
+        t = re.sub(r"(\d)d$", r"\1D", t)  # a torch-style name (Conv2d) -> Conv2D
         if not t.startswith("Depthwise"):
             args.append(str(units) if units else "filters")
         ks = rec.attrs.get("kernel_size")

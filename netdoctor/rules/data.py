@@ -22,6 +22,15 @@ def _feature_scales(st: TensorStats) -> np.ndarray:
     return r[np.isfinite(r)]
 
 
+def _feature_ranges(st: TensorStats) -> np.ndarray | None:
+    """Per-feature magnitude ``max(|min|, |max|)``: unlike the RMS it does not shrink for sparse
+    columns (a pixel that is non-zero in 1 of 256 images still spans its full range)."""
+    if st.unit_min is None or st.unit_max is None:
+        return None
+    r = np.maximum(np.abs(np.asarray(st.unit_min, dtype=float)), np.abs(np.asarray(st.unit_max, dtype=float)))
+    return r[np.isfinite(r)]
+
+
 def _entry_layers(snap: ModelSnapshot) -> list[LayerRecord]:
     """Weight layers that see the model input (through preprocessing only), embeddings excluded."""
     recs = [r for r in snap.layers if r.entry and r.is_weight_layer and r.input is not None]
@@ -68,9 +77,10 @@ def unnormalized_inputs(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
       RMS 1, min-max-scaled data at most 1; 5 leaves room for skewed features while flagging
       digit pixels 0-16 (RMS up to ~12), iris in cm (~6), raw 0-255 pixels (~120).
     - ``max_spread`` (default 100.0): largest acceptable ratio between the 95th and 5th
-      percentile of per-feature RMS. Percentiles (not min/max) keep rare sparse columns of
-      otherwise normalized data (digits/16: spread ~20) from firing, while raw tabular data
-      (breast cancer: ~1e4) fires.
+      percentile of the per-feature range ``max(|min|, |max|)``. The range (not the RMS) keeps
+      sparse columns, such as border pixels that are non-zero in one image of 256, from
+      looking tiny, and percentiles keep a single odd column from deciding: digits/16 spans
+      ~5x, standardized data with outliers ~10x, raw breast-cancer columns ~1e4x.
     - ``min_scale`` (default 0.01): flag when even the largest feature RMS is below this.
 
     ## References
@@ -89,7 +99,9 @@ def unnormalized_inputs(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
         if positive.size == 0:
             continue
         max_s = float(positive.max())
-        q05, q95 = (float(np.quantile(positive, 0.05)), float(np.quantile(positive, 0.95))) if positive.size > 1 else (max_s, max_s)
+        ranges = _feature_ranges(st)
+        ranges = ranges[ranges > 0] if ranges is not None else positive
+        q05, q95 = (float(np.quantile(ranges, 0.05)), float(np.quantile(ranges, 0.95))) if ranges.size > 1 else (1.0, 1.0)
         spread = q95 / q05 if q05 > 0 else float("inf")
         sig = (round(max_s, 6), positive.size, round(spread, 3))
         if sig in seen:
@@ -102,8 +114,8 @@ def unnormalized_inputs(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
         if max_s > ctx.opt("max_scale"):
             problems.append(f"per-{what} scale (RMS) up to {fmt(max_s)}{at}; limit {fmt(ctx.opt('max_scale'))}")
         if spread > ctx.opt("max_spread"):
-            problems.append(f"{what} scales spanning {fmt(spread)}x between the 5th and 95th percentile "
-                            f"({fmt(q05)} to {fmt(q95)}); limit {fmt(ctx.opt('max_spread'))}x")
+            problems.append(f"{what} ranges spanning {fmt(spread)}x between the 5th and 95th percentile "
+                            f"(max |x| {fmt(q05)} to {fmt(q95)}); limit {fmt(ctx.opt('max_spread'))}x")
         if max_s < ctx.opt("min_scale"):
             problems.append(f"all {what}s tiny: largest RMS {fmt(max_s)}; limit {fmt(ctx.opt('min_scale'))}")
         if not problems:
@@ -116,7 +128,7 @@ def unnormalized_inputs(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
             recommendation=("Scale the pixel values to [0, 1] before the first layer." if pixels else
                             "Standardize each input feature with the training-set mean and standard deviation."),
             snippet=_normalize_snippet(ctx, rec, st, pixels),
-            evidence={"max_feature_rms": max_s, "feature": worst, "q05_rms": q05, "q95_rms": q95, "spread": spread,
+            evidence={"max_feature_rms": max_s, "feature": worst, "q05_range": q05, "q95_range": q95, "spread": spread,
                       "n_features": int(scales.size), "min": st.min, "max": st.max, "mean": st.mean, "std": st.std,
                       "limits": {"max_scale": ctx.opt("max_scale"), "max_spread": ctx.opt("max_spread"),
                                  "min_scale": ctx.opt("min_scale")}},

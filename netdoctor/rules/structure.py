@@ -256,7 +256,8 @@ def output_loss_mismatch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Find
     looks = out.looks_like
     final = out.final_layer or (snap.output_layer.name if snap.output_layer else "the output layer")
     softmax = act == "softmax" or (act is None and looks == "probabilities")
-    sigmoid = act == "sigmoid" or (act is None and looks == "sigmoid")
+    # the value-based fallback needs values strictly inside (0, 1): a zero or ReLU output is not a sigmoid's
+    sigmoid = act == "sigmoid" or (act is None and looks == "sigmoid" and 0 < out.stats.min and out.stats.max < 1)
     logits = act in (None, "linear") and looks == "logits"
     ev = {"final_activation": act, "looks_like": looks, "units": units,
           "loss": None if loss is None else loss.name, "expects": None if loss is None else loss.expects,

@@ -38,7 +38,8 @@ SAT = 5.0
 
 def stats(a: Any, unit_axis: int | None = -1) -> TensorStats:
     arr = np.asarray(a)
-    return TensorStats.from_array(arr, unit_axis=unit_axis if arr.ndim >= 1 else None)
+    with np.errstate(all="ignore"):
+        return TensorStats.from_array(arr, unit_axis=unit_axis if arr.ndim >= 1 else None)
 
 
 def dup_frac(w: np.ndarray) -> float:
@@ -108,8 +109,9 @@ class Net:
         self.layers.append(("act", {"fn": fn, "name": name}))
         return self
 
-    def bn(self, units: int, gamma: float | np.ndarray = 1.0, name: str | None = None) -> Net:
-        self.layers.append(("bn", {"gamma": np.full(units, 1.0) * gamma, "beta": np.zeros(units), "name": name}))
+    def bn(self, units: int, gamma: float | np.ndarray = 1.0, name: str | None = None, beta: float = 0.0) -> Net:
+        self.layers.append(("bn", {"gamma": np.full(units, 1.0) * gamma, "beta": np.full(units, float(beta)),
+                                   "name": name}))
         return self
 
     def dropout(self, p: float = 0.5, name: str | None = None) -> Net:
