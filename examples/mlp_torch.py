@@ -2,9 +2,9 @@
 
 Fault 1: the tabular features reach the network raw: age in years, income in dollars, a
 ratio in [0, 1]. Their scales differ by five orders of magnitude.
-Fault 2: a deep stack of sigmoid layers initialized from N(0, 1). For sigmoid the Xavier
-reference std is sqrt(2 / (fan_in + fan_out)) ~ 0.125 here, so the units start pinned at 0
-or 1 and the gradient vanishes on its way to the first layer.
+Fault 2: five sigmoid layers initialized from a small N(0, 0.05^2). Every sigmoid passes
+back at most a quarter of the gradient (its slope is <= 0.25) and the small weights shrink it
+further, so the gradient vanishes on its way back to the first layer.
 
 ``examples/healthy_torch.py`` is the same task done right.
 """
@@ -19,9 +19,9 @@ FEATURES = ("age", "income", "debt_ratio", "open_accounts", "balance", "late_pay
 
 
 class CreditMLP(nn.Module):
-    """Six raw features -> four sigmoid hidden layers -> two classes (default / no default)."""
+    """Six raw features -> five sigmoid hidden layers -> two classes (default / no default)."""
 
-    def __init__(self, n_features: int = len(FEATURES), hidden: int = 64, depth: int = 4) -> None:
+    def __init__(self, n_features: int = len(FEATURES), hidden: int = 64, depth: int = 5) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = n_features
@@ -32,7 +32,7 @@ class CreditMLP(nn.Module):
         self.head = nn.Linear(hidden, 2)
         for module in self.modules():
             if isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, mean=0.0, std=1.0)  # fault 2: far too large for sigmoid
+                nn.init.normal_(module.weight, mean=0.0, std=0.05)  # fault 2: small init, deep sigmoid
                 nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

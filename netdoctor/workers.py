@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
@@ -41,6 +42,8 @@ class CheckOptions:
         unsafe: ``--unsafe``: allow code/pickles in saved models and checkpoints.
         max_samples: Cap on the probe batch.
         seed: Seed for synthetic inputs and dropout masks.
+        show_warnings: Let Python warnings raised by the model code and the frameworks
+            through to stderr (``--debug``); otherwise they are silenced during the check.
     """
 
     config: Config = field(default_factory=Config)
@@ -50,6 +53,7 @@ class CheckOptions:
     unsafe: bool = False
     max_samples: int | None = None
     seed: int | None = None
+    show_warnings: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,13 @@ def check_file(spec: str, options: CheckOptions) -> FileResult:
     Returns:
         A :class:`FileResult`; failures become a report with one ``LoadError``.
     """
+    with warnings.catch_warnings():
+        if not options.show_warnings:
+            warnings.simplefilter("ignore")
+        return _check_file(spec, options)
+
+
+def _check_file(spec: str, options: CheckOptions) -> FileResult:
     from netdoctor.engine import check
     from netdoctor.loader import load_model_file
     from netdoctor.snapshot import ProbeSettings

@@ -93,7 +93,7 @@ def _run(args: CheckArgs) -> int:
 
     options = CheckOptions(
         config=cfg, data=args.data or project.data, input_shape=input_shape, weights=args.weights,
-        unsafe=args.unsafe, max_samples=args.max_samples, seed=args.seed,
+        unsafe=args.unsafe, max_samples=args.max_samples, seed=args.seed, show_warnings=args.debug,
     )
     # keep TensorFlow's start-up chatter off stderr (users can still set these themselves)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

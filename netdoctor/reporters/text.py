@@ -36,6 +36,7 @@ def render(
     width: int | None = None,
     max_layers: int = 30,
     show_layers: bool = True,
+    collapse: int = 3,
     gradient_flow: bool = False,
     **_opts: Any,
 ) -> str:
@@ -48,6 +49,8 @@ def render(
         max_layers: Rows of the layer-health table per model before it is cut short
             (layers with findings are always shown).
         show_layers: Include the layer-health table.
+        collapse: When one rule flags this many layers or more, show the first finding in
+            full and name the other layers on one line (0: show every finding in full).
         gradient_flow: Add the per-layer gradient-flow bar chart under the layer table
             (``netdoctor.reporters.gradient_bars``).
 
@@ -66,11 +69,11 @@ def render(
     for target in report.targets:
         mine = [f for f in report.findings if _belongs(f, target, report)]
         claimed.update(id(f) for f in mine)
-        _render_target(console, target, mine, report, max_layers if show_layers else 0, gradient_flow)
+        _render_target(console, target, mine, max_layers if show_layers else 0, collapse, gradient_flow)
     orphans = [f for f in report.findings if id(f) not in claimed]
     if orphans:
         console.rule("[bold]other findings", style="dim", align="left")
-        _render_findings(console, orphans)
+        _render_findings(console, orphans, collapse)
     if report.errors:
         console.print()
         console.print("[bold red]Could not check[/]")
@@ -106,8 +109,8 @@ def _belongs(f: Finding, target: TargetInfo, report: Report) -> bool:
 
 
 # -- one model ------------------------------------------------------------------------
-def _render_target(console: Any, target: TargetInfo, findings: list[Finding], report: Report,
-                   max_layers: int, gradient_flow: bool = False) -> None:
+def _render_target(console: Any, target: TargetInfo, findings: list[Finding], max_layers: int,
+                   collapse: int = 3, gradient_flow: bool = False) -> None:
     title = target.file or target.model_class or "model"
     console.rule(f"[bold]{_esc(title)}", style="dim", align="left")
     console.print(_header_line(target), soft_wrap=True)
@@ -115,7 +118,7 @@ def _render_target(console: Any, target: TargetInfo, findings: list[Finding], re
         console.print(f"[dim]{_esc(note)}[/]")
     console.print()
     if findings:
-        _render_findings(console, findings)
+        _render_findings(console, findings, collapse)
     else:
         console.print("[green]No problems found.[/]")
         console.print()
@@ -142,10 +145,7 @@ def _header_line(t: TargetInfo) -> str:
     return " · ".join(parts)
 
 
-def _render_findings(console: Any, findings: Iterable[Finding]) -> None:
-    from rich.padding import Padding
-    from rich.syntax import Syntax
-
+def _render_findings(console: Any, findings: Iterable[Finding], collapse: int = 3) -> None:
     by_sev: dict[Severity, list[Finding]] = {}
     for f in findings:
         by_sev.setdefault(f.severity, []).append(f)
@@ -155,23 +155,45 @@ def _render_findings(console: Any, findings: Iterable[Finding]) -> None:
             continue
         style = SEVERITY_STYLE[sev]
         console.print(f"[{style}]{SEVERITY_TITLE[sev]} ({len(group)})[/]")
+        by_rule: dict[str, list[Finding]] = {}
         for f in group:
-            where = f" · [bold]{_esc(f.layer)}[/]" if f.layer else ""
-            step = f" · step {f.step}" if f.step is not None else ""
-            console.print(f"  [{style}]{f.code}[/] [bold]{f.name}[/]{where}{step}")
-            console.print(Padding(_esc(f.message), (0, 0, 0, 4), expand=False))
-            ev = _format_evidence(f.evidence)
-            if ev:
-                console.print(Padding(f"[dim]evidence:[/] {_esc(ev)}", (0, 0, 0, 4), expand=False))
-            if f.recommendation:
-                console.print(Padding(f"[green]fix:[/] {_esc(f.recommendation)}", (0, 0, 0, 4), expand=False))
-            if f.snippet:
-                code = Syntax(f.snippet.strip("\n"), "python", theme="ansi_dark",
-                              background_color="default", word_wrap=True)
-                console.print(Padding(code, (0, 0, 0, 6), expand=False))
-            if f.verification:
-                console.print(Padding(f"[dim]verified:[/] {_esc(_format_evidence(f.verification))}", (0, 0, 0, 4), expand=False))
+            by_rule.setdefault(f.code, []).append(f)
+        for same in by_rule.values():
+            if collapse and len(same) >= collapse:
+                # one rule on many layers: the first in full, the others by name
+                _render_finding(console, same[0], style)
+                others = ", ".join(f.layer or "(model)" for f in same[1:])
+                console.print(_pad(f"[dim]also on {len(same) - 1} more layers:[/] {_esc(others)}", 4))
+            else:
+                for f in same:
+                    _render_finding(console, f, style)
         console.print()
+
+
+def _render_finding(console: Any, f: Finding, style: str) -> None:
+    from rich.syntax import Syntax
+
+    where = f" · [bold]{_esc(f.layer)}[/]" if f.layer else ""
+    step = f" · step {f.step}" if f.step is not None else ""
+    console.print(f"  [{style}]{f.code}[/] [bold]{f.name}[/]{where}{step}")
+    console.print(_pad(_esc(f.message), 4))
+    ev = _format_evidence(f.evidence)
+    if ev:
+        console.print(_pad(f"[dim]evidence:[/] {_esc(ev)}", 4))
+    if f.recommendation:
+        console.print(_pad(f"[green]fix:[/] {_esc(f.recommendation)}", 4))
+    if f.snippet:
+        code = Syntax(f.snippet.strip("\n"), "python", theme="ansi_dark", background_color="default",
+                      word_wrap=True)
+        console.print(_pad(code, 6))
+    if f.verification:
+        console.print(_pad(f"[dim]verified:[/] {_esc(_format_evidence(f.verification))}", 4))
+
+
+def _pad(renderable: Any, left: int) -> Any:
+    from rich.padding import Padding
+
+    return Padding(renderable, (0, 0, 0, left), expand=False)
 
 
 def _render_layers(console: Any, target: TargetInfo, findings: list[Finding], max_layers: int) -> None:
@@ -231,7 +253,7 @@ def _render_skipped(console: Any, target: TargetInfo) -> None:
         by_reason.setdefault(s.reason, []).append(f"{s.code} {s.name}")
     console.print(f"[dim]Skipped ({len(target.skipped)}):[/]")
     for reason, rules in by_reason.items():
-        console.print(f"  [dim]{_esc(', '.join(rules))}: {_esc(reason)}[/]")
+        console.print(_pad(f"[dim]{_esc(', '.join(rules))}: {_esc(reason)}[/]", 2))
     console.print()
 
 

@@ -136,3 +136,15 @@ def test_numbers():
 
 def test_registry_lists_modules():
     assert {"text", "json"} <= set(available())
+
+
+def test_one_rule_on_many_layers_is_collapsed():
+    same = tuple(finding("ND203", "init-scale", Severity.WARNING, layer=f"body.{i}", recommendation="Use Xavier.")
+                 for i in range(4))
+    report = Report(findings=same, targets=(target(),))
+    text = render("text", report)
+    assert text.count("ND203 init-scale") == 1 and "Warnings (4)" in text
+    assert "also on 3 more layers: body.1, body.2, body.3" in text
+    assert render("text", report, collapse=0).count("ND203 init-scale") == 4
+    two = Report(findings=same[:2], targets=(target(),))
+    assert render("text", two).count("ND203 init-scale") == 2
