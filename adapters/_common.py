@@ -1,0 +1,196 @@
+"""Framework-free helpers shared by the torch and Keras adapters.
+
+Everything here works on plain Python numbers and numpy arrays, never on framework
+tensors, so both adapters can import it without pulling the other framework in. The names
+and signatures are kept stable: the Keras adapter relies on them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from netdoctor.snapshot import Need
+
+#: Samples in a synthetic probe batch (inputs made from ``input_shape``). Real data uses
+#: ``ProbeSettings.max_samples``; random inputs carry no information about the data, so a
+#: smaller batch measures the model just as well and keeps large models quick.
+SYNTHETIC_BATCH = 64
+
+#: Reasons written into ``ModelSnapshot.missing`` (shown to the user when a rule is skipped).
+REASON_NO_LOSS = "no loss given: define loss_fn or criterion in the model file"
+REASON_SYNTHETIC = (
+    "no data given: inputs were synthesized from the input shape; pass real inputs "
+    "(sample_batch() in the model file or --data) to check the data"
+)
+REASON_NO_HISTORY = "training history is only recorded by netdoctor.monitor during training"
+REASON_NO_TRAINABLE = "the model has no trainable parameters, so there are no gradients to measure"
+REASON_LOSS_DETACHED = (
+    "the loss is not connected to any trainable parameter (was the output detached or "
+    "computed under torch.no_grad()?), so gradients could not be measured"
+)
+
+NOTE_SURROGATE = (
+    "no targets given: gradients were measured with a surrogate loss (MSE against seeded "
+    "random N(0,1) targets of the output's shape); loss rules are skipped"
+)
+NOTE_DEFAULT_LOSS = (
+    "no loss given: gradients were measured with netdoctor's default loss for the targets "
+    "({name}); loss rules are skipped"
+)
+
+#: Canonical activation names for spellings used by frameworks and users.
+ACTIVATION_SYNONYMS: dict[str, str] = {
+    "relu": "relu", "relu6": "relu6", "leakyrelu": "leaky_relu", "leaky_relu": "leaky_relu",
+    "rrelu": "leaky_relu", "elu": "elu", "selu": "selu", "celu": "celu", "gelu": "gelu",
+    "gelu_new": "gelu", "gelu_fast": "gelu", "gelu_pytorch_tanh": "gelu", "quick_gelu": "gelu",
+    "silu": "silu", "swish": "silu", "mish": "mish", "hardswish": "hardswish",
+    "hard_swish": "hardswish", "softplus": "softplus", "prelu": "prelu",
+    "sigmoid": "sigmoid", "hardsigmoid": "hard_sigmoid", "hard_sigmoid": "hard_sigmoid",
+    "tanh": "tanh", "hardtanh": "hard_tanh", "hard_tanh": "hard_tanh", "softsign": "softsign",
+    "softmax": "softmax", "softmax2d": "softmax", "log_softmax": "log_softmax",
+    "logsoftmax": "log_softmax", "softmin": "softmin", "logsigmoid": "log_sigmoid",
+    "log_sigmoid": "log_sigmoid", "glu": "glu", "linear": "linear", "identity": "linear",
+}
+
+
+def canonical_activation(name: str | None) -> str | None:
+    """Canonical activation name (``"LeakyReLU"`` -> ``"leaky_relu"``), or the lower-cased input."""
+    if name is None:
+        return None
+    key = str(name).strip().lower()
+    return ACTIVATION_SYNONYMS.get(key, ACTIVATION_SYNONYMS.get(key.replace("_", ""), key))
+
+
+def saturation_threshold(activation: str, preact: float) -> tuple[float, float] | None:
+    """Output bounds beyond which a saturating unit counts as saturated.
+
+    Args:
+        activation: Canonical activation name.
+        preact: Pre-activation magnitude limit (``ProbeSettings.saturation_preact``).
+
+    Returns:
+        ``(low, high)``: the unit is saturated where its output is ``<= low`` or ``>= high``
+        (the outputs at pre-activations ``-preact`` and ``+preact``). ``None`` for
+        activations that do not saturate.
+    """
+    if activation == "sigmoid":
+        hi = 1.0 / (1.0 + math.exp(-preact))
+        return 1.0 - hi, hi
+    if activation == "tanh":
+        hi = math.tanh(preact)
+        return -hi, hi
+    if activation == "softsign":
+        hi = preact / (1.0 + preact)
+        return -hi, hi
+    if activation == "hard_tanh":  # flat beyond +-1: pinned exactly at the bounds
+        return -1.0, 1.0
+    if activation == "hard_sigmoid":
+        return 0.0, 1.0
+    return None
+
+
+def classify_output(
+    *,
+    is_float: bool,
+    all_finite: bool,
+    min_value: float,
+    max_value: float,
+    max_row_sum_error: float,
+    max_row_logsumexp_error: float,
+    tol: float = 1e-3,
+) -> str:
+    """Classify a model output from a few reduced numbers (``OutputInfo.looks_like``).
+
+    Args:
+        is_float: The output has a floating dtype.
+        all_finite: No NaN/Inf in the output.
+        min_value: Smallest entry.
+        max_value: Largest entry.
+        max_row_sum_error: ``max |sum over the last axis - 1|`` over rows.
+        max_row_logsumexp_error: ``max |logsumexp over the last axis|`` over rows.
+        tol: Tolerance of the row-sum tests.
+
+    Returns:
+        ``"probabilities"``, ``"log_probabilities"``, ``"sigmoid"``, ``"logits"`` or ``"unknown"``.
+    """
+    if not is_float or not all_finite:
+        return "unknown"
+    if min_value >= 0.0 and max_value <= 1.0 + tol and max_row_sum_error <= tol:
+        return "probabilities"
+    if max_value <= 0.0 and max_row_logsumexp_error <= tol:
+        return "log_probabilities"
+    if min_value >= 0.0 and max_value <= 1.0:
+        return "sigmoid"
+    return "logits"
+
+
+def target_kind(targets: Any) -> str | None:
+    """Kind of a target array: ``"class_index"``, ``"one_hot"``, ``"binary"``, ``"float"``.
+
+    Integer arrays are class indices unless they are 2-D and one-hot; float arrays whose
+    values are all 0 or 1 are one-hot (2-D, exactly one 1 per row, more than one column) or
+    binary; anything else is ``"float"``. ``None`` for an empty or non-numeric array.
+    """
+    a = np.asarray(targets)
+    if a.size == 0 or a.dtype.kind not in "biuf":
+        return None
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+        return "float"
+    zero_one = bool(np.all((a == 0) | (a == 1)))
+    if a.ndim == 2 and a.shape[1] > 1 and zero_one and bool(np.all(a.sum(axis=1) == 1)):
+        return "one_hot"
+    if a.dtype.kind in "biu":
+        return "binary" if a.dtype.kind == "b" else "class_index"
+    if zero_one:
+        return "binary"
+    return "float"
+
+
+def loss_expectation(name: str) -> str:
+    """What a loss named ``name`` wants as model output (``LossInfo.expects``).
+
+    Knows the torch loss classes and functionals and the Keras loss names; anything else
+    (MSE, L1, Huber, custom callables) is ``"any"``.
+    """
+    key = name.replace("_", "").lower()
+    if key in {"crossentropyloss", "crossentropy", "bcewithlogitsloss", "binarycrossentropywithlogits",
+               "multilabelsoftmarginloss", "sparsecategoricalcrossentropywithlogits"}:
+        return "logits"
+    if key in {"bceloss", "binarycrossentropy"}:
+        return "probabilities"
+    if key in {"nllloss", "nll", "kldivloss", "kldiv", "poissonnllloss"}:
+        return "log_probabilities"
+    return "any"
+
+
+def missing_reasons(needs: frozenset[Need], collected: set[Need], reasons: dict[Need, str]) -> dict[Need, str]:
+    """Reason per requested need that was not collected (a generic one where none is known)."""
+    out: dict[Need, str] = {}
+    for need in needs:
+        if need in collected:
+            continue
+        if need == Need.HISTORY:
+            out[need] = reasons.get(need, REASON_NO_HISTORY)
+        else:
+            out[need] = reasons.get(need, f"{need} could not be collected for this model")
+    return out
+
+
+def format_shape(shape: Any) -> str:
+    """``(32, 100)`` style text for a shape (``torch.Size``, tuple, list)."""
+    dims = tuple(int(d) for d in shape)
+    if len(dims) == 1:
+        return f"({dims[0]},)"
+    return "(" + ", ".join(str(d) for d in dims) + ")"
+
+
+def first_line(text: Any, limit: int = 240) -> str:
+    """First non-empty line of ``str(text)``, shortened to ``limit`` characters."""
+    for line in str(text).splitlines():
+        line = line.strip()
+        if line:
+            return line if len(line) <= limit else line[: limit - 3] + "..."
+    return ""

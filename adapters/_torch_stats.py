@@ -1,0 +1,281 @@
+"""Reduce torch tensors to :class:`~netdoctor.snapshot.TensorStats` on their own device.
+
+Each tensor costs a handful of single-pass reduction kernels and exactly one
+device-to-host transfer (the scalars and the per-unit vectors are concatenated and copied
+together). Only when the tensor holds NaN/Inf, values so tiny that float32 squares
+underflow, or values so far from zero that the variance cancels, is a second, exact pass
+made.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from netdoctor.snapshot import TensorStats
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+_TINY = 1e-12  # below this abs-max, float32 moments are recomputed in float64
+_EXACT_LIMIT = 4096  # up to this many entries, the variance comes from an exact two-pass var_mean
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.float32`` -> ``"float32"``."""
+    return str(dtype).replace("torch.", "")
+
+
+def _as_float(t: torch.Tensor) -> torch.Tensor:
+    x = t.detach()
+    if not x.is_floating_point() or x.dtype in _LOW_PRECISION or x.element_size() < 2:
+        x = x.float()
+    return x
+
+
+def zero_stats(shape: tuple[int, ...], dtype: str) -> TensorStats:
+    """Stats of an all-zero tensor (a trainable parameter the loss did not reach)."""
+    return TensorStats(shape=tuple(int(s) for s in shape), frac_zero=1.0, dtype=dtype)
+
+
+def empty_stats(t: torch.Tensor) -> TensorStats:
+    """Shape and dtype only (tensors that cannot be reduced: empty, complex, sparse...)."""
+    return TensorStats(shape=tuple(int(s) for s in t.shape), dtype=dtype_name(t.dtype))
+
+
+def _unit_view(x: torch.Tensor, unit_axis: int) -> torch.Tensor:
+    """``x`` as ``(A, C, B)``: ``C`` units, the other axes folded before/after them."""
+    if x.dim() <= 1:
+        return x.reshape(1, -1, 1)
+    ax = unit_axis % x.dim()
+    a = 1
+    for d in x.shape[:ax]:
+        a *= int(d)
+    return x.reshape(a, int(x.shape[ax]), -1)
+
+
+def _unit_moments(v: torch.Tensor) -> list[torch.Tensor]:
+    """Per-unit ``[sum, sum of squares, min, max]`` of an ``(A, C, B)`` view.
+
+    Reduces the contiguous inner axis first: much faster on CPU than one strided
+    multi-axis reduction (and than Welford's ``var_mean``).
+    """
+    if v.shape[2] == 1:
+        y = v[:, :, 0]
+        return [y.sum(0), y.square().sum(0), y.amin(0), y.amax(0)]
+    return [v.sum(-1).sum(0), torch.linalg.vector_norm(v, 2, dim=-1).square().sum(0),
+            v.amin(-1).amin(0), v.amax(-1).amax(0)]
+
+
+def _count(mask: torch.Tensor) -> torch.Tensor:
+    """Per-unit count of ``True`` entries of an ``(A, C, B)`` mask."""
+    if mask.shape[2] == 1:
+        return mask[:, :, 0].sum(0, dtype=torch.int32)
+    return mask.sum(-1, dtype=torch.int32).sum(0)
+
+
+@torch.no_grad()
+def reduce(
+    t: torch.Tensor,
+    *,
+    unit_axis: int | None = None,
+    max_units: int = 4096,
+    unit_moments: bool = False,
+    active: bool = False,
+    saturation: tuple[float, float] | None = None,
+) -> tuple[TensorStats, np.ndarray | None, np.ndarray | None]:
+    """Statistics of ``t``, optionally with per-unit vectors.
+
+    Moments come from sums and sums of squares (fast single passes); tensors small enough
+    or nearly constant get an exact two-pass variance instead. Integer tensors are reduced
+    as float32.
+
+    Args:
+        t: Any tensor.
+        unit_axis: Axis of the units; required for the per-unit outputs.
+        max_units: Per-unit vectors cover at most this many units (the first ones).
+        unit_moments: Fill ``unit_mean/std/min/max`` of the stats.
+        active: Also return, per unit, the fraction of entries > 0.
+        saturation: ``(low, high)``: also return, per unit, the fraction of entries
+            ``<= low`` or ``>= high``.
+
+    Returns:
+        ``(stats, unit_active, unit_saturated)``; the vectors are ``None`` unless asked for.
+    """
+    shape = tuple(int(s) for s in t.shape)
+    dtype = dtype_name(t.dtype)
+    if t.numel() == 0 or t.layout != torch.strided or t.is_complex() or t.is_quantized or t.is_nested:
+        return TensorStats(shape=shape, dtype=dtype), None, None
+    x = _as_float(t)
+    n = x.numel()
+    per_unit = unit_axis is not None and (unit_moments or active or saturation is not None)
+    units = count = 0
+    vectors: list[torch.Tensor] = []
+    counts: list[torch.Tensor] = []
+    glob: list[torch.Tensor] | None = None
+    if per_unit:
+        v = _unit_view(x, unit_axis)
+        units_all = v.shape[1]
+        units = min(units_all, max_units)
+        vu = v[:, :units] if units < units_all else v
+        count = v.shape[0] * v.shape[2]
+        if unit_moments:
+            vectors = _unit_moments(vu)
+            if units == units_all:
+                s1u, squ, mnu, mxu = vectors
+                glob = [s1u.sum(), squ.sum(), mnu.min(), mxu.max()]
+        if active:
+            counts.append(_count(vu > 0))
+        if saturation is not None:
+            lo, hi = saturation
+            counts.append(_count((vu <= lo) | (vu >= hi)))
+    if glob is None:
+        mn, mx = torch.aminmax(x)
+        glob = [x.sum(), torch.linalg.vector_norm(x, 2).square(), mn, mx]
+    exact = n <= _EXACT_LIMIT
+    if exact:
+        var, mean = torch.var_mean(x, correction=0)
+        glob += [var, mean]
+    flat = x.reshape(-1)
+    sign = torch.sign(flat)
+    glob.append(torch.dot(flat, sign))  # sum |x| (one BLAS pass; faster than vector_norm(x, 1))
+    glob.append(sign.abs_().sum())  # entries != 0 (faster than count_nonzero on CPU)
+    parts = [torch.stack(glob).double()]
+    parts += [p.double() for p in vectors] + [c.double() for c in counts]
+    host = torch.cat(parts).cpu().numpy()
+    s1, sq, mn_h, mx_h = (float(h) for h in host[:4])
+    pos = 4
+    if exact:
+        var_h, mean_h = float(host[4]), float(host[5])
+        pos = 6
+    else:
+        mean_h = s1 / n
+        var_h = sq / n - mean_h * mean_h
+    l1_h, nz_h = float(host[pos]), float(host[pos + 1])
+    pos += 2
+    vec_h = []
+    for _ in vectors:
+        vec_h.append(host[pos:pos + units])
+        pos += units
+    count_h = []
+    for _ in counts:
+        count_h.append(host[pos:pos + units] / max(count, 1))
+        pos += units
+    act = count_h[0] if active and per_unit else None
+    sat = count_h[-1] if saturation is not None and per_unit else None
+    if not (math.isfinite(mn_h) and math.isfinite(mx_h)):
+        return _reduce_nonfinite(x, vu if per_unit else None, units, shape, dtype, unit_moments and per_unit, act, sat)
+    tiny = nz_h > 0 and max(abs(mn_h), abs(mx_h)) < _TINY
+    cancelled = not exact and var_h <= 1e-4 * mean_h * mean_h
+    if x.dtype != torch.float64 and (tiny or not math.isfinite(sq) or not math.isfinite(s1) or cancelled):
+        stats = reduce(x.double(), unit_axis=unit_axis, max_units=max_units, unit_moments=unit_moments)[0]
+        return _with_dtype(stats, dtype), act, sat
+    unit = {}
+    if vec_h:
+        um = vec_h[0] / count
+        uv = np.maximum(vec_h[1] / count - um * um, 0.0)
+        uv[vec_h[2] == vec_h[3]] = 0.0  # constant units: exactly zero spread
+        unit = {"unit_mean": um, "unit_std": np.sqrt(uv), "unit_min": vec_h[2], "unit_max": vec_h[3]}
+    var_h = max(var_h, 0.0) if mn_h != mx_h else 0.0
+    stats = TensorStats(
+        shape=shape, mean=mean_h, std=math.sqrt(var_h), min=mn_h, max=mx_h,
+        abs_max=max(abs(mn_h), abs(mx_h)), abs_mean=l1_h / n,
+        l2=math.sqrt(max(sq, 0.0)) if not exact else math.sqrt(max(n * (var_h + mean_h * mean_h), 0.0)),
+        frac_zero=(n - nz_h) / n, frac_nonfinite=0.0, dtype=dtype, **unit,
+    )
+    return stats, act, sat
+
+
+def _with_dtype(stats: TensorStats, dtype: str) -> TensorStats:
+    return TensorStats(
+        shape=stats.shape, mean=stats.mean, std=stats.std, min=stats.min, max=stats.max,
+        abs_max=stats.abs_max, abs_mean=stats.abs_mean, l2=stats.l2, frac_zero=stats.frac_zero,
+        frac_nonfinite=stats.frac_nonfinite, dtype=dtype, unit_mean=stats.unit_mean,
+        unit_std=stats.unit_std, unit_min=stats.unit_min, unit_max=stats.unit_max,
+    )
+
+
+def _reduce_nonfinite(x, vu, units, shape, dtype, unit_moments, act, sat):
+    """Exact path for tensors holding NaN/Inf: moments over the finite entries only."""
+    n = x.numel()
+    fin = torch.isfinite(x)
+    xs = x[fin].double()
+    n_fin = int(xs.numel())
+    if n_fin == 0:
+        stats = TensorStats(shape=shape, frac_nonfinite=1.0, dtype=dtype)
+    else:
+        var, mean = torch.var_mean(xs, correction=0)
+        mn, mx = torch.aminmax(xs)
+        l1 = torch.linalg.vector_norm(xs, 1)
+        nz = torch.count_nonzero(xs)
+        mean_h, var_h, mn_h, mx_h, l1_h, nz_h = torch.stack([mean, var, mn, mx, l1, nz.double()]).cpu().tolist()
+        stats = TensorStats(
+            shape=shape, mean=mean_h, std=math.sqrt(max(var_h, 0.0)), min=mn_h, max=mx_h,
+            abs_max=max(abs(mn_h), abs(mx_h)), abs_mean=l1_h / n_fin,
+            l2=math.sqrt(max(n_fin * (var_h + mean_h * mean_h), 0.0)),
+            frac_zero=(n_fin - nz_h) / n, frac_nonfinite=(n - n_fin) / n, dtype=dtype,
+        )
+    if unit_moments and vu is not None:
+        ufin = torch.isfinite(vu)
+        xn = torch.where(ufin, vu.double(), torch.nan)
+        umean = torch.nanmean(xn, dim=(0, 2), keepdim=True)
+        uvar = torch.nanmean((xn - umean) ** 2, dim=(0, 2))
+        umin = torch.where(ufin, vu, torch.inf).amin(dim=(0, 2)).double()
+        umax = torch.where(ufin, vu, -torch.inf).amax(dim=(0, 2)).double()
+        host = torch.cat([umean.reshape(-1), uvar, umin, umax]).cpu().numpy()
+        um, uv, umi, uma = (host[i * units:(i + 1) * units] for i in range(4))
+        stats = _with_units(stats, um, np.sqrt(np.maximum(uv, 0.0)),
+                            np.where(np.isinf(umi), np.nan, umi), np.where(np.isinf(uma), np.nan, uma))
+    return stats, act, sat
+
+
+def _with_units(stats: TensorStats, um, us, umin, umax) -> TensorStats:
+    return TensorStats(
+        shape=stats.shape, mean=stats.mean, std=stats.std, min=stats.min, max=stats.max,
+        abs_max=stats.abs_max, abs_mean=stats.abs_mean, l2=stats.l2, frac_zero=stats.frac_zero,
+        frac_nonfinite=stats.frac_nonfinite, dtype=stats.dtype, unit_mean=um, unit_std=us,
+        unit_min=umin, unit_max=umax,
+    )
+
+
+_MULTIPLIERS: dict[tuple[int, str], torch.Tensor] = {}
+
+
+def _multipliers(cols: int, device: torch.device) -> torch.Tensor:
+    """Odd per-column multipliers of the row hash (cached per size and device)."""
+    key = (cols, str(device))
+    got = _MULTIPLIERS.get(key)
+    if got is None:
+        got = torch.arange(cols, dtype=torch.int64).mul_(2654435761).add_(12345).bitwise_or_(1).to(device)
+        if len(_MULTIPLIERS) > 64:
+            _MULTIPLIERS.clear()
+        _MULTIPLIERS[key] = got
+    return got
+
+
+@torch.no_grad()
+def duplicate_unit_frac(w: torch.Tensor, unit_dim: int = 0) -> float:
+    """Fraction of units (slices along ``unit_dim``) exactly equal to another unit.
+
+    ``(units - distinct units) / units``: 0.0 when all differ, ``(units-1)/units`` when all
+    are identical. Rows are hashed with exact integer arithmetic on their bit patterns
+    (equal rows always collide), and only colliding rows are compared exactly.
+    """
+    if w.dim() == 0 or w.numel() == 0 or w.is_complex() or not w.is_floating_point():
+        return 0.0
+    m = w.detach().movedim(unit_dim, 0)
+    units = m.shape[0]
+    if units <= 1:
+        return 0.0
+    rows = (m.reshape(units, -1) + 0.0).contiguous()  # + 0.0 maps -0.0 to +0.0
+    cols = rows.shape[1]
+    int_type = {8: torch.int64, 4: torch.int32, 2: torch.int16}[rows.element_size()]
+    bits = rows.view(int_type)
+    mult = _multipliers(cols, rows.device)
+    h = (bits.to(torch.int64) * mult).sum(dim=1) if int_type != torch.int32 else (bits * mult.to(torch.int32)).sum(dim=1, dtype=torch.int64)
+    hs, _ = torch.sort(h)
+    collisions = int(torch.count_nonzero(hs[1:] == hs[:-1]))
+    if collisions == 0:
+        return 0.0
+    distinct = int(torch.unique(rows, dim=0).shape[0])
+    return (units - distinct) / units

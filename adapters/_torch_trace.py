@@ -1,0 +1,462 @@
+"""The probe forward pass: module hooks plus a ``TorchFunctionMode`` that follows the data.
+
+Module pre/post hooks give execution order, per-layer statistics and the layer stack (for
+error messages and for naming functional activations). The function mode sees every torch
+function called outside the built-in modules: it records functional activations
+(``F.relu``, ``torch.tanh``, ``x.softmax(-1)``...) and propagates *provenance*, the set of
+recorded layers (or model inputs) each tensor derives from, through every op. Provenance
+fills ``inputs_from`` / ``consumes_model_input`` and spots residual additions: ``a + b`` of
+same-shaped tensors whose weight-layer depths differ (``out + identity``, ``x + attn(x)``).
+
+Tensors are keyed by ``id`` with a weak reference to guard against id reuse; nothing is
+kept alive by the trace. Inside built-in modules (``nn.Linear``, ``nn.LSTM``...) the mode
+steps aside at once, which keeps its overhead to a few microseconds per user-level op.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from netdoctor.adapters import _torch_kinds as K
+from netdoctor.adapters._common import saturation_threshold
+from netdoctor.adapters._torch_stats import reduce
+from netdoctor.snapshot import (
+    KIND_ACTIVATION, KIND_BATCHNORM, KIND_CONV, KIND_EMBEDDING, KIND_POOL, KIND_PREPROCESS,
+    NORM_KINDS, RELU_FAMILY, WEIGHT_KINDS, ProbeSettings, TensorStats,
+)
+
+INPUT_FLOAT = "<input>"
+INPUT_INT = "<input:int>"
+MARKERS = frozenset({INPUT_FLOAT, INPUT_INT})
+MAX_RECORDS_PER_SITE = 32  # a parameter-free module / functional call site repeated in a loop
+
+_Info = tuple  # (weakref, origins: frozenset[str], depth: int)
+
+
+@dataclass(eq=False)
+class Rec:
+    """A layer record under construction (mutable; frozen into a ``LayerRecord`` later)."""
+
+    name: str
+    module: nn.Module | None
+    type_name: str
+    kind: str
+    activation: str | None = None
+    order: int = -1
+    calls: int = 0
+    inputs_from: dict[str, None] = field(default_factory=dict)
+    consumes_input: bool = False
+    consumes_float_input: bool = False
+    input: TensorStats | None = None
+    output: TensorStats | None = None
+    unit_active: np.ndarray | None = None
+    unit_saturated: np.ndarray | None = None
+    channels_first: bool = False
+    executed: bool = True
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class Frame:
+    """One module call on the stack."""
+
+    name: str
+    rec: Rec | None
+    opaque: bool
+    depth: int = 0
+    first_shape: tuple[int, ...] | None = None
+    first_dtype: torch.dtype | None = None
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+def iter_tensors(obj: Any, _level: int = 0) -> Iterator[torch.Tensor]:
+    """Tensors inside ``obj``: a tensor, (nested) tuples/lists/dicts, dataclass-like outputs."""
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif _level > 4:
+        return
+    elif isinstance(obj, (tuple, list)):
+        for v in obj:
+            yield from iter_tensors(v, _level + 1)
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from iter_tensors(v, _level + 1)
+    elif hasattr(obj, "__dataclass_fields__"):
+        for name in obj.__dataclass_fields__:
+            yield from iter_tensors(getattr(obj, name, None), _level + 1)
+    elif hasattr(obj, "data") and isinstance(getattr(obj, "data", None), torch.Tensor):  # PackedSequence
+        yield obj.data
+
+
+class _Mode(TorchFunctionMode):
+    """Routes every torch function call of the probe forward to :meth:`Probe.on_op`."""
+
+    def __init__(self, probe: Probe) -> None:
+        super().__init__()
+        self.probe = probe
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: D105
+        if kwargs is None:
+            kwargs = {}
+        probe = self.probe
+        if probe.opaque_depth or probe.busy:
+            return func(*args, **kwargs)
+        out = func(*args, **kwargs)
+        probe.on_op(func, args, kwargs, out)
+        return out
+
+
+class Probe:
+    """Hooks, provenance and records of one probe forward pass.
+
+    Use as a context manager around the model call; after it, :attr:`records` holds the
+    executed layers in execution order. :attr:`stack` keeps the frames of the module calls
+    that had not finished when an exception escaped (for error messages).
+    """
+
+    def __init__(self, model: nn.Module, settings: ProbeSettings, *, activations: bool) -> None:
+        self.model = model
+        self.settings = settings
+        self.activations = activations
+        self.names: dict[int, str] = {}
+        self.records: dict[str, Rec] = {}
+        self.order: list[Rec] = []
+        self.stack: list[Frame] = []
+        self.module_calls: dict[str, int] = {}
+        self.prov: dict[int, _Info] = {}
+        self.opaque_depth = 0
+        self.busy = False
+        self.residual = False
+        self._handles: list[Any] = []
+        self._mode: _Mode | None = None
+        self._recorded: dict[int, tuple[bool, bool]] = {}
+        self._stats_cache: dict[int, tuple[Any, int, int | None, TensorStats]] = {}
+        for name, module in model.named_modules():
+            self.names[id(module)] = name
+            # a custom root is always traced inside, even when it owns its parameters directly
+            opaque = K.is_opaque(module) if name or K.is_builtin(module) else False
+            self._recorded[id(module)] = (K.should_record(module), opaque)
+
+    # -- lifecycle --------------------------------------------------------------------
+    def __enter__(self) -> Probe:
+        try:
+            for name, module in self.model.named_modules():
+                self._handles.append(module.register_forward_pre_hook(partial(self._pre, name), with_kwargs=True))
+                self._handles.append(module.register_forward_hook(partial(self._post, name)))
+            self._mode = _Mode(self)
+            self._mode.__enter__()
+        except BaseException:
+            self._remove_hooks()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            if self._mode is not None:
+                self._mode.__exit__(*exc)
+                self._mode = None
+        finally:
+            self._remove_hooks()
+            self.opaque_depth = 0
+
+    def _remove_hooks(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+    # -- provenance -------------------------------------------------------------------
+    def mark_input(self, t: torch.Tensor) -> None:
+        """Register a model input tensor (integer inputs are ids/masks, floats are features)."""
+        if t.dtype == torch.bool:
+            return
+        marker = INPUT_FLOAT if t.is_floating_point() else INPUT_INT
+        self.prov[id(t)] = (weakref.ref(t), frozenset((marker,)), 0)
+
+    def info(self, t: torch.Tensor) -> _Info | None:
+        entry = self.prov.get(id(t))
+        if entry is not None and entry[0]() is t:
+            return entry
+        return None
+
+    def _set(self, t: torch.Tensor, origins: frozenset[str], depth: int) -> None:
+        try:
+            self.prov[id(t)] = (weakref.ref(t), origins, depth)
+        except TypeError:
+            pass
+
+    def _gather(self, args: Iterable[Any], kwargs: dict[str, Any]) -> list[tuple[torch.Tensor, _Info]]:
+        found: list[tuple[torch.Tensor, _Info]] = []
+        info = self.info
+
+        def add(a: Any) -> None:
+            if isinstance(a, torch.Tensor):
+                if a.dtype != torch.bool:
+                    i = info(a)
+                    if i is not None:
+                        found.append((a, i))
+            elif isinstance(a, (tuple, list)):
+                for b in a:
+                    if isinstance(b, torch.Tensor) and b.dtype != torch.bool:
+                        i = info(b)
+                        if i is not None:
+                            found.append((b, i))
+
+        for a in args:
+            add(a)
+        for k, v in kwargs.items():
+            if k not in K.MASK_KWARGS:
+                add(v)
+        return found
+
+    def on_op(self, func: Any, args: tuple, kwargs: dict[str, Any], out: Any) -> None:
+        """Propagate provenance through one torch function call (and record activations)."""
+        if isinstance(out, torch.Tensor):
+            outs: list[torch.Tensor] = [out]
+        elif isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+            outs = [o for o in out if isinstance(o, torch.Tensor)]
+        elif out is None and func in K.SETITEM_FUNCTIONS and args and isinstance(args[0], torch.Tensor):
+            outs = [args[0]]
+        else:
+            return
+        act = K.ACTIVATION_FUNCTIONS.get(func)
+        if act is not None:
+            self.busy = True
+            try:
+                self._functional_activation(act, args, kwargs, outs[0])
+            finally:
+                self.busy = False
+            return
+        found = self._gather(args, kwargs)
+        if not found:
+            return
+        if len(found) == 2 and func in K.BINARY_FUNCTIONS:
+            (ta, ia), (tb, ib) = found
+            n_out = outs[0].numel()
+            na, nb = ta.numel(), tb.numel()
+            if func in K.ADD_FUNCTIONS and na == nb and ta.shape == tb.shape and ia[2] != ib[2] \
+                    and ta.is_floating_point() and tb.is_floating_point() and not (ia[1] <= MARKERS and ib[1] <= MARKERS):
+                self.residual = True
+            if na < n_out <= nb and not ib[1] <= MARKERS:
+                found = [(tb, ib)]
+            elif nb < n_out <= na and not ia[1] <= MARKERS:
+                found = [(ta, ia)]
+        if len(found) == 1:
+            origins, depth = found[0][1][1], found[0][1][2]
+        else:
+            origins = frozenset().union(*(i[1] for _, i in found))
+            depth = max(i[2] for _, i in found)
+        if INPUT_INT in origins and func in K.CAST_FUNCTIONS and outs[0].is_floating_point():
+            origins = (origins - {INPUT_INT}) | {INPUT_FLOAT}
+        for o in outs:
+            self._set(o, origins, depth)
+
+    # -- records ----------------------------------------------------------------------
+    def _new_rec(self, name: str, module: nn.Module | None, type_name: str, kind: str,
+                 activation: str | None) -> Rec:
+        rec = Rec(name=name, module=module, type_name=type_name, kind=kind, activation=activation,
+                  order=len(self.order))
+        if module is not None:
+            rec.attrs = K.layer_attrs(kind, module)
+            if kind == "rnn":
+                rec.activation = K.rnn_activation(module)
+        self.records[name] = rec
+        self.order.append(rec)
+        return rec
+
+    def _module_rec(self, name: str, module: nn.Module) -> Rec:
+        stateful = K.owns_state(module)
+        if stateful:
+            rec = self.records.get(name)
+            if rec is None:
+                rec = self._new_rec(name, module, type(module).__name__, K.module_kind(module),
+                                    K.module_activation(module))
+            return rec
+        k = self.module_calls.get(name, 0) + 1
+        self.module_calls[name] = k
+        key = name if k == 1 else f"{name}#{min(k, MAX_RECORDS_PER_SITE)}"
+        rec = self.records.get(key)
+        if rec is None:
+            rec = self._new_rec(key, module, type(module).__name__, K.module_kind(module),
+                                K.module_activation(module))
+        return rec
+
+    def _absorb_inputs(self, rec: Rec, found: list[tuple[torch.Tensor, _Info]]) -> int:
+        depth = 0
+        for _, (_, origins, d) in found:
+            depth = max(depth, d)
+            for o in origins:
+                if o == INPUT_FLOAT:
+                    rec.consumes_input = rec.consumes_float_input = True
+                elif o == INPUT_INT:
+                    rec.consumes_input = True
+                elif o != rec.name:
+                    rec.inputs_from.setdefault(o, None)
+        return depth
+
+    def _channels_first(self, found: list[tuple[torch.Tensor, _Info]]) -> bool:
+        for _, (_, origins, _) in found:
+            for o in origins:
+                r = self.records.get(o)
+                if r is not None and r.channels_first:
+                    return True
+        return False
+
+    def _pre(self, name: str, module: nn.Module, args: tuple, kwargs: dict[str, Any]) -> None:
+        self.busy = True
+        try:
+            with torch._C.DisableTorchFunction():
+                recorded, opaque = self._recorded.get(id(module), (False, False))
+                first = next(iter_tensors(args), None)
+                if first is None:
+                    first = next(iter_tensors(kwargs), None)
+                frame = Frame(name=name, rec=None, opaque=recorded and opaque)
+                if first is not None:
+                    frame.first_shape, frame.first_dtype = tuple(first.shape), first.dtype
+                if recorded:
+                    rec = self._module_rec(name, module)
+                    frame.rec = rec
+                    rec.calls += 1
+                    found = self._gather(args, kwargs)
+                    frame.depth = self._absorb_inputs(rec, found)
+                    kind = rec.kind
+                    if kind == KIND_CONV or (kind in (KIND_BATCHNORM, "groupnorm") and first is not None and first.dim() >= 3):
+                        rec.channels_first = True
+                    elif kind in WEIGHT_KINDS or kind in NORM_KINDS:
+                        rec.channels_first = False
+                    else:
+                        rec.channels_first = self._channels_first(found)
+                    if rec.calls == 1 and self.activations and first is not None:
+                        self._input_stats(rec, first)
+                self.stack.append(frame)
+                if frame.opaque:
+                    self.opaque_depth += 1
+        finally:
+            self.busy = False
+
+    def _cached(self, t: torch.Tensor, axis: int | None) -> TensorStats | None:
+        entry = self._stats_cache.get(id(t))
+        if entry is None or entry[0]() is not t or entry[1] != t._version:
+            return None
+        if axis is not None and (entry[2] != axis % max(t.dim(), 1) or entry[3].unit_mean is None):
+            return None
+        return entry[3]
+
+    def _remember(self, t: torch.Tensor, axis: int | None, stats: TensorStats) -> None:
+        norm_axis = axis % max(t.dim(), 1) if axis is not None else None
+        self._stats_cache[id(t)] = (weakref.ref(t), t._version, norm_axis, stats)
+
+    def _stats(self, t: torch.Tensor, axis: int | None, **flags: Any) -> tuple[TensorStats, Any, Any]:
+        """``reduce`` with a cache: a layer's output is usually the next layer's input."""
+        if not flags:
+            hit = self._cached(t, axis)
+            if hit is not None:
+                return hit, None, None
+        got = reduce(t, unit_axis=axis, max_units=self.settings.max_units,
+                     unit_moments=axis is not None, **flags)
+        self._remember(t, axis, got[0])
+        return got
+
+    def _input_stats(self, rec: Rec, first: torch.Tensor) -> None:
+        kind = rec.kind
+        if kind in WEIGHT_KINDS:
+            if kind == KIND_EMBEDDING or not first.is_floating_point():
+                rec.input = self._stats(first, None)[0]
+            else:
+                rec.input = self._stats(first, 1 if kind == KIND_CONV and first.dim() >= 2 else -1)[0]
+        elif kind in NORM_KINDS or kind == KIND_PREPROCESS:
+            rec.input = self._stats(first, None)[0]
+
+    def _post(self, name: str, module: nn.Module, args: tuple, output: Any) -> None:
+        self.busy = True
+        try:
+            with torch._C.DisableTorchFunction():
+                if not self.stack:
+                    return
+                frame = self.stack.pop()
+                if frame.opaque:
+                    self.opaque_depth = max(0, self.opaque_depth - 1)
+                rec = frame.rec
+                if rec is None:
+                    return
+                outs = list(iter_tensors(output))
+                if rec.calls == 1 and rec.output is None and outs:
+                    self._output_stats(rec, outs[0])
+                depth = frame.depth + (1 if rec.kind in WEIGHT_KINDS else 0)
+                if frame.opaque or not any(self.info(o) is not None for o in outs):
+                    origins = frozenset((rec.name,))
+                    for o in outs:
+                        self._set(o, origins, depth)
+        finally:
+            self.busy = False
+
+    def _unit_axis(self, rec: Rec, t: torch.Tensor) -> int:
+        if t.dim() >= 4:
+            return 1
+        if t.dim() == 3 and rec.channels_first:
+            return 1
+        return -1
+
+    def _output_stats(self, rec: Rec, out: torch.Tensor) -> None:
+        if not self.activations:
+            return
+        axis = self._unit_axis(rec, out) if out.is_floating_point() and out.dim() >= 2 else None
+        act = rec.activation if rec.kind == KIND_ACTIVATION else None
+        flags: dict[str, Any] = {}
+        if act is not None and axis is not None:
+            if act in RELU_FAMILY:
+                flags["active"] = True
+            bounds = saturation_threshold(act, self.settings.saturation_preact)
+            if bounds is not None:
+                flags["saturation"] = bounds
+        rec.output, active, saturated = self._stats(out, axis, **flags)
+        if "active" in flags:
+            rec.unit_active = active
+        if "saturation" in flags:
+            rec.unit_saturated = saturated
+
+    def _functional_activation(self, act: str, args: tuple, kwargs: dict[str, Any], out: torch.Tensor) -> None:
+        with torch._C.DisableTorchFunction():
+            frame = self.stack[-1] if self.stack else None
+            prefix = frame.name if frame is not None else ""
+            counters = frame.counters if frame is not None else {}
+            k = counters.get(act, 0) + 1
+            counters[act] = k
+            name = f"{prefix}/{act}" if prefix else act
+            if k > 1:
+                name += f"#{min(k, MAX_RECORDS_PER_SITE)}"
+            rec = self.records.get(name)
+            if rec is None:
+                rec = self._new_rec(name, None, act, KIND_ACTIVATION, act)
+            rec.calls += 1
+            first = args[0] if args and isinstance(args[0], torch.Tensor) else kwargs.get("input")
+            found = self._gather((first,), {}) if isinstance(first, torch.Tensor) else []
+            depth = self._absorb_inputs(rec, found)
+            rec.channels_first = self._channels_first(found)
+            if rec.calls == 1:
+                self._output_stats(rec, out)
+            self._set(out, frozenset((name,)), depth)
+
+    # -- results ----------------------------------------------------------------------
+    def output_origins(self, outputs: Iterable[torch.Tensor]) -> list[str]:
+        """Recorded layers the given output tensors derive from, in execution order."""
+        names: set[str] = set()
+        for t in outputs:
+            i = self.info(t)
+            if i is not None:
+                names |= {o for o in i[1] if o not in MARKERS}
+        return [r.name for r in self.order if r.name in names]
+
+    def failing_frame(self) -> Frame | None:
+        """Innermost unfinished recorded module call (after an exception), else innermost call."""
+        for frame in reversed(self.stack):
+            if frame.rec is not None and frame.rec.module is not None:
+                return frame
+        return self.stack[-1] if self.stack else None

@@ -1,0 +1,168 @@
+"""Cost of a netdoctor check relative to one plain training step of the same batch.
+
+Run: ``python bench/bench_check.py [--repeats N]``. For an MLP, a small CNN and
+``nn.TransformerEncoder`` (batch 256) it prints the median time of a plain forward+backward,
+of ``netdoctor.check(model, x, y, loss_fn=...)`` and of the adapter collecting *every* need
+(the cost once all rules are registered), each with its ratio to the plain step (target:
+at most 3x). It also prints the import time of ``import netdoctor`` and of
+``netdoctor --help`` in fresh subprocesses. If ``bench/keras_rows.py`` exists, its
+``rows()`` are appended (each row: ``(name, plain_s, check_s, note)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+HERE = Path(__file__).resolve().parent
+
+
+def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def subprocess_time(args: list[str], repeats: int = 3) -> float | None:
+    """Median wall time of a fresh subprocess (``None`` when it fails)."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        proc = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        times.append(time.perf_counter() - t0)
+        if proc.returncode != 0:
+            return None
+    return statistics.median(times)
+
+
+def torch_cases(batch: int) -> list[tuple[str, Any, Any, Any, Any]]:
+    """``(name, model, x, y, loss_fn)`` for the three torch reference models."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    mlp = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+    cnn = nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Dropout(0.25), nn.Linear(64 * 8 * 8, 128), nn.ReLU(), nn.Linear(128, 10),
+    )
+
+    class Encoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Linear(16, 64)
+            layer = nn.TransformerEncoderLayer(64, 4, 128, dropout=0.1, batch_first=True)
+            self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+            self.head = nn.Linear(64, 10)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.encoder(self.embed(x)).mean(dim=1))
+
+    ce = nn.CrossEntropyLoss()
+    y = torch.randint(0, 10, (batch,))
+    return [
+        ("MLP 784-512-512-10", mlp, torch.randn(batch, 784), y, ce),
+        ("CNN 2 conv+BN, 32x32", cnn, torch.randn(batch, 3, 32, 32), y, ce),
+        ("TransformerEncoder 2x64, seq 32", Encoder(), torch.randn(batch, 32, 16), y, ce),
+    ]
+
+
+def torch_rows(batch: int, repeats: int) -> list[tuple[str, float, float, float]]:
+    """``(name, plain_s, check_s, collect_all_s)`` per torch model."""
+    import torch
+
+    import netdoctor
+    from netdoctor.adapters import torch as adapter
+    from netdoctor.snapshot import Need, ProbeSettings
+
+    rows = []
+    for name, model, x, y, loss_fn in torch_cases(batch):
+        params = [p for p in model.parameters() if p.requires_grad]
+
+        def plain() -> None:
+            model.train()
+            loss = loss_fn(model(x), y)
+            torch.autograd.grad(loss, params)
+
+        def check() -> None:
+            netdoctor.check(model, x, y, loss_fn=loss_fn)
+
+        def collect_all() -> None:
+            adapter.collect(model, inputs=x, targets=y, loss_fn=loss_fn, needs=frozenset(Need),
+                            settings=ProbeSettings(), input_shape=None)
+
+        t_plain = median_time(plain, repeats)
+        t_check = median_time(check, repeats)
+        t_all = median_time(collect_all, repeats)
+        rows.append((name, t_plain, t_check, t_all))
+    return rows
+
+
+def keras_rows() -> list[tuple[str, float, float, str]]:
+    """Rows from ``bench/keras_rows.py`` (written by the Keras adapter), if present."""
+    path = HERE / "keras_rows.py"
+    if not path.exists():
+        return []
+    spec = importlib.util.spec_from_file_location("keras_rows", path)
+    if spec is None or spec.loader is None:
+        return []
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(module.rows())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--batch", type=int, default=256)
+    args = parser.parse_args(argv)
+    out = sys.stdout.write
+
+    t_import = subprocess_time([sys.executable, "-c", "import netdoctor"])
+    out(f"import netdoctor (fresh process, incl. interpreter start): "
+        f"{'failed' if t_import is None else f'{t_import * 1000:.0f} ms'}\n")
+    cli = subprocess_time([sys.executable, "-m", "netdoctor.cli", "--help"]) if importlib.util.find_spec("netdoctor.cli") else None
+    if cli is None:
+        out("netdoctor --help: skipped (the CLI does not run yet)\n")
+    else:
+        out(f"netdoctor --help (fresh process): {cli * 1000:.0f} ms\n")
+    t_bare = subprocess_time([sys.executable, "-c", "pass"])
+    if t_bare is not None:
+        out(f"  (bare interpreter start: {t_bare * 1000:.0f} ms)\n")
+
+    import torch
+
+    out(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
+        f"median of {args.repeats}\n")
+    out(f"{'model':34s} {'fwd+bwd':>9s} {'check':>9s} {'ratio':>6s} {'all needs':>10s} {'ratio':>6s}\n")
+    for name, t_plain, t_check, t_all in torch_rows(args.batch, args.repeats):
+        out(f"{name:34s} {t_plain * 1000:7.1f}ms {t_check * 1000:7.1f}ms {t_check / t_plain:5.2f}x "
+            f"{t_all * 1000:8.1f}ms {t_all / t_plain:5.2f}x\n")
+    from netdoctor.engine import merged_needs, selected_rules
+    from netdoctor.config import Config
+
+    needs = sorted(str(n) for n in merged_needs(selected_rules(Config())))
+    out(f"('check' collects what the registered rules need: {', '.join(needs) or 'nothing yet'}; "
+        "'all needs' collects every statistic)\n")
+    for row in keras_rows():
+        name, t_plain, t_check, note = row
+        out(f"{name:34s} {t_plain * 1000:7.1f}ms {t_check * 1000:7.1f}ms {t_check / t_plain:5.2f}x  {note}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
