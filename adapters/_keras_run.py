@@ -19,7 +19,7 @@ import numpy as np
 
 from netdoctor.adapters._keras_graph import Step, Trace
 from netdoctor.adapters._keras_layers import class_names, inner_layer
-from netdoctor.adapters._keras_stats import saturation_test, tensor_stats
+from netdoctor.adapters._keras_stats import saturation_bounds, tensor_stats
 from netdoctor.errors import DataError
 from netdoctor.snapshot import KIND_ACTIVATION, RELU_FAMILY, ProbeSettings, TensorStats
 
@@ -36,22 +36,33 @@ class Measured:
 
 
 class Recorder:
-    """Collects :class:`Measured` per record name during one forward pass."""
+    """Collects :class:`Measured` per record name during one forward pass.
 
-    def __init__(self, settings: ProbeSettings) -> None:
+    Args:
+        settings: Probe settings (unit cap, saturation threshold).
+        unit_inputs: Names of the layers whose input needs per-unit vectors (the entry
+            weight layers, which ND101 judges); every other tensor gets scalar stats only,
+            plus ``unit_active``/``unit_saturated`` for activation outputs.
+    """
+
+    def __init__(self, settings: ProbeSettings, unit_inputs: set[str]) -> None:
         self.settings = settings
+        self.unit_inputs = unit_inputs
         self.measured: dict[str, Measured] = {}
-        self._cache: dict[int, tuple[Any, TensorStats, np.ndarray | None, np.ndarray | None]] = {}
+        self._cache: dict[int, tuple[Any, bool, TensorStats, np.ndarray | None, np.ndarray | None]] = {}
 
-    def stats(self, t: Any, act: str | None = None) -> tuple[TensorStats, np.ndarray | None, np.ndarray | None]:
+    def stats(self, t: Any, act: str | None = None,
+              per_unit: bool = False) -> tuple[TensorStats, np.ndarray | None, np.ndarray | None]:
         """Stats of a tensor (cached by identity); ``act`` adds unit_active / unit_saturated."""
         positive = act in RELU_FAMILY
-        sat = saturation_test(act, self.settings.saturation_preact)
+        sat = saturation_bounds(act, self.settings.saturation_preact)
         hit = self._cache.get(id(t))
-        if hit is not None and hit[0] is t and (not positive or hit[2] is not None) and (sat is None or hit[3] is not None):
-            return hit[1], hit[2], hit[3]
-        out = tensor_stats(t, max_units=self.settings.max_units, positive=positive, saturation=sat)
-        self._cache[id(t)] = (t, *out)
+        if (hit is not None and hit[0] is t and (hit[1] or not per_unit) and (not positive or hit[3] is not None)
+                and (sat is None or hit[4] is not None)):
+            return hit[2], hit[3], hit[4]
+        out = tensor_stats(t, max_units=self.settings.max_units, per_unit=per_unit, positive=positive,
+                           saturation=sat)
+        self._cache[id(t)] = (t, per_unit, *out)
         return out
 
     def record(self, step: Step, args: Any, outputs: list[Any]) -> None:
@@ -68,7 +79,7 @@ class Recorder:
         x = _first_tensor(tree.flatten(args))
         y = _first_tensor(outputs)
         if x is not None:
-            m.input = self.stats(x)[0]
+            m.input = self.stats(x, per_unit=step.name in self.unit_inputs)[0]
         if y is None:
             return
         if step.fused:

@@ -3,8 +3,8 @@
 Activations are reduced inside Keras with ``keras.ops`` (on the model's device): a tensor
 becomes a handful of per-unit vectors (one ``(k, units)`` array crosses to the host), and
 the scalars of :class:`~netdoctor.snapshot.TensorStats` are combined from them in float64.
-Small tensors (at most ``HOST_LIMIT`` entries) are copied and reduced with numpy, which is
-an order of magnitude faster than a dozen eager kernel launches.
+Tensors in host memory (CPU models) and small tensors are reduced in place with numpy,
+which is an order of magnitude faster than a dozen eager kernel launches.
 Parameters and gradients (the model's own state, which the host reads anyway to compare
 units exactly) are reduced with numpy.
 """
@@ -16,50 +16,43 @@ from typing import Any
 
 import numpy as np
 
+from netdoctor.adapters._common import classify_output, saturation_threshold
 from netdoctor.snapshot import TensorStats
 
-# Saturating activations: (centre, half-range test). A unit counts as saturated where
-# ``|y - centre| > bound`` (``>=`` for the piecewise-linear "hard" variants).
-_SATURATION = {
-    "tanh": lambda t: (0.0, math.tanh(t), False),
-    "sigmoid": lambda t: (0.5, 1.0 / (1.0 + math.exp(-t)) - 0.5, False),
-    "softsign": lambda t: (0.0, t / (1.0 + t), False),
-    "hard_sigmoid": lambda t: (0.5, 0.5, True),
-    "hard_tanh": lambda t: (0.0, 1.0, True),
-}
-
-
-def saturation_test(activation: str | None, preact: float) -> tuple[float, float, bool] | None:
-    """``(centre, bound, inclusive)`` for a saturating activation, else ``None``."""
-    f = _SATURATION.get(activation or "")
-    return f(preact) if f else None
-
-
 HOST_LIMIT = 1 << 16  # tensors up to this many entries are reduced on the host (see tensor_stats)
+
+Saturation = tuple[float, float]  # (low, high): saturated where output <= low or >= high
+
+
+def saturation_bounds(activation: str | None, preact: float) -> Saturation | None:
+    """Output bounds of a saturating activation (``_common.saturation_threshold``)."""
+    return saturation_threshold(activation, preact) if activation else None
 
 
 def tensor_stats(
     x: Any,
     *,
     max_units: int,
+    per_unit: bool = False,
     unit_axis: int = -1,
     positive: bool = False,
-    saturation: tuple[float, float, bool] | None = None,
+    saturation: Saturation | None = None,
     dtype: str | None = None,
 ) -> tuple[TensorStats, np.ndarray | None, np.ndarray | None]:
-    """Reduce a backend tensor to statistics and per-unit vectors.
+    """Reduce a backend tensor to statistics (and per-unit vectors where asked).
 
-    Large tensors are reduced inside Keras (``keras.ops``, on the model's device) into a
-    ``(k, units)`` array, the only thing that crosses to the host. Tensors of at most
-    ``HOST_LIMIT`` entries (256 KiB) are copied and reduced with numpy instead: for them a
-    dozen device kernel launches cost far more than the copy. Both paths give the same
-    numbers (tested).
+    A tensor on an accelerator is reduced there with ``keras.ops``; only a ``(k, units)``
+    array crosses to the host. A tensor that already lives in host memory (the CPU is the
+    model's device) is read in place with numpy, and so is a tensor of at most
+    ``HOST_LIMIT`` entries (256 KiB): for them a dozen eager kernel launches cost far more
+    than the reduction. Both paths give the same numbers (tested).
 
     Args:
         x: A backend tensor (any dtype).
         max_units: Cap on the length of per-unit vectors.
+        per_unit: Fill ``unit_mean``/``unit_std``/``unit_min``/``unit_max`` (over ``unit_axis``).
         unit_axis: Axis of the units (last for channels_last Keras).
-        positive: Also return, per unit, the fraction of entries > 0.
+        positive: Also return, per unit, the fraction of entries > 0 (``unit_active``).
         saturation: Also return, per unit, the fraction of saturated entries.
         dtype: Dtype to report (defaults to the tensor's).
 
@@ -73,56 +66,99 @@ def tensor_stats(
     size = math.prod(shape)
     if size == 0:
         return TensorStats(shape=shape, dtype=dtype), None, None
-    nd = len(shape)
-    ax = unit_axis % nd if nd >= 2 else None
+    columns = per_unit or positive or saturation is not None
+    ax = unit_axis % len(shape) if len(shape) >= 2 and columns else None
     units = shape[ax] if ax is not None else 1
-    if size <= HOST_LIMIT:
-        host, cnt_u = _reduce_host(x, ax, units, positive, saturation)
-    else:
-        host, cnt_u = _reduce_device(x, ax, units, positive, saturation)
-    stats = _combine(host, cnt_u, shape=shape, size=size, dtype=dtype, max_units=max_units)
+    reduce = _reduce_host if size <= HOST_LIMIT or _on_cpu(x) else _reduce_device
+    host, cnt_u = reduce(x, ax, units, positive, saturation)
+    stats = _combine(host, cnt_u, shape=shape, size=size, dtype=dtype,
+                     max_units=max_units if per_unit and ax is not None else 0)
     extra = host[7:]
     pos = extra[0][:max_units] if positive else None
     sat = extra[-1][:max_units] if saturation is not None else None
     return stats, pos, sat
 
 
+def _on_cpu(x: Any) -> bool:
+    """True when a backend tensor lives in host memory (TF ``.../device:CPU:0``, torch ``cpu``)."""
+    dev = getattr(x, "device", None)
+    if dev is None or callable(dev):
+        return True  # numpy-like or jax (reduced on the host either way)
+    return "cpu" in str(dev).lower()
+
+
 def _reduce_host(x: Any, ax: int | None, units: int, positive: bool,
-                 saturation: tuple[float, float, bool] | None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-unit rows ``[sum d, sum d^2, min, max, sum |x|, zeros, shift, extras...]`` with numpy."""
+                 saturation: Saturation | None) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``[sum d, sum d^2, min, max, sum |x|, zeros, shift, extras...]`` per unit, with numpy.
+
+    ``ax=None`` reduces the whole tensor as one unit (contiguous reductions). A tensor on the
+    CPU is read in place; column sums are float32 BLAS products, combined in float64.
+    """
     from keras import ops
 
     a = np.asarray(ops.convert_to_numpy(x))
-    if ax is not None and ax != a.ndim - 1:
+    if a.dtype != np.float32 and a.dtype != np.float64:
+        a = a.astype(np.float32)
+    if ax is None:
+        flat = a.reshape(-1)
+        n = flat.size
+        with np.errstate(invalid="ignore", over="ignore"):
+            mean = float(flat.sum(dtype=np.float64) if n <= HOST_LIMIT else flat.sum()) / n
+        if not math.isfinite(mean):
+            return _reduce_host_nonfinite(flat.reshape(-1, 1).astype(np.float64), positive, saturation)
+        d = flat - flat.dtype.type(mean)
+        lo, hi = float(flat.min()), float(flat.max())
+        nonzero = float(np.count_nonzero(flat))
+        sabs = mean * n if lo >= 0 else float(np.abs(flat).sum())
+        row = [float(d.sum()), float(np.dot(d, d)), lo, hi, sabs, n - nonzero, mean]
+        return np.array(row, dtype=np.float64).reshape(-1, 1), np.array([float(n)])
+    if ax != a.ndim - 1:
         a = np.moveaxis(a, ax, -1)
-    x2 = a.reshape(-1, units).astype(np.float64)
+    x2 = a.reshape(-1, units)
+    rows = x2.shape[0]
+    ones = np.ones(rows, dtype=x2.dtype)
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean = (ones @ x2).astype(np.float64) / rows
+    if not np.isfinite(mean).all():
+        return _reduce_host_nonfinite(x2.astype(np.float64), positive, saturation)
+    d = x2 - mean.astype(x2.dtype)
+    ssd = np.einsum("ij,ij->j", d, d).astype(np.float64)
+    sd = (ones @ d).astype(np.float64)  # rounding residue of the centring, kept exact by _combine
+    lo, hi = x2.min(axis=0), x2.max(axis=0)
+    nonneg = bool((lo >= 0).all())
+    nonzero = np.count_nonzero(x2, axis=0).astype(np.float64)
+    sabs = mean * rows if nonneg else (ones @ np.abs(x2)).astype(np.float64)
+    out = [sd, ssd, lo.astype(np.float64), hi.astype(np.float64), sabs, rows - nonzero, mean]
+    if positive:
+        out.append(nonzero / rows if nonneg else np.count_nonzero(x2 > 0, axis=0) / rows)
+    if saturation is not None:
+        low, high = saturation
+        out.append(np.count_nonzero((x2 <= low) | (x2 >= high), axis=0) / rows)
+    return np.stack(out), np.full(units, float(rows))
+
+
+def _reduce_host_nonfinite(x2: np.ndarray, positive: bool,
+                           saturation: Saturation | None) -> tuple[np.ndarray, np.ndarray]:
+    units = x2.shape[1]
     fin = np.isfinite(x2)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        if fin.all():
-            cnt = np.full(units, float(x2.shape[0]))
-            mean = x2.mean(axis=0)
-            lo, hi, xz = x2.min(axis=0), x2.max(axis=0), x2
-        else:
-            cnt = fin.sum(axis=0).astype(np.float64)
-            xz = np.where(fin, x2, 0.0)
-            mean = xz.sum(axis=0) / np.maximum(cnt, 1.0)
-            lo = np.where(fin, x2, np.inf).min(axis=0)
-            hi = np.where(fin, x2, -np.inf).max(axis=0)
+        cnt = fin.sum(axis=0).astype(np.float64)
+        xz = np.where(fin, x2, 0.0)
+        mean = xz.sum(axis=0) / np.maximum(cnt, 1.0)
         d = np.where(fin, x2 - mean, 0.0)
-        rows = [np.zeros(units), (d * d).sum(axis=0), lo, hi, np.abs(xz).sum(axis=0),
+        rows = [np.zeros(units), (d * d).sum(axis=0), np.where(fin, x2, np.inf).min(axis=0),
+                np.where(fin, x2, -np.inf).max(axis=0), np.abs(xz).sum(axis=0),
                 (x2 == 0).sum(axis=0).astype(np.float64), mean]
         if positive:
             rows.append((x2 > 0).mean(axis=0))
         if saturation is not None:
-            centre, bound, inclusive = saturation
-            dev = np.abs(x2 - centre)
-            rows.append(((dev >= bound) if inclusive else (dev > bound)).mean(axis=0))
+            rows.append(((x2 <= saturation[0]) | (x2 >= saturation[1])).mean(axis=0))
     return np.stack(rows), cnt
 
 
 def _reduce_device(x: Any, ax: int | None, units: int, positive: bool,
-                   saturation: tuple[float, float, bool] | None) -> tuple[np.ndarray, np.ndarray]:
-    """The same rows as :func:`_reduce_host`, reduced with ``keras.ops``."""
+                   saturation: Saturation | None) -> tuple[np.ndarray, np.ndarray]:
+    """The same rows as :func:`_reduce_host`, reduced with ``keras.ops`` on the tensor's device."""
     from keras import backend as K
     from keras import ops
 
@@ -135,9 +171,7 @@ def _reduce_device(x: Any, ax: int | None, units: int, positive: bool,
     if positive:
         extra.append(ops.mean(ops.cast(ops.greater(x2, 0.0), "float32"), axis=0))
     if saturation is not None:
-        centre, bound, inclusive = saturation
-        dev = ops.abs(x2 - centre)
-        hit = ops.greater_equal(dev, bound) if inclusive else ops.greater(dev, bound)
+        hit = ops.logical_or(ops.less_equal(x2, saturation[0]), ops.greater_equal(x2, saturation[1]))
         extra.append(ops.mean(ops.cast(hit, "float32"), axis=0))
     shift = x2[:1]
     d = x2 - shift  # shifted sums: exact zero variance for constant units, no catastrophic cancellation
@@ -159,7 +193,7 @@ def _reduce_device(x: Any, ax: int | None, units: int, positive: bool,
 
 def _combine(host: np.ndarray, cnt_u: np.ndarray, *, shape: tuple[int, ...], size: int, dtype: str,
              max_units: int) -> TensorStats:
-    """Global and per-unit statistics from per-unit shifted sums (float64 on the host)."""
+    """Global (and, with ``max_units > 0``, per-unit) statistics from per-unit shifted sums."""
     sd, ssd, mn, mx, sabs, nz, shift = host[:7]
     total = float(cnt_u.sum())
     frac_nonfinite = float(1.0 - total / size)
@@ -168,16 +202,20 @@ def _combine(host: np.ndarray, cnt_u: np.ndarray, *, shape: tuple[int, ...], siz
     with np.errstate(invalid="ignore", divide="ignore"):
         c = np.where(cnt_u > 0, cnt_u, np.nan)
         mean_u = shift + sd / c
-        var_u = np.maximum(ssd / c - (sd / c) ** 2, 0.0)
+        var_u = np.where(mn == mx, 0.0, np.maximum(ssd / c - (sd / c) ** 2, 0.0))
     ok = cnt_u > 0
     mean = float(np.sum(cnt_u[ok] * mean_u[ok]) / total)
     var = float(np.sum(cnt_u[ok] * (var_u[ok] + (mean_u[ok] - mean) ** 2)) / total)
     l2 = math.sqrt(max(float(np.sum(cnt_u[ok] * (var_u[ok] + mean_u[ok] ** 2))), 0.0))
     lo, hi = float(np.min(mn[ok])), float(np.max(mx[ok]))
+    units: dict[str, Any] = {}
+    if max_units > 0:
+        units = dict(unit_mean=mean_u[:max_units], unit_std=np.sqrt(var_u[:max_units]),
+                     unit_min=np.where(ok, mn, np.nan)[:max_units], unit_max=np.where(ok, mx, np.nan)[:max_units])
     return TensorStats(
         shape=shape,
         mean=mean,
-        std=math.sqrt(max(var, 0.0)),
+        std=0.0 if lo == hi else math.sqrt(max(var, 0.0)),
         min=lo,
         max=hi,
         abs_max=max(abs(lo), abs(hi)),
@@ -186,32 +224,28 @@ def _combine(host: np.ndarray, cnt_u: np.ndarray, *, shape: tuple[int, ...], siz
         frac_zero=float(nz.sum() / size),
         frac_nonfinite=frac_nonfinite,
         dtype=dtype,
-        unit_mean=mean_u[:max_units],
-        unit_std=np.sqrt(var_u[:max_units]),
-        unit_min=np.where(ok, mn, np.nan)[:max_units],
-        unit_max=np.where(ok, mx, np.nan)[:max_units],
+        **units,
     )
 
 
 def looks_like(y: Any, stats: TensorStats) -> str:
-    """Classify a model output: probabilities, sigmoid, log_probabilities or logits."""
+    """Classify a model output (``_common.classify_output``): probabilities, sigmoid, logits..."""
+    from keras import backend as K
     from keras import ops
 
-    if stats.frac_nonfinite > 0 or stats.size == 0:
+    if stats.size == 0:
         return "unknown"
+    is_float = K.is_float_dtype(K.standardize_dtype(y.dtype))
     nd = len(stats.shape)
     yf = ops.cast(y, "float32")
-    if stats.min >= 0.0 and stats.max <= 1.0 + 1e-6:
-        if nd >= 2:
-            dev = float(ops.convert_to_numpy(ops.max(ops.abs(ops.sum(yf, axis=-1) - 1.0))))
-            if dev < 1e-3:
-                return "probabilities"
-        return "sigmoid"
-    if stats.max <= 0.0 and nd >= 2 and stats.shape[-1] > 1:
-        lse = ops.logsumexp(yf, axis=-1)
-        if float(ops.convert_to_numpy(ops.max(ops.abs(lse)))) < 1e-3:
-            return "log_probabilities"
-    return "logits"
+    sum_err = lse_err = float("inf")
+    if is_float and stats.frac_nonfinite == 0 and nd >= 2:
+        if stats.min >= 0.0 and stats.max <= 1.0 + 1e-3:
+            sum_err = float(ops.convert_to_numpy(ops.max(ops.abs(ops.sum(yf, axis=-1) - 1.0))))
+        elif stats.max <= 0.0 and stats.shape[-1] > 1:
+            lse_err = float(ops.convert_to_numpy(ops.max(ops.abs(ops.logsumexp(yf, axis=-1)))))
+    return classify_output(is_float=is_float, all_finite=stats.frac_nonfinite == 0, min_value=stats.min,
+                           max_value=stats.max, max_row_sum_error=sum_err, max_row_logsumexp_error=lse_err)
 
 
 def array_stats(a: Any) -> TensorStats:

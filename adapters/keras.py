@@ -129,7 +129,8 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
     want_grads = Need.GRADIENTS in needs and gfn is not None
     if Need.GRADIENTS in needs and gfn is None:
         missing[Need.GRADIENTS] = f"gradients are not supported on the {backend} Keras backend; use tensorflow or torch"
-    recorder = Recorder(settings) if want_acts else None
+    unit_inputs = {name for name in st.entry if st.entry[name] or st.consumes_input[name]} if st else set()
+    recorder = Recorder(settings, unit_inputs) if want_acts else None
     trainable = list(model.trainable_variables)
     result: dict[str, Any] = {}
 
@@ -143,7 +144,7 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
             outs = tree.flatten(out_struct)
         main = outs[0]
         with pause():
-            ostats = tensor_stats(main, max_units=settings.max_units)[0]
+            ostats = tensor_stats(main, max_units=settings.max_units, per_unit=True)[0]
             looks = looks_like(main, ostats)
             ymain = tree.flatten(y)[0] if y is not None else None
             units = int(main.shape[-1]) if len(main.shape) >= 2 else 1
@@ -398,7 +399,7 @@ def _data_stats(inputs: Any, targets: Any, y: Any, n: int, settings: ProbeSettin
         a = take(leaf, n)
         t = a if ops.is_tensor(a) else ops.convert_to_tensor(np.asarray(a))
         dtype = str(a.dtype) if not ops.is_tensor(a) else None
-        return tensor_stats(t, max_units=settings.max_units, dtype=dtype)[0]
+        return tensor_stats(t, max_units=settings.max_units, per_unit=True, dtype=dtype)[0]
 
     ins = {name: stats(leaf) for name, leaf in named_leaves(inputs)}
     tstats = None
