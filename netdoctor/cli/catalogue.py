@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import shutil
 import sys
 
 from netdoctor.cli._output import error_line, wants_color, write_stdout
@@ -30,11 +31,16 @@ def list_rules(fmt: str = "text") -> int:
     from rich.markup import escape
     from rich.table import Table
 
+    import io
+
     color = wants_color(sys.stdout)
-    console = Console(force_terminal=color, no_color=not color, color_system="auto" if color else None,
-                      highlight=False, width=None if color else 120)
+    buf = io.StringIO()
+    # on a terminal: its width; elsewhere one rule per line (grep-friendly)
+    width = shutil.get_terminal_size((100, 24)).columns if color else 200
+    console = Console(file=buf, force_terminal=color, no_color=not color, highlight=False, width=width,
+                      color_system="auto" if color else None)
     if not specs:
-        console.print("no rules are installed")
+        write_stdout("no rules are installed\n")
         return 0
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
     table.add_column("code", no_wrap=True)
@@ -48,6 +54,7 @@ def list_rules(fmt: str = "text") -> int:
         table.add_row(s.code, s.name, str(s.category), f"[{style[sev]}]{sev}[/]", escape(s.summary))
     console.print(table)
     console.print(f"[dim]{len(specs)} rules; `netdoctor explain CODE` shows one in full.[/]")
+    write_stdout("\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n")
     return 0
 
 
@@ -65,8 +72,22 @@ def explain_rule(key: str) -> int:
         return 2
     needs = ", ".join(sorted(str(n) for n in spec.needs)) or "nothing"
     header = f"{spec.code} {spec.name} ({spec.category}, default severity: {spec.severity}; needs {needs})"
-    lines = [header, "=" * len(header), "", spec.doc or spec.summary]
+    options = ""
     if spec.options:
-        lines += ["", "Default options: " + ", ".join(f"{k}={v!r}" for k, v in spec.options.items())]
+        options = "Default options: " + ", ".join(f"{k}={v!r}" for k, v in spec.options.items())
+    if wants_color(sys.stdout):  # on a terminal the docstring's Markdown is rendered
+        from rich.console import Console
+        from rich.markdown import Markdown
+        from rich.markup import escape
+
+        console = Console(highlight=False)
+        console.print(f"[bold]{escape(header)}[/]")
+        console.print(Markdown(spec.doc or spec.summary))
+        if options:
+            console.print(f"\n[dim]{escape(options)}[/]")
+        return 0
+    lines = [header, "=" * len(header), "", spec.doc or spec.summary]
+    if options:
+        lines += ["", options]
     write_stdout("\n".join(lines).rstrip() + "\n")
     return 0
