@@ -174,13 +174,22 @@ def check_files(
 
     results: dict[int, FileResult] = {}
     lock = threading.Lock()
+    present: list[int] = []
+    for i, spec in enumerate(specs):
+        if os.path.exists(spec.partition("::")[0]):
+            present.append(i)
+        else:  # the loader says so without importing anything: no worker needed
+            results[i] = check_file(spec, options)
+            if progress:
+                progress("done", i)
 
     def run(indices: list[int]) -> None:
         got = run_group([(i, specs[i]) for i in indices], options, progress)
         with lock:
             results.update(got)
 
-    threads = [threading.Thread(target=run, args=(idx,), daemon=True) for idx in group_by_framework(specs).values()]
+    groups = group_by_framework([specs[i] for i in present]).values()
+    threads = [threading.Thread(target=run, args=([present[j] for j in idx],), daemon=True) for idx in groups]
     for t in threads:
         t.start()
     for t in threads:
