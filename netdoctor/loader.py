@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import inspect
-import os
 import re
 import sys
 import types
@@ -464,33 +463,3 @@ def load_weights(loaded: LoadedModel, weights: str, *, unsafe: bool = False) -> 
         adapter.load_weights(loaded.model, weights)
     else:  # pragma: no cover - detect_framework only returns the two
         raise ModelLoadError(f"cannot load weights into a {loaded.framework} model")
-
-
-def scan_framework(path: str) -> str:
-    """Guess a file's framework without importing it: ``"torch"``, ``"keras"``, ``"mixed"`` or ``"unknown"``.
-
-    Saved models (``.keras``/``.h5``) are Keras. Python files are scanned for imports of
-    torch (or torch-based libraries) and keras/tensorflow.
-    """
-    p = Path(split_spec(path)[0])
-    if p.suffix.lower() in SAVED_MODEL_SUFFIXES:
-        return "keras"
-    try:
-        text = p.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "unknown"
-    mods = set(re.findall(r"^\s*(?:from|import)\s+([A-Za-z_][\w]*)", text, flags=re.MULTILINE))
-    torchy = bool(mods & {"torch", "torchvision", "timm", "lightning", "pytorch_lightning", "transformers"})
-    kerasy = bool(mods & {"keras", "tensorflow", "tf_keras", "keras_hub", "keras_nlp", "keras_cv"})
-    if torchy and kerasy:
-        return "mixed"
-    return "torch" if torchy else "keras" if kerasy else "unknown"
-
-
-def display_path(path: str) -> str:
-    """``path`` relative to the working directory when it lies below it, else as given."""
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:  # other drive on Windows
-        return path
-    return path if rel.startswith("..") else rel

@@ -3,7 +3,7 @@
 TensorFlow and a CUDA build of torch can crash a process they share, and a model file
 can crash natively (a segfault in an extension). So when several files are checked,
 files are grouped by framework (guessed from a text scan of their imports, see
-:func:`netdoctor.loader.scan_framework`) and each group runs in one ``spawn`` worker.
+:func:`scan_framework`) and each group runs in one ``spawn`` worker.
 A worker that dies takes only the file it was checking with it: that file gets a
 :class:`~netdoctor.findings.LoadError`, and a fresh worker checks the rest of the group.
 
@@ -14,6 +14,7 @@ text for ``--debug``).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -21,6 +22,7 @@ import time
 import traceback
 import warnings
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from netdoctor.config import Config
@@ -135,12 +137,33 @@ def _failed(spec: str, message: str, exc: BaseException) -> FileResult:
 # -- worker processes -------------------------------------------------------------------
 def group_by_framework(specs: Sequence[str]) -> dict[str, list[int]]:
     """Indices of ``specs`` per guessed framework, in first-seen order."""
-    from netdoctor.loader import scan_framework
-
     groups: dict[str, list[int]] = {}
     for i, spec in enumerate(specs):
         groups.setdefault(scan_framework(spec), []).append(i)
     return groups
+
+
+def scan_framework(path: str) -> str:
+    """Guess a file's framework without importing it: ``"torch"``, ``"keras"``, ``"mixed"`` or ``"unknown"``.
+
+    Saved models (``.keras``/``.h5``) are Keras. Python files are scanned for imports of
+    torch (or torch-based libraries) and keras/tensorflow.
+    """
+    from netdoctor.loader import SAVED_MODEL_SUFFIXES
+
+    p = Path(path.partition("::")[0])
+    if p.suffix.lower() in SAVED_MODEL_SUFFIXES:
+        return "keras"
+    try:
+        text = p.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "unknown"
+    mods = set(re.findall(r"^\s*(?:from|import)\s+([A-Za-z_][\w]*)", text, flags=re.MULTILINE))
+    torchy = bool(mods & {"torch", "torchvision", "timm", "lightning", "pytorch_lightning", "transformers"})
+    kerasy = bool(mods & {"keras", "tensorflow", "tf_keras", "keras_hub", "keras_nlp", "keras_cv"})
+    if torchy and kerasy:
+        return "mixed"
+    return "torch" if torchy else "keras" if kerasy else "unknown"
 
 
 def check_files(

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from netdoctor.errors import DataError, ModelLoadError, UnsupportedModelError
-from netdoctor.loader import load_model_file, load_npz, scan_framework, split_batch, split_spec
+from netdoctor.loader import load_model_file, load_npz, split_batch, split_spec
+from netdoctor.workers import scan_framework
 
 torch = pytest.importorskip("torch")
 
