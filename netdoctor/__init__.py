@@ -25,3 +25,18 @@ def check(model: Any, inputs: Any = None, targets: Any = None, **kwargs: Any) ->
     from netdoctor.engine import check as _check
 
     return _check(model, inputs, targets, **kwargs)
+
+
+_LAZY = {"watch": ("netdoctor.monitor", "watch"), "KerasCallback": ("netdoctor.adapters.keras_callback", "KerasCallback")}
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy attributes: ``netdoctor.watch`` and ``netdoctor.KerasCallback`` import on first use."""
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'netdoctor' has no attribute {name!r}")

@@ -1,0 +1,324 @@
+"""PyTorch training-loop monitor: ``netdoctor.watch(model, optimizer, every=N)``.
+
+Usage::
+
+    with netdoctor.watch(model, optimizer, log_to="run.jsonl") as monitor:
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+            monitor.step(loss)          # after optimizer.step()
+    print(monitor.report().summary())
+
+Cost model. Steps are counted from 0; step ``t`` is *sampled* when ``t % every == 0``.
+
+* Every step: ``loss.detach()`` is appended to a list (no device sync, no kernel launch).
+* At the end of the step *before* a sampled step the monitor copies the weight matrices
+  (for the update-to-weight ratio of the next optimizer step) and registers forward hooks on
+  the activation modules; the hooks reduce dead/saturated fractions on the device during
+  the sampled step's forward pass and are removed right after it.
+* On the sampled step: gradient norms (``torch._foreach_norm``), weight norms and update
+  norms are reduced on the device, packed with the pending losses into one vector, and
+  copied to the host in one transfer (one sync every ``every`` steps). Under
+  ``torch.distributed`` that vector is ``all_reduce``-d (one collective per sampled step)
+  and only rank 0 logs, writes and shows the status line.
+
+Between sampled steps there are no hooks, no copies and no syncs.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+from netdoctor import suppress
+from netdoctor.config import Config
+from netdoctor.history import Sample
+from netdoctor.monitor import MonitorCore
+from netdoctor.adapters._common import canonical_activation, saturation_threshold
+
+_KINDS = (("Conv", "conv"), ("Linear", "linear"), ("Bilinear", "linear"), ("Embedding", "embedding"),
+          ("LSTM", "rnn"), ("GRU", "rnn"), ("RNN", "rnn"), ("MultiheadAttention", "attention"))
+#: Activations whose negative regime has zero gradient: a unit stuck there is dead.
+_DYING = frozenset({"relu", "relu6", "gelu", "silu", "mish", "hardswish"})
+_SATURATING = frozenset({"sigmoid", "tanh", "hard_sigmoid", "hard_tanh", "softsign"})
+
+
+def _kind(module: torch.nn.Module) -> str:
+    name = type(module).__name__
+    for key, kind in _KINDS:
+        if key in name:
+            return kind
+    return "other"
+
+
+class TorchMonitor:
+    """Watches a PyTorch training loop; see the module docstring.
+
+    Args:
+        model: The ``nn.Module`` being trained (a ``DistributedDataParallel`` wrapper is unwrapped).
+        optimizer: Optional; used to read the learning rate of the first parameter group.
+        every: Sampling period in steps (default 50: under 3% overhead, see bench/bench_monitor.py).
+        log_to: JSONL log path (rank 0 only).
+        live: Live status line: ``"auto"`` (only on a terminal), ``True`` or ``False``.
+        print_report: Print the text report to stderr at :meth:`close`.
+        on_error: ``"warn"``, ``"stop"`` (sets :attr:`should_stop`) or ``"raise"``
+            (:class:`netdoctor.monitor.TrainingError` from :meth:`step`).
+        fail_on: Severity that triggers ``on_error`` (default ``"error"``).
+        select: Rule codes/prefixes/names to run.
+        ignore: Rule codes/prefixes/names not to run.
+        config: A full :class:`~netdoctor.config.Config` (rule options and severities).
+        activations: Measure dead/saturated fractions of activation modules.
+        update_ratio: Measure update-to-weight ratios (costs one copy of the weight
+            matrices, made only at the step before a sampled step).
+        saturation_preact: Pre-activation magnitude beyond which a sigmoid/tanh unit is saturated.
+        max_samples: Samples kept in memory (older ones are thinned).
+    """
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None, *,
+                 every: int = 50, log_to: str | os.PathLike | None = None, live: bool | str = "auto",
+                 print_report: bool = False, on_error: str = "warn", fail_on: str = "error",
+                 select: Iterable[str] | None = None, ignore: Iterable[str] | None = None,
+                 config: Config | None = None, activations: bool = True, update_ratio: bool = True,
+                 saturation_preact: float = 5.0, max_samples: int = 512) -> None:
+        inner = model.module if type(model).__name__ == "DistributedDataParallel" else model
+        self.model = inner
+        self.optimizer = optimizer
+        dist = torch.distributed
+        self._world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        rank = dist.get_rank() if self._world > 1 else 0
+        self.core = MonitorCore("torch", every=every, log_to=log_to, live=live, print_report=print_report,
+                                on_error=on_error, fail_on=fail_on, select=select, ignore=ignore, config=config,
+                                is_main=rank == 0, max_samples=max_samples)
+        self.every = self.core.every
+        self._update_ratio = update_ratio
+        self._t = 0
+        self._pending: list[Any] = []
+        self._pending_start = 0
+        self._prev: list[torch.Tensor] | None = None
+        self._hooks: list[Any] = []
+        self._act_acc: dict[int, list[Any]] = {}
+        self._closed = False
+
+        # Weight layers: modules owning trainable parameters with >= 2 dims.
+        self._layers: list[tuple[str, str, list[torch.nn.Parameter]]] = []
+        for name, mod in inner.named_modules():
+            ps = [p for p in mod.parameters(recurse=False) if p.requires_grad and p.dim() >= 2]
+            if ps:
+                self._layers.append((name or type(inner).__name__, _kind(mod), ps))
+        self._weights = [p for _, _, ps in self._layers for p in ps]
+        self._slot = torch.tensor([i for i, (_, _, ps) in enumerate(self._layers) for _ in ps], dtype=torch.long)
+        self._params = [p for p in inner.parameters() if p.requires_grad]
+        has_conv1d = any(isinstance(m, torch.nn.Conv1d) for m in inner.modules())
+        self._unit_axis3 = 1 if has_conv1d else -1
+        self._acts: list[tuple[str, str, torch.nn.Module, tuple[float, float] | None]] = []
+        if activations:
+            for name, mod in inner.named_modules():
+                act = canonical_activation(type(mod).__name__)
+                if act in _DYING or act in _SATURATING:
+                    self._acts.append((name, act, mod, saturation_threshold(act, saturation_preact)))
+        first = next(iter(inner.parameters()), None)
+        self._device = first.device if first is not None else torch.device("cpu")
+        self._slot = self._slot.to(self._device)
+        marks = {name: dict(suppress.marks_of(mod)) for name, mod in inner.named_modules()}
+        self.core.start({
+            "framework_version": torch.__version__, "model_class": type(inner).__name__,
+            "param_count": sum(p.numel() for p in inner.parameters()),
+            "trainable_param_count": sum(p.numel() for p in self._params),
+            "layers": [n for n, _, _ in self._layers], "layer_kinds": [k for _, k, _ in self._layers],
+            "act_layers": [n for n, _, _, _ in self._acts], "act_kinds": [a for _, a, _, _ in self._acts],
+            "grad_source": "backward", "world_size": self._world,
+            "suppressions": {k: v for k, v in marks.items() if v},
+        })
+        self._prepare()  # step 0 is sampled
+
+    # -- public API ----------------------------------------------------------------
+    def step(self, loss: Any) -> None:
+        """Record one training step; call it after ``optimizer.step()``.
+
+        Args:
+            loss: The step's loss (a scalar tensor or a float). It is detached, never synced
+                except on sampled steps.
+
+        Raises:
+            netdoctor.monitor.TrainingError: With ``on_error="raise"``, when a finding at
+                ``fail_on`` fires.
+        """
+        if self._closed:
+            raise RuntimeError("monitor.step() after monitor.close()")
+        self._pending.append(loss.detach() if isinstance(loss, torch.Tensor) else float(loss))
+        t = self._t
+        self._t = t + 1
+        if t % self.every == 0:
+            self._sample(t)
+        if self._t % self.every == 0:
+            self._prepare()
+
+    @property
+    def should_stop(self) -> bool:
+        """True once a finding at ``fail_on`` fired with ``on_error="stop"``."""
+        return self.core.should_stop
+
+    def report(self):
+        """The findings of the run so far as a :class:`~netdoctor.findings.Report`."""
+        return self.core.report()
+
+    def history(self):
+        """The recorded :class:`~netdoctor.history.History`."""
+        return self.core.history()
+
+    def plot(self, path: str | os.PathLike, **kwargs: Any) -> str:
+        """Write the loss curve PNG with the steps where findings fired (needs matplotlib)."""
+        return self.core.plot(path, **kwargs)
+
+    def close(self) -> None:
+        """Remove every hook, drop the weight copy, flush the log. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._disarm()
+        self._prev = None
+        tail = self._host_losses(self._pending)
+        self.core.close(self._pending_start, tail)
+        self._pending = []
+
+    def __enter__(self) -> TorchMonitor:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- sampling ------------------------------------------------------------------
+    def _prepare(self) -> None:
+        """Before a sampled step: copy the weights and arm the activation hooks."""
+        if self._update_ratio and self._weights:
+            with torch.no_grad():
+                self._prev = [p.detach().clone() for p in self._weights]
+        self._act_acc = {}
+        for i, (_, act, mod, thr) in enumerate(self._acts):
+            self._hooks.append(mod.register_forward_hook(self._make_hook(i, act, thr)))
+
+    def _disarm(self) -> None:
+        for h in self._hooks:
+            h.remove()
+        self._hooks = []
+
+    def _make_hook(self, i: int, act: str, thr: tuple[float, float] | None):
+        def hook(module: torch.nn.Module, inputs: Any, output: Any) -> None:
+            if not (module.training and torch.is_grad_enabled() and isinstance(output, torch.Tensor)):
+                return
+            with torch.no_grad():
+                y = output.detach()
+                axis = 1 if y.dim() >= 4 else (self._unit_axis3 if y.dim() == 3 else -1)
+                y = y.movedim(axis, -1).reshape(-1, y.shape[axis]) if y.dim() >= 2 else y.reshape(-1, 1)
+                if thr is None:  # dying family: a unit that never outputs > 0 on the batch
+                    v = 1.0 - (y > 0).any(dim=0).float().mean()
+                else:  # saturating: a unit pinned at a bound for more than half of the samples
+                    pinned = ((y <= thr[0]) | (y >= thr[1])).float().mean(dim=0)
+                    v = (pinned > 0.5).float().mean()
+            acc = self._act_acc.setdefault(i, [0.0, 0])
+            acc[0] = acc[0] + v
+            acc[1] += 1
+        return hook
+
+    def _host_losses(self, pending: list[Any]) -> np.ndarray:
+        if not pending:
+            return np.zeros(0)
+        if all(isinstance(x, torch.Tensor) for x in pending):
+            return torch.stack([x.reshape(-1)[0].float() for x in pending]).cpu().numpy().astype(np.float64)
+        return np.asarray([float(x) for x in pending], dtype=np.float64)
+
+    def _sample(self, t: int) -> None:
+        import time
+
+        t0 = time.perf_counter()
+        self._disarm()
+        pend, self._pending = self._pending, []
+        start, self._pending_start = self._pending_start, t + 1
+        dev = self._device
+        L, A = len(self._layers), len(self._acts)
+        with torch.no_grad():
+            parts: list[torch.Tensor] = []
+            if all(isinstance(x, torch.Tensor) for x in pend):
+                parts.append(torch.stack([x.reshape(-1)[0].float().to(dev) for x in pend]))
+            else:
+                parts.append(torch.tensor([float(x) for x in pend], device=dev))
+            grads = [p.grad for p in self._params if p.grad is not None]
+            has_grad = bool(grads)
+            if has_grad:
+                gsq = torch.stack([g.float() for g in _norms(grads)]).square()
+                parts.append(gsq.sum().reshape(1))
+                wgrads = [p.grad if p.grad is not None else torch.zeros(()) for p in self._weights]
+                parts.append(_per_layer(_norms(wgrads), self._slot, L, dev))
+            else:
+                parts.append(torch.zeros(1 + L, device=dev))
+            parts.append(_per_layer(_norms([p.detach() for p in self._weights]), self._slot, L, dev))
+            if self._prev is not None:
+                deltas = torch._foreach_sub([p.detach() for p in self._weights], self._prev)
+                parts.append(_per_layer(_norms(deltas), self._slot, L, dev))
+                prev_w = _per_layer(_norms(self._prev), self._slot, L, dev)
+                parts.append(prev_w)
+                self._prev = None
+            else:
+                parts.append(torch.full((2 * L,), float("nan"), device=dev))
+            act = torch.full((2 * A,), float("nan"), device=dev)
+            for i, (s, n) in self._act_acc.items():
+                act[i] = torch.as_tensor(s, device=dev, dtype=torch.float32) / n
+                act[A + i] = 1.0
+            parts.append(act)
+            vec = torch.cat([p.float().to(dev) for p in parts])
+            if self._world > 1:
+                torch.distributed.all_reduce(vec)
+                vec /= self._world
+            host = vec.cpu().numpy().astype(np.float64)
+        k = len(pend)
+        losses, rest = host[:k], host[k:]
+        total_sq, lg, lw, ld, lp, act_v = rest[0], rest[1:1 + L], rest[1 + L:1 + 2 * L], \
+            rest[1 + 2 * L:1 + 3 * L], rest[1 + 3 * L:1 + 4 * L], rest[1 + 4 * L:]
+        dead = np.full(A, np.nan)
+        sat = np.full(A, np.nan)
+        for i, (_, a, _, _) in enumerate(self._acts):
+            if act_v[A + i] > 0:
+                (dead if a in _DYING else sat)[i] = act_v[i]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            update = np.sqrt(ld) / np.sqrt(lp)
+        sample = Sample(
+            step=t, grad_norm=float(np.sqrt(total_sq)) if has_grad else None,
+            layer_grad=np.sqrt(lg) if has_grad else None, layer_weight=np.sqrt(lw),
+            layer_update=update if np.isfinite(ld).any() else None,
+            act_dead=dead if A else None, act_saturated=sat if A else None, lr=self._lr(),
+        )
+        self.core.overhead_s += time.perf_counter() - t0
+        self.core.record(start, losses, sample)
+
+    def _lr(self) -> float | None:
+        if self.optimizer is None or not self.optimizer.param_groups:
+            return None
+        lr = self.optimizer.param_groups[0].get("lr")
+        return float(lr) if lr is not None else None
+
+
+def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """L2 norm of each tensor (``torch._foreach_norm`` when all are dense)."""
+    if not tensors:
+        return []
+    if any(t.is_sparse for t in tensors):
+        return [t.coalesce().values().norm() if t.is_sparse else t.norm() for t in tensors]
+    try:
+        return list(torch._foreach_norm(tensors))
+    except (RuntimeError, AttributeError):  # mixed devices/dtypes or an old torch
+        return [t.norm() for t in tensors]
+
+
+def _per_layer(norms: list[torch.Tensor], slot: torch.Tensor, n: int, dev: torch.device) -> torch.Tensor:
+    """Sum of squared norms per layer slot."""
+    out = torch.zeros(n, device=dev)
+    if norms:
+        out.index_add_(0, slot.to(dev), torch.stack([x.float().to(dev) for x in norms]).square())
+    return out
+
+

@@ -1,0 +1,395 @@
+"""Training history: the bounded record the monitor keeps and the ND6xx rules read.
+
+Two kinds of data, both framework-neutral:
+
+* **The loss of every step.** Cheap to record (adapters hand over a block of per-step
+  losses on each sampled step). The most recent ``recent`` steps are kept at full
+  resolution; older steps are folded into at most ``archive`` buckets whose width doubles
+  whenever the archive fills (mean of the finite losses per bucket). Memory is bounded no
+  matter how long the run is. The first non-finite step is tracked exactly.
+* **Samples**, one per sampled step (every ``every`` steps): total gradient norm,
+  per-layer gradient norm, weight norm and update-to-weight ratio, per-activation-layer
+  dead and saturated fractions, the learning rate. At most ``max_samples`` are kept: when
+  full, every second sample of the older half is dropped (the first sample, the baseline,
+  is always kept).
+
+:class:`HistoryRecorder` is the mutable recorder; :meth:`HistoryRecorder.view` returns a
+frozen :class:`History` for the rules (``ModelSnapshot.history``). The helpers at the end
+(:func:`loss_windows`, :func:`first_run`) are the shared vocabulary of the rules: windows
+of the loss curve and "a condition that held for ``patience`` consecutive checks".
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+LOG_SCHEMA_VERSION = 1
+
+#: Per-layer arrays of a :class:`Sample` (aligned with ``History.layers`` or ``History.act_layers``).
+LAYER_FIELDS = ("layer_grad", "layer_weight", "layer_update")
+ACT_FIELDS = ("act_dead", "act_saturated")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Sample:
+    """Measurements of one sampled step.
+
+    Attributes:
+        step: The step (0-based count of ``monitor.step`` calls / Keras batches).
+        grad_norm: L2 norm of the whole gradient (all trainable parameters), or ``None``
+            when gradients were not measured.
+        layer_grad: Per weight layer gradient L2 norm (``History.layers`` order).
+        layer_weight: Per weight layer weight L2 norm.
+        layer_update: Per weight layer ``||W_after - W_before|| / ||W_before||`` of this step.
+        act_dead: Per activation layer (ReLU family) fraction of units that output zero
+            for every sample of the batch (``History.act_layers`` order; NaN elsewhere).
+        act_saturated: Per activation layer (sigmoid/tanh) fraction of units saturated
+            for more than half of the samples (NaN elsewhere).
+        lr: Learning rate of the first parameter group, when known.
+    """
+
+    step: int
+    grad_norm: float | None = None
+    layer_grad: np.ndarray | None = None
+    layer_weight: np.ndarray | None = None
+    layer_update: np.ndarray | None = None
+    act_dead: np.ndarray | None = None
+    act_saturated: np.ndarray | None = None
+    lr: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"step": self.step, "grad_norm": _num(self.grad_norm), "lr": _num(self.lr)}
+        for name in LAYER_FIELDS + ACT_FIELDS:
+            arr = getattr(self, name)
+            d[name] = None if arr is None else [_num(v) for v in arr.tolist()]
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Sample:
+        arrays = {
+            name: None if d.get(name) is None else np.asarray([_unnum(v) for v in d[name]], dtype=np.float64)
+            for name in LAYER_FIELDS + ACT_FIELDS
+        }
+        gn, lr = d.get("grad_norm"), d.get("lr")
+        return cls(step=int(d["step"]), grad_norm=None if gn is None else _unnum(gn),
+                   lr=None if lr is None else _unnum(lr), **arrays)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class History:
+    """A frozen view of the training history (what rules read).
+
+    Attributes:
+        framework: ``"torch"`` or ``"keras"``.
+        every: Sampling period in steps.
+        layers: Weight layers measured in each sample.
+        layer_kinds: Kind of each weight layer (``"linear"``, ``"conv"``, ``"embedding"``...).
+        act_layers: Activation layers measured in each sample.
+        act_kinds: Canonical activation of each (``"relu"``, ``"tanh"``, ``"sigmoid"``...).
+        loss_steps: First step of each loss point.
+        loss_values: Loss per point (mean of the finite losses of the bucket for archived points).
+        loss_widths: Steps per point (1 at full resolution).
+        samples: Sampled steps, oldest first.
+        steps: Steps seen (``last_step + 1`` for a run starting at 0).
+        last_step: Last step seen, ``-1`` before the first.
+        first_nonfinite_step: First step whose loss was NaN or Inf.
+        nonfinite_count: Steps with a non-finite loss.
+        last_loss_finite: Whether the loss of the last step was finite.
+        grad_source: How gradients were measured (``"backward"``, ``"held-batch"``) or
+            ``None`` when they were not.
+        notes: Remarks for the report (why something was not measured).
+    """
+
+    framework: str = "torch"
+    every: int = 1
+    layers: tuple[str, ...] = ()
+    layer_kinds: tuple[str, ...] = ()
+    act_layers: tuple[str, ...] = ()
+    act_kinds: tuple[str, ...] = ()
+    loss_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    loss_values: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    loss_widths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    samples: tuple[Sample, ...] = ()
+    steps: int = 0
+    last_step: int = -1
+    first_nonfinite_step: int | None = None
+    nonfinite_count: int = 0
+    last_loss_finite: bool = True
+    grad_source: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def finite_loss(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps, values)`` of the loss points with a finite value."""
+        ok = np.isfinite(self.loss_values)
+        return self.loss_steps[ok], self.loss_values[ok]
+
+    @property
+    def usable_samples(self) -> tuple[Sample, ...]:
+        """Samples the rules judge: all of them, except after a non-finite loss the run never
+        recovered from (NaN weights make every later measurement meaningless; ND601 reports it)."""
+        if self.first_nonfinite_step is None or self.last_loss_finite:
+            return self.samples
+        return tuple(s for s in self.samples if s.step < self.first_nonfinite_step)
+
+    def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps, values)`` of a scalar sample field (``"grad_norm"``, ``"lr"``); missing -> dropped."""
+        pts = [(s.step, getattr(s, name)) for s in self.usable_samples if getattr(s, name) is not None]
+        if not pts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        steps, vals = zip(*pts)
+        return np.asarray(steps, dtype=np.int64), np.asarray(vals, dtype=np.float64)
+
+    def matrix(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps, samples x layers)`` of a per-layer field; samples without it are dropped."""
+        rows = [(s.step, getattr(s, name)) for s in self.usable_samples if getattr(s, name) is not None]
+        width = len(self.act_layers) if name in ACT_FIELDS else len(self.layers)
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, width))
+        steps, vals = zip(*rows)
+        return np.asarray(steps, dtype=np.int64), np.vstack(vals).astype(np.float64)
+
+
+class HistoryRecorder:
+    """Mutable, bounded recorder behind :class:`History`.
+
+    Args:
+        every: Sampling period (stored for the rules and the log).
+        recent: Loss points kept at full resolution.
+        archive: Maximum number of buckets for older loss points.
+        max_samples: Maximum number of samples kept.
+    """
+
+    def __init__(self, every: int = 1, *, recent: int = 4096, archive: int = 1024, max_samples: int = 512) -> None:
+        self.every = every
+        self.recent = recent
+        self.archive = archive
+        self.max_samples = max(4, max_samples)
+        self.meta: dict[str, Any] = {}
+        self._rs = np.zeros(2 * recent, dtype=np.int64)     # recent steps (ring compacted on overflow)
+        self._rv = np.zeros(2 * recent, dtype=np.float64)   # recent values
+        self._n = 0
+        self._arch: list[list[float]] = []                  # [first_step, sum, count_finite, width]
+        self._width = 1
+        self._samples: list[Sample] = []
+        self.last_step = -1
+        self.first_nonfinite_step: int | None = None
+        self.nonfinite_count = 0
+        self.last_loss_finite = True
+
+    # -- recording -----------------------------------------------------------------
+    def add_losses(self, start: int, values: Sequence[float] | np.ndarray) -> None:
+        """Record the losses of consecutive steps ``start, start+1, ...``."""
+        v = np.asarray(values, dtype=np.float64).ravel()
+        if v.size == 0:
+            return
+        steps = np.arange(start, start + v.size, dtype=np.int64)
+        bad = ~np.isfinite(v)
+        if bad.any():
+            self.nonfinite_count += int(bad.sum())
+            if self.first_nonfinite_step is None:
+                self.first_nonfinite_step = int(steps[np.argmax(bad)])
+        self.last_loss_finite = bool(np.isfinite(v[-1]))
+        self.last_step = max(self.last_step, int(steps[-1]))
+        while v.size:
+            room = self._rv.size - self._n
+            if room == 0:
+                self._evict(self._n - self.recent)
+                continue
+            k = min(room, v.size)
+            self._rs[self._n:self._n + k] = steps[:k]
+            self._rv[self._n:self._n + k] = v[:k]
+            self._n += k
+            steps, v = steps[k:], v[k:]
+        if self._n > self.recent and self._n == self._rv.size:
+            self._evict(self._n - self.recent)
+
+    def _evict(self, k: int) -> None:
+        """Move the ``k`` oldest full-resolution points into the archive buckets."""
+        for s, x in zip(self._rs[:k].tolist(), self._rv[:k].tolist()):
+            if not self._arch or self._arch[-1][3] >= self._width:
+                self._arch.append([s, 0.0, 0, 0])
+            b = self._arch[-1]
+            if math.isfinite(x):
+                b[1] += x
+                b[2] += 1
+            b[3] += 1
+            if len(self._arch) > self.archive:
+                self._merge_archive()
+        self._rs[:self._n - k] = self._rs[k:self._n]
+        self._rv[:self._n - k] = self._rv[k:self._n]
+        self._n -= k
+
+    def _merge_archive(self) -> None:
+        merged = []
+        for i in range(0, len(self._arch), 2):
+            a = self._arch[i]
+            if i + 1 < len(self._arch):
+                b = self._arch[i + 1]
+                a = [a[0], a[1] + b[1], a[2] + b[2], a[3] + b[3]]
+            merged.append(a)
+        self._arch = merged
+        self._width *= 2
+
+    def add_sample(self, sample: Sample) -> None:
+        """Record one sampled step (thinning older samples when full)."""
+        self._samples.append(sample)
+        self.last_step = max(self.last_step, sample.step)
+        if len(self._samples) > self.max_samples:
+            half = len(self._samples) // 2
+            old = self._samples[:half]
+            self._samples = [old[0]] + old[2::2] + self._samples[half:]
+
+    # -- reading -------------------------------------------------------------------
+    @property
+    def samples(self) -> list[Sample]:
+        return self._samples
+
+    def view(self) -> History:
+        """A frozen :class:`History` of everything recorded so far."""
+        a = self._arch
+        steps = np.concatenate([np.asarray([b[0] for b in a], dtype=np.int64), self._rs[:self._n]])
+        vals = np.concatenate([np.asarray([b[1] / b[2] if b[2] else math.nan for b in a]), self._rv[:self._n]])
+        widths = np.concatenate([np.asarray([b[3] for b in a], dtype=np.int64), np.ones(self._n, dtype=np.int64)])
+        m = self.meta
+        return History(
+            framework=m.get("framework", "torch"), every=self.every,
+            layers=tuple(m.get("layers", ())), layer_kinds=tuple(m.get("layer_kinds", ())),
+            act_layers=tuple(m.get("act_layers", ())), act_kinds=tuple(m.get("act_kinds", ())),
+            loss_steps=steps, loss_values=vals, loss_widths=widths, samples=tuple(self._samples),
+            steps=int(widths.sum()), last_step=self.last_step,
+            first_nonfinite_step=self.first_nonfinite_step, nonfinite_count=self.nonfinite_count,
+            last_loss_finite=self.last_loss_finite, grad_source=m.get("grad_source"),
+            notes=tuple(m.get("notes", ())),
+        )
+
+
+# -- helpers shared by the rules -----------------------------------------------------
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LossWindows:
+    """Consecutive windows of the finite loss curve.
+
+    Attributes:
+        start: First step of each window.
+        end: Last step of each window.
+        median: Median loss per window.
+        sigma: Robust spread of the losses inside each window (IQR / 1.349).
+        lag1: Lag-1 autocorrelation of the (linearly detrended) losses in each window;
+            strongly negative values mean the loss alternates step to step.
+        size: Points per window.
+    """
+
+    start: np.ndarray
+    end: np.ndarray
+    median: np.ndarray
+    sigma: np.ndarray
+    lag1: np.ndarray
+    size: int
+
+    def __len__(self) -> int:
+        return int(self.median.size)
+
+
+def loss_windows(history: History, size: int) -> LossWindows:
+    """Split the finite loss points into consecutive windows of ``size`` points.
+
+    The last, incomplete window is dropped (it is judged once it is complete).
+    """
+    steps, vals = history.finite_loss()
+    n = vals.size // size
+    if n == 0:
+        z = np.zeros(0)
+        return LossWindows(z.astype(np.int64), z.astype(np.int64), z, z, z, size)
+    v = vals[: n * size].reshape(n, size)
+    s = steps[: n * size].reshape(n, size)
+    q75, q25 = np.percentile(v, [75, 25], axis=1)
+    t = np.arange(size, dtype=np.float64)
+    t -= t.mean()
+    slope = (v - v.mean(axis=1, keepdims=True)) @ t / (t @ t)
+    resid = v - v.mean(axis=1, keepdims=True) - slope[:, None] * t[None, :]
+    denom = (resid * resid).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lag1 = np.where(denom > 0, (resid[:, 1:] * resid[:, :-1]).sum(axis=1) / denom, 0.0)
+    return LossWindows(s[:, 0], s[:, -1], np.median(v, axis=1), (q75 - q25) / 1.349, lag1, size)
+
+
+def first_run(mask: Iterable[bool], patience: int) -> int | None:
+    """Index where ``mask`` first holds for ``patience`` consecutive entries, else ``None``."""
+    run = 0
+    for i, m in enumerate(mask):
+        run = run + 1 if m else 0
+        if run >= patience:
+            return i - patience + 1
+    return None
+
+
+def first_span(mask: np.ndarray, steps: np.ndarray, patience: int, min_steps: int = 0,
+               starts: np.ndarray | None = None) -> int | None:
+    """Like :func:`first_run` over samples, but the run must also cover ``min_steps`` steps.
+
+    Sample-based rules use it so that "persisted" means the same thing at ``every=1`` and
+    ``every=100``: at least ``patience`` samples *and* at least ``min_steps`` steps. Entry
+    ``i`` covers steps ``starts[i]..steps[i]`` (``starts`` defaults to ``steps``).
+    """
+    starts = steps if starts is None else starts
+    start = None
+    for i, m in enumerate(np.asarray(mask, dtype=bool).tolist()):
+        if not m:
+            start = None
+            continue
+        if start is None:
+            start = i
+        if i - start + 1 >= patience and steps[i] - starts[start] + 1 >= min_steps:
+            return start
+    return None
+
+
+def trailing_median(values: np.ndarray, span: int) -> np.ndarray:
+    """Entry ``i``: median of ``values[max(0, i - span):i]`` (the ``span`` entries before it; NaN at 0)."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return v.copy()
+    padded = np.concatenate([np.full(span, np.nan), v[:-1]])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, span)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(windows, axis=1)
+
+
+def loss_level_at(history: History, steps: np.ndarray, span: int = 20) -> np.ndarray:
+    """Median of the last ``span`` finite loss points up to each of ``steps`` (NaN before any)."""
+    ls, lv = history.finite_loss()
+    if lv.size == 0:
+        return np.full(len(steps), np.nan)
+    trailing = trailing_median(np.append(lv, np.nan), span)  # entry j: median of lv[j-span:j]
+    return trailing[np.searchsorted(ls, np.asarray(steps), side="right")]
+
+
+def initial_loss(history: History) -> float:
+    """The loss of the first recorded finite step (the untrained model), NaN when none."""
+    _, lv = history.finite_loss()
+    return float(lv[0]) if lv.size else math.nan
+
+
+def robust_percentile(values: np.ndarray, q: float) -> float:
+    """Percentile of the finite entries (NaN when there are none)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return float(np.percentile(v, q)) if v.size else math.nan
+
+
+def _num(x: float | None) -> float | str | None:
+    """JSON-safe float: NaN/Inf become the strings ``"nan"``, ``"inf"``, ``"-inf"``."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else str(x)
+
+
+def _unnum(x: Any) -> float:
+    return float(x)
