@@ -38,10 +38,10 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[
-        Optional[bool],
+    version: Annotated[  # a plain bool: typer then skips its (pydantic) coercion, keeping --help fast
+        bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
-    ] = None,
+    ] = False,
 ) -> None:
     """A pytest-style diagnostic linter for neural networks (PyTorch and Keras 3)."""
 

@@ -33,6 +33,7 @@ def test_torch_weights_replace_the_built_ones(cli, tmp_path):
     assert missing.code == 2 and "no such weights file" in missing.err
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_keras_saved_model_and_weights(cli, tmp_path):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     pytest.importorskip("keras")
