@@ -241,14 +241,16 @@ def analyze(tr: Trace, opaque_weights: set[str]) -> Structure:
     inputs, outputs = set(tr.input_keys), set(tr.output_keys)
     st = Structure({}, {}, {}, {}, {}, False, None, None)
     pure = set(inputs)
-    for s in tr.steps:
-        st.inputs_from[s.name] = tuple(dict.fromkeys(producer[k].out_name for k in s.in_keys if k in producer))
-        st.consumes_input[s.name] = any(k in inputs for k in s.in_keys)
-        reaches = any(k in pure for k in s.in_keys)
+    for s in tr.steps:  # a shared layer has several steps with one name: merge them
+        froms = tuple(producer[k].out_name for k in s.in_keys if k in producer)
+        st.inputs_from[s.name] = tuple(dict.fromkeys(st.inputs_from.get(s.name, ()) + froms))
+        st.consumes_input[s.name] = st.consumes_input.get(s.name, False) or any(k in inputs for k in s.in_keys)
+        reaches = any(k in pure for k in _data_keys(s, tr))
         if s.kind in WEIGHT_KINDS:
-            st.entry[s.name] = reaches and s.kind != KIND_EMBEDDING
-            st.activation[s.name] = s.fused or _look_through(s, consumers, outputs)
-            st.norm_after[s.name] = any(c.kind in NORM_KINDS for k in s.out_keys for c in consumers[k])
+            st.entry[s.name] = st.entry.get(s.name, False) or (reaches and s.kind != KIND_EMBEDDING)
+            st.activation.setdefault(s.name, s.fused or _look_through(s, consumers, outputs))
+            st.norm_after[s.name] = st.norm_after.get(s.name, False) or any(
+                c.kind in NORM_KINDS for k in s.out_keys for c in consumers[k])
         elif reaches and s.name not in opaque_weights:
             pure.update(s.out_keys)
         if s.type_name == "Add" and len(set(s.in_keys)) >= 2:
@@ -258,6 +260,14 @@ def analyze(tr: Trace, opaque_weights: set[str]) -> Structure:
         st.final_layer = last.out_name
         st.final_activation = _final_activation(last, producer)
     return st
+
+
+def _data_keys(s: Step, tr: Trace) -> list[Key]:
+    """Keys of the tensors passed positionally (the data; masks and the like come as keywords)."""
+    from keras import tree
+
+    args = [t for t in tree.flatten(s.node.arguments.args) if hasattr(t, "_keras_history")]
+    return [tr.resolve((s.ctx, id(t))) for t in args] if args else list(s.in_keys)
 
 
 def _look_through(s: Step, consumers: dict[Key, list[Step]], outputs: set[Key]) -> str | None:

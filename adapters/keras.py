@@ -53,6 +53,7 @@ from netdoctor.adapters._keras_stats import looks_like, tensor_stats
 from netdoctor.errors import DataError
 from netdoctor.snapshot import (
     KIND_EMBEDDING,
+    KIND_OTHER,
     WEIGHT_KINDS,
     DataStats,
     LayerRecord,
@@ -113,7 +114,7 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
         nx, ny = _num_samples(x_model), _num_samples(y)
         if nx is not None and ny is not None and nx != ny:
             raise DataError(f"the inputs have {nx} samples but the targets have {ny}; pass matching x and y")
-    opaque = {s.name for s in tr.steps if s.kind not in WEIGHT_KINDS and _owns_weights(s.op)} if tr else set()
+    opaque = {s.name for s in tr.steps if s.kind == KIND_OTHER and _owns_weights(s.op)} if tr else set()
     st = analyze(tr, opaque) if tr is not None else None
     missing: dict[Need, str] = {Need.HISTORY: "training history is only recorded by netdoctor's training monitor"}
     collected = {Need.STRUCTURE}

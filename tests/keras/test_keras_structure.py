@@ -1,0 +1,191 @@
+"""Layer records of traced Keras graphs: order, kinds, activations, entry, data flow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from keras_helpers import ALL, L, by_name, collect, keras, lecture_data, lecture_model, rng, small_cnn
+
+from netdoctor.snapshot import KIND_ACTIVATION, KIND_BATCHNORM, KIND_CONV, KIND_LINEAR, Need
+
+
+def test_lecture_model_records_in_order_with_split_activations() -> None:
+    x, y = lecture_data()
+    snap = collect(lecture_model(), x, y)
+    assert [r.name for r in snap.layers] == ["d1", "d1/relu", "bn", "d2", "d2/relu", "out"]
+    recs = by_name(snap)
+    assert [recs[n].kind for n in ("d1", "d1/relu", "bn", "out")] == [KIND_LINEAR, KIND_ACTIVATION, KIND_BATCHNORM,
+                                                                       KIND_LINEAR]
+    assert recs["d1"].activation == "relu" and recs["out"].activation == "linear"
+    assert recs["d1/relu"].inputs_from == ("d1",) and recs["d1/relu"].type_name == "relu"
+    assert recs["bn"].inputs_from == ("d1/relu",)
+    assert [recs[n].depth for n in ("d1", "d2", "out")] == [0, 1, 2]
+    assert recs["d1"].entry and recs["d1"].consumes_model_input
+    assert not recs["d2"].entry and not recs["out"].entry
+    assert recs["d1"].attrs["norm_after"] is True and recs["d2"].attrs["norm_after"] is False
+    assert recs["d1"].attrs["units"] == 10 and recs["d1"].attrs["use_bias"] is True
+    assert snap.residual is False
+    assert snap.output.final_layer == "out" and snap.output.final_activation is None
+    assert snap.output.looks_like == "logits"
+
+
+def test_weight_layer_output_is_the_preactivation() -> None:
+    x, y = lecture_data(64)
+    model = lecture_model()
+    snap = collect(model, x, y)
+    d1 = by_name(snap)["d1"]
+    w, b = (np.asarray(v) for v in model.get_layer("d1").get_weights())
+    z = x @ w + b
+    assert d1.output.min == pytest.approx(float(z.min()), rel=1e-5)
+    assert d1.output.mean == pytest.approx(float(z.mean()), rel=1e-4, abs=1e-6)
+    act = by_name(snap)["d1/relu"]
+    assert act.input is d1.output
+    assert act.output.min == 0.0 and act.output.max == pytest.approx(float(np.maximum(z, 0).max()), rel=1e-5)
+    np.testing.assert_allclose(act.unit_active, (z > 0).mean(axis=0))
+    assert d1.input.unit_mean is not None and d1.input.unit_mean[0] == pytest.approx(float(x.mean()), rel=1e-5)
+
+
+def test_activation_looks_through_norm_dropout_and_merge() -> None:
+    inp = keras.Input((8, 8, 3))
+    a = L.Conv2D(4, 3, padding="same", name="c1")(inp)
+    a = L.BatchNormalization(name="bn")(a)
+    a = L.Activation("relu", name="act")(a)
+    b = L.Conv2D(4, 1, name="proj")(a)
+    b = L.Dropout(0.1, name="drop")(b)
+    s = L.Add(name="add")([a, b])
+    s = L.Activation("tanh", name="act2")(s)
+    out = L.Dense(2, name="head")(L.GlobalAveragePooling2D(name="gap")(s))
+    snap = collect(keras.Model(inp, out), rng().normal(size=(4, 8, 8, 3)))
+    recs = by_name(snap)
+    assert recs["c1"].activation == "relu" and recs["c1"].attrs["norm_after"] is True
+    assert recs["c1"].kind == KIND_CONV and recs["c1"].attrs["kernel_size"] == (3, 3)
+    assert recs["proj"].activation == "tanh"  # through Dropout and Add
+    assert recs["head"].activation == "linear"
+    assert recs["add"].inputs_from == ("act", "drop")
+    assert snap.residual is True
+    assert recs["act"].unit_active is not None and recs["act2"].unit_saturated is not None
+
+
+def test_conv_model_unit_vectors_on_channels() -> None:
+    snap = collect(small_cnn(), rng().normal(size=(5, 12, 12, 3)).astype("float32"), rng().integers(0, 4, (5,)))
+    recs = by_name(snap)
+    assert recs["conv1"].entry and recs["conv1"].input.unit_mean.shape == (3,)
+    assert recs["act1"].unit_active.shape == (8,)
+    assert recs["conv2"].activation == "relu" and recs["conv2/relu"].unit_active.shape == (8,)
+    assert recs["pool1"].kind == "pool" and recs["pool1"].output.shape == (5, 6, 6, 8)
+    assert snap.output.stats.unit_mean.shape == (4,)
+
+
+def test_functional_dict_inputs_and_two_outputs() -> None:
+    a = keras.Input((4,), name="a")
+    b = keras.Input((3,), name="b")
+    h = L.Concatenate(name="cat")([L.Dense(8, activation="relu", name="da")(a), b])
+    cls = L.Dense(2, activation="softmax", name="cls")(h)
+    reg = L.Dense(1, name="reg")(h)
+    model = keras.Model({"a": a, "b": b}, [cls, reg])
+    model.compile(loss=["sparse_categorical_crossentropy", "mse"], loss_weights=[1.0, 0.5])
+    r = rng()
+    x = {"b": r.normal(size=(16, 3)), "a": r.normal(size=(16, 4))}
+    y = [r.integers(0, 2, size=(16,)), r.normal(size=(16, 1))]
+    snap = collect(model, x, y)
+    recs = by_name(snap)
+    assert recs["da"].entry and recs["cat"].consumes_model_input
+    assert recs["cls"].inputs_from == ("cat",)
+    assert snap.output.num_outputs == 2 and snap.output.final_activation == "softmax"
+    assert snap.output.final_layer == "cls/softmax" and snap.output.looks_like == "probabilities"
+    assert set(snap.data.inputs) == {"a", "b"} and snap.data.inputs["a"].shape == (16, 4)
+    assert snap.loss.source == "user" and snap.loss.name == "sparse_categorical_crossentropy"
+    # list inputs in model input order give the same forward pass
+    model_list = keras.Model([a, b], cls)
+    snap_list = collect(model_list, [x["a"], x["b"]], y[0])
+    assert by_name(snap_list)["da"].output.mean == pytest.approx(recs["da"].output.mean)
+
+
+def test_nested_models_are_expanded_with_qualified_names() -> None:
+    enc = keras.Sequential([keras.Input((4,)), L.Dense(5, activation="tanh", name="in1"), L.Dense(5, name="in2")],
+                           name="enc")
+    inp = keras.Input((4,))
+    z1 = enc(inp)
+    z2 = enc(L.Rescaling(2.0, name="twice")(inp))
+    out = L.Dense(1, activation="sigmoid", name="head")(L.Add(name="add")([z1, z2]))
+    snap = collect(keras.Model(inp, out), rng().normal(size=(8, 4)), rng().integers(0, 2, (8, 1)))
+    recs = by_name(snap)
+    assert "enc" not in recs
+    assert recs["enc/in1"].calls == 2 and recs["enc/in1/tanh"].calls == 2
+    assert recs["enc/in1"].entry and recs["enc/in1"].consumes_model_input
+    assert set(recs["enc/in1"].inputs_from) == {"twice"}
+    assert set(recs["add"].inputs_from) == {"enc/in2"}
+    assert recs["head"].inputs_from == ("add",)
+    assert [r.name for r in snap.weight_layers()] == ["enc/in1", "enc/in2", "head"]
+    assert snap.output.final_activation == "sigmoid"
+
+
+def test_custom_layer_is_opaque_but_its_weights_are_listed() -> None:
+    class Block(L.Layer):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.inner = L.Dense(6, activation="relu", name="inner")
+            self.scale = self.add_weight(shape=(6,), initializer="ones", name="scale")
+
+        def call(self, x):
+            return self.inner(x) * self.scale
+
+    inp = keras.Input((4,))
+    out = L.Dense(2, name="head")(Block(name="block")(inp))
+    snap = collect(keras.Model(inp, out), rng().normal(size=(8, 4)), rng().normal(size=(8, 2)))
+    recs = by_name(snap)
+    assert recs["block"].kind == "other" and [p.name for p in recs["block"].params] == ["scale"]
+    inner = recs["block/inner"]
+    assert inner.kind == KIND_LINEAR and not inner.executed and inner.activation == "relu"
+    assert inner.weight.grad is not None and inner.weight.grad.l2 > 0
+    assert not recs["head"].entry  # the opaque block holds weights
+
+
+def test_subclassed_model_has_weights_and_gradients_but_no_activations() -> None:
+    class Sub(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.d1 = L.Dense(8, activation="relu")
+            self.bn = L.BatchNormalization()
+            self.d2 = L.Dense(3, activation="softmax")
+
+        def call(self, x, training=False):
+            return self.d2(self.bn(self.d1(x), training=training))
+
+    model = Sub()
+    snap = collect(model, rng().normal(size=(16, 4)).astype("float32"), rng().integers(0, 3, (16,)))
+    assert Need.ACTIVATIONS not in snap.collected
+    assert "subclassed" in snap.missing[Need.ACTIVATIONS] and "Functional API" in snap.missing[Need.ACTIVATIONS]
+    assert {Need.WEIGHTS, Need.GRADIENTS} <= snap.collected
+    assert [r.kind for r in snap.layers] == ["linear", "activation", "batchnorm", "linear", "activation"]
+    assert all(p.grad is not None and p.grad.l2 > 0 for r in snap.layers for p in r.params if p.trainable)
+    assert snap.residual is None and snap.output.final_activation == "softmax"
+    assert snap.layers[0].output is None
+
+
+def test_unbuilt_sequential_is_built_from_the_data() -> None:
+    model = keras.Sequential([L.Dense(3, activation="relu"), L.Dense(1)])
+    snap = collect(model, rng().normal(size=(8, 5)), rng().normal(size=(8, 1)))
+    assert model.built and snap.layers[0].weight.stats.shape == (5, 3)
+    assert Need.ACTIVATIONS in snap.collected
+
+
+def test_needs_limit_what_is_collected() -> None:
+    model = lecture_model()
+    snap = collect(model, needs=frozenset({Need.STRUCTURE, Need.WEIGHTS}))
+    assert snap.collected == frozenset({Need.STRUCTURE, Need.WEIGHTS})
+    assert snap.loss is None and all(r.output is None for r in snap.layers)
+    assert snap.layers[0].weight.grad is None and snap.layers[0].weight.stats.std > 0
+    assert snap.output.final_layer == "out"
+
+
+def test_all_needs_collected_with_real_data() -> None:
+    x, y = lecture_data()
+    model = lecture_model()
+    model.compile(optimizer="adam", loss="mse")
+    snap = collect(model, x, y)
+    assert snap.collected == ALL - {Need.HISTORY}
+    assert Need.HISTORY in snap.missing
+    assert snap.batch_size == 128 and not snap.synthetic_inputs
+    assert snap.param_count == sum(int(np.prod(v.shape)) for v in model.weights)
+    assert snap.framework == "keras" and "tensorflow" in snap.framework_version
