@@ -71,6 +71,7 @@ class Frame:
     name: str
     rec: Rec | None
     opaque: bool
+    module: nn.Module | None = None
     depth: int = 0
     first_shape: tuple[int, ...] | None = None
     first_dtype: torch.dtype | None = None
@@ -290,6 +291,7 @@ class Probe:
 
     def _absorb_inputs(self, rec: Rec, found: list[tuple[torch.Tensor, _Info]]) -> int:
         depth = 0
+        sources: set[str] = set()
         for _, (_, origins, d) in found:
             depth = max(depth, d)
             for o in origins:
@@ -298,7 +300,11 @@ class Probe:
                 elif o == INPUT_INT:
                     rec.consumes_input = True
                 elif o != rec.name:
-                    rec.inputs_from.setdefault(o, None)
+                    sources.add(o)
+        if sources:  # in execution order (set iteration order is not deterministic)
+            records = self.records
+            for o in sorted(sources, key=lambda n: records[n].order if n in records else -1):
+                rec.inputs_from.setdefault(o, None)
         return depth
 
     def _channels_first(self, found: list[tuple[torch.Tensor, _Info]]) -> bool:
@@ -317,7 +323,7 @@ class Probe:
                 first = next(iter_tensors(args), None)
                 if first is None:
                     first = next(iter_tensors(kwargs), None)
-                frame = Frame(name=name, rec=None, opaque=recorded and opaque)
+                frame = Frame(name=name, rec=None, opaque=recorded and opaque, module=module)
                 if first is not None:
                     frame.first_shape, frame.first_dtype = tuple(first.shape), first.dtype
                 if recorded:
@@ -455,8 +461,5 @@ class Probe:
         return [r.name for r in self.order if r.name in names]
 
     def failing_frame(self) -> Frame | None:
-        """Innermost unfinished recorded module call (after an exception), else innermost call."""
-        for frame in reversed(self.stack):
-            if frame.rec is not None and frame.rec.module is not None:
-                return frame
+        """The innermost module call that had not finished when an exception escaped."""
         return self.stack[-1] if self.stack else None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from typing import Any, Mapping
 
 import torch
@@ -214,12 +215,15 @@ def load_weights(model: nn.Module, path: str, *, unsafe: bool = False) -> None:
         else:
             obj = torch.load(path, map_location=device, weights_only=not unsafe)
     except Exception as exc:
-        if not unsafe and "weights_only" in str(exc):
+        text = str(exc)
+        if not unsafe and "Unsupported global" in text:
+            found = re.search(r"GLOBAL ([\w.]+)", text)
+            what = found.group(1) if found else "Python objects"
             raise ModelLoadError(
-                f"{path} is not a plain state dict (torch.load(weights_only=True) refused it: "
-                f"{first_line(_unpickling_reason(exc))}); save model.state_dict() instead, or allow full "
-                "pickles (--unsafe-load / unsafe=True) if you trust the file") from None
-        raise ModelLoadError(f"cannot read weights from {path} ({type(exc).__name__}: {first_line(exc)}); "
+                f"{path} is not a plain state dict (it pickles {what}, which torch.load(weights_only=True) "
+                "refuses); save model.state_dict() instead, or allow full pickles (--unsafe-load / "
+                "unsafe=True) if you trust the file") from None
+        raise ModelLoadError(f"cannot read weights from {path} ({type(exc).__name__}: {_load_reason(text)}); "
                              "is it a torch.save or safetensors file?") from None
     state = _state_dict_of(obj)
     if state is None:
@@ -232,11 +236,15 @@ def load_weights(model: nn.Module, path: str, *, unsafe: bool = False) -> None:
         raise ModelLoadError(f"weights in {path} do not fit {type(model).__name__}: {_mismatch(exc)}") from None
 
 
-def _unpickling_reason(exc: BaseException) -> str:
-    for line in str(exc).splitlines():
-        if "WeightsUnpickler error" in line or "Unsupported global" in line:
-            return line.strip()
-    return first_line(exc)
+def _load_reason(text: str) -> str:
+    """The informative line of a ``torch.load`` error (after torch's generic preamble)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for i, line in enumerate(lines):
+        if line.endswith("WeightsUnpickler error:") and i + 1 < len(lines):
+            return first_line(lines[i + 1])
+        if "WeightsUnpickler error:" in line:
+            return first_line(line.split("WeightsUnpickler error:", 1)[1]) or first_line(line)
+    return first_line(text)
 
 
 def _state_dict_of(obj: Any) -> Mapping[str, Any] | None:

@@ -1,0 +1,92 @@
+"""On-device reductions agree with the numpy reference (TensorStats.from_array)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from netdoctor.adapters._torch_stats import duplicate_unit_frac, reduce  # noqa: E402
+from netdoctor.snapshot import TensorStats  # noqa: E402
+
+SCALARS = ("mean", "std", "min", "max", "abs_max", "abs_mean", "l2", "frac_zero", "frac_nonfinite")
+
+
+def _close(a: float, b: float, rel: float = 1e-4) -> bool:
+    return abs(a - b) <= rel * max(1.0, abs(b))
+
+
+@pytest.mark.parametrize("shape,axis", [((64, 10), -1), ((8, 3, 5, 5), 1), ((7,), 0), ((4, 6, 9), -1),
+                                        ((300, 40), -1), ((16, 8, 9, 9), 1), ((20, 5, 30), 1)])
+def test_reduce_matches_reference(shape, axis):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, generator=g) * 3 + 1
+    x[x.abs() < 0.3] = 0
+    stats, active, sat = reduce(x, unit_axis=axis, unit_moments=True, active=True, saturation=(-2.0, 2.0))
+    ref = TensorStats.from_array(x.numpy(), unit_axis=axis)
+    for f in SCALARS:
+        assert _close(getattr(stats, f), getattr(ref, f)), f
+    for f in ("unit_mean", "unit_std", "unit_min", "unit_max"):
+        np.testing.assert_allclose(getattr(stats, f), getattr(ref, f), atol=1e-4)
+    flat = np.moveaxis(x.numpy(), axis, -1).reshape(-1, x.shape[axis])
+    np.testing.assert_allclose(active, (flat > 0).mean(0))
+    np.testing.assert_allclose(sat, ((flat <= -2) | (flat >= 2)).mean(0))
+    plain = reduce(x)[0]
+    for f in SCALARS:
+        assert _close(getattr(plain, f), getattr(ref, f)), f
+    assert plain.unit_mean is None
+
+
+def test_reduce_skips_nonfinite_entries():
+    x = torch.randn(100, 5)
+    x[0, 0] = float("nan")
+    x[3, 2] = float("inf")
+    stats = reduce(x, unit_axis=-1, unit_moments=True)[0]
+    ref = TensorStats.from_array(x.numpy(), unit_axis=-1)
+    assert stats.frac_nonfinite == pytest.approx(2 / 500)
+    for f in SCALARS:
+        assert _close(getattr(stats, f), getattr(ref, f)), f
+    np.testing.assert_allclose(stats.unit_mean, ref.unit_mean, atol=1e-6)
+    assert reduce(torch.full((4,), float("nan")))[0].frac_nonfinite == 1.0
+
+
+def test_tiny_values_do_not_underflow_to_zero():
+    g = torch.randn(200, 50) * 1e-25
+    stats = reduce(g)[0]
+    assert stats.l2 == pytest.approx(g.double().norm().item(), rel=1e-5)
+    assert stats.std > 0 and stats.dtype == "float32"
+
+
+def test_constant_tensor_has_exactly_zero_spread():
+    stats = reduce(torch.full((300, 20), 0.1), unit_axis=-1, unit_moments=True)[0]
+    assert stats.std == 0.0 and np.all(stats.unit_std == 0.0)
+    big = reduce(torch.full((100, 200), 1000.0) + torch.randn(100, 200) * 1e-3)[0]
+    assert big.std == pytest.approx(1e-3, rel=0.05)
+
+
+def test_integer_and_half_tensors():
+    ids = reduce(torch.arange(10))[0]
+    assert ids.dtype == "int64" and ids.mean == 4.5 and ids.frac_zero == 0.1
+    half = reduce(torch.ones(8, 4, dtype=torch.float16))[0]
+    assert half.dtype == "float16" and half.mean == 1.0
+
+
+def test_unit_vectors_are_capped():
+    stats, active, _ = reduce(torch.randn(32, 100), unit_axis=-1, max_units=16, unit_moments=True, active=True)
+    assert stats.unit_mean.shape == (16,) and active.shape == (16,)
+
+
+def test_duplicate_unit_fraction():
+    w = torch.randn(6, 4)
+    w[3] = w[1]
+    w[5] = w[1]
+    assert duplicate_unit_frac(w) == pytest.approx(2 / 6)
+    assert duplicate_unit_frac(torch.ones(5, 3)) == pytest.approx(4 / 5)
+    assert duplicate_unit_frac(torch.randn(5, 3)) == 0.0
+    k = torch.randn(8, 3, 3, 3)
+    k[2] = k[7]
+    assert duplicate_unit_frac(k) == pytest.approx(1 / 8)
+    z = torch.zeros(4, 3)
+    z[1, 0] = -0.0
+    assert duplicate_unit_frac(z) == pytest.approx(3 / 4)  # -0.0 equals 0.0

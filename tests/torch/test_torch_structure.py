@@ -1,0 +1,217 @@
+"""Layer records of MLPs and CNNs: names, order, kinds, data flow, activations, params."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from conftest import ALL_NEEDS, FunctionalNet, TinyResNet, collect, names  # noqa: E402
+from netdoctor.snapshot import Need  # noqa: E402
+
+
+def test_mlp_records(mlp, xy):
+    x, y = xy
+    snap = collect(mlp, x, y, loss_fn=nn.CrossEntropyLoss())
+    assert names(snap) == ["0", "1", "2", "3", "4"]
+    assert [r.kind for r in snap.layers] == ["linear", "activation", "linear", "activation", "linear"]
+    assert [r.activation for r in snap.layers] == ["relu", "relu", "tanh", "tanh", "linear"]
+    assert [r.depth for r in snap.layers] == [0, None, 1, None, 2]
+    assert [r.inputs_from for r in snap.layers] == [(), ("0",), ("1",), ("2",), ("3",)]
+    assert [r.entry for r in snap.layers] == [True, False, False, False, False]
+    assert snap.layers[0].consumes_model_input and not snap.layers[2].consumes_model_input
+    assert snap.residual is False
+    assert snap.collected == ALL_NEEDS
+    assert snap.framework == "torch" and snap.model_class == "Sequential"
+    assert snap.param_count == sum(p.numel() for p in mlp.parameters()) == snap.trainable_param_count
+    assert snap.batch_size == 64 and not snap.synthetic_inputs
+
+
+def test_weight_layer_params_fans_and_input_vectors(mlp, xy):
+    x, y = xy
+    snap = collect(mlp, x, y, loss_fn=nn.CrossEntropyLoss())
+    fc1 = snap.layer("0")
+    w, b = fc1.params
+    assert (w.name, w.role, b.name, b.role) == ("weight", "weight", "bias", "bias")
+    assert (w.fan_in, w.fan_out, w.units) == (10, 32, 32)
+    assert w.duplicate_unit_frac == 0.0 and w.trainable
+    assert w.stats.shape == (32, 10)
+    assert w.stats.std == pytest.approx(mlp[0].weight.detach().std(unbiased=False).item(), rel=1e-4)
+    assert w.grad is not None and w.grad.l2 > 0
+    expected = torch.autograd.grad(nn.CrossEntropyLoss()(mlp(x), y), mlp[0].weight)[0]
+    # the probe runs in train mode with the same batch: same gradient (no dropout here)
+    assert w.grad.l2 == pytest.approx(expected.norm().item(), rel=1e-4)
+    # ND101 reads per-feature vectors of what the entry layer sees (last axis of a Linear input)
+    np.testing.assert_allclose(fc1.input.unit_mean, x.mean(0).numpy(), atol=1e-5)
+    np.testing.assert_allclose(fc1.input.unit_std, x.std(0, unbiased=False).numpy(), atol=1e-4)
+    assert fc1.attrs["in_features"] == 10 and fc1.attrs["out_features"] == 32 and fc1.attrs["use_bias"]
+
+
+def test_unit_active_and_saturation(mlp, xy):
+    x, y = xy
+    snap = collect(mlp, x, y, loss_fn=nn.CrossEntropyLoss())
+    relu, tanh = snap.layer("1"), snap.layer("3")
+    h = torch.relu(mlp[0](x))
+    np.testing.assert_allclose(relu.unit_active, (h > 0).float().mean(0).numpy(), atol=1e-6)
+    assert relu.unit_saturated is None and tanh.unit_active is None
+    assert tanh.unit_saturated.shape == (16,) and np.all(tanh.unit_saturated == 0)  # small init: no saturation
+    with torch.no_grad():
+        mlp[2].weight.mul_(100.0)
+    hot = collect(mlp, x, y, loss_fn=nn.CrossEntropyLoss()).layer("3")
+    assert hot.unit_saturated.mean() > 0.5
+
+
+def test_dead_unit_is_measured(xy):
+    x, y = xy
+    model = nn.Sequential(nn.Linear(10, 8), nn.ReLU(), nn.Linear(8, 3))
+    with torch.no_grad():
+        model[0].bias[:3] = -100.0  # units 0-2 never fire
+    act = collect(model, x, y, loss_fn=nn.CrossEntropyLoss()).layer("1").unit_active
+    assert np.all(act[:3] == 0.0) and np.all(act[3:] > 0.0)
+
+
+def test_cnn_with_batchnorm_and_dropout():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 8, 3, padding=1, groups=2, bias=False), nn.ReLU(), nn.Flatten(), nn.Dropout(0.3),
+        nn.Linear(8 * 4 * 4, 5))
+    x = torch.rand(16, 3, 8, 8) * 255  # raw pixel range: the entry conv sees it per channel
+    snap = collect(model, x, torch.randint(0, 5, (16,)))
+    kinds = [r.kind for r in snap.layers]
+    assert kinds == ["conv", "batchnorm", "activation", "pool", "conv", "activation", "other", "dropout", "linear"]
+    conv1, bn, _, _, conv2 = snap.layers[:5]
+    assert conv1.activation == "relu" and conv1.attrs["norm_after"] is True and conv1.attrs["kernel_size"] == (3, 3)
+    assert conv1.input.unit_mean.shape == (3,) and 100 < conv1.input.unit_mean[0] < 155
+    assert conv1.entry and not conv2.entry
+    w = conv2.weight
+    assert (w.fan_in, w.fan_out, w.units) == (4 * 9, 8 * 9, 8) and conv2.attrs["groups"] == 2
+    assert conv2.activation == "relu" and "norm_after" not in conv2.attrs
+    assert snap.layer("2").unit_active.shape == (8,)  # channel axis of a 4-D activation
+    assert [p.role for p in bn.params] == ["norm_scale", "norm_shift", "buffer", "buffer", "buffer"]
+    assert bn.params[2].grad is None and not bn.params[2].trainable
+    assert snap.layer("7").attrs["p"] == pytest.approx(0.3)
+    assert snap.layer("8").activation == "linear" and snap.layer("8").inputs_from == ("7",)
+    assert snap.loss.source == "default" and snap.loss.name == "cross_entropy"
+
+
+def test_resnet_blocks_residual_and_inplace_relu():
+    torch.manual_seed(0)
+    snap = collect(TinyResNet(), torch.randn(8, 3, 8, 8), torch.randint(0, 10, (8,)), loss_fn=nn.CrossEntropyLoss())
+    assert snap.residual is True
+    # one nn.ReLU module used twice in a block: one record per call
+    assert snap.layer("layer1.0.relu#2").inputs_from == ("relu", "layer1.0.bn2")
+    assert snap.layer("layer1.1.relu#2").inputs_from == ("layer1.1.bn2", "layer1.1.downsample.1")
+    assert snap.layer("layer1.0.conv2").activation == "relu"  # conv -> bn -> (+identity) -> relu
+    assert snap.layer("layer1.1.downsample.0").inputs_from == ("layer1.0.relu#2",)
+    assert [r.name for r in snap.layers if r.entry] == ["conv1"]
+    assert snap.layer("fc").inputs_from == ("avgpool",)
+    assert snap.output.final_layer == "fc" and snap.output.final_activation is None
+    assert all(p.grad.l2 > 0 for _, p in snap.iter_params("weight"))
+
+
+def test_functional_activations_and_residual_add():
+    torch.manual_seed(0)
+    snap = collect(FunctionalNet(), torch.randn(32, 6), torch.rand(32, 4).round(), loss_fn=nn.BCELoss())
+    assert names(snap) == ["fc1", "relu", "fc2", "tanh", "relu#2", "fc3", "sigmoid"]
+    assert snap.layer("relu").type_name == "relu" and snap.layer("relu").kind == "activation"
+    assert snap.layer("relu#2").inputs_from == ("relu", "tanh")
+    assert [snap.layer(n).activation for n in ("fc1", "fc2", "fc3")] == ["relu", "tanh", "sigmoid"]
+    assert snap.layer("tanh").unit_saturated is not None and snap.layer("relu#2").unit_active is not None
+    assert snap.residual is True
+    assert snap.output.final_activation == "sigmoid" and snap.output.looks_like == "sigmoid"
+    assert snap.loss.expects == "probabilities"
+
+
+def test_functional_names_inside_submodules():
+    class Inner(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return torch.nn.functional.gelu(self.lin(x)).softmax(-1)
+
+    model = nn.Sequential(Inner(), Inner())
+    snap = collect(model, torch.randn(8, 4))
+    assert names(snap) == ["0.lin", "0/gelu", "0/softmax", "1.lin", "1/gelu", "1/softmax"]
+    assert snap.layer("1.lin").inputs_from == ("0/softmax",)
+    assert snap.output.final_activation == "softmax" and snap.output.looks_like == "probabilities"
+
+
+def test_layernorm_model_and_disconnected_layer():
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(5, 8)
+            self.norm = nn.LayerNorm(8)
+            self.head = nn.Linear(8, 2)
+            self.aux = nn.Linear(8, 2)  # runs, but its output is thrown away
+            self.unused = nn.Linear(8, 8)  # never runs
+
+        def forward(self, x):
+            h = self.norm(self.fc(x))
+            self.aux(h)
+            return self.head(h)
+
+    snap = collect(Net(), torch.randn(16, 5), torch.randn(16, 2), loss_fn=nn.MSELoss())
+    assert names(snap) == ["fc", "norm", "aux", "unused", "head"]  # never-run: after its predecessor
+    assert snap.layer("norm").kind == "layernorm" and snap.layer("fc").attrs["norm_after_kind"] == "layernorm"
+    assert snap.layer("head").entry is False  # behind a LayerNorm: sees standardized data
+    aux, unused = snap.layer("aux"), snap.layer("unused")
+    assert aux.executed and not unused.executed and unused.depth is None and unused.calls == 0
+    for rec in (aux, unused):
+        for p in rec.params:
+            assert p.grad is not None and p.grad.l2 == 0.0 and p.grad.frac_zero == 1.0
+    assert snap.layer("head").weight.grad.l2 > 0
+    assert snap.loss.name == "MSELoss" and snap.loss.expects == "any"
+
+
+def test_frozen_params_get_no_gradient(mlp, xy):
+    x, y = xy
+    for p in mlp[0].parameters():
+        p.requires_grad_(False)
+    snap = collect(mlp, x, y, loss_fn=nn.CrossEntropyLoss())
+    w = snap.layer("0").weight
+    assert not w.trainable and w.grad is None
+    assert snap.layer("2").weight.grad.l2 > 0
+    assert snap.trainable_param_count == snap.param_count - 10 * 32 - 32
+
+
+def test_duplicate_units_and_constant_init(xy):
+    x, y = xy
+    model = nn.Sequential(nn.Linear(10, 8), nn.ReLU(), nn.Linear(8, 3))
+    nn.init.constant_(model[0].weight, 0.5)
+    snap = collect(model, x, y, loss_fn=nn.CrossEntropyLoss())
+    assert snap.layer("0").weight.duplicate_unit_frac == pytest.approx(7 / 8)
+    assert snap.layer("2").weight.duplicate_unit_frac == 0.0
+
+
+def test_needs_limit_what_is_measured(mlp, xy):
+    x, y = xy
+    snap = collect(mlp, x, y, loss_fn=nn.CrossEntropyLoss(), needs=frozenset({Need.STRUCTURE}))
+    assert snap.collected == {Need.STRUCTURE}
+    fc = snap.layer("0")
+    assert fc.output is None and fc.input is None and fc.weight.grad is None
+    assert fc.activation == "relu" and fc.inputs_from == () and snap.layer("2").inputs_from == ("1",)
+    assert snap.loss.value > 0
+
+
+def test_max_units_caps_vectors(xy):
+    x, y = xy
+    model = nn.Sequential(nn.Linear(10, 40), nn.ReLU(), nn.Linear(40, 3))
+    snap = collect(model, x, y, max_units=16)
+    assert snap.layer("1").unit_active.shape == (16,)
+    assert snap.layer("2").input.unit_mean.shape == (16,)
+
+
+def test_suppressions_are_copied():
+    import netdoctor
+
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+    netdoctor.allow(model[0], "ND201", reason="zero-init on purpose")
+    netdoctor.allow(model, "ND301", reason="whole model")
+    snap = collect(model, torch.randn(8, 4))
+    assert snap.suppressions == {"0": {"ND201": "zero-init on purpose"}, "": {"ND301": "whole model"}}
