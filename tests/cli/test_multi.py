@@ -53,3 +53,11 @@ def test_a_native_crash_costs_only_its_own_file(netdoctor_subprocess, tmp_path):
     assert "Could not check" in text and "crash.py" in text.split("Could not check")[1]
     assert text.rstrip().splitlines()[-1].startswith("2 errors, 0 warnings")
     assert "2 files failed to load" in text.rstrip().splitlines()[-1]
+
+
+def test_files_are_grouped_by_a_scan_of_their_imports():
+    from netdoctor.workers import group_by_framework
+
+    specs = [FX + "crash.py", FX + "zero_hidden_keras.py", "saved/model.keras", FX + "multi.py::build_broken",
+             FX + "no_such_file.py"]
+    assert group_by_framework(specs) == {"torch": [0, 3], "keras": [1, 2], "unknown": [4]}
