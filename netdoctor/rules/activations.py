@@ -15,7 +15,6 @@ from netdoctor.rules._util import (
     init_reference,
     is_head,
     keras_ctor,
-    keras_ref,
     observations,
     pct,
     plural,
@@ -293,6 +292,5 @@ def signal_drift(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
                 + ("" if len(run) <= 4 else f"\n# ... and the other {len(run) - 4} layers"),
             ),
             evidence={"rms": {r.name: float(v) for r, v in zip(run, rms)}, "per_layer": factor,
-                      "total_change": 10 ** total, "r2": r2, "layers": len(run),
-                      "keras_ref": keras_ref(first.name)},
+                      "total_change": 10 ** total, "r2": r2, "layers": len(run)},
         )

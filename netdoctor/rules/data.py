@@ -12,6 +12,14 @@ from netdoctor.rules._util import fmt, pct, plural
 from netdoctor.snapshot import KIND_CONV, KIND_EMBEDDING, LayerRecord, ModelSnapshot, Need, TensorStats
 
 
+def _varying(st: TensorStats) -> np.ndarray | None:
+    """Mask of features that vary over the batch (constant ones are ND103's business)."""
+    if st.unit_std is None:
+        return None
+    s = np.asarray(st.unit_std, dtype=float)
+    return np.isfinite(s) & (s > 0)
+
+
 def _feature_scales(st: TensorStats) -> np.ndarray:
     """Per-feature RMS ``sqrt(mean^2 + std^2)`` (the typical magnitude a weight layer sees)."""
     if st.unit_mean is None or st.unit_std is None:
@@ -19,16 +27,17 @@ def _feature_scales(st: TensorStats) -> np.ndarray:
     m = np.asarray(st.unit_mean, dtype=float)
     s = np.asarray(st.unit_std, dtype=float)
     r = np.sqrt(m * m + s * s)
-    return r[np.isfinite(r)]
+    return np.where(_varying(st) & np.isfinite(r), r, 0.0)
 
 
 def _feature_ranges(st: TensorStats) -> np.ndarray | None:
-    """Per-feature magnitude ``max(|min|, |max|)``: unlike the RMS it does not shrink for sparse
-    columns (a pixel that is non-zero in 1 of 256 images still spans its full range)."""
+    """Per-feature magnitude ``max(|min|, |max|)`` of varying features: unlike the RMS it does not
+    shrink for sparse columns (a pixel that is non-zero in 1 of 256 images spans its full range)."""
     if st.unit_min is None or st.unit_max is None:
         return None
     r = np.maximum(np.abs(np.asarray(st.unit_min, dtype=float)), np.abs(np.asarray(st.unit_max, dtype=float)))
-    return r[np.isfinite(r)]
+    keep = np.isfinite(r) if _varying(st) is None else (_varying(st) & np.isfinite(r))
+    return r[keep]
 
 
 def _entry_layers(snap: ModelSnapshot) -> list[LayerRecord]:

@@ -213,9 +213,10 @@ def output_loss_mismatch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Find
     """The output activation contradicts what the loss expects.
 
     ## What it does
-    Compares the model's final activation (and, when it is not known structurally, what the
-    output looks like: rows summing to 1, values in [0, 1], log-probabilities) with what the
-    user's loss expects. Flags: Softmax into ``CrossEntropyLoss`` or a ``from_logits=True``
+    Compares the model's final activation (and, when it is not known structurally, whether the
+    output rows sum to 1 or look like log-probabilities) with what the user's loss expects.
+    Values inside [0, 1] alone are not taken as a sigmoid: zero, constant or tiny linear heads
+    produce them too. Flags: Softmax into ``CrossEntropyLoss`` or a ``from_logits=True``
     Keras loss; Sigmoid into ``BCEWithLogitsLoss``; raw logits (or ReLU outputs) into a loss
     that expects probabilities (``BCELoss``, Keras' default ``from_logits=False``);
     probabilities or logits into ``NLLLoss`` (which wants log-probabilities); sigmoid outputs
@@ -255,9 +256,11 @@ def output_loss_mismatch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Find
     act = (out.final_activation or "").lower() or None
     looks = out.looks_like
     final = out.final_layer or (snap.output_layer.name if snap.output_layer else "the output layer")
-    softmax = act == "softmax" or (act is None and looks == "probabilities")
-    # the value-based fallback needs values strictly inside (0, 1): a zero or ReLU output is not a sigmoid's
-    sigmoid = act == "sigmoid" or (act is None and looks == "sigmoid" and 0 < out.stats.min and out.stats.max < 1)
+    # Only the structural final activation counts as a sigmoid: degenerate linear heads (zero, constant or
+    # tiny weights) output values inside (0, 1) that *look* like a sigmoid's. Rows that sum to 1 with some
+    # spread are strong enough evidence of a softmax applied outside the traced layers.
+    softmax = act == "softmax" or (act is None and looks == "probabilities" and out.stats.std > 0 and units > 1)
+    sigmoid = act == "sigmoid"
     logits = act in (None, "linear") and looks == "logits"
     ev = {"final_activation": act, "looks_like": looks, "units": units,
           "loss": None if loss is None else loss.name, "expects": None if loss is None else loss.expects,

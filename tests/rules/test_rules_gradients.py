@@ -199,8 +199,18 @@ def test_nd304_fully_dead_relu_layer_is_the_cause(rng):
     net = Net().linear(he(rng, 16, 8)).act("relu").linear(he(rng, 16, 16), b=np.full(16, -50.0)).act("relu") \
         .linear(he(rng, 3, 16))
     found = run("ND304", net.snapshot(x, y))
-    assert [f.evidence["cause"] for f in found] == ["dead:act2"]  # fc1, fc2 below it; the head fed zeros by it
-    assert found[0].severity == Severity.WARNING and found[0].evidence["layers"] == ["fc1", "fc2", "fc3"]
+    assert [f.evidence["cause"] for f in found] == ["dead:act2", "zero-input:act2"]
+    assert all(f.severity == Severity.WARNING for f in found)
+    assert found[0].evidence["layers"] == ["fc1", "fc2"]  # below the dead layer
+    assert found[1].evidence["layers"] == ["fc3"] and "input is all zeros" in found[1].message  # fed zeros by it
+
+
+def test_nd304_zero_hidden_layer_explains_the_head_downstream(rng):
+    x, y = blobs(rng)
+    net = Net().linear(he(rng, 16, 8)).act("relu").linear(np.zeros((16, 16))).act("relu").linear(he(rng, 3, 16))
+    found = run("ND304", net.snapshot(x, y))
+    assert {f.evidence["cause"] for f in found} == {"zero-weights:fc2", "zero-input:fc2"}
+    assert all(f.severity == Severity.INFO for f in found)
 
 
 def test_nd304_healthy_is_silent(rng):

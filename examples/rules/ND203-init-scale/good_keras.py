@@ -1,0 +1,25 @@
+"""ND203 init-scale (good, Keras): ``he_normal`` kernels for the ReLU layers."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+from sklearn.datasets import make_circles
+
+
+def sample_batch():
+    x, y = make_circles(n_samples=256, noise=0.1, factor=0.5, random_state=1)
+    return x.astype("float32"), y.astype("float32")[:, None]
+
+
+def build_model() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input(shape=(2,)),
+        layers.Dense(16, activation="relu", kernel_initializer="he_normal"),
+        layers.Dense(16, activation="relu", kernel_initializer="he_normal"),
+        layers.Dense(16, activation="relu", kernel_initializer="he_normal"),
+        layers.Dense(1, activation="sigmoid"),
+    ])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    return model

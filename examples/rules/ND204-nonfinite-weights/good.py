@@ -1,0 +1,25 @@
+"""ND204 nonfinite-weights (good): the checkpoint from before the divergence, all finite."""
+
+from __future__ import annotations
+
+import torch
+from sklearn.datasets import make_blobs
+from torch import nn
+
+
+def build_model() -> nn.Module:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 32, bias=False), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 3))
+    state = model.state_dict()
+    assert all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point())
+    model.load_state_dict(state)
+    return model
+
+
+def sample_batch():
+    x, y = make_blobs(n_samples=256, centers=3, n_features=4, random_state=0)
+    x = (x - x.mean(0)) / x.std(0)
+    return torch.tensor(x, dtype=torch.float32), torch.tensor(y)
+
+
+loss_fn = nn.CrossEntropyLoss()

@@ -1,0 +1,24 @@
+"""ND401 dead-units (good, Keras): default zero biases, ``he_normal`` kernels."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+from sklearn.datasets import make_blobs
+
+
+def sample_batch():
+    x, y = make_blobs(n_samples=256, centers=3, n_features=4, random_state=0)
+    return ((x - x.mean(0)) / x.std(0)).astype("float32"), y
+
+
+def build_model() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input(shape=(4,)),
+        layers.Dense(64, activation="relu", kernel_initializer="he_normal"),
+        layers.Dense(64, activation="relu", kernel_initializer="he_normal"),
+        layers.Dense(3),
+    ])
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model

@@ -1,0 +1,24 @@
+"""ND501 batchnorm-with-dropout (good): BatchNorm -> ReLU -> Dropout, dropout after the last BN."""
+
+from __future__ import annotations
+
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+
+
+def build_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Linear(64, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(128, 10),
+    )
+
+
+def sample_batch():
+    d = load_digits()
+    return torch.tensor(d.data[:256] / 16, dtype=torch.float32), torch.tensor(d.target[:256])
+
+
+loss_fn = nn.CrossEntropyLoss()
