@@ -207,7 +207,7 @@ class KerasCallback(keras.callbacks.Callback):
         for n, (_, i, loss) in enumerate(pending):
             if loss is None:
                 continue
-            m = float(keras.ops.convert_to_numpy(loss))
+            m = float(_np(loss))
             if i <= prev_i:  # a new epoch (the running mean was reset)
                 prev_i, prev_m = -1, 0.0
             k, k0 = i + 1, prev_i + 1
@@ -240,7 +240,7 @@ class KerasCallback(keras.callbacks.Callback):
         opt = getattr(self.model, "optimizer", None)
         if opt is not None:
             try:
-                lr = float(keras.ops.convert_to_numpy(opt.learning_rate))
+                lr = float(_np(opt.learning_rate))
             except (AttributeError, TypeError, ValueError):
                 lr = None
         sample = Sample(step=t, grad_norm=grad_norm, layer_grad=layer_grad, layer_weight=np.sqrt(w_sq),
@@ -290,7 +290,8 @@ class KerasCallback(keras.callbacks.Callback):
 
 
 def _np(v: Any) -> np.ndarray:
-    return np.asarray(keras.ops.convert_to_numpy(v))
+    value = getattr(v, "value", v)  # a keras.Variable -> its backend tensor
+    return np.asarray(value.numpy() if hasattr(value, "numpy") else keras.ops.convert_to_numpy(value))
 
 
 def _head(a: Any, n: int = 64) -> Any:

@@ -201,11 +201,13 @@ def diverging_loss(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
         with np.errstate(invalid="ignore"):
             jumped = (ref > 0) & (med >= ctx.opt("jump") * ref) & (med >= floor)
         if jumped.any():
-            k = int(np.argmax(jumped))
+            k0 = int(np.argmax(jumped))
+            before, level = float(ref[k0]), float(med[k0])
+            k = k0 + int(np.argmax(vals[k0:k0 + span] >= ctx.opt("jump") * before))  # first step that high
             hits.append((int(steps[k]), (
-                f"the loss jumped from {fmt(float(ref[k]), 3)} to {fmt(float(med[k]), 3)} ({fmt(float(med[k] / ref[k]))}x, "
+                f"the loss jumped from {fmt(before, 3)} to {fmt(level, 3)} ({fmt(level / before)}x, "
                 f"limit {fmt(ctx.opt('jump'))}x) at step {int(steps[k])} and stayed there for {span}+ steps"),
-                {"level": float(med[k]), "before": float(ref[k]), "ratio": float(med[k] / ref[k])}))
+                {"level": level, "before": before, "ratio": level / before}))
     if not hits:
         return
     step, msg, ev = min(hits, key=lambda x: x[0])
@@ -226,7 +228,8 @@ def stalled_loss(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
 
     ## What it does
     Tracks the best window median of the loss (windows of ``window`` steps). An improvement
-    counts when it beats the best so far by ``min_delta`` (relative). The rule fires when the
+    counts when it beats the best so far by ``min_delta`` (relative) and by three standard
+    errors of a window median (so batch noise never looks like progress). The rule fires when the
     last improvement happened before the final ``patience`` fraction of the run (and at
     least ``min_windows`` windows before its end) *and* the plateau is still at or above
     ``max_progress`` times the first step's loss: the model learned little, then nothing.
@@ -269,9 +272,11 @@ def stalled_loss(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     n = len(win)
     if n < int(ctx.opt("min_windows")) + 1 or not init > 0:
         return
-    best, b = math.inf, 0
+    # an improvement must beat the best level by min_delta and by 3 standard errors of a window median
+    se = 1.25 * float(np.median(win.sigma)) / math.sqrt(win.size)
+    best, b = float(win.median[0]), 0
     for i, m in enumerate(win.median.tolist()):
-        if m < best * (1 - ctx.opt("min_delta")):
+        if m < best - max(ctx.opt("min_delta") * best, 3 * se):
             best, b = m, i
     flat = n - 1 - b
     level = float(np.median(win.median[b:]))

@@ -1,0 +1,111 @@
+"""netdoctor.KerasCallback on real short model.fit runs: a healthy run is clean, a diverging learning
+rate is flagged with its step, on_error stop/raise, MirroredStrategy, no trace on the model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+import netdoctor  # noqa: E402
+from netdoctor.errors import UnsupportedModelError  # noqa: E402
+from netdoctor.monitor import TrainingError  # noqa: E402
+
+
+def mlp(lr: float, optimizer: str = "adam") -> "keras.Model":
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(128, activation="relu"),
+                              keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)])
+    opt = keras.optimizers.Adam(lr) if optimizer == "adam" else keras.optimizers.SGD(lr)
+    model.compile(opt, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def test_healthy_digits_run_ends_clean(digits):
+    x, y = digits
+    model = mlp(1e-3)
+    cb = netdoctor.KerasCallback(every=10, held_batch=(x[:64], y[:64]))
+    model.fit(x, y, batch_size=64, epochs=10, verbose=0, callbacks=[cb])
+    report = cb.report()
+    assert report.findings == (), [f.message for f in report.findings]
+    assert report.targets[0].framework == "keras" and not report.skipped
+    h = cb.history()
+    assert h.steps == 290 and len(h.samples) == 29
+    s = h.samples[5]
+    assert s.grad_norm > 0 and s.layer_update is not None and np.isfinite(s.act_dead).sum() == 2
+    assert s.lr == pytest.approx(1e-3)
+    finite = h.finite_loss()[1]  # per-batch losses recovered from Keras' running means
+    assert finite[0] == pytest.approx(2.57, abs=0.3) and finite[-20:].mean() < 0.3
+
+
+def test_per_batch_losses_match_keras_epoch_means(digits):
+    x, y = digits
+    model = mlp(1e-3)
+    cb = netdoctor.KerasCallback(every=7)
+    hist = model.fit(x[:640], y[:640], batch_size=64, epochs=3, verbose=0, callbacks=[cb])
+    losses = cb.history().loss_values.reshape(3, 10)
+    np.testing.assert_allclose(losses.mean(axis=1), hist.history["loss"], rtol=1e-4)
+
+
+def test_diverging_learning_rate_is_flagged_with_its_step(digits, tmp_path):
+    x, y = digits
+    model = mlp(1.0)
+    cb = netdoctor.KerasCallback(every=5, held_batch=(x[:64], y[:64]), log_to=tmp_path / "run.jsonl")
+    model.fit(x, y, batch_size=64, epochs=5, verbose=0, callbacks=[cb])
+    report = cb.report()
+    (f,) = report.by_code("ND602")
+    assert f.step is not None and f.step <= 20
+    assert "learning_rate=0.1" in f.snippet
+    rebuilt = netdoctor.monitor.report_from_log(tmp_path / "run.jsonl")
+    assert [(g.code, g.step) for g in rebuilt.findings] == [(g.code, g.step) for g in report.findings]
+
+
+def test_on_error_stop_ends_fit_cleanly_and_raise_raises(digits):
+    x, y = digits
+    model = mlp(1.0)
+    cb = netdoctor.KerasCallback(every=5, on_error="stop")
+    hist = model.fit(x, y, batch_size=64, epochs=20, verbose=0, callbacks=[cb])
+    assert len(hist.history["loss"]) < 20 and cb.core.closed
+    assert cb.report().by_code("ND602")
+    model = mlp(1.0)
+    cb = netdoctor.KerasCallback(every=5, on_error="raise")
+    with pytest.raises(TrainingError, match="ND602"):
+        model.fit(x, y, batch_size=64, epochs=20, verbose=0, callbacks=[cb])
+    assert cb.core.closed
+
+
+def test_without_held_batch_gradient_rules_are_skipped_with_the_reason(digits):
+    x, y = digits
+    model = mlp(1e-3)
+    cb = netdoctor.KerasCallback(every=10)
+    model.fit(x[:640], y[:640], batch_size=64, epochs=2, verbose=0, callbacks=[cb])
+    reasons = {s.code: s.reason for s in cb.report().skipped}
+    assert set(reasons) == {"ND604", "ND608", "ND609"} and "held_batch" in reasons["ND604"]
+
+
+def test_callback_leaves_model_weights_as_training_alone_would(digits):
+    x, y = digits
+    plain, watched = mlp(1e-3), mlp(1e-3)
+    plain.fit(x[:640], y[:640], batch_size=64, epochs=2, verbose=0, shuffle=False)
+    cb = netdoctor.KerasCallback(every=3, held_batch=(x[:64], y[:64]))
+    watched.fit(x[:640], y[:640], batch_size=64, epochs=2, verbose=0, shuffle=False, callbacks=[cb])
+    for a, b in zip(plain.get_weights(), watched.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_works_under_mirrored_strategy(digits):
+    tf = pytest.importorskip("tensorflow")
+    x, y = digits
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        model = mlp(1.0)
+    cb = netdoctor.KerasCallback(every=5, held_batch=(x[:64], y[:64]))
+    model.fit(x, y, batch_size=64, epochs=3, verbose=0, callbacks=[cb])
+    report = cb.report()
+    assert report.by_code("ND602") and cb.history().samples[1].grad_norm > 0
+
+
+def test_watch_rejects_keras_models():
+    with pytest.raises(UnsupportedModelError, match="KerasCallback"):
+        netdoctor.watch(mlp(1e-3))

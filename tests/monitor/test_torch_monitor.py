@@ -1,0 +1,151 @@
+"""netdoctor.watch on real short PyTorch runs: detection with the right step, silence on a healthy
+run, no trace left on the model, hooks only around sampled steps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+import netdoctor  # noqa: E402
+from netdoctor.findings import Report  # noqa: E402
+from netdoctor.monitor import TrainingError, report_from_log  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def mlp(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+def train(model, opt, data, steps: int, monitor=None, nan_at: int | None = None, seed: int = 0, probe=None):
+    """Minibatch training on digits; ``probe(t)`` runs after each step (for hook checks)."""
+    x, y = (torch.from_numpy(a) for a in data)
+    g = torch.Generator().manual_seed(seed)
+    for t in range(steps):
+        idx = torch.randint(0, len(x), (64,), generator=g)
+        xb = x[idx].clone()
+        if t == nan_at:
+            xb[3, 5] = float("nan")
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(xb), y[idx])
+        loss.backward()
+        opt.step()
+        if monitor is not None:
+            monitor.step(loss)
+        if probe is not None:
+            probe(t)
+
+
+def hooks(model: nn.Module) -> int:
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules())
+
+
+@pytest.mark.parametrize("every", [5, 50])
+def test_healthy_digits_run_ends_clean(digits, every):
+    model = mlp()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with netdoctor.watch(model, opt, every=every) as mon:
+        train(model, opt, digits, 400, mon)
+    report = mon.report()
+    assert isinstance(report, Report)
+    assert report.findings == (), [f.message for f in report.findings]
+    assert set(report.rules_run) >= {f"ND6{i:02d}" for i in range(1, 11)}
+    target = report.targets[0]
+    assert target.framework == "torch" and target.model_class == "Sequential"
+    assert {row["layer"] for row in target.layers} == {"0", "2", "4"}
+    h = mon.history()
+    assert h.steps == 400 and len(h.samples) == len(range(0, 400, every))
+    assert h.samples[0].act_dead is not None and h.samples[0].layer_update is not None
+
+
+def test_nan_injected_at_a_known_step_is_flagged_at_that_step(digits, tmp_path):
+    model = mlp()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    log = tmp_path / "run.jsonl"
+    with netdoctor.watch(model, opt, log_to=log) as mon:  # default every=50: the step is still exact
+        train(model, opt, digits, 300, mon, nan_at=137)
+    report = mon.report()
+    (f,) = report.by_code("ND601")
+    assert f.step == 137 and f.severity == netdoctor.Severity.ERROR
+    assert [x.code for x in report.findings] == ["ND601"]  # NaN weights do not spawn follow-up findings
+    assert [(x.code, x.step) for x in report_from_log(log).findings] == [("ND601", 137)]
+
+
+def test_diverging_learning_rate_is_flagged_within_bounded_steps(digits):
+    model = mlp()
+    opt = torch.optim.Adam(model.parameters(), lr=1.0)
+    with netdoctor.watch(model, opt, every=10) as mon:
+        train(model, opt, digits, 300, mon)
+    report = mon.report()
+    (f,) = report.by_code("ND602")
+    assert f.step is not None and f.step <= 20 and f.severity == netdoctor.Severity.ERROR
+    assert "lr=0.1" in f.snippet  # 10x lower than the measured learning rate
+    assert report.by_code("ND607")  # the blow-up killed the second ReLU layer
+
+
+def test_on_error_raise_stops_a_diverging_regression_early():
+    torch.manual_seed(0)
+    x = torch.randn(256, 8) * 3
+    y = x @ torch.randn(8, 1)
+    model = nn.Linear(8, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)  # far above 2 / curvature
+    mon = netdoctor.watch(model, opt, every=10, on_error="raise")
+    with pytest.raises(TrainingError) as info:
+        for _ in range(500):
+            opt.zero_grad()
+            loss = nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            opt.step()
+            mon.step(loss)
+    mon.close()
+    assert info.value.findings[0].code in ("ND601", "ND602")
+    assert mon.history().steps < 200
+
+
+def test_monitor_leaves_the_model_bit_for_bit_as_training_alone_would(digits):
+    plain, watched = mlp(), mlp()
+    opt_a = torch.optim.Adam(plain.parameters(), lr=1e-3)
+    opt_b = torch.optim.Adam(watched.parameters(), lr=1e-3)
+    train(plain, opt_a, digits, 60)
+    seen = {}
+
+    def probe(t):  # hooks exist only between the step before a sampled step and that step
+        seen[t] = hooks(watched)
+
+    mon = netdoctor.watch(watched, opt_b, every=10)
+    train(watched, opt_b, digits, 60, mon, probe=probe)
+    mon.close()
+    for (na, a), (nb, b) in zip(plain.state_dict().items(), watched.state_dict().items()):
+        assert na == nb and torch.equal(a, b), na
+    assert hooks(watched) == 0 and mon._prev is None
+    assert seen[3] == 0 and seen[9] == 2  # armed after step 9 for the sampled step 10
+    assert all(p.grad is not None for p in watched.parameters())
+    assert watched.training
+
+
+def test_step_accepts_floats_and_close_is_idempotent(digits):
+    model = nn.Linear(4, 1)
+    mon = netdoctor.watch(model, every=3)
+    for t in range(10):
+        mon.step(1.0 / (t + 1))
+    mon.close()
+    mon.close()
+    h = mon.history()
+    np.testing.assert_allclose(h.loss_values, [1.0 / (t + 1) for t in range(10)])
+    assert h.samples[0].grad_norm is None and h.samples[0].lr is None
+    with pytest.raises(RuntimeError, match="after monitor.close"):
+        mon.step(0.1)
+
+
+def test_plot_of_a_torch_run(digits, tmp_path):
+    pytest.importorskip("matplotlib")
+    model = mlp()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with netdoctor.watch(model, opt, every=10) as mon:
+        train(model, opt, digits, 100, mon, nan_at=70)
+    path = mon.plot(tmp_path / "loss.png")
+    assert open(path, "rb").read(4) == b"\x89PNG"
