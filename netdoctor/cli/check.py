@@ -110,11 +110,11 @@ def _run(args: CheckArgs) -> int:
                 sys.stderr.write(res.traceback)
             error_line(_error_text(err.file, err.message))
 
-    if args.baseline:
-        report = optional_module("baseline").apply_baseline(report, args.baseline)
-    if args.write_baseline:
+    if args.write_baseline:  # all current findings, also when --baseline names the old file
         optional_module("baseline").write_baseline(report, args.write_baseline)
         note_line(f"wrote a baseline of {len(report.findings)} finding(s) to {args.write_baseline}")
+    if args.baseline:
+        report = optional_module("baseline").apply_baseline(report, args.baseline)
 
     checked_any = bool(report.targets)
     for fmt, dest in destinations:
