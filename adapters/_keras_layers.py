@@ -294,9 +294,10 @@ def initializer_name(owner: Any, var_name: str) -> str | None:
     attr = _VAR_ROLES.get(var_name, (None, ""))[1]
     if not attr:
         return None
-    init = getattr(owner, attr, None)
-    if init is None:
-        init = getattr(owner, "_" + attr, None)
+    candidates = [attr, "_" + attr]
+    if var_name == "kernel":  # DepthwiseConv names its kernel "kernel" but configures depthwise_initializer
+        candidates += ["depthwise_initializer", "_kernel_initializer"]
+    init = next((getattr(owner, a) for a in candidates if getattr(owner, a, None) is not None), None)
     if init is None:
         return None
     if isinstance(init, str):
