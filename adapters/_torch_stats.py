@@ -67,6 +67,29 @@ def _unit_moments(v: torch.Tensor) -> list[torch.Tensor]:
             v.amin(-1).amin(0), v.amax(-1).amax(0)]
 
 
+def _to_host(scalars: torch.Tensor, vectors: list[torch.Tensor], counts: list[torch.Tensor],
+             single_transfer: bool | None = None) -> tuple[list[float], list[np.ndarray], list[np.ndarray]]:
+    """Copy the reductions to the host: one transfer on an accelerator, no copies on CPU.
+
+    ``single_transfer`` forces the accelerator path (concatenate, then one copy) or the CPU
+    path; ``None`` picks by the device.
+    """
+    if single_transfer is None:
+        single_transfer = scalars.device.type != "cpu"
+    if not single_transfer:
+        return (scalars.tolist(), [v.numpy().astype(np.float64) for v in vectors],
+                [c.numpy().astype(np.float64) for c in counts])
+    sizes = [int(v.numel()) for v in vectors + counts]
+    host = torch.cat([scalars.double()] + [v.double() for v in vectors + counts]).cpu().numpy()
+    k = int(scalars.numel())
+    out_s = host[:k].tolist()
+    chunks = []
+    for size in sizes:
+        chunks.append(host[k:k + size])
+        k += size
+    return out_s, chunks[:len(vectors)], chunks[len(vectors):]
+
+
 def _count(mask: torch.Tensor) -> torch.Tensor:
     """Per-unit count of ``True`` entries of an ``(A, C, B)`` mask."""
     if mask.shape[2] == 1:
@@ -74,7 +97,6 @@ def _count(mask: torch.Tensor) -> torch.Tensor:
     return mask.sum(-1, dtype=torch.int32).sum(0)
 
 
-@torch.no_grad()
 def reduce(
     t: torch.Tensor,
     *,
@@ -140,33 +162,23 @@ def reduce(
     sign = torch.sign(flat)
     glob.append(torch.dot(flat, sign))  # sum |x| (one BLAS pass; faster than vector_norm(x, 1))
     glob.append(sign.abs_().sum())  # entries != 0 (faster than count_nonzero on CPU)
-    parts = [torch.stack(glob).double()]
-    parts += [p.double() for p in vectors] + [c.double() for c in counts]
-    host = torch.cat(parts).cpu().numpy()
-    s1, sq, mn_h, mx_h = (float(h) for h in host[:4])
+    scalars, vec_h, count_h = _to_host(torch.stack(glob), vectors, counts)
+    s1, sq, mn_h, mx_h = scalars[:4]
     pos = 4
     if exact:
-        var_h, mean_h = float(host[4]), float(host[5])
+        var_h, mean_h = scalars[4], scalars[5]
         pos = 6
     else:
         mean_h = s1 / n
         var_h = sq / n - mean_h * mean_h
-    l1_h, nz_h = float(host[pos]), float(host[pos + 1])
-    pos += 2
-    vec_h = []
-    for _ in vectors:
-        vec_h.append(host[pos:pos + units])
-        pos += units
-    count_h = []
-    for _ in counts:
-        count_h.append(host[pos:pos + units] / max(count, 1))
-        pos += units
+    l1_h, nz_h = scalars[pos], scalars[pos + 1]
+    count_h = [c / max(count, 1) for c in count_h]
     act = count_h[0] if active and per_unit else None
     sat = count_h[-1] if saturation is not None and per_unit else None
     if not (math.isfinite(mn_h) and math.isfinite(mx_h)):
         return _reduce_nonfinite(x, vu if per_unit else None, units, shape, dtype, unit_moments and per_unit, act, sat)
     tiny = nz_h > 0 and max(abs(mn_h), abs(mx_h)) < _TINY
-    cancelled = not exact and var_h <= 1e-4 * mean_h * mean_h
+    cancelled = not exact and mn_h != mx_h and var_h <= 1e-4 * mean_h * mean_h
     if x.dtype != torch.float64 and (tiny or not math.isfinite(sq) or not math.isfinite(s1) or cancelled):
         stats = reduce(x.double(), unit_axis=unit_axis, max_units=max_units, unit_moments=unit_moments)[0]
         return _with_dtype(stats, dtype), act, sat
@@ -238,44 +250,41 @@ def _with_units(stats: TensorStats, um, us, umin, umax) -> TensorStats:
     )
 
 
-_MULTIPLIERS: dict[tuple[int, str], torch.Tensor] = {}
+_PROBES: dict[tuple[int, str, torch.dtype], torch.Tensor] = {}
 
 
-def _multipliers(cols: int, device: torch.device) -> torch.Tensor:
-    """Odd per-column multipliers of the row hash (cached per size and device)."""
-    key = (cols, str(device))
-    got = _MULTIPLIERS.get(key)
+def _probe_vector(cols: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A fixed pseudo-random weighting of the columns (cached per size, device and dtype)."""
+    key = (cols, str(device), dtype)
+    got = _PROBES.get(key)
     if got is None:
-        got = torch.arange(cols, dtype=torch.int64).mul_(2654435761).add_(12345).bitwise_or_(1).to(device)
-        if len(_MULTIPLIERS) > 64:
-            _MULTIPLIERS.clear()
-        _MULTIPLIERS[key] = got
+        gen = torch.Generator().manual_seed(12345)
+        got = (torch.rand(cols, generator=gen, dtype=torch.float64) + 0.5).to(device=device, dtype=dtype)
+        if len(_PROBES) > 64:
+            _PROBES.clear()
+        _PROBES[key] = got
     return got
 
 
-@torch.no_grad()
 def duplicate_unit_frac(w: torch.Tensor, unit_dim: int = 0) -> float:
     """Fraction of units (slices along ``unit_dim``) exactly equal to another unit.
 
     ``(units - distinct units) / units``: 0.0 when all differ, ``(units-1)/units`` when all
-    are identical. Rows are hashed with exact integer arithmetic on their bit patterns
-    (equal rows always collide), and only colliding rows are compared exactly.
+    are identical. Each unit gets a fingerprint, a fixed weighted sum of its entries; equal
+    units always get equal fingerprints (each is reduced by the same code in the same
+    order), and only when fingerprints repeat are the units compared exactly.
     """
     if w.dim() == 0 or w.numel() == 0 or w.is_complex() or not w.is_floating_point():
         return 0.0
-    m = w.detach().movedim(unit_dim, 0)
+    m = _as_float(w).movedim(unit_dim, 0)
     units = m.shape[0]
     if units <= 1:
         return 0.0
-    rows = (m.reshape(units, -1) + 0.0).contiguous()  # + 0.0 maps -0.0 to +0.0
-    cols = rows.shape[1]
-    int_type = {8: torch.int64, 4: torch.int32, 2: torch.int16}[rows.element_size()]
-    bits = rows.view(int_type)
-    mult = _multipliers(cols, rows.device)
-    h = (bits.to(torch.int64) * mult).sum(dim=1) if int_type != torch.int32 else (bits * mult.to(torch.int32)).sum(dim=1, dtype=torch.int64)
-    hs, _ = torch.sort(h)
-    collisions = int(torch.count_nonzero(hs[1:] == hs[:-1]))
-    if collisions == 0:
+    rows = m.reshape(units, -1)
+    probe = _probe_vector(rows.shape[1], rows.device, rows.dtype)
+    # elementwise product then a row reduction: identical rows give bit-identical keys
+    key, _ = torch.sort((rows * probe).sum(1))
+    if not bool((key[1:] == key[:-1]).any()):
         return 0.0
     distinct = int(torch.unique(rows, dim=0).shape[0])
     return (units - distinct) / units

@@ -6,7 +6,9 @@ of ``netdoctor.check(model, x, y, loss_fn=...)`` and of the adapter collecting *
 (the cost once all rules are registered), each with its ratio to the plain step (target:
 at most 3x). It also prints the import time of ``import netdoctor`` and of
 ``netdoctor --help`` in fresh subprocesses. If ``bench/keras_rows.py`` exists, its
-``rows()`` are appended (each row: ``(name, plain_s, check_s, note)``).
+``rows()`` are appended (dicts with ``model``, ``plain_s``, ``check_s``; ``--no-keras`` skips
+them). Timings of the three functions per model are interleaved, so machine load hits
+them alike and the ratios stay meaningful on a shared machine.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -24,16 +27,22 @@ from typing import Any, Callable
 HERE = Path(__file__).resolve().parent
 
 
-def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""
+def interleaved_medians(fns: list[Callable[[], Any]], repeats: int, warmup: int = 2) -> list[float]:
+    """Median wall time of each function, run in turn ``repeats`` times after ``warmup`` rounds.
+
+    Interleaving makes every function see the same machine load, so the ratios stay
+    meaningful on a shared machine even when the absolute times drift.
+    """
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns:
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            times[i].append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
 
 
 def subprocess_time(args: list[str], repeats: int = 3) -> float | None:
@@ -105,14 +114,12 @@ def torch_rows(batch: int, repeats: int) -> list[tuple[str, float, float, float]
             adapter.collect(model, inputs=x, targets=y, loss_fn=loss_fn, needs=frozenset(Need),
                             settings=ProbeSettings(), input_shape=None)
 
-        t_plain = median_time(plain, repeats)
-        t_check = median_time(check, repeats)
-        t_all = median_time(collect_all, repeats)
+        t_plain, t_check, t_all = interleaved_medians([plain, check, collect_all], repeats)
         rows.append((name, t_plain, t_check, t_all))
     return rows
 
 
-def keras_rows() -> list[tuple[str, float, float, str]]:
+def keras_rows(repeats: int, batch: int) -> list[Any]:
     """Rows from ``bench/keras_rows.py`` (written by the Keras adapter), if present."""
     path = HERE / "keras_rows.py"
     if not path.exists():
@@ -122,20 +129,40 @@ def keras_rows() -> list[tuple[str, float, float, str]]:
         return []
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return list(module.rows())
+    try:
+        return list(module.rows(repeats=repeats, batch=batch))
+    except TypeError:
+        return list(module.rows())
+
+
+def format_keras_row(row: Any) -> str:
+    """One printed line for a Keras row: a dict (``model``, ``plain_s``, ``check_s``, extras)
+    or a tuple ``(name, plain_s, check_s, note)``."""
+    if isinstance(row, dict):
+        name, t_plain, t_check = row.get("model", "?"), row["plain_s"], row["check_s"]
+        skip = {"framework", "model", "plain_s", "check_s", "ratio"}
+        note = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                         for k, v in row.items() if k not in skip)
+    else:
+        name, t_plain, t_check, note = row
+    return (f"{'keras ' + str(name):34s} {t_plain * 1000:7.1f}ms {t_check * 1000:7.1f}ms "
+            f"{t_check / t_plain:5.2f}x  {note}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--no-keras", action="store_true", help="skip the rows of bench/keras_rows.py")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     args = parser.parse_args(argv)
     out = sys.stdout.write
 
     t_import = subprocess_time([sys.executable, "-c", "import netdoctor"])
     out(f"import netdoctor (fresh process, incl. interpreter start): "
         f"{'failed' if t_import is None else f'{t_import * 1000:.0f} ms'}\n")
-    cli = subprocess_time([sys.executable, "-m", "netdoctor.cli", "--help"]) if importlib.util.find_spec("netdoctor.cli") else None
+    script = shutil.which("netdoctor") or str(Path(sys.executable).with_name("netdoctor"))
+    cli = subprocess_time([script, "--help"]) if Path(script).exists() else None
     if cli is None:
         out("netdoctor --help: skipped (the CLI does not run yet)\n")
     else:
@@ -146,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     out(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
         f"median of {args.repeats}\n")
     out(f"{'model':34s} {'fwd+bwd':>9s} {'check':>9s} {'ratio':>6s} {'all needs':>10s} {'ratio':>6s}\n")
@@ -158,9 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     needs = sorted(str(n) for n in merged_needs(selected_rules(Config())))
     out(f"('check' collects what the registered rules need: {', '.join(needs) or 'nothing yet'}; "
         "'all needs' collects every statistic)\n")
-    for row in keras_rows():
-        name, t_plain, t_check, note = row
-        out(f"{name:34s} {t_plain * 1000:7.1f}ms {t_check * 1000:7.1f}ms {t_check / t_plain:5.2f}x  {note}\n")
+    if not args.no_keras:
+        rows = keras_rows(args.repeats, args.batch)
+        if rows:
+            out("\nKeras (bench/keras_rows.py):\n")
+        for row in rows:
+            out(format_keras_row(row))
     return 0
 
 

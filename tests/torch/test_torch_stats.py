@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from netdoctor.adapters._torch_stats import duplicate_unit_frac, reduce  # noqa: E402
+from netdoctor.adapters._torch_stats import _to_host, duplicate_unit_frac, reduce  # noqa: E402
 from netdoctor.snapshot import TensorStats  # noqa: E402
 
 SCALARS = ("mean", "std", "min", "max", "abs_max", "abs_mean", "l2", "frac_zero", "frac_nonfinite")
@@ -90,3 +90,15 @@ def test_duplicate_unit_fraction():
     z = torch.zeros(4, 3)
     z[1, 0] = -0.0
     assert duplicate_unit_frac(z) == pytest.approx(3 / 4)  # -0.0 equals 0.0
+
+
+def test_single_transfer_path_matches_the_cpu_path():
+    scalars = torch.tensor([1.5, -2.0, 3.0])
+    vectors = [torch.arange(4.0), torch.ones(4)]
+    counts = [torch.tensor([1, 2, 3, 4], dtype=torch.int32)]
+    a = _to_host(scalars, vectors, counts, single_transfer=False)
+    b = _to_host(scalars, vectors, counts, single_transfer=True)  # the accelerator path
+    assert a[0] == b[0] == [1.5, -2.0, 3.0]
+    for x, y in zip(a[1] + a[2], b[1] + b[2]):
+        np.testing.assert_array_equal(x, y)
+        assert y.dtype == np.float64
