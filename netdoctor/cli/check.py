@@ -114,7 +114,14 @@ def _run(args: CheckArgs) -> int:
         optional_module("baseline").write_baseline(report, args.write_baseline)
         note_line(f"wrote a baseline of {len(report.findings)} finding(s) to {args.write_baseline}")
     if args.baseline:
-        report = optional_module("baseline").apply_baseline(report, args.baseline)
+        baseline = optional_module("baseline")
+        report = baseline.apply_baseline(report, args.baseline)
+        fixed = baseline.fixed_since(report, args.baseline)
+        if fixed:
+            note_line(f"fixed since the baseline: {len(fixed)} finding(s)")
+            for entry in fixed:
+                where = f" in `{entry.layer}`" if entry.layer else ""
+                note_line(f"  fixed: {entry.file or '-'}: {entry.rule} {entry.name}{where}")
 
     checked_any = bool(report.targets)
     for fmt, dest in destinations:

@@ -150,3 +150,17 @@ def test_baseline_round_trip(cli, tmp_path):
     again = cli("check", path, "--select", "ND201", "--baseline", str(base), "--format", "json")
     assert again.code == 0, again.out
     assert not [f for f in json.loads(again.out)["findings"] if f["rule"] == "ND201"]
+
+
+def test_baseline_reports_fixed_findings(cli, tmp_path):
+    path = fixture("zero_hidden.py")
+    base = tmp_path / "baseline.json"
+    assert cli("check", path, "--select", "ND201", "--write-baseline", str(base)).code == 0
+    doc = json.loads(base.read_text())
+    ghost = dict(doc["findings"][0], layer="ghost_layer", fingerprint="0" * 16)
+    doc["findings"].append(ghost)  # a finding of the same file and rule that is gone now
+    base.write_text(json.dumps(doc))
+    again = cli("check", path, "--select", "ND201", "--baseline", str(base))
+    assert again.code == 0
+    assert "fixed since the baseline: 1 finding(s)" in again.err
+    assert "ND201" in again.err and "ghost_layer" in again.err
