@@ -15,7 +15,7 @@ from typing import Iterator
 from netdoctor.findings import Finding, Severity
 from netdoctor.rules._registry import RuleContext, rule
 from netdoctor.rules._gradflow import GradRow, gradient_chain, nonfinite_origin, vanishing_fix, zero_grad_causes
-from netdoctor.rules._util import fmt, is_head, name_list, nice_floor, pct, plural
+from netdoctor.rules._util import fmt, is_head, name_list, nice_floor, norm_after, pct, plural
 from netdoctor.snapshot import ModelSnapshot, Need
 
 
@@ -55,7 +55,10 @@ def vanishing_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     layers' relative gradient is below ``min_relative`` in absolute terms while the loss is not
     already near zero (every layer is starved, as with tiny initial weights).
 
-    Depth decay is not judged in residual networks: the skip path carries gradients past every
+    Layers followed by BatchNorm/LayerNorm are left out: normalization makes them
+    scale-invariant, so their gradient measures their weight scale, not the decay through depth
+    (and normalization is the cure for vanishing gradients). Depth decay is not judged in
+    residual networks: the skip path carries gradients past every
     block, and the size of the head's gradient there reflects normalization, not decay (a BERT
     has 1e-5 between its query projections and its classifier at initialization, and trains
     fine). Layers whose gradient is exactly zero are left to ND304, which explains zero
@@ -94,19 +97,33 @@ def vanishing_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
       gradient descent is difficult" (1994).
     - Glorot & Bengio (2010); He et al. (2016) "Deep Residual Learning".
     """
-    chain = gradient_chain(snap)
-    if len(chain) < 2:
+    # layers followed by a normalization are scale-invariant (their gradient is orthogonal to W and
+    # says nothing about decay: a 1-input Dense before ReLU+BN has almost none by construction)
+    # the absolute test keeps them (a stem conv before BN is what feeds a ConvNeXt's layer-scaled blocks)
+    full = gradient_chain(snap)
+    chain = [r for r in full if norm_after(snap, r.rec) is None]
+    if len(full) < 2:
         return
-    k = _window(chain)
-    early = max(chain[:k], key=lambda r: r.rel)
-    late = max(chain[-k:], key=lambda r: r.rel)
-    drop = early.rel / late.rel if late.rel > 0 else 1.0
-    span = max(chain.index(late) - chain.index(early), 1)
-    per_layer = drop ** (1.0 / span) if drop > 0 else 0.0
     loss = snap.loss
     loss_big = loss is None or not math.isfinite(loss.value) or loss.value > ctx.opt("min_loss")
-    depth_hit = snap.residual is not True and drop < ctx.opt("max_drop")
-    abs_hit = loss_big and early.rel < ctx.opt("min_relative")
+    k = _window(full)
+    first = max(full[:k], key=lambda r: r.rel)
+    abs_hit = loss_big and first.rel < ctx.opt("min_relative")
+    depth_hit = False
+    if len(chain) >= 2:
+        k = _window(chain)
+        early = max(chain[:k], key=lambda r: r.rel)
+        late = max(chain[-k:], key=lambda r: r.rel)
+        drop = early.rel / late.rel if late.rel > 0 else 1.0
+        span = max(chain.index(late) - chain.index(early), 1)
+        depth_hit = snap.residual is not True and drop < ctx.opt("max_drop")
+    if abs_hit or not depth_hit:
+        chain = full
+        k = _window(chain)
+        early, late = first, max(chain[-k:], key=lambda r: r.rel)
+        drop = early.rel / late.rel if late.rel > 0 else 1.0
+        span = max(chain.index(late) - chain.index(early), 1)
+    per_layer = drop ** (1.0 / span) if drop > 0 else 0.0
     if not (depth_hit or abs_hit):
         return
     if depth_hit:
@@ -151,7 +168,9 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     Flags a hidden weight layer whose gradient norm exceeds ``max_relative`` times its weight
     norm (one SGD step at learning rate 0.1 would move the weights by their own size), the head
     when it exceeds ``max_relative_head``, or a plain network whose early layers' relative
-    gradient is ``max_growth`` times that of the last layers. The head gets a wider limit
+    gradient is ``max_growth`` times that of the last layers. Layers followed by a normalization
+    layer are left out: BatchNorm/LayerNorm make them scale-invariant, so their gradient grows as
+    their weights shrink without anything compounding through depth. The head gets a wider limit
     because its gradient scales with the loss itself (an MSE regression on targets of scale 2
     puts the head at 9x), while hidden layers show the amplification through depth. The finding
     gives a concrete clipping threshold: the global norm the gradient would have if no layer
@@ -189,7 +208,10 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     - Pascanu, Mikolov, Bengio, "On the difficulty of training recurrent neural networks"
       (2013): gradient clipping.
     """
-    chain = gradient_chain(snap)
+    # A layer followed by a normalization is scale-invariant: its gradient is orthogonal to W and
+    # proportional to 1/|W|, so a large ratio there means "small weights", not amplification through
+    # depth (Keras' glorot-initialized depthwise kernels before BN measure 150x and train fine).
+    chain = [r for r in gradient_chain(snap) if norm_after(snap, r.rec) is None]
     if not chain:
         return
     head = chain[-1] if is_head(snap, chain[-1].rec) else None

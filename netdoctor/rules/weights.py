@@ -186,9 +186,11 @@ def _reference(rec: LayerRecord, p: ParamRecord) -> tuple[str, float, float, flo
         canon = 1.0 / fi
     else:
         canon = 2.0 / (fi + fo)
-    # forward-preserving gain/fan_in and backward-preserving gain/fan_out bracket every standard init
+    # forward-preserving gain/fan_in and backward-preserving gain/fan_out bracket every standard init.
+    # He's mode="fan_out" is the convention for conv kernels (torchvision, Keras EfficientNet), so a
+    # conv may sit up to gain/fan_out; a dense layer above gain/fan_in amplifies the forward signal.
     lo = min(gain / fi, gain / fo, canon)
-    hi = max(gain / fi, canon)
+    hi = max(gain / fi, canon, gain / fo if rec.kind == KIND_CONV else 0.0)
     return name, canon, lo, hi
 
 
@@ -203,13 +205,17 @@ def init_scale(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     family, Glorot ``2/(fan_in+fan_out)`` for tanh/sigmoid/linear, LeCun ``1/fan_in`` for SELU.
     Because Glorot is itself a compromise between the forward (``gain/fan_in``) and backward
     (``gain/fan_out``) references, a kernel is flagged only when its variance is more than
-    ``band`` times above the forward reference or below the smaller of the two. So PyTorch's
+    ``band`` times below the smaller of the two, or above the forward reference (for conv
+    kernels above the larger of the two: ``mode="fan_out"`` is the convention in torchvision and
+    Keras' EfficientNet, whose 96->4 squeeze-excitation convs sit at 24x He). So PyTorch's
     default (``1/(3 fan_in)``, 1/6 of He) and Keras' ``glorot_uniform`` under ReLU pass, while
     Keras 2's ``RandomUniform(-0.05, 0.05)`` on narrow layers and ``N(0, 1)`` on wide layers fail.
 
     Kernels followed by a normalization layer are skipped (BatchNorm/LayerNorm undo any weight
-    scale). Too *small* a variance is not reported for the final head (small heads such as
-    ``N(0, 0.01)`` start with uniform predictions on purpose) nor in residual networks (BERT's
+    scale). For the final head a too-large variance is info only (it sets how confident the
+    first predictions are; EfficientNet's head sits at 22x Glorot) and a too-small one is not
+    reported (small heads such as ``N(0, 0.01)`` start with uniform predictions on purpose), nor
+    is a too-small variance in residual networks (BERT's
     ``N(0, 0.02)`` keeps residual branches small at the start; the skip path carries the signal).
     Embeddings, recurrent and attention kernels follow their own conventions and are skipped.
 
@@ -253,14 +259,15 @@ def init_scale(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
             continue
         name, canon, lo, hi = ref
         var = p.stats.mean ** 2 + p.stats.std ** 2
+        head = is_head(snap, rec)
         if var > hi * band:
             direction = "large"
-        elif var < lo / band and not is_head(snap, rec) and not residual:
+        elif var < lo / band and not head and not residual:
             direction = "small"
         else:
             continue
         hits.append({"rec": rec, "p": p, "name": name, "canon": canon, "lo": lo / band, "hi": hi * band,
-                     "var": var, "ratio": var / canon, "direction": direction})
+                     "var": var, "ratio": var / canon, "direction": direction, "head": head})
     many = len(hits) > ctx.opt("max_listed")
     groups = [[h for h in hits if h["direction"] == d] for d in ("small", "large")] if many else [[h] for h in hits]
     for grp in (g for g in groups if g):
@@ -281,9 +288,13 @@ def init_scale(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
             snippets = [_reinit_snippet(ctx, g["rec"], g["p"]) or "" for g in grp[:4]]
             more = "" if len(grp) <= 4 else f"\n# ... and the other {len(grp) - 4} layers"
             snippet = ("\n" if ctx.framework != "keras" else ",\n").join(snippets) + more
+        head_only = all(g["head"] for g in grp)
+        if head_only:
+            msg += "; it is the head, whose scale only sets how confident the first predictions are"
         yield ctx.finding(
             msg,
             layer=rec.name,
+            severity=Severity.INFO if head_only else None,
             recommendation=(f"Initialize `{rec.name}` with {name} initialization for its {act} activation."
                             if len(grp) == 1 else "Initialize these layers with the reference for their activation."),
             snippet=snippet,

@@ -129,13 +129,27 @@ def test_nd203_keras2_random_uniform_on_narrow_relu_layers(rng):
     assert "He reference 2/fan_in = 0.4" in f.message and "relu" in f.message
 
 
-def test_nd203_unit_normal_on_wide_layers_and_on_an_800_fan_in(rng):
+def test_nd203_wide_dense_layers_and_theDeepChecker_conv_case(rng):
     x = rng.normal(0, 1, (32, 800))
     snap = Net().linear(rng.normal(0, 0.25, (64, 800)), initializer="RandomNormal").act("relu") \
         .linear(rng.normal(0, 0.25, (64, 64))).act("relu").linear(he_like(rng, 10, 64)).snapshot(x, rng.integers(0, 10, 32))
     [f] = run("ND203", snap)  # 25x He at fan_in 800; only 2x at fan_in 64 (TheDeepChecker's regrNN)
     assert f.layer == "fc1" and f.evidence["direction"] == "large" and f.evidence["initializer"] == "RandomNormal"
     assert "(RandomNormal)" in f.message
+    # the CNN variant: a 5x5x32 -> 64 conv kernel drawn from N(0, 0.25^2), He std would be 0.05
+    conv = LayerRecord(name="conv2", type_name="Conv2d", kind="conv", activation="relu",
+                       params=(param("weight", ROLE_WEIGHT, rng.normal(0, 0.25, (64, 32, 5, 5))),))
+    [g] = run("ND203", replace(snap, layers=(conv, *snap.layers[1:])))
+    assert g.layer == "conv2" and g.evidence["fan_in"] == 800 and g.evidence["ratio"] > 20
+
+
+def test_nd203_fan_out_mode_is_accepted_for_convs(rng):
+    # EfficientNet's squeeze-excitation reduce conv: 96 -> 4 channels, VarianceScaling(2, fan_out)
+    conv = LayerRecord(name="se_reduce", type_name="Conv2D", kind="conv", activation="silu",
+                       params=(param("weight", ROLE_WEIGHT, rng.normal(0, np.sqrt(2 / 4), (4, 96, 1, 1))),))
+    x, y = blobs(rng)
+    snap = mlp(rng, [8, 16, 3]).snapshot(x, y)
+    assert run("ND203", replace(snap, layers=(conv, *snap.layers))) == []
 
 
 def test_nd203_many_layers_are_merged_into_one_finding(rng):
@@ -181,3 +195,10 @@ def test_nd204_nan_weights_and_buffers(rng, data):
 
 def test_nd204_finite_weights_are_silent(rng, data):
     assert run("ND204", mlp(rng, [8, 16, 3]).snapshot(*data)) == []
+
+
+def test_nd203_too_large_head_is_info(rng, data):
+    net = mlp(rng, [8, 64, 64, 10])
+    net.layers[-1][1]["w"] = rng.normal(0, 1.0, (10, 64))  # N(0, 1) head: confident first predictions
+    [f] = run("ND203", net.snapshot(data[0], rng.integers(0, 10, 128)))
+    assert f.layer == "fc3" and f.severity == Severity.INFO and "head" in f.message
