@@ -45,6 +45,15 @@ def all_records(probe: Probe, model: nn.Module) -> list[Rec]:
     return [rec for _, rec in keyed]
 
 
+def _blocks_input(rec: Rec) -> bool:
+    """Data passing through ``rec`` is no longer raw input: weight layers, normalization, and
+    custom modules applying weight matrices of their own."""
+    if rec.kind in WEIGHT_KINDS or rec.kind in NORM_KINDS:
+        return True
+    module = rec.module
+    return module is not None and any(p is not None and p.dim() >= 2 for p in module._parameters.values())
+
+
 class Graph:
     """Consumers, entry flags and activations over the traced data flow."""
 
@@ -78,8 +87,7 @@ class Graph:
         if not hit:
             for src in rec.inputs_from:
                 s = self.recs.get(src)
-                if s is not None and s.kind not in WEIGHT_KINDS and s.kind not in NORM_KINDS \
-                        and self._reaches_input(s, seen):
+                if s is not None and not _blocks_input(s) and self._reaches_input(s, seen):
                     hit = True
                     break
         self._reach[rec.name] = hit

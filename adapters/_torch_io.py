@@ -11,7 +11,7 @@ from torch import nn
 
 from netdoctor.adapters._common import SYNTHETIC_BATCH, classify_output, format_shape, target_kind
 from netdoctor.adapters._torch_stats import reduce
-from netdoctor.adapters._torch_trace import iter_tensors
+from netdoctor.adapters._torch_flow import iter_tensors
 from netdoctor.errors import DataError
 from netdoctor.snapshot import DataStats, OutputInfo, TensorStats
 

@@ -7,7 +7,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.modules import activation as _act
 from torch.nn.modules import batchnorm as _bn
 from torch.nn.modules import conv as _conv
 from torch.nn.modules import dropout as _drop
@@ -18,7 +17,7 @@ from torch.nn.modules import rnn as _rnn
 from netdoctor.snapshot import (
     KIND_ACTIVATION, KIND_ATTENTION, KIND_BATCHNORM, KIND_CONV, KIND_DROPOUT, KIND_EMBEDDING,
     KIND_GROUPNORM, KIND_LAYERNORM, KIND_LINEAR, KIND_OTHER, KIND_POOL, KIND_RNN, KIND_SCALE,
-    NORM_KINDS, ROLE_BIAS, ROLE_BUFFER, ROLE_EMBEDDING, ROLE_NORM_SCALE, ROLE_NORM_SHIFT,
+    KIND_PREPROCESS, NORM_KINDS, ROLE_BIAS, ROLE_EMBEDDING, ROLE_NORM_SCALE, ROLE_NORM_SHIFT,
     ROLE_OTHER, ROLE_RECURRENT, ROLE_WEIGHT,
 )
 
@@ -127,6 +126,12 @@ def module_kind(module: nn.Module) -> str:
     if "groupnorm" in name or "instancenorm" in name:
         return KIND_GROUPNORM
     params = [p for p in module._parameters.values() if p is not None]
+    has_children = next(iter(module._modules.values()), None) is not None
+    if not params and not has_children and owns_state(module):
+        return KIND_PREPROCESS  # a leaf with fixed float buffers only: mean/std standardization
+    weight = module._parameters.get("weight")
+    if weight is not None and not has_children and weight.dim() >= 2:
+        return KIND_LINEAR if weight.dim() == 2 else KIND_CONV  # a hand-written Linear/Conv
     if params and all(sum(1 for d in p.shape if d > 1) <= 1 for p in params):
         return KIND_SCALE
     return KIND_OTHER
@@ -158,10 +163,6 @@ def param_role(kind: str, module: nn.Module, name: str) -> str:
     if kind in NORM_KINDS:
         return {"weight": ROLE_NORM_SCALE, "bias": ROLE_NORM_SHIFT}.get(name, ROLE_OTHER)
     return ROLE_OTHER
-
-
-def buffer_role() -> str:
-    return ROLE_BUFFER
 
 
 def fans(kind: str, module: nn.Module, role: str, w: torch.Tensor) -> tuple[int | None, int | None, int | None, int]:
@@ -288,6 +289,12 @@ BINARY_FUNCTIONS = frozenset(_collect({n: True for n in _BINARY_NAMES}, (torch, 
 #: Casts: an integer model input cast to float becomes a float feature.
 CAST_FUNCTIONS = frozenset(_collect({n: True for n in ("float", "double", "half", "bfloat16", "to", "type")},
                                     (torch.Tensor, torch._C.TensorBase)))
+_WEIGHT_OP_NAMES = ("matmul", "mm", "bmm", "linear", "bilinear", "conv1d", "conv2d", "conv3d",
+                    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "einsum", "addmm",
+                    "baddbmm", "__matmul__", "__rmatmul__", "embedding", "tensordot", "inner")
+#: Functions that apply a weight matrix: with a module's own parameter they act as a layer.
+WEIGHT_FUNCTIONS = frozenset(_collect({n: True for n in _WEIGHT_OP_NAMES},
+                                      (torch, F, torch.Tensor, torch._C.TensorBase, torch._C._nn)))
 #: Keyword arguments that carry masks, never data.
 MASK_KWARGS = frozenset({"attn_mask", "attention_mask", "key_padding_mask", "mask", "src_mask",
                          "src_key_padding_mask", "tgt_mask", "memory_mask", "encoder_attention_mask"})

@@ -8,8 +8,7 @@ recorded layers (or model inputs) each tensor derives from, through every op. Pr
 fills ``inputs_from`` / ``consumes_model_input`` and spots residual additions: ``a + b`` of
 same-shaped tensors whose weight-layer depths differ (``out + identity``, ``x + attn(x)``).
 
-Tensors are keyed by ``id`` with a weak reference to guard against id reuse; nothing is
-kept alive by the trace. Inside built-in modules (``nn.Linear``, ``nn.LSTM``...) the mode
+Provenance itself lives in ``_torch_flow``. Inside built-in modules (``nn.Linear``, ``nn.LSTM``...) the mode
 steps aside at once, which keeps its overhead to a few microseconds per user-level op.
 """
 
@@ -18,7 +17,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Iterator
+from typing import Any, Iterable
 
 import numpy as np
 import torch
@@ -26,19 +25,16 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from netdoctor.adapters import _torch_kinds as K
+from netdoctor.adapters._torch_flow import INPUT_FLOAT, INPUT_INT, Flow, Found, iter_tensors, op_outputs
 from netdoctor.adapters._common import saturation_threshold
 from netdoctor.adapters._torch_stats import reduce
 from netdoctor.snapshot import (
-    KIND_ACTIVATION, KIND_BATCHNORM, KIND_CONV, KIND_EMBEDDING, KIND_POOL, KIND_PREPROCESS,
+    KIND_ACTIVATION, KIND_BATCHNORM, KIND_CONV, KIND_EMBEDDING, KIND_PREPROCESS,
     NORM_KINDS, RELU_FAMILY, WEIGHT_KINDS, ProbeSettings, TensorStats,
 )
 
-INPUT_FLOAT = "<input>"
-INPUT_INT = "<input:int>"
-MARKERS = frozenset({INPUT_FLOAT, INPUT_INT})
 MAX_RECORDS_PER_SITE = 32  # a parameter-free module / functional call site repeated in a loop
 
-_Info = tuple  # (weakref, origins: frozenset[str], depth: int)
 
 
 @dataclass(eq=False)
@@ -78,25 +74,6 @@ class Frame:
     counters: dict[str, int] = field(default_factory=dict)
 
 
-def iter_tensors(obj: Any, _level: int = 0) -> Iterator[torch.Tensor]:
-    """Tensors inside ``obj``: a tensor, (nested) tuples/lists/dicts, dataclass-like outputs."""
-    if isinstance(obj, torch.Tensor):
-        yield obj
-    elif _level > 4:
-        return
-    elif isinstance(obj, (tuple, list)):
-        for v in obj:
-            yield from iter_tensors(v, _level + 1)
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            yield from iter_tensors(v, _level + 1)
-    elif hasattr(obj, "__dataclass_fields__"):
-        for name in obj.__dataclass_fields__:
-            yield from iter_tensors(getattr(obj, name, None), _level + 1)
-    elif hasattr(obj, "data") and isinstance(getattr(obj, "data", None), torch.Tensor):  # PackedSequence
-        yield obj.data
-
-
 class _Mode(TorchFunctionMode):
     """Routes every torch function call of the probe forward to :meth:`Probe.on_op`."""
 
@@ -132,19 +109,24 @@ class Probe:
         self.order: list[Rec] = []
         self.stack: list[Frame] = []
         self.module_calls: dict[str, int] = {}
-        self.prov: dict[int, _Info] = {}
+        self.flow = Flow()  # owners are filled below
         self.opaque_depth = 0
         self.busy = False
-        self.residual = False
         self._handles: list[Any] = []
         self._mode: _Mode | None = None
         self._recorded: dict[int, tuple[bool, bool]] = {}
         self._stats_cache: dict[int, tuple[Any, int, int | None, TensorStats]] = {}
+        owners: dict[int, str] = {}
         for name, module in model.named_modules():
             self.names[id(module)] = name
+            if not K.is_builtin(module):
+                for p in module._parameters.values():
+                    if p is not None:
+                        owners.setdefault(id(p), name)
             # a custom root is always traced inside, even when it owns its parameters directly
             opaque = K.is_opaque(module) if name or K.is_builtin(module) else False
             self._recorded[id(module)] = (K.should_record(module), opaque)
+        self.flow.owners = owners
 
     # -- lifecycle --------------------------------------------------------------------
     def __enter__(self) -> Probe:
@@ -173,91 +155,30 @@ class Probe:
             h.remove()
         self._handles.clear()
 
-    # -- provenance -------------------------------------------------------------------
+    # -- data flow --------------------------------------------------------------------
     def mark_input(self, t: torch.Tensor) -> None:
-        """Register a model input tensor (integer inputs are ids/masks, floats are features)."""
-        if t.dtype == torch.bool:
-            return
-        marker = INPUT_FLOAT if t.is_floating_point() else INPUT_INT
-        self.prov[id(t)] = (weakref.ref(t), frozenset((marker,)), 0)
+        """Register a model input tensor."""
+        self.flow.mark_input(t)
 
-    def info(self, t: torch.Tensor) -> _Info | None:
-        entry = self.prov.get(id(t))
-        if entry is not None and entry[0]() is t:
-            return entry
-        return None
-
-    def _set(self, t: torch.Tensor, origins: frozenset[str], depth: int) -> None:
-        try:
-            self.prov[id(t)] = (weakref.ref(t), origins, depth)
-        except TypeError:
-            pass
-
-    def _gather(self, args: Iterable[Any], kwargs: dict[str, Any]) -> list[tuple[torch.Tensor, _Info]]:
-        found: list[tuple[torch.Tensor, _Info]] = []
-        info = self.info
-
-        def add(a: Any) -> None:
-            if isinstance(a, torch.Tensor):
-                if a.dtype != torch.bool:
-                    i = info(a)
-                    if i is not None:
-                        found.append((a, i))
-            elif isinstance(a, (tuple, list)):
-                for b in a:
-                    if isinstance(b, torch.Tensor) and b.dtype != torch.bool:
-                        i = info(b)
-                        if i is not None:
-                            found.append((b, i))
-
-        for a in args:
-            add(a)
-        for k, v in kwargs.items():
-            if k not in K.MASK_KWARGS:
-                add(v)
-        return found
+    @property
+    def residual(self) -> bool:
+        """Whether a residual addition was seen."""
+        return self.flow.residual
 
     def on_op(self, func: Any, args: tuple, kwargs: dict[str, Any], out: Any) -> None:
-        """Propagate provenance through one torch function call (and record activations)."""
-        if isinstance(out, torch.Tensor):
-            outs: list[torch.Tensor] = [out]
-        elif isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
-            outs = [o for o in out if isinstance(o, torch.Tensor)]
-        elif out is None and func in K.SETITEM_FUNCTIONS and args and isinstance(args[0], torch.Tensor):
-            outs = [args[0]]
-        else:
+        """One torch function call: record it if it is an activation, else propagate provenance."""
+        outs = op_outputs(func, args, out)
+        if not outs:
             return
         act = K.ACTIVATION_FUNCTIONS.get(func)
-        if act is not None:
-            self.busy = True
-            try:
-                self._functional_activation(act, args, kwargs, outs[0])
-            finally:
-                self.busy = False
+        if act is None:
+            self.flow.propagate(func, args, kwargs, outs)
             return
-        found = self._gather(args, kwargs)
-        if not found:
-            return
-        if len(found) == 2 and func in K.BINARY_FUNCTIONS:
-            (ta, ia), (tb, ib) = found
-            n_out = outs[0].numel()
-            na, nb = ta.numel(), tb.numel()
-            if func in K.ADD_FUNCTIONS and na == nb and ta.shape == tb.shape and ia[2] != ib[2] \
-                    and ta.is_floating_point() and tb.is_floating_point() and not (ia[1] <= MARKERS and ib[1] <= MARKERS):
-                self.residual = True
-            if na < n_out <= nb and not ib[1] <= MARKERS:
-                found = [(tb, ib)]
-            elif nb < n_out <= na and not ia[1] <= MARKERS:
-                found = [(ta, ia)]
-        if len(found) == 1:
-            origins, depth = found[0][1][1], found[0][1][2]
-        else:
-            origins = frozenset().union(*(i[1] for _, i in found))
-            depth = max(i[2] for _, i in found)
-        if INPUT_INT in origins and func in K.CAST_FUNCTIONS and outs[0].is_floating_point():
-            origins = (origins - {INPUT_INT}) | {INPUT_FLOAT}
-        for o in outs:
-            self._set(o, origins, depth)
+        self.busy = True
+        try:
+            self._functional_activation(act, args, kwargs, outs[0])
+        finally:
+            self.busy = False
 
     # -- records ----------------------------------------------------------------------
     def _new_rec(self, name: str, module: nn.Module | None, type_name: str, kind: str,
@@ -289,7 +210,7 @@ class Probe:
                                 K.module_activation(module))
         return rec
 
-    def _absorb_inputs(self, rec: Rec, found: list[tuple[torch.Tensor, _Info]]) -> int:
+    def _absorb_inputs(self, rec: Rec, found: Found) -> int:
         depth = 0
         sources: set[str] = set()
         for _, (_, origins, d) in found:
@@ -307,7 +228,7 @@ class Probe:
                 rec.inputs_from.setdefault(o, None)
         return depth
 
-    def _channels_first(self, found: list[tuple[torch.Tensor, _Info]]) -> bool:
+    def _channels_first(self, found: Found) -> bool:
         for _, (_, origins, _) in found:
             for o in origins:
                 r = self.records.get(o)
@@ -330,7 +251,7 @@ class Probe:
                     rec = self._module_rec(name, module)
                     frame.rec = rec
                     rec.calls += 1
-                    found = self._gather(args, kwargs)
+                    found = self.flow.gather(args, kwargs)
                     frame.depth = self._absorb_inputs(rec, found)
                     kind = rec.kind
                     if kind == KIND_CONV or (kind in (KIND_BATCHNORM, "groupnorm") and first is not None and first.dim() >= 3):
@@ -396,10 +317,10 @@ class Probe:
                 if rec.calls == 1 and rec.output is None and outs:
                     self._output_stats(rec, outs[0])
                 depth = frame.depth + (1 if rec.kind in WEIGHT_KINDS else 0)
-                if frame.opaque or not any(self.info(o) is not None for o in outs):
+                if frame.opaque or not any(self.flow.info(o) is not None for o in outs):
                     origins = frozenset((rec.name,))
                     for o in outs:
-                        self._set(o, origins, depth)
+                        self.flow.set(o, origins, depth)
         finally:
             self.busy = False
 
@@ -443,21 +364,17 @@ class Probe:
                 rec = self._new_rec(name, None, act, KIND_ACTIVATION, act)
             rec.calls += 1
             first = args[0] if args and isinstance(args[0], torch.Tensor) else kwargs.get("input")
-            found = self._gather((first,), {}) if isinstance(first, torch.Tensor) else []
+            found = self.flow.gather((first,), {}) if isinstance(first, torch.Tensor) else []
             depth = self._absorb_inputs(rec, found)
             rec.channels_first = self._channels_first(found)
             if rec.calls == 1:
                 self._output_stats(rec, out)
-            self._set(out, frozenset((name,)), depth)
+            self.flow.set(out, frozenset((name,)), depth)
 
     # -- results ----------------------------------------------------------------------
     def output_origins(self, outputs: Iterable[torch.Tensor]) -> list[str]:
         """Recorded layers the given output tensors derive from, in execution order."""
-        names: set[str] = set()
-        for t in outputs:
-            i = self.info(t)
-            if i is not None:
-                names |= {o for o in i[1] if o not in MARKERS}
+        names = self.flow.origins_of(outputs)
         return [r.name for r in self.order if r.name in names]
 
     def failing_frame(self) -> Frame | None:

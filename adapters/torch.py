@@ -30,7 +30,8 @@ from netdoctor.adapters._torch_graph import Graph, ParamStats, all_records, buil
 from netdoctor.adapters._torch_io import data_stats, main_output, model_device_dtype, output_info, prepare_inputs, prepare_targets, synthetic_inputs
 from netdoctor.adapters._torch_loss import compute_loss
 from netdoctor.adapters._torch_state import SavedState, cuda_devices, seeded
-from netdoctor.adapters._torch_trace import Probe, iter_tensors
+from netdoctor.adapters._torch_flow import iter_tensors
+from netdoctor.adapters._torch_trace import Probe
 from netdoctor.errors import ModelLoadError, UnsupportedModelError
 from netdoctor.snapshot import KIND_CONV, ModelSnapshot, Need, ProbeSettings
 from netdoctor.suppress import marks_of

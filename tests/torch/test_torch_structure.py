@@ -215,3 +215,54 @@ def test_suppressions_are_copied():
     netdoctor.allow(model, "ND301", reason="whole model")
     snap = collect(model, torch.randn(8, 4))
     assert snap.suppressions == {"0": {"ND201": "zero-init on purpose"}, "": {"ND301": "whole model"}}
+
+
+def test_standardizing_module_and_hand_written_layers():
+    class Normalize(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("mean", torch.tensor([120.0, 110.0, 100.0]).view(1, 3, 1, 1))
+            self.register_buffer("std", torch.full((1, 3, 1, 1), 60.0))
+
+        def forward(self, x):
+            return (x - self.mean) / self.std
+
+    class MyLinear(nn.Module):
+        def __init__(self, i: int, o: int) -> None:
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(o, i) / i ** 0.5)
+            self.bias = nn.Parameter(torch.zeros(o))
+
+        def forward(self, x):
+            return nn.functional.linear(x, self.weight, self.bias)
+
+    model = nn.Sequential(Normalize(), nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), MyLinear(4 * 4 * 4, 2))
+    snap = collect(model, torch.rand(8, 3, 6, 6) * 255, torch.randint(0, 2, (8,)))
+    norm, conv = snap.layers[:2]
+    assert norm.kind == "preprocess" and [p.role for p in norm.params] == ["buffer", "buffer"]
+    assert conv.entry and conv.inputs_from == ("0",)
+    assert abs(conv.input.mean) < 1.0  # the entry layer sees standardized pixels
+    head = snap.layer("4")
+    assert head.kind == "linear" and head.weight.fan_in == 64 and head.weight.grad.l2 > 0
+    assert head.inputs_from == ("3",) and not head.entry
+
+
+def test_functional_weights_in_a_custom_root():
+    class Raw(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.W1 = nn.Parameter(torch.randn(5, 8) * 0.3)
+            self.b1 = nn.Parameter(torch.zeros(8))
+            self.W2 = nn.Parameter(torch.randn(8, 2) * 0.3)
+
+        def forward(self, x):
+            return torch.sigmoid(x @ self.W1 + self.b1) @ self.W2
+
+    snap = collect(Raw(), torch.randn(8, 5), torch.rand(8, 2).round(), loss_fn=nn.BCEWithLogitsLoss())
+    assert names(snap) == ["", "sigmoid"]
+    root = snap.layer("")
+    assert root.kind == "other" and [p.name for p in root.params] == ["W1", "b1", "W2"]
+    assert snap.layer("sigmoid").inputs_from == ("",)
+    # x @ W2 after the sigmoid: the output is not a sigmoid output
+    assert snap.output.final_activation is None and snap.output.final_layer == ""
+    assert all(p.grad.l2 > 0 for p in root.params)
