@@ -12,9 +12,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from netdoctor.adapters._common import SYNTHETIC_BATCH as SYNTH_BATCH  # same synthetic batch as torch
 from netdoctor.errors import DataError, ModelLoadError
 
-SYNTH_BATCH = 16  # samples in a synthetic probe batch
 SYNTH_DIM = 32  # size of a None (non-batch) dimension in a synthetic input
 
 

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from netdoctor.adapters._common import NOTE_DEFAULT_LOSS, NOTE_SURROGATE
 from netdoctor.errors import LossError
 from netdoctor.snapshot import LossInfo
 
@@ -158,20 +159,20 @@ def plan(model: Any, loss_fn: Any, targets: Any, outputs: Any, looks: str, kind:
             fn = keras.losses.get(compiled) if isinstance(compiled, str) else compiled
             call = lambda t, o: fn(_main(t), _main(o))  # noqa: E731
         return LossPlan(LossInfo(name=name, expects=expects, from_logits=fl, source="user"), _wrap(name, call))
-    note = None
     if targets is not None:
         loss = _default_loss(kind, looks)
         name, expects, fl = describe(loss)
         call = lambda t, o: loss(_main(t), _main(o))  # noqa: E731
-        return LossPlan(LossInfo(name=name, expects=expects, from_logits=fl, source="default"), _wrap(name, call))
+        info = LossInfo(name=name, expects=expects, from_logits=fl, source="default")
+        return LossPlan(info, _wrap(name, call), NOTE_DEFAULT_LOSS.format(name=name))
     main = _main(outputs)
     rng = np.random.default_rng(seed)
     fake = rng.standard_normal(tuple(int(d) for d in main.shape)).astype("float32")
     fake_t = keras.ops.convert_to_tensor(fake)
     mse = keras.losses.MeanSquaredError()
-    note = "surrogate loss: MSE against seeded N(0, 1) targets (no targets were given)"
+    note = NOTE_SURROGATE
     if loss_fn is not None or compiled is not None:
-        note += "; the model's loss needs targets, so it was not used"
+        note += "; the model's own loss needs targets, so it was not used"
     call = lambda t, o: mse(fake_t, keras.ops.cast(_main(o), "float32"))  # noqa: E731
     info = LossInfo(name="mean_squared_error", expects="any", from_logits=None, source="surrogate")
     return LossPlan(info, _wrap("mean_squared_error (surrogate)", call), note)

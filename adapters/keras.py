@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from netdoctor.adapters._common import REASON_NO_TRAINABLE, REASON_SYNTHETIC, missing_reasons
 from netdoctor.adapters._keras_graph import Structure, analyze, functional_of, trace
 from netdoctor.adapters._keras_io import (
     SYNTH_BATCH,
@@ -116,7 +117,7 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
             raise DataError(f"the inputs have {nx} samples but the targets have {ny}; pass matching x and y")
     opaque = {s.name for s in tr.steps if s.kind == KIND_OTHER and _owns_weights(s.op)} if tr else set()
     st = analyze(tr, opaque) if tr is not None else None
-    missing: dict[Need, str] = {Need.HISTORY: "training history is only recorded by netdoctor's training monitor"}
+    missing: dict[Need, str] = {}
     collected = {Need.STRUCTURE}
     notes: list[str] = []
     want_acts = Need.ACTIVATIONS in needs and tr is not None
@@ -127,12 +128,14 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
             "the Functional API to run the activation rules"
         )
     gfn = grad_fn(backend)
-    want_grads = Need.GRADIENTS in needs and gfn is not None
+    trainable = list(model.trainable_variables)
+    want_grads = Need.GRADIENTS in needs and gfn is not None and bool(trainable)
     if Need.GRADIENTS in needs and gfn is None:
         missing[Need.GRADIENTS] = f"gradients are not supported on the {backend} Keras backend; use tensorflow or torch"
+    elif Need.GRADIENTS in needs and not trainable:
+        missing[Need.GRADIENTS] = REASON_NO_TRAINABLE
     unit_inputs = {name for name in st.entry if st.entry[name] or st.consumes_input[name]} if st else set()
     recorder = Recorder(settings, unit_inputs) if want_acts else None
-    trainable = list(model.trainable_variables)
     result: dict[str, Any] = {}
 
     def forward(pause: Any) -> tuple[Any, Any]:
@@ -201,7 +204,7 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
     data = None
     if Need.DATA in needs:
         if synthetic:
-            missing[Need.DATA] = "no input data was given (inputs were synthesized); pass inputs to run the data rules"
+            missing[Need.DATA] = REASON_SYNTHETIC
         else:
             data = _data_stats(inputs, targets, y, n, settings, result.get("kind"))
             collected.add(Need.DATA)
@@ -211,8 +214,8 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
         framework_version=_version(backend),
         model_class=type(model).__name__,
         layers=tuple(layers),
-        collected=frozenset(collected & (needs | {Need.STRUCTURE})),
-        missing={k: v for k, v in missing.items() if k in needs or k == Need.HISTORY},
+        collected=frozenset(collected),
+        missing=missing_reasons(needs, collected, missing),
         param_count=int(sum(int(np.prod(v.shape)) for v in weights_all)),
         trainable_param_count=int(sum(int(np.prod(v.shape)) for v in trainable)),
         batch_size=_num_samples(x_model) or 0,
