@@ -71,7 +71,12 @@ def collect(
     """
     if not isinstance(model, nn.Module):
         raise UnsupportedModelError(f"expected a torch.nn.Module, got {type(model).__name__}")
-    needs = frozenset(needs)
+    with torch.inference_mode(False):  # a caller inside inference_mode would block gradients
+        return _collect(model, inputs, targets, loss_fn, frozenset(needs), settings, input_shape)
+
+
+def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: frozenset[Need],
+             settings: ProbeSettings, input_shape: Any) -> ModelSnapshot:
     want_acts = Need.ACTIVATIONS in needs
     want_grads = Need.GRADIENTS in needs
     device, dtype = model_device_dtype(model)

@@ -136,3 +136,14 @@ def test_check_leaves_no_trace_and_finds_nothing_odd():
     report = netdoctor.check(model, x, y, loss_fn=nn.CrossEntropyLoss())
     _assert_same(before, _state(model))
     assert report.targets[0].framework == "torch" and report.targets[0].batch_size == 32
+
+
+@pytest.mark.parametrize("context", ["no_grad", "inference_mode"])
+def test_gradients_even_inside_no_grad_or_inference_mode(context):
+    model = _bn_dropout_model()
+    ctx = torch.no_grad() if context == "no_grad" else torch.inference_mode()
+    with ctx:
+        x, y = torch.randn(32, 8), torch.randint(0, 3, (32,))
+        snap = collect(model, x, y, loss_fn=nn.CrossEntropyLoss())
+        assert not torch.is_grad_enabled()
+    assert snap.layer("4").weight.grad.l2 > 0

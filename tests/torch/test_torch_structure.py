@@ -266,3 +266,22 @@ def test_functional_weights_in_a_custom_root():
     # x @ W2 after the sigmoid: the output is not a sigmoid output
     assert snap.output.final_activation is None and snap.output.final_layer == ""
     assert all(p.grad.l2 > 0 for p in root.params)
+
+
+def test_conv1d_sequences_use_the_channel_axis():
+    model = nn.Sequential(nn.Conv1d(4, 6, 3), nn.BatchNorm1d(6), nn.ReLU(), nn.AdaptiveAvgPool1d(1), nn.Flatten(),
+                          nn.Linear(6, 2))
+    x = torch.randn(16, 4, 20)
+    snap = collect(model, x, torch.randint(0, 2, (16,)))
+    assert snap.layer("0").input.unit_mean.shape == (4,)  # (N, C, L): channels
+    np.testing.assert_allclose(snap.layer("0").input.unit_mean, x.mean((0, 2)).numpy(), atol=1e-5)
+    assert snap.layer("2").unit_active.shape == (6,)
+    assert snap.data.inputs["x"].unit_mean.shape == (4,)
+
+
+def test_channels_last_memory_format():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()).to(memory_format=torch.channels_last)
+    x = torch.randn(4, 3, 8, 8).to(memory_format=torch.channels_last)
+    snap = collect(model, x)
+    ref = torch.relu(model[0](x))
+    np.testing.assert_allclose(snap.layer("1").unit_active, (ref > 0).float().mean((0, 2, 3)).numpy(), atol=1e-6)
