@@ -12,8 +12,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from netdoctor.adapters._common import SYNTHETIC_BATCH as SYNTH_BATCH  # same synthetic batch as torch
+from netdoctor.adapters._common import SYNTHETIC_BATCH
+from netdoctor.adapters._keras_graph import functional_of
+from netdoctor.adapters._keras_layers import class_names, kind_of
+from netdoctor.adapters._keras_stats import tensor_stats
 from netdoctor.errors import DataError, ModelLoadError
+from netdoctor.snapshot import KIND_EMBEDDING, WEIGHT_KINDS, DataStats, ProbeSettings, TensorStats
 
 SYNTH_DIM = 32  # size of a None (non-batch) dimension in a synthetic input
 
@@ -168,6 +172,142 @@ def target_kind(y: Any, out_units: int | None) -> str | None:
     if integral and (out_units or 0) > 1 and (a.ndim == 1 or a.shape[-1] == 1 or a.dtype.kind in "iu"):
         return "class_index"
     return "float"
+
+
+def num_samples(x: Any) -> int | None:
+    """Size of the batch axis of the first leaf that has one."""
+    from keras import tree
+
+    for leaf in tree.flatten(x):
+        shape = getattr(leaf, "shape", None)
+        if shape is not None and len(shape) >= 1 and shape[0] is not None:
+            return int(shape[0])
+    return None
+
+
+def ensure_built(model: Any, inputs: Any, input_shape: Any, n: int, seed: int) -> None:
+    """Build an unbuilt model (it has no weights to check otherwise)."""
+    if "Sequential" in class_names(model):
+        if functional_of(model) is not None:
+            return
+        first = named_leaves(inputs)[0][1] if inputs is not None else None
+        shape = tuple(take(first, n).shape[1:]) if first is not None else input_shape
+        if shape is not None and not model.built:
+            model.build((None,) + tuple(int(d) for d in shape))
+    if getattr(model, "built", True):
+        return
+    if inputs is not None:
+        call_subclassed(model, to_tensors(inputs, n), training=False)
+    elif input_shape is not None:
+        call_subclassed(model, synthetic_subclassed(model, input_shape, n, seed), training=False)
+    else:
+        raise DataError(
+            f"{type(model).__name__} is not built and has no declared input shape; pass inputs "
+            "(netdoctor.check(model, x)) or input_shape=(...) for one sample"
+        )
+
+
+def call_subclassed(model: Any, x: Any, training: bool = True) -> Any:
+    """``model(x, training=...)``; a rejection of the data becomes a one-line DataError."""
+    from keras import tree
+
+    try:
+        return model(x, training=training)
+    except Exception as exc:  # noqa: BLE001 - data problems become DataError, the rest is re-raised
+        if not any(n in ("InvalidArgumentError", "ValueError", "TypeError", "IndexError") for n in class_names(exc)):
+            raise
+        shapes = [tuple(t.shape) for t in tree.flatten(x) if hasattr(t, "shape")]
+        msg = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise DataError(
+            f"model '{model.name}' ({type(model).__name__}) failed on inputs of shape "
+            f"{shapes[0] if len(shapes) == 1 else shapes} ({type(exc).__name__}: {msg}); "
+            "pass data shaped like the model input"
+        ) from exc
+
+
+def synthetic_subclassed(model: Any, input_shape: Any, n: int, seed: int) -> Any:
+    """Seeded inputs for an untraceable model: ``input_shape`` or the shape it was built with."""
+    from keras import ops
+
+    rng = np.random.default_rng(seed)
+    batch = min(n, SYNTHETIC_BATCH)
+    if input_shape is None:
+        built = getattr(model, "_build_shapes_dict", None) or {}
+        shp = next(iter(built.values()), None) if built else None
+        if not isinstance(shp, (list, tuple)) or not shp or not all(isinstance(d, (int, type(None))) for d in shp):
+            raise DataError(
+                f"cannot tell the input shape of the subclassed model {type(model).__name__}; pass inputs "
+                "(netdoctor.check(model, x)) or input_shape=(...) for one sample"
+            )
+        input_shape = tuple(shp[1:])
+    first = next((c for c in getattr(model, "_layers", ()) if kind_of(c) != "other"), None)
+    ids = getattr(first, "input_dim", None) if first is not None and kind_of(first) == KIND_EMBEDDING else None
+    shape = synthetic_shape((None,) + tuple(input_shape), None, batch)
+    return ops.convert_to_tensor(synthesize(shape, "int32" if ids else "float32", rng, ids))
+
+
+def model_inputs(model: Any, tr: Any, fn: Any, inputs: Any, input_shape: Any, n: int, seed: int) -> Any:
+    """Backend tensors for the probe: the user's data or seeded synthetic inputs."""
+    from keras import ops
+
+    if tr is None:
+        return to_tensors(inputs, n) if inputs is not None else synthetic_subclassed(model, input_shape, n, seed)
+    if inputs is not None:
+        return to_model_tensors(fn, match_inputs(fn, inputs, n))
+    rng = np.random.default_rng(seed)
+    refs = list(fn._inputs)
+    overrides: list[Any] = [None] * len(refs)
+    if input_shape is not None:
+        if isinstance(input_shape, dict):
+            overrides = [input_shape.get(t.name) for t in refs]
+        elif all(isinstance(d, (int, np.integer)) for d in input_shape):
+            overrides = [tuple(input_shape)] + [None] * (len(refs) - 1)
+        else:
+            overrides = list(input_shape) + [None] * (len(refs) - len(input_shape))
+    out = []
+    for i, ref in enumerate(refs):
+        shape = synthetic_shape(ref.shape, overrides[i], min(n, SYNTHETIC_BATCH))
+        ids = _id_range(tr, tr.input_keys[i])
+        out.append(ops.convert_to_tensor(synthesize(shape, str(ref.dtype), rng, ids), dtype=ref.dtype))
+    return out
+
+
+def _id_range(tr: Any, key: Any) -> int | None:
+    """Vocabulary size of the first Embedding (or token layer) fed by an input."""
+    frontier, seen = {key}, set()
+    for s in tr.steps:
+        if not frontier.intersection(s.in_keys) or id(s) in seen:
+            continue
+        seen.add(id(s))
+        for attr in ("input_dim", "num_tokens", "vocabulary_size"):
+            v = getattr(s.op, attr, None)
+            if isinstance(v, int) and v > 0:
+                return v
+        if s.kind in WEIGHT_KINDS:
+            continue
+        frontier.update(s.out_keys)
+    return None
+
+
+def data_stats(inputs: Any, targets: Any, n: int, settings: ProbeSettings, kind: str | None,
+               out_units: int | None) -> DataStats:
+    """Statistics of the real data, per feature (the last axis: channels_last images too)."""
+    from keras import ops, tree
+
+    def stats(leaf: Any) -> TensorStats:
+        a = take(leaf, n)
+        t = a if ops.is_tensor(a) else ops.convert_to_tensor(np.asarray(a))
+        dtype = str(a.dtype) if not ops.is_tensor(a) else None
+        return tensor_stats(t, max_units=settings.max_units, per_unit=True, dtype=dtype)[0]
+
+    ins = {name: stats(leaf) for name, leaf in named_leaves(inputs)}
+    tstats = None
+    if targets is not None:
+        main = tree.flatten(targets)[0] if isinstance(targets, (list, tuple, dict)) else targets
+        tstats = stats(main)
+        kind = kind or target_kind(take(main, n), out_units)
+    num = next(iter(ins.values())).shape[0] if ins and next(iter(ins.values())).shape else 0
+    return DataStats(inputs=ins, targets=tstats, target_kind=kind, num_samples=int(num))
 
 
 def load_saved_model(path: str, *, unsafe: bool = False) -> Any:

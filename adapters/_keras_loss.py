@@ -46,7 +46,7 @@ def describe(loss: Any) -> tuple[str, str, bool | None]:
     import keras
 
     if isinstance(loss, (list, tuple)) and loss:
-        return describe(next((l for l in loss if l is not None), loss[0]))
+        return describe(next((item for item in loss if item is not None), loss[0]))
     if isinstance(loss, dict) and loss:
         return describe(next(iter(loss.values())))
     name = loss if isinstance(loss, str) else None

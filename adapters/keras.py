@@ -24,39 +24,33 @@ from typing import Any
 import numpy as np
 
 from netdoctor.adapters._common import REASON_NO_TRAINABLE, REASON_SYNTHETIC, missing_reasons
+from netdoctor.adapters._keras_grad import grad_fn, no_grad_forward
 from netdoctor.adapters._keras_graph import Structure, analyze, functional_of, trace
 from netdoctor.adapters._keras_io import (
-    SYNTH_BATCH,
+    call_subclassed,
+    data_stats,
+    ensure_built,
     load_saved_model,
     load_weights,
-    match_inputs,
-    named_leaves,
-    synthesize,
-    synthetic_shape,
-    take,
+    model_inputs,
+    num_samples,
     target_kind,
-    to_model_tensors,
     to_tensors,
 )
-from netdoctor.adapters._keras_layers import class_names, kind_of
 from netdoctor.adapters._keras_loss import plan
 from netdoctor.adapters._keras_records import (
     ParamSource,
     graph_records,
-    layer_variables,
     subclassed_records,
     suppressions,
 )
-from netdoctor.adapters._keras_grad import grad_fn, no_grad_forward
 from netdoctor.adapters._keras_run import Recorder, run_graph
 from netdoctor.adapters._keras_state import StateGuard, all_layers
 from netdoctor.adapters._keras_stats import looks_like, tensor_stats
 from netdoctor.errors import DataError
 from netdoctor.snapshot import (
-    KIND_EMBEDDING,
     KIND_OTHER,
     WEIGHT_KINDS,
-    DataStats,
     LayerRecord,
     ModelSnapshot,
     Need,
@@ -93,7 +87,7 @@ def collect(
     needs = frozenset(needs)
     backend = keras.backend.backend()
     n = max(int(settings.max_samples), 1)
-    _ensure_built(model, inputs, input_shape, n, settings.seed)
+    ensure_built(model, inputs, input_shape, n, settings.seed)
     tr = trace(model)
     fn = functional_of(model) if tr is not None else None
     guard = StateGuard(model, settings.seed)
@@ -109,10 +103,10 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
     from keras import ops, tree
 
     synthetic = inputs is None
-    x_model = _model_inputs(model, tr, fn, inputs, input_shape, n, settings.seed)
+    x_model = model_inputs(model, tr, fn, inputs, input_shape, n, settings.seed)
     y = to_tensors(targets, n) if targets is not None else None
     if y is not None and not synthetic:
-        nx, ny = _num_samples(x_model), _num_samples(y)
+        nx, ny = num_samples(x_model), num_samples(y)
         if nx is not None and ny is not None and nx != ny:
             raise DataError(f"the inputs have {nx} samples but the targets have {ny}; pass matching x and y")
     opaque = {s.name for s in tr.steps if s.kind == KIND_OTHER and _owns_weights(s.op)} if tr else set()
@@ -144,7 +138,7 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
             packed = tree.pack_sequence_as(fn._outputs_struct, outs)
             out_struct = packed[0] if isinstance(packed, (list, tuple)) and len(packed) == 1 else packed
         else:
-            out_struct = _call_subclassed(model, x_model)
+            out_struct = call_subclassed(model, x_model)
             outs = tree.flatten(out_struct)
         main = outs[0]
         with pause():
@@ -206,7 +200,8 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
         if synthetic:
             missing[Need.DATA] = REASON_SYNTHETIC
         else:
-            data = _data_stats(inputs, targets, y, n, settings, result.get("kind"))
+            units = fn._outputs[0].shape[-1] if fn is not None and len(fn._outputs[0].shape) >= 2 else None
+            data = data_stats(inputs, targets, n, settings, result.get("kind"), units)
             collected.add(Need.DATA)
     weights_all = [v for v in model.weights]
     return ModelSnapshot(
@@ -218,7 +213,7 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
         missing=missing_reasons(needs, collected, missing),
         param_count=int(sum(int(np.prod(v.shape)) for v in weights_all)),
         trainable_param_count=int(sum(int(np.prod(v.shape)) for v in trainable)),
-        batch_size=_num_samples(x_model) or 0,
+        batch_size=num_samples(x_model) or 0,
         synthetic_inputs=synthetic,
         data=data,
         output=output,
@@ -264,118 +259,6 @@ def _version(backend: str) -> str:
     return f"{keras.__version__} ({backend} {bver})".replace(" )", ")")
 
 
-def _num_samples(x: Any) -> int | None:
-    from keras import tree
-
-    for leaf in tree.flatten(x):
-        shape = getattr(leaf, "shape", None)
-        if shape is not None and len(shape) >= 1 and shape[0] is not None:
-            return int(shape[0])
-    return None
-
-
-def _ensure_built(model: Any, inputs: Any, input_shape: Any, n: int, seed: int) -> None:
-    """Build an unbuilt model (it has no weights to check otherwise)."""
-    if "Sequential" in class_names(model):
-        if functional_of(model) is not None:
-            return
-        first = named_leaves(inputs)[0][1] if inputs is not None else None
-        shape = tuple(take(first, n).shape[1:]) if first is not None else input_shape
-        if shape is not None and not model.built:
-            model.build((None,) + tuple(int(d) for d in shape))
-    if getattr(model, "built", True):
-        return
-    if inputs is not None:
-        _call_subclassed(model, to_tensors(inputs, n), training=False)
-    elif input_shape is not None:
-        _call_subclassed(model, _synthetic_subclassed(model, input_shape, n, seed), training=False)
-    else:
-        raise DataError(
-            f"{type(model).__name__} is not built and has no declared input shape; pass inputs "
-            "(netdoctor.check(model, x)) or input_shape=(...) for one sample"
-        )
-
-
-def _call_subclassed(model: Any, x: Any, training: bool = True) -> Any:
-    from keras import tree
-
-    try:
-        return model(x, training=training)
-    except Exception as exc:  # noqa: BLE001 - data problems become DataError, the rest is re-raised
-        if not any(n in ("InvalidArgumentError", "ValueError", "TypeError", "IndexError") for n in class_names(exc)):
-            raise
-        shapes = [tuple(t.shape) for t in tree.flatten(x) if hasattr(t, "shape")]
-        msg = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise DataError(
-            f"model '{model.name}' ({type(model).__name__}) failed on inputs of shape "
-            f"{shapes[0] if len(shapes) == 1 else shapes} ({type(exc).__name__}: {msg}); "
-            "pass data shaped like the model input"
-        ) from exc
-
-
-def _synthetic_subclassed(model: Any, input_shape: Any, n: int, seed: int) -> Any:
-    from keras import ops
-
-    rng = np.random.default_rng(seed)
-    batch = min(n, SYNTH_BATCH)
-    if input_shape is None:
-        built = getattr(model, "_build_shapes_dict", None) or {}
-        shp = next(iter(built.values()), None) if built else None
-        if not isinstance(shp, (list, tuple)) or not shp or not all(isinstance(d, (int, type(None))) for d in shp):
-            raise DataError(
-                f"cannot tell the input shape of the subclassed model {type(model).__name__}; pass inputs "
-                "(netdoctor.check(model, x)) or input_shape=(...) for one sample"
-            )
-        input_shape = tuple(shp[1:])
-    first = next((c for c in getattr(model, "_layers", ()) if kind_of(c) != "other"), None)
-    ids = getattr(first, "input_dim", None) if first is not None and kind_of(first) == KIND_EMBEDDING else None
-    shape = synthetic_shape((None,) + tuple(input_shape), None, batch)
-    return ops.convert_to_tensor(synthesize(shape, "int32" if ids else "float32", rng, ids))
-
-
-def _model_inputs(model: Any, tr: Any, fn: Any, inputs: Any, input_shape: Any, n: int, seed: int) -> Any:
-    """Backend tensors for the probe: the user's data or seeded synthetic inputs."""
-    from keras import ops
-
-    if tr is None:
-        return to_tensors(inputs, n) if inputs is not None else _synthetic_subclassed(model, input_shape, n, seed)
-    if inputs is not None:
-        return to_model_tensors(fn, match_inputs(fn, inputs, n))
-    rng = np.random.default_rng(seed)
-    refs = list(fn._inputs)
-    overrides: list[Any] = [None] * len(refs)
-    if input_shape is not None:
-        if isinstance(input_shape, dict):
-            overrides = [input_shape.get(t.name) for t in refs]
-        elif all(isinstance(d, (int, np.integer)) for d in input_shape):
-            overrides = [tuple(input_shape)] + [None] * (len(refs) - 1)
-        else:
-            overrides = list(input_shape) + [None] * (len(refs) - len(input_shape))
-    out = []
-    for i, ref in enumerate(refs):
-        shape = synthetic_shape(ref.shape, overrides[i], min(n, SYNTH_BATCH))
-        ids = _id_range(tr, tr.input_keys[i])
-        out.append(ops.convert_to_tensor(synthesize(shape, str(ref.dtype), rng, ids), dtype=ref.dtype))
-    return out
-
-
-def _id_range(tr: Any, key: Any) -> int | None:
-    """Vocabulary size of the first Embedding (or token layer) fed by an input."""
-    frontier, seen = {key}, set()
-    for s in tr.steps:
-        if not frontier.intersection(s.in_keys) or id(s) in seen:
-            continue
-        seen.add(id(s))
-        for attr in ("input_dim", "num_tokens", "vocabulary_size"):
-            v = getattr(s.op, attr, None)
-            if isinstance(v, int) and v > 0:
-                return v
-        if s.kind in WEIGHT_KINDS:
-            continue
-        frontier.update(s.out_keys)
-    return None
-
-
 def _output_info(tr: Any, st: Structure | None, fn: Any, model: Any, layers: list[LayerRecord],
                  result: dict[str, Any]) -> OutputInfo:
     looks = result.get("looks", "unknown")
@@ -394,20 +277,3 @@ def _output_info(tr: Any, st: Structure | None, fn: Any, model: Any, layers: lis
         stats = TensorStats(shape=tuple(0 if d is None else int(d) for d in shape))
     return OutputInfo(stats=stats, looks_like=looks, final_activation=final, final_layer=final_layer,
                       num_outputs=num)
-
-
-def _data_stats(inputs: Any, targets: Any, y: Any, n: int, settings: ProbeSettings, kind: str | None) -> DataStats:
-    from keras import ops, tree
-
-    def stats(leaf: Any) -> TensorStats:
-        a = take(leaf, n)
-        t = a if ops.is_tensor(a) else ops.convert_to_tensor(np.asarray(a))
-        dtype = str(a.dtype) if not ops.is_tensor(a) else None
-        return tensor_stats(t, max_units=settings.max_units, per_unit=True, dtype=dtype)[0]
-
-    ins = {name: stats(leaf) for name, leaf in named_leaves(inputs)}
-    tstats = None
-    if targets is not None:
-        tstats = stats(tree.flatten(targets)[0] if isinstance(targets, (list, tuple, dict)) else targets)
-    num = next(iter(ins.values())).shape[0] if ins and next(iter(ins.values())).shape else 0
-    return DataStats(inputs=ins, targets=tstats, target_kind=kind, num_samples=int(num))

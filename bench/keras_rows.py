@@ -2,10 +2,10 @@
 
 ``rows()`` measures, on the current Keras backend (TensorFlow unless ``KERAS_BACKEND`` says
 otherwise), for an MLP (784-512-512-10) and a small CNN (2 conv+BN, 32x32) at batch 256:
-the median time of one plain forward+backward (runs interleaved with the checks) under the same gradient tape the adapter
-uses (``_keras_grad.grad_fn``, gradients copied to the host like the adapter does) and the
-median time of ``netdoctor.check(model, x, y, loss_fn=...)``; their ratio (target: at
-most 3x). For keras.applications MobileNetV2 (``weights=None``, 96x96, batch 8) it gives
+the median time of one plain forward+backward under the same gradient tape the adapter uses
+(``_keras_grad.grad_fn``, gradients copied to the host like the adapter does) and the median
+time of ``netdoctor.check(model, x, y, loss_fn=...)``, run interleaved so that load changes hit
+both; their ratio (target: at most 3x). For keras.applications MobileNetV2 (``weights=None``, 96x96, batch 8) it gives
 the same two numbers plus the wall time of the first (cold) check. Importing TensorFlow
 and building the models are excluded. Run ``python bench/keras_rows.py`` to print them.
 """

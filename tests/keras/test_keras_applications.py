@@ -16,7 +16,7 @@ from keras_helpers import collect, keras, rng
 
 import netdoctor
 from netdoctor.findings import Severity
-from netdoctor.snapshot import KIND_CONV, KIND_PREPROCESS, WEIGHT_KINDS, Need
+from netdoctor.snapshot import KIND_CONV, KIND_PREPROCESS, Need
 
 pytestmark = pytest.mark.slow
 

@@ -29,7 +29,8 @@ def _device(a: np.ndarray, **kw):
     ax = len(shape) - 1 if kw.pop("per_unit", False) or kw.get("positive") or kw.get("saturation") else None
     units = shape[-1] if ax is not None else 1
     host, cnt = ks._reduce_device(x, ax, units, kw.get("positive", False), kw.get("saturation"))
-    return ks._combine(host, cnt, shape=shape, size=a.size, dtype="float32", max_units=99 if ax is not None else 0), host
+    cap = 99 if ax is not None else 0
+    return ks._combine(host, cnt, shape=shape, size=a.size, dtype="float32", max_units=cap), host
 
 
 @pytest.mark.parametrize("nonfinite", [False, True])
