@@ -29,12 +29,32 @@ from netdoctor.adapters._torch_flow import INPUT_FLOAT, INPUT_INT, Flow, Found, 
 from netdoctor.adapters._common import saturation_threshold
 from netdoctor.adapters._torch_stats import reduce
 from netdoctor.snapshot import (
-    KIND_ACTIVATION, KIND_BATCHNORM, KIND_CONV, KIND_EMBEDDING, KIND_PREPROCESS,
+    KIND_ACTIVATION, KIND_BATCHNORM, KIND_CONV, KIND_EMBEDDING, KIND_GROUPNORM, KIND_PREPROCESS, KIND_RNN,
     NORM_KINDS, RELU_FAMILY, WEIGHT_KINDS, ProbeSettings, TensorStats,
 )
 
 MAX_RECORDS_PER_SITE = 32  # a parameter-free module / functional call site repeated in a loop
 
+
+
+class ProbeError(Exception):
+    """A bug in the probe itself (never a user error: it is not translated into a DataError)."""
+
+
+def _guarded(method):
+    """Re-raise any exception of a probe callback as :class:`ProbeError`."""
+
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except ProbeError:
+            raise
+        except Exception as exc:
+            raise ProbeError(f"netdoctor probe failed in {method.__name__}: {type(exc).__name__}: {exc}") from exc
+
+    wrapper.__name__ = method.__name__
+    wrapper.__doc__ = method.__doc__
+    return wrapper
 
 
 @dataclass(eq=False)
@@ -165,6 +185,7 @@ class Probe:
         """Whether a residual addition was seen."""
         return self.flow.residual
 
+    @_guarded
     def on_op(self, func: Any, args: tuple, kwargs: dict[str, Any], out: Any) -> None:
         """One torch function call: record it if it is an activation, else propagate provenance."""
         outs = op_outputs(func, args, out)
@@ -187,7 +208,7 @@ class Probe:
                   order=len(self.order))
         if module is not None:
             rec.attrs = K.layer_attrs(kind, module)
-            if kind == "rnn":
+            if kind == KIND_RNN:
                 rec.activation = K.rnn_activation(module)
         self.records[name] = rec
         self.order.append(rec)
@@ -236,6 +257,7 @@ class Probe:
                     return True
         return False
 
+    @_guarded
     def _pre(self, name: str, module: nn.Module, args: tuple, kwargs: dict[str, Any]) -> None:
         self.busy = True
         try:
@@ -254,7 +276,7 @@ class Probe:
                     found = self.flow.gather(args, kwargs)
                     frame.depth = self._absorb_inputs(rec, found)
                     kind = rec.kind
-                    if kind == KIND_CONV or (kind in (KIND_BATCHNORM, "groupnorm") and first is not None and first.dim() >= 3):
+                    if kind == KIND_CONV or (kind in (KIND_BATCHNORM, KIND_GROUPNORM) and first is not None and first.dim() >= 3):
                         rec.channels_first = True
                     elif kind in WEIGHT_KINDS or kind in NORM_KINDS:
                         rec.channels_first = False
@@ -301,6 +323,7 @@ class Probe:
         elif kind in NORM_KINDS or kind == KIND_PREPROCESS:
             rec.input = self._stats(first, None)[0]
 
+    @_guarded
     def _post(self, name: str, module: nn.Module, args: tuple, output: Any) -> None:
         self.busy = True
         try:

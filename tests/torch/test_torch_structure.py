@@ -285,3 +285,26 @@ def test_channels_last_memory_format():
     snap = collect(model, x)
     ref = torch.relu(model[0](x))
     np.testing.assert_allclose(snap.layer("1").unit_active, (ref > 0).float().mean((0, 2, 3)).numpy(), atol=1e-6)
+
+
+def test_shared_modules_in_a_loop():
+    class Loop(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.cell = nn.RNNCell(3, 5)
+            self.act = nn.Tanh()
+            self.fc = nn.Linear(5, 2)
+
+        def forward(self, x):
+            h = torch.zeros(x.shape[0], 5)
+            for t in range(x.shape[1]):
+                h = self.act(self.cell(x[:, t], h))
+            return self.fc(h)
+
+    snap = collect(Loop(), torch.randn(8, 40, 3), torch.randn(8, 2))
+    cell = snap.layer("cell")
+    assert cell.calls == 40 and cell.kind == "rnn" and cell.param("recurrent").name == "weight_hh"
+    acts = [r for r in snap.layers if r.name.startswith("act")]
+    assert len(acts) == 32 and acts[-1].name == "act#32" and acts[-1].calls == 9  # capped per call site
+    assert sum(r.calls for r in acts) == 40
+    assert snap.layer("fc").inputs_from == ("act#32",)
