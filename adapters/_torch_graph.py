@@ -174,6 +174,8 @@ class ParamStats:
         grad = None
         if self.grads is not None and trainable:
             g = self.grads.get(id(t))
+            if g is not None and g.layout != torch.strided:  # nn.Embedding(sparse=True)
+                g = g.to_dense()
             grad = reduce(g, max_units=self.max_units)[0] if g is not None else zero_stats(t.shape, dtype_name(t.dtype))
         self._cache[id(t)] = (stats, grad)
         return stats, grad

@@ -236,3 +236,10 @@ def test_cuda_model():
     snap = collect(model, x, np.random.default_rng(1).integers(0, 3, 64))
     assert snap.layer("0").weight.grad.l2 > 0 and snap.layer("2").unit_active.shape == (16,)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_sparse_embedding_gradient_is_measured():
+    model = nn.Sequential(nn.Embedding(30, 4, sparse=True), nn.Flatten(), nn.Linear(12, 2))
+    snap = collect(model, torch.randint(0, 30, (8, 3)), torch.randint(0, 2, (8,)))
+    grad = snap.layer("0").weight.grad
+    assert grad.l2 > 0 and 0 < grad.frac_zero < 1  # rows of unused ids are zero
