@@ -16,6 +16,7 @@ import numpy as np
 from netdoctor.rules._util import (
     activation_family,
     batchnorm_snippet,
+    fused_activation,
     has_dataflow,
     has_zero_scale,
     init_reference,
@@ -36,6 +37,7 @@ from netdoctor.snapshot import (
     ROLE_WEIGHT,
     LayerRecord,
     ModelSnapshot,
+    Need,
     ParamRecord,
 )
 
@@ -88,7 +90,8 @@ def vanishing_fix(snap: ModelSnapshot, ctx: RuleContext, chain: list[GradRow]) -
         more = "" if len(small) <= 4 else f"\n# ... and {len(small) - 4} more layers"
         return (f"Initialize the hidden layers with {name} initialization; their weights are too small.",
                 ctx.snippet(torch="\n".join(call.format(w=f"{torch_ref(r.name)}.weight") for r in small[:4]) + more,
-                            keras=",\n".join(keras_ctor(r, kernel_initializer=f'"{kinit}"') for r in small[:4]) + more))
+                            keras=",\n".join(keras_ctor(r, fused_activation(snap, r), kernel_initializer=f'"{kinit}"')
+                                             for r in small[:4]) + more))
     return ("Insert BatchNorm after the hidden weight layers or add residual connections.",
             batchnorm_snippet(ctx, hidden[0]))
 
@@ -99,9 +102,11 @@ def nonfinite_origin(snap: ModelSnapshot) -> tuple[str | None, str]:
         bad = [n for n, st in snap.data.inputs.items() if st.frac_nonfinite > 0]
         if bad:
             return None, f"input {name_list(bad)} already contains NaN/Inf (see ND102)"
-    for rec in snap.layers:
+    for rec in snap.layers if snap.has(Need.WEIGHTS) else ():
         if any(p.stats.frac_nonfinite > 0 for p in rec.params):
             return rec.name, f"the weights of `{rec.name}` contain NaN/Inf (see ND204)"
+    if not snap.has(Need.ACTIVATIONS):
+        return None, "run with activation statistics (all rules selected) to locate its origin"
     for rec in snap.layers:
         out = rec.output
         if out is not None and out.frac_nonfinite > 0 and (rec.input is None or rec.input.frac_nonfinite == 0):
@@ -216,10 +221,10 @@ def _cause_for(snap: ModelSnapshot, rec: LayerRecord, zero: set[str]) -> tuple[Z
     if kind == "dead":
         return ZeroGradCause(f"dead:{blk.name}", f"every unit of `{blk.name}` is dead on this batch (see ND401)",
                              False, "Revive the dead ReLU layer (see ND401)."), None
-    why = ("it never ran in the forward pass (defined but not used)" if not rec.executed else
-           "no path from the loss reaches it: a .detach(), .item(), numpy round-trip, stop_gradient or integer cast "
-           "cuts the graph after it")
-    return ZeroGradCause(f"cut:{rec.name}", why, False,
+    why = ("never ran in the forward pass (defined but not used)" if not rec.executed else
+           "the graph is cut on the way to the loss: a .detach(), .item(), numpy round-trip, stop_gradient or "
+           "integer cast after the layer")
+    return ZeroGradCause("cut" if rec.executed else "unused", why, False,
                          "Connect the layer to the loss, or freeze it explicitly if it is meant not to learn.",
                          f"{torch_ref(rec.name)}.requires_grad_(False)  # only if it must not learn",
                          f"{keras_ref(rec.name)}.trainable = False  # only if it must not learn"), None
@@ -252,7 +257,7 @@ def zero_grad_causes(snap: ModelSnapshot) -> list[ZeroGradCause]:
         g.layers.append(rec.name)
         if blocker and blocker not in g.blockers:
             g.blockers.append(blocker)
-    if everything and all(k.startswith("cut:") for k in groups):
+    if everything and set(groups) <= {"cut", "unused"}:
         c = ZeroGradCause("disconnected-loss", "no trainable parameter reaches the loss: the output is constant or "
                           "detached from the graph, or the loss ignores it", False,
                           "Compute the loss from the model output without .detach(), .item(), numpy round-trips "

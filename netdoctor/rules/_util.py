@@ -29,6 +29,7 @@ from netdoctor.snapshot import (
     LayerRecord,
     ModelSnapshot,
     ParamRecord,
+    TensorStats,
 )
 
 if TYPE_CHECKING:
@@ -169,10 +170,16 @@ def layer_units(rec: LayerRecord) -> int | None:
     return None
 
 
-def keras_ctor(rec: LayerRecord, **kwargs: str) -> str:
+def fused_activation(snapshot: ModelSnapshot, rec: LayerRecord) -> bool:
+    """Whether ``rec``'s activation is fused into it (Keras ``Dense(..., activation=...)``)."""
+    return any(r.name.startswith(rec.name + "/") for r in snapshot.layers)
+
+
+def keras_ctor(rec: LayerRecord, fused: bool = True, **kwargs: str) -> str:
     """A Keras layer constructor for ``rec`` with extra keyword arguments (values are code).
 
-    ``layers.Dense(64, activation="relu", kernel_initializer="he_normal", name="dense_1")``.
+    ``layers.Dense(64, activation="relu", kernel_initializer="he_normal", name="dense_1")``; the
+    activation is written only when ``fused`` (it is part of the layer, not a separate one).
     """
     t = rec.type_name or "Dense"
     units = layer_units(rec)
@@ -193,7 +200,7 @@ def keras_ctor(rec: LayerRecord, **kwargs: str) -> str:
             ks_code = "kernel_size"
         args.append(ks_code)
     act = rec.activation
-    if act and act not in ("linear",) and "activation" not in kwargs and rec.kind in (KIND_LINEAR, KIND_CONV):
+    if fused and act and act not in ("linear",) and "activation" not in kwargs and rec.kind in (KIND_LINEAR, KIND_CONV):
         args.append(f'activation="{act}"')
     args.extend(f"{k}={v}" for k, v in kwargs.items())
     args.append(f'name="{base_name(rec.name)}"')
@@ -376,6 +383,27 @@ def batchnorm_snippet(ctx: "RuleContext", rec: LayerRecord, act: str | None = No
     dim = max(len(w.stats.shape) - 2, 1) if (w is not None and rec.kind == KIND_CONV) else 1
     torch = (f"{torch_ctor(rec, bias='False')}, nn.BatchNorm{dim}d({units}), {torch_act(act)},"
              f"  # in place of `{base_name(rec.name)}` and its activation")
-    keras = (f"{keras_ctor(rec, activation='None', use_bias='False')},\n"
+    keras = (f"{keras_ctor(rec, fused=False, use_bias='False')},\n"
              f"layers.BatchNormalization(),\nlayers.Activation(\"{act}\"),")
     return ctx.snippet(torch=torch, keras=keras)
+
+
+def standardize_snippet(ctx: "RuleContext", rec: LayerRecord, st: TensorStats, pixels: bool = False) -> str | None:
+    """Input scaling code: divide pixels by their maximum, or standardize with training statistics."""
+    if pixels:
+        div = "255.0" if st.max > 16 else f"{st.max:g}"
+        return ctx.snippet(
+            torch=f"x = x.float() / {div}  # same scaling at training and inference time",
+            keras=("inputs = keras.Input(shape=x.shape[1:])\n"
+                   f"h = layers.Rescaling(1.0 / {div})(inputs)  # in-model, so inference gets it too"),
+        )
+    dims = "(0, 2, 3)" if rec.kind == KIND_CONV and len(st.shape) == 4 else "0"
+    return ctx.snippet(
+        torch=(f"mean = x_train.mean(dim={dims}, keepdim=True)\n"
+               f"std = x_train.std(dim={dims}, keepdim=True).clamp_min(1e-8)\n"
+               "x = (x - mean) / std  # reuse the training mean/std at inference"),
+        keras=("norm = layers.Normalization(axis=-1)\n"
+               "norm.adapt(x_train)  # learns per-feature mean and variance\n"
+               "inputs = keras.Input(shape=x_train.shape[1:])\n"
+               "h = norm(inputs)  # then the first Dense/Conv layer"),
+    )

@@ -12,6 +12,7 @@ from netdoctor.rules._registry import RuleContext, rule
 from netdoctor.rules._util import (
     batchnorm_snippet,
     fmt,
+    fused_activation,
     init_reference,
     is_head,
     keras_ctor,
@@ -19,6 +20,7 @@ from netdoctor.rules._util import (
     pct,
     plural,
     producer_weight_layer,
+    standardize_snippet,
     torch_ref,
 )
 from netdoctor.snapshot import (
@@ -96,7 +98,7 @@ def dead_units(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
         if frac <= ctx.opt("max_dead_frac"):
             continue
         prod = producer_weight_layer(snap, rec)
-        bias = prod.param(ROLE_BIAS) if prod is not None else None
+        bias = prod.param(ROLE_BIAS) if prod is not None and snap.has(Need.WEIGHTS) else None
         neg_bias = bias is not None and bias.stats.mean < 0 and bias.stats.max <= 0
         where = "positions of " if obs > snap.batch_size else ""
         yield ctx.finding(
@@ -118,8 +120,8 @@ def _revive_snippet(ctx: RuleContext, rec: LayerRecord, prod: LayerRecord | None
                            keras="layers.LeakyReLU(negative_slope=0.01)  # in place of the relu")
     if neg_bias:
         return ctx.snippet(torch=f"nn.init.zeros_({torch_ref(prod.name)}.bias)",
-                           keras=keras_ctor(prod, bias_initializer='"zeros"'))
-    keras = (f"{keras_ctor(prod, activation='None', kernel_initializer=chr(34) + 'he_normal' + chr(34))},\n"
+                           keras=keras_ctor(prod, rec.name.startswith(prod.name + "/"), bias_initializer='"zeros"'))
+    keras = (f"{keras_ctor(prod, False, kernel_initializer=chr(34) + 'he_normal' + chr(34))},\n"
              "layers.LeakyReLU(negative_slope=0.01),")
     torch = (f'nn.init.kaiming_normal_({torch_ref(prod.name)}.weight, nonlinearity="leaky_relu")\n'
              f"{torch_ref(rec.name) if '/' not in rec.name else '# the activation after ' + prod.name} "
@@ -197,7 +199,9 @@ def saturated_activations(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Fin
             layer=rec.name,
             severity=Severity.INFO if output else None,
             recommendation=rec_txt,
-            snippet=None if prod is None else batchnorm_snippet(ctx, prod, act=act),
+            snippet=None if prod is None else (
+                standardize_snippet(ctx, prod, prod.input) if entry and prod.input is not None
+                else batchnorm_snippet(ctx, prod, act=act)),
             evidence={"saturated_frac": frac, "saturated_units": int(sat.sum()), "units": len(us),
                       "mean_saturation": float(us.mean()), "samples": snap.batch_size, "output_activation": output},
         )
@@ -288,7 +292,8 @@ def signal_drift(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
             snippet=ctx.snippet(
                 torch="\n".join(call.format(w=f"{torch_ref(r.name)}.weight") for r in run[:4])
                 + ("" if len(run) <= 4 else f"\n# ... and the other {len(run) - 4} layers"),
-                keras=",\n".join(keras_ctor(r, kernel_initializer=f'"{kinit}"') for r in run[:4])
+                keras=",\n".join(keras_ctor(r, fused_activation(snap, r), kernel_initializer=f'"{kinit}"')
+                                  for r in run[:4])
                 + ("" if len(run) <= 4 else f"\n# ... and the other {len(run) - 4} layers"),
             ),
             evidence={"rms": {r.name: float(v) for r, v in zip(run, rms)}, "per_layer": factor,

@@ -8,7 +8,7 @@ import numpy as np
 
 from netdoctor.findings import Finding, Severity
 from netdoctor.rules._registry import RuleContext, rule
-from netdoctor.rules._util import fmt, pct, plural
+from netdoctor.rules._util import fmt, pct, plural, standardize_snippet
 from netdoctor.snapshot import KIND_CONV, KIND_EMBEDDING, LayerRecord, ModelSnapshot, Need, TensorStats
 
 
@@ -119,14 +119,14 @@ def unnormalized_inputs(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
         problems: list[str] = []
         what = "channel" if rec.kind == KIND_CONV else "feature"
         worst = int(np.argmax(scales)) if scales.size > 1 else None
-        at = f" ({what} {worst})" if worst is not None else ""
+        at = f"{what} {worst}; " if worst is not None else ""
         if max_s > ctx.opt("max_scale"):
-            problems.append(f"per-{what} scale (RMS) up to {fmt(max_s)}{at}; limit {fmt(ctx.opt('max_scale'))}")
+            problems.append(f"per-{what} scale (RMS) up to {fmt(max_s)} ({at}limit {fmt(ctx.opt('max_scale'))})")
         if spread > ctx.opt("max_spread"):
             problems.append(f"{what} ranges spanning {fmt(spread)}x between the 5th and 95th percentile "
-                            f"(max |x| {fmt(q05)} to {fmt(q95)}); limit {fmt(ctx.opt('max_spread'))}x")
+                            f"(max |x| {fmt(q05)} to {fmt(q95)}; limit {fmt(ctx.opt('max_spread'))}x)")
         if max_s < ctx.opt("min_scale"):
-            problems.append(f"all {what}s tiny: largest RMS {fmt(max_s)}; limit {fmt(ctx.opt('min_scale'))}")
+            problems.append(f"only tiny {what}s (largest RMS {fmt(max_s)}; limit {fmt(ctx.opt('min_scale'))})")
         if not problems:
             continue
         pixels = st.min >= 0 and 1.5 < st.max <= 255.0 and (rec.kind == KIND_CONV or st.max > 16 or positive.size > 16) \
@@ -136,32 +136,12 @@ def unnormalized_inputs(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
             layer=rec.name,
             recommendation=("Scale the pixel values to [0, 1] before the first layer." if pixels else
                             "Standardize each input feature with the training-set mean and standard deviation."),
-            snippet=_normalize_snippet(ctx, rec, st, pixels),
+            snippet=standardize_snippet(ctx, rec, st, pixels),
             evidence={"max_feature_rms": max_s, "feature": worst, "q05_range": q05, "q95_range": q95, "spread": spread,
                       "n_features": int(scales.size), "min": st.min, "max": st.max, "mean": st.mean, "std": st.std,
                       "limits": {"max_scale": ctx.opt("max_scale"), "max_spread": ctx.opt("max_spread"),
                                  "min_scale": ctx.opt("min_scale")}},
         )
-
-
-def _normalize_snippet(ctx: RuleContext, rec: LayerRecord, st: TensorStats, pixels: bool) -> str | None:
-    if pixels:
-        div = "255.0" if st.max > 16 else f"{st.max:g}"
-        return ctx.snippet(
-            torch=f"x = x.float() / {div}  # same scaling at training and inference time",
-            keras=("inputs = keras.Input(shape=x.shape[1:])\n"
-                   f"h = layers.Rescaling(1.0 / {div})(inputs)  # in-model, so inference gets it too"),
-        )
-    dims = "(0, 2, 3)" if rec.kind == KIND_CONV and len(st.shape) == 4 else "0"
-    return ctx.snippet(
-        torch=(f"mean = x_train.mean(dim={dims}, keepdim=True)\n"
-               f"std = x_train.std(dim={dims}, keepdim=True).clamp_min(1e-8)\n"
-               "x = (x - mean) / std  # reuse the training mean/std at inference"),
-        keras=("norm = layers.Normalization(axis=-1)\n"
-               "norm.adapt(x_train)  # learns per-feature mean and variance\n"
-               "inputs = keras.Input(shape=x_train.shape[1:])\n"
-               "h = norm(inputs)  # then the first Dense/Conv layer"),
-    )
 
 
 def _count(st: TensorStats) -> int:
@@ -273,10 +253,11 @@ def constant_feature(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]
             continue
         what = "channels" if len(st.shape) >= 4 else "features"
         idx = ", ".join(str(int(i)) for i in const[:8]) + (", ..." if const.size > 8 else "")
+        which = what if const.size > 1 else what[:-1]
         values = [float(mean[i]) for i in const[:8]]
         yield ctx.finding(
             f"{const.size} of {len(std)} {what} of input `{name}` are constant over "
-            f"{plural(data.num_samples, 'sample')} ({what} {idx}; limit: standard deviation > 0)",
+            f"{plural(data.num_samples, 'sample')} ({which} {idx}; limit: standard deviation > 0)",
             recommendation="Drop the constant features or fix the pipeline step that fills them.",
             snippet=ctx.snippet(
                 torch="keep = x_train.std(dim=0) > 0\nx_train, x_test = x_train[:, keep], x_test[:, keep]",

@@ -42,7 +42,7 @@ def _window(chain: list[GradRow]) -> int:
     return max(1, math.ceil(len(chain) / 4))
 
 
-@rule(code="ND301", name="vanishing-gradients", needs={Need.GRADIENTS}, severity=Severity.ERROR,
+@rule(code="ND301", name="vanishing-gradients", needs={Need.GRADIENTS, Need.WEIGHTS}, severity=Severity.ERROR,
       options={"max_drop": 1e-3, "min_relative": 1e-7, "min_loss": 1e-3})
 def vanishing_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """Gradients that reach the early layers are negligible.
@@ -159,7 +159,7 @@ def vanishing_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     )
 
 
-@rule(code="ND302", name="exploding-gradients", needs={Need.GRADIENTS}, severity=Severity.ERROR,
+@rule(code="ND302", name="exploding-gradients", needs={Need.GRADIENTS, Need.WEIGHTS}, severity=Severity.ERROR,
       options={"max_relative": 10.0, "max_relative_head": 100.0, "max_growth": 100.0})
 def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """Gradient norms that are huge relative to the weights, or grow toward the input.
@@ -320,7 +320,7 @@ def nonfinite_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     )
 
 
-@rule(code="ND304", name="no-gradient", needs={Need.GRADIENTS}, severity=Severity.WARNING, options={})
+@rule(code="ND304", name="no-gradient", needs={Need.GRADIENTS, Need.WEIGHTS}, severity=Severity.WARNING, options={})
 def no_gradient(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """A trainable layer receives exactly zero gradient.
 

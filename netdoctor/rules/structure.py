@@ -266,7 +266,7 @@ def output_loss_mismatch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Find
           "loss": None if loss is None else loss.name, "expects": None if loss is None else loss.expects,
           "from_logits": None if loss is None else loss.from_logits}
     head = snap.output_layer
-    fin_torch = torch_ref(final)
+    fin_torch = torch_ref(head.name if head is not None else final)
     if act == "softmax" and units == 1:
         yield ctx.finding(
             f"the output is a softmax over a single unit (`{final}`): it is 1.0 for every input, so the loss cannot "
@@ -288,12 +288,12 @@ def output_loss_mismatch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Find
     if expects == "logits" and softmax:
         problem = f"the output already goes through a softmax, and {loss.name} applies log-softmax again"
         fix = "Return raw logits from the model; the loss applies the softmax itself."
-        torch_fix = f"# remove the final nn.Softmax() after {fin_torch}\nloss_fn = nn.CrossEntropyLoss()  # on logits"
+        torch_fix = f"# remove the nn.Softmax() that follows {fin_torch}\nloss_fn = nn.CrossEntropyLoss()  # on logits"
         keras_fix = f"loss={_keras_loss(loss.name, False)}  # the model already ends in softmax"
     elif expects == "logits" and sigmoid:
         problem = f"the output already goes through a sigmoid, and {loss.name} applies the sigmoid again"
         fix = "Return raw logits from the model; the loss applies the sigmoid itself (numerically stable)."
-        torch_fix = f"# remove the final nn.Sigmoid() after {fin_torch}\nloss_fn = nn.BCEWithLogitsLoss()"
+        torch_fix = f"# remove the nn.Sigmoid() that follows {fin_torch}\nloss_fn = nn.BCEWithLogitsLoss()"
         keras_fix = f"loss={_keras_loss(loss.name, False)}  # the model already ends in sigmoid"
     elif expects == "probabilities" and (logits or act not in (None, "linear", "softmax", "sigmoid")):
         what = "raw logits" if logits else f"{act} outputs"
@@ -376,6 +376,6 @@ def bias_before_batchnorm(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Fin
         yield ctx.finding(
             msg, layer=rec.name,
             recommendation="Create the layer without a bias; the BatchNorm's shift replaces it.",
-            snippet=ctx.snippet(torch=torch_ctor(rec, bias="False"), keras=keras_ctor(rec, use_bias="False")),
+            snippet=ctx.snippet(torch=torch_ctor(rec, bias="False"), keras=keras_ctor(rec, False, use_bias="False")),
             evidence={"pairs": [[r.name, b.name] for r, b in grp]},
         )

@@ -9,6 +9,7 @@ from netdoctor.findings import Finding, Severity
 from netdoctor.rules._registry import RuleContext, rule
 from netdoctor.rules._util import (
     activation_family,
+    fused_activation,
     fmt,
     init_reference,
     is_head,
@@ -34,7 +35,7 @@ from netdoctor.snapshot import (
 )
 
 
-def _reinit_snippet(ctx: RuleContext, rec: LayerRecord, p: ParamRecord) -> str | None:
+def _reinit_snippet(ctx: RuleContext, rec: LayerRecord, p: ParamRecord, snap: ModelSnapshot) -> str | None:
     """Code that gives ``p`` a proper random initialization."""
     w = f"{torch_ref(rec.name)}.{p.name}"
     if p.role == ROLE_RECURRENT:
@@ -44,7 +45,8 @@ def _reinit_snippet(ctx: RuleContext, rec: LayerRecord, p: ParamRecord) -> str |
         return ctx.snippet(torch=f"nn.init.normal_({w}, std=1.0)",
                            keras=f'# in the definition of "{rec.name}":\nembeddings_initializer="uniform"')
     _, call, kinit, _ = init_reference(rec.activation)
-    keras = keras_ctor(rec, kernel_initializer=f'"{kinit}"') if rec.kind in (KIND_LINEAR, KIND_CONV) else \
+    keras = keras_ctor(rec, fused_activation(snap, rec), kernel_initializer=f'"{kinit}"') \
+        if rec.kind in (KIND_LINEAR, KIND_CONV) else \
         f'# in the definition of "{rec.name}":\nkernel_initializer="{kinit}"'
     return ctx.snippet(torch=call.format(w=w), keras=keras)
 
@@ -107,7 +109,7 @@ def zero_weights(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
             yield ctx.finding(
                 msg, layer=rec.name, severity=sev,
                 recommendation=f"Initialize `{rec.name}` with random weights scaled for its activation.",
-                snippet=_reinit_snippet(ctx, rec, p),
+                snippet=_reinit_snippet(ctx, rec, p, snap),
                 evidence={"param": p.name, "shape": list(p.stats.shape), "head": head, "initializer": p.initializer},
             )
 
@@ -168,7 +170,7 @@ def symmetric_weights(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding
                 layer=rec.name,
                 severity=Severity.INFO if head else None,
                 recommendation=f"Initialize `{rec.name}` with random weights to break the symmetry.",
-                snippet=_reinit_snippet(ctx, rec, p),
+                snippet=_reinit_snippet(ctx, rec, p, snap),
                 evidence={"param": p.name, "value": st.mean if frac == 1.0 else None, "duplicate_unit_frac": frac,
                           "units": p.units, "head": head, "initializer": p.initializer},
             )
@@ -283,9 +285,9 @@ def init_scale(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
             ratios = [g["ratio"] for g in grp]
             msg = (f"{len(grp)} layers have weight variance {fmt(min(ratios))}x to {fmt(max(ratios))}x their "
                    f"He/Glorot/LeCun reference ({name_list([g['rec'].name for g in grp])}); first: " + msg)
-        snippet = _reinit_snippet(ctx, rec, p)
+        snippet = _reinit_snippet(ctx, rec, p, snap)
         if len(grp) > 1:
-            snippets = [_reinit_snippet(ctx, g["rec"], g["p"]) or "" for g in grp[:4]]
+            snippets = [_reinit_snippet(ctx, g["rec"], g["p"], snap) or "" for g in grp[:4]]
             more = "" if len(grp) <= 4 else f"\n# ... and the other {len(grp) - 4} layers"
             snippet = ("\n" if ctx.framework != "keras" else ",\n").join(snippets) + more
         head_only = all(g["head"] for g in grp)

@@ -31,9 +31,15 @@ def test_nd201_zero_hidden_kernel_is_an_error(rng, data):
 
 
 def test_nd201_keras_snippet_names_the_layer(rng, data):
-    net = Net().linear(np.zeros((16, 8)), name="dense").act("relu").linear(rng.normal(0, 0.3, (3, 16)), name="dense_1")
+    net = Net().linear(np.zeros((16, 8)), name="dense").act("relu", name="dense/relu") \
+        .linear(rng.normal(0, 0.3, (3, 16)), name="dense_1")
     [f] = run("ND201", net.snapshot(*data, framework="keras"))
     assert 'layers.Dense(16, activation="relu", kernel_initializer="he_normal", name="dense")' in f.snippet
+    # a separate Activation layer is not written into the Dense constructor
+    net = Net().linear(np.zeros((16, 8)), name="dense").act("relu", name="activation") \
+        .linear(rng.normal(0, 0.3, (3, 16)), name="dense_1")
+    [f] = run("ND201", net.snapshot(*data, framework="keras"))
+    assert 'layers.Dense(16, kernel_initializer="he_normal", name="dense")' in f.snippet
 
 
 def test_nd201_zero_final_head_is_info_only(rng, data):
