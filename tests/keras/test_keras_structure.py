@@ -189,3 +189,44 @@ def test_all_needs_collected_with_real_data() -> None:
     assert snap.batch_size == 128 and not snap.synthetic_inputs
     assert snap.param_count == sum(int(np.prod(v.shape)) for v in model.weights)
     assert snap.framework == "keras" and "tensorflow" in snap.framework_version
+
+
+def test_kinds_of_keras_layers_and_functional_ops() -> None:
+    inp = keras.Input((6, 4))
+    h = L.Rescaling(0.5, name="scale_in")(inp)
+    h = L.Conv1D(8, 3, padding="same", name="c1d")(h)
+    h = L.LayerNormalization(name="ln")(h)
+    h = L.LeakyReLU(negative_slope=0.1, name="leaky")(h)
+    h = L.GroupNormalization(groups=2, name="gn")(h)
+    h = L.PReLU(name="prelu")(h)
+    h = L.SpatialDropout1D(0.2, name="sdrop")(h)
+    h = L.EinsumDense("abc,cd->abd", output_shape=(6, 5), bias_axes="d", name="ein")(h)
+    h = keras.ops.tanh(h)
+    h = L.GaussianDropout(0.1, name="gdrop")(h)
+    h = L.Flatten(name="flat")(h)
+    out = L.Softmax(name="sm")(L.Dense(3, name="logits")(h))
+    snap = collect(keras.Model(inp, out), rng().normal(size=(4, 6, 4)), rng().integers(0, 3, (4,)))
+    kinds = {r.name: r.kind for r in snap.layers}
+    assert {k: kinds[k] for k in ("scale_in", "c1d", "ln", "leaky", "gn", "prelu", "sdrop", "ein", "gdrop", "sm")} == {
+        "scale_in": "preprocess", "c1d": "conv", "ln": "layernorm", "leaky": "activation", "gn": "groupnorm",
+        "prelu": "activation", "sdrop": "dropout", "ein": "linear", "gdrop": "dropout", "sm": "activation"}
+    recs = by_name(snap)
+    tanh = next(r for r in snap.layers if r.kind == KIND_ACTIVATION and r.activation == "tanh")
+    assert tanh.inputs_from == ("ein",) and tanh.unit_saturated is not None and tanh.unit_saturated.shape == (5,)
+    assert recs["ein"].activation == "tanh" and recs["ein"].weight.units == 5 and recs["ein"].attrs["use_bias"]
+    assert recs["c1d"].activation == "leaky_relu" and recs["leaky"].activation == "leaky_relu"
+    assert recs["prelu"].param("other") is not None and recs["prelu"].unit_active is not None
+    assert recs["sdrop"].attrs["p"] == pytest.approx(0.2) and recs["gn"].attrs["groups"] == 2
+    assert recs["ln"].param("norm_scale").name == "gamma"
+    assert recs["logits"].activation == "softmax" and snap.output.final_activation == "softmax"
+    assert recs["c1d"].entry and not recs["ein"].entry
+
+
+def test_model_without_trainable_weights_explains_missing_gradients() -> None:
+    model = lecture_model()
+    model.trainable = False
+    x, y = lecture_data(32)
+    snap = collect(model, x, y)
+    assert Need.GRADIENTS not in snap.collected and "no trainable parameters" in snap.missing[Need.GRADIENTS]
+    assert all(p.grad is None and not p.trainable for r in snap.layers for p in r.params)
+    assert model.trainable is False and Need.ACTIVATIONS in snap.collected
