@@ -257,6 +257,15 @@ def zero_grad_causes(snap: ModelSnapshot) -> list[ZeroGradCause]:
         g.layers.append(rec.name)
         if blocker and blocker not in g.blockers:
             g.blockers.append(blocker)
+    loss = snap.loss
+    if everything and set(groups) <= {"cut", "unused"} and out is not None and loss is not None \
+            and loss.expects == "probabilities" and (out.stats.min < 0 or out.stats.max > 1):
+        c = ZeroGradCause("clipped-probabilities", f"{loss.name} expects probabilities and clips the outputs, which "
+                          f"lie in [{out.stats.min:.3g}, {out.stats.max:.3g}], so the clipped loss is flat (see ND503)",
+                          True, "Give the loss probabilities (sigmoid/softmax output) or use its logits version "
+                          "(see ND503).")
+        c.layers.extend(names)
+        return [c]
     if everything and set(groups) <= {"cut", "unused"}:
         c = ZeroGradCause("disconnected-loss", "no trainable parameter reaches the loss: the output is constant or "
                           "detached from the graph, or the loss ignores it", False,

@@ -216,3 +216,19 @@ def test_nd304_zero_hidden_layer_explains_the_head_downstream(rng):
 def test_nd304_healthy_is_silent(rng):
     x, y = blobs(rng)
     assert run("ND304", mlp(rng, [8, 16, 16, 3]).snapshot(x, y)) == []
+
+
+def test_nd304_probability_loss_clipping_relu_outputs(rng):
+    x = rng.normal(0, 50, (64, 4))  # raw inputs push the ReLU output far above 1
+    y = (x[:, 0] > 0).astype(float)[:, None]
+    net = Net().linear(np.abs(he(rng, 8, 4))).act("relu").linear(np.abs(he(rng, 1, 8))).act("relu")
+    snap = net.snapshot(x, y, loss="mse")
+    # what Keras' binary_crossentropy does with outputs > 1: clip, so every gradient is exactly zero
+    zero_grads = []
+    for r in snap.layers:
+        zero_grads.append(replace(r, params=tuple(replace(p, grad=stats(np.zeros(p.stats.shape), None))
+                                                  for p in r.params)))
+    snap = replace(snap, layers=tuple(zero_grads),
+                   loss=LossInfo(name="binary_crossentropy", expects="probabilities", from_logits=False, value=8.0))
+    [f] = run("ND304", snap)
+    assert f.evidence["cause"] == "clipped-probabilities" and f.severity == Severity.INFO and "ND503" in f.message
