@@ -55,15 +55,16 @@ def vanishing_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     layers' relative gradient is below ``min_relative`` in absolute terms while the loss is not
     already near zero (every layer is starved, as with tiny initial weights).
 
-    Layers followed by BatchNorm/LayerNorm are left out: normalization makes them
-    scale-invariant, so their gradient measures their weight scale, not the decay through depth
-    (and normalization is the cure for vanishing gradients). Depth decay is not judged in
-    residual networks: the skip path carries gradients past every
-    block, and the size of the head's gradient there reflects normalization, not decay (a BERT
-    has 1e-5 between its query projections and its classifier at initialization, and trains
-    fine). Layers whose gradient is exactly zero are left to ND304, which explains zero
-    heads and zero-initialized residual scales. With a surrogate probe loss (no targets) the
-    finding is a warning.
+    Layers followed by BatchNorm/LayerNorm are left out of the depth comparison: normalization
+    makes them scale-invariant, so their gradient measures their weight scale, not the decay
+    through depth (and normalization is the cure for vanishing gradients); the absolute test
+    keeps them. Depth decay is not judged in residual networks: the skip path carries gradients
+    past every block, and the size of the head's gradient there reflects normalization, not
+    decay (a BERT has 1e-5 between its query projections and its classifier at initialization,
+    and trains fine). Layers whose gradient is exactly zero are left to ND304, which explains
+    zero heads and zero-initialized residual scales. A constant weight matrix downstream (ND201/
+    ND202) makes the gradient vanish by construction; the finding is then info. With a
+    surrogate probe loss (no targets) the finding is a warning.
 
     ## Why is this bad?
     ``dL/dW_l`` is a product of Jacobians ``dz_(j+1)/dz_j``; when many of them are small

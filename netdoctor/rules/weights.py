@@ -241,6 +241,8 @@ def init_scale(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     - ``band`` (default 10.0): allowed factor on the variance (about 3.2 on the standard
       deviation). PyTorch's default under ReLU sits at 1/6 of He, inside the band; ``U(±0.05)``
       on 5-unit ReLU layers sits at 1/480 and ``N(0, 0.25^2)`` on an 800-fan-in conv at 25x.
+    - ``max_listed`` (default 3): above this many flagged layers, one finding per direction
+      (too small / too large) lists them all.
 
     ## References
     - He et al., "Delving Deep into Rectifiers" (2015).
