@@ -21,7 +21,7 @@ from netdoctor.adapters._keras_graph import Step, Trace
 from netdoctor.adapters._keras_layers import class_names, inner_layer
 from netdoctor.adapters._keras_stats import saturation_bounds, tensor_stats
 from netdoctor.errors import DataError
-from netdoctor.snapshot import KIND_ACTIVATION, RELU_FAMILY, ProbeSettings, TensorStats
+from netdoctor.snapshot import KIND_ACTIVATION, KIND_EMBEDDING, RELU_FAMILY, WEIGHT_KINDS, ProbeSettings, TensorStats
 
 
 @dataclass
@@ -40,14 +40,15 @@ class Recorder:
 
     Args:
         settings: Probe settings (unit cap, saturation threshold).
-        unit_inputs: Names of the layers whose input needs per-unit vectors (the entry
-            weight layers, which ND101 judges); every other tensor gets scalar stats only,
-            plus ``unit_active``/``unit_saturated`` for activation outputs.
+        unit_keys: Keys of the tensors that weight layers (other than embeddings) consume:
+            their statistics get per-unit vectors over the features/channels (the snapshot
+            contract for weight-layer inputs). Every other tensor gets scalar statistics, plus
+            ``unit_active``/``unit_saturated`` for activation outputs.
     """
 
-    def __init__(self, settings: ProbeSettings, unit_inputs: set[str]) -> None:
+    def __init__(self, settings: ProbeSettings, unit_keys: set[Any]) -> None:
         self.settings = settings
-        self.unit_inputs = unit_inputs
+        self.unit_keys = unit_keys
         self.measured: dict[str, Measured] = {}
         self._cache: dict[int, tuple[Any, bool, TensorStats, np.ndarray | None, np.ndarray | None]] = {}
 
@@ -79,7 +80,8 @@ class Recorder:
         x = _first_tensor(tree.flatten(args))
         y = _first_tensor(outputs)
         if x is not None:
-            m.input = self.stats(x, per_unit=step.name in self.unit_inputs)[0]
+            wants_units = step.kind in WEIGHT_KINDS and step.kind != KIND_EMBEDDING and _is_float(x)
+            m.input = self.stats(x, per_unit=wants_units)[0]
         if y is None:
             return
         if step.fused:
@@ -87,11 +89,22 @@ class Recorder:
             if z is not None:
                 m.output = self.stats(z)[0]
                 act_m.input = m.output
-            act_m.output, act_m.unit_active, act_m.unit_saturated = self.stats(y, step.fused)
+            act_m.output, act_m.unit_active, act_m.unit_saturated = self.stats(y, step.fused,
+                                                                               per_unit=self._feeds_weights(step))
         elif step.kind == KIND_ACTIVATION:
-            m.output, m.unit_active, m.unit_saturated = self.stats(y, step.act)
+            m.output, m.unit_active, m.unit_saturated = self.stats(y, step.act, per_unit=self._feeds_weights(step))
         else:
-            m.output = self.stats(y)[0]
+            m.output = self.stats(y, per_unit=self._feeds_weights(step))[0]
+
+    def _feeds_weights(self, step: Step) -> bool:
+        """The step's first output is a weight layer's input (reduce it per unit right away)."""
+        return bool(step.out_keys) and step.out_keys[0] in self.unit_keys
+
+
+def _is_float(t: Any) -> bool:
+    from keras import backend as K
+
+    return bool(K.is_float_dtype(K.standardize_dtype(t.dtype)))
 
 
 def _first_tensor(items: list[Any]) -> Any | None:

@@ -49,6 +49,7 @@ from netdoctor.adapters._keras_state import StateGuard, all_layers
 from netdoctor.adapters._keras_stats import looks_like, tensor_stats
 from netdoctor.errors import DataError
 from netdoctor.snapshot import (
+    KIND_EMBEDDING,
     KIND_OTHER,
     WEIGHT_KINDS,
     LayerRecord,
@@ -128,8 +129,9 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
         missing[Need.GRADIENTS] = f"gradients are not supported on the {backend} Keras backend; use tensorflow or torch"
     elif Need.GRADIENTS in needs and not trainable:
         missing[Need.GRADIENTS] = REASON_NO_TRAINABLE
-    unit_inputs = {name for name in st.entry if st.entry[name] or st.consumes_input[name]} if st else set()
-    recorder = Recorder(settings, unit_inputs) if want_acts else None
+    unit_keys = {k for s in tr.steps if s.kind in WEIGHT_KINDS and s.kind != KIND_EMBEDDING
+                 for k in s.in_keys[:1]} if tr is not None else set()
+    recorder = Recorder(settings, unit_keys) if want_acts else None
     result: dict[str, Any] = {}
 
     def forward(pause: Any) -> tuple[Any, Any]:
