@@ -49,6 +49,7 @@ def check(
     config: Config | None = None,
     input_shape: tuple[int, ...] | None = None,
     settings: ProbeSettings | None = None,
+    verify: bool = False,
 ) -> Report:
     """Diagnose ``model`` on one probe batch.
 
@@ -66,6 +67,9 @@ def check(
         config: A full :class:`~netdoctor.config.Config` (``select``/``ignore`` refine it).
         input_shape: Shape of one sample (without the batch axis) for synthetic inputs.
         settings: Probe settings (batch cap, seed...).
+        verify: Verify each finding's recommended fix on a copy of the model (before/after
+            measurements and a short training probe, see :mod:`netdoctor.verify`); the result
+            is in each finding's ``verification``.
 
     Returns:
         A :class:`~netdoctor.findings.Report`. The model is left bit-for-bit as it was.
@@ -95,13 +99,19 @@ def check(
     report = run_rules(snapshot, specs, cfg)
     t2 = time.perf_counter()
     timings = {"collect": t1 - t0, "rules": t2 - t1, "total": t2 - t0}
-    return Report(
+    report = Report(
         findings=report.findings,
         targets=report.targets,
         rules_run=report.rules_run,
         suppressed=report.suppressed,
         timings=timings,
     )
+    if verify:
+        from netdoctor.verify import verify_report
+
+        report = verify_report(report, snapshot, model=model, inputs=inputs, targets=targets, loss_fn=loss_fn,
+                               config=cfg, settings=settings or ProbeSettings(), input_shape=input_shape)
+    return report
 
 
 def run_rules(snapshot: ModelSnapshot, specs: Iterable[RuleSpec], config: Config | None = None,
