@@ -276,18 +276,16 @@ def norm_after(snapshot: ModelSnapshot, rec: LayerRecord) -> LayerRecord | None:
     the data flow through activations/dropout/pooling/reshapes.
     """
     hint = rec.attrs.get("norm_after")
-    if isinstance(hint, str):
-        return snapshot.layer(hint) or rec
-    if hint is True:
-        return rec
+    if isinstance(hint, str) and snapshot.layer(hint) is not None:
+        return snapshot.layer(hint)
     if hint is False:
         return None
     for r in walk_downstream(snapshot, rec):
         if r.is_norm:
             return r
         if r.is_weight_layer:
-            return None
-    return None
+            break
+    return rec if hint else None  # the adapter knows there is one; name unknown: return the layer itself
 
 
 def matrix_params(rec: LayerRecord) -> list[ParamRecord]:

@@ -8,7 +8,7 @@ import numpy as np
 
 from netdoctor.findings import Finding, Severity
 from netdoctor.rules._registry import RuleContext, rule
-from netdoctor.rules._util import fmt, pct, plural, standardize_snippet
+from netdoctor.rules._util import fmt, norm_after, pct, plural, standardize_snippet
 from netdoctor.snapshot import KIND_CONV, KIND_EMBEDDING, LayerRecord, ModelSnapshot, Need, TensorStats
 
 
@@ -62,6 +62,11 @@ def unnormalized_inputs(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     inputs that are all tiny. Integer token ids feeding an embedding are not features and are
     never judged. Outliers do not matter: a standardized column with a few large values still
     has RMS 1.
+
+    When a normalization layer directly follows the entry layer (Keras' ResNet50 fed
+    caffe-style inputs with RMS ~60, conv1 -> BatchNorm), a too-large common scale only slows
+    that one layer's learning and is reported as info; features on different scales and raw
+    0-255 pixels (which pretrained weights never expect) are still a warning.
 
     ## Why is this bad?
     The optimum of ``W1 x`` is scale-invariant, but the gradient of ``W1`` is proportional to
@@ -129,11 +134,19 @@ def unnormalized_inputs(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
             problems.append(f"only tiny {what}s (largest RMS {fmt(max_s)}; limit {fmt(ctx.opt('min_scale'))})")
         if not problems:
             continue
-        pixels = st.min >= 0 and 1.5 < st.max <= 255.0 and (rec.kind == KIND_CONV or st.max > 16 or positive.size > 16) \
-            and spread <= ctx.opt("max_spread")
+        pixels = st.min >= 0 and 1.5 < st.max <= 255.0 and spread <= ctx.opt("max_spread") \
+            and (rec.kind == KIND_CONV or st.max > 16 or positive.size > 16)
+        norm = norm_after(snap, rec)
+        # a normalization right after the entry layer undoes a common input scale (only the entry
+        # layer's own learning speed suffers); it cannot undo features on different scales
+        # (raw 0-255 pixels stay a warning: pretrained weights behind that BatchNorm expect scaled inputs)
+        mild = norm is not None and spread <= ctx.opt("max_spread") and not pixels
+        by = f"`{norm.name}`" if norm is not None and norm is not rec else "a normalization layer"
+        note = f"; {by} normalizes its output, so only its learning speed suffers" if mild else ""
         yield ctx.finding(
-            f"`{rec.name}` receives inputs with " + " and ".join(problems),
+            f"`{rec.name}` receives inputs with " + " and ".join(problems) + note,
             layer=rec.name,
+            severity=Severity.INFO if mild else None,
             recommendation=("Scale the pixel values to [0, 1] before the first layer." if pixels else
                             "Standardize each input feature with the training-set mean and standard deviation."),
             snippet=standardize_snippet(ctx, rec, st, pixels),

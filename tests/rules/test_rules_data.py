@@ -140,3 +140,15 @@ def test_nd103_integer_ids_and_tiny_batches_are_skipped(rng):
 def test_nd103_varied_features_are_silent(rng):
     x, y = blobs(rng)
     assert run("ND103", Net().linear(rng.normal(0, 0.3, (3, 8))).snapshot(x, y)) == []
+
+
+def test_nd101_large_common_scale_before_batchnorm_is_info(rng):
+    x = rng.normal(0, 60, size=(128, 3))  # caffe-style mean-subtracted pixels
+    w = rng.normal(0, np.sqrt(2 / 3), (16, 3))
+    snap = Net().linear(w).bn(16).act("relu").linear(rng.normal(0, 0.3, (2, 16))).snapshot(x, rng.integers(0, 2, 128))
+    [f] = run("ND101", snap)
+    assert f.severity == Severity.INFO and "`bn1` normalizes its output" in f.message
+    spread = x * np.array([1e-3, 1.0, 1e3])
+    [g] = run("ND101", Net().linear(w).bn(16).act("relu").linear(rng.normal(0, 0.3, (2, 16)))
+              .snapshot(spread, rng.integers(0, 2, 128)))
+    assert g.severity == Severity.WARNING
