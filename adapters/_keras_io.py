@@ -290,21 +290,25 @@ def _id_range(tr: Any, key: Any) -> int | None:
 
 
 def data_stats(inputs: Any, targets: Any, n: int, settings: ProbeSettings, kind: str | None,
-               out_units: int | None) -> DataStats:
-    """Statistics of the real data, per feature (the last axis: channels_last images too)."""
+               out_units: int | None, channels_first: bool = False) -> DataStats:
+    """Statistics of the real data per feature.
+
+    The feature axis is the last one, or axis 1 of 3+-axis inputs of a channels_first model.
+    """
     from keras import ops, tree
 
-    def stats(leaf: Any) -> TensorStats:
+    def stats(leaf: Any, axis_ok: bool = True) -> TensorStats:
         a = take(leaf, n)
         t = a if ops.is_tensor(a) else ops.convert_to_tensor(np.asarray(a))
         dtype = str(a.dtype) if not ops.is_tensor(a) else None
-        return tensor_stats(t, max_units=settings.max_units, per_unit=True, dtype=dtype)[0]
+        axis = 1 if channels_first and axis_ok and len(t.shape) >= 3 else -1
+        return tensor_stats(t, max_units=settings.max_units, per_unit=True, unit_axis=axis, dtype=dtype)[0]
 
     ins = {name: stats(leaf) for name, leaf in named_leaves(inputs)}
     tstats = None
     if targets is not None:
         main = tree.flatten(targets)[0] if isinstance(targets, (list, tuple, dict)) else targets
-        tstats = stats(main)
+        tstats = stats(main, axis_ok=False)
         kind = kind or target_kind(take(main, n), out_units)
     num = next(iter(ins.values())).shape[0] if ins and next(iter(ins.values())).shape else 0
     return DataStats(inputs=ins, targets=tstats, target_kind=kind, num_samples=int(num))

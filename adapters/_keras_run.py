@@ -44,11 +44,14 @@ class Recorder:
             their statistics get per-unit vectors over the features/channels (the snapshot
             contract for weight-layer inputs). Every other tensor gets scalar statistics, plus
             ``unit_active``/``unit_saturated`` for activation outputs.
+        channels_first: The model's convolutions use ``data_format="channels_first"``: the
+            units of tensors with 3 or more axes are on axis 1 instead of the last axis.
     """
 
-    def __init__(self, settings: ProbeSettings, unit_keys: set[Any]) -> None:
+    def __init__(self, settings: ProbeSettings, unit_keys: set[Any], channels_first: bool = False) -> None:
         self.settings = settings
         self.unit_keys = unit_keys
+        self.channels_first = channels_first
         self.measured: dict[str, Measured] = {}
         self._cache: dict[int, tuple[Any, bool, TensorStats, np.ndarray | None, np.ndarray | None]] = {}
 
@@ -61,7 +64,8 @@ class Recorder:
         if (hit is not None and hit[0] is t and (hit[1] or not per_unit) and (not positive or hit[3] is not None)
                 and (sat is None or hit[4] is not None)):
             return hit[2], hit[3], hit[4]
-        out = tensor_stats(t, max_units=self.settings.max_units, per_unit=per_unit, positive=positive,
+        axis = 1 if self.channels_first and len(t.shape) >= 3 else -1
+        out = tensor_stats(t, max_units=self.settings.max_units, per_unit=per_unit, unit_axis=axis, positive=positive,
                            saturation=sat)
         self._cache[id(t)] = (t, per_unit, *out)
         return out

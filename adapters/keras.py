@@ -131,7 +131,8 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
         missing[Need.GRADIENTS] = REASON_NO_TRAINABLE
     unit_keys = {k for s in tr.steps if s.kind in WEIGHT_KINDS and s.kind != KIND_EMBEDDING
                  for k in s.in_keys[:1]} if tr is not None else set()
-    recorder = Recorder(settings, unit_keys) if want_acts else None
+    channels_first = tr is not None and any(getattr(s.op, "data_format", "") == "channels_first" for s in tr.steps)
+    recorder = Recorder(settings, unit_keys, channels_first) if want_acts else None
     result: dict[str, Any] = {}
 
     def forward(pause: Any) -> tuple[Any, Any]:
@@ -203,7 +204,7 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
             missing[Need.DATA] = REASON_SYNTHETIC
         else:
             units = fn._outputs[0].shape[-1] if fn is not None and len(fn._outputs[0].shape) >= 2 else None
-            data = data_stats(inputs, targets, n, settings, result.get("kind"), units)
+            data = data_stats(inputs, targets, n, settings, result.get("kind"), units, channels_first)
             collected.add(Need.DATA)
     weights_all = [v for v in model.weights]
     return ModelSnapshot(

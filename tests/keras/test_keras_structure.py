@@ -233,3 +233,17 @@ def test_model_without_trainable_weights_explains_missing_gradients() -> None:
     assert Need.GRADIENTS not in snap.collected and "no trainable parameters" in snap.missing[Need.GRADIENTS]
     assert all(p.grad is None and not p.trainable for r in snap.layers for p in r.params)
     assert model.trainable is False and Need.ACTIVATIONS in snap.collected
+
+
+def test_channels_first_conv_units_are_channels() -> None:
+    model = keras.Sequential([
+        keras.Input((3, 8, 8)),
+        L.Conv2D(4, 3, data_format="channels_first", activation="relu", name="conv"),
+        L.Flatten(name="flat"), L.Dense(2, name="head"),
+    ])
+    x = rng().normal(size=(4, 3, 8, 8)).astype("float32")
+    snap = collect(model, x)
+    recs = by_name(snap)
+    assert recs["conv/relu"].unit_active.shape == (4,) and recs["conv"].input.unit_mean.shape == (3,)
+    assert snap.data.inputs["x"].unit_mean.shape == (3,)
+    assert recs["conv"].output.shape == (4, 4, 6, 6) and recs["conv"].output.min < 0  # pre-activation
