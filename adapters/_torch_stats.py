@@ -9,7 +9,10 @@ made.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -19,6 +22,7 @@ from netdoctor.snapshot import TensorStats
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 _TINY = 1e-12  # below this abs-max, float32 moments are recomputed in float64
 _EXACT_LIMIT = 4096  # up to this many entries, the variance comes from an exact two-pass var_mean
+_SERIAL_LIMIT = 1 << 20  # smaller CPU tensors are reduced on one thread
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -97,6 +101,30 @@ def _count(mask: torch.Tensor) -> torch.Tensor:
     return mask.sum(-1, dtype=torch.int32).sum(0)
 
 
+@contextlib.contextmanager
+def _serial(t: torch.Tensor) -> Iterator[None]:
+    """One intra-op thread while reducing a small CPU tensor.
+
+    Splitting a few hundred thousand elements across threads costs more in wake-ups than
+    it saves, and much more on a busy machine; big tensors keep every thread. The thread
+    count is restored afterwards (OpenMP builds only; others are left alone).
+    """
+    threads = torch.get_num_threads()
+    if threads <= 1 or t.device.type != "cpu" or t.numel() >= _SERIAL_LIMIT or not _openmp():
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@functools.lru_cache(maxsize=1)
+def _openmp() -> bool:
+    return "parallel backend: OpenMP" in torch.__config__.parallel_info()
+
+
 def reduce(
     t: torch.Tensor,
     *,
@@ -124,6 +152,21 @@ def reduce(
     Returns:
         ``(stats, unit_active, unit_saturated)``; the vectors are ``None`` unless asked for.
     """
+    with _serial(t):
+        return _reduce(t, unit_axis=unit_axis, max_units=max_units, unit_moments=unit_moments,
+                       active=active, saturation=saturation)
+
+
+def _reduce(
+    t: torch.Tensor,
+    *,
+    unit_axis: int | None = None,
+    max_units: int = 4096,
+    unit_moments: bool = False,
+    active: bool = False,
+    saturation: tuple[float, float] | None = None,
+) -> tuple[TensorStats, np.ndarray | None, np.ndarray | None]:
+    """Body of :func:`reduce`."""
     shape = tuple(int(s) for s in t.shape)
     dtype = dtype_name(t.dtype)
     if t.numel() == 0 or t.layout != torch.strided or t.is_complex() or t.is_quantized or t.is_nested:
@@ -281,6 +324,11 @@ def duplicate_unit_frac(w: torch.Tensor, unit_dim: int = 0) -> float:
     if units <= 1:
         return 0.0
     rows = m.reshape(units, -1)
+    with _serial(rows):
+        return _duplicates(rows, units)
+
+
+def _duplicates(rows: torch.Tensor, units: int) -> float:
     probe = _probe_vector(rows.shape[1], rows.device, rows.dtype)
     # elementwise product then a row reduction: identical rows give bit-identical keys
     key, _ = torch.sort((rows * probe).sum(1))

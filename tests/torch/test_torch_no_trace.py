@@ -24,6 +24,7 @@ def _state(model: nn.Module) -> dict:
         "param_hooks": {n: getattr(p, "_backward_hooks", None) for n, p in model.named_parameters()},
         "rng": torch.get_rng_state(),
         "grad_enabled": torch.is_grad_enabled(),
+        "threads": torch.get_num_threads(),
     }
 
 
@@ -43,6 +44,7 @@ def _assert_same(before: dict, after: dict) -> None:
     assert before["param_hooks"] == after["param_hooks"]
     assert torch.equal(before["rng"], after["rng"])
     assert before["grad_enabled"] == after["grad_enabled"]
+    assert before["threads"] == after["threads"]
 
 
 def _bn_dropout_model() -> nn.Module:
