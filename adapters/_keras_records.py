@@ -119,7 +119,7 @@ def param_records(layer: Any, kind: str, src: ParamSource) -> tuple[ParamRecord,
 def opaque_children(layer: Any, prefix: str) -> Iterator[tuple[str, Any, str]]:
     """``(name, sublayer, kind)`` of the parameter-holding leaves inside an untraced layer."""
     for child in getattr(layer, "_layers", ()):
-        if not is_layer(child):
+        if not is_layer(child) or type(child).__name__ == "InputLayer":
             continue
         kind = kind_of(child)
         name = f"{prefix}/{child.name}" if prefix else child.name

@@ -247,3 +247,21 @@ def test_channels_first_conv_units_are_channels() -> None:
     assert recs["conv/relu"].unit_active.shape == (4,) and recs["conv"].input.unit_mean.shape == (3,)
     assert snap.data.inputs["x"].unit_mean.shape == (3,)
     assert recs["conv"].output.shape == (4, 4, 6, 6) and recs["conv"].output.min < 0  # pre-activation
+
+
+def test_subclassed_model_holding_a_functional_backbone() -> None:
+    backbone = keras.Sequential([keras.Input((4,)), L.Dense(6, activation="relu", name="b1"), L.Dropout(0.2, name="bd")],
+                                name="backbone")
+
+    class Wrapper(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.backbone = backbone
+            self.head = L.Dense(2, name="head")
+
+        def call(self, x, training=False):
+            return self.head(self.backbone(x, training=training))
+
+    snap = collect(Wrapper(), rng().normal(size=(8, 4)).astype("float32"), rng().normal(size=(8, 2)))
+    assert [r.name for r in snap.layers] == ["backbone/b1", "backbone/b1/relu", "backbone/bd", "head"]
+    assert all(p.grad.l2 > 0 for r in snap.layers for p in r.params if p.role == "weight")
