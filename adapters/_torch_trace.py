@@ -8,8 +8,15 @@ recorded layers (or model inputs) each tensor derives from, through every op. Pr
 fills ``inputs_from`` / ``consumes_model_input`` and spots residual additions: ``a + b`` of
 same-shaped tensors whose weight-layer depths differ (``out + identity``, ``x + attn(x)``).
 
-Provenance itself lives in ``_torch_flow``. Inside built-in modules (``nn.Linear``, ``nn.LSTM``...) the mode
-steps aside at once, which keeps its overhead to a few microseconds per user-level op.
+Provenance itself lives in ``_torch_flow``. Inside built-in modules (``nn.Linear``,
+``nn.LSTM``...) the mode steps aside at once, which keeps its overhead to a few
+microseconds per user-level op.
+
+Records: a module that owns parameters (or float buffers) gets one record however often
+it runs (``calls`` counts); a parameter-free module (``nn.ReLU``, ``nn.Dropout``) and a
+functional activation get one record per call (``relu``, ``relu#2``...), since each call
+sits at a different place in the network; a call site repeated in a loop stops adding
+records after ``MAX_RECORDS_PER_SITE``. Statistics are taken on the first call only.
 """
 
 from __future__ import annotations
