@@ -24,12 +24,22 @@ def all_records(probe: Probe, model: nn.Module) -> list[Rec]:
         if rec.module is not None:
             by_module.setdefault(id(rec.module), rec)
     keyed: list[tuple[tuple[int, int], Rec]] = [((rec.order, 0), rec) for rec in probe.order]
+    scripted: set[str] = set()
     anchor = (-1, 0)
     seq = 0
     for name, module in model.named_modules():
         rec = by_module.get(id(module))
         if rec is not None:
             anchor = (rec.order, 0)
+            continue
+        if K.is_scripted(module):
+            if name.rpartition(".")[0] in scripted or not name:
+                scripted.add(name)
+                continue
+            scripted.add(name)
+            seq += 1
+            keyed.append(((anchor[0], seq), _scripted_rec(name, module)))
+            anchor = (anchor[0], seq)
             continue
         if not K.should_record(module):
             continue
@@ -52,6 +62,18 @@ def _blocks_input(rec: Rec) -> bool:
         return True
     module = rec.module
     return module is not None and any(p is not None and p.dim() >= 2 for p in module._parameters.values())
+
+
+def _scripted_rec(name: str, module: nn.Module) -> Rec:
+    """A TorchScript submodule: one opaque record with all its parameters and buffers.
+
+    Its calls cannot be hooked, so it is listed as not executed (unknown) and without data
+    flow; its parameters still get values and gradients.
+    """
+    tensors = [(n, p, False) for n, p in module.named_parameters()]
+    tensors += [(n, b, True) for n, b in module.named_buffers()]
+    return Rec(name=name, module=None, type_name=type(module).__name__, kind="other", executed=False,
+               attrs={"torchscript": True}, tensors=tensors)
 
 
 class Graph:
@@ -149,7 +171,7 @@ class ParamStats:
         self._cache: dict[int, tuple[TensorStats, TensorStats | None]] = {}
         self._dups: dict[tuple[int, int], float] = {}
 
-    def record(self, kind: str, module: nn.Module, name: str, t: torch.Tensor, is_buffer: bool) -> ParamRecord:
+    def record(self, kind: str, module: nn.Module | None, name: str, t: torch.Tensor, is_buffer: bool) -> ParamRecord:
         role = ROLE_BUFFER if is_buffer else K.param_role(kind, module, name)
         trainable = (not is_buffer) and t.requires_grad
         fan_in, fan_out, units, unit_dim = K.fans(kind, module, role, t)
@@ -187,7 +209,10 @@ def build_layers(recs: list[Rec], graph: Graph, pstats: ParamStats) -> list[Laye
     depth = 0
     for r in recs:
         params: list[ParamRecord] = []
-        if r.module is not None:
+        if r.tensors is not None:
+            for tname, t, is_buffer in r.tensors:
+                params.append(pstats.record(r.kind, None, tname, t, is_buffer))
+        elif r.module is not None:
             for pname, p in r.module._parameters.items():
                 if p is not None:
                     params.append(pstats.record(r.kind, r.module, pname, p, False))

@@ -46,6 +46,11 @@ RESHAPING_MODULES = (nn.Flatten, nn.Unflatten, nn.Identity, nn.Upsample, nn.Pixe
                      nn.PixelUnshuffle, nn.ChannelShuffle)
 
 
+def is_scripted(module: nn.Module) -> bool:
+    """A TorchScript module: no hooks, no tracing inside; handled as one opaque block."""
+    return isinstance(module, torch.jit.ScriptModule)
+
+
 def is_builtin(module: nn.Module) -> bool:
     """The module's class is defined in ``torch.nn`` (its forward is an implementation detail)."""
     return type(module).__module__.startswith("torch.nn.")

@@ -24,10 +24,11 @@ class SavedState:
         modules = list(model.modules())
         self.training = [(m, m.training) for m in modules]
         self.buffers: list[tuple[nn.Module, str, torch.Tensor, torch.Tensor]] = []
-        self.buffer_names = [(m, set(m._buffers)) for m in modules]
+        eager = [m for m in modules if not isinstance(m, torch.jit.ScriptModule)]
+        self.buffer_names = [(m, set(m._buffers)) for m in eager]
         with torch.no_grad():
             for m in modules:
-                for name, buf in m._buffers.items():
+                for name, buf in m.named_buffers(recurse=False):
                     if buf is not None:
                         self.buffers.append((m, name, buf, buf.detach().clone()))
         self.requires_grad = [(p, p.requires_grad) for p in model.parameters()]
@@ -39,12 +40,13 @@ class SavedState:
                 for extra in set(m._buffers) - names:  # buffers a lazy forward registered
                     del m._buffers[extra]
             for m, name, buf, saved in self.buffers:
-                if m._buffers.get(name) is not buf:
+                if not isinstance(m, torch.jit.ScriptModule) and m._buffers.get(name) is not buf:
                     m._buffers[name] = buf
                 if buf.shape == saved.shape:
                     buf.copy_(saved)
         for m, flag in self.training:
-            m.training = flag
+            if m.training != flag:
+                m.train(flag) if isinstance(m, torch.jit.ScriptModule) else setattr(m, "training", flag)
         for p, flag in self.requires_grad:
             if p.requires_grad != flag:
                 p.requires_grad_(flag)

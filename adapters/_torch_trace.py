@@ -85,6 +85,7 @@ class Rec:
     channels_first: bool = False
     executed: bool = True
     attrs: dict[str, Any] = field(default_factory=dict)
+    tensors: list[tuple[str, torch.Tensor, bool]] | None = None  # (name, tensor, is_buffer) if not the module's own
 
 
 @dataclass(eq=False)
@@ -145,6 +146,8 @@ class Probe:
         self._stats_cache: dict[int, tuple[Any, int, int | None, TensorStats]] = {}
         owners: dict[int, str] = {}
         for name, module in model.named_modules():
+            if K.is_scripted(module):
+                continue
             self.names[id(module)] = name
             if not K.is_builtin(module):
                 for p in module._parameters.values():
@@ -159,6 +162,8 @@ class Probe:
     def __enter__(self) -> Probe:
         try:
             for name, module in self.model.named_modules():
+                if K.is_scripted(module):
+                    continue  # TorchScript modules take no hooks
                 self._handles.append(module.register_forward_pre_hook(partial(self._pre, name), with_kwargs=True))
                 self._handles.append(module.register_forward_hook(partial(self._post, name)))
             self._mode = _Mode(self)

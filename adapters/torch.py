@@ -78,6 +78,10 @@ def collect(
     """
     if not isinstance(model, nn.Module):
         raise UnsupportedModelError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(model, torch.jit.ScriptModule):
+        raise UnsupportedModelError(
+            f"{type(model).__name__} is a TorchScript module, whose layers cannot be observed; "
+            "check the eager nn.Module (before torch.jit.script/trace) instead")
     with torch.inference_mode(False):  # a caller inside inference_mode would block gradients
         return _collect(model, inputs, targets, loss_fn, frozenset(needs), settings, input_shape)
 
@@ -197,6 +201,8 @@ def _conv1d_first(model: nn.Module) -> bool:
     from netdoctor.snapshot import WEIGHT_KINDS
 
     for m in model.modules():
+        if isinstance(m, torch.jit.ScriptModule):
+            continue
         kind = module_kind(m)
         if kind in WEIGHT_KINDS:
             return kind == KIND_CONV and isinstance(m, nn.Conv1d)

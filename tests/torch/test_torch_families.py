@@ -243,3 +243,27 @@ def test_sparse_embedding_gradient_is_measured():
     snap = collect(model, torch.randint(0, 30, (8, 3)), torch.randint(0, 2, (8,)))
     grad = snap.layer("0").weight.grad
     assert grad.l2 > 0 and 0 < grad.frac_zero < 1  # rows of unused ids are zero
+
+
+def test_torchscript_submodule_is_one_opaque_record():
+    from netdoctor.errors import UnsupportedModelError
+
+    class Mixed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = torch.jit.script(nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU()))
+            self.b = nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.b(self.a(x))
+
+    model = Mixed()
+    running = model.a[1].running_mean.clone()
+    snap = collect(model, torch.randn(8, 4))
+    a, b = snap.layers
+    assert a.name == "a" and a.attrs["torchscript"] and not a.executed
+    assert [p.name for p in a.params][:2] == ["0.weight", "0.bias"] and a.params[0].grad.l2 > 0
+    assert b.executed and b.weight.grad.l2 > 0
+    assert torch.equal(model.a[1].running_mean, running) and model.a.training
+    with pytest.raises(UnsupportedModelError, match="TorchScript"):
+        collect(torch.jit.script(nn.Linear(2, 2)), torch.randn(3, 2))
