@@ -80,7 +80,7 @@ class KerasCallback(keras.callbacks.Callback):
                  log_to: str | os.PathLike | None = None, live: bool | str = "auto", print_report: bool = False,
                  held_batch: tuple[Any, Any] | None = None, select: Iterable[str] | None = None,
                  ignore: Iterable[str] | None = None, config: Config | None = None,
-                 saturation_preact: float = 5.0, max_samples: int = 512) -> None:
+                 saturation_preact: float = 5.0, max_samples: int = 256) -> None:
         super().__init__()
         self._opts = dict(every=every, on_error=on_error, fail_on=fail_on, log_to=log_to,
                           print_report=print_report, select=select, ignore=ignore, config=config,

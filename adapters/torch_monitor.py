@@ -30,6 +30,7 @@ Between sampled steps there are no hooks, no copies and no syncs.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, Iterable
 
 import numpy as np
@@ -84,7 +85,7 @@ class TorchMonitor:
                  print_report: bool = False, on_error: str = "warn", fail_on: str = "error",
                  select: Iterable[str] | None = None, ignore: Iterable[str] | None = None,
                  config: Config | None = None, activations: bool = True, update_ratio: bool = True,
-                 saturation_preact: float = 5.0, max_samples: int = 512) -> None:
+                 saturation_preact: float = 5.0, max_samples: int = 256) -> None:
         inner = model.module if type(model).__name__ == "DistributedDataParallel" else model
         self.model = inner
         self.optimizer = optimizer
@@ -101,7 +102,7 @@ class TorchMonitor:
         self._pending_start = 0
         self._prev: list[torch.Tensor] | None = None
         self._hooks: list[Any] = []
-        self._act_acc: dict[int, list[Any]] = {}
+        self._act_calls: list[tuple[int, Any, int]] = []  # (activation index, bad units, units) per call
         self._closed = False
 
         # Weight layers: modules owning trainable parameters with >= 2 dims.
@@ -111,7 +112,7 @@ class TorchMonitor:
             if ps:
                 self._layers.append((name or type(inner).__name__, _kind(mod), ps))
         self._weights = [p for _, _, ps in self._layers for p in ps]
-        self._slot = torch.tensor([i for i, (_, _, ps) in enumerate(self._layers) for _ in ps], dtype=torch.long)
+        self._slot_list = [i for i, (_, _, ps) in enumerate(self._layers) for _ in ps]
         self._params = [p for p in inner.parameters() if p.requires_grad]
         has_conv1d = any(isinstance(m, torch.nn.Conv1d) for m in inner.modules())
         self._unit_axis3 = 1 if has_conv1d else -1
@@ -123,7 +124,6 @@ class TorchMonitor:
                     self._acts.append((name, act, mod, saturation_threshold(act, saturation_preact)))
         first = next(iter(inner.parameters()), None)
         self._device = first.device if first is not None else torch.device("cpu")
-        self._slot = self._slot.to(self._device)
         marks = {name: dict(suppress.marks_of(mod)) for name, mod in inner.named_modules()}
         self.core.start({
             "framework_version": torch.__version__, "model_class": type(inner).__name__,
@@ -198,7 +198,7 @@ class TorchMonitor:
         if self._update_ratio and self._weights:
             with torch.no_grad():
                 self._prev = [p.detach().clone() for p in self._weights]
-        self._act_acc = {}
+        self._act_calls = []
         for i, (_, act, mod, thr) in enumerate(self._acts):
             self._hooks.append(mod.register_forward_hook(self._make_hook(i, act, thr)))
 
@@ -215,82 +215,68 @@ class TorchMonitor:
                 y = output.detach()
                 axis = 1 if y.dim() >= 4 else (self._unit_axis3 if y.dim() == 3 else -1)
                 y = y.movedim(axis, -1).reshape(-1, y.shape[axis]) if y.dim() >= 2 else y.reshape(-1, 1)
-                if thr is None:  # dying family: a unit that never outputs > 0 on the batch
-                    v = 1.0 - (y > 0).any(dim=0).float().mean()
-                else:  # saturating: a unit pinned at a bound for more than half of the samples
-                    pinned = ((y <= thr[0]) | (y >= thr[1])).float().mean(dim=0)
-                    v = (pinned > 0.5).float().mean()
-            acc = self._act_acc.setdefault(i, [0.0, 0])
-            acc[0] = acc[0] + v
-            acc[1] += 1
+                if thr is None:  # dying family: units that output > 0 at least once on the batch
+                    bad = y.shape[1] - (y > 0).any(dim=0).sum()
+                else:  # saturating: units pinned at a bound for more than half of the rows
+                    bad = (((y <= thr[0]) | (y >= thr[1])).sum(dim=0) > y.shape[0] / 2).sum()
+            self._act_calls.append((i, bad, y.shape[1]))
         return hook
 
     def _host_losses(self, pending: list[Any]) -> np.ndarray:
         if not pending:
             return np.zeros(0)
-        if all(isinstance(x, torch.Tensor) for x in pending):
-            return torch.stack([x.reshape(-1)[0].float() for x in pending]).cpu().numpy().astype(np.float64)
-        return np.asarray([float(x) for x in pending], dtype=np.float64)
+        return _stack_losses(pending, self._device).cpu().numpy().astype(np.float64)
 
     def _sample(self, t: int) -> None:
-        import time
-
         t0 = time.perf_counter()
         self._disarm()
         pend, self._pending = self._pending, []
         start, self._pending_start = self._pending_start, t + 1
-        dev = self._device
-        L, A = len(self._layers), len(self._acts)
+        calls, self._act_calls = self._act_calls, []
+        prev, self._prev = self._prev, None
+        dev, L, A = self._device, len(self._layers), len(self._acts)
         with torch.no_grad():
-            parts: list[torch.Tensor] = []
-            if all(isinstance(x, torch.Tensor) for x in pend):
-                parts.append(torch.stack([x.reshape(-1)[0].float().to(dev) for x in pend]))
-            else:
-                parts.append(torch.tensor([float(x) for x in pend], device=dev))
+            # every norm in one foreach call, summed per slot with one index_add:
+            # slot 0 = all gradients, 1+l = layer grads, 1+L+l = weights, 1+2L+l = updates, 1+3L+l = weights before
             grads = [p.grad for p in self._params if p.grad is not None]
-            has_grad = bool(grads)
-            if has_grad:
-                gsq = torch.stack([g.float() for g in _norms(grads)]).square()
-                parts.append(gsq.sum().reshape(1))
-                wgrads = [p.grad if p.grad is not None else torch.zeros(()) for p in self._weights]
-                parts.append(_per_layer(_norms(wgrads), self._slot, L, dev))
-            else:
-                parts.append(torch.zeros(1 + L, device=dev))
-            parts.append(_per_layer(_norms([p.detach() for p in self._weights]), self._slot, L, dev))
-            if self._prev is not None:
-                deltas = torch._foreach_sub([p.detach() for p in self._weights], self._prev)
-                parts.append(_per_layer(_norms(deltas), self._slot, L, dev))
-                prev_w = _per_layer(_norms(self._prev), self._slot, L, dev)
-                parts.append(prev_w)
-                self._prev = None
-            else:
-                parts.append(torch.full((2 * L,), float("nan"), device=dev))
-            act = torch.full((2 * A,), float("nan"), device=dev)
-            for i, (s, n) in self._act_acc.items():
-                act[i] = torch.as_tensor(s, device=dev, dtype=torch.float32) / n
-                act[A + i] = 1.0
-            parts.append(act)
-            vec = torch.cat([p.float().to(dev) for p in parts])
+            wgrads = [(k, p.grad) for k, p in enumerate(self._weights) if p.grad is not None]
+            weights = [p.detach() for p in self._weights]
+            tensors = grads + [g for _, g in wgrads] + weights
+            slots = [0] * len(grads) + [1 + self._slot_list[k] for k, _ in wgrads] \
+                + [1 + L + x for x in self._slot_list]
+            if prev is not None:
+                tensors += list(torch._foreach_sub(weights, prev)) + prev
+                slots += [1 + 2 * L + x for x in self._slot_list] + [1 + 3 * L + x for x in self._slot_list]
+            sq = torch.stack([n.float() for n in _norms(tensors)]).to(dev).square() if tensors else None
+            sums = torch.zeros(1 + 4 * L, device=dev)
+            if sq is not None:
+                sums.index_add_(0, torch.tensor(slots, device=dev), sq)
+            parts = [_stack_losses(pend, dev), sums]
+            if calls:
+                parts.append(torch.stack([torch.as_tensor(c[1], device=dev) for c in calls]).float())
+            vec = torch.cat(parts)
             if self._world > 1:
                 torch.distributed.all_reduce(vec)
                 vec /= self._world
             host = vec.cpu().numpy().astype(np.float64)
         k = len(pend)
-        losses, rest = host[:k], host[k:]
-        total_sq, lg, lw, ld, lp, act_v = rest[0], rest[1:1 + L], rest[1 + L:1 + 2 * L], \
-            rest[1 + 2 * L:1 + 3 * L], rest[1 + 3 * L:1 + 4 * L], rest[1 + 4 * L:]
-        dead = np.full(A, np.nan)
-        sat = np.full(A, np.nan)
-        for i, (_, a, _, _) in enumerate(self._acts):
-            if act_v[A + i] > 0:
-                (dead if a in _DYING else sat)[i] = act_v[i]
+        losses, sums_h, bad = host[:k], host[k:k + 1 + 4 * L], host[k + 1 + 4 * L:]
+        lg, lw, ld, lp = (sums_h[1 + m * L:1 + (m + 1) * L] for m in range(4))
+        frac = np.full(A, np.nan)
+        if calls:
+            n_bad, n_units = np.zeros(A), np.zeros(A)
+            np.add.at(n_bad, [c[0] for c in calls], bad)
+            np.add.at(n_units, [c[0] for c in calls], [c[2] for c in calls])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                frac = np.where(n_units > 0, n_bad / n_units, np.nan)
+        dying = np.asarray([a in _DYING for _, a, _, _ in self._acts], dtype=bool)
         with np.errstate(invalid="ignore", divide="ignore"):
-            update = np.sqrt(ld) / np.sqrt(lp)
+            update = np.sqrt(ld) / np.sqrt(lp) if prev is not None else None
         sample = Sample(
-            step=t, grad_norm=float(np.sqrt(total_sq)) if has_grad else None,
-            layer_grad=np.sqrt(lg) if has_grad else None, layer_weight=np.sqrt(lw),
-            layer_update=update if np.isfinite(ld).any() else None,
-            act_dead=dead if A else None, act_saturated=sat if A else None, lr=self._lr(),
+            step=t, grad_norm=float(np.sqrt(sums_h[0])) if grads else None,
+            layer_grad=np.sqrt(lg) if grads else None, layer_weight=np.sqrt(lw), layer_update=update,
+            act_dead=np.where(dying, frac, np.nan) if A else None,
+            act_saturated=np.where(~dying, frac, np.nan) if A else None, lr=self._lr(),
         )
         self.core.overhead_s += time.perf_counter() - t0
         self.core.record(start, losses, sample)
@@ -300,6 +286,16 @@ class TorchMonitor:
             return None
         lr = self.optimizer.param_groups[0].get("lr")
         return float(lr) if lr is not None else None
+
+
+def _stack_losses(pending: list[Any], dev: torch.device) -> torch.Tensor:
+    """One float tensor of the pending losses on ``dev`` (one op in the common case: 0-d tensors)."""
+    if all(isinstance(x, torch.Tensor) for x in pending):
+        try:
+            return torch.stack(pending).reshape(len(pending), -1)[:, 0].float().to(dev)
+        except RuntimeError:  # different shapes, dtypes or devices
+            return torch.stack([x.reshape(-1)[0].float().to(dev) for x in pending])
+    return torch.tensor([float(x) for x in pending], device=dev)
 
 
 def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -312,13 +308,3 @@ def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
         return list(torch._foreach_norm(tensors))
     except (RuntimeError, AttributeError):  # mixed devices/dtypes or an old torch
         return [t.norm() for t in tensors]
-
-
-def _per_layer(norms: list[torch.Tensor], slot: torch.Tensor, n: int, dev: torch.device) -> torch.Tensor:
-    """Sum of squared norms per layer slot."""
-    out = torch.zeros(n, device=dev)
-    if norms:
-        out.index_add_(0, slot.to(dev), torch.stack([x.float().to(dev) for x in norms]).square())
-    return out
-
-

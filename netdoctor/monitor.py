@@ -144,8 +144,8 @@ class MonitorCore:
     def __init__(self, framework: str, *, every: int = 50, log_to: str | os.PathLike | None = None,
                  live: bool | str = "auto", print_report: bool = False, on_error: str = "warn",
                  fail_on: str = "error", select: Iterable[str] | None = None, ignore: Iterable[str] | None = None,
-                 config: Config | None = None, is_main: bool = True, max_samples: int = 512,
-                 recent: int = 4096) -> None:
+                 config: Config | None = None, is_main: bool = True, max_samples: int = 256,
+                 recent: int = 2048) -> None:
         if every < 1:
             raise ValueError(f"every must be >= 1, not {every}")
         if on_error not in ON_ERROR:
@@ -205,7 +205,8 @@ class MonitorCore:
     def check(self) -> list[Finding]:
         """Run the rules now; announce and return the findings that fired for the first time.
 
-        Live checks are throttled so that they cost at most about 2% of the wall time.
+        Live checks are throttled so that they cost at most about 1% of the wall time; a
+        non-finite loss is checked at once.
         """
         t0 = time.perf_counter()
         report = evaluate(self.recorder.view(), self.meta, self.config, self.specs)
@@ -219,7 +220,7 @@ class MonitorCore:
                 if self._log is not None:
                     self._write({"type": "finding", **f.to_dict()})
         cost = time.perf_counter() - t0
-        self._next_eval = time.perf_counter() + 50 * cost
+        self._next_eval = time.perf_counter() + 100 * cost  # live checks take at most ~1% of the time
         bad = [f for f in new if f.severity >= self.fail_on]
         if bad and self.on_error == "stop":
             self.should_stop = True

@@ -1,0 +1,251 @@
+"""Cost of the training-loop monitor (netdoctor.watch / netdoctor.KerasCallback).
+
+Measures, in one run (about 2 minutes on 2 CPU cores):
+
+1. PyTorch step-time overhead of ``netdoctor.watch`` at the default ``every`` and at
+   ``every=10`` and ``every=1``, against the same loop without the monitor, on two models:
+   a tiny digits-sized MLP (worst case: a step is a fraction of a millisecond, so fixed
+   per-step costs show) and an MNIST-sized MLP. Configurations are interleaved round by round
+   and the median round is reported, so background load hits all of them alike.
+2. Keras: ``model.fit`` with no callback, with ``KerasCallback`` (default ``every``, with and
+   without a held batch for gradients, and ``every=1``) and with
+   ``keras.callbacks.TensorBoard(histogram_freq=1)`` (log dir in a temporary folder; needs the
+   ``tensorboard`` package), same model and data.
+
+Times are CPU time (thread CPU for the single-threaded torch loop, process CPU for Keras),
+which background load on a shared machine disturbs far less than wall time.
+3. Memory over 10,000 monitored steps: Python/numpy allocations (tracemalloc) and RSS at
+   step 1,000 and step 10,000, at the default ``every`` and at ``every=1``.
+
+Usage: ``python bench/bench_monitor.py [--quick] [--json out.json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from typing import Any, Callable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import numpy as np  # noqa: E402
+
+import netdoctor  # noqa: E402
+from netdoctor.adapters.torch_monitor import TorchMonitor  # noqa: E402
+
+DEFAULT_EVERY = TorchMonitor.__init__.__kwdefaults__["every"]
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+# -- 1. PyTorch overhead ---------------------------------------------------------------
+
+def torch_loop(sizes: tuple[int, ...], batch: int, steps: int, every: int | None,
+               seed: int = 0) -> tuple[float, float]:
+    """(CPU seconds per step, one-time CPU seconds of watch() + close()) of a plain Adam loop.
+
+    Thread CPU time, not wall time: with torch on one thread all the work is on this thread,
+    and CPU time is far less disturbed than wall time by other processes on a shared machine.
+    The steps are timed apart from creating and closing the monitor (one-time costs, reported
+    separately: close() runs the final rule check).
+    """
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    model = nn.Sequential(*layers[:-1])
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.randn(16 * batch, sizes[0])
+    y = torch.randint(0, sizes[-1], (16 * batch,))
+    c0 = time.thread_time()
+    mon = netdoctor.watch(model, opt, every=every) if every else None
+    t0 = time.thread_time()
+    for t in range(steps):
+        i = (t % 16) * batch
+        opt.zero_grad(set_to_none=True)
+        loss = nn.functional.cross_entropy(model(x[i:i + batch]), y[i:i + batch])
+        loss.backward()
+        opt.step()
+        if mon is not None:
+            mon.step(loss)
+    t1 = time.thread_time()
+    if mon is not None:
+        mon.close()
+    return (t1 - t0) / steps, (t0 - c0) + (time.thread_time() - t1)
+
+
+def bench_torch(rounds: int, steps: int) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(1)
+    models = {"tiny MLP 64-128-64-10, batch 64": ((64, 128, 64, 10), 64),
+              "MNIST MLP 784-256-128-10, batch 64": ((784, 256, 128, 10), 64)}
+    configs: list[int | None] = [None, DEFAULT_EVERY, 10, 1]
+    out: dict[str, Any] = {}
+    for name, (sizes, batch) in models.items():
+        torch_loop(sizes, batch, 50, DEFAULT_EVERY)  # warm-up: imports, allocator, rule registry
+        times: dict[Any, list[float]] = {c: [] for c in configs}
+        fixed: dict[Any, list[float]] = {c: [] for c in configs}
+        for r in range(rounds):
+            for c in configs if r % 2 == 0 else reversed(configs):
+                per_step, once = torch_loop(sizes, batch, steps, c)
+                times[c].append(per_step)
+                fixed[c].append(once)
+        base = statistics.median(times[None])
+        rows = {}
+        for c in configs[1:]:
+            t = statistics.median(times[c])
+            rows[f"every={c}"] = {"step_ms": t * 1e3, "overhead_pct": 100 * (t - base) / base,
+                                  "extra_us_per_step": (t - base) * 1e6,
+                                  "setup_and_close_ms": statistics.median(fixed[c]) * 1e3}
+        out[name] = {"baseline_step_ms": base * 1e3, **rows}
+    return out
+
+
+# -- 2. Keras: callback vs TensorBoard --------------------------------------------------
+
+def bench_keras(repeats: int, epochs: int) -> dict[str, Any]:
+    import keras
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((12_800, 64)).astype("float32")
+    y = (x[:, :10].argmax(1)).astype("int64")
+
+    def model() -> Any:
+        keras.utils.set_random_seed(0)
+        m = keras.Sequential([keras.Input((64,)), keras.layers.Dense(256, activation="relu"),
+                              keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10)])
+        m.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return m
+
+    def fit(callbacks: Callable[[], list]) -> float:
+        m = model()
+        m.fit(x[:256], y[:256], batch_size=128, epochs=1, verbose=0)  # build + trace outside the timing
+        cbs = callbacks()
+        t0 = time.process_time()  # CPU of all threads: TensorFlow runs ops on a thread pool
+        m.fit(x, y, batch_size=128, epochs=epochs, verbose=0, callbacks=cbs)
+        return time.process_time() - t0
+
+    held = (x[:64], y[:64])
+    with tempfile.TemporaryDirectory() as tmp:
+        configs: dict[str, Callable[[], list]] = {
+            "no callback": lambda: [],
+            f"KerasCallback(every={DEFAULT_EVERY}, held_batch)": lambda: [netdoctor.KerasCallback(held_batch=held)],
+            f"KerasCallback(every={DEFAULT_EVERY}), no held batch": lambda: [netdoctor.KerasCallback()],
+            "KerasCallback(every=1, held_batch)": lambda: [netdoctor.KerasCallback(every=1, held_batch=held)],
+            "TensorBoard(histogram_freq=1)": lambda: [keras.callbacks.TensorBoard(
+                log_dir=os.path.join(tmp, f"tb{time.perf_counter_ns()}"), histogram_freq=1)],
+        }
+        times: dict[str, list[float]] = {k: [] for k in configs}
+        fit(configs["no callback"])  # warm-up
+        for r in range(repeats):
+            for k in (configs if r % 2 == 0 else reversed(list(configs))):
+                times[k].append(fit(configs[k]))
+    steps = epochs * (len(x) // 128)
+    base = statistics.median(times["no callback"])
+    return {k: {"fit_cpu_s": statistics.median(v), "per_step_ms": statistics.median(v) / steps * 1e3,
+                "overhead_pct": 100 * (statistics.median(v) - base) / base} for k, v in times.items()} | {
+        "steps": steps}
+
+
+# -- 3. Memory over 10,000 steps ---------------------------------------------------------
+
+def bench_memory(every: int, steps: int = 10_000) -> dict[str, Any]:
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=1e-2)
+    x, y = torch.randn(32, 32), torch.randint(0, 10, (32,))
+    tracemalloc.start()
+    mon = netdoctor.watch(model, opt, every=every)
+    marks: dict[str, Any] = {}
+    for t in range(1, steps + 1):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        mon.step(loss)
+        if t in (1_000, steps):
+            marks[f"step {t}"] = {"traced_kb": tracemalloc.get_traced_memory()[0] / 1024, "rss_mb": _rss_mb(),
+                                  "history_kb": mon.core.recorder.nbytes / 1024,
+                                  "loss_points": int(mon.core.recorder.view().loss_values.size),
+                                  "samples": mon.core.recorder._ns}
+    mon.close()
+    tracemalloc.stop()
+    return marks
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer rounds (noisier numbers)")
+    ap.add_argument("--json", help="also write the numbers to this file")
+    args = ap.parse_args(argv)
+    rounds, steps = (5, 150) if args.quick else (9, 250)
+    t0 = time.perf_counter()
+    results: dict[str, Any] = {"default_every": DEFAULT_EVERY}
+
+    print(f"== PyTorch: netdoctor.watch overhead (thread CPU time, median of {rounds} interleaved rounds "
+          f"x {steps} steps, torch on 1 thread)")
+    results["torch"] = bench_torch(rounds, steps)
+    for name, r in results["torch"].items():
+        print(f"  {name}: baseline {r['baseline_step_ms']:.3f} ms/step")
+        for cfg, v in r.items():
+            if cfg.startswith("every="):
+                print(f"    {cfg:<9} {v['step_ms']:.3f} ms/step  overhead {v['overhead_pct']:+6.2f}%  "
+                      f"({v['extra_us_per_step']:+.1f} us/step; once: watch()+close() {v['setup_and_close_ms']:.1f} ms)")
+
+    print("== Keras: model.fit with KerasCallback vs TensorBoard(histogram_freq=1) (process CPU time, median)")
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        results["keras"] = {"error": "TensorBoard is not installed (pip install tensorboard)"}
+    else:
+        results["keras"] = bench_keras(repeats=3 if args.quick else 5, epochs=2 if args.quick else 3)
+    keras_res = results["keras"]
+    if "error" in keras_res:
+        print(f"  skipped: {keras_res['error']}")
+    else:
+        base = keras_res["no callback"]["fit_cpu_s"]
+        for k, v in keras_res.items():
+            if k != "steps":
+                print(f"  {k:<44} {v['fit_cpu_s']:6.2f} CPU s  ({v['per_step_ms']:.2f} ms/step, "
+                      f"{v['overhead_pct']:+6.1f}%, x{v['fit_cpu_s'] / base:.2f})")
+        tb = keras_res["TensorBoard(histogram_freq=1)"]["fit_cpu_s"] - base
+        nd = keras_res[f"KerasCallback(every={DEFAULT_EVERY}, held_batch)"]["fit_cpu_s"] - base
+        print(f"  extra CPU time over {keras_res['steps']} steps: KerasCallback {nd:+.2f} s, TensorBoard {tb:+.2f} s")
+
+    print("== Memory over 10,000 monitored steps (tracemalloc: Python + numpy allocations; RSS: process)")
+    results["memory"] = {}
+    for every in (DEFAULT_EVERY, 1):
+        m = bench_memory(every)
+        results["memory"][f"every={every}"] = m
+        a, b = m["step 1000"], m["step 10000"]
+        for label, v in (("1k", a), ("10k", b)):
+            print(f"  every={every:<3} step {label:>3}: {v['traced_kb']:7.1f} KiB traced, RSS {v['rss_mb']:.0f} MiB, "
+                  f"history store {v['history_kb']:.0f} KiB, {v['loss_points']} loss points, {v['samples']} samples")
+        print(f"  every={every:<3} 10k/1k: traced x{b['traced_kb'] / a['traced_kb']:.3f}, RSS {b['rss_mb'] - a['rss_mb']:+.1f} MiB")
+    print(f"== done in {time.perf_counter() - t0:.0f} s")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
