@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from netdoctor.adapters._common import canonical_activation as common_canonical
 from netdoctor.snapshot import (
     KIND_ACTIVATION,
     KIND_ATTENTION,
@@ -156,7 +157,7 @@ def canonical_activation(fn: Any) -> str | None:
     if name is None:
         name = type(fn).__name__
     name = str(name).lower()
-    return _ACT_ALIASES.get(name, name)
+    return _ACT_ALIASES.get(name) or common_canonical(name)
 
 
 def fused_activation(layer: Any) -> str | None:
