@@ -265,3 +265,14 @@ def test_subclassed_model_holding_a_functional_backbone() -> None:
     snap = collect(Wrapper(), rng().normal(size=(8, 4)).astype("float32"), rng().normal(size=(8, 2)))
     assert [r.name for r in snap.layers] == ["backbone/b1", "backbone/b1/relu", "backbone/bd", "head"]
     assert all(p.grad.l2 > 0 for r in snap.layers for p in r.params if p.role == "weight")
+
+
+def test_data_only_needs_no_forward_pass() -> None:
+    model = lecture_model()
+    x = rng().normal(size=(20, 1)) * 100 + 5
+    snap = collect(model, x, rng().integers(0, 2, size=(20, 1)), needs=frozenset({Need.DATA}))
+    assert snap.collected == frozenset({Need.STRUCTURE, Need.DATA}) and snap.loss is None
+    assert snap.data.inputs["x"].dtype == "float64" and snap.data.inputs["x"].unit_std[0] == pytest.approx(
+        float(x.std()), rel=1e-6)
+    assert snap.data.target_kind == "binary" and snap.data.num_samples == 20
+    assert all(r.output is None for r in snap.layers)
