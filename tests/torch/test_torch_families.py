@@ -245,6 +245,7 @@ def test_sparse_embedding_gradient_is_measured():
     assert grad.l2 > 0 and 0 < grad.frac_zero < 1  # rows of unused ids are zero
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_torchscript_submodule_is_one_opaque_record():
     from netdoctor.errors import UnsupportedModelError
 
@@ -267,3 +268,10 @@ def test_torchscript_submodule_is_one_opaque_record():
     assert torch.equal(model.a[1].running_mean, running) and model.a.training
     with pytest.raises(UnsupportedModelError, match="TorchScript"):
         collect(torch.jit.script(nn.Linear(2, 2)), torch.randn(3, 2))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_torch_compile_wrapper_is_unwrapped():
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+    snap = collect(torch.compile(model), torch.randn(8, 4))
+    assert [r.name for r in snap.layers] == ["0", "1", "2"]
