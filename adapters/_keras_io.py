@@ -4,6 +4,11 @@ Inputs are matched to a functional model's declared inputs (a single array, a li
 input order, or a dict by input name), cut to the first ``max_samples`` samples, checked
 against the declared shapes (a mismatch is a :class:`~netdoctor.errors.DataError` naming
 the input and both shapes) and converted to backend tensors of the declared dtype.
+Without data, inputs are synthesized from the declared (or given) shape: seeded N(0, 1)
+floats, ids below the vocabulary size of the Embedding an integer input feeds, ``None``
+dimensions ``SYNTH_DIM`` long, ``_common.SYNTHETIC_BATCH`` samples (as for torch). An
+unbuilt model is built first (a Sequential from the sample shape, a subclassed model by one
+inference-mode call), since it has no weights to check before.
 """
 
 from __future__ import annotations
