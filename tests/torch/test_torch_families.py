@@ -275,3 +275,11 @@ def test_torch_compile_wrapper_is_unwrapped():
     model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
     snap = collect(torch.compile(model), torch.randn(8, 4))
     assert [r.name for r in snap.layers] == ["0", "1", "2"]
+
+
+def test_bfloat16_model_gets_cast_inputs():
+    model = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.GELU(), nn.Linear(8, 3)).to(torch.bfloat16)
+    rng = np.random.default_rng(0)
+    snap = collect(model, rng.normal(size=(16, 4)), rng.integers(0, 3, 16))
+    assert snap.layer("0").input.dtype == "bfloat16" and snap.layer("0").weight.stats.dtype == "bfloat16"
+    assert snap.layer("0").weight.grad.l2 > 0 and snap.layer("2").unit_active.shape == (8,)
