@@ -39,7 +39,7 @@ from torch import nn
 
 from netdoctor.rules._util import torch_ref
 from netdoctor.snapshot import ModelSnapshot, ProbeSettings
-from netdoctor.verify import FixStep, NotApplicable
+from netdoctor.verify import FixStep, NotApplicable, join_blocks
 
 INIT_CALLS = {
     "he:relu": 'nn.init.kaiming_normal_({w}, nonlinearity="relu")',
@@ -160,6 +160,7 @@ class Fixer:
             norm = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}[m.weight.dim() - 2](m.out_channels)
         else:
             raise NotApplicable(f"cannot insert a normalization after `{s.layer}` ({type(m).__name__})")
+        m.register_parameter("bias", None)  # the normalization's shift replaces it (see ND504)
         self._replace(a, str(s.layer), nn.Sequential(m, norm.to(m.weight.device, m.weight.dtype)))
         a.rename[str(s.layer)] = f"{s.layer}.0"
 
@@ -303,12 +304,7 @@ class Fixer:
     # -- the code change, as the user would write it -------------------------------------------
     def diff(self, steps: Sequence[FixStep], snap: ModelSnapshot) -> str:
         """A diff-like snippet of the fix in the user's own layer names (``-`` old, ``+`` new lines)."""
-        lines: list[str] = []
-        for s in steps:
-            for line in self._diff(s):
-                if line not in lines:
-                    lines.append(line)
-        return "\n".join(lines)
+        return join_blocks([(s.op, self._diff(s)) for s in steps])
 
     def _ref(self, name: str) -> str:
         return torch_ref(name, "model" if self.sequential_root else "self")
@@ -330,11 +326,13 @@ class Fixer:
             m = self.model.get_submodule(name)
             norm = (f"nn.BatchNorm{m.weight.dim() - 2}d({m.out_channels})" if not isinstance(m, nn.Linear) else
                     f"nn.BatchNorm1d({m.out_features})" if s.get("rank", 2) == 2 else f"nn.LayerNorm({m.out_features})")
-            new = f"{_ctor(m)}, {norm}" if self.sequential_root else f"nn.Sequential({_ctor(m)}, {norm})"
+            new = f"{_ctor(m, bias=False)}, {norm}"
+            new = new if self.sequential_root else f"nn.Sequential({new})"
             return [f"- {self._decl(name)}", f"+ {self._decl(name, new)}"]
         if s.op == "remove":
-            why = {"log": "  # CrossEntropyLoss applies log-softmax itself", "logit": "  # the loss applies the sigmoid"}
-            return [f"- {self._decl(name)}{why.get(str(s.get('transform')), '')}"]
+            why = {"log": "the loss applies log-softmax itself", "logit": "the loss applies the sigmoid itself"}
+            decl, note = self._decl(name), why.get(str(s.get("transform")))
+            return [f"- {decl}" + ((": " if "  # " in decl else "  # ") + note if note else "")]
         if s.op == "move_dropout":
             after = str(s.get("after"))
             return [f"- {self._decl(name)}", f"  {self._decl(after)}",

@@ -685,8 +685,8 @@ def metrics(f: Finding, orig: ModelSnapshot, snap: ModelSnapshot, report: Report
         out["longest plain run"] = _longest_plain_run(snap)
     elif code == "ND503" and snap.output is not None:
         loss = snap.loss
-        out["output -> loss"] = (f"{snap.output.final_activation or 'linear'} -> "
-                                 f"{loss.name if loss else '?'} (expects {loss.expects if loss else '?'})")
+        out["output/loss"] = (f"{snap.output.final_activation or 'linear'} into "
+                              f"{loss.name if loss else '?'} (expects {loss.expects if loss else '?'})")
         head = snap.output_layer
         if head is not None and head.weight is not None and head.weight.grad is not None:
             out["head grad_norm"] = head.weight.grad.l2
@@ -704,3 +704,23 @@ def _longest_plain_run(snap: ModelSnapshot) -> int:
             cur += 1
             best = max(best, cur)
     return best
+
+
+def join_blocks(blocks: list[tuple[str, list[str]]], limit: int = 4) -> str:
+    """Join the fixers' per-step diff blocks: identical blocks once, at most ``limit`` blocks per edit kind."""
+    out: list[str] = []
+    seen: set[tuple[str, ...]] = set()
+    shown: dict[str, int] = {}
+    hidden: dict[str, int] = {}
+    for op, lines in blocks:
+        key = tuple(lines)
+        if not lines or key in seen:
+            continue
+        seen.add(key)
+        if shown.get(op, 0) >= limit:
+            hidden[op] = hidden.get(op, 0) + 1
+            continue
+        shown[op] = shown.get(op, 0) + 1
+        out.extend(lines)
+    out += [f"# ... and {n} more layer{'s' if n > 1 else ''} the same way" for n in hidden.values()]
+    return "\n".join(out)
