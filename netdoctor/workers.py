@@ -46,6 +46,7 @@ class CheckOptions:
         seed: Seed for synthetic inputs and dropout masks.
         show_warnings: Let Python warnings raised by the model code and the frameworks
             through to stderr (``--debug``); otherwise they are silenced during the check.
+        verify: ``--verify``: verify each finding's fix on a copy of the model (``netdoctor.verify``).
     """
 
     config: Config = field(default_factory=Config)
@@ -56,6 +57,7 @@ class CheckOptions:
     max_samples: int | None = None
     seed: int | None = None
     show_warnings: bool = False
+    verify: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ def _check_file(spec: str, options: CheckOptions) -> FileResult:
             settings = replace(settings, seed=options.seed)
         report = check(
             loaded.model, loaded.inputs, loaded.targets, loss_fn=loaded.loss_fn,
-            config=options.config, input_shape=loaded.input_shape, settings=settings,
+            config=options.config, input_shape=loaded.input_shape, settings=settings, verify=options.verify,
         )
     except NetdoctorError as exc:
         return _failed(spec, str(exc), exc)

@@ -137,6 +137,12 @@ def check(
         typer.Option("--seed", metavar="N", help="Seed for synthetic inputs and dropout masks (default 0).",
                      rich_help_panel=_DATA, show_default=False),
     ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option("--verify", help="Apply each recommended fix to a copy of the model, measure again and run a "
+                     "short training probe; show before/after and whether the fix is verified.",
+                     rich_help_panel=_RULES),
+    ] = False,
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="Do not show progress on the terminal.",
                            rich_help_panel=_OUTPUT),
@@ -153,6 +159,7 @@ def check(
         fail_on=fail_on, select=select, ignore=ignore, config=config, baseline=baseline,
         write_baseline=write_baseline, data=data, input_shape=input_shape, weights=weights,
         unsafe=unsafe, max_samples=max_samples, seed=seed, no_progress=no_progress, debug=debug,
+        verify=verify,
     ))
     raise typer.Exit(code)
 

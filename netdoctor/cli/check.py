@@ -38,6 +38,7 @@ class CheckArgs:
     seed: int | None = None
     no_progress: bool = False
     debug: bool = False
+    verify: bool = False
 
 
 def run_check(args: CheckArgs) -> int:
@@ -94,6 +95,7 @@ def _run(args: CheckArgs) -> int:
     options = CheckOptions(
         config=cfg, data=args.data or project.data, input_shape=input_shape, weights=args.weights,
         unsafe=args.unsafe, max_samples=args.max_samples, seed=args.seed, show_warnings=args.debug,
+        verify=args.verify,
     )
     # keep TensorFlow's start-up chatter off stderr (users can still set these themselves)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
