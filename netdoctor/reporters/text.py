@@ -187,7 +187,37 @@ def _render_finding(console: Any, f: Finding, style: str) -> None:
                       word_wrap=True)
         console.print(_pad(code, 6))
     if f.verification:
-        console.print(_pad(f"[dim]verified:[/] {_esc(_format_evidence(f.verification))}", 4))
+        _render_verification(console, f.verification)
+
+
+VERDICT_STYLE = {"verified": "bold green", "not verified": "bold red", "no automatic fix": "dim"}
+
+
+def _render_verification(console: Any, v: Mapping[str, Any]) -> None:
+    """The ``--verify`` result: verdict and fix, before -> after numbers, the reason, the diff."""
+    from rich.syntax import Syntax
+
+    verdict = str(v.get("verdict", ""))
+    if verdict not in VERDICT_STYLE:  # a mapping from elsewhere: plain key=value pairs
+        console.print(_pad(f"[dim]verified:[/] {_esc(_format_evidence(v))}", 4))
+        return
+    fix = f" · {_esc(v['fix'])}" if v.get("fix") else ""
+    console.print(_pad(f"[dim]verify:[/] [{VERDICT_STYLE[verdict]}]{verdict}[/]{fix}", 4))
+    before, after = v.get("before") or {}, v.get("after") or {}
+    pairs = [f"{_esc(k)} {fmt_number(before[k])} -> {fmt_number(after.get(k))}" for k in before
+             if not isinstance(before[k], (Mapping, list, tuple))]
+    probe = v.get("probe") or {}
+    if pairs and probe.get("steps"):
+        pairs[-1] += f" [dim]({probe['steps']} steps of {_esc(probe.get('optimizer', ''))})[/]"
+    if pairs:
+        console.print(_pad(" · ".join(pairs[:6]), 6))
+    if v.get("reason") and verdict != "verified":
+        console.print(_pad(f"[dim]{_esc(v['reason'])}[/]", 6))
+    if v.get("new_findings"):
+        console.print(_pad(f"[dim]new on the fixed copy: {_esc(', '.join(v['new_findings']))}[/]", 6))
+    if v.get("diff"):
+        console.print(_pad(Syntax(str(v["diff"]), "diff", theme="ansi_dark", background_color="default",
+                                  word_wrap=True), 6))
 
 
 def _pad(renderable: Any, left: int) -> Any:
