@@ -23,6 +23,7 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 _TINY = 1e-12  # below this abs-max, float32 moments are recomputed in float64
 _EXACT_LIMIT = 4096  # up to this many entries, the variance comes from an exact two-pass var_mean
 _SERIAL_LIMIT = 1 << 20  # smaller CPU tensors are reduced on one thread
+_SIGN_LIMIT = 1 << 18  # below: |x| and nonzero count through sign(); above: without temporaries
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -201,10 +202,14 @@ def _reduce(
     if exact:
         var, mean = torch.var_mean(x, correction=0)
         glob += [var, mean]
-    flat = x.reshape(-1)
-    sign = torch.sign(flat)
-    glob.append(torch.dot(flat, sign))  # sum |x| (one BLAS pass; faster than vector_norm(x, 1))
-    glob.append(sign.abs_().sum())  # entries != 0 (faster than count_nonzero on CPU)
+    if n < _SIGN_LIMIT:  # small: sign() then BLAS passes beat the generic kernels
+        flat = x.reshape(-1)
+        sign = torch.sign(flat)
+        glob.append(torch.dot(flat, sign))  # sum |x|
+        glob.append(sign.abs_().sum())  # entries != 0
+    else:  # large: no full-size temporary
+        glob.append(torch.linalg.vector_norm(x, 1))
+        glob.append(torch.count_nonzero(x).to(x.dtype))
     scalars, vec_h, count_h = _to_host(torch.stack(glob), vectors, counts)
     s1, sq, mn_h, mx_h = scalars[:4]
     pos = 4

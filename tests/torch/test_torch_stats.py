@@ -18,7 +18,8 @@ def _close(a: float, b: float, rel: float = 1e-4) -> bool:
 
 
 @pytest.mark.parametrize("shape,axis", [((64, 10), -1), ((8, 3, 5, 5), 1), ((7,), 0), ((4, 6, 9), -1),
-                                        ((300, 40), -1), ((16, 8, 9, 9), 1), ((20, 5, 30), 1)])
+                                        ((300, 40), -1), ((16, 8, 9, 9), 1), ((20, 5, 30), 1),
+                                        ((600, 500), -1), ((64, 32, 12, 12), 1)])  # large: other kernels
 def test_reduce_matches_reference(shape, axis):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(*shape, generator=g) * 3 + 1
