@@ -23,7 +23,6 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 _TINY = 1e-12  # below this abs-max, float32 moments are recomputed in float64
 _EXACT_LIMIT = 4096  # up to this many entries, the variance comes from an exact two-pass var_mean
 _SERIAL_LIMIT = 1 << 20  # smaller CPU tensors are reduced on one thread
-_SIGN_LIMIT = 1 << 18  # below: |x| and nonzero count through sign(); above: without temporaries
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -202,14 +201,12 @@ def _reduce(
     if exact:
         var, mean = torch.var_mean(x, correction=0)
         glob += [var, mean]
-    if n < _SIGN_LIMIT:  # small: sign() then BLAS passes beat the generic kernels
-        flat = x.reshape(-1)
-        sign = torch.sign(flat)
-        glob.append(torch.dot(flat, sign))  # sum |x|
-        glob.append(sign.abs_().sum())  # entries != 0
-    else:  # large: no full-size temporary
-        glob.append(torch.linalg.vector_norm(x, 1))
-        glob.append(torch.count_nonzero(x).to(x.dtype))
+    # sign() then vectorized passes: several times faster on CPU than vector_norm(x, 1) plus
+    # count_nonzero(x), even counting the temporary
+    flat = x.reshape(-1)
+    sign = torch.sign(flat)
+    glob.append(torch.dot(flat, sign))  # sum |x|
+    glob.append(sign.abs_().sum())  # entries != 0
     scalars, vec_h, count_h = _to_host(torch.stack(glob), vectors, counts)
     s1, sq, mn_h, mx_h = scalars[:4]
     pos = 4
