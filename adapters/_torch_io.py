@@ -51,6 +51,8 @@ def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
 
 def _to_tensor(value: Any, device: torch.device, dtype: torch.dtype, n: int, what: str) -> Any:
     """One array-like -> a fresh tensor on ``device`` (floats cast to ``dtype``), first ``n`` rows."""
+    if isinstance(value, Mapping):  # a dict passed as one positional input
+        return {k: _to_tensor(v, device, dtype, n, f"{what}[{k!r}]") for k, v in value.items()}
     if isinstance(value, torch.Tensor):
         t = value.detach()
     elif isinstance(value, np.ndarray) or np.isscalar(value) or isinstance(value, (list, tuple)):
@@ -81,7 +83,12 @@ def prepare_inputs(inputs: Any, device: torch.device, dtype: torch.dtype, max_sa
         return ProbeInputs(args=(), kwargs=kwargs, named=named, batch_size=_batch(named))
     if isinstance(inputs, (tuple, list)) and inputs and all(_is_array(v) or isinstance(v, Mapping) or v is None for v in inputs):
         args = tuple(_to_tensor(v, device, dtype, n, f"input x[{i}]") for i, v in enumerate(inputs))
-        named = {f"x[{i}]": v for i, v in enumerate(args) if isinstance(v, torch.Tensor)}
+        named = {}
+        for i, v in enumerate(args):
+            if isinstance(v, torch.Tensor):
+                named[f"x[{i}]"] = v
+            elif isinstance(v, Mapping):
+                named.update({f"x[{i}][{k!r}]": t for k, t in v.items() if isinstance(t, torch.Tensor)})
         return ProbeInputs(args=args, named=named, batch_size=_batch(named))
     if _is_array(inputs) or isinstance(inputs, (list, tuple)) or np.isscalar(inputs):
         try:

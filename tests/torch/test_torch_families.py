@@ -283,3 +283,16 @@ def test_bfloat16_model_gets_cast_inputs():
     snap = collect(model, rng.normal(size=(16, 4)), rng.integers(0, 3, 16))
     assert snap.layer("0").input.dtype == "bfloat16" and snap.layer("0").weight.stats.dtype == "bfloat16"
     assert snap.layer("0").weight.grad.l2 > 0 and snap.layer("2").unit_active.shape == (8,)
+
+
+def test_dict_as_one_positional_input():
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, batch):
+            return self.fc(batch["feats"])
+
+    snap = collect(Net(), ({"feats": np.ones((4, 3))},))
+    assert snap.layer("fc").entry and set(snap.data.inputs) == {"x[0]['feats']"}
