@@ -264,7 +264,22 @@ def run_one(path: Path, framework: str, seed: int) -> dict[str, Any]:
     return rec
 
 
-def worker_main(framework: str, names: list[str], seeds: list[int]) -> int:
+def _limit_threads(framework: str, threads: int) -> None:
+    """Pin the framework's thread pools (on a shared 2-core machine, spinning worker threads of two
+    processes slow tiny models down 10-20x and make the timings meaningless)."""
+    if framework == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        torch.set_num_interop_threads(threads)
+    else:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def worker_main(framework: str, names: list[str], seeds: list[int], threads: int = 1) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     sys.path.insert(0, str(HERE))
@@ -272,7 +287,10 @@ def worker_main(framework: str, names: list[str], seeds: list[int]) -> int:
 
     warnings.filterwarnings("ignore")
     t0 = time.perf_counter()
+    if threads > 0:
+        _limit_threads(framework, threads)
     versions = _versions(framework)
+    versions["threads"] = str(threads) if threads > 0 else "framework default"
     print(MARK + json.dumps({"versions": versions, "import_s": round(time.perf_counter() - t0, 2)}), flush=True)
     for name, n in zip(names, seeds):
         for seed in range(n):
@@ -281,10 +299,16 @@ def worker_main(framework: str, names: list[str], seeds: list[int]) -> int:
     return 0
 
 
-def run_workers(cases: list[Case], jobs: int = 1, verbose: bool = False) -> tuple[list[dict], dict[str, Any]]:
+def run_workers(cases: list[Case], jobs: int = 1, verbose: bool = False,
+                threads: int = 1) -> tuple[list[dict], dict[str, Any]]:
     """Run the cases in one subprocess per framework; return the per-(case, seed) records and
-    worker metadata (versions, wall times)."""
+    worker metadata (versions, wall times). ``threads`` caps each worker's compute threads
+    (0: framework default)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow", "PYTHONWARNINGS": "ignore"}
+    if threads > 0:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                    "TF_NUM_INTEROP_THREADS"):
+            env[var] = str(threads)
     env.pop("NETDOCTOR_STRICT", None)  # a crashing rule is recorded as skipped, as users see it
     procs = []
     for fw in FRAMEWORKS:
@@ -292,7 +316,8 @@ def run_workers(cases: list[Case], jobs: int = 1, verbose: bool = False) -> tupl
         if not sel:
             continue
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", fw,
-               "--names", ",".join(c.name for c in sel), "--seed-counts", ",".join(str(c.seeds) for c in sel)]
+               "--names", ",".join(c.name for c in sel), "--seed-counts", ",".join(str(c.seeds) for c in sel),
+               "--threads", str(threads)]
         procs.append((fw, cmd))
     records: list[dict] = []
     meta: dict[str, Any] = {"workers": {}}
@@ -325,10 +350,10 @@ def run_workers(cases: list[Case], jobs: int = 1, verbose: bool = False) -> tupl
 
         started = [(fw, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                                          cwd=ROOT), time.perf_counter()) for fw, cmd in procs]
-        threads = [threading.Thread(target=consume, args=s) for s in started]
-        for t in threads:
+        pool = [threading.Thread(target=consume, args=s) for s in started]
+        for t in pool:
             t.start()
-        for t in threads:
+        for t in pool:
             t.join()
     else:
         for fw, cmd in procs:
@@ -554,15 +579,23 @@ def format_tables(cases: list[Case], scored: dict[str, Any], codes: dict[str, st
                      f"{(_f(s['error_alarm_rate'], True) if tool == 'netdoctor' else '-'):>8s}")
     lines.append(f"  healthy FA = share of the {scored['summary']['netdoctor']['healthy_cases']} healthy cases with any "
                  "warning-or-error finding (netdoctor) / any detection (baselines); FA error = with an error finding")
-    flaky = [(r["name"], c, {t: r["detected"][t].get(c, 0.0) for t in TOOLS}, r["runs"])
-             for r in scored["cases"] for c in sorted(set(r["raise"]) | set(r["detected"]["netdoctor"]))
-             if any(0 < r["detected"][t].get(c, 0.0) < 1 for t in TOOLS)]
+    warn_codes = frozenset(c for c, s in codes.items() if s != "info")
+    by_name = {c.name: c for c in cases}
+    flaky = []
+    for r in scored["cases"]:
+        case = by_name[r["name"]]
+        must_not = case.must_not(codes, warn_codes)
+        for c in sorted(set().union(*(r["detected"][t] for t in TOOLS))):
+            d = {t: r["detected"][t].get(c, 0.0) for t in TOOLS}
+            if any(0 < v < 1 for v in d.values()):
+                label = "raise" if c in case.raise_ else "not" if c in must_not else "unlabeled"
+                flaky.append((r["name"], c, label, d, r["runs"]))
     if flaky:
         lines.append("")
-        lines.append("Seed-dependent results (fraction of seeds with the code raised: netdoctor / AUTOTRAINER / SMDebugger)")
-        for name, c, d, n in flaky:
-            lines.append(f"  {name:42s} {c}  {d['netdoctor']:.2f} / {d['autotrainer']:.2f} / {d['smdebugger']:.2f}"
-                         f"  over {n} seeds")
+        lines.append("Seed-dependent results (share of seeds that raised the code: netdoctor / AUTOTRAINER / SMDebugger)")
+        for name, c, label, d, n in flaky:
+            lines.append(f"  {name:44s} {c} {label:9s} {d['netdoctor']:.2f} / {d['autotrainer']:.2f} / "
+                         f"{d['smdebugger']:.2f}  ({n} seeds)")
     lines.append("")
     lines.append("netdoctor misses (label says raise) and false alarms (label says not)")
     for r in scored["cases"]:
@@ -677,6 +710,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--details", action="store_true", help="print every finding of every run")
     ap.add_argument("--list", action="store_true", help="list the cases and their labels, run nothing")
     ap.add_argument("--jobs", type=int, default=1, help="run the torch and keras workers in parallel (2)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="compute threads per worker (default 1; 0 = the frameworks' defaults)")
     ap.add_argument("-v", "--verbose", action="store_true", help="one progress line per run on stderr")
     ap.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     ap.add_argument("--names", help=argparse.SUPPRESS)
@@ -685,7 +720,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         names = args.names.split(",") if args.names else []
         seeds = [int(s) for s in args.seed_counts.split(",")] if args.seed_counts else [1] * len(names)
-        return worker_main(args.worker, names, seeds)
+        return worker_main(args.worker, names, seeds, args.threads)
 
     cases = load_cases(args.cases, args.subset, args.framework)
     if not cases:
@@ -706,7 +741,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    records, meta = run_workers(cases, jobs=args.jobs, verbose=args.verbose)
+    records, meta = run_workers(cases, jobs=args.jobs, verbose=args.verbose, threads=args.threads)
     for fw, info in meta["workers"].items():
         if info.get("returncode"):
             print(f"{fw} worker failed (exit {info['returncode']}):\n{info.get('stderr_tail', '')}", file=sys.stderr)

@@ -1,6 +1,7 @@
 """256-wide ReLU MLP initialized N(0, 1) (netdoctor ND302 docstring example; Pascanu et al. 2013):
-each layer multiplies the signal by ~sqrt(256/2) = 11, gradients are thousands of times the weights.
-Digits/16."""
+each layer multiplies the signal by ~sqrt(256/2) = 11. Ground truth for ND302, measured with plain
+torch: the hidden layers' gradient norms are 8-16x their weight norms and one SGD step at lr 0.01
+multiplies the loss by 11-12x (seeds 0, 1). Digits/16."""
 
 import _benchdata as bd
 import _torchkit as tk
