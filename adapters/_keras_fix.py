@@ -241,15 +241,17 @@ class Fixer:
         import keras
         from keras import ops, tree
 
-        gfn = grad_fn(keras.backend.backend())
-        if gfn is None:
-            raise NotApplicable(f"training probes need the tensorflow or torch backend, not {keras.backend.backend()}")
+        backend = keras.backend.backend()
+        if grad_fn(backend) is None:
+            raise NotApplicable(f"training probes need the tensorflow or torch backend, not {backend}")
         a = applied or Applied(self._clone({}), self.inputs, self.targets, self.loss_fn)
         model, (x, y) = a.model, self._batch(a)
         variables = list(model.trainable_variables)
         if not variables:
             raise NotApplicable("the model has no trainable weights")
         opt, lp = self._optimizer(a.clip), self._plan(model, a.loss_fn, x, y)
+        opt.build(variables)
+        step = _train_step(backend, model, opt, lp, variables)
         StateGuard(model, self.seed).seed_generators()
         n, rng = _rows(x), np.random.default_rng(self.seed + 1)
         losses, norms, note = [], [], None
@@ -259,11 +261,9 @@ class Fixer:
                 if mode == "minibatch" and n > minibatch and y is not None:
                     idx = rng.permutation(n)[:minibatch]
                     xb, yb = (tree.map_structure(lambda t, i=idx: ops.take(t, i, axis=0), d) for d in (x, y))
-                loss, grads, _ = gfn(lambda pause, xb=xb, yb=yb: (lp.compute(yb, model(xb, training=True)), None),
-                                     variables)
-                total = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
+                loss, total = step(xb, yb)
+                total = float(ops.convert_to_numpy(total))
                 norms.append(min(total, a.clip) if a.clip else total)
-                opt.apply([ops.convert_to_tensor(g) for g in grads], variables)
                 losses.append(float(np.asarray(ops.convert_to_numpy(loss)).reshape(-1)[0]))
             final = self._final(model, x, y, lp)
         except (ValueError, TypeError, RuntimeError) as exc:
@@ -345,6 +345,37 @@ class Fixer:
             return ["+ ok = np.isfinite(x).reshape(len(x), -1).all(1) & np.isfinite(y).reshape(len(y), -1).all(1)",
                     "+ x, y = x[ok], y[ok]"]
         return []
+
+
+def _train_step(backend: str, model: Any, opt: Any, lp: Any, variables: list) -> Callable[[Any, Any], tuple[Any, Any]]:
+    """One optimizer step ``(x, y) -> (loss, global gradient norm before clipping)``.
+
+    TensorFlow: a ``tf.function`` (traced once, then ~100x faster than eager per-variable updates);
+    other backends: the adapter's gradient tape and an eager ``optimizer.apply``.
+    """
+    from keras import ops
+
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(reduce_retracing=True, autograph=False)
+        def tf_step(x: Any, y: Any) -> tuple[Any, Any]:
+            with tf.GradientTape() as tape:
+                loss = lp.compute(y, model(x, training=True))
+            grads = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            opt.apply(grads, variables)
+            return loss, tf.linalg.global_norm(grads)
+
+        return tf_step
+
+    gfn = grad_fn(backend)
+
+    def eager_step(x: Any, y: Any) -> tuple[Any, Any]:
+        loss, grads, _ = gfn(lambda pause: (lp.compute(y, model(x, training=True)), None), variables)
+        opt.apply([ops.convert_to_tensor(g) for g in grads], variables)
+        return loss, math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
+
+    return eager_step
 
 
 def _rebuilt(layer: Any, **overrides: Any) -> Any:
