@@ -59,12 +59,12 @@ def reason_for(suppressions: Mapping[str, Mapping[str, str]], layer: str | None,
     """Reason a finding on ``layer`` is suppressed, or ``None``.
 
     A mark on a layer covers the layers inside it (``"head"`` covers ``"head.fc"`` and
-    ``"head/relu"``).
+    ``"head/relu"``) and its repeated calls (``"relu"`` covers ``"relu#2"``).
     """
     if layer is None:
         return None
     for marked, rules in suppressions.items():
-        if layer == marked or layer.startswith(marked + ".") or layer.startswith(marked + "/") or marked == "":
+        if layer == marked or marked == "" or layer.startswith((marked + ".", marked + "/", marked + "#")):
             for ref, why in rules.items():
                 if ref.upper() == code or ref.lower() == name:
                     return why
