@@ -13,7 +13,8 @@ from netdoctor import suppress
 from netdoctor.config import Config, make_config
 from netdoctor.findings import Finding, Report, SkippedRule, TargetInfo
 from netdoctor.rules._registry import RuleContext, RuleSpec, registry
-from netdoctor.snapshot import ModelSnapshot, Need, ProbeSettings, layer_health
+from netdoctor.health import layer_health
+from netdoctor.snapshot import ModelSnapshot, Need, ProbeSettings
 
 
 def selected_rules(config: Config, *, one_shot: bool = False) -> list[RuleSpec]:

@@ -30,6 +30,8 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+from netdoctor.tensorstats import TensorStats
+
 
 class Need(enum.Enum):
     """What a rule needs the adapter to collect."""
@@ -82,101 +84,6 @@ ROLE_OTHER = "other"            # everything else (layer scale, class token, pos
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class TensorStats:
-    """Summary statistics of one tensor, reduced inside the framework.
-
-    All moments are over finite entries only; ``frac_nonfinite`` counts the rest.
-    ``unit_mean``/``unit_std``/``unit_min``/``unit_max`` are per-unit vectors (see the module
-    docstring for the unit axis) and are filled where a rule uses them: the inputs of
-    weight layers (for ND101) and the raw data.
-    """
-
-    shape: tuple[int, ...]
-    mean: float = 0.0
-    std: float = 0.0
-    min: float = 0.0
-    max: float = 0.0
-    abs_max: float = 0.0
-    abs_mean: float = 0.0
-    l2: float = 0.0
-    frac_zero: float = 0.0
-    frac_nonfinite: float = 0.0
-    dtype: str = "float32"
-    unit_mean: np.ndarray | None = None
-    unit_std: np.ndarray | None = None
-    unit_min: np.ndarray | None = None
-    unit_max: np.ndarray | None = None
-
-    @property
-    def size(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= int(d)
-        return n
-
-    @property
-    def rms(self) -> float:
-        """Root mean square, ``sqrt(mean^2 + std^2)``."""
-        return float(np.sqrt(self.mean * self.mean + self.std * self.std))
-
-    @property
-    def is_integer(self) -> bool:
-        return self.dtype.startswith(("int", "uint", "bool", "long"))
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {
-            "shape": list(self.shape), "mean": self.mean, "std": self.std, "min": self.min,
-            "max": self.max, "abs_max": self.abs_max, "abs_mean": self.abs_mean, "l2": self.l2,
-            "frac_zero": self.frac_zero, "frac_nonfinite": self.frac_nonfinite, "dtype": self.dtype,
-        }
-        return d
-
-    @classmethod
-    def from_array(cls, a: Any, unit_axis: int | None = None, max_units: int = 4096) -> TensorStats:
-        """Compute stats of a numpy-compatible array (used by tests and for raw data).
-
-        Adapters reduce in the framework instead; this is the reference implementation.
-        """
-        arr = np.asarray(a)
-        dtype = str(arr.dtype)
-        x = arr.astype(np.float64, copy=False)
-        finite = np.isfinite(x)
-        n = x.size
-        nonfinite = float(1.0 - finite.mean()) if n else 0.0
-        xf = x[finite] if nonfinite else x.ravel()
-        if xf.size == 0:
-            return cls(shape=tuple(arr.shape), frac_nonfinite=nonfinite if n else 0.0, dtype=dtype)
-        unit = {}
-        if unit_axis is not None and arr.ndim >= 1:
-            moved = np.moveaxis(np.where(finite, x, np.nan), unit_axis, -1).reshape(-1, arr.shape[unit_axis])
-            moved = moved[:, :max_units]
-            with np.errstate(all="ignore"):
-                import warnings
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    unit = {
-                        "unit_mean": np.nanmean(moved, axis=0),
-                        "unit_std": np.nanstd(moved, axis=0),
-                        "unit_min": np.nanmin(moved, axis=0),
-                        "unit_max": np.nanmax(moved, axis=0),
-                    }
-        return cls(
-            shape=tuple(int(s) for s in arr.shape),
-            mean=float(xf.mean()),
-            std=float(xf.std()),
-            min=float(xf.min()),
-            max=float(xf.max()),
-            abs_max=float(np.abs(xf).max()),
-            abs_mean=float(np.abs(xf).mean()),
-            l2=float(np.sqrt(np.square(xf).sum())),
-            frac_zero=float((xf == 0).sum() / n),
-            frac_nonfinite=nonfinite,
-            dtype=dtype,
-            **unit,
-        )
-
-
-@dataclass(frozen=True, slots=True, eq=False)
 class ParamRecord:
     """One parameter (or buffer) of a layer.
 
@@ -218,7 +125,9 @@ class LayerRecord:
         type_name: Framework class name (``"Linear"``, ``"Dense"``, ``"relu"`` for functionals).
         kind: One of the ``KIND_*`` constants.
         activation: For weight layers, the activation applied to this layer's output
-            (fused, or the activation record that directly consumes it), canonical name
+            (fused, or the first activation record downstream, looking through
+            normalization and dropout: conv -> BN -> ReLU gives ``"relu"``; check
+            ``attrs["norm_after"]`` for the normalization in between), canonical name
             (``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"softmax"``, ``"linear"``...), or
             ``None`` when unknown. For activation records, the activation itself.
         params: Parameters and buffers owned directly by this layer.
@@ -453,35 +362,7 @@ class ModelSnapshot:
 
 
 def layer_health(snapshot: ModelSnapshot) -> list[dict[str, Any]]:
-    """Rows of the per-layer health table shown by reporters.
+    """Rows of the per-layer health table; see :func:`netdoctor.health.layer_health`."""
+    from netdoctor.health import layer_health as _layer_health
 
-    One row per weight layer (and per activation layer with unit statistics), with the
-    gradient norm, weight norm, their ratio, the activation scale, and dead/saturated
-    fractions where measured. Weight layers also carry ``weight_std`` and, when the
-    adapter knows them, ``fan_in``/``fan_out`` (for the He/Xavier reference in reports).
-    """
-    rows: list[dict[str, Any]] = []
-    for rec in snapshot.layers:
-        if not (rec.is_weight_layer or rec.unit_active is not None or rec.unit_saturated is not None):
-            continue
-        row: dict[str, Any] = {"layer": rec.name, "type": rec.type_name, "kind": rec.kind}
-        w = rec.weight
-        if w is not None:
-            row["weight_norm"] = w.stats.l2
-            if w.stats.size > 1:  # records built from norms only (the monitor) carry no spread
-                row["weight_std"] = w.stats.std
-            if w.fan_in is not None:
-                row["fan_in"] = w.fan_in
-            if w.fan_out is not None:
-                row["fan_out"] = w.fan_out
-            if w.grad is not None:
-                row["grad_norm"] = w.grad.l2
-                row["grad_to_weight"] = w.grad.l2 / w.stats.l2 if w.stats.l2 > 0 else float("inf") if w.grad.l2 > 0 else 0.0
-        if rec.output is not None:
-            row["act_std"] = rec.output.std
-        if rec.unit_active is not None and len(rec.unit_active):
-            row["dead_frac"] = float(np.mean(np.asarray(rec.unit_active) <= 0.0))
-        if rec.unit_saturated is not None and len(rec.unit_saturated):
-            row["saturated_frac"] = float(np.mean(np.asarray(rec.unit_saturated) > 0.5))
-        rows.append(row)
-    return rows
+    return _layer_health(snapshot)

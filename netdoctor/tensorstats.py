@@ -1,0 +1,107 @@
+"""``TensorStats``: summary statistics of one tensor.
+
+Adapters reduce tensors inside their framework and fill these records; ``from_array`` is the
+numpy reference implementation (used for raw data and by the rule tests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TensorStats:
+    """Summary statistics of one tensor, reduced inside the framework.
+
+    All moments are over finite entries only; ``frac_nonfinite`` counts the rest.
+    ``unit_mean``/``unit_std``/``unit_min``/``unit_max`` are per-unit vectors (see the module
+    docstring for the unit axis) and are filled where a rule uses them: the inputs of
+    weight layers (for ND101) and the raw data.
+    """
+
+    shape: tuple[int, ...]
+    mean: float = 0.0
+    std: float = 0.0
+    min: float = 0.0
+    max: float = 0.0
+    abs_max: float = 0.0
+    abs_mean: float = 0.0
+    l2: float = 0.0
+    frac_zero: float = 0.0
+    frac_nonfinite: float = 0.0
+    dtype: str = "float32"
+    unit_mean: np.ndarray | None = None
+    unit_std: np.ndarray | None = None
+    unit_min: np.ndarray | None = None
+    unit_max: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= int(d)
+        return n
+
+    @property
+    def rms(self) -> float:
+        """Root mean square, ``sqrt(mean^2 + std^2)``."""
+        return float(np.sqrt(self.mean * self.mean + self.std * self.std))
+
+    @property
+    def is_integer(self) -> bool:
+        return self.dtype.startswith(("int", "uint", "bool", "long"))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {
+            "shape": list(self.shape), "mean": self.mean, "std": self.std, "min": self.min,
+            "max": self.max, "abs_max": self.abs_max, "abs_mean": self.abs_mean, "l2": self.l2,
+            "frac_zero": self.frac_zero, "frac_nonfinite": self.frac_nonfinite, "dtype": self.dtype,
+        }
+        return d
+
+    @classmethod
+    def from_array(cls, a: Any, unit_axis: int | None = None, max_units: int = 4096) -> TensorStats:
+        """Compute stats of a numpy-compatible array (used by tests and for raw data).
+
+        Adapters reduce in the framework instead; this is the reference implementation.
+        """
+        arr = np.asarray(a)
+        dtype = str(arr.dtype)
+        x = arr.astype(np.float64, copy=False)
+        finite = np.isfinite(x)
+        n = x.size
+        nonfinite = float(1.0 - finite.mean()) if n else 0.0
+        xf = x[finite] if nonfinite else x.ravel()
+        if xf.size == 0:
+            return cls(shape=tuple(arr.shape), frac_nonfinite=nonfinite if n else 0.0, dtype=dtype)
+        unit = {}
+        if unit_axis is not None and arr.ndim >= 1:
+            moved = np.moveaxis(np.where(finite, x, np.nan), unit_axis, -1).reshape(-1, arr.shape[unit_axis])
+            moved = moved[:, :max_units]
+            with np.errstate(all="ignore"):
+                import warnings
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    unit = {
+                        "unit_mean": np.nanmean(moved, axis=0),
+                        "unit_std": np.nanstd(moved, axis=0),
+                        "unit_min": np.nanmin(moved, axis=0),
+                        "unit_max": np.nanmax(moved, axis=0),
+                    }
+        return cls(
+            shape=tuple(int(s) for s in arr.shape),
+            mean=float(xf.mean()),
+            std=float(xf.std()),
+            min=float(xf.min()),
+            max=float(xf.max()),
+            abs_max=float(np.abs(xf).max()),
+            abs_mean=float(np.abs(xf).mean()),
+            l2=float(np.sqrt(np.square(xf).sum())),
+            frac_zero=float((xf == 0).sum() / n),
+            frac_nonfinite=nonfinite,
+            dtype=dtype,
+            **unit,
+        )
