@@ -263,6 +263,9 @@ def _verify_one(f: Finding, s: _Session) -> dict[str, Any]:
     else:
         verdict, reason = VERIFIED, (f"{symptom}; probe loss {_num(loss_before)} -> {_num(loss_after)} after "
                                      f"{probe['steps']} steps")
+    for key in [k for k in before if before[k] is None and after.get(k) is None]:
+        before.pop(key)
+        after.pop(key, None)
     result.update(verdict=verdict, reason=reason, before=before, after=after, probe=probe)
     new = _new_findings(f, s.report, out.report, out.applied.rename)
     if new:
@@ -277,8 +280,8 @@ def _verify_one(f: Finding, s: _Session) -> dict[str, Any]:
 def _spikes(before: float | None, after: float | None, factor: float = 10.0) -> list[str]:
     """Why clipping is not verified on the minibatch probe (ND604's spike factor), or nothing."""
     if before is None or before < factor:
-        return [f"the probe did not reproduce the gradient spikes (largest {_num(before)}x the running median; "
-                f"spike: {factor:g}x), so clipping could not be tested"]
+        return [(f"the probe did not reproduce the gradient spikes (largest {_num(before)}x the running median; "
+                 f"spike: {factor:g}x), so clipping could not be tested")]
     if after is not None and after >= factor:
         return [f"gradient spikes remain with clipping ({_num(after)}x the running median)"]
     return []
