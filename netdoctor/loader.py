@@ -12,30 +12,33 @@ A *model file* is a Python file that defines
   (``(output, target) -> loss``);
 * optionally ``input_shape`` (one sample, without the batch axis) for synthetic inputs.
 
-Saved Keras models (``.keras``, ``.h5``) are loaded through the Keras adapter.
+Saved Keras models (``.keras``, ``.h5``) are loaded through the Keras adapter. Importing
+the file and calling its functions is :mod:`netdoctor.usercode`; its data (and ``--data``
+files) is :mod:`netdoctor.datafiles`.
 Everything a user can get wrong raises a :class:`~netdoctor.errors.NetdoctorError` with a
 one-line message that says what to do next.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import inspect
-import re
-import sys
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from netdoctor.errors import DataError, ModelLoadError, NetdoctorError
+from netdoctor.datafiles import DATA_FUNCTIONS as DATA_FUNCTIONS
+from netdoctor.datafiles import INPUT_SHAPE_NAMES as INPUT_SHAPE_NAMES
+from netdoctor.datafiles import _find_data, _find_input_shape
+from netdoctor.datafiles import load_npz as load_npz
+from netdoctor.datafiles import split_batch as split_batch
+from netdoctor.errors import ModelLoadError, NetdoctorError
+from netdoctor.usercode import _describe, _line_of, _on_sys_path, _require_zero_args
+from netdoctor.usercode import import_model_file as import_model_file
 
 MODEL_FUNCTIONS = ("build_model", "get_model", "create_model", "make_model")
 MODEL_OBJECTS = ("model",)
-DATA_FUNCTIONS = ("sample_batch", "get_batch", "load_data")
 LOSS_NAMES = ("loss_fn", "criterion", "loss")
-INPUT_SHAPE_NAMES = ("input_shape", "INPUT_SHAPE")
 SAVED_MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
 
@@ -161,91 +164,6 @@ def load_model_file(
     return loaded
 
 
-# -- importing --------------------------------------------------------------------------
-def import_model_file(path: Path) -> types.ModuleType:
-    """Import ``path`` as a fresh module, with its directory on ``sys.path`` while importing.
-
-    Raises:
-        ModelLoadError: On a syntax error or any exception raised by the import.
-    """
-    path = path.resolve()
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
-    stem = re.sub(r"\W", "_", path.stem)
-    modname = f"_netdoctor_model_{stem}_{digest}"
-    spec = importlib.util.spec_from_file_location(modname, path)
-    if spec is None or spec.loader is None:  # pragma: no cover - only for odd suffixes
-        raise ModelLoadError(f"cannot import {path.name}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[modname] = module
-    try:
-        with _on_sys_path(path.parent):
-            spec.loader.exec_module(module)
-    except SyntaxError as exc:
-        sys.modules.pop(modname, None)
-        where = f" at line {exc.lineno}" if exc.lineno else ""
-        fname = Path(exc.filename).name if exc.filename else path.name
-        raise ModelLoadError(
-            f"syntax error in {fname}{where}: {exc.msg}; fix the file and rerun"
-        ) from exc
-    except ModuleNotFoundError as exc:
-        sys.modules.pop(modname, None)
-        raise ModelLoadError(_missing_module_message(path.name, exc)) from exc
-    except NetdoctorError:
-        sys.modules.pop(modname, None)
-        raise
-    except BaseException as exc:
-        sys.modules.pop(modname, None)
-        if isinstance(exc, (KeyboardInterrupt, GeneratorExit)):
-            raise
-        raise ModelLoadError(
-            f"importing {path.name} failed{_line_of(exc, path)}: {_describe(exc)}; "
-            f"run `python {path.name}` to see the traceback, or add --debug"
-        ) from exc
-    module.__dict__["__netdoctor_dir__"] = str(path.parent)
-    return module
-
-
-class _on_sys_path:
-    """Context manager: put a directory first on ``sys.path``, then restore ``sys.path``."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = str(directory)
-
-    def __enter__(self) -> None:
-        self.before = sys.path.count(self.directory)
-        sys.path.insert(0, self.directory)
-
-    def __exit__(self, *exc: object) -> None:
-        if sys.path.count(self.directory) > self.before:
-            sys.path.remove(self.directory)  # the first occurrence: ours
-
-
-def _missing_module_message(filename: str, exc: ModuleNotFoundError) -> str:
-    mod = (exc.name or "").split(".")[0]
-    hint = {
-        "torch": "pip install torch (CPU: pip install torch --index-url https://download.pytorch.org/whl/cpu)",
-        "keras": 'pip install "netdoctor-ml[keras]"',
-        "tensorflow": 'pip install "netdoctor-ml[keras]"',
-    }.get(mod, f"pip install {mod}" if mod else "install it")
-    return f"{filename} imports {mod or 'a module'}, which is not installed; {hint}"
-
-
-def _describe(exc: BaseException) -> str:
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
-
-
-def _line_of(exc: BaseException, path: Path) -> str:
-    """``" at line N"`` for the deepest traceback frame inside ``path``, else ``""``."""
-    line = None
-    tb = exc.__traceback__
-    while tb is not None:
-        if Path(tb.tb_frame.f_code.co_filename).resolve() == path:
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return f" at line {line}" if line else ""
-
-
 # -- finding things ---------------------------------------------------------------------
 def _find_model(module: types.ModuleType, path: Path, name: str | None) -> tuple[Any, str]:
     ns = vars(module)
@@ -299,86 +217,6 @@ def _materialize(obj: Any, label: str, path: Path) -> Any:
         ) from exc
 
 
-def _require_zero_args(func: Callable[..., Any], label: str, path: Path) -> None:
-    try:
-        sig = inspect.signature(func)
-    except (TypeError, ValueError):  # builtins without a signature: just try calling
-        return
-    required = [
-        p.name for p in sig.parameters.values()
-        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
-    if required:
-        raise ModelLoadError(
-            f"{label}() in {path.name} needs arguments ({', '.join(required)}); netdoctor calls it "
-            "with none: give them defaults"
-        )
-
-
-def _find_data(module: types.ModuleType, path: Path) -> tuple[Any, Any, str | None]:
-    ns = vars(module)
-    for fname in DATA_FUNCTIONS:
-        func = ns.get(fname)
-        if func is None or not callable(func):
-            continue
-        _require_zero_args(func, fname, path)
-        try:
-            with _on_sys_path(path.resolve().parent):
-                batch = func()
-        except NetdoctorError:
-            raise
-        except Exception as exc:
-            raise DataError(
-                f"{fname}() in {path.name} raised{_line_of(exc, path.resolve())} {_describe(exc)}; "
-                "fix it, or pass --data FILE.npz / --input-shape"
-            ) from exc
-        x, y = split_batch(batch, f"{fname}()")
-        return x, y, f"{fname}()"
-    return None, None, None
-
-
-def split_batch(batch: Any, origin: str = "the data") -> tuple[Any, Any]:
-    """Split what a data function returned into ``(x, y)``.
-
-    A tuple/list of exactly two items is ``(x, y)``; anything else is ``x`` alone.
-
-    Raises:
-        DataError: ``None`` or a value that is neither an array, a tensor nor a
-            tuple/list/dict of them.
-    """
-    if batch is None:
-        raise DataError(f"{origin} returned None; return x or (x, y) with arrays or tensors")
-    if isinstance(batch, (tuple, list)) and len(batch) == 2:
-        x, y = batch
-        if x is None:
-            raise DataError(f"{origin} returned (None, y); return x or (x, y) with arrays or tensors")
-    else:
-        x, y = batch, None
-    _check_leaves(x, origin, "x")
-    if y is not None:
-        _check_leaves(y, origin, "y")
-    return x, y
-
-
-def _check_leaves(value: Any, origin: str, what: str) -> None:
-    if isinstance(value, dict):
-        for v in value.values():
-            _check_leaves(v, origin, what)
-        return
-    if isinstance(value, (tuple, list)):
-        if value and all(isinstance(v, (int, float, bool)) for v in value):
-            return  # a plain list of numbers: numpy will take it
-        for v in value:
-            _check_leaves(v, origin, what)
-        return
-    if hasattr(value, "shape") and hasattr(value, "dtype"):
-        return
-    raise DataError(
-        f"{origin} returned {what} of type {type(value).__name__}; return numpy arrays or "
-        "tensors (or a tuple/list/dict of them)"
-    )
-
-
 def _find_loss(module: types.ModuleType, framework: str) -> Any:
     ns = vars(module)
     for lname in LOSS_NAMES:
@@ -402,53 +240,7 @@ def _find_loss(module: types.ModuleType, framework: str) -> Any:
     return None
 
 
-def _find_input_shape(module: types.ModuleType) -> tuple[int, ...] | None:
-    ns = vars(module)
-    for sname in INPUT_SHAPE_NAMES:
-        value = ns.get(sname)
-        if isinstance(value, (tuple, list)) and value and all(isinstance(d, int) for d in value):
-            return tuple(value)
-    return None
-
-
-# -- data and weight files --------------------------------------------------------------
-def load_npz(path: str) -> tuple[Any, Any]:
-    """Read ``x`` (and ``y``) from an ``.npz`` file, or ``x`` from an ``.npy`` file.
-
-    Raises:
-        DataError: The file is missing, unreadable or has no ``x``.
-    """
-    import numpy as np
-
-    hint = "save it with numpy.savez(path, x=inputs, y=targets)"
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"no such data file: {path}; {hint}")
-    try:
-        loaded = np.load(p, allow_pickle=False)
-    except Exception as exc:
-        raise DataError(f"cannot read {path} as numpy data ({_describe(exc)}); {hint}") from exc
-    if isinstance(loaded, np.ndarray):
-        return loaded, None
-    try:
-        keys = list(loaded.files)
-        if "x" not in keys:
-            if len(keys) == 1:
-                return loaded[keys[0]], None
-            found = ", ".join(keys) or "nothing"
-            raise DataError(f"{path} has no array 'x' (found: {found}); {hint}")
-        try:
-            x = loaded["x"]
-            y = loaded["y"] if "y" in keys else None
-        except ValueError as exc:  # object arrays need pickle
-            raise DataError(f"{path} holds object arrays, which netdoctor does not unpickle; {hint}") from exc
-    finally:
-        loaded.close()
-    if y is not None and len(y) != len(x):
-        raise DataError(f"{path}: x has {len(x)} samples but y has {len(y)}; they must match")
-    return x, y
-
-
+# -- weight files ---------------------------------------------------------------------
 def load_weights(loaded: LoadedModel, weights: str, *, unsafe: bool = False) -> None:
     """Load a checkpoint into ``loaded.model`` through its framework's adapter."""
     if not Path(weights).is_file():
