@@ -7,6 +7,7 @@ import keras
 
 EXPECT = {
     "raise": [],
+    "not": ["ND103"],
     "source": "BENCHMARK-CASES H08 (control in F19); DeepLocalize SO 44066044 Correct Code",
 }
 

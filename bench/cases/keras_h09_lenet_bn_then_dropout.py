@@ -8,6 +8,7 @@ from keras import layers
 
 EXPECT = {
     "raise": [],
+    "not": ["ND504"],
     "source": "NeuraLint Synthetic Samples TF_lenet.py (BENCHMARK-CASES H06)",
     "gate": True,
 }

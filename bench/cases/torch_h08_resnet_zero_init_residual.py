@@ -36,6 +36,7 @@ class TinyResNet(nn.Module):
 
 EXPECT = {
     "raise": [],
+    "not": ["ND504"],
     "source": "torchvision resnet zero_init_residual=True (BENCHMARK-CASES section 4 traps)",
     "gate": True,
 }

@@ -8,6 +8,7 @@ from torch import nn
 
 EXPECT = {
     "raise": [],
+    "not": ["ND103"],
     "source": "BENCHMARK-CASES H08 (control in F19); DeepLocalize SO 44066044 Correct Code",
 }
 

@@ -8,6 +8,7 @@ from torch import nn
 
 EXPECT = {
     "raise": [],
+    "not": ["ND103"],
     "source": "trained small model on a scikit-learn bundled dataset (brief: healthy controls)",
     "seeds": 2,
     "gate": True,

@@ -8,6 +8,7 @@ from torch import nn
 
 EXPECT = {
     "raise": [],
+    "not": ["ND103"],
     "source": "netdoctor catalogue ND101 (in-model standardization); BENCHMARK-CASES section 4 (Keras Normalization analogue)",
     "gate": True,
 }

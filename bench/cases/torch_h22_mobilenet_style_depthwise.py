@@ -23,6 +23,7 @@ class Inverted(nn.Module):
 
 EXPECT = {
     "raise": [],
+    "not": ["ND504"],
     "source": "torchvision mobilenet_v2 structure (BENCHMARK-CASES section 4: real-network controls)",
 }
 

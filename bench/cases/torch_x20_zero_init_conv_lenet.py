@@ -1,6 +1,7 @@
 """NeuraLint Synthetic Samples TF_lenet_zeros_init, torch form: a LeNet whose second conv and hidden
-dense kernels are zero (the first conv and the head are random). The zero conv passes nothing on and
-gets no gradient signal through; its filters stay identical. Digits 8x8."""
+dense kernels are zero (the first conv and the head are random); their biases are zero too, as
+TensorFlow initializes them. The zero layers pass nothing on, their units stay identical, and the
+ReLUs behind them see an all-zero input (not dead units in ND401's sense). Digits 8x8."""
 
 import _benchdata as bd
 import torch
@@ -20,8 +21,9 @@ class LeNet(nn.Module):
         self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
         self.fc1 = nn.Linear(32 * 4, 64)
         self.fc2 = nn.Linear(64, 10)
-        nn.init.zeros_(self.conv2.weight)
-        nn.init.zeros_(self.fc1.weight)
+        for layer in (self.conv2, self.fc1):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
     def forward(self, x):
         h = torch.relu(self.conv1(x))
