@@ -504,6 +504,9 @@ def _plan_no_gradient(f: Finding, report: Report, snap: ModelSnapshot) -> FixPla
     if kind in ("zero-weights", "zero-head", "zero-input") and rec is not None and rec.weight is not None \
             and rec.weight.stats.abs_max == 0.0:
         return FixPlan((_reinit(snap, name),))
+    dead = next((g for g in report.findings if g.code == "ND401" and g.layer == name), None)
+    if kind in ("dead", "zero-input") and dead is not None:
+        return plan_for(dead, report, snap)  # revive the dead layer the way ND401 recommends
     return f"the cause ({kind or 'unknown'}) is in the model's code or data flow; fix it by hand"
 
 
