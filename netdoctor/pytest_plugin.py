@@ -19,6 +19,7 @@ Three ways to use netdoctor from pytest:
   Each file is imported once at collection and checked once, on its first item; its items
   share the cached report. A file that cannot be imported is one failing item ``load``.
   Test modules (``python_files``) and ``conftest.py`` are never treated as model files.
+  The files and items are :mod:`netdoctor._pytest_items`.
 
 Loading this plugin imports neither torch, tensorflow nor keras (it is loaded in every
 pytest session of an environment where netdoctor is installed); it does nothing unless
@@ -27,23 +28,28 @@ the fixture, the marker or ``--netdoctor`` is used.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from netdoctor.config import FAIL_ON_VALUES, Config, ProjectConfig, load_project_config, make_config
-from netdoctor.errors import ConfigError, NetdoctorError
-from netdoctor.findings import Finding, Report, Severity
+from netdoctor._pytest_items import NetdoctorFile as NetdoctorFile
+from netdoctor._pytest_items import NetdoctorItem as NetdoctorItem
+from netdoctor._pytest_items import NetdoctorItemFailure as NetdoctorItemFailure
+from netdoctor._pytest_items import NetdoctorLoadItem as NetdoctorLoadItem
+from netdoctor._pytest_items import _glob, _is_model_file, _item_fail_on, _project
+from netdoctor._pytest_items import describe as describe
+from netdoctor._pytest_items import glob_match as glob_match
+from netdoctor.config import FAIL_ON_VALUES, Config, make_config
+from netdoctor.config_file import ProjectConfig
+from netdoctor.errors import ConfigError
+from netdoctor.findings import Report, Severity
 
 if TYPE_CHECKING:
     from netdoctor.loader import LoadedModel
-    from netdoctor.rules import RuleSpec
 
-_PROJECT = pytest.StashKey["ProjectConfig | ConfigError"]()
 MARKER_KEYS = ("select", "ignore", "fail_on")
 
 
@@ -105,16 +111,6 @@ def render_text(report: Report) -> str:
         lines += [f"could not check {e.file}: {e.message}" for e in report.errors]
         lines.append(report.summary())
         return "\n".join(lines) + "\n"
-
-
-def describe(f: Finding) -> str:
-    """A finding as a few plain lines: severity, layer, measurement, fix, snippet."""
-    out = [f"[{f.severity}] {f.layer + ': ' if f.layer else ''}{f.message}"]
-    if f.recommendation:
-        out.append(f"  Fix: {f.recommendation}")
-    if f.snippet:
-        out.extend("      " + line for line in f.snippet.splitlines())
-    return "\n".join(out)
 
 
 # -- the fixture and the marker -----------------------------------------------------------
@@ -222,116 +218,6 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return NetdoctorFile.from_parent(parent, path=file_path)
 
 
-# -- collection of model files ------------------------------------------------------------
-
-
-class NetdoctorFile(pytest.File):
-    """A model file: imported once at collection, checked once on its first item."""
-
-    loaded: Any = None
-    load_error: str | None = None
-    _report: Report | None = None
-    _check_error: str | None = None
-
-    def collect(self) -> Iterator[pytest.Item]:
-        project = _project(self.config)
-        assert isinstance(project, ProjectConfig)
-        try:
-            self.loaded = load_model(self.path, project)
-        except NetdoctorError as exc:
-            self.load_error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - an import crash is this file's failure, not pytest's
-            self.load_error = f"importing failed with {type(exc).__name__}: {exc}"
-        if self.load_error is not None:
-            yield NetdoctorLoadItem.from_parent(self, name="load")
-            return
-        for spec in _selected_rules(project.config):
-            yield NetdoctorItem.from_parent(self, name=f"{spec.code}-{spec.name}", spec=spec)
-
-    def report(self) -> Report:
-        """The file's report, computed on first use."""
-        if self._report is None and self._check_error is None:
-            project = _project(self.config)
-            assert isinstance(project, ProjectConfig)
-            try:
-                self._report = check_loaded(self.loaded, project.config).with_file(self.display())
-            except NetdoctorError as exc:
-                self._check_error = str(exc)
-            except Exception as exc:  # noqa: BLE001
-                self._check_error = f"checking failed with {type(exc).__name__}: {exc}"
-            self.loaded = None  # free the model; the report is all the items need
-        if self._check_error is not None:
-            raise NetdoctorItemFailure(f"{self.display()}: {self._check_error}")
-        assert self._report is not None
-        return self._report
-
-    def display(self) -> str:
-        """The file relative to rootdir, as in node ids."""
-        try:
-            return self.path.relative_to(self.config.rootpath).as_posix()
-        except ValueError:
-            return self.path.as_posix()
-
-
-class NetdoctorItemFailure(Exception):
-    """Raised by netdoctor items; shown as its message, without a traceback."""
-
-
-class _Item(pytest.Item):
-    """Shared by the items of a model file: marked ``netdoctor``, failures without traceback."""
-
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.add_marker("netdoctor")
-
-    @property
-    def file(self) -> NetdoctorFile:
-        assert isinstance(self.parent, NetdoctorFile)
-        return self.parent
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        if isinstance(excinfo.value, NetdoctorItemFailure):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style=style)
-
-
-class NetdoctorItem(_Item):
-    """One rule on one model file."""
-
-    def __init__(self, *, spec: RuleSpec, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.spec = spec
-        self.extra_keyword_matches.update({spec.code, spec.name, str(spec.category)})
-
-    def runtest(self) -> None:
-        report = self.file.report()
-        threshold = _item_fail_on(self.config)
-        mine = report.by_code(self.spec.code)
-        failing = [f for f in mine if threshold != "never" and f.severity >= Severity.parse(threshold)]
-        for f in mine:
-            self.user_properties.append(("netdoctor", f"{f.severity} {f.layer or '-'}: {f.message}"))
-        if failing:
-            raise NetdoctorItemFailure("\n".join(describe(f) for f in failing))
-        ran = any(self.spec.code in t.rules_passed for t in report.targets) or bool(mine) or any(
-            f.code == self.spec.code for f in report.suppressed)
-        reasons = [s.reason for t in report.targets for s in t.skipped if s.code == self.spec.code]
-        if reasons and not ran:
-            _skip_here(f"{self.spec.code} {self.spec.name}: {reasons[0]}")
-
-    def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"{self.file.display()}: {self.spec.code} {self.spec.name}"
-
-
-class NetdoctorLoadItem(_Item):
-    """The one item of a model file that could not be imported."""
-
-    def runtest(self) -> None:
-        raise NetdoctorItemFailure(f"{self.file.display()}: {self.file.load_error}")
-
-    def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"{self.file.display()}: netdoctor could not load it"
-
-
 # -- seams (tests replace these) --------------------------------------------------------
 
 
@@ -351,91 +237,6 @@ def check_loaded(loaded: LoadedModel, config: Config) -> Report:
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def _project(config: pytest.Config) -> ProjectConfig | ConfigError:
-    if _PROJECT not in config.stash:
-        try:
-            config.stash[_PROJECT] = load_project_config(start=config.rootpath)
-        except ConfigError as exc:
-            config.stash[_PROJECT] = exc
-    return config.stash[_PROJECT]
-
-
-def _glob(config: pytest.Config) -> str:
-    explicit = config.getoption("netdoctor_glob", None)
-    if explicit:
-        return str(explicit)
-    project = _project(config)
-    return project.pytest_glob if isinstance(project, ProjectConfig) else ProjectConfig.pytest_glob
-
-
-def _item_fail_on(config: pytest.Config) -> str:
-    explicit = config.getoption("netdoctor_fail_on", None)
-    if explicit:
-        return str(explicit)
-    project = _project(config)
-    return project.config.fail_on if isinstance(project, ProjectConfig) else "error"
-
-
-def _is_model_file(path: Path, config: pytest.Config) -> bool:
-    if path.name == "conftest.py":
-        return False
-    if path.suffix == ".py" and any(fnmatch.fnmatch(path.name, pat) for pat in config.getini("python_files")):
-        return False  # a test module, not a model file
-    try:
-        rel = path.relative_to(config.rootpath).as_posix()
-    except ValueError:
-        rel = path.as_posix()
-    return glob_match(_glob(config), rel)
-
-
-def glob_match(pattern: str, path: str) -> bool:
-    """Match a POSIX path against a glob where ``**`` spans folders and ``*`` does not.
-
-    ``**/*model*.py`` matches ``model.py`` and ``a/b/my_model.py``; a pattern without ``/``
-    matches the file name in any folder.
-    """
-    if "/" not in pattern:
-        return fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], pattern)
-    return re.fullmatch(_glob_regex(pattern), path) is not None
-
-
-def _glob_regex(pattern: str) -> str:
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return "".join(out)
-
-
-def _selected_rules(config: Config) -> list[RuleSpec]:
-    from netdoctor.engine import selected_rules
-
-    return selected_rules(config, one_shot=True)
-
-
-def _skip_here(reason: str) -> None:
-    """Skip the running item, reported at the model file rather than inside this plugin."""
-    __tracebackhide__ = True
-    try:
-        exc = pytest.skip.Exception(reason, _use_item_location=True)  # type: ignore[call-arg]
-    except TypeError:  # pragma: no cover - a pytest without the (private) keyword
-        exc = pytest.skip.Exception(reason)
-    raise exc
 
 
 def _refs(value: Any) -> list[str] | None:

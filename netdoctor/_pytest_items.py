@@ -1,0 +1,248 @@
+"""``pytest --netdoctor``: which files are model files, and the test items made of them.
+
+A model file (``pytest-glob`` of ``[tool.netdoctor]``, or ``--netdoctor-glob``; default
+``**/*model*.py``; never a test module or ``conftest.py``) becomes a
+:class:`NetdoctorFile` with one :class:`NetdoctorItem` per selected rule, or one
+:class:`NetdoctorLoadItem` when it cannot be imported. The file is imported once at
+collection and checked once, on its first item; its items share the cached report.
+
+The hooks that create these live in :mod:`netdoctor.pytest_plugin`, and so do the seams
+``load_model`` and ``check_loaded`` (tests replace them there), which is why they are
+looked up on that module at each use. Importing this module imports no framework.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import types
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+import pytest
+
+from netdoctor.config_file import ProjectConfig, load_project_config
+from netdoctor.errors import ConfigError, NetdoctorError
+from netdoctor.findings import Finding, Report, Severity
+
+if TYPE_CHECKING:
+    from netdoctor.config import Config
+    from netdoctor.rules import RuleSpec
+
+_PROJECT = pytest.StashKey["ProjectConfig | ConfigError"]()
+
+
+def describe(f: Finding) -> str:
+    """A finding as a few plain lines: severity, layer, measurement, fix, snippet."""
+    out = [f"[{f.severity}] {f.layer + ': ' if f.layer else ''}{f.message}"]
+    if f.recommendation:
+        out.append(f"  Fix: {f.recommendation}")
+    if f.snippet:
+        out.extend("      " + line for line in f.snippet.splitlines())
+    return "\n".join(out)
+
+
+# -- collection of model files ------------------------------------------------------------
+
+
+class NetdoctorFile(pytest.File):
+    """A model file: imported once at collection, checked once on its first item."""
+
+    loaded: Any = None
+    load_error: str | None = None
+    _report: Report | None = None
+    _check_error: str | None = None
+
+    def collect(self) -> Iterator[pytest.Item]:
+        project = _project(self.config)
+        assert isinstance(project, ProjectConfig)
+        try:
+            self.loaded = _seams().load_model(self.path, project)
+        except NetdoctorError as exc:
+            self.load_error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - an import crash is this file's failure, not pytest's
+            self.load_error = f"importing failed with {type(exc).__name__}: {exc}"
+        if self.load_error is not None:
+            yield NetdoctorLoadItem.from_parent(self, name="load")
+            return
+        for spec in _selected_rules(project.config):
+            yield NetdoctorItem.from_parent(self, name=f"{spec.code}-{spec.name}", spec=spec)
+
+    def report(self) -> Report:
+        """The file's report, computed on first use."""
+        if self._report is None and self._check_error is None:
+            project = _project(self.config)
+            assert isinstance(project, ProjectConfig)
+            try:
+                self._report = _seams().check_loaded(self.loaded, project.config).with_file(self.display())
+            except NetdoctorError as exc:
+                self._check_error = str(exc)
+            except Exception as exc:  # noqa: BLE001
+                self._check_error = f"checking failed with {type(exc).__name__}: {exc}"
+            self.loaded = None  # free the model; the report is all the items need
+        if self._check_error is not None:
+            raise NetdoctorItemFailure(f"{self.display()}: {self._check_error}")
+        assert self._report is not None
+        return self._report
+
+    def display(self) -> str:
+        """The file relative to rootdir, as in node ids."""
+        try:
+            return self.path.relative_to(self.config.rootpath).as_posix()
+        except ValueError:
+            return self.path.as_posix()
+
+
+class NetdoctorItemFailure(Exception):
+    """Raised by netdoctor items; shown as its message, without a traceback."""
+
+
+class _Item(pytest.Item):
+    """Shared by the items of a model file: marked ``netdoctor``, failures without traceback."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.add_marker("netdoctor")
+
+    @property
+    def file(self) -> NetdoctorFile:
+        assert isinstance(self.parent, NetdoctorFile)
+        return self.parent
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, NetdoctorItemFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+
+class NetdoctorItem(_Item):
+    """One rule on one model file."""
+
+    def __init__(self, *, spec: RuleSpec, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.spec = spec
+        self.extra_keyword_matches.update({spec.code, spec.name, str(spec.category)})
+
+    def runtest(self) -> None:
+        report = self.file.report()
+        threshold = _item_fail_on(self.config)
+        mine = report.by_code(self.spec.code)
+        failing = [f for f in mine if threshold != "never" and f.severity >= Severity.parse(threshold)]
+        for f in mine:
+            self.user_properties.append(("netdoctor", f"{f.severity} {f.layer or '-'}: {f.message}"))
+        if failing:
+            raise NetdoctorItemFailure("\n".join(describe(f) for f in failing))
+        ran = any(self.spec.code in t.rules_passed for t in report.targets) or bool(mine) or any(
+            f.code == self.spec.code for f in report.suppressed)
+        reasons = [s.reason for t in report.targets for s in t.skipped if s.code == self.spec.code]
+        if reasons and not ran:
+            _skip_here(f"{self.spec.code} {self.spec.name}: {reasons[0]}")
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.file.display()}: {self.spec.code} {self.spec.name}"
+
+
+class NetdoctorLoadItem(_Item):
+    """The one item of a model file that could not be imported."""
+
+    def runtest(self) -> None:
+        raise NetdoctorItemFailure(f"{self.file.display()}: {self.file.load_error}")
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.file.display()}: netdoctor could not load it"
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _seams() -> types.ModuleType:
+    """The plugin's entry module, where ``load_model`` and ``check_loaded`` live (and tests replace them)."""
+    from netdoctor import pytest_plugin
+
+    return pytest_plugin
+
+
+def _project(config: pytest.Config) -> ProjectConfig | ConfigError:
+    """The session's ``[tool.netdoctor]`` (or the error reading it), read once; the fixture uses it too."""
+    if _PROJECT not in config.stash:
+        try:
+            config.stash[_PROJECT] = load_project_config(start=config.rootpath)
+        except ConfigError as exc:
+            config.stash[_PROJECT] = exc
+    return config.stash[_PROJECT]
+
+
+def _glob(config: pytest.Config) -> str:
+    explicit = config.getoption("netdoctor_glob", None)
+    if explicit:
+        return str(explicit)
+    project = _project(config)
+    return project.pytest_glob if isinstance(project, ProjectConfig) else ProjectConfig.pytest_glob
+
+
+def _item_fail_on(config: pytest.Config) -> str:
+    explicit = config.getoption("netdoctor_fail_on", None)
+    if explicit:
+        return str(explicit)
+    project = _project(config)
+    return project.config.fail_on if isinstance(project, ProjectConfig) else "error"
+
+
+def _is_model_file(path: Path, config: pytest.Config) -> bool:
+    if path.name == "conftest.py":
+        return False
+    if path.suffix == ".py" and any(fnmatch.fnmatch(path.name, pat) for pat in config.getini("python_files")):
+        return False  # a test module, not a model file
+    try:
+        rel = path.relative_to(config.rootpath).as_posix()
+    except ValueError:
+        rel = path.as_posix()
+    return glob_match(_glob(config), rel)
+
+
+def glob_match(pattern: str, path: str) -> bool:
+    """Match a POSIX path against a glob where ``**`` spans folders and ``*`` does not.
+
+    ``**/*model*.py`` matches ``model.py`` and ``a/b/my_model.py``; a pattern without ``/``
+    matches the file name in any folder.
+    """
+    if "/" not in pattern:
+        return fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], pattern)
+    return re.fullmatch(_glob_regex(pattern), path) is not None
+
+
+def _glob_regex(pattern: str) -> str:
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return "".join(out)
+
+
+def _selected_rules(config: Config) -> list[RuleSpec]:
+    from netdoctor.engine import selected_rules
+
+    return selected_rules(config, one_shot=True)
+
+
+def _skip_here(reason: str) -> None:
+    """Skip the running item, reported at the model file rather than inside this plugin."""
+    __tracebackhide__ = True
+    try:
+        exc = pytest.skip.Exception(reason, _use_item_location=True)  # type: ignore[call-arg]
+    except TypeError:  # pragma: no cover - a pytest without the (private) keyword
+        exc = pytest.skip.Exception(reason)
+    raise exc
