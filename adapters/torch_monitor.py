@@ -78,6 +78,10 @@ class TorchMonitor:
             matrices, made only at the step before a sampled step).
         saturation_preact: Pre-activation magnitude beyond which a sigmoid/tanh unit is saturated.
         max_samples: Samples kept in memory (older ones are thinned).
+        grad_scaler: A ``torch.amp.GradScaler`` whose scale is still in the gradients when
+            :meth:`step` runs (mixed precision without ``scaler.unscale_()``); gradient norms are
+            divided by the scale that was in effect for that backward pass. Leave it out when
+            you call ``scaler.unscale_(optimizer)`` (e.g. for clipping) or do not use AMP.
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None, *,
@@ -85,7 +89,7 @@ class TorchMonitor:
                  print_report: bool = False, on_error: str = "warn", fail_on: str = "error",
                  select: Iterable[str] | None = None, ignore: Iterable[str] | None = None,
                  config: Config | None = None, activations: bool = True, update_ratio: bool = True,
-                 saturation_preact: float = 5.0, max_samples: int = 256) -> None:
+                 saturation_preact: float = 5.0, max_samples: int = 256, grad_scaler: Any = None) -> None:
         inner = model.module if type(model).__name__ == "DistributedDataParallel" else model
         self.model = inner
         self.optimizer = optimizer
@@ -97,6 +101,8 @@ class TorchMonitor:
                                 is_main=rank == 0, max_samples=max_samples)
         self.every = self.core.every
         self._update_ratio = update_ratio
+        self._scaler = grad_scaler
+        self._grad_scale = 1.0
         self._t = 0
         self._pending: list[Any] = []
         self._pending_start = 0
@@ -113,6 +119,7 @@ class TorchMonitor:
                 self._layers.append((name or type(inner).__name__, _kind(mod), ps))
         self._weights = [p for _, _, ps in self._layers for p in ps]
         self._slot_list = [i for i, (_, _, ps) in enumerate(self._layers) for _ in ps]
+        self._index_cache: dict[tuple[int, ...], torch.Tensor] = {}
         self._params = [p for p in inner.parameters() if p.requires_grad]
         has_conv1d = any(isinstance(m, torch.nn.Conv1d) for m in inner.modules())
         self._unit_axis3 = 1 if has_conv1d else -1
@@ -194,7 +201,9 @@ class TorchMonitor:
 
     # -- sampling ------------------------------------------------------------------
     def _prepare(self) -> None:
-        """Before a sampled step: copy the weights and arm the activation hooks."""
+        """Before a sampled step: copy the weights, arm the activation hooks, note the AMP scale."""
+        if self._scaler is not None and self._scaler.is_enabled():
+            self._grad_scale = float(self._scaler.get_scale())  # the scale of the next backward pass
         if self._update_ratio and self._weights:
             with torch.no_grad():
                 self._prev = [p.detach().clone() for p in self._weights]
@@ -250,7 +259,11 @@ class TorchMonitor:
             sq = torch.stack([n.float() for n in _norms(tensors)]).to(dev).square() if tensors else None
             sums = torch.zeros(1 + 4 * L, device=dev)
             if sq is not None:
-                sums.index_add_(0, torch.tensor(slots, device=dev), sq)
+                key = tuple(slots)
+                index = self._index_cache.get(key)
+                if index is None:  # the layout only changes when gradients appear/disappear
+                    index = self._index_cache[key] = torch.tensor(slots, device=dev)
+                sums.index_add_(0, index, sq)
             parts = [_stack_losses(pend, dev), sums]
             if calls:
                 parts.append(torch.stack([torch.as_tensor(c[1], device=dev) for c in calls]).float())
@@ -261,6 +274,7 @@ class TorchMonitor:
             host = vec.cpu().numpy().astype(np.float64)
         k = len(pend)
         losses, sums_h, bad = host[:k], host[k:k + 1 + 4 * L], host[k + 1 + 4 * L:]
+        sums_h[:1 + L] /= self._grad_scale ** 2  # squared gradient norms of a scaled loss
         lg, lw, ld, lp = (sums_h[1 + m * L:1 + (m + 1) * L] for m in range(4))
         frac = np.full(A, np.nan)
         if calls:

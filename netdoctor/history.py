@@ -17,17 +17,16 @@ All of it lives in arrays allocated once, so memory is flat however long the run
 (:attr:`HistoryRecorder.nbytes`: about 110 KB for a 3-layer MLP with the defaults).
 
 :class:`HistoryRecorder` is the mutable recorder; :meth:`HistoryRecorder.view` returns a
-frozen :class:`History` for the rules (``ModelSnapshot.history``). The helpers at the end
-(:func:`loss_windows`, :func:`first_run`) are the shared vocabulary of the rules: windows
-of the loss curve and "a condition that held for ``patience`` consecutive checks".
+frozen :class:`History` for the rules (``ModelSnapshot.history``); the rules' own helpers
+(windows of the loss curve, "held for ``patience`` samples") are in
+:mod:`netdoctor.rules._series`.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -321,121 +320,6 @@ class HistoryRecorder:
         """Bytes of the preallocated storage (the whole footprint of the recorded history)."""
         arrays = [self._rs, self._rv, self._arch, self._step, self._has, *self._cols.values()]
         return int(sum(x.nbytes for x in arrays))
-
-
-# -- helpers shared by the rules -----------------------------------------------------
-
-@dataclass(frozen=True, slots=True, eq=False)
-class LossWindows:
-    """Consecutive windows of the finite loss curve.
-
-    Attributes:
-        start: First step of each window.
-        end: Last step of each window.
-        median: Median loss per window.
-        sigma: Robust spread of the losses inside each window (IQR / 1.349).
-        lag1: Lag-1 autocorrelation of the (linearly detrended) losses in each window;
-            strongly negative values mean the loss alternates step to step.
-        size: Points per window.
-    """
-
-    start: np.ndarray
-    end: np.ndarray
-    median: np.ndarray
-    sigma: np.ndarray
-    lag1: np.ndarray
-    size: int
-
-    def __len__(self) -> int:
-        return int(self.median.size)
-
-
-def loss_windows(history: History, size: int) -> LossWindows:
-    """Split the finite loss points into consecutive windows of ``size`` points.
-
-    The last, incomplete window is dropped (it is judged once it is complete).
-    """
-    steps, vals = history.finite_loss()
-    n = vals.size // size
-    if n == 0:
-        z = np.zeros(0)
-        return LossWindows(z.astype(np.int64), z.astype(np.int64), z, z, z, size)
-    v = vals[: n * size].reshape(n, size)
-    s = steps[: n * size].reshape(n, size)
-    q75, q25 = np.percentile(v, [75, 25], axis=1)
-    t = np.arange(size, dtype=np.float64)
-    t -= t.mean()
-    slope = (v - v.mean(axis=1, keepdims=True)) @ t / (t @ t)
-    resid = v - v.mean(axis=1, keepdims=True) - slope[:, None] * t[None, :]
-    denom = (resid * resid).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        lag1 = np.where(denom > 0, (resid[:, 1:] * resid[:, :-1]).sum(axis=1) / denom, 0.0)
-    return LossWindows(s[:, 0], s[:, -1], np.median(v, axis=1), (q75 - q25) / 1.349, lag1, size)
-
-
-def first_run(mask: Iterable[bool], patience: int) -> int | None:
-    """Index where ``mask`` first holds for ``patience`` consecutive entries, else ``None``."""
-    run = 0
-    for i, m in enumerate(mask):
-        run = run + 1 if m else 0
-        if run >= patience:
-            return i - patience + 1
-    return None
-
-
-def first_span(mask: np.ndarray, steps: np.ndarray, patience: int, min_steps: int = 0,
-               starts: np.ndarray | None = None) -> int | None:
-    """Like :func:`first_run` over samples, but the run must also cover ``min_steps`` steps.
-
-    Sample-based rules use it so that "persisted" means the same thing at ``every=1`` and
-    ``every=100``: at least ``patience`` samples *and* at least ``min_steps`` steps. Entry
-    ``i`` covers steps ``starts[i]..steps[i]`` (``starts`` defaults to ``steps``).
-    """
-    starts = steps if starts is None else starts
-    start = None
-    for i, m in enumerate(np.asarray(mask, dtype=bool).tolist()):
-        if not m:
-            start = None
-            continue
-        if start is None:
-            start = i
-        if i - start + 1 >= patience and steps[i] - starts[start] + 1 >= min_steps:
-            return start
-    return None
-
-
-def trailing_median(values: np.ndarray, span: int) -> np.ndarray:
-    """Entry ``i``: median of ``values[max(0, i - span):i]`` (the ``span`` entries before it; NaN at 0)."""
-    v = np.asarray(values, dtype=np.float64)
-    if v.size == 0:
-        return v.copy()
-    padded = np.concatenate([np.full(span, np.nan), v[:-1]])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, span)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(windows, axis=1)
-
-
-def loss_level_at(history: History, steps: np.ndarray, span: int = 20) -> np.ndarray:
-    """Median of the last ``span`` finite loss points up to each of ``steps`` (NaN before any)."""
-    ls, lv = history.finite_loss()
-    if lv.size == 0:
-        return np.full(len(steps), np.nan)
-    trailing = trailing_median(np.append(lv, np.nan), span)  # entry j: median of lv[j-span:j]
-    return trailing[np.searchsorted(ls, np.asarray(steps), side="right")]
-
-
-def initial_loss(history: History) -> float:
-    """The loss of the first recorded finite step (the untrained model), NaN when none."""
-    _, lv = history.finite_loss()
-    return float(lv[0]) if lv.size else math.nan
-
-
-def robust_percentile(values: np.ndarray, q: float) -> float:
-    """Percentile of the finite entries (NaN when there are none)."""
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    return float(np.percentile(v, q)) if v.size else math.nan
 
 
 def _num(x: float | None) -> float | str | None:

@@ -40,9 +40,7 @@ from netdoctor.config import Config, make_config
 from netdoctor.errors import NetdoctorError
 from netdoctor.findings import Finding, Report, Severity, SkippedRule
 from netdoctor.history import LOG_SCHEMA_VERSION, History, HistoryRecorder, Sample
-from netdoctor.snapshot import (
-    ROLE_WEIGHT, LayerRecord, ModelSnapshot, Need, ParamRecord, TensorStats,
-)
+from netdoctor.snapshot import ROLE_WEIGHT, LayerRecord, LossInfo, ModelSnapshot, Need, ParamRecord, TensorStats
 
 logger = logging.getLogger("netdoctor.monitor")
 
@@ -92,6 +90,8 @@ def snapshot_of(history: History, meta: dict[str, Any]) -> ModelSnapshot:
         param_count=int(meta.get("param_count", 0)),
         trainable_param_count=int(meta.get("trainable_param_count", 0)),
         suppressions=meta.get("suppressions", {}),
+        loss=LossInfo(name="training loss (every step)", expects="any", value=float(history.loss_values[-1])
+                      if history.loss_values.size else float("nan")),
         history=history,
         notes=tuple(history.notes)
         + (f"monitored {history.steps} steps, sampled every {history.every} ({len(history.samples)} samples kept)",),
@@ -106,7 +106,7 @@ def evaluate(history: History, meta: dict[str, Any], config: Config, specs: list
     specs = history_specs(config) if specs is None else specs
     report = run_rules(snapshot_of(history, meta), specs, config)
     if history.grad_source is None and report.targets:
-        why = history_reason(history)
+        why = next((n for n in history.notes if "gradient" in n), "gradient norms were not measured")
         target = report.targets[0]
         skipped = tuple(target.skipped) + tuple(
             SkippedRule(s.code, s.name, why) for s in specs if s.code in GRADIENT_RULES
@@ -114,11 +114,6 @@ def evaluate(history: History, meta: dict[str, Any], config: Config, specs: list
         passed = tuple(c for c in target.rules_passed if c not in GRADIENT_RULES)
         report = replace(report, targets=(replace(target, skipped=skipped, rules_passed=passed),))
     return replace(report, timings={"rules": time.perf_counter() - t0})
-
-
-def history_reason(history: History) -> str:
-    notes = [n for n in history.notes if "gradient" in n]
-    return notes[0] if notes else "gradient norms were not measured"
 
 
 class MonitorCore:
@@ -278,21 +273,22 @@ class MonitorCore:
         self._log.flush()
 
     def _status_line(self, losses: np.ndarray, sample: Sample | None) -> str:
-        step = self.recorder.last_step
+        """One short line: step, loss, gradient norm, update/weight, dead units, findings so far."""
         finite = losses[np.isfinite(losses)]
-        loss = f"{float(np.mean(finite)):.4g}" if finite.size else "[bold red]nan[/]"
-        parts = [f"[bold]netdoctor[/] step {step}", f"loss {loss}"]
+        parts = [f"[bold]netdoctor[/] step {self.recorder.last_step}",
+                 f"loss {float(np.mean(finite)):.4g}" if finite.size else "loss [bold red]nan[/]"]
         if sample is not None and sample.grad_norm is not None:
-            parts.append(f"|grad| {sample.grad_norm:.3g}")
-        if sample is not None and sample.layer_update is not None and sample.layer_update.size:
-            parts.append(f"update/weight {float(np.nanmedian(sample.layer_update)):.1e}")
+            parts.append(f"|g| {sample.grad_norm:.3g}")
+        if sample is not None and sample.layer_update is not None and np.isfinite(sample.layer_update).any():
+            parts.append(f"upd/w {float(np.nanmedian(sample.layer_update)):.1e}")
         if sample is not None and sample.act_dead is not None and np.isfinite(sample.act_dead).any():
             parts.append(f"dead {float(np.nanmax(sample.act_dead)):.0%}")
-        n_err = sum(1 for f in self.fired.values() if f.severity == Severity.ERROR)
-        n_warn = sum(1 for f in self.fired.values() if f.severity == Severity.WARNING)
-        if n_err or n_warn:
-            parts.append(f"[red]{n_err} error(s)[/] [yellow]{n_warn} warning(s)[/]")
-        return "  ".join(parts)
+        counts = {sev: sum(1 for f in self.fired.values() if f.severity == sev) for sev in (Severity.ERROR, Severity.WARNING)}
+        if counts[Severity.ERROR]:
+            parts.append(f"[bold red]{counts[Severity.ERROR]} error{'s' * (counts[Severity.ERROR] > 1)}[/]")
+        if counts[Severity.WARNING]:
+            parts.append(f"[yellow]{counts[Severity.WARNING]} warning{'s' * (counts[Severity.WARNING] > 1)}[/]")
+        return " · ".join(parts)
 
 
 def _start_live(auto: bool) -> Any:
@@ -307,7 +303,11 @@ def _start_live(auto: bool) -> Any:
     live.start()
 
     class _Line:
-        def update(self, text: str) -> None:
+        def update(self, markup: str) -> None:
+            from rich.text import Text
+
+            text = Text.from_markup(markup, overflow="ellipsis")
+            text.no_wrap = True  # one line, cut to the terminal width
             live.update(text, refresh=True)
 
         def stop(self) -> None:

@@ -17,7 +17,8 @@ from typing import Iterator
 import numpy as np
 
 from netdoctor.findings import Finding, Severity
-from netdoctor.history import History, first_run, initial_loss, loss_windows, trailing_median
+from netdoctor.history import History
+from netdoctor.rules._series import first_run, initial_loss, loss_windows, trailing_median
 from netdoctor.rules._registry import RuleContext, rule
 from netdoctor.rules._util import fmt, pct
 from netdoctor.snapshot import ModelSnapshot, Need

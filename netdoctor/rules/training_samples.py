@@ -18,7 +18,7 @@ from typing import Iterator
 import numpy as np
 
 from netdoctor.findings import Finding, Severity
-from netdoctor.history import first_span, initial_loss, loss_level_at, robust_percentile, trailing_median
+from netdoctor.rules._series import first_span, initial_loss, loss_level_at, robust_percentile, trailing_median
 from netdoctor.rules._registry import RuleContext, rule
 from netdoctor.rules._util import fmt, name_list, pct
 from netdoctor.rules.training import _history, last_lr, loss_peak, lr_snippet

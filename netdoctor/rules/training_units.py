@@ -16,7 +16,8 @@ from typing import Iterator
 import numpy as np
 
 from netdoctor.findings import Finding, Severity
-from netdoctor.history import History, first_span
+from netdoctor.history import History
+from netdoctor.rules._series import first_span
 from netdoctor.rules._registry import RuleContext, rule
 from netdoctor.rules._util import pct
 from netdoctor.rules.training import _history

@@ -149,3 +149,26 @@ def test_plot_of_a_torch_run(digits, tmp_path):
         train(model, opt, digits, 100, mon, nan_at=70)
     path = mon.plot(tmp_path / "loss.png")
     assert open(path, "rb").read(4) == b"\x89PNG"
+
+
+def test_grad_scaler_gradients_are_unscaled():
+    class Scaler:  # what the monitor reads from a torch.amp.GradScaler
+        def is_enabled(self) -> bool:
+            return True
+
+        def get_scale(self) -> float:
+            return 1024.0
+
+    norms = []
+    for scaler in (None, Scaler()):
+        model = mlp()
+        mon = netdoctor.watch(model, every=1, grad_scaler=scaler)
+        x, y = torch.randn(32, 64, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 10
+        loss = nn.functional.cross_entropy(model(x), y)
+        (loss * (1024.0 if scaler else 1.0)).backward()
+        mon.step(loss)
+        mon.close()
+        s = mon.history().samples[0]
+        norms.append((s.grad_norm, s.layer_grad))
+    assert norms[1][0] == pytest.approx(norms[0][0], rel=1e-5)
+    np.testing.assert_allclose(norms[1][1], norms[0][1], rtol=1e-5)
