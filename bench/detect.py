@@ -520,11 +520,17 @@ def gate_numbers(cases: list[Case], scored: dict[str, Any]) -> dict[str, Any]:
 # Printing
 # ==========================================================================================
 def _f(x: float | None, pct: bool = False) -> str:
+    """A count (``3``, ``4.60``) or, with ``pct``, a share (``7%``); ``-`` for undefined."""
     if x is None:
         return "-"
     if pct:
         return f"{100 * x:.0f}%"
     return f"{x:.2f}" if abs(x - round(x)) > 1e-9 else str(int(round(x)))
+
+
+def _p(x: float | None) -> str:
+    """A precision/recall: ``0.96``, ``1.00``; ``-`` for undefined."""
+    return "-" if x is None else f"{x:.2f}"
 
 
 def format_tables(cases: list[Case], scored: dict[str, Any], codes: dict[str, str]) -> str:
@@ -547,7 +553,7 @@ def format_tables(cases: list[Case], scored: dict[str, Any], codes: dict[str, st
     for c in codes:
         v = pr[c]
         lines.append(f"{c:6s} {codes[c]:7s} {v['cases']:5d} {_f(v['tp']):>6s} {_f(v['fn']):>6s} {_f(v['fp']):>6s} "
-                     f"{_f(v['precision']):>5s} {_f(v['recall']):>6s} {v['flaky']:5d}")
+                     f"{_p(v['precision']):>5s} {_p(v['recall']):>6s} {v['flaky']:5d}")
     lines.append("")
     lines.append("Per rule, netdoctor vs baselines (precision / recall; '.' = outside the baseline's scope)")
     hdr = f"{'rule':6s} {'cases':>5s}  {'netdoctor':>13s}  {'AUTOTRAINER':>13s}  {'SMDebugger':>13s}"
@@ -561,7 +567,7 @@ def format_tables(cases: list[Case], scored: dict[str, Any], codes: dict[str, st
                 cells.append(f"{'.':>13s}")
                 continue
             v = scored["per_rule"][tool][c]
-            cells.append(f"{_f(v['precision']):>5s} / {_f(v['recall']):>5s}")
+            cells.append(f"{_p(v['precision']):>5s} / {_p(v['recall']):>5s}")
         lines.append(f"{c:6s} {pr[c]['cases']:5d}  " + "  ".join(cells))
     lines.append("")
     lines.append("Combined")
@@ -574,8 +580,8 @@ def format_tables(cases: list[Case], scored: dict[str, Any], codes: dict[str, st
     for tool in TOOLS:
         s = scored["summary"][tool]
         lines.append(f"{TITLES[tool]:36s} {len(s['scope']):5d} {_f(s['labels_in_scope']):>6s} {_f(s['tp']):>6s} "
-                     f"{_f(s['fp']):>6s} {_f(s['precision']):>5s} {_f(s['recall_in_scope']):>10s} "
-                     f"{_f(s['recall_all']):>8s} {_f(s['false_alarm_rate'], True):>10s} "
+                     f"{_f(s['fp']):>6s} {_p(s['precision']):>5s} {_p(s['recall_in_scope']):>10s} "
+                     f"{_p(s['recall_all']):>8s} {_f(s['false_alarm_rate'], True):>10s} "
                      f"{(_f(s['error_alarm_rate'], True) if tool == 'netdoctor' else '-'):>8s}")
     lines.append(f"  healthy FA = share of the {scored['summary']['netdoctor']['healthy_cases']} healthy cases with any "
                  "warning-or-error finding (netdoctor) / any detection (baselines); FA error = with an error finding")
@@ -699,6 +705,21 @@ def build_json(cases: list[Case], scored: dict[str, Any], meta: dict[str, Any], 
     return out
 
 
+def show(path: Path) -> int:
+    """Print the tables of a saved run (labels from the JSON, so an edited corpus does not matter)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    cases = [Case(r["name"], CASES_DIR / f"{r['name']}.py", r["framework"], tuple(r["raise"]), tuple(r["not"]),
+                  tuple(r["allow"]), r["source"], r["seeds"], r["gate"], r.get("note", "")) for r in data["cases"]]
+    scored = {"cases": data["cases"], "per_rule": data["per_rule"], "summary": data["summary"]}
+    codes = {c: v for c, v in rule_codes().items() if c in data["per_rule"]["netdoctor"]}
+    v = data["versions"]
+    print(f"netdoctor detection benchmark  {data['date']}  git {data.get('git')}  "
+          + "  ".join(f"{k} {v[k]}" for k in ("torch", "keras", "tensorflow", "transformers", "scikit-learn") if k in v)
+          + f"  ({data['machine'].get('cpus')} CPUs, {v.get('threads', '?')} thread per worker)")
+    print(format_tables(cases, scored, codes))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--framework", choices=FRAMEWORKS, help="run only the cases of one framework")
@@ -713,6 +734,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1,
                     help="compute threads per worker (default 1; 0 = the frameworks' defaults)")
     ap.add_argument("-v", "--verbose", action="store_true", help="one progress line per run on stderr")
+    ap.add_argument("--show", nargs="?", const=str(RESULTS), metavar="PATH",
+                    help="print the tables of a saved JSON run (default: the committed one), run nothing")
     ap.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     ap.add_argument("--names", help=argparse.SUPPRESS)
     ap.add_argument("--seed-counts", help=argparse.SUPPRESS)
@@ -722,6 +745,8 @@ def main(argv: list[str] | None = None) -> int:
         seeds = [int(s) for s in args.seed_counts.split(",")] if args.seed_counts else [1] * len(names)
         return worker_main(args.worker, names, seeds, args.threads)
 
+    if args.show:
+        return show(Path(args.show))
     cases = load_cases(args.cases, args.subset, args.framework)
     if not cases:
         print("no cases selected", file=sys.stderr)
