@@ -342,8 +342,10 @@ class Fixer:
             return [f"- {self._decl(name)}", f"+ {self._decl(name, new)}"]
         if s.op == "loss_form":
             new = _loss_in_form(self.loss_fn, str(s.get("form")), int(s.get("units") or 1))
+            code = _ctor(new) if not isinstance(new, ProbabilityCrossEntropy) else \
+                "lambda p, y: F.nll_loss(torch.log(p.clamp_min(1e-12)), y)  # p: the model's softmax output"
             return [f"- loss_fn = {_ctor(self.loss_fn) if isinstance(self.loss_fn, nn.Module) else loss_name(self.loss_fn)}",
-                    f"+ loss_fn = {_ctor(new) if type(new).__module__.startswith('torch') else type(new).__name__ + '()'}"]
+                    f"+ loss_fn = {code}"]
         if s.op == "no_bias":
             m = self.model.get_submodule(name)
             return [f"- {self._decl(name)}", f"+ {self._decl(name, _ctor(m, bias=False))}"]

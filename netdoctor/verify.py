@@ -160,6 +160,8 @@ def verify_report(report: Report, snapshot: ModelSnapshot, *, model: Any, inputs
     from netdoctor.engine import selected_rules
 
     t0 = time.perf_counter()
+    if not report.findings:
+        return replace(report, timings={**report.timings, "verify": 0.0})
     cfg = config or Config()
     settings = settings or ProbeSettings()
     fixer = _fixer_module(snapshot.framework).Fixer(model, inputs=inputs, targets=targets, loss_fn=loss_fn,
@@ -222,8 +224,11 @@ def _verify_one(f: Finding, s: _Session) -> dict[str, Any]:
     if isinstance(plan, str):
         return {"verdict": NO_FIX, "reason": plan, "seconds": round(time.perf_counter() - t0, 4)}
     out, chosen, gone, tried = _Outcome(), plan, False, []
-    for cand in (plan, *plan.fallbacks):
+    candidates = (plan, *plan.fallbacks)
+    for i, cand in enumerate(candidates):
         out, chosen = s.evaluate(cand), cand
+        if out.report is None and not out.crashed and i + 1 < len(candidates):
+            continue  # not applicable to this model: try the next way to fix it
         if out.report is None:
             break
         gone = not _persists(f, out.report, out.applied.rename)
@@ -560,9 +565,10 @@ def _plan_output(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan | s
     if expects == "logits" and act in ("softmax", "sigmoid"):
         if keras:
             return FixPlan((step("loss_form", form="probabilities"),))
-        if module:
-            return FixPlan((step("remove", final, transform="log" if act == "softmax" else "logit"),))
-        return FixPlan((step("loss_form", form="probabilities", activation=act),))
+        by_loss = FixPlan((step("loss_form", form="probabilities"),))
+        if module:  # a functional softmax in forward() cannot be removed: switch the loss instead
+            return FixPlan((step("remove", final, transform="log" if act == "softmax" else "logit"),), (by_loss,))
+        return by_loss
     if expects == "probabilities" and act == "sigmoid" and units > 1:
         return FixPlan((step("set_activation", (final or "").split("/")[0], activation="softmax"),))
     if expects == "probabilities":

@@ -116,6 +116,27 @@ def test_softmax_into_cross_entropy_is_removed_and_verified():
     assert v["diff"].startswith("- nn.Softmax(dim=1),  # model[3]")
 
 
+class FunctionalSoftmax(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(64, 32)
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.head(torch.relu(self.hidden(x))), dim=1)
+
+
+def test_functional_softmax_switches_the_loss_instead():
+    torch.manual_seed(0)
+    x, y = _t(*digits())
+    report = check(FunctionalSoftmax(), x, y, loss_fn=nn.CrossEntropyLoss(), select=["ND503"])
+    v = verified(report, "ND503").verification  # removing the softmax is not applicable: the fallback is
+    assert v["fix"] == "switch CrossEntropyLoss to the form that takes probabilities"
+    assert v["diff"].splitlines() == [
+        "- loss_fn = nn.CrossEntropyLoss()",
+        "+ loss_fn = lambda p, y: F.nll_loss(torch.log(p.clamp_min(1e-12)), y)  # p: the model's softmax output"]
+
+
 def test_exploding_gradients_reinit_and_clipping_verified():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 256),
