@@ -8,9 +8,9 @@ recorded layers (or model inputs) each tensor derives from, through every op. Pr
 fills ``inputs_from`` / ``consumes_model_input`` and spots residual additions: ``a + b`` of
 same-shaped tensors whose weight-layer depths differ (``out + identity``, ``x + attn(x)``).
 
-Provenance itself lives in ``_torch_flow``. Inside built-in modules (``nn.Linear``,
-``nn.LSTM``...) the mode steps aside at once, which keeps its overhead to a few
-microseconds per user-level op.
+Provenance itself lives in ``_torch_flow``; the records, frames and their statistics in
+``_torch_records``. Inside built-in modules (``nn.Linear``, ``nn.LSTM``...) the mode steps
+aside at once, which keeps its overhead to a few microseconds per user-level op.
 
 Records: a module that owns parameters (or float buffers) gets one record however often
 it runs (``calls`` counts); a parameter-free module (``nn.ReLU``, ``nn.Dropout``) and a
@@ -21,85 +21,23 @@ records after ``MAX_RECORDS_PER_SITE``. Statistics are taken on the first call o
 
 from __future__ import annotations
 
-import weakref
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Iterable
 
-import numpy as np
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from netdoctor.adapters import _torch_kinds as K
 from netdoctor.adapters._torch_flow import INPUT_FLOAT, INPUT_INT, Flow, Found, iter_tensors, op_outputs
-from netdoctor.adapters._common import saturation_threshold
-from netdoctor.adapters._torch_stats import reduce
+from netdoctor.adapters._torch_records import MAX_RECORDS_PER_SITE as MAX_RECORDS_PER_SITE
+from netdoctor.adapters._torch_records import Frame as Frame
+from netdoctor.adapters._torch_records import ProbeError as ProbeError
+from netdoctor.adapters._torch_records import Rec as Rec
+from netdoctor.adapters._torch_records import RecordStats, _guarded
 from netdoctor.snapshot import (
-    KIND_ACTIVATION, KIND_BATCHNORM, KIND_CONV, KIND_EMBEDDING, KIND_GROUPNORM, KIND_PREPROCESS, KIND_RNN,
-    NORM_KINDS, RELU_FAMILY, WEIGHT_KINDS, ProbeSettings, TensorStats,
+    KIND_ACTIVATION, KIND_BATCHNORM, KIND_CONV, KIND_GROUPNORM, KIND_RNN, NORM_KINDS, WEIGHT_KINDS, ProbeSettings,
 )
-
-MAX_RECORDS_PER_SITE = 32  # a parameter-free module / functional call site repeated in a loop
-
-
-
-class ProbeError(Exception):
-    """A bug in the probe itself (never a user error: it is not translated into a DataError)."""
-
-
-def _guarded(method):
-    """Re-raise any exception of a probe callback as :class:`ProbeError`."""
-
-    def wrapper(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except ProbeError:
-            raise
-        except Exception as exc:
-            raise ProbeError(f"netdoctor probe failed in {method.__name__}: {type(exc).__name__}: {exc}") from exc
-
-    wrapper.__name__ = method.__name__
-    wrapper.__doc__ = method.__doc__
-    return wrapper
-
-
-@dataclass(eq=False)
-class Rec:
-    """A layer record under construction (mutable; frozen into a ``LayerRecord`` later)."""
-
-    name: str
-    module: nn.Module | None
-    type_name: str
-    kind: str
-    activation: str | None = None
-    order: int = -1
-    calls: int = 0
-    inputs_from: dict[str, None] = field(default_factory=dict)
-    consumes_input: bool = False
-    consumes_float_input: bool = False
-    input: TensorStats | None = None
-    output: TensorStats | None = None
-    unit_active: np.ndarray | None = None
-    unit_saturated: np.ndarray | None = None
-    channels_first: bool = False
-    executed: bool = True
-    attrs: dict[str, Any] = field(default_factory=dict)
-    tensors: list[tuple[str, torch.Tensor, bool]] | None = None  # (name, tensor, is_buffer) if not the module's own
-
-
-@dataclass(eq=False)
-class Frame:
-    """One module call on the stack."""
-
-    name: str
-    rec: Rec | None
-    opaque: bool
-    module: nn.Module | None = None
-    depth: int = 0
-    first_shape: tuple[int, ...] | None = None
-    first_dtype: torch.dtype | None = None
-    counters: dict[str, int] = field(default_factory=dict)
 
 
 class _Mode(TorchFunctionMode):
@@ -143,7 +81,7 @@ class Probe:
         self._handles: list[Any] = []
         self._mode: _Mode | None = None
         self._recorded: dict[int, tuple[bool, bool]] = {}
-        self._stats_cache: dict[int, tuple[Any, int, int | None, TensorStats]] = {}
+        self.stats = RecordStats(settings, activations)
         owners: dict[int, str] = {}
         for name, module in model.named_modules():
             if K.is_scripted(module):
@@ -295,45 +233,12 @@ class Probe:
                     else:
                         rec.channels_first = self._channels_first(found)
                     if rec.calls == 1 and self.activations and first is not None:
-                        self._input_stats(rec, first)
+                        self.stats.input_stats(rec, first)
                 self.stack.append(frame)
                 if frame.opaque:
                     self.opaque_depth += 1
         finally:
             self.busy = False
-
-    def _cached(self, t: torch.Tensor, axis: int | None) -> TensorStats | None:
-        entry = self._stats_cache.get(id(t))
-        if entry is None or entry[0]() is not t or entry[1] != t._version:
-            return None
-        if axis is not None and (entry[2] != axis % max(t.dim(), 1) or entry[3].unit_mean is None):
-            return None
-        return entry[3]
-
-    def _remember(self, t: torch.Tensor, axis: int | None, stats: TensorStats) -> None:
-        norm_axis = axis % max(t.dim(), 1) if axis is not None else None
-        self._stats_cache[id(t)] = (weakref.ref(t), t._version, norm_axis, stats)
-
-    def _stats(self, t: torch.Tensor, axis: int | None, **flags: Any) -> tuple[TensorStats, Any, Any]:
-        """``reduce`` with a cache: a layer's output is usually the next layer's input."""
-        if not flags:
-            hit = self._cached(t, axis)
-            if hit is not None:
-                return hit, None, None
-        got = reduce(t, unit_axis=axis, max_units=self.settings.max_units,
-                     unit_moments=axis is not None, **flags)
-        self._remember(t, axis, got[0])
-        return got
-
-    def _input_stats(self, rec: Rec, first: torch.Tensor) -> None:
-        kind = rec.kind
-        if kind in WEIGHT_KINDS:
-            if kind == KIND_EMBEDDING or not first.is_floating_point():
-                rec.input = self._stats(first, None)[0]
-            else:
-                rec.input = self._stats(first, 1 if kind == KIND_CONV and first.dim() >= 2 else -1)[0]
-        elif kind in NORM_KINDS or kind == KIND_PREPROCESS:
-            rec.input = self._stats(first, None)[0]
 
     @_guarded
     def _post(self, name: str, module: nn.Module, args: tuple, output: Any) -> None:
@@ -350,7 +255,7 @@ class Probe:
                     return
                 outs = list(iter_tensors(output))
                 if rec.calls == 1 and rec.output is None and outs:
-                    self._output_stats(rec, outs[0])
+                    self.stats.output_stats(rec, outs[0])
                 depth = frame.depth + (1 if rec.kind in WEIGHT_KINDS else 0)
                 if frame.opaque or not any(self.flow.info(o) is not None for o in outs):
                     origins = frozenset((rec.name,))
@@ -358,31 +263,6 @@ class Probe:
                         self.flow.set(o, origins, depth)
         finally:
             self.busy = False
-
-    def _unit_axis(self, rec: Rec, t: torch.Tensor) -> int:
-        if t.dim() >= 4:
-            return 1
-        if t.dim() == 3 and rec.channels_first:
-            return 1
-        return -1
-
-    def _output_stats(self, rec: Rec, out: torch.Tensor) -> None:
-        if not self.activations:
-            return
-        axis = self._unit_axis(rec, out) if out.is_floating_point() and out.dim() >= 2 else None
-        act = rec.activation if rec.kind == KIND_ACTIVATION else None
-        flags: dict[str, Any] = {}
-        if act is not None and axis is not None:
-            if act in RELU_FAMILY:
-                flags["active"] = True
-            bounds = saturation_threshold(act, self.settings.saturation_preact)
-            if bounds is not None:
-                flags["saturation"] = bounds
-        rec.output, active, saturated = self._stats(out, axis, **flags)
-        if "active" in flags:
-            rec.unit_active = active
-        if "saturation" in flags:
-            rec.unit_saturated = saturated
 
     def _functional_activation(self, act: str, args: tuple, kwargs: dict[str, Any], out: torch.Tensor) -> None:
         with torch._C.DisableTorchFunction():
@@ -403,7 +283,7 @@ class Probe:
             depth = self._absorb_inputs(rec, found)
             rec.channels_first = self._channels_first(found)
             if rec.calls == 1:
-                self._output_stats(rec, out)
+                self.stats.output_stats(rec, out)
             self.flow.set(out, frozenset((name,)), depth)
 
     # -- results ----------------------------------------------------------------------
