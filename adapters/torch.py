@@ -9,7 +9,7 @@ Afterwards the model is bit-for-bit as before: parameters, buffers, train/eval f
 ``requires_grad``, ``.grad``, hooks and the global RNG state.
 
 Helper modules, one concept each: ``_torch_stats`` (reductions), ``_torch_kinds`` (what a
-module/function is), ``_torch_trace`` (hooks, layer records, functional activations),
+module/function is), ``_torch_trace`` (hooks, functional activations), ``_torch_records`` (layer records and their statistics),
 ``_torch_flow`` (provenance through torch functions, residual detection), ``_torch_graph``
 (final records: order, entry/activation inference, parameters), ``_torch_io`` (inputs,
 targets, outputs), ``_torch_loss``, ``_torch_state`` (leave no trace), ``_torch_errors``
