@@ -36,7 +36,8 @@ import keras
 import numpy as np
 
 from netdoctor.config import Config
-from netdoctor.history import Sample
+from netdoctor.findings import Report
+from netdoctor.history import History, Sample
 from netdoctor.monitor import MonitorCore, TrainingError
 from netdoctor.adapters._common import saturation_threshold
 
@@ -133,11 +134,11 @@ class KerasCallback(keras.callbacks.Callback):
         self._finish()
 
     # -- public API ----------------------------------------------------------------
-    def report(self):
+    def report(self) -> Report:
         """The findings of the run as a :class:`~netdoctor.findings.Report`."""
         return self.core.report()
 
-    def history(self):
+    def history(self) -> History:
         """The recorded :class:`~netdoctor.history.History`."""
         return self.core.history()
 

@@ -38,7 +38,8 @@ import torch
 
 from netdoctor import suppress
 from netdoctor.config import Config
-from netdoctor.history import Sample
+from netdoctor.findings import Report
+from netdoctor.history import History, Sample
 from netdoctor.monitor import MonitorCore
 from netdoctor.adapters._common import canonical_activation, saturation_threshold
 
@@ -170,11 +171,11 @@ class TorchMonitor:
         """True once a finding at ``fail_on`` fired with ``on_error="stop"``."""
         return self.core.should_stop
 
-    def report(self):
+    def report(self) -> Report:
         """The findings of the run so far as a :class:`~netdoctor.findings.Report`."""
         return self.core.report()
 
-    def history(self):
+    def history(self) -> History:
         """The recorded :class:`~netdoctor.history.History`."""
         return self.core.history()
 

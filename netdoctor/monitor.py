@@ -104,15 +104,15 @@ def evaluate(history: History, meta: dict[str, Any], config: Config, specs: list
 
     t0 = time.perf_counter()
     specs = history_specs(config) if specs is None else specs
-    report = run_rules(snapshot_of(history, meta), specs, config)
-    if history.grad_source is None and report.targets:
+    unmet: list[SkippedRule] = []
+    if history.grad_source is None:  # no gradients measured: say so instead of passing silently
         why = next((n for n in history.notes if "gradient" in n), "gradient norms were not measured")
+        unmet = [SkippedRule(s.code, s.name, why) for s in specs if s.code in GRADIENT_RULES]
+        specs = [s for s in specs if s.code not in GRADIENT_RULES]
+    report = run_rules(snapshot_of(history, meta), specs, config)
+    if unmet and report.targets:
         target = report.targets[0]
-        skipped = tuple(target.skipped) + tuple(
-            SkippedRule(s.code, s.name, why) for s in specs if s.code in GRADIENT_RULES
-        )
-        passed = tuple(c for c in target.rules_passed if c not in GRADIENT_RULES)
-        report = replace(report, targets=(replace(target, skipped=skipped, rules_passed=passed),))
+        report = replace(report, targets=(replace(target, skipped=tuple(target.skipped) + tuple(unmet)),))
     return replace(report, timings={"rules": time.perf_counter() - t0})
 
 
