@@ -37,12 +37,10 @@ import numpy as np
 
 from netdoctor.config import Config
 from netdoctor.findings import Report
-from netdoctor.history import History, Sample
+from netdoctor.history import DYING_ACTIVATIONS, SATURATING_ACTIVATIONS, History, Sample
 from netdoctor.monitor import MonitorCore, TrainingError
 from netdoctor.adapters._common import saturation_threshold
 
-_DYING = frozenset({"relu", "relu6", "gelu", "silu", "mish", "hardswish"})
-_SATURATING = frozenset({"sigmoid", "tanh", "hard_sigmoid", "hard_tanh", "softsign"})
 NO_HELD_BATCH = ("gradient norms were not measured: Keras callbacks cannot see gradients; pass "
                  "KerasCallback(held_batch=(x, y)) to measure them on a held batch")
 
@@ -190,7 +188,7 @@ class KerasCallback(keras.callbacks.Callback):
             inputs = model.inputs
             for layer in model.layers:
                 _, act = _layer_info(layer)
-                if act in _DYING or act in _SATURATING:
+                if act in DYING_ACTIVATIONS or act in SATURATING_ACTIVATIONS:
                     outputs.append(layer.output)
                     self._acts.append((layer.name, act, saturation_threshold(act, self._preact)))
             if outputs:

@@ -39,15 +39,12 @@ import torch
 from netdoctor import suppress
 from netdoctor.config import Config
 from netdoctor.findings import Report
-from netdoctor.history import History, Sample
+from netdoctor.history import DYING_ACTIVATIONS, SATURATING_ACTIVATIONS, History, Sample
 from netdoctor.monitor import MonitorCore
 from netdoctor.adapters._common import canonical_activation, saturation_threshold
 
 _KINDS = (("Conv", "conv"), ("Linear", "linear"), ("Bilinear", "linear"), ("Embedding", "embedding"),
           ("LSTM", "rnn"), ("GRU", "rnn"), ("RNN", "rnn"), ("MultiheadAttention", "attention"))
-#: Activations whose negative regime has zero gradient: a unit stuck there is dead.
-_DYING = frozenset({"relu", "relu6", "gelu", "silu", "mish", "hardswish"})
-_SATURATING = frozenset({"sigmoid", "tanh", "hard_sigmoid", "hard_tanh", "softsign"})
 
 
 def _kind(module: torch.nn.Module) -> str:
@@ -128,7 +125,7 @@ class TorchMonitor:
         if activations:
             for name, mod in inner.named_modules():
                 act = canonical_activation(type(mod).__name__)
-                if act in _DYING or act in _SATURATING:
+                if act in DYING_ACTIVATIONS or act in SATURATING_ACTIVATIONS:
                     self._acts.append((name, act, mod, saturation_threshold(act, saturation_preact)))
         first = next(iter(inner.parameters()), None)
         self._device = first.device if first is not None else torch.device("cpu")
@@ -284,7 +281,7 @@ class TorchMonitor:
             np.add.at(n_units, [c[0] for c in calls], [c[2] for c in calls])
             with np.errstate(invalid="ignore", divide="ignore"):
                 frac = np.where(n_units > 0, n_bad / n_units, np.nan)
-        dying = np.asarray([a in _DYING for _, a, _, _ in self._acts], dtype=bool)
+        dying = np.asarray([a in DYING_ACTIVATIONS for _, a, _, _ in self._acts], dtype=bool)
         with np.errstate(invalid="ignore", divide="ignore"):
             update = np.sqrt(ld) / np.sqrt(lp) if prev is not None else None
         sample = Sample(

@@ -30,12 +30,20 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from netdoctor.snapshot import SATURATING
+
 LOG_SCHEMA_VERSION = 1
 
 #: Per-layer arrays of a :class:`Sample` (aligned with ``History.layers`` or ``History.act_layers``).
 LAYER_FIELDS = ("layer_grad", "layer_weight", "layer_update")
 ACT_FIELDS = ("act_dead", "act_saturated")
 _SCALAR_FIELDS = ("grad_norm", "lr")
+
+#: Activations measured for dead units: ReLU-family members whose negative regime has (near)
+#: zero gradient, so a unit stuck there stops learning (leaky/ELU/PReLU units cannot die).
+DYING_ACTIVATIONS = frozenset({"relu", "relu6", "gelu", "silu", "mish", "hardswish"})
+#: Activations measured for saturation (the snapshot's ``SATURATING`` family).
+SATURATING_ACTIVATIONS = SATURATING
 _SAMPLE_FIELDS = _SCALAR_FIELDS + LAYER_FIELDS + ACT_FIELDS
 
 
@@ -67,21 +75,21 @@ class Sample:
     lr: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"step": self.step, "grad_norm": _num(self.grad_norm), "lr": _num(self.lr)}
+        d: dict[str, Any] = {"step": self.step, "grad_norm": json_num(self.grad_norm), "lr": json_num(self.lr)}
         for name in LAYER_FIELDS + ACT_FIELDS:
             arr = getattr(self, name)
-            d[name] = None if arr is None else [_num(v) for v in arr.tolist()]
+            d[name] = None if arr is None else [json_num(v) for v in arr.tolist()]
         return d
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Sample:
         arrays = {
-            name: None if d.get(name) is None else np.asarray([_unnum(v) for v in d[name]], dtype=np.float64)
+            name: None if d.get(name) is None else np.asarray([float(v) for v in d[name]], dtype=np.float64)
             for name in LAYER_FIELDS + ACT_FIELDS
         }
         gn, lr = d.get("grad_norm"), d.get("lr")
-        return cls(step=int(d["step"]), grad_norm=None if gn is None else _unnum(gn),
-                   lr=None if lr is None else _unnum(lr), **arrays)
+        return cls(step=int(d["step"]), grad_norm=None if gn is None else float(gn),
+                   lr=None if lr is None else float(lr), **arrays)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -322,13 +330,9 @@ class HistoryRecorder:
         return int(sum(x.nbytes for x in arrays))
 
 
-def _num(x: float | None) -> float | str | None:
+def json_num(x: float | None) -> float | str | None:
     """JSON-safe float: NaN/Inf become the strings ``"nan"``, ``"inf"``, ``"-inf"``."""
     if x is None:
         return None
     x = float(x)
     return x if math.isfinite(x) else str(x)
-
-
-def _unnum(x: Any) -> float:
-    return float(x)

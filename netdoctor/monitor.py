@@ -39,7 +39,7 @@ import numpy as np
 from netdoctor.config import Config, make_config
 from netdoctor.errors import NetdoctorError
 from netdoctor.findings import Finding, Report, Severity, SkippedRule
-from netdoctor.history import LOG_SCHEMA_VERSION, History, HistoryRecorder, Sample
+from netdoctor.history import LOG_SCHEMA_VERSION, History, HistoryRecorder, Sample, json_num
 from netdoctor.snapshot import ROLE_WEIGHT, LayerRecord, LossInfo, ModelSnapshot, Need, ParamRecord, TensorStats
 
 logger = logging.getLogger("netdoctor.monitor")
@@ -188,7 +188,7 @@ class MonitorCore:
             self.recorder.add_sample(sample)
         if self._log is not None:
             self._write({"type": "sample" if sample is not None else "losses", "loss_start": int(loss_start),
-                         "losses": [_jnum(v) for v in losses.tolist()],
+                         "losses": [json_num(v) for v in losses.tolist()],
                          "sample": sample.to_json() if sample is not None else None})
         if self._live is not None and losses.size:
             self._live.update(self._status_line(losses, sample))
@@ -240,7 +240,7 @@ class MonitorCore:
                 self.recorder.add_losses(tail_start, np.asarray(tail, dtype=np.float64))
             if self._log is not None:
                 self._write({"type": "end", "loss_start": tail_start,
-                             "losses": [_jnum(v) for v in np.asarray(tail, dtype=np.float64).tolist()]})
+                             "losses": [json_num(v) for v in np.asarray(tail, dtype=np.float64).tolist()]})
             if self.on_error != "raise":
                 self.check()
         finally:
@@ -314,10 +314,6 @@ def _start_live(auto: bool) -> Any:
             live.stop()
 
     return _Line()
-
-
-def _jnum(x: float) -> float | str:
-    return x if np.isfinite(x) else str(x)
 
 
 def read_log(path: str | os.PathLike) -> tuple[History, dict[str, Any]]:

@@ -16,17 +16,12 @@ from typing import Iterator
 import numpy as np
 
 from netdoctor.findings import Finding, Severity
-from netdoctor.history import History
+from netdoctor.history import DYING_ACTIVATIONS, SATURATING_ACTIVATIONS, History
 from netdoctor.rules._series import first_span
 from netdoctor.rules._registry import RuleContext, rule
 from netdoctor.rules._util import pct
 from netdoctor.rules.training import _history
 from netdoctor.snapshot import ModelSnapshot, Need
-
-#: Activations whose negative regime has zero gradient (a unit stuck there is dead).
-DYING_ACTIVATIONS = frozenset({"relu", "relu6", "gelu", "silu", "mish", "hardswish"})
-SATURATING_ACTIVATIONS = frozenset({"sigmoid", "tanh", "hard_sigmoid", "hard_tanh", "softsign"})
-
 
 def _unit_trend(h: History, field: str, kinds: frozenset[str], limit: float, rise: float,
                 patience: int, min_steps: int) -> list[tuple[str, int, float, float]]:
