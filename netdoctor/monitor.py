@@ -73,7 +73,7 @@ def history_specs(config: Config) -> list:
 def snapshot_of(history: History, meta: dict[str, Any]) -> ModelSnapshot:
     """A :class:`ModelSnapshot` carrying ``history``; weight layers come from the last sample."""
     layers: list[LayerRecord] = []
-    last = next((s for s in reversed(history.samples) if s.layer_weight is not None), None)
+    last = next((s for s in reversed(history.usable_samples) if s.layer_weight is not None), None)
     if last is not None:
         for i, (name, kind) in enumerate(zip(history.layers, history.layer_kinds)):
             grad = None
