@@ -206,3 +206,46 @@ def diff(
     except NetdoctorError as exc:
         fail(str(exc))
     raise typer.Exit(int(code or 0))
+
+
+@app.command()
+def report(
+    log: Annotated[str, typer.Argument(metavar="LOG", help="JSONL log of a monitored run (netdoctor.watch(..., "
+                                       "log_to=LOG) or netdoctor.KerasCallback(log_to=LOG)).", show_default=False)],
+    fmt: Annotated[str, typer.Option("--format", "-f", metavar="FORMAT", help=f"Report format: {_FORMATS}.")] = "text",
+    fail_on: Annotated[
+        Optional[str],
+        typer.Option("--fail-on", metavar="LEVEL", help="Exit 1 on findings at or above: error, warning, info, never. "
+                     "Default: error (or fail-on in \\[tool.netdoctor]).", show_default=False),
+    ] = None,
+    select: Annotated[
+        Optional[List[str]],
+        typer.Option("--select", metavar="RULES", help="Rules to run (ND6, ND602, diverging-loss).", show_default=False),
+    ] = None,
+    ignore: Annotated[
+        Optional[List[str]],
+        typer.Option("--ignore", metavar="RULES", help="Rules not to run.", show_default=False),
+    ] = None,
+) -> None:
+    """Rebuild the report of a monitored training run from its log (exit 0 clean, 1 findings, 2 errors)."""
+    import sys
+    from pathlib import Path
+
+    from netdoctor.cli._output import fail, write_stdout
+    from netdoctor.cli.check import _render, _split_refs
+    from netdoctor.config import FAIL_ON_VALUES, load_project_config, make_config
+    from netdoctor.errors import NetdoctorError
+    from netdoctor.monitor import report_from_log
+
+    try:
+        project = load_project_config(start=Path.cwd())
+        level = (fail_on or project.config.fail_on or "error").strip().lower()
+        if level not in FAIL_ON_VALUES:
+            fail(f"--fail-on must be one of {', '.join(FAIL_ON_VALUES)}, not {level!r}")
+        cfg = make_config(select=_split_refs(select), ignore=_split_refs(ignore), base=project.config, fail_on=level)
+        result = report_from_log(log, config=cfg)
+        text = _render(fmt, result, sys.stdout, level)
+    except (NetdoctorError, ValueError) as exc:
+        fail(str(exc))
+    write_stdout(text)
+    raise typer.Exit(result.exit_code(level))
