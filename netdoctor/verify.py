@@ -10,6 +10,19 @@ the probe loss is no worse (within a tolerance); else ``"not verified"`` with th
 Findings without a mechanical fix get ``"no automatic fix"`` with the reason: every finding of
 the report carries a ``verification`` mapping afterwards, none is dropped.
 
+Fixes (the framework's snippet is in ``diff``, in the user's layer names):
+
+* ND201, ND202, ND203, ND304 (zero weights downstream), ND403: re-initialize with He/Glorot/LeCun
+  matched to the activation (ND403 falls back to normalization layers);
+* ND301: re-initialize the too-small layers, or insert BatchNorm before each saturating
+  activation, as the finding recommends; ND502: insert BatchNorm/LayerNorm after each hidden layer;
+* ND302: standardize the inputs (when ND101 fired) and re-initialize over-scaled layers, then clip
+  at the recommended norm in the probe; ND604: clip, judged on a minibatch probe;
+* ND101, ND402 (entry layer): standardize the inputs; ND102, ND303 (NaN inputs): drop those rows;
+* ND204, ND303 (NaN weights): re-initialize the layer; ND401: zero the negative biases;
+* ND501: move the Dropout after the BatchNorm (else remove it); ND504: remove the bias;
+* ND503: remove the final Softmax/Sigmoid module, or switch the loss to its logits/probability form.
+
 This module is framework-free: it decides which fix answers which finding (:func:`plan_for`),
 what to measure before and after (:func:`metrics`), and the verdict. The fixers guarantee that
 the user's model and every global RNG are left exactly as they were.
@@ -171,7 +184,7 @@ def verify_report(report: Report, snapshot: ModelSnapshot, *, model: Any, inputs
     session = _Session(fixer, get_adapter(snapshot.framework), snapshot, report, specs, cfg, settings,
                        input_shape, options or VerifyOptions())
     with fixer.guard():
-        findings = tuple(f.with_(verification=_verify_one(f, session)) for f in report.findings)
+        findings = tuple(f.with_(verification=_verify_safely(f, session)) for f in report.findings)
     timings = {**report.timings, "verify": time.perf_counter() - t0}
     if "total" in report.timings:
         timings["total"] = report.timings["total"] + timings["verify"]
@@ -218,6 +231,19 @@ def _specs_for(findings: Iterable[Finding]) -> list:
 
 
 # -- one finding -----------------------------------------------------------------------------
+def _verify_safely(f: Finding, s: _Session) -> dict[str, Any]:
+    """:func:`_verify_one`; a crash becomes a "not verified" verdict (re-raised under NETDOCTOR_STRICT=1)."""
+    import os
+
+    try:
+        return _verify_one(f, s)
+    except Exception as exc:  # a bug in verification must not cost the user the report
+        if os.environ.get("NETDOCTOR_STRICT") == "1":
+            raise
+        return {"verdict": NOT_VERIFIED, "reason": f"verification failed ({type(exc).__name__}: {_line(exc)}); "
+                "please report this"}
+
+
 def _verify_one(f: Finding, s: _Session) -> dict[str, Any]:
     t0 = time.perf_counter()
     plan = plan_for(f, s.report, s.snapshot)
