@@ -161,7 +161,9 @@ class TorchMonitor:
         if t % self.every == 0:
             self._sample(t)
         if self._t % self.every == 0:
+            t0 = time.perf_counter()
             self._prepare()
+            self.core.overhead_s += time.perf_counter() - t0
 
     @property
     def should_stop(self) -> bool:
