@@ -19,6 +19,9 @@ What is measured, and how (Keras callbacks never see gradients or the training b
   steps. Without ``held_batch`` the gradient rules (ND604, ND608, ND609) are reported as
   skipped, with this reason. The gradient pass uses ``tf.GradientTape`` (TensorFlow backend).
 
+One callback instance watches one ``fit`` call: a second ``fit`` with the same instance starts
+a new history (and rewrites ``log_to``). With ``steps_per_execution=k`` a step is ``k`` batches.
+
 ``on_error``: ``"warn"`` logs findings; ``"stop"`` sets ``model.stop_training`` when a
 finding at ``fail_on`` fires (Keras ends the epoch loop cleanly, ``on_train_end`` runs);
 ``"raise"`` raises :class:`netdoctor.monitor.TrainingError` out of ``fit`` (the log is
