@@ -139,7 +139,7 @@ def _header_line(t: TargetInfo) -> str:
     parts.append(f"{t.param_count:,} parameters")
     if t.synthetic_inputs:
         parts.append(f"[yellow]synthetic inputs[/] ({t.batch_size} samples)")
-    else:
+    elif t.batch_size:  # monitored runs have no single probe batch
         parts.append(f"batch of {t.batch_size} samples")
     parts.append(f"loss: {_esc(t.loss)}" if t.loss else "loss: none")
     return " · ".join(parts)

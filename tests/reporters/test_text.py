@@ -148,3 +148,10 @@ def test_one_rule_on_many_layers_is_collapsed():
     assert render("text", report, collapse=0).count("ND203 init-scale") == 4
     two = Report(findings=same[:2], targets=(target(),))
     assert render("text", two).count("ND203 init-scale") == 2
+
+
+def test_monitored_run_header_has_no_empty_batch():
+    report = Report(targets=(target(batch_size=0, loss=None),), timings={"total": 0.1})
+    out = render("text", report)
+    assert "batch of 0" not in out and "ZeroHiddenMLP" in out
+    assert "batch of 32 samples" in render("text", Report(targets=(target(),)))
