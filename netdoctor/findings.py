@@ -201,6 +201,9 @@ class Report:
         errors: Files that could not be checked.
         suppressed: Findings silenced by ``netdoctor.allow`` or per-layer ignores.
         timings: Seconds spent per phase (``"collect"``, ``"rules"``, ``"total"``).
+        history: The training history of a monitored run (``netdoctor.history.History``),
+            drawn by the HTML report; ``None`` for a one-shot check. Not part of the JSON
+            (the run's ``log_to`` file carries it).
     """
 
     findings: tuple[Finding, ...] = ()
@@ -209,6 +212,7 @@ class Report:
     errors: tuple[LoadError, ...] = ()
     suppressed: tuple[Finding, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)
+    history: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "findings", tuple(sorted(self.findings, key=Finding.sort_key)))

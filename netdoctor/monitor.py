@@ -113,7 +113,7 @@ def evaluate(history: History, meta: dict[str, Any], config: Config, specs: list
     if unmet and report.targets:
         target = report.targets[0]
         report = replace(report, targets=(replace(target, skipped=tuple(target.skipped) + tuple(unmet)),))
-    return replace(report, timings={"rules": time.perf_counter() - t0})
+    return replace(report, timings={"rules": time.perf_counter() - t0}, history=history)
 
 
 class MonitorCore:

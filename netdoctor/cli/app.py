@@ -74,6 +74,11 @@ def check(
                      "(text goes to stdout when it has none).", rich_help_panel=_OUTPUT,
                      show_default=False),
     ] = None,
+    html: Annotated[
+        Optional[str],
+        typer.Option("--html", metavar="FILE", help="Also write the self-contained HTML report (charts) to FILE.",
+                     rich_help_panel=_OUTPUT, show_default=False),
+    ] = None,
     fail_on: Annotated[
         Optional[str],
         typer.Option("--fail-on", metavar="LEVEL", help="Exit 1 on findings at or above: error, warning, info, never. "
@@ -155,7 +160,7 @@ def check(
     from netdoctor.cli.check import CheckArgs, run_check
 
     code = run_check(CheckArgs(
-        paths=list(paths or []), formats=list(fmt or []), outputs=list(output or []),
+        paths=list(paths or []), formats=list(fmt or []), outputs=list(output or []), html=html,
         fail_on=fail_on, select=select, ignore=ignore, config=config, baseline=baseline,
         write_baseline=write_baseline, data=data, input_shape=input_shape, weights=weights,
         unsafe=unsafe, max_samples=max_samples, seed=seed, no_progress=no_progress, debug=debug,

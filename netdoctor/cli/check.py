@@ -24,6 +24,7 @@ class CheckArgs:
     paths: list[str] = field(default_factory=list)
     formats: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    html: str | None = None
     fail_on: str | None = None
     select: list[str] | None = None
     ignore: list[str] | None = None
@@ -72,6 +73,10 @@ def _run(args: CheckArgs) -> int:
 
     t0 = time.perf_counter()
     destinations = plan_outputs(args.formats or ["text"], args.outputs)
+    if args.html:  # --html FILE is shorthand for one more "--format html --output FILE"
+        if any(fmt == "html" for fmt, _ in destinations):
+            raise UsageFailure("give the HTML report either with --html FILE or with --format html, not both")
+        destinations.append(("html", args.html))
     if args.config is not None and not Path(args.config).is_file():
         raise UsageFailure(f"no such config file: {args.config}; pass the path of a pyproject.toml")
     project = load_project_config(start=Path.cwd(), explicit=args.config)

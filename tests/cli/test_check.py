@@ -164,3 +164,14 @@ def test_baseline_reports_fixed_findings(cli, tmp_path):
     assert again.code == 0
     assert "fixed since the baseline: 1 finding(s)" in again.err
     assert "ND201" in again.err and "ghost_layer" in again.err
+
+
+def test_html_option_writes_the_page_beside_the_text_report(cli, tmp_path):
+    page = tmp_path / "report.html"
+    result = cli("check", fixture("zero_hidden.py"), "--html", str(page))
+    assert result.code == 1 and "ND201 zero-weights" in result.out
+    html = page.read_text(encoding="utf-8")
+    assert html.lstrip().lower().startswith("<!doctype html") and "ND201" in html
+    assert 'data-chart="gradient-flow"' in html
+    both = cli("check", fixture("zero_hidden.py"), "--html", str(page), "-f", "html", "-o", str(page))
+    assert both.code == 2 and "either with --html" in both.err

@@ -162,3 +162,17 @@ def test_import_netdoctor_and_the_monitor_stays_light():
     assert "KerasCallback" not in netdoctor.__all__  # a star-import must not import keras
     with pytest.raises(AttributeError):
         netdoctor.no_such_thing  # noqa: B018
+
+
+def test_monitor_report_to_html_draws_the_loss_curve(tmp_path):
+    core = MonitorCore("torch", every=10, log_to=tmp_path / "run.jsonl")
+    core.start(dict(META))
+    losses = nan_run()
+    start = feed(core, losses, 10)
+    core.close(start, losses[start:])
+    for report in (core.report(), report_from_log(tmp_path / "run.jsonl")):
+        assert report.history is not None
+        page = report.to_html(tmp_path / "run.html")
+        assert 'data-chart="loss-curve"' in page
+        assert (tmp_path / "run.html").read_text(encoding="utf-8") == page
+    assert "history" not in core.report().to_dict()  # the log carries it, not the JSON
