@@ -27,6 +27,7 @@ from netdoctor.adapters._keras_layers import (
 )
 from netdoctor.snapshot import (
     KIND_ACTIVATION,
+    KIND_BATCHNORM,
     KIND_DROPOUT,
     KIND_EMBEDDING,
     KIND_POOL,
@@ -249,8 +250,7 @@ def analyze(tr: Trace, opaque_weights: set[str]) -> Structure:
         if s.kind in WEIGHT_KINDS:
             st.entry[s.name] = st.entry.get(s.name, False) or (reaches and s.kind != KIND_EMBEDDING)
             st.activation.setdefault(s.name, s.fused or _look_through(s, consumers, outputs))
-            st.norm_after[s.name] = st.norm_after.get(s.name, False) or any(
-                c.kind in NORM_KINDS for k in s.out_keys for c in consumers[k])
+            st.norm_after[s.name] = st.norm_after.get(s.name, False) or _normalized(s, consumers)
         elif reaches and s.name not in opaque_weights:
             pure.update(s.out_keys)
         if s.type_name == "Add" and len(set(s.in_keys)) >= 2:
@@ -260,6 +260,31 @@ def analyze(tr: Trace, opaque_weights: set[str]) -> Structure:
         st.final_layer = last.out_name
         st.final_activation = _final_activation(last, producer)
     return st
+
+
+def _normalized(s: Step, consumers: dict[Key, list[Step]]) -> bool:
+    """Whether a normalization layer normalizes ``s``'s output channels by their own statistics.
+
+    Directly, or through layers that keep it proportional to the weights (dropout, pooling,
+    reshapes), or through a ``Concatenate`` into a BatchNorm: BatchNorm normalizes each channel
+    of the concatenation separately, so a DenseNet conv whose output is concatenated and then
+    normalized is as scale-invariant as one followed by its own BatchNorm (the torch probe sees
+    ``torch.cat`` as an operation, so the BatchNorm is a direct consumer there too).
+    """
+    frontier, seen = [(k, False) for k in s.out_keys], set()
+    while frontier:
+        k, concatenated = frontier.pop()
+        for c in consumers.get(k, ()):
+            if (id(c), concatenated) in seen:
+                continue
+            seen.add((id(c), concatenated))
+            if c.kind in NORM_KINDS and (c.kind == KIND_BATCHNORM or not concatenated):
+                return True
+            if c.kind in (KIND_DROPOUT, KIND_POOL) or (c.type_name in RESHAPE_CLASSES and c.kind not in WEIGHT_KINDS):
+                frontier.extend((o, concatenated) for o in c.out_keys)
+            elif c.type_name == "Concatenate":
+                frontier.extend((o, True) for o in c.out_keys)
+    return False
 
 
 def _data_keys(s: Step, tr: Trace) -> list[Key]:

@@ -122,14 +122,18 @@ class RecordStats:
         return got
 
     def input_stats(self, rec: Rec, first: torch.Tensor) -> None:
-        """``rec.input`` of a weight, normalization or preprocessing layer (else nothing)."""
+        """``rec.input`` of a weight, normalization, preprocessing or activation layer (else nothing).
+
+        Activations get whole-tensor statistics (no per-unit vectors): ND401 and ND304 need to
+        know whether a ReLU that never fired was fed all zeros (zero weights upstream).
+        """
         kind = rec.kind
         if kind in WEIGHT_KINDS:
             if kind == KIND_EMBEDDING or not first.is_floating_point():
                 rec.input = self._stats(first, None)[0]
             else:
                 rec.input = self._stats(first, 1 if kind == KIND_CONV and first.dim() >= 2 else -1)[0]
-        elif kind in NORM_KINDS or kind == KIND_PREPROCESS:
+        elif kind in NORM_KINDS or kind in (KIND_PREPROCESS, KIND_ACTIVATION):
             rec.input = self._stats(first, None)[0]
 
     def _unit_axis(self, rec: Rec, t: torch.Tensor) -> int:

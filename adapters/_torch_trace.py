@@ -283,6 +283,10 @@ class Probe:
             depth = self._absorb_inputs(rec, found)
             rec.channels_first = self._channels_first(found)
             if rec.calls == 1:
+                # an in-place call (F.relu(x, inplace=True), x.relu_()) has overwritten its input by now
+                if self.activations and isinstance(first, torch.Tensor) and first is not out \
+                        and first.data_ptr() != out.data_ptr():
+                    self.stats.input_stats(rec, first)
                 self.stats.output_stats(rec, out)
             self.flow.set(out, frozenset((name,)), depth)
 

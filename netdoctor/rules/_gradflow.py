@@ -1,6 +1,7 @@
 """Measurement helpers of the ND3xx gradient rules (split out of ``gradients.py`` to keep it short).
 
-``gradient_chain`` gives each weight layer's relative gradient; ``zero_grad_causes`` explains
+``gradient_chain`` gives each weight layer's relative gradient (``gradient_reaches``: whether it
+reaches every layer without vanishing); ``zero_grad_causes`` explains
 exactly-zero gradients (zero heads, zero-initialized residual scales, dead layers, cut graphs);
 ``nonfinite_origin`` locates where NaN/Inf first appears.
 """
@@ -73,6 +74,26 @@ def gradient_chain(snap: ModelSnapshot) -> list[GradRow]:
     return rows
 
 
+def gradient_reaches(snap: ModelSnapshot, min_relative: float, max_drop: float) -> GradRow | None:
+    """The weakest-fed weight layer when the probe gradient reaches every trainable weight layer
+    without vanishing (relative gradient at least ``min_relative`` and at least ``max_drop`` times
+    the best-fed layer's), else ``None`` (also when gradients were not measured)."""
+    if not snap.has(Need.GRADIENTS):
+        return None
+    chain = gradient_chain(snap)
+    fed = {r.name for r in chain}
+    for rec in snap.weight_layers(executed_only=True):
+        p = rec.param(ROLE_WEIGHT) or rec.param(ROLE_RECURRENT)
+        if rec.kind != KIND_EMBEDDING and p is not None and p.trainable and rec.name not in fed:
+            return None  # a layer gets no (finite) gradient at all
+    if not chain:
+        return None
+    weakest = min(chain, key=lambda r: r.rel)
+    if weakest.rel < min_relative or weakest.rel < max_drop * max(r.rel for r in chain):
+        return None
+    return weakest
+
+
 def vanishing_fix(snap: ModelSnapshot, ctx: RuleContext, chain: list[GradRow]) -> tuple[str, str | None]:
     """Recommendation and snippet for vanishing gradients, chosen from the likely cause."""
     hidden = [r.rec for r in chain[:-1]]
@@ -112,7 +133,11 @@ def nonfinite_origin(snap: ModelSnapshot) -> tuple[str | None, str]:
         if out is not None and out.frac_nonfinite > 0 and (rec.input is None or rec.input.frac_nonfinite == 0):
             return rec.name, (f"the first non-finite value appears in the output of `{rec.name}` "
                               f"({pct(out.frac_nonfinite)} of entries; its input is finite)")
-    if snap.output is not None and snap.output.stats.frac_nonfinite == 0:
+    out = snap.output
+    if out is not None and out.stats.frac_nonfinite == 0:
+        if snap.loss is not None and math.isnan(snap.loss.value) and out.stats.min < 0:
+            return None, (f"the model output is finite but reaches {out.stats.min:.3g}, so the loss itself makes the "
+                          "NaN: the log of a negative output (a probability loss fed with logits?)")
         return None, "the model output is finite, so the loss itself overflows (log(0) in a probability loss?)"
     return None, "its origin could not be located from the forward statistics"
 
@@ -196,8 +221,55 @@ _UPSTREAM = {
 }
 
 
+def fused_parent(snap: ModelSnapshot, rec: LayerRecord) -> LayerRecord | None:
+    """The executed weight layer whose fused kernel runs ``rec`` (``MultiheadAttention.out_proj``,
+    the dense layers inside a Keras ``MultiHeadAttention``), when ``rec`` itself never ran."""
+    if rec.executed:
+        return None
+    by_name = {r.name: r for r in snap.layers}
+    name = rec.name
+    while True:
+        cut = max(name.rfind("."), name.rfind("/"))
+        if cut <= 0:
+            return None
+        name = name[:cut]
+        parent = by_name.get(name)
+        if parent is not None:
+            return parent if parent.is_weight_layer and parent.executed else None
+
+
+def _zero_head(snap: ModelSnapshot) -> LayerRecord | None:
+    """The final head, when its weight matrix is all zeros."""
+    head = snap.output_layer
+    return head if head is not None and _blocking(head) == "weights" else None
+
+
+def _feeds(snap: ModelSnapshot, rec: LayerRecord, target: LayerRecord) -> bool:
+    """Whether ``rec``'s output reaches ``target`` (traced data flow, else execution order)."""
+    if not has_dataflow(snap):
+        names = [r.name for r in snap.layers]
+        return names.index(rec.name) < names.index(target.name)
+    by_name = {r.name: r for r in snap.layers}
+    frontier, seen = list(target.inputs_from), set()
+    while frontier:
+        n = frontier.pop()
+        if n == rec.name:
+            return True
+        if n in seen or n not in by_name:
+            continue
+        seen.add(n)
+        frontier.extend(by_name[n].inputs_from)
+    return False
+
+
 def _cause_for(snap: ModelSnapshot, rec: LayerRecord, zero: set[str]) -> tuple[ZeroGradCause, str | None]:
+    parent = fused_parent(snap, rec)
+    if parent is not None and parent.name in zero:  # run inside its parent's kernel: the parent's cause
+        return _cause_for(snap, parent, zero)
     found = ("weights", rec) if _blocking(rec) == "weights" and not is_head(snap, rec) else _blocker(snap, rec, zero)
+    head = _zero_head(snap)
+    if found is None and head is not None and rec.executed and _feeds(snap, rec, head):
+        found = ("weights", head)  # merges (residual adds) stop the walk, but every path ends in the zero head
     if found is None and rec.input is not None and rec.input.abs_max == 0.0:
         up = _upstream_blocker(snap, rec)  # its input is all zeros: the cause is upstream
         if up is not None:

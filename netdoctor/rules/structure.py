@@ -6,6 +6,7 @@ from typing import Iterator
 
 from netdoctor.findings import Finding, Severity
 from netdoctor.rules._registry import RuleContext, rule
+from netdoctor.rules._targets import target_mismatch
 from netdoctor.rules._util import (
     PASS_THROUGH_KINDS,
     base_name,
@@ -222,6 +223,12 @@ def output_loss_mismatch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Find
     probabilities or logits into ``NLLLoss`` (which wants log-probabilities); sigmoid outputs
     into categorical cross-entropy; and a softmax over a single output unit (always 1.0, with
     any loss). Only losses the user chose are judged, never netdoctor's default or surrogate.
+    When real targets were given (their statistics are collected with the data rules), the
+    output is also checked against them: a softmax for multi-hot targets (rows of several 0/1
+    labels, which no distribution summing to 1 can match) under any loss but a categorical
+    cross-entropy, and a sigmoid/tanh/softmax output under a regression loss (MSE, MAE, Huber)
+    whose targets lie further outside the activation's range than the range is wide (``y = 80x +
+    10`` regressed through a sigmoid).
 
     ## Why is this bad?
     A double softmax squashes the logits' range so gradients become tiny and training crawls;
@@ -246,7 +253,8 @@ def output_loss_mismatch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Find
     ## References
     - PyTorch docs of ``CrossEntropyLoss``, ``BCEWithLogitsLoss``, ``NLLLoss``; Keras docs of
       ``from_logits``.
-    - DeepDiagnosis/DeepLocalize benchmark, SO 31880720 (softmax over one unit).
+    - DeepDiagnosis/DeepLocalize benchmark, SO 31880720 (softmax over one unit), SO 38648195
+      (softmax for multi-label targets), SO 48221692 (sigmoid output for a linear regression).
     """
     out, loss = snap.output, snap.loss
     if out is None:
@@ -313,7 +321,11 @@ def output_loss_mismatch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Find
         torch_fix = "nn.LogSoftmax(dim=-1)  # as the final layer, or: loss_fn = nn.CrossEntropyLoss() on logits"
         keras_fix = f"loss={_keras_loss(loss.name, not softmax)}"
     if problem is None:
-        return
+        found = target_mismatch(snap, act, units, base_name(final))
+        if found is None:
+            return
+        problem, fix, torch_fix, keras_fix = found.problem, found.fix, found.torch, found.keras
+        ev.update(found.evidence)
     yield ctx.finding(
         f"output/loss mismatch at `{final}` ({units} unit{'s' if units != 1 else ''}, final activation {act or 'none'}, "
         f"output looks like {looks}): {problem}",

@@ -6,6 +6,7 @@ import math
 from typing import Iterator
 
 from netdoctor.findings import Finding, Severity
+from netdoctor.rules._gradflow import gradient_reaches
 from netdoctor.rules._registry import RuleContext, rule
 from netdoctor.rules._util import (
     activation_family,
@@ -22,9 +23,11 @@ from netdoctor.rules._util import (
     torch_ref,
 )
 from netdoctor.snapshot import (
+    KIND_ATTENTION,
     KIND_CONV,
     KIND_EMBEDDING,
     KIND_LINEAR,
+    KIND_RNN,
     ROLE_EMBEDDING,
     ROLE_RECURRENT,
     ROLE_WEIGHT,
@@ -197,7 +200,7 @@ def _reference(rec: LayerRecord, p: ParamRecord) -> tuple[str, float, float, flo
 
 
 @rule(code="ND203", name="init-scale", needs={Need.WEIGHTS}, severity=Severity.WARNING,
-      options={"band": 10.0, "max_listed": 3})
+      options={"band": 10.0, "max_listed": 3, "grad_min_relative": 1e-7, "grad_max_drop": 1e-3})
 def init_scale(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """Weight variance far from the reference for the activation that follows.
 
@@ -219,6 +222,14 @@ def init_scale(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     reported (small heads such as ``N(0, 0.01)`` start with uniform predictions on purpose), nor
     is a too-small variance in residual networks (BERT's
     ``N(0, 0.02)`` keeps residual branches small at the start; the skip path carries the signal).
+    A too-small variance in the dense classifier on top of a conv/recurrent/attention feature
+    extractor (only dense layers between it and the head) is info when the probe's gradients
+    show that it does no harm: torchvision initializes VGG's hidden classifier layers with
+    ``N(0, 0.01)`` on purpose, and a classifier block is too short for the shrinkage to compound.
+    The evidence: every trainable weight layer still gets a relative gradient ``|dL/dW|/|W|`` of
+    at least ``grad_min_relative`` and at least ``grad_max_drop`` times the best-fed layer's
+    (ND301's limits for vanishing gradients). A plain stack of too-small layers stays a warning
+    whatever its gradients (``U(±0.05)`` on three 5-unit ReLU layers leaves 5e-6, on eight 1e-12).
     Embeddings, recurrent and attention kernels follow their own conventions and are skipped.
 
     ## Why is this bad?
@@ -243,6 +254,9 @@ def init_scale(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
       on 5-unit ReLU layers sits at 1/480 and ``N(0, 0.25^2)`` on an 800-fan-in conv at 25x.
     - ``max_listed`` (default 3): above this many flagged layers, one finding per direction
       (too small / too large) lists them all.
+    - ``grad_min_relative`` (default 1e-7) and ``grad_max_drop`` (default 1e-3): the gradient
+      evidence that turns a too-small variance into info (see above); a VGG-style classifier
+      with ``N(0, 0.01)`` hidden layers measures 1.4e-5 at its first conv, 0.04x its best layer.
 
     ## References
     - He et al., "Delving Deep into Rectifiers" (2015).
@@ -251,6 +265,7 @@ def init_scale(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """
     band = float(ctx.opt("band"))
     residual = snap.residual is True
+    reach = gradient_reaches(snap, ctx.opt("grad_min_relative"), ctx.opt("grad_max_drop"))
     hits: list[dict] = []
     for rec in snap.layers:
         if rec.kind not in (KIND_LINEAR, KIND_CONV):
@@ -271,7 +286,8 @@ def init_scale(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
         else:
             continue
         hits.append({"rec": rec, "p": p, "name": name, "canon": canon, "lo": lo / band, "hi": hi * band,
-                     "var": var, "ratio": var / canon, "direction": direction, "head": head})
+                     "var": var, "ratio": var / canon, "direction": direction, "head": head,
+                     "weakest": reach if direction == "small" and _classifier_block(snap, rec) else None})
     many = len(hits) > ctx.opt("max_listed")
     groups = [[h for h in hits if h["direction"] == d] for d in ("small", "large")] if many else [[h] for h in hits]
     for grp in (g for g in groups if g):
@@ -293,12 +309,20 @@ def init_scale(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
             more = "" if len(grp) <= 4 else f"\n# ... and the other {len(grp) - 4} layers"
             snippet = ("\n" if ctx.framework != "keras" else ",\n").join(snippets) + more
         head_only = all(g["head"] for g in grp)
+        harmless = all(g["head"] or g["weakest"] is not None for g in grp)
         if head_only:
             msg += "; it is the head, whose scale only sets how confident the first predictions are"
+        elif harmless:
+            weak = min((g["weakest"] for g in grp if g["weakest"] is not None), key=lambda r: r.rel)
+            msg += (f"; it belongs to the dense classifier on top of the feature extractor and gradients still "
+                    f"reach every weight layer (relative gradient |dL/dW|/|W| at least "
+                    f"{fmt(weak.rel)}, at `{weak.name}`; vanishing below {fmt(ctx.opt('grad_min_relative'))} or "
+                    f"{fmt(ctx.opt('grad_max_drop'))}x the best layer), so the small scale only damps the first "
+                    "updates")
         yield ctx.finding(
             msg,
             layer=rec.name,
-            severity=Severity.INFO if head_only else None,
+            severity=Severity.INFO if head_only or harmless else None,
             recommendation=(f"Initialize `{rec.name}` with {name} initialization for its {act} activation."
                             if len(grp) == 1 else "Initialize these layers with the reference for their activation."),
             snippet=snippet,
@@ -306,8 +330,23 @@ def init_scale(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
                       "reference_variance": h["canon"], "ratio": h["ratio"], "allowed": [h["lo"], h["hi"]],
                       "fan_in": p.fan_in, "fan_out": p.fan_out, "activation": act,
                       "activation_family": activation_family(rec.activation), "initializer": p.initializer,
-                      "direction": h["direction"], "layers": {g["rec"].name: g["ratio"] for g in grp}},
+                      "direction": h["direction"], "layers": {g["rec"].name: g["ratio"] for g in grp},
+                      "gradients_reach": harmless and not head_only},
         )
+
+
+def _classifier_block(snap: ModelSnapshot, rec: LayerRecord) -> bool:
+    """A dense layer of the classifier on top of a conv/recurrent/attention feature extractor:
+    only dense layers follow it up to the head (VGG's ``classifier``)."""
+    if rec.kind != KIND_LINEAR:
+        return False
+    layers = snap.weight_layers(executed_only=True)
+    names = [r.name for r in layers]
+    if rec.name not in names:
+        return False
+    i = names.index(rec.name)
+    return any(r.kind in (KIND_CONV, KIND_RNN, KIND_ATTENTION) for r in layers[:i]) and \
+        all(r.kind == KIND_LINEAR for r in layers[i:])
 
 
 @rule(code="ND204", name="nonfinite-weights", needs={Need.WEIGHTS}, severity=Severity.ERROR, options={})

@@ -69,6 +69,28 @@ def test_activation_looks_through_norm_dropout_and_merge() -> None:
     assert recs["act"].unit_active is not None and recs["act2"].unit_saturated is not None
 
 
+def test_norm_after_sees_batchnorm_behind_a_concatenation_or_pooling() -> None:
+    # DenseNet: each block's conv output is concatenated with the block input, and the next block
+    # (or the transition) starts with a BatchNorm, which normalizes every channel on its own
+    def bn_relu(t, name):
+        return L.Activation("relu", name=f"{name}_relu")(L.BatchNormalization(name=f"{name}_bn")(t))
+
+    inp = keras.Input((8, 8, 3))
+    x = L.Conv2D(4, 3, padding="same", name="stem")(inp)
+    for i in (1, 2):
+        h = L.Conv2D(4, 3, padding="same", name=f"b{i}_conv")(bn_relu(x, f"b{i}"))
+        x = L.Concatenate(name=f"b{i}_concat")([x, h])
+    x = L.AveragePooling2D(2, name="pool")(L.Conv2D(4, 1, name="transition")(bn_relu(x, "t")))
+    x = L.Concatenate(name="cat")([x, L.Conv2D(4, 1, name="side")(bn_relu(x, "post"))])
+    x = L.LayerNormalization(name="ln")(x)
+    out = L.Dense(3, name="head")(L.GlobalAveragePooling2D(name="gap")(x))
+    recs = by_name(collect(keras.Model(inp, out), rng().normal(size=(4, 8, 8, 3))))
+    assert all(recs[n].attrs["norm_after"] is True for n in ("stem", "b1_conv", "b2_conv"))  # concat -> BatchNorm
+    assert recs["transition"].attrs["norm_after"] is True  # AveragePooling2D -> BatchNorm
+    assert recs["side"].attrs["norm_after"] is False  # a LayerNorm over a concatenation mixes the channels
+    assert recs["head"].attrs["norm_after"] is False
+
+
 def test_conv_model_unit_vectors_on_channels() -> None:
     snap = collect(small_cnn(), rng().normal(size=(5, 12, 12, 3)).astype("float32"), rng().integers(0, 4, (5,)))
     recs = by_name(snap)

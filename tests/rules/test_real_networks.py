@@ -153,6 +153,59 @@ def test_torch_zero_initialized_head(torch, digits):
     assert not report.by_code("ND301") and not report.by_code("ND503")
 
 
+def test_torch_vit_with_zero_initialized_head(torch, digits):
+    """torchvision's ViT zeroes its head: every gradient below it is zero at step 0, by construction,
+    including the attention out_proj that MultiheadAttention runs inside its fused kernel."""
+    nn = torch.nn
+
+    class TinyViT(nn.Module):
+        def __init__(self, d: int = 32) -> None:
+            super().__init__()
+            self.patch = nn.Conv2d(1, d, kernel_size=2, stride=2)
+            self.cls = nn.Parameter(torch.zeros(1, 1, d))
+            self.pos = nn.Parameter(torch.randn(1, 17, d) * 0.02)
+            layer = nn.TransformerEncoderLayer(d, nhead=4, dim_feedforward=64, dropout=0.0, batch_first=True,
+                                               norm_first=True, activation="gelu")
+            self.encoder = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
+            self.norm = nn.LayerNorm(d)
+            self.head = nn.Linear(d, 10)
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+
+        def forward(self, x):
+            p = self.patch(x).flatten(2).transpose(1, 2)
+            h = torch.cat([self.cls.expand(len(x), -1, -1), p], dim=1) + self.pos
+            return self.head(self.norm(self.encoder(h))[:, 0])
+
+    torch.manual_seed(0)
+    x = torch.tensor(digits[0], dtype=torch.float32).reshape(-1, 1, 8, 8)[:128]
+    report = _check(TinyViT(), x, torch.tensor(digits[1][:128]), nn.CrossEntropyLoss())
+    [f] = report.by_code("ND304")
+    assert f.severity == Severity.INFO and f.evidence["cause"] == "zero-head:head"
+    assert "encoder.layers.0.self_attn.out_proj" in f.evidence["layers"] and "patch" in f.evidence["layers"]
+
+
+def test_torch_vgg_style_classifier_with_small_std(torch, digits):
+    """torchvision's VGG initializes every classifier Linear with N(0, 0.01) on purpose."""
+    nn = torch.nn
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 4, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 128), nn.ReLU(),
+        nn.Dropout(0.5), nn.Linear(128, 10))
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            nn.init.zeros_(m.bias)
+    x = torch.tensor(digits[0], dtype=torch.float32).reshape(-1, 1, 8, 8)
+    report = _check(model, x, torch.tensor(digits[1]), nn.CrossEntropyLoss())
+    assert {(f.layer, f.severity) for f in report.by_code("ND203")} == {("9", Severity.INFO), ("12", Severity.INFO)}
+
+
 def test_torch_bert_from_a_small_config(torch):
     transformers = pytest.importorskip("transformers")
     transformers.logging.set_verbosity_error()
@@ -254,3 +307,15 @@ def test_keras_applications(keras, app):
     report = _check(model, x, rng.integers(0, 10, size=(4,)))
     if app == "ResNet50":  # conv biases before BN: one summarized info
         assert [f.severity for f in report.by_code("ND504")] == [Severity.INFO]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [4, 8])
+def test_keras_densenet121_on_small_batches(keras, n):
+    """DenseNet concatenates each conv output and batch-normalizes the concatenation: those convs are
+    as scale-invariant as any conv before a BatchNorm (12x its weight norm at 8 images, 79x at 4)."""
+    keras.utils.set_random_seed(0)
+    model = keras.applications.DenseNet121(weights=None, input_shape=(32, 32, 3), classes=10)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).uniform(0, 255, size=(n, 32, 32, 3)).astype("float32")
+    _check(model, keras.applications.densenet.preprocess_input(x), np.arange(n) % 10)

@@ -9,6 +9,7 @@ import pytest
 from _factory import Net, blobs, find, he, mlp, param, run, stats
 
 from netdoctor.findings import Severity
+from netdoctor.rules._gradflow import gradient_chain
 from netdoctor.snapshot import ROLE_WEIGHT, LayerRecord, LossInfo
 
 
@@ -112,6 +113,33 @@ def test_nd302_healthy_and_regression_heads_are_silent(rng):
     assert run("ND302", snap) == []
 
 
+def _so48385830(rng, n=256):
+    """SO 48385830: 64 -> 30 -> 10 without activations, weights and biases N(0, 1), MSE on one-hot targets."""
+    x = rng.integers(0, 17, (n, 64)) / 16.0
+    y = np.eye(10)[rng.integers(0, 10, n)]
+    net = Net().linear(rng.normal(0, 1, (30, 64)), rng.normal(0, 1, 30)) \
+        .linear(rng.normal(0, 1, (10, 30)), rng.normal(0, 1, 10))
+    return net.snapshot(x, y, loss="mse")
+
+
+def test_nd302_normal1_linear_net_of_so48385830(rng):
+    # 4.4x in the hidden layer (one SGD step at the post's lr 3 multiplies the loss by ~1e8), 11x at the head
+    snap = _so48385830(rng)
+    [f] = run("ND302", snap)
+    assert f.severity == Severity.ERROR and f.layer == "fc1"
+    assert 3 < f.evidence["relative_grads"]["fc1"] < 10 and f.evidence["relative_grads"]["fc2"] < 100
+    assert "limit 3x)" in f.message
+
+
+def test_nd302_limits_widen_on_small_probe_batches(rng):
+    # a mean over 8 samples carries sqrt(32/8) = 2x the sampling noise of a 32-sample mini-batch
+    snap = replace(_so48385830(rng), batch_size=8)
+    assert 3 < gradient_chain(snap)[0].rel < 6
+    assert run("ND302", snap) == []
+    [f] = run("ND302", snap, max_relative=1.5)
+    assert "limit 3x at 8 samples" in f.message and f.evidence["limit_widening"] == pytest.approx(2.0)
+
+
 def test_nd302_growth_toward_the_input(rng):
     x, y = blobs(rng)
     snap = mlp(rng, [8, 32, 32, 32, 3]).snapshot(x, y)
@@ -141,11 +169,24 @@ def test_nd303_points_at_nonfinite_inputs(rng):
     assert "ND102" in f.message
 
 
-def test_nd303_silent_on_finite_gradients_even_if_the_loss_value_is_unknown(rng):
+def test_nd303_silent_on_finite_loss_and_gradients(rng):
+    x, y = blobs(rng)
+    assert run("ND303", mlp(rng, [8, 16, 3]).snapshot(x, y)) == []
+
+
+def test_nd303_nan_loss_with_finite_gradients(rng):
+    # -(onehot * log(logits)).sum(1).mean(): log of the negative logits is NaN, the zero target entries
+    # multiply those NaNs away in the gradient, so every gradient is finite but the loss is NaN
     x, y = blobs(rng)
     snap = mlp(rng, [8, 16, 3]).snapshot(x, y)
-    assert run("ND303", snap) == []
-    assert run("ND303", replace(snap, loss=replace(snap.loss, value=float("nan")))) == []
+    assert snap.output.stats.min < 0
+    assert all(p.grad.frac_nonfinite == 0 for _, p in snap.iter_params())
+    nan_loss = replace(snap, loss=LossInfo(name="loss_fn", expects="any", value=float("nan")))
+    [f] = run("ND303", nan_loss)
+    assert f.severity == Severity.ERROR and f.evidence["layers"] == []
+    assert "probe loss is nan while every gradient is finite" in f.message
+    assert "log of a negative output" in f.message
+    assert "nn.CrossEntropyLoss()" in f.snippet and "logits" in f.recommendation
 
 
 def _zero_grad_layer(name: str, executed: bool, rng) -> LayerRecord:

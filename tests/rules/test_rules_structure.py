@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from _factory import Net, blobs, find, he, mlp, run
+from _factory import Net, blobs, find, he, mlp, run, stats
 
 from netdoctor.findings import Severity
 from netdoctor.snapshot import LossInfo
@@ -140,6 +140,51 @@ def test_nd503_only_judges_user_losses_and_needs_real_activation_evidence(rng, d
     snap = net.snapshot(*data, loss_info=user)
     assert snap.output.looks_like == "sigmoid"
     assert run("ND503", snap) == []
+
+
+def _with_targets(snap, y, kind):
+    return replace(snap, data=replace(snap.data, targets=stats(y), target_kind=kind))
+
+
+@pytest.mark.parametrize("loss, fires", [("mse", True), ("binary_crossentropy", True),
+                                          ("categorical_crossentropy", False)])
+def test_nd503_softmax_for_multi_hot_targets(rng, data, loss, fires):
+    # SO 38648195: three labels per sample can be on at once, the softmax sums to 1
+    x, _ = data
+    y = (rng.uniform(size=(len(x), 3)) < 0.5).astype(float)
+    y[0] = [1, 1, 0]
+    info = LossInfo(name=loss, expects="any" if loss == "mse" else "probabilities", from_logits=False, value=0.4)
+    snap = _with_targets(_classifier(rng, "softmax").snapshot(x, y, loss="mse", loss_info=info), y, "binary")
+    found = run("ND503", snap)
+    if not fires:  # a categorical cross-entropy on multi-hot rows is a deliberate soft-label objective
+        assert found == []
+        return
+    [f] = found
+    assert f.severity == Severity.ERROR and "multi-hot" in f.message and "sums to 1" in f.message
+    assert f.evidence["labels_per_sample"] == pytest.approx(y.sum(1).mean())
+    assert "BCEWithLogitsLoss" in f.snippet
+    one_hot = np.eye(3)[rng.integers(0, 3, len(x))]  # one label per row: the softmax is right
+    assert run("ND503", _with_targets(snap, one_hot, "one_hot")) == []
+
+
+def test_nd503_bounded_output_for_regression_targets_far_outside_its_range(rng):
+    # SO 48221692: y = 80 x + 10 regressed through Dense(1, sigmoid)
+    x = rng.uniform(-1, 1, (128, 1))
+    y = 80 * x + 10 + rng.normal(0, 5, (128, 1))
+    info = LossInfo(name="mean_squared_error", expects="any", value=2500.0)
+    net = Net().linear(he(rng, 5, 1)).act("sigmoid").linear(he(rng, 1, 5)).act("sigmoid")
+    snap = _with_targets(net.snapshot(x, y, loss="mse", loss_info=info), y, "float")
+    [f] = run("ND503", snap)
+    assert "regression targets span" in f.message and "sigmoid" in f.message and f.evidence["output_range"] == [0, 1]
+    assert "linear" in f.recommendation
+    # targets scaled into [0, 1] (with a little noise beyond) suit the sigmoid
+    scaled = (y - y.min()) / (y.max() - y.min()) * 1.1 - 0.05
+    assert run("ND503", _with_targets(snap, scaled, "float")) == []
+    # tanh is bounded too; a linear output is not
+    tanh = Net().linear(he(rng, 5, 1)).act("tanh").linear(he(rng, 1, 5)).act("tanh")
+    assert run("ND503", _with_targets(tanh.snapshot(x, y, loss="mse", loss_info=info), y, "float"))
+    linear = Net().linear(he(rng, 5, 1)).act("sigmoid").linear(he(rng, 1, 5))
+    assert run("ND503", _with_targets(linear.snapshot(x, y, loss="mse", loss_info=info), y, "float")) == []
 
 
 def test_nd504_bias_before_batchnorm_is_info(rng, data):

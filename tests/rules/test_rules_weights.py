@@ -9,7 +9,7 @@ import pytest
 from _factory import Net, blobs, find, mlp, param, run, stats
 
 from netdoctor.findings import Severity
-from netdoctor.snapshot import KIND_EMBEDDING, KIND_SCALE, ROLE_EMBEDDING, ROLE_OTHER, ROLE_WEIGHT, LayerRecord
+from netdoctor.snapshot import KIND_EMBEDDING, KIND_SCALE, ROLE_EMBEDDING, ROLE_OTHER, ROLE_WEIGHT, LayerRecord, Need
 
 
 @pytest.fixture
@@ -179,6 +179,42 @@ def test_nd203_small_heads_normalized_layers_and_residual_branches_are_fine(rng,
     bert = mlp(rng, [8, 32, 64, 32, 3], act="relu", init=lambda r, o, i: r.normal(0, 0.02, (o, i)))
     assert run("ND203", bert.snapshot(*data, residual=True)) == []
     assert run("ND203", bert.snapshot(*data, residual=False)) != []
+
+
+def _vgg_like(rng, data, extractor_kind="conv"):
+    """A He-initialized feature layer (relabelled as a conv) under a VGG classifier: two hidden dense
+    layers and the head drawn from N(0, 0.01), as torchvision's VGG initializes them."""
+    net = Net().linear(he_like(rng, 256, 8), name="features").act("relu") \
+        .linear(rng.normal(0, 0.01, (128, 256)), name="fc1").act("relu") \
+        .linear(rng.normal(0, 0.01, (128, 128)), name="fc2").act("relu") \
+        .linear(rng.normal(0, 0.01, (10, 128)), name="head")
+    snap = net.snapshot(data[0], rng.integers(0, 10, len(data[0])))
+    feat = find(snap, "features")
+    return replace(snap, layers=tuple(replace(r, kind=extractor_kind, type_name="Conv2d") if r is feat else r
+                                      for r in snap.layers))
+
+
+def test_nd203_small_vgg_classifier_is_info_when_gradients_reach_every_layer(rng, data):
+    found = run("ND203", _vgg_like(rng, data))
+    assert [f.layer for f in found] == ["fc1", "fc2"] and all(f.evidence["direction"] == "small" for f in found)
+    assert [f.severity for f in found] == [Severity.INFO, Severity.INFO]
+    assert all(f.evidence["gradients_reach"] for f in found)
+    assert "dense classifier on top of the feature extractor" in found[0].message
+    # no gradients measured: no evidence, so the warning stays
+    no_grads = replace(_vgg_like(rng, data), collected=_vgg_like(rng, data).collected - {Need.GRADIENTS})
+    assert {f.severity for f in run("ND203", no_grads)} == {Severity.WARNING}
+    # the same small layers as a plain MLP (no feature extractor below them): a warning
+    assert {f.severity for f in run("ND203", _vgg_like(rng, data, extractor_kind="linear"))} == {Severity.WARNING}
+
+
+def test_nd203_small_classifier_whose_gradient_vanishes_stays_a_warning(rng, data):
+    snap = _vgg_like(rng, data)
+    feat = find(snap, "features")
+    w = feat.params[0]
+    starved = replace(w, grad=stats(np.full(w.stats.shape, 1e-12), None))  # the extractor gets 1e-12 relative
+    snap = replace(snap, layers=tuple(replace(r, params=(starved, *r.params[1:])) if r is feat else r
+                                      for r in snap.layers))
+    assert {f.severity for f in run("ND203", snap)} == {Severity.WARNING}
 
 
 def test_nd204_nan_weights_and_buffers(rng, data):

@@ -72,6 +72,46 @@ def test_dead_unit_is_measured(xy):
     assert np.all(act[:3] == 0.0) and np.all(act[3:] > 0.0)
 
 
+class _ZeroFedReLUs(nn.Module):
+    """fc1 and fc2 all zeros: the ReLU module and the functional relu after them get all-zero inputs."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.fc1, self.act1, self.fc2, self.fc3 = nn.Linear(10, 8), nn.ReLU(), nn.Linear(8, 8), nn.Linear(8, 3)
+        self.inplace = inplace
+        for fc in (self.fc1, self.fc2):
+            nn.init.zeros_(fc.weight)
+            nn.init.zeros_(fc.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc2(self.act1(self.fc1(x)))
+        return self.fc3(torch.relu_(h) if self.inplace else torch.relu(h))
+
+
+def test_activation_records_carry_input_stats(xy):
+    import netdoctor
+    from netdoctor.findings import Severity
+
+    x, y = xy
+    snap = collect(_ZeroFedReLUs(), x, y, loss_fn=nn.CrossEntropyLoss())
+    module_relu, functional_relu = snap.layer("act1"), snap.layer("relu")
+    assert module_relu.input.abs_max == 0.0 and functional_relu.input.abs_max == 0.0
+    assert np.all(module_relu.unit_active == 0.0)  # never fired, but because its input is all zeros
+    report = netdoctor.check(_ZeroFedReLUs(), x, y, loss_fn=nn.CrossEntropyLoss())
+    assert not report.by_code("ND401")  # the zero weights are ND201's finding, not dead units
+    assert {f.layer for f in report.by_code("ND201")} == {"fc1", "fc2"}
+    assert [f.severity for f in report.by_code("ND304")] == [Severity.INFO] * len(report.by_code("ND304"))
+    # a ReLU with a live input still gets it measured
+    live = collect(nn.Sequential(nn.Linear(10, 8), nn.ReLU(), nn.Linear(8, 3)), x, y).layer("1")
+    assert live.input.abs_max > 0 and live.input.min < 0 <= live.output.min
+
+
+def test_inplace_functional_activation_has_no_input_stats(xy):
+    # relu_ overwrote its input before the probe saw it: no stale "input" taken from the output
+    x, y = xy
+    assert collect(_ZeroFedReLUs(inplace=True), x, y).layer("relu").input is None
+
+
 def test_cnn_with_batchnorm_and_dropout():
     torch.manual_seed(0)
     model = nn.Sequential(

@@ -1,0 +1,70 @@
+"""Output range against the targets, for ND503 (split out of ``structure.py`` to keep it short).
+
+The pairings ND503 checks first (softmax into a logits loss, logits into a probability loss...)
+compare the output activation with the *loss*. The checks here compare it with the *targets* the
+user passed: a softmax cannot produce multi-hot rows, and a sigmoid/tanh cannot reach regression
+targets far outside its range. They need the real-data statistics (``snapshot.data``), which the
+engine collects whenever ND101-ND103 are selected too; without them they stay silent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from netdoctor.rules._util import fmt
+from netdoctor.snapshot import ModelSnapshot
+
+#: Range of bounded output activations.
+BOUNDED = {"sigmoid": (0.0, 1.0), "hard_sigmoid": (0.0, 1.0), "softmax": (0.0, 1.0), "tanh": (-1.0, 1.0),
+           "hard_tanh": (-1.0, 1.0), "softsign": (-1.0, 1.0)}
+
+#: Substrings of (lower-cased, underscore-free) names of regression losses.
+_REGRESSION = ("mse", "meansquared", "mae", "meanabsolute", "l1loss", "huber", "smoothl1", "logcosh")
+#: Substrings of names of categorical cross-entropies (softmax over soft/multi-hot labels is a choice there).
+_CATEGORICAL = ("categorical", "crossentropyloss", "nllloss", "kldiv", "kullback")
+
+
+@dataclass(frozen=True)
+class TargetMismatch:
+    """What is wrong and how to fix it, in the shape ND503's findings use."""
+
+    problem: str
+    fix: str
+    torch: str
+    keras: str
+    evidence: dict
+
+
+def target_mismatch(snap: ModelSnapshot, act: str | None, units: int, final: str) -> TargetMismatch | None:
+    """A softmax for multi-hot targets, or a bounded output for regression targets far outside its range."""
+    data, loss = snap.data, snap.loss
+    if data is None or data.targets is None or loss is None or act not in BOUNDED:
+        return None
+    t, kind = data.targets, data.target_kind
+    lname = loss.name.lower().replace("_", "")
+    shape = tuple(t.shape)
+    multi_hot = (len(shape) == 2 and units > 1 and shape[-1] == units and t.min >= 0 and t.max <= 1
+                 and (kind == "binary" or (kind == "class_index" and t.is_integer)))
+    if act == "softmax" and multi_hot and not any(k in lname for k in _CATEGORICAL):
+        per_row = float(sum(t.unit_mean)) if t.unit_mean is not None else None
+        avg = f" (on average {per_row:.2g} positive labels per sample)" if per_row is not None else ""
+        return TargetMismatch(
+            problem=(f"the targets are multi-hot{avg}, but a softmax over {units} units sums to 1, so a sample with "
+                     f"two labels scores at most 0.5 on each and {loss.name} can never reach its targets"),
+            fix="End the model in one sigmoid per label and train it with binary cross-entropy (multi-label).",
+            torch=f"nn.Linear(hidden, {units})  # logits, no softmax\nloss_fn = nn.BCEWithLogitsLoss()  # multi-label",
+            keras=f'layers.Dense({units}, activation="sigmoid")  # output layer\n'
+                  '# model.compile(loss="binary_crossentropy", ...)',
+            evidence={"target_kind": kind, "labels_per_sample": per_row})
+    lo, hi = BOUNDED[act]
+    width = hi - lo
+    if kind == "float" and any(k in lname for k in _REGRESSION) and (t.min < lo - width or t.max > hi + width):
+        return TargetMismatch(
+            problem=(f"the regression targets span [{fmt(t.min)}, {fmt(t.max)}] (mean {fmt(t.mean)}), far outside the "
+                     f"range ({fmt(lo)}, {fmt(hi)}) of the {act} that produces the output, so {loss.name} can never "
+                     "get near them"),
+            fix=f"Use a linear output layer for regression (or scale the targets into ({fmt(lo)}, {fmt(hi)})).",
+            torch=f"nn.Linear(hidden, {units})  # in place of `{final}` + {act}: a linear regression output",
+            keras=f"layers.Dense({units})  # linear output for regression, no {act}",
+            evidence={"target_kind": kind, "target_min": t.min, "target_max": t.max, "output_range": [lo, hi]})
+    return None
