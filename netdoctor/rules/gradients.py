@@ -161,20 +161,25 @@ def vanishing_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
 
 
 @rule(code="ND302", name="exploding-gradients", needs={Need.GRADIENTS, Need.WEIGHTS}, severity=Severity.ERROR,
-      options={"max_relative": 3.0, "max_relative_head": 100.0, "max_growth": 100.0, "batch_reference": 32})
+      options={"max_relative": 10.0, "warn_relative": 3.0, "max_relative_head": 100.0, "max_growth": 100.0,
+               "batch_reference": 32})
 def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """Gradient norms that are huge relative to the weights, or grow toward the input.
 
     ## What it does
     Flags a hidden weight layer whose gradient norm exceeds ``max_relative`` times its weight
-    norm (one SGD step at learning rate 0.33 would move the weights by their own size), the head
+    norm (one SGD step at learning rate 0.1 would move the weights by their own size), the head
     when it exceeds ``max_relative_head``, or a plain network whose early layers' relative
-    gradient is ``max_growth`` times that of the last layers. Layers followed by a normalization
+    gradient is ``max_growth`` times that of the last layers. A hidden layer between
+    ``warn_relative`` and ``max_relative`` is a warning: whether such a gradient explodes
+    depends on the learning rate, which the probe does not know (one SGD step at learning rate
+    ``1 / ratio`` or more moves the weights by their own size; Adam's step does not scale with
+    the gradient). Layers followed by a normalization
     layer are left out: BatchNorm/LayerNorm make them scale-invariant, so their gradient grows as
     their weights shrink without anything compounding through depth (this includes a DenseNet
     conv whose output is concatenated and then batch-normalized: BatchNorm normalizes each
     channel of the concatenation on its own). On a probe batch smaller than
-    ``batch_reference`` both limits widen by ``sqrt(batch_reference / batch)``: the gradient
+    ``batch_reference`` all limits widen by ``sqrt(batch_reference / batch)``: the gradient
     of a mean over n samples carries sampling noise of size ``1/sqrt(n)``, which dominates at
     initialization (keras.applications at 8 images measure up to 3.8 in an EfficientNet
     squeeze-excitation conv, a DenseNet up to 12 at 8 images and 79 at 4). The head gets a wider limit
@@ -202,17 +207,21 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     ```
 
     ## Options
-    - ``max_relative`` (default 3.0): healthy networks at initialization measure at most 1.1 in
-      hidden layers on full batches (the lecture's Keras regression; SELU stacks 0.56; ResNet,
-      BERT, Transformer, LSTM, MobileNet stay below 0.3); exploding ones measure 4.4-4.5
-      (SO 48385830: ``N(0, 1)`` on 64->30->10 without activations, where one SGD step at the
-      post's learning rate 3 multiplies the loss by 1e8), 16-22 (256-wide ``N(0, 1)`` ReLU
-      layers), 38-225 (raw 0-255 pixels), 82-286 (10 ReLU layers at twice the He std).
+    - ``max_relative`` (default 10.0): the error limit for hidden layers. Healthy networks at
+      initialization measure at most 1.1 in hidden layers on full batches (the lecture's Keras
+      regression; SELU stacks 0.56; ResNet, BERT, Transformer, LSTM, MobileNet stay below 0.3);
+      exploding ones measure 16-22 (256-wide ``N(0, 1)`` ReLU layers: one SGD step at lr 0.01
+      multiplies the loss by 11-18), 38-225 (raw 0-255 pixels), 82-286 (10 ReLU layers at twice
+      the He std).
+    - ``warn_relative`` (default 3.0): the warning limit for hidden layers. SO 48385830's
+      ``N(0, 1)`` on 64->30->10 without activations measures 4.4-4.5 (one SGD step at the post's
+      learning rate 3 multiplies the loss by 1e8, at 0.1 by 4.6); a CNN with ``N(0, 0.25)``
+      kernels 5.2-5.7 (at lr 0.1: 2.8x).
     - ``max_relative_head`` (default 100.0): limit for the last layer, whose gradient carries
       the loss scale (MSE on unscaled targets); classification heads stay below 0.5.
     - ``max_growth`` (default 100.0): largest acceptable ratio of early to late relative
       gradient in networks without residual connections; healthy ones measure below 1.
-    - ``batch_reference`` (default 32): probe batches smaller than this widen both limits by
+    - ``batch_reference`` (default 32): probe batches smaller than this widen the limits by
       ``sqrt(batch_reference / batch)`` (2x at 8 samples); a typical training mini-batch, so the
       widening removes only the noise training itself would not see.
 
@@ -230,6 +239,7 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     # sampling noise of a mean gradient over n samples scales as 1/sqrt(n); below a training-size batch
     # the probe sees more of it than training would
     widen = math.sqrt(max(1.0, float(ctx.opt("batch_reference")) / snap.batch_size)) if snap.batch_size > 0 else 1.0
+    at_n = f" at {snap.batch_size} samples" if widen > 1 else ""
 
     def limit(r: GradRow) -> float:
         return (ctx.opt("max_relative_head") if r is head else ctx.opt("max_relative")) * widen
@@ -241,28 +251,37 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     growth = early.rel / late.rel if late.rel > 0 and len(chain) >= 3 else 0.0
     abs_hit = worst.rel > limit(worst)
     growth_hit = snap.residual is not True and growth > ctx.opt("max_growth")
-    if not (abs_hit or growth_hit):
+    hidden = [r for r in chain if r is not head]
+    warn_limit = ctx.opt("warn_relative") * widen
+    band = not (abs_hit or growth_hit) and any(r.rel > warn_limit for r in hidden)
+    if not (abs_hit or growth_hit or band):
         return
+    if band:
+        worst = max(hidden, key=lambda r: r.rel)
     global_norm = math.sqrt(sum(r.grad ** 2 for r in chain))
     healthy = math.sqrt(sum(min(r.grad, r.ref_norm) ** 2 for r in chain))
     max_norm = nice_floor(min(global_norm / 10.0, healthy))
     per_var = nice_floor(max(min(r.grad, r.ref_norm) for r in chain))
-    over = [r.name for r in chain if r.rel > limit(r)]
-    if abs_hit:
+    over = [r.name for r in (hidden if band else chain) if r.rel > (warn_limit if band else limit(r))]
+    if abs_hit or band:
+        lim = (f"warning above {fmt(warn_limit)}x, error above {fmt(limit(worst))}x{at_n}" if band else
+               f"limit {fmt(limit(worst))}x{' for the head' if worst is head else ''}{at_n}")
         msg = (f"gradient norm of `{worst.name}` is {fmt(worst.rel)}x its weight norm (|dL/dW| {fmt(worst.grad)} vs "
-               f"|W| {fmt(worst.weight)}; limit {fmt(limit(worst))}x{' for the head' if worst is head else ''}"
-               f"{f' at {snap.batch_size} samples' if widen > 1 else ''}); "
-               f"{plural(len(over), 'layer')} over the limit, global gradient norm {fmt(global_norm)}")
+               f"|W| {fmt(worst.weight)}; {lim}); {plural(len(over), 'layer')} over the limit, global gradient "
+               f"norm {fmt(global_norm)}")
+        if band:
+            msg += (f"; one plain SGD step at learning rate {fmt(1.0 / worst.rel)} or more moves its weights by their "
+                    "own size")
     else:
         msg = (f"relative gradient grows {fmt(growth)}x from `{late.name}` ({fmt(late.rel)}) to `{early.name}` "
                f"({fmt(early.rel)}) toward the input (limit {fmt(ctx.opt('max_growth'))}x); "
                f"global gradient norm {fmt(global_norm)}")
     yield ctx.finding(
         msg + _loss_txt(snap),
-        layer=worst.name if abs_hit else early.name,
-        severity=Severity.WARNING if _surrogate(snap) else None,
+        layer=worst.name if abs_hit or band else early.name,
+        severity=Severity.WARNING if _surrogate(snap) or band else None,
         recommendation=(f"Clip the global gradient norm at {max_norm:g} and check the initialization scale "
-                        "and the input/target scale."),
+                        "and the input/target scale" + (" and the learning rate." if band else ".")),
         snippet=ctx.snippet(
             torch=("loss.backward()\n"
                    f"torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={max_norm:g})\n"
@@ -272,7 +291,7 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
         ),
         evidence={**_evidence(chain), "global_norm": global_norm, "max_norm": max_norm,
                   "clipnorm_per_variable": per_var, "growth": growth, "layers_over_limit": over,
-                  "limit_widening": widen},
+                  "limit_widening": widen, "warning_band": band},
     )
 
 

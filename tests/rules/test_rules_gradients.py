@@ -122,13 +122,16 @@ def _so48385830(rng, n=256):
     return net.snapshot(x, y, loss="mse")
 
 
-def test_nd302_normal1_linear_net_of_so48385830(rng):
-    # 4.4x in the hidden layer (one SGD step at the post's lr 3 multiplies the loss by ~1e8), 11x at the head
+def test_nd302_normal1_linear_net_of_so48385830_warns(rng):
+    # 4.4x in the hidden layer (one SGD step at the post's lr 3 multiplies the loss by ~1e8), 11x at the head:
+    # above the warning limit, below the error limit (whether it explodes depends on the learning rate)
     snap = _so48385830(rng)
     [f] = run("ND302", snap)
-    assert f.severity == Severity.ERROR and f.layer == "fc1"
+    assert f.severity == Severity.WARNING and f.layer == "fc1" and f.evidence["warning_band"]
     assert 3 < f.evidence["relative_grads"]["fc1"] < 10 and f.evidence["relative_grads"]["fc2"] < 100
-    assert "limit 3x)" in f.message
+    assert "warning above 3x, error above 10x)" in f.message and "SGD step at learning rate 0.2" in f.message
+    [e] = run("ND302", snap, max_relative=4.0)
+    assert e.severity == Severity.ERROR and "limit 4x)" in e.message
 
 
 def test_nd302_limits_widen_on_small_probe_batches(rng):
@@ -136,8 +139,8 @@ def test_nd302_limits_widen_on_small_probe_batches(rng):
     snap = replace(_so48385830(rng), batch_size=8)
     assert 3 < gradient_chain(snap)[0].rel < 6
     assert run("ND302", snap) == []
-    [f] = run("ND302", snap, max_relative=1.5)
-    assert "limit 3x at 8 samples" in f.message and f.evidence["limit_widening"] == pytest.approx(2.0)
+    [f] = run("ND302", snap, max_relative=2.0)
+    assert "limit 4x at 8 samples" in f.message and f.evidence["limit_widening"] == pytest.approx(2.0)
 
 
 def test_nd302_growth_toward_the_input(rng):
