@@ -36,6 +36,7 @@ CASES = {
 @pytest.fixture(scope="module", params=sorted(CASES))
 def app(request: pytest.FixtureRequest) -> dict[str, Any]:
     build, size, prep = CASES[request.param]
+    keras.backend.clear_session()  # fresh layer-name counters: the asserted names must not depend on test order
     model = build(weights=None, input_shape=(size, size, 3))
     raw = rng(0).uniform(0, 255, size=(4, size, size, 3)).astype("float32")
     x = prep(raw.copy()) if prep is not None else raw
