@@ -17,6 +17,7 @@ import numpy as np
 from netdoctor.rules._util import (
     activation_family,
     batchnorm_snippet,
+    fmt,
     fused_activation,
     has_dataflow,
     has_zero_scale,
@@ -349,3 +350,26 @@ def zero_grad_causes(snap: ModelSnapshot) -> list[ZeroGradCause]:
         if g.blockers:
             g.reason = g.reason.format(name_list(g.blockers))
     return list(groups.values())
+
+
+def surrogate_loss(snap: ModelSnapshot) -> bool:
+    return snap.loss is not None and snap.loss.source == "surrogate"
+
+
+def loss_text(snap: ModelSnapshot) -> str:
+    if snap.loss is None:
+        return ""
+    src = {"surrogate": " (surrogate loss: no targets were given)", "default": " (netdoctor's default loss)"}
+    return f"; probe loss {snap.loss.name} = {fmt(snap.loss.value)}{src.get(snap.loss.source, '')}"
+
+
+def chain_evidence(chain: list[GradRow]) -> dict:
+    return {
+        "grad_norms": {r.name: r.grad for r in chain},
+        "weight_norms": {r.name: r.weight for r in chain},
+        "relative_grads": {r.name: r.rel for r in chain},
+    }
+
+
+def depth_window(chain: list[GradRow]) -> int:
+    return max(1, math.ceil(len(chain) / 4))

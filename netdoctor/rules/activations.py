@@ -9,6 +9,7 @@ import numpy as np
 
 from netdoctor.findings import Finding, Severity
 from netdoctor.rules._registry import RuleContext, rule
+from netdoctor.rules._scaling import standardize_snippet
 from netdoctor.rules._util import (
     batchnorm_snippet,
     fmt,
@@ -20,7 +21,6 @@ from netdoctor.rules._util import (
     pct,
     plural,
     producer_weight_layer,
-    standardize_snippet,
     torch_ref,
 )
 from netdoctor.snapshot import (

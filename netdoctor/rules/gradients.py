@@ -14,32 +14,10 @@ from typing import Iterator
 
 from netdoctor.findings import Finding, Severity
 from netdoctor.rules._registry import RuleContext, rule
-from netdoctor.rules._gradflow import GradRow, gradient_chain, nonfinite_origin, vanishing_fix, zero_grad_causes
+from netdoctor.rules._gradflow import (GradRow, chain_evidence, depth_window, gradient_chain, loss_text, nonfinite_origin,
+                                       surrogate_loss, vanishing_fix, zero_grad_causes)
 from netdoctor.rules._util import fmt, is_head, name_list, nice_floor, norm_after, pct, plural
 from netdoctor.snapshot import ModelSnapshot, Need
-
-
-def _surrogate(snap: ModelSnapshot) -> bool:
-    return snap.loss is not None and snap.loss.source == "surrogate"
-
-
-def _loss_txt(snap: ModelSnapshot) -> str:
-    if snap.loss is None:
-        return ""
-    src = {"surrogate": " (surrogate loss: no targets were given)", "default": " (netdoctor's default loss)"}
-    return f"; probe loss {snap.loss.name} = {fmt(snap.loss.value)}{src.get(snap.loss.source, '')}"
-
-
-def _evidence(chain: list[GradRow]) -> dict:
-    return {
-        "grad_norms": {r.name: r.grad for r in chain},
-        "weight_norms": {r.name: r.weight for r in chain},
-        "relative_grads": {r.name: r.rel for r in chain},
-    }
-
-
-def _window(chain: list[GradRow]) -> int:
-    return max(1, math.ceil(len(chain) / 4))
 
 
 @rule(code="ND301", name="vanishing-gradients", needs={Need.GRADIENTS, Need.WEIGHTS}, severity=Severity.ERROR,
@@ -107,12 +85,12 @@ def vanishing_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
         return
     loss = snap.loss
     loss_big = loss is None or not math.isfinite(loss.value) or loss.value > ctx.opt("min_loss")
-    k = _window(full)
+    k = depth_window(full)
     first = max(full[:k], key=lambda r: r.rel)
     abs_hit = loss_big and first.rel < ctx.opt("min_relative")
     depth_hit = False
     if len(chain) >= 2:
-        k = _window(chain)
+        k = depth_window(chain)
         early = max(chain[:k], key=lambda r: r.rel)
         late = max(chain[-k:], key=lambda r: r.rel)
         drop = early.rel / late.rel if late.rel > 0 else 1.0
@@ -120,7 +98,7 @@ def vanishing_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
         depth_hit = snap.residual is not True and drop < ctx.opt("max_drop")
     if abs_hit or not depth_hit:
         chain = full
-        k = _window(chain)
+        k = depth_window(chain)
         early, late = first, max(chain[-k:], key=lambda r: r.rel)
         drop = early.rel / late.rel if late.rel > 0 else 1.0
         span = max(chain.index(late) - chain.index(early), 1)
@@ -138,7 +116,7 @@ def vanishing_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
                f"limit {fmt(ctx.opt('min_relative'))}) and {fmt(late.rel)} at the last layers: "
                "no layer can learn from this gradient")
     rec_txt, snippet = vanishing_fix(snap, ctx, chain)
-    severity = Severity.WARNING if _surrogate(snap) else None
+    severity = Severity.WARNING if surrogate_loss(snap) else None
     names = [r.name for r in snap.weight_layers()]
     const = [r for r in snap.weight_layers()[names.index(early.name) + 1:]
              if r.weight is not None and r.weight.stats.size > 1 and r.weight.stats.std == 0.0]
@@ -149,12 +127,12 @@ def vanishing_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
         rec_txt = f"Initialize `{const[0].name}` randomly (see ND201/ND202)."
         snippet = None
     yield ctx.finding(
-        msg + _loss_txt(snap),
+        msg + loss_text(snap),
         layer=early.name,
         severity=severity,
         recommendation=rec_txt,
         snippet=snippet,
-        evidence={**_evidence(chain), "drop": drop, "per_layer": per_layer, "span": span,
+        evidence={**chain_evidence(chain), "drop": drop, "per_layer": per_layer, "span": span,
                   "early_layer": early.name, "late_layer": late.name,
                   "loss": None if loss is None else loss.value, "loss_source": None if loss is None else loss.source},
     )
@@ -245,7 +223,7 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
         return (ctx.opt("max_relative_head") if r is head else ctx.opt("max_relative")) * widen
 
     worst = max(chain, key=lambda r: r.rel / limit(r))
-    k = _window(chain)
+    k = depth_window(chain)
     early = max(chain[:k], key=lambda r: r.rel)
     late = max(chain[-k:], key=lambda r: r.rel)
     growth = early.rel / late.rel if late.rel > 0 and len(chain) >= 3 else 0.0
@@ -277,9 +255,9 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
                f"({fmt(early.rel)}) toward the input (limit {fmt(ctx.opt('max_growth'))}x); "
                f"global gradient norm {fmt(global_norm)}")
     yield ctx.finding(
-        msg + _loss_txt(snap),
+        msg + loss_text(snap),
         layer=worst.name if abs_hit or band else early.name,
-        severity=Severity.WARNING if _surrogate(snap) or band else None,
+        severity=Severity.WARNING if surrogate_loss(snap) or band else None,
         recommendation=(f"Clip the global gradient norm at {max_norm:g} and check the initialization scale "
                         "and the input/target scale" + (" and the learning rate." if band else ".")),
         snippet=ctx.snippet(
@@ -289,7 +267,7 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
             keras=(f"optimizer = keras.optimizers.Adam(learning_rate=1e-3, global_clipnorm={max_norm:g})\n"
                    f"# or clipnorm={per_var:g} to clip each variable separately"),
         ),
-        evidence={**_evidence(chain), "global_norm": global_norm, "max_norm": max_norm,
+        evidence={**chain_evidence(chain), "global_norm": global_norm, "max_norm": max_norm,
                   "clipnorm_per_variable": per_var, "growth": growth, "layers_over_limit": over,
                   "limit_widening": widen, "warning_band": band},
     )
