@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     from netdoctor.engine import merged_needs, selected_rules
     from netdoctor.config import Config
 
-    needs = sorted(str(n) for n in merged_needs(selected_rules(Config())))
+    needs = sorted(str(n) for n in merged_needs(selected_rules(Config(), one_shot=True)))
     out(f"('check' collects what the registered rules need: {', '.join(needs) or 'nothing yet'}; "
         "'all needs' collects every statistic)\n")
     if not args.no_keras:
