@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from netdoctor.health import relative_grad as relative_grad  # one definition for rules and reports
 from netdoctor.snapshot import (
     KIND_ACTIVATION,
     KIND_CONV,
@@ -338,18 +339,6 @@ def has_zero_scale(rec: LayerRecord) -> bool:
             if p.stats.size and p.stats.abs_max == 0.0:
                 return True
     return False
-
-
-def relative_grad(p: ParamRecord) -> float | None:
-    """``|grad| / max(|W|, |W_ref|)`` where ``|W_ref| = sqrt(size / fan_in)`` is the norm of a
-    unit-gain init of the same shape (keeps tiny or zero-initialized heads from inflating it)."""
-    if p.grad is None:
-        return None
-    size = max(p.stats.size, 1)
-    fan_in = p.fan_in or (size // max(p.units or 1, 1)) or 1
-    ref = math.sqrt(size / max(fan_in, 1))
-    denom = max(p.stats.l2, ref)
-    return float(p.grad.l2 / denom) if denom > 0 else None
 
 
 def observations(rec: LayerRecord, vec: np.ndarray | None, batch_size: int) -> int:
