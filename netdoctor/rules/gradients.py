@@ -1,10 +1,8 @@
 """ND3xx: gradients of one probe backward pass.
 
-The measure used throughout is the *relative gradient* ``|dL/dW| / |W|`` of each weight layer
-(the size of an SGD step at learning rate 1, relative to the weights), with ``|W|`` floored at
-the norm of a unit-gain initialization so that tiny or zero-initialized heads do not inflate
-it (see ``_util.relative_grad``). Embedding tables are left out: only the rows of the tokens in
-the batch get a gradient, so their norm says nothing about depth.
+The measure throughout is the *relative gradient* of each weight layer,
+:func:`netdoctor.health.relative_grad` (the one the reports' grad/weight column shows).
+Embedding tables are left out: only the rows of the batch's tokens get a gradient.
 """
 
 from __future__ import annotations
