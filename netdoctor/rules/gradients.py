@@ -74,9 +74,8 @@ def vanishing_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
       gradient descent is difficult" (1994).
     - Glorot & Bengio (2010); He et al. (2016) "Deep Residual Learning".
     """
-    # layers followed by a normalization are scale-invariant (their gradient is orthogonal to W and
-    # says nothing about decay: a 1-input Dense before ReLU+BN has almost none by construction)
-    # the absolute test keeps them (a stem conv before BN is what feeds a ConvNeXt's layer-scaled blocks)
+    # layers followed by a normalization are scale-invariant: out of the depth test (their gradient
+    # says nothing about decay), kept in the absolute test (a stem conv before BN feeds a ConvNeXt)
     full = gradient_chain(snap)
     chain = [r for r in full if norm_after(snap, r.rec) is None]
     if len(full) < 2:
