@@ -236,21 +236,19 @@ def report(
     import sys
     from pathlib import Path
 
-    from netdoctor.cli._output import fail, write_stdout
-    from netdoctor.cli.check import _render, _split_refs
-    from netdoctor.config import FAIL_ON_VALUES, load_project_config, make_config
+    from netdoctor.cli._output import UsageFailure, fail, write_stdout
+    from netdoctor.cli.check import _render, _split_refs, resolve_fail_on
+    from netdoctor.config import load_project_config, make_config
     from netdoctor.errors import NetdoctorError
     from netdoctor.monitor import report_from_log
 
     try:
         project = load_project_config(start=Path.cwd())
-        level = (fail_on or project.config.fail_on or "error").strip().lower()
-        if level not in FAIL_ON_VALUES:
-            fail(f"--fail-on must be one of {', '.join(FAIL_ON_VALUES)}, not {level!r}")
+        level = resolve_fail_on(fail_on, project.config.fail_on)
         cfg = make_config(select=_split_refs(select), ignore=_split_refs(ignore), base=project.config, fail_on=level)
         result = report_from_log(log, config=cfg)
         text = _render(fmt, result, sys.stdout, level)
-    except (NetdoctorError, ValueError) as exc:
+    except (NetdoctorError, UsageFailure, ValueError) as exc:
         fail(str(exc))
     write_stdout(text)
     raise typer.Exit(result.exit_code(level))

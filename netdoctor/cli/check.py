@@ -67,7 +67,7 @@ def run_check(args: CheckArgs) -> int:
 
 
 def _run(args: CheckArgs) -> int:
-    from netdoctor.config import FAIL_ON_VALUES, load_project_config, make_config
+    from netdoctor.config import load_project_config, make_config
     from netdoctor.findings import Report
     from netdoctor.workers import CheckOptions, check_files
 
@@ -80,9 +80,7 @@ def _run(args: CheckArgs) -> int:
     if args.config is not None and not Path(args.config).is_file():
         raise UsageFailure(f"no such config file: {args.config}; pass the path of a pyproject.toml")
     project = load_project_config(start=Path.cwd(), explicit=args.config)
-    fail_on = (args.fail_on or project.config.fail_on or "error").strip().lower()
-    if fail_on not in FAIL_ON_VALUES:
-        raise UsageFailure(f"--fail-on must be one of {', '.join(FAIL_ON_VALUES)}, not {fail_on!r}")
+    fail_on = resolve_fail_on(args.fail_on, project.config.fail_on)
     select = _split_refs(args.select)
     # like ruff: --select replaces the configured selection (its ignores too); --ignore adds
     base = replace(project.config, ignore=()) if select is not None else project.config
@@ -144,6 +142,16 @@ def _run(args: CheckArgs) -> int:
 
 
 # -- option handling --------------------------------------------------------------------
+def resolve_fail_on(flag: str | None, configured: str | None) -> str:
+    """The effective fail-on level: the flag, else the project's, else ``"error"``."""
+    from netdoctor.config import FAIL_ON_VALUES
+
+    level = (flag or configured or "error").strip().lower()
+    if level not in FAIL_ON_VALUES:
+        raise UsageFailure(f"--fail-on must be one of {', '.join(FAIL_ON_VALUES)}, not {level!r}")
+    return level
+
+
 def plan_outputs(formats: Sequence[str], outputs: Sequence[str]) -> list[tuple[str, str]]:
     """Pair each format with a destination (a path, or ``"-"`` for stdout).
 

@@ -175,3 +175,8 @@ def test_html_option_writes_the_page_beside_the_text_report(cli, tmp_path):
     assert 'data-chart="gradient-flow"' in html
     both = cli("check", fixture("zero_hidden.py"), "--html", str(page), "-f", "html", "-o", str(page))
     assert both.code == 2 and "either with --html" in both.err
+
+
+def test_unknown_fail_on_level_is_a_usage_error(cli):
+    bad = cli("check", fixture("zero_hidden.py"), "--fail-on", "fatal")
+    assert bad.code == 2 and bad.err.startswith("error: --fail-on must be one of error, warning, info, never")

@@ -48,3 +48,9 @@ def test_report_command_selection_and_errors(log, tmp_path):
     missing = invoke("report", str(tmp_path / "nope.jsonl"))
     assert missing.exit_code == 2 and "no such file" in missing.output
     assert invoke("report", str(log), "--format", "nope").exit_code == 2
+
+
+def test_report_command_fail_on_is_resolved_like_check(log):
+    assert invoke("report", str(log), "--fail-on", "never").exit_code == 0
+    bad = invoke("report", str(log), "--fail-on", "fatal")
+    assert bad.exit_code == 2 and "--fail-on must be one of error, warning, info, never" in bad.output
