@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,24 +27,9 @@ from netdoctor.adapters._keras_loss import plan
 from netdoctor.adapters._keras_state import StateGuard
 from netdoctor.adapters._keras_stats import looks_like, tensor_stats
 
+from netdoctor._verify_verdict import ProbeResult as ProbeResult  # shared with the other framework's fixer
 from netdoctor.snapshot import ProbeSettings
 from netdoctor.verify import NotApplicable
-
-
-@dataclass
-class ProbeResult:
-    """A training probe: final loss, settings, and the trained clone."""
-
-    model: Any
-    applied: Applied
-    final: float
-    steps: int
-    optimizer: str
-    loss_name: str
-    clip: float | None = None
-    note: str | None = None
-    max_spike: float | None = None
-    losses: list[float] = field(default_factory=list)
 
 
 class ProbeMixin:

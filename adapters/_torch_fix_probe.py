@@ -13,7 +13,6 @@ import copy
 import dataclasses
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,24 +29,9 @@ from netdoctor.adapters._torch_loss import compute_loss, loss_name
 from netdoctor.adapters._torch_state import cuda_devices
 from torch import nn
 
+from netdoctor._verify_verdict import ProbeResult as ProbeResult  # shared with the other framework's fixer
 from netdoctor.snapshot import ProbeSettings
 from netdoctor.verify import NotApplicable
-
-
-@dataclass
-class ProbeResult:
-    """A training probe: final loss, settings, and the trained copy (for re-scoring)."""
-
-    model: nn.Module
-    applied: Applied
-    final: float
-    steps: int
-    optimizer: str
-    loss_name: str
-    clip: float | None = None
-    note: str | None = None
-    max_spike: float | None = None
-    losses: list[float] = field(default_factory=list)
 
 
 class ProbeMixin:

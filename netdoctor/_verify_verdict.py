@@ -1,7 +1,8 @@
 """The verdict of a verified fix: what to measure before and after, and whether the fix worked.
 
 Part of :mod:`netdoctor.verify` (framework-free): :func:`metrics` (the finding's key numbers on
-the original and on the fixed copy), whether the rule still fires where it fired
+the original and on the fixed copy), the :class:`ProbeResult` a fixer's training probe returns,
+whether the rule still fires where it fired
 (:func:`_persists`), whether the probe loss got worse (:func:`_worse`) and the gradient-spike
 check of the minibatch probe (:func:`_spikes`).
 """
@@ -9,6 +10,7 @@ check of the minibatch probe (:func:`_spikes`).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from netdoctor._verify_plan import _var_ratio
@@ -22,6 +24,26 @@ VERIFIED = "verified"
 NOT_VERIFIED = "not verified"
 NO_FIX = "no automatic fix"
 MODEL_WIDE = frozenset({"ND101", "ND102", "ND103", "ND301", "ND302", "ND303", "ND403", "ND502", "ND503", "ND604"})
+
+
+@dataclass
+class ProbeResult:
+    """A training probe of a fixer (torch or Keras): final loss, settings, and the trained copy.
+
+    ``model`` is the trained copy (for re-scoring) and ``applied`` the fixer's ``Applied`` record
+    of what the probe fed it; the orchestration in :mod:`netdoctor.verify` reads the rest.
+    """
+
+    model: Any
+    applied: Any
+    final: float
+    steps: int
+    optimizer: str
+    loss_name: str
+    clip: float | None = None
+    note: str | None = None
+    max_spike: float | None = None
+    losses: list[float] = field(default_factory=list)
 
 
 def _spikes(before: float | None, after: float | None, factor: float = 10.0) -> list[str]:
