@@ -359,10 +359,3 @@ class ModelSnapshot:
 
     def has(self, need: Need) -> bool:
         return need in self.collected
-
-
-def layer_health(snapshot: ModelSnapshot) -> list[dict[str, Any]]:
-    """Rows of the per-layer health table; see :func:`netdoctor.health.layer_health`."""
-    from netdoctor.health import layer_health as _layer_health
-
-    return _layer_health(snapshot)

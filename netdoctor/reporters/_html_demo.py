@@ -19,7 +19,7 @@ STAGES = ((64, 3), (128, 4), (256, 6), (512, 3))  # ResNet50 bottleneck stages
 
 
 def demo_layers(stages: tuple[int, ...] = (3, 4, 6, 3), seed: int = 0) -> list[dict[str, Any]]:
-    """Layer rows (see ``snapshot.layer_health``) of a ResNet-like network with ``stages``
+    """Layer rows (see ``health.layer_health``) of a ResNet-like network with ``stages``
     bottleneck blocks per stage: ``6 * sum(stages) + 8`` rows (104 for ResNet50's (3, 4, 6, 3))."""
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []

@@ -393,7 +393,8 @@ def test_resnet50_sized_report_is_small_and_fast(tmp_path: Any) -> None:
 
 
 def test_layer_health_rows_carry_weight_std_and_fans() -> None:
-    from netdoctor.snapshot import LayerRecord, ModelSnapshot, ParamRecord, TensorStats, layer_health
+    from netdoctor.health import layer_health
+    from netdoctor.snapshot import LayerRecord, ModelSnapshot, ParamRecord, TensorStats
 
     w = np.random.default_rng(0).normal(0, 0.1, size=(4, 8))
     rec = LayerRecord(name="fc", type_name="Linear", kind="linear", params=(
