@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from netdoctor.findings import Report
-from netdoctor.reporters._html_demo import demo_report
+from netdoctor.reporters.html.demo import demo_report
 from netdoctor.reporters.html import render
 
 SIZE_BUDGET = 1_000_000

@@ -40,7 +40,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 
 import netdoctor  # noqa: E402
-from netdoctor.adapters.torch_monitor import TorchMonitor  # noqa: E402
+from netdoctor.adapters.torch.monitor import TorchMonitor  # noqa: E402
 
 DEFAULT_EVERY = TorchMonitor.__init__.__kwdefaults__["every"]
 

@@ -36,7 +36,7 @@ def worker(framework: str, repeats: int) -> list[dict[str, Any]]:
     warnings.simplefilter("ignore")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from netdoctor.engine import check
-    from netdoctor.loader import load_model_file
+    from netdoctor.modelfile.loader import load_model_file
 
     files = sorted(glob.glob(str(REPO / "examples" / "rules" / "*" / PATTERNS[framework])))
     rows: list[dict[str, Any]] = []

@@ -216,10 +216,10 @@ def run_one(path: Path, framework: str, seed: int) -> dict[str, Any]:
     """Load ``path`` under ``seed``, check it like ``netdoctor.check`` does, score the baselines."""
     from baselines import DETECTORS
 
-    from netdoctor._frameworks import get_adapter
+    from netdoctor.frameworks import get_adapter
     from netdoctor.config import Config
     from netdoctor.engine import merged_needs, run_rules, selected_rules
-    from netdoctor.loader import load_model_file
+    from netdoctor.modelfile.loader import load_model_file
     from netdoctor.snapshot import ProbeSettings
 
     rec: dict[str, Any] = {"case": path.stem, "seed": seed, "status": "ok"}

@@ -63,7 +63,7 @@ def _cases(batch: int) -> list[tuple[str, Any, Any, Any]]:
 def _plain_step(model: Any, x: Any, y: Any, loss_fn: Any) -> Callable[[], Any]:
     import keras
 
-    from netdoctor.adapters._keras_grad import grad_fn
+    from netdoctor.adapters.keras.grad import grad_fn
 
     gfn = grad_fn(keras.backend.backend())
     xt, yt = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y)

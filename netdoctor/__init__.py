@@ -27,7 +27,7 @@ def check(model: Any, inputs: Any = None, targets: Any = None, **kwargs: Any) ->
     return _check(model, inputs, targets, **kwargs)
 
 
-_LAZY = {"watch": ("netdoctor.monitor", "watch"), "KerasCallback": ("netdoctor.adapters.keras_callback", "KerasCallback")}
+_LAZY = {"watch": ("netdoctor.monitor", "watch"), "KerasCallback": ("netdoctor.adapters.keras.callback", "KerasCallback")}
 
 
 def __getattr__(name: str) -> Any:

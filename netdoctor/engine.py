@@ -12,8 +12,8 @@ from typing import Any, Iterable
 from netdoctor import suppress
 from netdoctor.config import Config, make_config
 from netdoctor.findings import Finding, Report, SkippedRule, TargetInfo
-from netdoctor.rules._registry import RuleContext, RuleSpec, registry
-from netdoctor.health import layer_health
+from netdoctor.rules.spec import RuleContext, RuleSpec, registry
+from netdoctor.analysis.health import layer_health
 from netdoctor.snapshot import ModelSnapshot, Need, ProbeSettings
 
 
@@ -79,7 +79,7 @@ def check(
         netdoctor.errors.NetdoctorError: For problems the user can fix (bad data shape,
             a loss that raises, an unsupported object), with a one-line message.
     """
-    from netdoctor._frameworks import detect_framework, get_adapter
+    from netdoctor.frameworks import detect_framework, get_adapter
 
     t0 = time.perf_counter()
     cfg = make_config(select=select, ignore=ignore, base=config)

@@ -145,7 +145,7 @@ class TargetInfo:
         loss: Description of the loss used for the probe (e.g. ``"CrossEntropyLoss"``).
         skipped: Rules that could not run on this model.
         rules_passed: Codes of rules that ran on this model and found nothing.
-        layers: Per-layer health rows for the report table (see ``netdoctor.health.layer_health``).
+        layers: Per-layer health rows for the report table (see ``netdoctor.analysis.health.layer_health``).
         notes: Extra remarks from the adapter (e.g. "surrogate loss used").
     """
 

@@ -19,7 +19,7 @@ All of it lives in arrays allocated once, so memory is flat however long the run
 :class:`HistoryRecorder` is the mutable recorder; :meth:`HistoryRecorder.view` returns a
 frozen :class:`History` for the rules (``ModelSnapshot.history``); the rules' own helpers
 (windows of the loss curve, "held for ``patience`` samples") are in
-:mod:`netdoctor.rules._series`.
+:mod:`netdoctor.rules.training.series`.
 """
 
 from __future__ import annotations

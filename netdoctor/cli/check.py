@@ -69,7 +69,7 @@ def run_check(args: CheckArgs) -> int:
 def _run(args: CheckArgs) -> int:
     from netdoctor.config import load_project_config, make_config
     from netdoctor.findings import Report
-    from netdoctor.workers import CheckOptions, check_files
+    from netdoctor.modelfile.workers import CheckOptions, check_files
 
     t0 = time.perf_counter()
     destinations = plan_outputs(args.formats or ["text"], args.outputs)

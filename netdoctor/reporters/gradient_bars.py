@@ -18,7 +18,7 @@ import math
 from typing import Any
 
 from netdoctor.findings import Report, TargetInfo
-from netdoctor.reporters._html_charts import Thresholds, grad_status
+from netdoctor.reporters.html.charts import Thresholds, grad_status
 
 EIGHTHS = " ▏▎▍▌▋▊▉"
 STATUS_WORD = {"ok": "", "low": "vanishing", "high": "exploding", "zero": "no gradient", "nonfinite": "non-finite"}

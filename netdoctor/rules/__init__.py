@@ -13,6 +13,6 @@ Importing this package registers every rule; see ``_registry.py`` for the decora
 from __future__ import annotations
 
 from netdoctor.rules import activations, data, gradients, structure, training, weights  # noqa: F401
-from netdoctor.rules._registry import RuleContext, RuleSpec, registry, resolve, rule
+from netdoctor.rules.spec import RuleContext, RuleSpec, registry, resolve, rule
 
 __all__ = ["RuleContext", "RuleSpec", "registry", "resolve", "rule"]

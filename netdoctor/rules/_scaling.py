@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from netdoctor.snapshot import KIND_CONV, LayerRecord, TensorStats
 
 if TYPE_CHECKING:
-    from netdoctor.rules._registry import RuleContext
+    from netdoctor.rules.spec import RuleContext
 
 
 def standardize_snippet(ctx: "RuleContext", rec: LayerRecord, st: TensorStats, pixels: bool = False) -> str | None:

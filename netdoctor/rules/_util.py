@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from netdoctor.health import relative_grad as relative_grad  # one definition for rules and reports
+from netdoctor.analysis.health import relative_grad as relative_grad  # one definition for rules and reports
 from netdoctor.snapshot import (
     KIND_ACTIVATION,
     KIND_CONV,
@@ -33,7 +33,7 @@ from netdoctor.snapshot import (
 )
 
 if TYPE_CHECKING:
-    from netdoctor.rules._registry import RuleContext
+    from netdoctor.rules.spec import RuleContext
 
 #: Parameter roles that are weight matrices/kernels/tables (never biases or norm params).
 MATRIX_ROLES = (ROLE_WEIGHT, ROLE_RECURRENT, ROLE_EMBEDDING)

@@ -7,7 +7,7 @@ from typing import Iterator
 import numpy as np
 
 from netdoctor.findings import Finding, Severity
-from netdoctor.rules._registry import RuleContext, rule
+from netdoctor.rules.spec import RuleContext, rule
 from netdoctor.rules._scaling import standardize_snippet
 from netdoctor.rules._util import fmt, norm_after, pct, plural
 from netdoctor.snapshot import KIND_CONV, KIND_EMBEDDING, LayerRecord, ModelSnapshot, Need, TensorStats

@@ -1,7 +1,7 @@
 """ND3xx: gradients of one probe backward pass.
 
 The measure throughout is the *relative gradient* of each weight layer,
-:func:`netdoctor.health.relative_grad` (the one the reports' grad/weight column shows).
+:func:`netdoctor.analysis.health.relative_grad` (the one the reports' grad/weight column shows).
 Embedding tables are left out: only the rows of the batch's tokens get a gradient.
 """
 
@@ -11,8 +11,8 @@ import math
 from typing import Iterator
 
 from netdoctor.findings import Finding, Severity
-from netdoctor.rules._registry import RuleContext, rule
-from netdoctor.rules._gradflow import (GradRow, chain_evidence, depth_window, gradient_chain, loss_text, nonfinite_origin,
+from netdoctor.rules.spec import RuleContext, rule
+from netdoctor.analysis.gradflow import (GradRow, chain_evidence, depth_window, gradient_chain, loss_text, nonfinite_origin,
                                        surrogate_loss, vanishing_fix, zero_grad_causes)
 from netdoctor.rules._util import fmt, is_head, name_list, nice_floor, norm_after, pct, plural
 from netdoctor.snapshot import ModelSnapshot, Need

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from netdoctor.findings import Finding, Severity
-from netdoctor.rules._registry import RuleContext, rule
+from netdoctor.rules.spec import RuleContext, rule
 from netdoctor.rules._targets import target_mismatch
 from netdoctor.rules._util import (
     PASS_THROUGH_KINDS,

@@ -6,8 +6,8 @@ import math
 from typing import Iterator
 
 from netdoctor.findings import Finding, Severity
-from netdoctor.rules._gradflow import gradient_reaches
-from netdoctor.rules._registry import RuleContext, rule
+from netdoctor.analysis.gradflow import gradient_reaches
+from netdoctor.rules.spec import RuleContext, rule
 from netdoctor.rules._util import (
     activation_family,
     fused_activation,

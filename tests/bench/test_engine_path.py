@@ -16,7 +16,7 @@ detect = load("detect")
                                            ("torch_h01_transformer_encoder", 1)])
 def test_run_one_matches_netdoctor_check(name, seed):
     import netdoctor
-    from netdoctor.loader import load_model_file
+    from netdoctor.modelfile.loader import load_model_file
     from netdoctor.snapshot import ProbeSettings
 
     path = BENCH / "cases" / f"{name}.py"

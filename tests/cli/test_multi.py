@@ -56,7 +56,7 @@ def test_a_native_crash_costs_only_its_own_file(netdoctor_subprocess, tmp_path):
 
 
 def test_files_are_grouped_by_a_scan_of_their_imports():
-    from netdoctor.workers import group_by_framework
+    from netdoctor.modelfile.workers import group_by_framework
 
     specs = [FX + "crash.py", FX + "zero_hidden_keras.py", "saved/model.keras", FX + "multi.py::build_broken",
              FX + "no_such_file.py"]

@@ -15,7 +15,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 def test_torch_weights_replace_the_built_ones(cli, tmp_path):
     torch = pytest.importorskip("torch")
-    from netdoctor.loader import load_model_file
+    from netdoctor.modelfile.loader import load_model_file
 
     model = load_model_file(str(FIXTURES / "zero_hidden.py")).model
     torch.nn.init.normal_(model.fc2.weight, std=0.25)  # the "trained" checkpoint has a real fc2
@@ -39,7 +39,7 @@ def test_keras_saved_model_and_weights(cli, tmp_path):
     pytest.importorskip("keras")
     import numpy as np
 
-    from netdoctor.loader import load_model_file
+    from netdoctor.modelfile.loader import load_model_file
 
     model = load_model_file(str(FIXTURES / "zero_hidden_keras.py")).model
     saved = tmp_path / "zero_hidden.keras"

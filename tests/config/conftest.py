@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from netdoctor.findings import Category, Severity
-from netdoctor.rules import _registry
+from netdoctor.rules import spec as _registry
 from netdoctor.snapshot import Need
 
 

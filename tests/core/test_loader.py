@@ -1,4 +1,4 @@
-"""netdoctor.loader: finding model, data and loss in a model file, and every way it can fail."""
+"""netdoctor.modelfile.loader: finding model, data and loss in a model file, and every way it can fail."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from netdoctor.errors import DataError, ModelLoadError, UnsupportedModelError
-from netdoctor.loader import load_model_file, load_npz, split_batch, split_spec
-from netdoctor.workers import scan_framework
+from netdoctor.modelfile.loader import load_model_file, load_npz, split_batch, split_spec
+from netdoctor.modelfile.workers import scan_framework
 
 torch = pytest.importorskip("torch")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from keras_helpers import L, by_name, collect, keras, lecture_data, lecture_model, rng
 
-from netdoctor.adapters._keras_layers import compute_fans
+from netdoctor.adapters.keras.kinds import compute_fans
 from netdoctor.snapshot import (
     ROLE_BIAS,
     ROLE_BUFFER,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from keras_helpers import keras, rng
 
-from netdoctor.adapters import _keras_stats as ks
+from netdoctor.adapters.keras import stats as ks
 from netdoctor.snapshot import TensorStats
 
 FIELDS = ("mean", "std", "min", "max", "abs_max", "abs_mean", "l2", "frac_zero", "frac_nonfinite")

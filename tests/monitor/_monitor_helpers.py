@@ -8,7 +8,7 @@ import numpy as np
 from netdoctor.findings import Finding
 from netdoctor.history import History, HistoryRecorder, Sample
 from netdoctor.rules import registry
-from netdoctor.rules._registry import RuleContext
+from netdoctor.rules.spec import RuleContext
 from netdoctor.snapshot import ModelSnapshot, Need
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from netdoctor.history import HistoryRecorder, Sample
-from netdoctor.rules._series import first_run, first_span, loss_level_at, loss_windows, trailing_median
+from netdoctor.rules.training.series import first_run, first_span, loss_level_at, loss_windows, trailing_median
 from _monitor_helpers import make_history
 
 

@@ -153,7 +153,7 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path, monkeypatch):
 
 
 def test_import_netdoctor_and_the_monitor_stays_light():
-    code = ("import sys, netdoctor, netdoctor.monitor, netdoctor.history, netdoctor.plotting, netdoctor.rules\n"
+    code = ("import sys, netdoctor, netdoctor.monitor, netdoctor.history, netdoctor.monitor.plot, netdoctor.rules\n"
             "assert callable(netdoctor.watch)\n"
             "heavy = [m for m in ('torch', 'tensorflow', 'keras', 'matplotlib') if m in sys.modules]\n"
             "print(heavy)")

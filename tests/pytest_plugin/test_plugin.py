@@ -21,7 +21,7 @@ from netdoctor import pytest_plugin as plugin
 from netdoctor.config import Config
 from netdoctor.errors import DataError, ModelLoadError
 from netdoctor.findings import Category, Finding, Report, Severity, SkippedRule, TargetInfo
-from netdoctor.rules import _registry
+from netdoctor.rules import spec as _registry
 from netdoctor.snapshot import Need
 
 pytest_plugins = ["pytester"]

@@ -13,9 +13,9 @@ import pytest
 
 from netdoctor.findings import Category, Finding, Report, Severity, SkippedRule, TargetInfo
 from netdoctor.reporters import gradient_bars
-from netdoctor.reporters._html_charts import Thresholds
-from netdoctor.reporters._html_demo import demo_history, demo_report
-from netdoctor.reporters._html_history import normalize_history
+from netdoctor.reporters.html.charts import Thresholds
+from netdoctor.reporters.html.demo import demo_history, demo_report
+from netdoctor.reporters.html.history import normalize_history
 from netdoctor.reporters.html import render
 
 NASTY = 'enc<b>&"x\'</script><script id="pwned">1</script>'
@@ -321,7 +321,7 @@ def test_long_history_is_reduced_but_keeps_spikes() -> None:
     assert not [a for _, a in items if "point" in a.get("class", "").split()]
     assert float(svg["data-max"]) == max(hist["grad_norm"])
     # the spikes survive the reduction: the highest drawn point is the largest value
-    from netdoctor.reporters._svg import linear_domain
+    from netdoctor.reporters.html.svg import linear_domain
 
     lo, hi = linear_domain(hist["grad_norm"])
     top, bottom = 40.0, 220.0
@@ -393,7 +393,7 @@ def test_resnet50_sized_report_is_small_and_fast(tmp_path: Any) -> None:
 
 
 def test_layer_health_rows_carry_weight_std_and_fans() -> None:
-    from netdoctor.health import layer_health
+    from netdoctor.analysis.health import layer_health
     from netdoctor.snapshot import LayerRecord, ModelSnapshot, ParamRecord, TensorStats
 
     w = np.random.default_rng(0).normal(0, 0.1, size=(4, 8))

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from netdoctor.findings import Category, Finding, Report
-from netdoctor.reporters._html_demo import demo_report
+from netdoctor.reporters.html.demo import demo_report
 from netdoctor.reporters.html import render
 
 NASTY = 'layer1.0.conv1<img src=x onerror="document.title=\'pwned\'">&</script><b id="pwned">'

@@ -12,7 +12,7 @@ import pytest
 from netdoctor.baseline import fingerprint
 from netdoctor.findings import Category, Finding, LoadError, Report, Severity, SkippedRule, TargetInfo
 from netdoctor.reporters import sarif
-from netdoctor.rules import _registry
+from netdoctor.rules import spec as _registry
 from netdoctor.snapshot import Need
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import pytest
 from _factory import Net, blobs, find, he, mlp, param, run, stats
 
 from netdoctor.findings import Severity
-from netdoctor.rules._gradflow import gradient_chain
+from netdoctor.analysis.gradflow import gradient_chain
 from netdoctor.snapshot import ROLE_WEIGHT, LayerRecord, LossInfo
 
 

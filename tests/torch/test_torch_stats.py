@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from netdoctor.adapters._torch_stats import _to_host, duplicate_unit_frac, reduce  # noqa: E402
+from netdoctor.adapters.torch.stats import _to_host, duplicate_unit_frac, reduce  # noqa: E402
 from netdoctor.snapshot import TensorStats  # noqa: E402
 
 SCALARS = ("mean", "std", "min", "max", "abs_max", "abs_mean", "l2", "frac_zero", "frac_nonfinite")

@@ -1,0 +1,213 @@
+"""Probe inputs, targets and outputs: conversion, synthetic data, output summary, data stats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from netdoctor.adapters._common import SYNTHETIC_BATCH, classify_output, format_shape, target_kind
+from netdoctor.adapters.torch.stats import reduce
+from netdoctor.adapters.torch.flow import iter_tensors
+from netdoctor.errors import DataError
+from netdoctor.snapshot import DataStats, OutputInfo, TensorStats
+
+
+@dataclass
+class ProbeInputs:
+    """Inputs as the model will receive them.
+
+    Attributes:
+        args: Positional arguments of the model call.
+        kwargs: Keyword arguments of the model call.
+        named: Each input tensor by display name (``"x"``, ``"x[0]"``, dict keys).
+        batch_size: Samples in the probe batch.
+        synthetic: The inputs were made from ``input_shape``.
+    """
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    named: dict[str, torch.Tensor] = field(default_factory=dict)
+    batch_size: int = 0
+    synthetic: bool = False
+
+
+def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """Device of the model's first parameter/buffer and its floating dtype."""
+    device = torch.device("cpu")
+    dtype = None
+    for t in list(model.parameters()) + list(model.buffers()):
+        if device == torch.device("cpu") and t.device.type != "meta":
+            device = t.device
+        if dtype is None and t.is_floating_point():
+            dtype = t.dtype
+        if dtype is not None and device.type != "cpu":
+            break
+    return device, dtype or torch.get_default_dtype()
+
+
+def _to_tensor(value: Any, device: torch.device, dtype: torch.dtype, n: int, what: str) -> Any:
+    """One array-like -> a fresh tensor on ``device`` (floats cast to ``dtype``), first ``n`` rows."""
+    if isinstance(value, Mapping):  # a dict passed as one positional input
+        return {k: _to_tensor(v, device, dtype, n, f"{what}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, torch.Tensor):
+        t = value.detach()
+    elif isinstance(value, np.ndarray) or np.isscalar(value) or isinstance(value, (list, tuple)):
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf":
+            raise DataError(f"{what} has dtype {arr.dtype}, which a model cannot take; pass numeric arrays")
+        if arr.dtype.kind == "u" and arr.dtype != np.uint8:
+            arr = arr.astype(np.int64)
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    else:
+        return value  # options such as return_dict=True pass through unchanged
+    if t.dim() >= 1 and t.shape[0] > n:
+        t = t[:n]
+    target_dtype = dtype if t.is_floating_point() else None
+    return t.to(device=device, dtype=target_dtype, copy=True)
+
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, (torch.Tensor, np.ndarray))
+
+
+def prepare_inputs(inputs: Any, device: torch.device, dtype: torch.dtype, max_samples: int) -> ProbeInputs:
+    """Convert user inputs: a tensor/array, a tuple/list (positional) or a dict (keywords)."""
+    n = max_samples
+    if isinstance(inputs, Mapping):
+        kwargs = {str(k): _to_tensor(v, device, dtype, n, f"input {k!r}") for k, v in inputs.items()}
+        named = {k: v for k, v in kwargs.items() if isinstance(v, torch.Tensor)}
+        return ProbeInputs(args=(), kwargs=kwargs, named=named, batch_size=_batch(named))
+    if isinstance(inputs, (tuple, list)) and inputs and all(_is_array(v) or isinstance(v, Mapping) or v is None for v in inputs):
+        args = tuple(_to_tensor(v, device, dtype, n, f"input x[{i}]") for i, v in enumerate(inputs))
+        named = {}
+        for i, v in enumerate(args):
+            if isinstance(v, torch.Tensor):
+                named[f"x[{i}]"] = v
+            elif isinstance(v, Mapping):
+                named.update({f"x[{i}][{k!r}]": t for k, t in v.items() if isinstance(t, torch.Tensor)})
+        return ProbeInputs(args=args, named=named, batch_size=_batch(named))
+    if _is_array(inputs) or isinstance(inputs, (list, tuple)) or np.isscalar(inputs):
+        try:
+            t = _to_tensor(inputs, device, dtype, n, "the input")
+        except ValueError as exc:
+            raise DataError(f"cannot turn the inputs into an array ({exc}); pass a tensor, an array, "
+                            "a tuple of them or a dict") from None
+        return ProbeInputs(args=(t,), named={"x": t}, batch_size=_batch({"x": t}))
+    raise DataError(f"inputs of type {type(inputs).__name__} are not supported; pass a tensor, a numpy "
+                    "array, a tuple of them (positional inputs) or a dict (keyword inputs)")
+
+
+def _batch(named: Mapping[str, torch.Tensor]) -> int:
+    for t in named.values():
+        if t.dim() >= 1:
+            return int(t.shape[0])
+    return 1
+
+
+def synthetic_inputs(input_shape: Any, device: torch.device, dtype: torch.dtype, seed: int,
+                     batch: int = SYNTHETIC_BATCH) -> ProbeInputs:
+    """Seeded N(0, 1) inputs of shape ``(batch, *input_shape)`` (one per shape if several)."""
+    if input_shape is None:
+        raise DataError("no inputs: pass a sample batch (netdoctor.check(model, x)) or the shape of one "
+                        "sample (input_shape=(3, 32, 32) or --input-shape 3,32,32)")
+    shapes = input_shape
+    if not (isinstance(shapes, (tuple, list)) and shapes and all(isinstance(s, (tuple, list, torch.Size)) for s in shapes)):
+        shapes = [shapes]
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(seed))
+    args = []
+    for shape in shapes:
+        try:
+            dims = tuple(int(d) for d in shape)
+        except (TypeError, ValueError):
+            raise DataError(f"input_shape {input_shape!r} is not a shape; give the shape of one sample "
+                            "without the batch axis, e.g. (3, 32, 32)") from None
+        args.append(torch.randn((batch, *dims), generator=gen, device=device, dtype=dtype))
+    named = {"x" if len(args) == 1 else f"x[{i}]": t for i, t in enumerate(args)}
+    return ProbeInputs(args=tuple(args), named=named, batch_size=batch, synthetic=True)
+
+
+def prepare_targets(targets: Any, device: torch.device, dtype: torch.dtype, max_samples: int) -> Any:
+    """Targets on the model's device: floats in the model's dtype, integers as int64."""
+    if targets is None:
+        return None
+    if isinstance(targets, Mapping):
+        return {k: prepare_targets(v, device, dtype, max_samples) for k, v in targets.items()}
+    if isinstance(targets, (tuple, list)) and targets and all(_is_array(v) for v in targets):
+        return type(targets)(prepare_targets(v, device, dtype, max_samples) for v in targets)
+    t = _to_tensor(targets, device, dtype, max_samples, "the targets")
+    if isinstance(t, torch.Tensor) and not t.is_floating_point() and t.dtype not in (torch.bool, torch.int64):
+        t = t.long()
+    return t
+
+
+def main_output(output: Any) -> torch.Tensor | None:
+    """The output the loss consumes: ``.logits`` if present, else the first tensor."""
+    if isinstance(output, torch.Tensor):
+        return output
+    logits = None
+    if isinstance(output, Mapping):
+        logits = output.get("logits")
+    elif not isinstance(output, (tuple, list)):
+        logits = getattr(output, "logits", None)
+    if isinstance(logits, torch.Tensor):
+        return logits
+    return next(iter_tensors(output), None)
+
+
+@torch.no_grad()
+def output_info(main: torch.Tensor, num_outputs: int, max_units: int) -> OutputInfo:
+    """Stats and ``looks_like`` of the main output (``final_*`` are filled by the caller)."""
+    stats = reduce(main, unit_axis=-1, max_units=max_units, unit_moments=True)[0]
+    looks = "unknown"
+    if main.is_floating_point() and main.numel():
+        x = main.detach().float()
+        x2 = x.reshape(1, -1) if x.dim() == 0 else x
+        finite = stats.frac_nonfinite == 0.0
+        if finite:
+            errs = torch.stack([(x2.sum(-1) - 1).abs().max(), torch.logsumexp(x2, -1).abs().max()]).cpu().tolist()
+        else:
+            errs = [float("inf"), float("inf")]
+        looks = classify_output(is_float=True, all_finite=finite, min_value=stats.min, max_value=stats.max,
+                                max_row_sum_error=errs[0], max_row_logsumexp_error=errs[1])
+    return OutputInfo(stats=stats, looks_like=looks, num_outputs=num_outputs)
+
+
+def first_target(targets: Any) -> torch.Tensor | None:
+    """The first tensor inside the targets (what the default loss and the data stats use)."""
+    return next(iter_tensors(targets), None) if targets is not None else None
+
+
+@torch.no_grad()
+def data_stats(inputs: ProbeInputs, targets: Any, max_units: int, channels_first_3d: bool) -> DataStats:
+    """Statistics of the real inputs (per-feature vectors) and targets."""
+    per_input: dict[str, TensorStats] = {}
+    for name, t in inputs.named.items():
+        if t.dim() >= 4:
+            axis: int | None = 1
+        elif t.dim() == 3 and channels_first_3d:
+            axis = 1
+        elif t.dim() >= 2 or (t.dim() == 1 and t.is_floating_point()):
+            axis = -1
+        else:
+            axis = None
+        if not t.is_floating_point() and t.dim() < 4:
+            axis = None  # token ids and masks are not features
+        per_input[name] = reduce(t, unit_axis=axis, max_units=max_units, unit_moments=axis is not None)[0]
+    y = first_target(targets)
+    tstats = kind = None
+    if y is not None:
+        arr = y.detach().cpu().numpy() if y.dtype != torch.bfloat16 else y.detach().float().cpu().numpy()
+        tstats = TensorStats.from_array(arr, unit_axis=-1 if arr.ndim >= 2 else None, max_units=max_units)
+        kind = target_kind(arr)
+    return DataStats(inputs=per_input, targets=tstats, target_kind=kind, num_samples=inputs.batch_size)
+
+
+def describe_shape(t: Any) -> str:
+    """Shape text of a tensor-like, ``"?"`` when unknown."""
+    shape = getattr(t, "shape", None)
+    return format_shape(shape) if shape is not None else "?"

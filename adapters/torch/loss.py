@@ -1,0 +1,135 @@
+"""The probe loss: the user's, netdoctor's documented default, or a gradient surrogate.
+
+* ``loss_fn`` given: ``loss_fn(raw_output, targets)``; ``source="user"``.
+* The model returned its own scalar ``.loss`` (Hugging Face models given ``labels``): that
+  loss; ``source="user"``.
+* Targets but no loss: integer class targets -> cross-entropy on the output, interpreted by
+  what the output looks like (logits -> ``F.cross_entropy``; probabilities -> NLL of their
+  log; log-probabilities -> ``F.nll_loss``; 0/1 targets shaped like the output -> binary
+  cross-entropy); float targets -> MSE. ``source="default"``.
+* No targets: MSE against seeded N(0, 1) targets of the output's shape, only so that
+  gradients can be measured. ``source="surrogate"``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from netdoctor.adapters._common import NOTE_DEFAULT_LOSS, NOTE_SURROGATE, first_line, format_shape, loss_expectation
+from netdoctor.adapters.torch.io import first_target
+from netdoctor.errors import LossError
+from netdoctor.snapshot import LossInfo
+
+
+def loss_name(loss_fn: Any) -> str:
+    """Display name of a loss callable (class name of modules, function name otherwise)."""
+    if isinstance(loss_fn, functools.partial):
+        return loss_name(loss_fn.func)
+    if isinstance(loss_fn, nn.Module):
+        return type(loss_fn).__name__
+    name = getattr(loss_fn, "__name__", None)
+    if name == "<lambda>":
+        return "custom loss"
+    return name or type(loss_fn).__name__
+
+
+def _check_scalar(value: Any, what: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise LossError(f"{what} returned {type(value).__name__}, not a tensor; return the loss tensor "
+                        "itself (not loss.item()) so gradients can flow")
+    if value.numel() != 1:
+        raise LossError(f"{what} returned a tensor of shape {format_shape(value.shape)}, not a scalar; "
+                        "reduce it to one number (e.g. reduction='mean')")
+    if not value.is_floating_point():
+        raise LossError(f"{what} returned an integer tensor ({value.dtype}); return a floating-point loss")
+    return value.reshape(())
+
+
+def _model_loss(output: Any) -> torch.Tensor | None:
+    loss = output.get("loss") if isinstance(output, Mapping) else getattr(output, "loss", None)
+    if isinstance(loss, torch.Tensor) and loss.numel() == 1 and loss.is_floating_point():
+        return loss.reshape(())
+    return None
+
+
+def compute_loss(
+    loss_fn: Any, output: Any, main: torch.Tensor | None, targets: Any, looks_like: str, seed: int,
+) -> tuple[torch.Tensor, LossInfo, str | None]:
+    """Compute the probe loss.
+
+    Returns:
+        ``(loss, info, note)``; ``info.value`` is filled, ``note`` is a report-header remark.
+
+    Raises:
+        LossError: The loss raised, or returned something other than a floating scalar.
+    """
+    if loss_fn is not None:
+        name = loss_name(loss_fn)
+        try:
+            value = loss_fn(output, targets)
+        except Exception as exc:
+            raise LossError(f"loss_fn ({name}) raised {type(exc).__name__}: {first_line(exc)}; check that "
+                            "loss_fn(output, target) accepts the model output and the targets") from exc
+        value = _check_scalar(value, f"loss_fn ({name})")
+        info = LossInfo(name=name, expects=loss_expectation(name), value=float(value.detach()), source="user")
+        return value, info, None
+    if targets is None:
+        own = _model_loss(output)
+        if own is not None:
+            info = LossInfo(name="model output .loss", expects="unknown", value=float(own.detach()), source="user")
+            return own, info, None
+    if main is None or not main.is_floating_point():
+        raise LossError("the model output has no floating-point tensor to compute a loss on; pass loss_fn")
+    if targets is None:
+        gen = torch.Generator(device=main.device)
+        gen.manual_seed(int(seed) + 1)
+        fake = torch.randn(main.shape, generator=gen, device=main.device, dtype=main.dtype)
+        value = F.mse_loss(main, fake)
+        info = LossInfo(name="surrogate_mse", expects="any", value=float(value.detach()), source="surrogate")
+        return value, info, NOTE_SURROGATE
+    y = first_target(targets)
+    if y is None:
+        raise LossError("the targets hold no array; pass an array of targets or loss_fn")
+    name, expects, fn = _default_loss(main, y, looks_like)
+    try:
+        value = fn()
+    except Exception as exc:
+        raise LossError(f"default loss {name} failed on output {format_shape(main.shape)} and targets "
+                        f"{format_shape(y.shape)} ({type(exc).__name__}: {first_line(exc)}); pass loss_fn") from exc
+    value = _check_scalar(value, f"default loss {name}")
+    info = LossInfo(name=name, expects=expects, value=float(value.detach()), source="default")
+    return value, info, NOTE_DEFAULT_LOSS.format(name=name)
+
+
+def _default_loss(out: torch.Tensor, y: torch.Tensor, looks_like: str):
+    """``(name, expects, thunk)`` of the documented default loss for ``y``."""
+    if y.is_floating_point():
+        target = y.reshape(out.shape) if y.shape != out.shape and y.numel() == out.numel() else y
+        if target.shape != out.shape:
+            raise LossError(f"default loss mse needs targets shaped like the output, got targets "
+                            f"{format_shape(y.shape)} for output {format_shape(out.shape)}; pass loss_fn")
+        return "mse", "any", lambda: F.mse_loss(out, target.to(out.dtype))
+    y = y.long()
+    binary_shape = y.shape == out.shape or (out.dim() == y.dim() + 1 and out.shape[-1] == 1 and out.shape[:-1] == y.shape)
+    if binary_shape and (out.dim() == 0 or out.shape[-1] == 1 or y.shape == out.shape):
+        yf = y.reshape(out.shape).to(out.dtype)
+        if looks_like in ("sigmoid", "probabilities"):
+            return "binary_cross_entropy", "probabilities", lambda: F.binary_cross_entropy(out.clamp(0, 1), yf)
+        return "binary_cross_entropy_with_logits", "logits", lambda: F.binary_cross_entropy_with_logits(out, yf)
+    if out.dim() == y.dim() + 1 and out.shape[0] == y.shape[0] and tuple(out.shape[2:]) == tuple(y.shape[1:]):
+        logits, labels = out, y  # class axis 1: (N, C) or (N, C, d1, ...)
+    elif out.dim() == y.dim() + 1 and tuple(out.shape[:-1]) == tuple(y.shape):
+        logits, labels = out.reshape(-1, out.shape[-1]), y.reshape(-1)  # class axis last: (N, S, C)
+    else:
+        raise LossError(f"default loss cross_entropy cannot pair class targets {format_shape(y.shape)} with "
+                        f"output {format_shape(out.shape)}; pass loss_fn")
+    if looks_like == "probabilities":
+        return "nll_loss(log(output))", "probabilities", lambda: F.nll_loss(torch.log(logits.clamp_min(1e-12)), labels)
+    if looks_like == "log_probabilities":
+        return "nll_loss", "log_probabilities", lambda: F.nll_loss(logits, labels)
+    return "cross_entropy", "logits", lambda: F.cross_entropy(logits, labels)

@@ -1,0 +1,163 @@
+"""What the probe forward records: layer records, call frames, and the statistics taken on them.
+
+A :class:`Rec` is a layer record under construction (frozen into a ``LayerRecord`` later);
+a :class:`Frame` is one module call on the probe's stack. :class:`RecordStats` takes a
+record's input/output statistics (on its first call only) with ``reduce``, behind a cache
+keyed by tensor identity and version, since a layer's output is usually the next layer's
+input. How records are named and when they are made is ``_torch_trace``.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from netdoctor.adapters._common import saturation_threshold
+from netdoctor.adapters.torch.stats import reduce
+from netdoctor.snapshot import (
+    KIND_ACTIVATION, KIND_CONV, KIND_EMBEDDING, KIND_PREPROCESS, NORM_KINDS, RELU_FAMILY, WEIGHT_KINDS,
+    ProbeSettings, TensorStats,
+)
+
+MAX_RECORDS_PER_SITE = 32  # a parameter-free module / functional call site repeated in a loop
+
+
+class ProbeError(Exception):
+    """A bug in the probe itself (never a user error: it is not translated into a DataError)."""
+
+
+def _guarded(method):
+    """Re-raise any exception of a probe callback as :class:`ProbeError`."""
+
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except ProbeError:
+            raise
+        except Exception as exc:
+            raise ProbeError(f"netdoctor probe failed in {method.__name__}: {type(exc).__name__}: {exc}") from exc
+
+    wrapper.__name__ = method.__name__
+    wrapper.__doc__ = method.__doc__
+    return wrapper
+
+
+@dataclass(eq=False)
+class Rec:
+    """A layer record under construction (mutable; frozen into a ``LayerRecord`` later)."""
+
+    name: str
+    module: nn.Module | None
+    type_name: str
+    kind: str
+    activation: str | None = None
+    order: int = -1
+    calls: int = 0
+    inputs_from: dict[str, None] = field(default_factory=dict)
+    consumes_input: bool = False
+    consumes_float_input: bool = False
+    input: TensorStats | None = None
+    output: TensorStats | None = None
+    unit_active: np.ndarray | None = None
+    unit_saturated: np.ndarray | None = None
+    channels_first: bool = False
+    executed: bool = True
+    attrs: dict[str, Any] = field(default_factory=dict)
+    tensors: list[tuple[str, torch.Tensor, bool]] | None = None  # (name, tensor, is_buffer) if not the module's own
+
+
+@dataclass(eq=False)
+class Frame:
+    """One module call on the stack."""
+
+    name: str
+    rec: Rec | None
+    opaque: bool
+    module: nn.Module | None = None
+    depth: int = 0
+    first_shape: tuple[int, ...] | None = None
+    first_dtype: torch.dtype | None = None
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+class RecordStats:
+    """Input and output statistics of records, with ``reduce`` behind a cache.
+
+    Attributes:
+        settings: The probe settings (``max_units``, ``saturation_preact``).
+        activations: Whether activation statistics are wanted at all.
+    """
+
+    def __init__(self, settings: ProbeSettings, activations: bool) -> None:
+        self.settings = settings
+        self.activations = activations
+        self._cache: dict[int, tuple[Any, int, int | None, TensorStats]] = {}
+
+    def _cached(self, t: torch.Tensor, axis: int | None) -> TensorStats | None:
+        entry = self._cache.get(id(t))
+        if entry is None or entry[0]() is not t or entry[1] != t._version:
+            return None
+        if axis is not None and (entry[2] != axis % max(t.dim(), 1) or entry[3].unit_mean is None):
+            return None
+        return entry[3]
+
+    def _remember(self, t: torch.Tensor, axis: int | None, stats: TensorStats) -> None:
+        norm_axis = axis % max(t.dim(), 1) if axis is not None else None
+        self._cache[id(t)] = (weakref.ref(t), t._version, norm_axis, stats)
+
+    def _stats(self, t: torch.Tensor, axis: int | None, **flags: Any) -> tuple[TensorStats, Any, Any]:
+        """``reduce`` with a cache: a layer's output is usually the next layer's input."""
+        if not flags:
+            hit = self._cached(t, axis)
+            if hit is not None:
+                return hit, None, None
+        got = reduce(t, unit_axis=axis, max_units=self.settings.max_units,
+                     unit_moments=axis is not None, **flags)
+        self._remember(t, axis, got[0])
+        return got
+
+    def input_stats(self, rec: Rec, first: torch.Tensor) -> None:
+        """``rec.input`` of a weight, normalization, preprocessing or activation layer (else nothing).
+
+        Activations get whole-tensor statistics (no per-unit vectors): ND401 and ND304 need to
+        know whether a ReLU that never fired was fed all zeros (zero weights upstream).
+        """
+        kind = rec.kind
+        if kind in WEIGHT_KINDS:
+            if kind == KIND_EMBEDDING or not first.is_floating_point():
+                rec.input = self._stats(first, None)[0]
+            else:
+                rec.input = self._stats(first, 1 if kind == KIND_CONV and first.dim() >= 2 else -1)[0]
+        elif kind in NORM_KINDS or kind in (KIND_PREPROCESS, KIND_ACTIVATION):
+            rec.input = self._stats(first, None)[0]
+
+    def _unit_axis(self, rec: Rec, t: torch.Tensor) -> int:
+        if t.dim() >= 4:
+            return 1
+        if t.dim() == 3 and rec.channels_first:
+            return 1
+        return -1
+
+    def output_stats(self, rec: Rec, out: torch.Tensor) -> None:
+        """``rec.output`` (with per-unit active/saturated fractions of an activation), if activations are wanted."""
+        if not self.activations:
+            return
+        axis = self._unit_axis(rec, out) if out.is_floating_point() and out.dim() >= 2 else None
+        act = rec.activation if rec.kind == KIND_ACTIVATION else None
+        flags: dict[str, Any] = {}
+        if act is not None and axis is not None:
+            if act in RELU_FAMILY:
+                flags["active"] = True
+            bounds = saturation_threshold(act, self.settings.saturation_preact)
+            if bounds is not None:
+                flags["saturation"] = bounds
+        rec.output, active, saturated = self._stats(out, axis, **flags)
+        if "active" in flags:
+            rec.unit_active = active
+        if "saturation" in flags:
+            rec.unit_saturated = saturated

@@ -1,0 +1,257 @@
+"""Load a model file the way pytest collects tests: by naming convention.
+
+A *model file* is a Python file that defines
+
+* the model: a zero-argument function ``build_model``, ``get_model``, ``create_model`` or
+  ``make_model`` (first found wins), or a module-level ``model`` object;
+  ``path.py::NAME`` picks a function, class or object by name instead;
+* optionally the data: ``sample_batch()``, ``get_batch()`` or ``load_data()`` returning
+  ``x`` or ``(x, y)``, where ``x`` is an array/tensor, a tuple/list or a dict of them
+  (a multi-input model returns ``((x1, x2), y)``);
+* optionally the loss: a module-level callable ``loss_fn``, ``criterion`` or ``loss``
+  (``(output, target) -> loss``);
+* optionally ``input_shape`` (one sample, without the batch axis) for synthetic inputs.
+
+Saved Keras models (``.keras``, ``.h5``) are loaded through the Keras adapter. Importing
+the file and calling its functions is :mod:`netdoctor.modelfile.usercode`; its data (and ``--data``
+files) is :mod:`netdoctor.modelfile.datafiles`.
+Everything a user can get wrong raises a :class:`~netdoctor.errors.NetdoctorError` with a
+one-line message that says what to do next.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from netdoctor.modelfile.datafiles import DATA_FUNCTIONS as DATA_FUNCTIONS
+from netdoctor.modelfile.datafiles import INPUT_SHAPE_NAMES as INPUT_SHAPE_NAMES
+from netdoctor.modelfile.datafiles import _find_data, _find_input_shape
+from netdoctor.modelfile.datafiles import load_npz as load_npz
+from netdoctor.modelfile.datafiles import split_batch as split_batch
+from netdoctor.errors import ModelLoadError, NetdoctorError
+from netdoctor.modelfile.usercode import _describe, _line_of, _on_sys_path, _require_zero_args
+from netdoctor.modelfile.usercode import import_model_file as import_model_file
+
+MODEL_FUNCTIONS = ("build_model", "get_model", "create_model", "make_model")
+MODEL_OBJECTS = ("model",)
+LOSS_NAMES = ("loss_fn", "criterion", "loss")
+SAVED_MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to be checked, with whatever the file provided around it.
+
+    Attributes:
+        path: The model file (as given, without ``::NAME``).
+        model: The model object (``torch.nn.Module`` or Keras 3 model).
+        inputs: Probe inputs, or ``None`` (synthetic inputs will be used).
+        targets: Probe targets, or ``None``.
+        loss_fn: ``(output, target) -> loss``, or ``None`` (the engine's default).
+        input_shape: Shape of one sample for synthetic inputs, or ``None``.
+        framework: ``"torch"`` or ``"keras"``.
+        source: Where the model came from, e.g. ``"build_model()"`` or ``"saved model"``.
+        data_source: Where the data came from, e.g. ``"sample_batch()"``, ``"data.npz"``.
+        notes: Remarks for the report header (e.g. why the file's loss was not used).
+    """
+
+    path: str
+    model: Any
+    inputs: Any = None
+    targets: Any = None
+    loss_fn: Any = None
+    input_shape: tuple[int, ...] | None = None
+    framework: str = ""
+    source: str = ""
+    data_source: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """Split ``"path.py::NAME"`` into ``("path.py", "NAME")``; no ``::`` gives ``(spec, None)``."""
+    if "::" in spec:
+        path, _, name = spec.partition("::")
+        return path, (name.strip() or None)
+    return spec, None
+
+
+def load_model_file(
+    path: str,
+    name: str | None = None,
+    *,
+    data: str | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    weights: str | None = None,
+    unsafe: bool = False,
+) -> LoadedModel:
+    """Import a model file (or load a saved Keras model) and find model, data and loss.
+
+    Args:
+        path: A ``.py`` model file, ``path.py::NAME``, or a ``.keras``/``.h5`` saved model.
+        name: The function, class or object to use as the model (overrides the convention).
+        data: An ``.npz`` file with arrays ``x`` (and ``y``), or an ``.npy`` file with
+            ``x``; replaces the file's own data.
+        input_shape: Synthesize inputs of this per-sample shape; the file's data is
+            ignored (the data rules are then skipped).
+        weights: A checkpoint to load into the built model.
+        unsafe: Allow loading code/pickles from saved models and checkpoints.
+
+    Returns:
+        The :class:`LoadedModel`.
+
+    Raises:
+        netdoctor.errors.ModelLoadError: Missing file, failing import, no model found.
+        netdoctor.errors.DataError: Data that cannot be used.
+        netdoctor.errors.UnsupportedModelError: The object is not a torch/Keras 3 model.
+    """
+    from netdoctor.frameworks import detect_framework
+
+    path, spec_name = split_spec(path)
+    name = name or spec_name
+    p = Path(path)
+    if not p.exists():
+        raise ModelLoadError(f"no such file: {path}; check the path (run from the project root?)")
+    if p.is_dir():
+        raise ModelLoadError(f"{path} is a directory; name the model files, e.g. {path}/model.py")
+    suffix = p.suffix.lower()
+    if suffix in CHECKPOINT_SUFFIXES:
+        raise ModelLoadError(
+            f"{p.name} is a checkpoint (weights only, no architecture); write a model file with "
+            f"build_model() and run `netdoctor check model.py --weights {path}`"
+        )
+
+    if suffix in SAVED_MODEL_SUFFIXES:
+        if name:
+            raise ModelLoadError(f"::{name} does not apply to a saved model; drop it")
+        if weights:
+            raise ModelLoadError(f"--weights does not apply to a saved model ({p.name}); drop it")
+        from netdoctor.adapters import keras as keras_adapter
+
+        model = keras_adapter.load_saved_model(str(p), unsafe=unsafe)
+        loaded = LoadedModel(path=path, model=model, framework="keras", source="saved model")
+    elif suffix == ".py":
+        module = import_model_file(p)
+        model, source = _find_model(module, p, name)
+        loaded = LoadedModel(path=path, model=model, source=source)
+        loaded.framework = detect_framework(model)
+        loaded.inputs, loaded.targets, loaded.data_source = _find_data(module, p)
+        loaded.loss_fn = _find_loss(module, loaded.framework)
+        loaded.input_shape = _find_input_shape(module)
+        if weights:
+            load_weights(loaded, weights, unsafe=unsafe)
+    else:
+        raise ModelLoadError(
+            f"cannot check {p.name}: expected a .py model file or a saved Keras model (.keras, .h5)"
+        )
+    if not loaded.framework:
+        loaded.framework = detect_framework(loaded.model)
+
+    if data is not None:
+        loaded.inputs, loaded.targets = load_npz(data)
+        loaded.data_source = data
+    if input_shape is not None:
+        loaded.inputs, loaded.targets, loaded.data_source = None, None, None
+        loaded.input_shape = tuple(int(d) for d in input_shape)
+    if loaded.inputs is None and loaded.loss_fn is not None:
+        # synthetic inputs come without targets, and a loss like CrossEntropyLoss needs them
+        loaded.loss_fn = None
+        loaded.notes += ("the file's loss is not used: synthetic inputs have no targets",)
+    return loaded
+
+
+# -- finding things ---------------------------------------------------------------------
+def _find_model(module: types.ModuleType, path: Path, name: str | None) -> tuple[Any, str]:
+    ns = vars(module)
+    if name:
+        if name not in ns:
+            defined = [k for k, v in ns.items() if not k.startswith("_") and (callable(v) or _looks_like_model(v))
+                       and getattr(v, "__module__", module.__name__) == module.__name__]
+            hint = f" (it defines: {', '.join(defined[:8])})" if defined else ""
+            raise ModelLoadError(f"{path.name} has no {name!r}{hint}; check the name after ::")
+        return _materialize(ns[name], name, path), (f"{name}()" if _is_factory(ns[name]) else name)
+    for fname in MODEL_FUNCTIONS:
+        obj = ns.get(fname)
+        if obj is not None and callable(obj):
+            return _materialize(obj, fname, path), f"{fname}()"
+    for oname in MODEL_OBJECTS:
+        if oname in ns and ns[oname] is not None:
+            return ns[oname], oname
+    looked = ", ".join(f"{f}()" for f in MODEL_FUNCTIONS)
+    raise ModelLoadError(
+        f"no model found in {path.name}: looked for a function {looked} or a module-level "
+        f"`model`; define one, or pick one with {path.name}::NAME"
+    )
+
+
+def _is_factory(obj: Any) -> bool:
+    return (inspect.isfunction(obj) or inspect.isclass(obj) or inspect.ismethod(obj)) and not _looks_like_model(obj)
+
+
+def _looks_like_model(obj: Any) -> bool:
+    """An instance (not a class/function) whose class hierarchy is torch's or Keras'."""
+    if inspect.isclass(obj) or inspect.isroutine(obj):
+        return False
+    mods = {getattr(k, "__module__", "") or "" for k in type(obj).__mro__}
+    return any(m.startswith(("torch.", "keras.", "keras")) for m in mods)
+
+
+def _materialize(obj: Any, label: str, path: Path) -> Any:
+    """Call a zero-argument factory (function or class); return a model object as is."""
+    if not _is_factory(obj):
+        return obj
+    _require_zero_args(obj, label, path)
+    try:
+        with _on_sys_path(path.resolve().parent):
+            return obj()
+    except NetdoctorError:
+        raise
+    except Exception as exc:
+        raise ModelLoadError(
+            f"{label}() in {path.name} raised{_line_of(exc, path.resolve())} {_describe(exc)}; "
+            "fix it (add --debug for the traceback)"
+        ) from exc
+
+
+def _find_loss(module: types.ModuleType, framework: str) -> Any:
+    ns = vars(module)
+    for lname in LOSS_NAMES:
+        obj = ns.get(lname)
+        if obj is None or isinstance(obj, types.ModuleType):
+            continue
+        if isinstance(obj, str) and framework == "keras":
+            import keras
+
+            try:
+                return keras.losses.get(obj)
+            except Exception as exc:
+                raise ModelLoadError(f"{lname} = {obj!r} is not a Keras loss name ({_describe(exc)})") from exc
+        if callable(obj) and not inspect.isclass(obj):
+            return obj
+        if inspect.isclass(obj):
+            raise ModelLoadError(
+                f"{lname} is the class {obj.__name__}, not a loss function; instantiate it: "
+                f"{lname} = {obj.__name__}()"
+            )
+    return None
+
+
+# -- weight files ---------------------------------------------------------------------
+def load_weights(loaded: LoadedModel, weights: str, *, unsafe: bool = False) -> None:
+    """Load a checkpoint into ``loaded.model`` through its framework's adapter."""
+    if not Path(weights).is_file():
+        raise ModelLoadError(f"no such weights file: {weights}; check the path")
+    if loaded.framework == "torch":
+        from netdoctor.adapters import torch as adapter
+
+        adapter.load_weights(loaded.model, weights, unsafe=unsafe)
+    elif loaded.framework == "keras":
+        from netdoctor.adapters import keras as adapter
+
+        adapter.load_weights(loaded.model, weights)
+    else:  # pragma: no cover - detect_framework only returns the two
+        raise ModelLoadError(f"cannot load weights into a {loaded.framework} model")
