@@ -42,3 +42,14 @@ def get_adapter(framework: str):
     else:  # pragma: no cover - detect_framework only returns the two
         raise UnsupportedModelError(f"no adapter for framework {framework!r}")
     return adapter
+
+
+def get_fixer(framework: str):
+    """Import and return the ``Fixer`` class of ``framework`` (used by :mod:`netdoctor.verify`)."""
+    if framework == "torch":
+        from netdoctor.adapters.torch.fix.fixer import Fixer
+    elif framework == "keras":
+        from netdoctor.adapters.keras.fix.fixer import Fixer
+    else:  # pragma: no cover - detect_framework only returns the two
+        raise UnsupportedModelError(f"no fixer for framework {framework!r}")
+    return Fixer

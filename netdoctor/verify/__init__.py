@@ -37,8 +37,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from netdoctor.verify.protocol import join_blocks
-from netdoctor.verify.plan import FixPlan, FixStep, describe, plan_for, step
+from netdoctor.verify.plan import FixPlan, describe, plan_for
+from netdoctor.verify.protocol import FixStep, NotApplicable, ProbeResult, join_blocks, step
 from netdoctor.verify.verdict import (
     MODEL_WIDE,
     NO_FIX,
@@ -79,10 +79,6 @@ class VerifyOptions:
     tolerance: float = 0.05
     abs_tolerance: float = 1e-4
     minibatch: int = 16
-
-
-class NotApplicable(Exception):
-    """The fix cannot be applied mechanically to this model (raised by the fixers)."""
 
 
 @dataclass
@@ -160,7 +156,7 @@ def verify_report(report: Report, snapshot: ModelSnapshot, *, model: Any, inputs
     Returns:
         The report with each finding's ``verification`` set and ``timings["verify"]`` added.
     """
-    from netdoctor.frameworks import get_adapter
+    from netdoctor.frameworks import get_adapter, get_fixer
     from netdoctor.config import Config
     from netdoctor.engine import selected_rules
 
@@ -169,7 +165,7 @@ def verify_report(report: Report, snapshot: ModelSnapshot, *, model: Any, inputs
         return replace(report, timings={**report.timings, "verify": 0.0})
     cfg = config or Config()
     settings = settings or ProbeSettings()
-    fixer = _fixer_module(snapshot.framework).Fixer(model, inputs=inputs, targets=targets, loss_fn=loss_fn,
+    fixer = get_fixer(snapshot.framework)(model, inputs=inputs, targets=targets, loss_fn=loss_fn,
                                                       settings=settings, input_shape=input_shape)
     specs = selected_rules(cfg, one_shot=True)
     specs += [s for s in _specs_for(report.findings) if s.code not in {x.code for x in specs}]
@@ -204,13 +200,6 @@ def verify_findings(findings: Iterable[Finding], model: Any, inputs: Any = None,
                         loss_fn=loss_fn, config=cfg, settings=settings, input_shape=input_shape, options=options)
     return list(out.findings)
 
-
-def _fixer_module(framework: str) -> Any:
-    if framework == "torch":
-        from netdoctor.adapters.torch.fix import fixer as mod
-    else:
-        from netdoctor.adapters.keras.fix import fixer as mod
-    return mod
 
 
 def _specs_for(findings: Iterable[Finding]) -> list:

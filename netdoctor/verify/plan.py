@@ -13,24 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from netdoctor.findings import Finding, Report
+from netdoctor.verify.protocol import FixStep, step
 from netdoctor.snapshot import ModelSnapshot
-
-
-@dataclass(frozen=True)
-class FixStep:
-    """One framework-neutral edit: ``op`` on ``layer`` with hashable ``args``."""
-
-    op: str
-    layer: str | None = None
-    args: tuple[tuple[str, Any], ...] = ()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return dict(self.args).get(key, default)
-
-
-def step(op: str, layer: str | None = None, **kwargs: Any) -> FixStep:
-    """Build a :class:`FixStep` (keyword values must be hashable)."""
-    return FixStep(op, layer, tuple(sorted(kwargs.items())))
 
 
 @dataclass(frozen=True)

@@ -26,26 +26,6 @@ NO_FIX = "no automatic fix"
 MODEL_WIDE = frozenset({"ND101", "ND102", "ND103", "ND301", "ND302", "ND303", "ND403", "ND502", "ND503", "ND604"})
 
 
-@dataclass
-class ProbeResult:
-    """A training probe of a fixer (torch or Keras): final loss, settings, and the trained copy.
-
-    ``model`` is the trained copy (for re-scoring) and ``applied`` the fixer's ``Applied`` record
-    of what the probe fed it; the orchestration in :mod:`netdoctor.verify` reads the rest.
-    """
-
-    model: Any
-    applied: Any
-    final: float
-    steps: int
-    optimizer: str
-    loss_name: str
-    clip: float | None = None
-    note: str | None = None
-    max_spike: float | None = None
-    losses: list[float] = field(default_factory=list)
-
-
 def _spikes(before: float | None, after: float | None, factor: float = 10.0) -> list[str]:
     """Why clipping is not verified on the minibatch probe (ND604's spike factor), or nothing."""
     if before is None or before < factor:

@@ -15,7 +15,7 @@ from typing import Any
 from netdoctor.adapters.keras.fix.edits import _INIT_ARG, INITIALIZERS, _loss_in_form
 
 from netdoctor.snapshot import ModelSnapshot
-from netdoctor.verify import FixStep, join_blocks
+from netdoctor.verify.protocol import FixStep, join_blocks
 
 
 class DiffMixin:

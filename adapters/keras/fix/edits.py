@@ -19,7 +19,7 @@ import numpy as np
 from netdoctor.adapters.keras.loss import describe
 
 from netdoctor.snapshot import ModelSnapshot, ProbeSettings
-from netdoctor.verify import FixStep, NotApplicable
+from netdoctor.verify.protocol import FixStep, NotApplicable
 
 INITIALIZERS = {"he:relu": "he_normal", "he:leaky_relu": "he_normal", "lecun": "lecun_normal", "glorot": "glorot_uniform",
                 "glorot:tanh": "glorot_uniform", "orthogonal": "orthogonal", "normal": "uniform"}

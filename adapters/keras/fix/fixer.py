@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 from netdoctor.adapters.keras.fix.diff import DiffMixin
 from netdoctor.adapters.keras.fix.edits import INITIALIZERS, Applied, EditMixin
-from netdoctor.adapters.keras.fix.probe import ProbeMixin, ProbeResult
+from netdoctor.adapters.keras.fix.probe import ProbeMixin
+from netdoctor.verify.protocol import ProbeResult
 
 from netdoctor.snapshot import ProbeSettings
 

@@ -27,9 +27,8 @@ from netdoctor.adapters.keras.loss import plan
 from netdoctor.adapters.keras.state import StateGuard
 from netdoctor.adapters.keras.stats import looks_like, tensor_stats
 
-from netdoctor.verify.verdict import ProbeResult as ProbeResult  # shared with the other framework's fixer
 from netdoctor.snapshot import ProbeSettings
-from netdoctor.verify import NotApplicable
+from netdoctor.verify.protocol import NotApplicable, ProbeResult, max_spike
 
 
 class ProbeMixin:
@@ -78,7 +77,7 @@ class ProbeMixin:
             final = self._final(model, x, y, lp)
         except (ValueError, TypeError, RuntimeError) as exc:
             final, note = float("nan"), f"the probe stopped: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
-        spike = _max_spike(norms) if mode == "minibatch" else None
+        spike = max_spike(norms) if mode == "minibatch" else None
         return ProbeResult(model, a, final, steps, _describe_optimizer(opt), lp.info.name, a.clip, note, spike, losses)
 
     def score(self, base: ProbeResult, fixed: ProbeResult, applied: Applied) -> tuple[float, float]:
@@ -152,14 +151,6 @@ def _rows(x: Any) -> int:
     leaf = tree.flatten(x)[0]
     return int(leaf.shape[0]) if len(leaf.shape) else 1
 
-
-def _max_spike(norms: list[float], warmup: int = 5) -> float | None:
-    best = None
-    for i in range(warmup, len(norms)):
-        med = float(np.median(norms[:i]))
-        if med > 0 and math.isfinite(norms[i]):
-            best = max(best or 0.0, norms[i] / med)
-    return best
 
 
 def _describe_optimizer(opt: Any) -> str:

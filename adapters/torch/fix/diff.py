@@ -16,7 +16,7 @@ from torch import nn
 
 from netdoctor.rules._util import torch_ref
 from netdoctor.snapshot import ModelSnapshot
-from netdoctor.verify import FixStep, join_blocks
+from netdoctor.verify.protocol import FixStep, join_blocks
 
 INIT_CALLS = {
     "he:relu": 'nn.init.kaiming_normal_({w}, nonlinearity="relu")',

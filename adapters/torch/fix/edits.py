@@ -20,7 +20,7 @@ from netdoctor.adapters.torch.loss import loss_name
 from torch import nn
 
 from netdoctor.snapshot import ModelSnapshot, ProbeSettings
-from netdoctor.verify import FixStep, NotApplicable
+from netdoctor.verify.protocol import FixStep, NotApplicable
 
 
 @dataclass

@@ -30,7 +30,8 @@ from netdoctor.adapters.torch.fix.edits import (
     EditMixin,
     ProbabilityCrossEntropy,
 )
-from netdoctor.adapters.torch.fix.probe import ProbeMixin, ProbeResult
+from netdoctor.adapters.torch.fix.probe import ProbeMixin
+from netdoctor.verify.protocol import ProbeResult
 from netdoctor.adapters.torch.io import model_device_dtype
 from netdoctor.adapters.torch.state import cuda_devices
 from torch import nn

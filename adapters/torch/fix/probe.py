@@ -29,9 +29,8 @@ from netdoctor.adapters.torch.loss import compute_loss, loss_name
 from netdoctor.adapters.torch.state import cuda_devices
 from torch import nn
 
-from netdoctor.verify.verdict import ProbeResult as ProbeResult  # shared with the other framework's fixer
 from netdoctor.snapshot import ProbeSettings
-from netdoctor.verify import NotApplicable
+from netdoctor.verify.protocol import NotApplicable, ProbeResult, max_spike
 
 
 class ProbeMixin:
@@ -78,7 +77,7 @@ class ProbeMixin:
                 final = self._final(model, x, y, a.loss_fn, None, looks)
         except (RuntimeError, ValueError) as exc:
             final, note = float("nan"), f"the probe stopped: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
-        spike = _max_spike(norms) if mode == "minibatch" else None
+        spike = max_spike(norms) if mode == "minibatch" else None
         return ProbeResult(model, a, final, steps, "Adam(lr=0.001)", name, a.clip, note, spike, losses)
 
     def score(self, base: ProbeResult, fixed: ProbeResult, applied: Applied) -> tuple[float, float]:
@@ -173,12 +172,3 @@ def _rows(data: Any, idx: torch.Tensor, n: int) -> Any:
                                    batch_size=len(idx))
     return _map_arrays(data, lambda t: t[idx.to(t.device)] if t.dim() and t.shape[0] == n else t)
 
-
-def _max_spike(norms: list[float], warmup: int = 5) -> float | None:
-    """Largest gradient norm relative to the median of the steps before it."""
-    best = None
-    for i in range(warmup, len(norms)):
-        med = float(np.median(norms[:i]))
-        if med > 0 and math.isfinite(norms[i]):
-            best = max(best or 0.0, norms[i] / med)
-    return best
