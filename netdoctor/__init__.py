@@ -11,18 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from netdoctor._version import __version__
 from netdoctor.errors import NetdoctorError
 from netdoctor.findings import Category, Finding, Report, Severity
 from netdoctor.suppress import allow
-
-__version__ = "0.1.0"
 
 __all__ = ["Category", "Finding", "NetdoctorError", "Report", "Severity", "__version__", "allow", "check"]
 
 
 def check(model: Any, inputs: Any = None, targets: Any = None, **kwargs: Any) -> Report:
-    """Diagnose a model on one probe batch; see :func:`netdoctor.engine.check`."""
-    from netdoctor.engine import check as _check
+    """Diagnose a model on one probe batch; see :func:`netdoctor.api.check`."""
+    from netdoctor.api import check as _check
 
     return _check(model, inputs, targets, **kwargs)
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
 
+from netdoctor._version import __version__
 from netdoctor.errors import ConfigError
 from netdoctor.findings import Finding, Report
 
@@ -104,8 +105,6 @@ def write_baseline(report: Report, path: str | os.PathLike[str]) -> None:
     """
     entries = sorted((BaselineEntry.of(f) for f in report.findings),
                      key=lambda e: (e.file or "", e.rule, e.layer or "", e.fingerprint))
-    from netdoctor import __version__
-
     doc = {"netdoctor_baseline": FORMAT_VERSION, "version": __version__,
            "findings": [e.to_dict() for e in entries]}
     Path(path).write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n", encoding="utf-8")

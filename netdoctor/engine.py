@@ -1,20 +1,21 @@
-"""The engine: select rules, ask the adapter for exactly what they need, run them.
+"""The engine: select rules, merge their needs, run them on a finished snapshot.
 
-``check`` is the library entry point (re-exported as ``netdoctor.check``).
+Pure: no framework and no adapter is involved here; :func:`netdoctor.api.check` asks the
+adapter for the merged needs and hands the snapshot to :func:`run_rules`.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from typing import Any, Iterable
+from typing import Iterable, Mapping
 
 from netdoctor import suppress
-from netdoctor.config import Config, make_config
+from netdoctor.config import Config
 from netdoctor.findings import Finding, Report, SkippedRule, TargetInfo
 from netdoctor.rules.spec import RuleContext, RuleSpec, registry
 from netdoctor.analysis.health import layer_health
-from netdoctor.snapshot import ModelSnapshot, Need, ProbeSettings
+from netdoctor.snapshot import ModelSnapshot, Need
 
 
 def selected_rules(config: Config, *, one_shot: bool = False) -> list[RuleSpec]:
@@ -39,90 +40,25 @@ def merged_needs(specs: Iterable[RuleSpec]) -> frozenset[Need]:
     return frozenset(out)
 
 
-def check(
-    model: Any,
-    inputs: Any = None,
-    targets: Any = None,
-    *,
-    loss_fn: Any = None,
-    select: Iterable[str] | None = None,
-    ignore: Iterable[str] | None = None,
-    config: Config | None = None,
-    input_shape: tuple[int, ...] | None = None,
-    settings: ProbeSettings | None = None,
-    verify: bool = False,
-) -> Report:
-    """Diagnose ``model`` on one probe batch.
-
-    Args:
-        model: A ``torch.nn.Module`` or a Keras 3 model.
-        inputs: The probe inputs: an array/tensor, a tuple/list or dict of them. When
-            ``None``, inputs are synthesized from ``input_shape`` (or the Keras model's
-            declared input shape) and the data rules are skipped.
-        targets: Targets for the loss (optional).
-        loss_fn: ``(output, target) -> loss`` (an ``nn.Module``, a Keras loss, any callable).
-            Without it: a Keras model's compiled loss, else a documented default for the
-            targets (cross-entropy for integer class targets, MSE for float targets).
-        select: Codes, prefixes or names of rules to run (default: all).
-        ignore: Codes, prefixes or names of rules not to run.
-        config: A full :class:`~netdoctor.config.Config` (``select``/``ignore`` refine it).
-        input_shape: Shape of one sample (without the batch axis) for synthetic inputs.
-        settings: Probe settings (batch cap, seed...).
-        verify: Verify each finding's recommended fix on a copy of the model (before/after
-            measurements and a short training probe, see :mod:`netdoctor.verify`); the result
-            is in each finding's ``verification``.
-
-    Returns:
-        A :class:`~netdoctor.findings.Report`. The model is left bit-for-bit as it was.
-
-    Raises:
-        netdoctor.errors.NetdoctorError: For problems the user can fix (bad data shape,
-            a loss that raises, an unsupported object), with a one-line message.
-    """
-    from netdoctor.frameworks import detect_framework, get_adapter
-
-    t0 = time.perf_counter()
-    cfg = make_config(select=select, ignore=ignore, base=config)
-    framework = detect_framework(model)
-    specs = selected_rules(cfg, one_shot=True)
-    needs = merged_needs(specs)
-    adapter = get_adapter(framework)
-    snapshot = adapter.collect(
-        model,
-        inputs=inputs,
-        targets=targets,
-        loss_fn=loss_fn,
-        needs=needs,
-        settings=settings or ProbeSettings(),
-        input_shape=input_shape,
-    )
-    t1 = time.perf_counter()
-    report = run_rules(snapshot, specs, cfg)
-    t2 = time.perf_counter()
-    timings = {"collect": t1 - t0, "rules": t2 - t1, "total": t2 - t0}
-    report = Report(
-        findings=report.findings,
-        targets=report.targets,
-        rules_run=report.rules_run,
-        suppressed=report.suppressed,
-        timings=timings,
-    )
-    if verify:
-        from netdoctor.verify import verify_report
-
-        report = verify_report(report, snapshot, model=model, inputs=inputs, targets=targets, loss_fn=loss_fn,
-                               config=cfg, settings=settings or ProbeSettings(), input_shape=input_shape)
-    return report
-
-
 def run_rules(snapshot: ModelSnapshot, specs: Iterable[RuleSpec], config: Config | None = None,
-              file: str | None = None) -> Report:
-    """Run ``specs`` on a finished snapshot (pure: no framework involved).
+              file: str | None = None, *, notes: tuple[str, ...] = (),
+              timings: Mapping[str, float] | None = None) -> Report:
+    """Run ``specs`` on a finished snapshot (pure: no framework involved) and build the report.
 
     Rules whose needs the snapshot lacks are reported as skipped with the adapter's reason.
     Findings on layers marked with ``netdoctor.allow`` or matched by a per-layer ignore are
     moved to ``Report.suppressed``.
+
+    Args:
+        snapshot: What the adapter collected.
+        specs: The rules to run.
+        config: Severities, options and per-layer ignores (default: ``Config()``).
+        file: The model file, stamped on the findings and the target.
+        notes: Remarks put before the snapshot's own notes in the target.
+        timings: Phases timed before (e.g. ``load``, ``collect``). When given, the report's
+            timings are these plus ``rules`` and their ``total``; else the report has none.
     """
+    t0 = time.perf_counter()
     cfg = config or Config()
     findings: list[Finding] = []
     suppressed: list[Finding] = []
@@ -178,9 +114,14 @@ def run_rules(snapshot: ModelSnapshot, specs: Iterable[RuleSpec], config: Config
         skipped=tuple(skipped),
         rules_passed=tuple(passed),
         layers=tuple(layer_health(snapshot)),
-        notes=tuple(snapshot.notes),
+        notes=(*notes, *snapshot.notes),
     )
-    return Report(findings=tuple(findings), targets=(target,), rules_run=tuple(ran), suppressed=tuple(suppressed))
+    spent: dict[str, float] = {}
+    if timings is not None:
+        spent = {**timings, "rules": time.perf_counter() - t0}
+        spent["total"] = sum(spent.values())
+    return Report(findings=tuple(findings), targets=(target,), rules_run=tuple(ran), suppressed=tuple(suppressed),
+                  timings=spent)
 
 
 def _describe_loss(snapshot: ModelSnapshot) -> str | None:

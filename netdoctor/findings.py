@@ -258,13 +258,21 @@ class Report:
 
     # -- combination ---------------------------------------------------------------
     @classmethod
-    def merge(cls, reports: Iterable[Report]) -> Report:
-        """Combine per-file reports into one."""
+    def merge(cls, reports: Iterable[Report], *, total: float | None = None) -> Report:
+        """Combine per-file reports into one.
+
+        Args:
+            reports: The per-file reports.
+            total: Wall-clock seconds of the whole run; replaces the sum of the files'
+                ``total`` timings (files checked in parallel overlap).
+        """
         reports = list(reports)
         timings: dict[str, float] = {}
         for r in reports:
             for k, v in r.timings.items():
                 timings[k] = timings.get(k, 0.0) + v
+        if total is not None:
+            timings["total"] = total
         rules: list[str] = []
         for r in reports:
             rules.extend(c for c in r.rules_run if c not in rules)
@@ -311,6 +319,8 @@ class Report:
         ``opts`` go to :func:`netdoctor.reporters.html.render` (e.g. ``history=``).
         Returns the HTML text.
         """
+        # The one import cycle kept on purpose: a facade over the HTML reporter (which reads
+        # Report), imported lazily so that findings stays free of any reporter at import time.
         from netdoctor.reporters.html import render
 
         text = render(self, **opts)

@@ -90,7 +90,7 @@ def check_file(spec: str, options: CheckOptions) -> FileResult:
 
 
 def _check_file(spec: str, options: CheckOptions) -> FileResult:
-    from netdoctor.engine import check
+    from netdoctor.api import check_model
     from netdoctor.modelfile.loader import load_model_file
     from netdoctor.snapshot import ProbeSettings
 
@@ -100,15 +100,17 @@ def _check_file(spec: str, options: CheckOptions) -> FileResult:
             spec, data=options.data, input_shape=options.input_shape,
             weights=options.weights, unsafe=options.unsafe,
         )
-        t1 = time.perf_counter()
+        loaded_at = time.perf_counter()
         settings = ProbeSettings()
         if options.max_samples is not None:
             settings = replace(settings, max_samples=options.max_samples)
         if options.seed is not None:
             settings = replace(settings, seed=options.seed)
-        report = check(
-            loaded.model, loaded.inputs, loaded.targets, loss_fn=loaded.loss_fn,
-            config=options.config, input_shape=loaded.input_shape, settings=settings, verify=options.verify,
+        notes = ((f"data from {loaded.data_source}",) if loaded.data_source else ()) + tuple(loaded.notes)
+        report = check_model(
+            loaded.model, loaded.inputs, loaded.targets, framework=loaded.framework, config=options.config,
+            loss_fn=loaded.loss_fn, input_shape=loaded.input_shape, settings=settings, verify=options.verify,
+            file=spec, notes=notes, timings={"load": loaded_at - t0}, started=loaded_at,
         )
     except NetdoctorError as exc:
         return _failed(spec, str(exc), exc)
@@ -120,14 +122,6 @@ def _check_file(spec: str, options: CheckOptions) -> FileResult:
             "rerun with --debug for the traceback",
             exc,
         )
-    timings = dict(report.timings)
-    timings["load"] = t1 - t0
-    timings["total"] = timings.get("total", 0.0) + timings["load"]
-    report = replace(report, timings=timings).with_file(spec)
-    notes = ((f"data from {loaded.data_source}",) if loaded.data_source else ()) + tuple(loaded.notes)
-    if notes and report.targets:
-        target = report.targets[0]
-        report = replace(report, targets=(replace(target, notes=(*notes, *target.notes)),) + report.targets[1:])
     return FileResult(report)
 
 

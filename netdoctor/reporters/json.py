@@ -11,13 +11,12 @@ import json
 import math
 from typing import Any
 
+from netdoctor._version import __version__
 from netdoctor.findings import Report
 
 
 def to_data(report: Report) -> dict[str, Any]:
     """The JSON document as Python data."""
-    from netdoctor import __version__
-
     data = report.to_dict()
     data["tool"] = {"name": "netdoctor", "version": __version__}
     return _finite(data)

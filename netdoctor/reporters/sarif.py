@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import quote
 
+from netdoctor._version import __version__
 from netdoctor.baseline import fingerprint, normalize_path
 from netdoctor.findings import Finding, Report, Severity
 
@@ -52,8 +53,6 @@ def render(report: Report, *, root: str | os.PathLike[str] | None = None, indent
 
 def to_sarif(report: Report, *, root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The SARIF log as a JSON-ready mapping (see :func:`render`)."""
-    from netdoctor import __version__
-
     codes = _rule_codes(report)
     index = {code: i for i, code in enumerate(codes)}
     sources: dict[str, list[str]] = {}
