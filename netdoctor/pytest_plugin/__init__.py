@@ -19,7 +19,8 @@ Three ways to use netdoctor from pytest:
   Each file is imported once at collection and checked once, on its first item; its items
   share the cached report. A file that cannot be imported is one failing item ``load``.
   Test modules (``python_files``) and ``conftest.py`` are never treated as model files.
-  The files and items are :mod:`netdoctor.pytest_plugin.items`.
+  The files, the items and how a file is loaded and checked are
+  :mod:`netdoctor.pytest_plugin.items`.
 
 Loading this plugin imports neither torch, tensorflow nor keras (it is loaded in every
 pytest session of an environment where netdoctor is installed); it does nothing unless
@@ -31,24 +32,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-from netdoctor.pytest_plugin.items import NetdoctorFile as NetdoctorFile
-from netdoctor.pytest_plugin.items import NetdoctorItem as NetdoctorItem
-from netdoctor.pytest_plugin.items import NetdoctorItemFailure as NetdoctorItemFailure
-from netdoctor.pytest_plugin.items import NetdoctorLoadItem as NetdoctorLoadItem
-from netdoctor.pytest_plugin.items import _glob, _is_model_file, _item_fail_on, _project
-from netdoctor.pytest_plugin.items import describe as describe
-from netdoctor.pytest_plugin.items import glob_match as glob_match
 from netdoctor.config import FAIL_ON_VALUES, Config, make_config
 from netdoctor.config_file import ProjectConfig
 from netdoctor.errors import ConfigError
 from netdoctor.findings import Report, Severity
-
-if TYPE_CHECKING:
-    from netdoctor.modelfile.loader import LoadedModel
+from netdoctor.pytest_plugin.items import (
+    NetdoctorFile,
+    describe,
+    is_model_file,
+    item_fail_on,
+    model_glob,
+    project_config,
+)
 
 MARKER_KEYS = ("select", "ignore", "fail_on")
 
@@ -135,10 +134,10 @@ class NetdoctorFixture:
             model: A ``torch.nn.Module`` or a Keras 3 model.
             inputs: Probe inputs (``None``: synthetic, from ``input_shape=``).
             targets: Probe targets.
-            **kw: More :func:`netdoctor.engine.check` arguments (``loss_fn``,
+            **kw: More :func:`netdoctor.check` arguments (``loss_fn``,
                 ``input_shape``, ``select``, ``ignore``, ``settings``, ...).
         """
-        from netdoctor.engine import check
+        from netdoctor.api import check
 
         kw.setdefault("config", self.config)
         return CheckedReport.of(check(model, inputs, targets, **kw), self.fail_on)
@@ -157,7 +156,7 @@ def netdoctor(request: pytest.FixtureRequest) -> NetdoctorFixture:
     (``@pytest.mark.netdoctor(select=..., ignore=..., fail_on=...)``).
     """
     __tracebackhide__ = True
-    project = _project(request.config)
+    project = project_config(request.config)
     if isinstance(project, ConfigError):
         pytest.fail(f"netdoctor: {project}", pytrace=False)
     config, fail_on = project.config, "warning"
@@ -197,7 +196,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "also marks the items of `pytest --netdoctor`.",
     )
     if config.getoption("netdoctor", False):
-        project = _project(config)
+        project = project_config(config)
         if isinstance(project, ConfigError):
             raise pytest.UsageError(f"netdoctor: {project}")
 
@@ -205,35 +204,17 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if not config.getoption("netdoctor", False):
         return None
-    project = _project(config)
+    project = project_config(config)
     assert isinstance(project, ProjectConfig)
     source = f", config: {project.source}" if project.source else ""
-    return [f"netdoctor: model files {_glob(config)!r}, fail-on {_item_fail_on(config)}{source}"]
+    return [f"netdoctor: model files {model_glob(config)!r}, fail-on {item_fail_on(config)}{source}"]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     config = parent.config
-    if not config.getoption("netdoctor", False) or not _is_model_file(file_path, config):
+    if not config.getoption("netdoctor", False) or not is_model_file(file_path, config):
         return None
     return NetdoctorFile.from_parent(parent, path=file_path)
-
-
-# -- seams (tests replace these) --------------------------------------------------------
-
-
-def load_model(path: Path, project: ProjectConfig) -> LoadedModel:
-    """Import a model file, with the project's default data and input shape."""
-    from netdoctor.modelfile.loader import load_model_file
-
-    return load_model_file(str(path), data=project.data, input_shape=project.input_shape)
-
-
-def check_loaded(loaded: LoadedModel, config: Config) -> Report:
-    """Check a loaded model with ``config``."""
-    from netdoctor.engine import check
-
-    return check(loaded.model, loaded.inputs, loaded.targets, loss_fn=loaded.loss_fn, config=config,
-                 input_shape=loaded.input_shape)
 
 
 # -- helpers ------------------------------------------------------------------------------

@@ -6,16 +6,15 @@ A model file (``pytest-glob`` of ``[tool.netdoctor]``, or ``--netdoctor-glob``; 
 :class:`NetdoctorLoadItem` when it cannot be imported. The file is imported once at
 collection and checked once, on its first item; its items share the cached report.
 
-The hooks that create these live in :mod:`netdoctor.pytest_plugin`, and so do the seams
-``load_model`` and ``check_loaded`` (tests replace them there), which is why they are
-looked up on that module at each use. Importing this module imports no framework.
+The hooks that create these live in :mod:`netdoctor.pytest_plugin`. Loading and checking
+a file are :func:`load_model` and :func:`check_loaded` (module globals, so tests can
+replace them on this module). Importing this module imports no framework.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
-import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -27,6 +26,7 @@ from netdoctor.findings import Finding, Report, Severity
 
 if TYPE_CHECKING:
     from netdoctor.config import Config
+    from netdoctor.modelfile.loader import LoadedModel
     from netdoctor.rules import RuleSpec
 
 _PROJECT = pytest.StashKey["ProjectConfig | ConfigError"]()
@@ -54,10 +54,10 @@ class NetdoctorFile(pytest.File):
     _check_error: str | None = None
 
     def collect(self) -> Iterator[pytest.Item]:
-        project = _project(self.config)
+        project = project_config(self.config)
         assert isinstance(project, ProjectConfig)
         try:
-            self.loaded = _seams().load_model(self.path, project)
+            self.loaded = load_model(self.path, project)
         except NetdoctorError as exc:
             self.load_error = str(exc)
         except Exception as exc:  # noqa: BLE001 - an import crash is this file's failure, not pytest's
@@ -71,10 +71,10 @@ class NetdoctorFile(pytest.File):
     def report(self) -> Report:
         """The file's report, computed on first use."""
         if self._report is None and self._check_error is None:
-            project = _project(self.config)
+            project = project_config(self.config)
             assert isinstance(project, ProjectConfig)
             try:
-                self._report = _seams().check_loaded(self.loaded, project.config).with_file(self.display())
+                self._report = check_loaded(self.loaded, project.config).with_file(self.display())
             except NetdoctorError as exc:
                 self._check_error = str(exc)
             except Exception as exc:  # noqa: BLE001
@@ -125,7 +125,7 @@ class NetdoctorItem(_Item):
 
     def runtest(self) -> None:
         report = self.file.report()
-        threshold = _item_fail_on(self.config)
+        threshold = item_fail_on(self.config)
         mine = report.by_code(self.spec.code)
         failing = [f for f in mine if threshold != "never" and f.severity >= Severity.parse(threshold)]
         for f in mine:
@@ -152,17 +152,28 @@ class NetdoctorLoadItem(_Item):
         return self.path, 0, f"{self.file.display()}: netdoctor could not load it"
 
 
-# -- helpers ------------------------------------------------------------------------------
+# -- loading and checking a model file ----------------------------------------------------
 
 
-def _seams() -> types.ModuleType:
-    """The plugin's entry module, where ``load_model`` and ``check_loaded`` live (and tests replace them)."""
-    from netdoctor import pytest_plugin
+def load_model(path: Path, project: ProjectConfig) -> LoadedModel:
+    """Import a model file, with the project's default data and input shape."""
+    from netdoctor.modelfile.loader import load_model_file
 
-    return pytest_plugin
+    return load_model_file(str(path), data=project.data, input_shape=project.input_shape)
 
 
-def _project(config: pytest.Config) -> ProjectConfig | ConfigError:
+def check_loaded(loaded: LoadedModel, config: Config) -> Report:
+    """Check a loaded model with ``config``."""
+    from netdoctor.api import check_model
+
+    return check_model(loaded.model, loaded.inputs, loaded.targets, framework=loaded.framework, config=config,
+                       loss_fn=loaded.loss_fn, input_shape=loaded.input_shape)
+
+
+# -- configuration ------------------------------------------------------------------------
+
+
+def project_config(config: pytest.Config) -> ProjectConfig | ConfigError:
     """The session's ``[tool.netdoctor]`` (or the error reading it), read once; the fixture uses it too."""
     if _PROJECT not in config.stash:
         try:
@@ -172,23 +183,26 @@ def _project(config: pytest.Config) -> ProjectConfig | ConfigError:
     return config.stash[_PROJECT]
 
 
-def _glob(config: pytest.Config) -> str:
+def model_glob(config: pytest.Config) -> str:
+    """The glob of model files: ``--netdoctor-glob``, else ``pytest-glob`` of the project."""
     explicit = config.getoption("netdoctor_glob", None)
     if explicit:
         return str(explicit)
-    project = _project(config)
+    project = project_config(config)
     return project.pytest_glob if isinstance(project, ProjectConfig) else ProjectConfig.pytest_glob
 
 
-def _item_fail_on(config: pytest.Config) -> str:
+def item_fail_on(config: pytest.Config) -> str:
+    """The lowest severity that fails an item: ``--netdoctor-fail-on``, else the project's, else error."""
     explicit = config.getoption("netdoctor_fail_on", None)
     if explicit:
         return str(explicit)
-    project = _project(config)
+    project = project_config(config)
     return project.config.fail_on if isinstance(project, ProjectConfig) else "error"
 
 
-def _is_model_file(path: Path, config: pytest.Config) -> bool:
+def is_model_file(path: Path, config: pytest.Config) -> bool:
+    """Whether pytest should collect ``path`` as a model file (never a test module or conftest.py)."""
     if path.name == "conftest.py":
         return False
     if path.suffix == ".py" and any(fnmatch.fnmatch(path.name, pat) for pat in config.getini("python_files")):
@@ -197,7 +211,7 @@ def _is_model_file(path: Path, config: pytest.Config) -> bool:
         rel = path.relative_to(config.rootpath).as_posix()
     except ValueError:
         rel = path.as_posix()
-    return glob_match(_glob(config), rel)
+    return glob_match(model_glob(config), rel)
 
 
 def glob_match(pattern: str, path: str) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from netdoctor import pytest_plugin as plugin
+from netdoctor.pytest_plugin import items
 from netdoctor.config import Config
 from netdoctor.errors import DataError, ModelLoadError
 from netdoctor.findings import Category, Finding, Report, Severity, SkippedRule, TargetInfo
@@ -80,11 +81,11 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
         calls["engine"].append((model, config, kw))
         return fake_report(model, config)
 
-    monkeypatch.setattr(plugin, "load_model", load_model)
-    monkeypatch.setattr(plugin, "check_loaded", check_loaded)
-    import netdoctor.engine
+    monkeypatch.setattr(items, "load_model", load_model)
+    monkeypatch.setattr(items, "check_loaded", check_loaded)
+    import netdoctor.api
 
-    monkeypatch.setattr(netdoctor.engine, "check", engine_check)
+    monkeypatch.setattr(netdoctor.api, "check", engine_check)
     return calls
 
 
@@ -272,7 +273,7 @@ def test_fixture_uses_project_config(pytester: pytest.Pytester, fakes: dict[str,
     ("net?.py", "net1.py", True),
 ])
 def test_glob_match(pattern: str, path: str, expected: bool) -> None:
-    assert plugin.glob_match(pattern, path) is expected
+    assert items.glob_match(pattern, path) is expected
 
 
 def test_checked_report_is_a_report() -> None:
