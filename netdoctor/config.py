@@ -1,29 +1,19 @@
 """Configuration: rule selection, severities, options, per-layer ignores, fail-on.
 
 ``Config`` is what the engine consumes; :func:`make_config` builds one from library-call
-arguments. The CLI and ``[tool.netdoctor]`` in pyproject.toml both produce one: reading
-and validating the file is :mod:`netdoctor.config_file` (:class:`ProjectConfig`,
-:func:`load_project_config`, :func:`parse_input_shape`..., still importable from here);
-the CLI then overrides it with its flags.
+arguments, :func:`validate_refs` checks rule references. ``[tool.netdoctor]`` in
+pyproject.toml is read into one by :mod:`netdoctor.config_file`; the CLI then overrides it
+with its flags.
 """
 
 from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from netdoctor.errors import ConfigError
 from netdoctor.findings import Finding, Severity
-
-if TYPE_CHECKING:
-    from netdoctor.config_file import KEYS as KEYS
-    from netdoctor.config_file import SECTION as SECTION
-    from netdoctor.config_file import ProjectConfig as ProjectConfig
-    from netdoctor.config_file import find_config_file as find_config_file
-    from netdoctor.config_file import load_project_config as load_project_config
-    from netdoctor.config_file import parse_input_shape as parse_input_shape
-    from netdoctor.config_file import parse_table as parse_table
 
 FAIL_ON_VALUES = ("error", "warning", "info", "never")
 
@@ -107,9 +97,9 @@ def make_config(
 
     cfg = base or Config()
     if select is not None:
-        cfg = replace(cfg, select=tuple(_validate_refs(select)))
+        cfg = replace(cfg, select=tuple(validate_refs(select)))
     if ignore is not None:
-        cfg = replace(cfg, ignore=tuple(cfg.ignore) + tuple(_validate_refs(ignore)))
+        cfg = replace(cfg, ignore=tuple(cfg.ignore) + tuple(validate_refs(ignore)))
     if changes:
         cfg = replace(cfg, **changes)
     if cfg.fail_on not in FAIL_ON_VALUES:
@@ -117,8 +107,18 @@ def make_config(
     return cfg
 
 
-def _validate_refs(refs: Iterable[str]) -> list[str]:
-    """Check that each code, prefix or name refers to at least one rule."""
+def validate_refs(refs: Iterable[str]) -> list[str]:
+    """Check that each code, prefix or name refers to at least one rule.
+
+    Args:
+        refs: Rule codes, prefixes or names (a comma-separated string is split).
+
+    Returns:
+        The non-empty references, stripped.
+
+    Raises:
+        netdoctor.errors.ConfigError: A reference matches no rule (with a suggestion).
+    """
     from netdoctor.rules import registry
 
     if isinstance(refs, str):
@@ -134,29 +134,14 @@ def _validate_refs(refs: Iterable[str]) -> list[str]:
         ):
             out.append(r)
             continue
-        raise ConfigError(f"unknown rule {r!r}{_suggest(r, list(reg) + [s.name for s in reg.values()])}")
+        raise ConfigError(f"unknown rule {r!r}{suggest(r, list(reg) + [s.name for s in reg.values()])}")
     return out
 
 
-def _suggest(word: str, candidates: Iterable[str]) -> str:
+def suggest(word: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'X'?"`` for the closest of ``candidates`` to ``word``, else ``""``."""
     import difflib
 
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.5)
     return f"; did you mean {close[0]!r}?" if close else ""
 
-
-#: Names that moved to :mod:`netdoctor.config_file`, still importable from here. They are
-#: looked up on first use (PEP 562): config_file imports this module, so an eager import
-#: here would fail whenever config_file is the one imported first.
-_CONFIG_FILE_NAMES = frozenset({
-    "KEYS", "SECTION", "ProjectConfig", "find_config_file", "load_project_config", "parse_input_shape",
-    "parse_table",
-})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _CONFIG_FILE_NAMES:
-        from netdoctor import config_file
-
-        return getattr(config_file, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from netdoctor.config import FAIL_ON_VALUES, Config, _suggest, _validate_refs
+from netdoctor.config import FAIL_ON_VALUES, Config, suggest, validate_refs
 from netdoctor.errors import ConfigError
 from netdoctor.findings import Severity
 
@@ -133,7 +133,7 @@ def parse_table(table: Mapping[str, Any], root: Any = None, source: Any = None) 
     for key in table:
         if key not in KEYS:
             hint = key.replace("_", "-") if key.replace("_", "-") in KEYS else None
-            suggestion = f"; did you mean {hint!r}?" if hint else _suggest(key, KEYS)
+            suggestion = f"; did you mean {hint!r}?" if hint else suggest(key, KEYS)
             raise ConfigError(f"unknown key {key!r} in {SECTION}{suggestion}")
     from netdoctor.rules import registry
 
@@ -233,7 +233,7 @@ def _refs(table: Mapping[str, Any], key: str) -> list[str] | None:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{key} in {SECTION} must be a list of rule codes, prefixes or names, not {value!r}")
     try:
-        return _validate_refs(value)
+        return validate_refs(value)
     except ConfigError as exc:
         raise ConfigError(f"{exc} (in {key} of {SECTION})") from None
 
@@ -245,7 +245,7 @@ def _rule_codes(ref: str, reg: Mapping[str, Any], where: str) -> list[str]:
         return [c for c, s in reg.items() if s.name == key.lower()]
     if key.upper().startswith("ND") and any(c.startswith(key.upper()) for c in reg):
         return [c for c in reg if c.startswith(key.upper())]
-    raise ConfigError(f"unknown rule {key!r} in {where}{_suggest(key, list(reg) + [s.name for s in reg.values()])}")
+    raise ConfigError(f"unknown rule {key!r} in {where}{suggest(key, list(reg) + [s.name for s in reg.values()])}")
 
 
 def _severities(table: Mapping[str, Any], reg: Mapping[str, Any]) -> dict[str, Severity]:
@@ -282,7 +282,7 @@ def _options(table: Mapping[str, Any], reg: Mapping[str, Any]) -> dict[str, dict
                 valid = sorted(spec.options)
                 listing = f" (valid: {', '.join(valid)})" if valid else f" ({spec.code} has no options)"
                 raise ConfigError(f"unknown option {name!r} for {spec.code} {spec.name} in {where}"
-                                  f"{_suggest(key, valid)}{listing}")
+                                  f"{suggest(key, valid)}{listing}")
             out.setdefault(spec.code, {})[key] = _coerce(value, spec.options[key], f"{where} {name}")
     return out
 
@@ -318,7 +318,7 @@ def _layer_ignores(table: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
         if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
             raise ConfigError(f"[tool.netdoctor.per-layer-ignores] {pattern!r} must be a list of rules, not {refs!r}")
         try:
-            out[pattern] = tuple(_validate_refs(refs))
+            out[pattern] = tuple(validate_refs(refs))
         except ConfigError as exc:
             raise ConfigError(f"{exc} (in [tool.netdoctor.per-layer-ignores] {pattern!r})") from None
     return out

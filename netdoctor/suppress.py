@@ -11,6 +11,8 @@ from __future__ import annotations
 import weakref
 from typing import Any, Mapping
 
+from netdoctor.config import validate_refs
+
 _MARKS: "weakref.WeakKeyDictionary[Any, dict[str, str]]" = weakref.WeakKeyDictionary()
 _STRONG: dict[int, tuple[Any, dict[str, str]]] = {}  # for objects that do not support weakrefs
 
@@ -23,11 +25,9 @@ def allow(layer: Any, rule: str, reason: str) -> None:
         rule: Rule code (``"ND201"``) or name (``"zero-weights"``).
         reason: Why this is deliberate; shown in the report.
     """
-    from netdoctor.config import _validate_refs
-
     if not reason or not str(reason).strip():
         raise ValueError("netdoctor.allow needs a reason, e.g. reason='zero-init classifier head'")
-    _validate_refs([rule])
+    validate_refs([rule])
     try:
         _MARKS.setdefault(layer, {})[rule] = str(reason)
     except TypeError:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from netdoctor.config import Config, load_project_config, make_config, parse_input_shape
+from netdoctor.config import Config, make_config
+from netdoctor.config_file import load_project_config, parse_input_shape
 from netdoctor.errors import ConfigError
 from netdoctor.findings import Category, Finding, Severity
 
