@@ -10,7 +10,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from netdoctor import __version__
+from netdoctor._version import __version__
 
 app = typer.Typer(
     name="netdoctor",
@@ -198,14 +198,17 @@ def diff(
     new: Annotated[str, typer.Argument(help="Later JSON report.", show_default=False)],
 ) -> None:
     """Compare two JSON reports: new, fixed and unchanged findings."""
-    from netdoctor.cli._output import fail
-    from netdoctor.cli.check import optional_module
+    import importlib
 
-    diff_mod = optional_module("diff")
-    if diff_mod is None:
-        fail("diff support is not installed in this netdoctor build")
+    from netdoctor.cli._output import fail
     from netdoctor.errors import NetdoctorError
 
+    try:
+        diff_mod = importlib.import_module("netdoctor.diff")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("netdoctor.diff", None):
+            raise
+        fail("diff support is not installed in this netdoctor build")
     try:
         code = diff_mod.main(old, new)
     except NetdoctorError as exc:
@@ -237,17 +240,18 @@ def report(
     from pathlib import Path
 
     from netdoctor.cli._output import UsageFailure, fail, write_stdout
-    from netdoctor.cli.check import _render, _split_refs, resolve_fail_on
-    from netdoctor.config import load_project_config, make_config
+    from netdoctor.cli.check import render_report, resolve_fail_on, split_refs
+    from netdoctor.config import make_config
+    from netdoctor.config_file import load_project_config
     from netdoctor.errors import NetdoctorError
     from netdoctor.monitor import report_from_log
 
     try:
         project = load_project_config(start=Path.cwd())
         level = resolve_fail_on(fail_on, project.config.fail_on)
-        cfg = make_config(select=_split_refs(select), ignore=_split_refs(ignore), base=project.config, fail_on=level)
+        cfg = make_config(select=split_refs(select), ignore=split_refs(ignore), base=project.config, fail_on=level)
         result = report_from_log(log, config=cfg)
-        text = _render(fmt, result, sys.stdout, level)
+        text = render_report(fmt, result, sys.stdout, level)
     except (NetdoctorError, UsageFailure, ValueError) as exc:
         fail(str(exc))
     write_stdout(text)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import importlib.util
 import os
 import sys
 import time
@@ -67,7 +66,9 @@ def run_check(args: CheckArgs) -> int:
 
 
 def _run(args: CheckArgs) -> int:
-    from netdoctor.config import load_project_config, make_config
+    from netdoctor import baseline
+    from netdoctor.config import make_config
+    from netdoctor.config_file import load_project_config
     from netdoctor.findings import Report
     from netdoctor.modelfile.workers import CheckOptions, check_files
 
@@ -81,10 +82,10 @@ def _run(args: CheckArgs) -> int:
         raise UsageFailure(f"no such config file: {args.config}; pass the path of a pyproject.toml")
     project = load_project_config(start=Path.cwd(), explicit=args.config)
     fail_on = resolve_fail_on(args.fail_on, project.config.fail_on)
-    select = _split_refs(args.select)
+    select = split_refs(args.select)
     # like ruff: --select replaces the configured selection (its ignores too); --ignore adds
     base = replace(project.config, ignore=()) if select is not None else project.config
-    cfg = make_config(select=select, ignore=_split_refs(args.ignore), base=base, fail_on=fail_on)
+    cfg = make_config(select=select, ignore=split_refs(args.ignore), base=base, fail_on=fail_on)
 
     specs = expand_paths(args.paths or list(project.paths))
     if not specs:
@@ -93,7 +94,8 @@ def _run(args: CheckArgs) -> int:
     if args.weights and len(specs) > 1:
         raise UsageFailure("--weights needs exactly one model file; check the files one at a time")
     input_shape = parse_shape(args.input_shape) if args.input_shape else project.input_shape
-    _require_baseline_support(args)
+    if args.baseline and not Path(args.baseline).is_file():
+        raise UsageFailure(f"no such baseline file: {args.baseline}; create one with --write-baseline")
 
     options = CheckOptions(
         config=cfg, data=args.data or project.data, input_shape=input_shape, weights=args.weights,
@@ -107,8 +109,7 @@ def _run(args: CheckArgs) -> int:
     with _progress(specs, show_progress) as on_progress, contextlib.redirect_stdout(sys.stderr):
         results = check_files(specs, options, progress=on_progress)
 
-    report = Report.merge(r.report for r in results)
-    report = replace(report, timings={**report.timings, "total": time.perf_counter() - t0})
+    report = Report.merge((r.report for r in results), total=time.perf_counter() - t0)
     for res in results:
         for err in res.report.errors:
             if args.debug and res.traceback:
@@ -116,10 +117,9 @@ def _run(args: CheckArgs) -> int:
             error_line(_error_text(err.file, err.message))
 
     if args.write_baseline:  # all current findings, also when --baseline names the old file
-        optional_module("baseline").write_baseline(report, args.write_baseline)
+        baseline.write_baseline(report, args.write_baseline)
         note_line(f"wrote a baseline of {len(report.findings)} finding(s) to {args.write_baseline}")
     if args.baseline:
-        baseline = optional_module("baseline")
         report = baseline.apply_baseline(report, args.baseline)
         fixed = baseline.fixed_since(report, args.baseline)
         if fixed:
@@ -133,9 +133,9 @@ def _run(args: CheckArgs) -> int:
         if dest == STDOUT:
             if fmt == "text" and not checked_any:
                 continue  # the error lines on stderr say it all
-            write_stdout(_render(fmt, report, sys.stdout, fail_on))
+            write_stdout(render_report(fmt, report, sys.stdout, fail_on))
         else:
-            _write_file(dest, _render(fmt, report, None, fail_on))
+            _write_file(dest, render_report(fmt, report, None, fail_on))
     if args.write_baseline:
         return 2 if report.errors else 0
     return report.exit_code(fail_on)
@@ -189,7 +189,8 @@ def plan_outputs(formats: Sequence[str], outputs: Sequence[str]) -> list[tuple[s
     return pairs
 
 
-def _split_refs(values: list[str] | None) -> list[str] | None:
+def split_refs(values: list[str] | None) -> list[str] | None:
+    """``["ND1,ND2", "dead-units"]`` -> ``["ND1", "ND2", "dead-units"]``; ``None`` stays ``None``."""
     if values is None:
         return None
     return [v.strip() for item in values for v in item.split(",") if v.strip()]
@@ -223,30 +224,14 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
     return out
 
 
-def _require_baseline_support(args: CheckArgs) -> None:
-    if (args.baseline or args.write_baseline) and optional_module("baseline") is None:
-        raise UsageFailure("baseline support is not installed in this netdoctor build")
-    if args.baseline and not Path(args.baseline).is_file():
-        raise UsageFailure(f"no such baseline file: {args.baseline}; create one with --write-baseline")
-
-
-def optional_module(name: str) -> Any:
-    """Import ``netdoctor.<name>`` if this build has it, else ``None``."""
-    try:
-        return importlib.import_module(f"netdoctor.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name in (f"netdoctor.{name}", None):
-            return None
-        raise
-
-
 def _error_text(file: str, message: str) -> str:
     base = Path(file.partition("::")[0]).name
     return message if (file in message or (base and base in message)) else f"{file}: {message}"
 
 
 # -- rendering --------------------------------------------------------------------------
-def _render(fmt: str, report: Any, stream: Any, fail_on: str) -> str:
+def render_report(fmt: str, report: Any, stream: Any, fail_on: str) -> str:
+    """Render ``report`` in ``fmt``; text gets colour and width from ``stream`` (``None``: a file)."""
     from netdoctor.reporters import render
 
     opts: dict[str, Any] = {"fail_on": fail_on}

@@ -73,10 +73,3 @@ def test_diff_delegates_or_says_it_is_missing(cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "netdoctor.diff", None)  # as if the module did not exist
     missing = cli("diff", "old.json", "new.json")
     assert missing.code == 2 and missing.err == "error: diff support is not installed in this netdoctor build\n"
-
-
-def test_baseline_support_missing(cli, monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "netdoctor.baseline", None)
-    (tmp_path / "m.py").write_text("model = None\n")
-    result = cli("check", "m.py", "--write-baseline", "b.json")
-    assert result.code == 2 and result.err == "error: baseline support is not installed in this netdoctor build\n"
