@@ -18,27 +18,28 @@ from pathlib import Path
 from typing import Any
 
 from netdoctor.errors import DataError, NetdoctorError
-from netdoctor.modelfile.usercode import _describe, _line_of, _on_sys_path, _require_zero_args
+from netdoctor.modelfile.usercode import describe_exception, line_of, on_sys_path, require_zero_args
 
 DATA_FUNCTIONS = ("sample_batch", "get_batch", "load_data")
 INPUT_SHAPE_NAMES = ("input_shape", "INPUT_SHAPE")
 
 
-def _find_data(module: types.ModuleType, path: Path) -> tuple[Any, Any, str | None]:
+def find_data(module: types.ModuleType, path: Path) -> tuple[Any, Any, str | None]:
+    """``(x, y, source)`` from the file's first data function (:data:`DATA_FUNCTIONS`), else ``(None, None, None)``."""
     ns = vars(module)
     for fname in DATA_FUNCTIONS:
         func = ns.get(fname)
         if func is None or not callable(func):
             continue
-        _require_zero_args(func, fname, path)
+        require_zero_args(func, fname, path)
         try:
-            with _on_sys_path(path.resolve().parent):
+            with on_sys_path(path.resolve().parent):
                 batch = func()
         except NetdoctorError:
             raise
         except Exception as exc:
             raise DataError(
-                f"{fname}() in {path.name} raised{_line_of(exc, path.resolve())} {_describe(exc)}; "
+                f"{fname}() in {path.name} raised{line_of(exc, path.resolve())} {describe_exception(exc)}; "
                 "fix it, or pass --data FILE.npz / --input-shape"
             ) from exc
         x, y = split_batch(batch, f"{fname}()")
@@ -88,7 +89,8 @@ def _check_leaves(value: Any, origin: str, what: str) -> None:
     )
 
 
-def _find_input_shape(module: types.ModuleType) -> tuple[int, ...] | None:
+def find_input_shape(module: types.ModuleType) -> tuple[int, ...] | None:
+    """The file's ``input_shape`` (or ``INPUT_SHAPE``) as a tuple of ints, else ``None``."""
     ns = vars(module)
     for sname in INPUT_SHAPE_NAMES:
         value = ns.get(sname)
@@ -112,7 +114,7 @@ def load_npz(path: str) -> tuple[Any, Any]:
     try:
         loaded = np.load(p, allow_pickle=False)
     except Exception as exc:
-        raise DataError(f"cannot read {path} as numpy data ({_describe(exc)}); {hint}") from exc
+        raise DataError(f"cannot read {path} as numpy data ({describe_exception(exc)}); {hint}") from exc
     if isinstance(loaded, np.ndarray):
         return loaded, None
     try:

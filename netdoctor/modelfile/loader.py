@@ -27,14 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netdoctor.modelfile.datafiles import DATA_FUNCTIONS as DATA_FUNCTIONS
-from netdoctor.modelfile.datafiles import INPUT_SHAPE_NAMES as INPUT_SHAPE_NAMES
-from netdoctor.modelfile.datafiles import _find_data, _find_input_shape
-from netdoctor.modelfile.datafiles import load_npz as load_npz
-from netdoctor.modelfile.datafiles import split_batch as split_batch
 from netdoctor.errors import ModelLoadError, NetdoctorError
-from netdoctor.modelfile.usercode import _describe, _line_of, _on_sys_path, _require_zero_args
-from netdoctor.modelfile.usercode import import_model_file as import_model_file
+from netdoctor.frameworks import detect_framework, get_adapter
+from netdoctor.modelfile.datafiles import find_data, find_input_shape, load_npz
+from netdoctor.modelfile.usercode import describe_exception, import_model_file, line_of, on_sys_path, require_zero_args
 
 MODEL_FUNCTIONS = ("build_model", "get_model", "create_model", "make_model")
 MODEL_OBJECTS = ("model",)
@@ -109,8 +105,6 @@ def load_model_file(
         netdoctor.errors.DataError: Data that cannot be used.
         netdoctor.errors.UnsupportedModelError: The object is not a torch/Keras 3 model.
     """
-    from netdoctor.frameworks import detect_framework
-
     path, spec_name = split_spec(path)
     name = name or spec_name
     p = Path(path)
@@ -130,18 +124,16 @@ def load_model_file(
             raise ModelLoadError(f"::{name} does not apply to a saved model; drop it")
         if weights:
             raise ModelLoadError(f"--weights does not apply to a saved model ({p.name}); drop it")
-        from netdoctor.adapters import keras as keras_adapter
-
-        model = keras_adapter.load_saved_model(str(p), unsafe=unsafe)
+        model = get_adapter("keras").load_saved_model(str(p), unsafe=unsafe)
         loaded = LoadedModel(path=path, model=model, framework="keras", source="saved model")
     elif suffix == ".py":
         module = import_model_file(p)
         model, source = _find_model(module, p, name)
         loaded = LoadedModel(path=path, model=model, source=source)
         loaded.framework = detect_framework(model)
-        loaded.inputs, loaded.targets, loaded.data_source = _find_data(module, p)
+        loaded.inputs, loaded.targets, loaded.data_source = find_data(module, p)
         loaded.loss_fn = _find_loss(module, loaded.framework)
-        loaded.input_shape = _find_input_shape(module)
+        loaded.input_shape = find_input_shape(module)
         if weights:
             load_weights(loaded, weights, unsafe=unsafe)
     else:
@@ -204,15 +196,15 @@ def _materialize(obj: Any, label: str, path: Path) -> Any:
     """Call a zero-argument factory (function or class); return a model object as is."""
     if not _is_factory(obj):
         return obj
-    _require_zero_args(obj, label, path)
+    require_zero_args(obj, label, path)
     try:
-        with _on_sys_path(path.resolve().parent):
+        with on_sys_path(path.resolve().parent):
             return obj()
     except NetdoctorError:
         raise
     except Exception as exc:
         raise ModelLoadError(
-            f"{label}() in {path.name} raised{_line_of(exc, path.resolve())} {_describe(exc)}; "
+            f"{label}() in {path.name} raised{line_of(exc, path.resolve())} {describe_exception(exc)}; "
             "fix it (add --debug for the traceback)"
         ) from exc
 
@@ -229,7 +221,7 @@ def _find_loss(module: types.ModuleType, framework: str) -> Any:
             try:
                 return keras.losses.get(obj)
             except Exception as exc:
-                raise ModelLoadError(f"{lname} = {obj!r} is not a Keras loss name ({_describe(exc)})") from exc
+                raise ModelLoadError(f"{lname} = {obj!r} is not a Keras loss name ({describe_exception(exc)})") from exc
         if callable(obj) and not inspect.isclass(obj):
             return obj
         if inspect.isclass(obj):
@@ -246,12 +238,8 @@ def load_weights(loaded: LoadedModel, weights: str, *, unsafe: bool = False) -> 
     if not Path(weights).is_file():
         raise ModelLoadError(f"no such weights file: {weights}; check the path")
     if loaded.framework == "torch":
-        from netdoctor.adapters import torch as adapter
-
-        adapter.load_weights(loaded.model, weights, unsafe=unsafe)
+        get_adapter("torch").load_weights(loaded.model, weights, unsafe=unsafe)
     elif loaded.framework == "keras":
-        from netdoctor.adapters import keras as adapter
-
-        adapter.load_weights(loaded.model, weights)
+        get_adapter("keras").load_weights(loaded.model, weights)
     else:  # pragma: no cover - detect_framework only returns the two
         raise ModelLoadError(f"cannot load weights into a {loaded.framework} model")

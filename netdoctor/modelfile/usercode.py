@@ -35,7 +35,7 @@ def import_model_file(path: Path) -> types.ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[modname] = module
     try:
-        with _on_sys_path(path.parent):
+        with on_sys_path(path.parent):
             spec.loader.exec_module(module)
     except SyntaxError as exc:
         sys.modules.pop(modname, None)
@@ -55,14 +55,14 @@ def import_model_file(path: Path) -> types.ModuleType:
         if isinstance(exc, (KeyboardInterrupt, GeneratorExit)):
             raise
         raise ModelLoadError(
-            f"importing {path.name} failed{_line_of(exc, path)}: {_describe(exc)}; "
+            f"importing {path.name} failed{line_of(exc, path)}: {describe_exception(exc)}; "
             f"run `python {path.name}` to see the traceback, or add --debug"
         ) from exc
     module.__dict__["__netdoctor_dir__"] = str(path.parent)
     return module
 
 
-class _on_sys_path:
+class on_sys_path:
     """Context manager: put a directory first on ``sys.path``, then restore ``sys.path``."""
 
     def __init__(self, directory: Path) -> None:
@@ -87,12 +87,13 @@ def _missing_module_message(filename: str, exc: ModuleNotFoundError) -> str:
     return f"{filename} imports {mod or 'a module'}, which is not installed; {hint}"
 
 
-def _describe(exc: BaseException) -> str:
+def describe_exception(exc: BaseException) -> str:
+    """``"TypeError: first line of the message"`` (the type alone when there is no message)."""
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
 
 
-def _line_of(exc: BaseException, path: Path) -> str:
+def line_of(exc: BaseException, path: Path) -> str:
     """``" at line N"`` for the deepest traceback frame inside ``path``, else ``""``."""
     line = None
     tb = exc.__traceback__
@@ -103,7 +104,8 @@ def _line_of(exc: BaseException, path: Path) -> str:
     return f" at line {line}" if line else ""
 
 
-def _require_zero_args(func: Callable[..., Any], label: str, path: Path) -> None:
+def require_zero_args(func: Callable[..., Any], label: str, path: Path) -> None:
+    """Raise a :class:`~netdoctor.errors.ModelLoadError` when ``func`` (``label`` in ``path``) needs arguments."""
     try:
         sig = inspect.signature(func)
     except (TypeError, ValueError):  # builtins without a signature: just try calling

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from netdoctor.errors import DataError, ModelLoadError, UnsupportedModelError
-from netdoctor.modelfile.loader import load_model_file, load_npz, split_batch, split_spec
+from netdoctor.modelfile.datafiles import load_npz, split_batch
+from netdoctor.modelfile.loader import load_model_file, split_spec
 from netdoctor.modelfile.workers import scan_framework
 
 torch = pytest.importorskip("torch")
