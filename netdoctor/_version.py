@@ -1,3 +1,3 @@
-"""The installed netdoctor version (kept in step with ``version`` in pyproject.toml)."""
+"""The netdoctor version (pyproject.toml reads it from here)."""
 
 __version__ = "0.1.0"
