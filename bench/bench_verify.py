@@ -35,7 +35,7 @@ def worker(framework: str, repeats: int) -> list[dict[str, Any]]:
     """Check every bad example of ``framework`` with and without verify (in this process)."""
     warnings.simplefilter("ignore")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from netdoctor.engine import check
+    from netdoctor.api import check
     from netdoctor.modelfile.loader import load_model_file
 
     files = sorted(glob.glob(str(REPO / "examples" / "rules" / "*" / PATTERNS[framework])))
