@@ -140,8 +140,6 @@ def load_model_file(
         raise ModelLoadError(
             f"cannot check {p.name}: expected a .py model file or a saved Keras model (.keras, .h5)"
         )
-    if not loaded.framework:
-        loaded.framework = detect_framework(loaded.model)
 
     if data is not None:
         loaded.inputs, loaded.targets = load_npz(data)

@@ -62,7 +62,7 @@ def import_model_file(path: Path) -> types.ModuleType:
     return module
 
 
-class on_sys_path:
+class on_sys_path:  # noqa: N801 - used like a function: ``with on_sys_path(folder):``
     """Context manager: put a directory first on ``sys.path``, then restore ``sys.path``."""
 
     def __init__(self, directory: Path) -> None:
