@@ -14,16 +14,28 @@ A rule is a generator function ``(snapshot, ctx) -> Iterator[Finding]`` declared
 
 The context fills in code, name, category and the *configured* severity, and holds the
 rule's configured options (defaults merged with user overrides).
+
+Beside its code a rule declares what ``--verify`` and the reports need to know about it:
+``fix=`` (its fix plan, see :mod:`netdoctor.verify.plan`), ``metric=`` (the numbers measured
+before and after the fix, see :mod:`netdoctor.verify.verdict`) and ``chart=`` (which
+:class:`~netdoctor.reporters.html.charts.Thresholds` field draws which of its options).
+
+Importing this module imports the :mod:`netdoctor.rules` package first, which registers every
+built-in rule: :func:`registry` always sees them all.
 """
 
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from netdoctor.findings import Category, Finding, Severity
 from netdoctor.snapshot import ModelSnapshot, Need
+
+if TYPE_CHECKING:
+    from netdoctor.verify.plan import PlanFunc
+    from netdoctor.verify.verdict import MetricFunc
 
 RuleFunc = Callable[[ModelSnapshot, "RuleContext"], Iterator[Finding]]
 
@@ -44,6 +56,11 @@ class RuleSpec:
         options: Default option values (thresholds); users override them by name.
         func: The rule function.
         doc: The full docstring (user documentation, shown by ``netdoctor explain``).
+        fix: The rule's fix plan ``(finding, report, snapshot) -> FixPlan | str``, or the reason
+            there is no mechanical fix; ``None``: no fix.
+        metric: The numbers ``--verify`` measures before and after the fix,
+            ``(finding, measure) -> {label: value}``; ``None``: only the count of findings.
+        chart: ``Thresholds`` field -> option name, for the reference lines the charts draw.
     """
 
     code: str
@@ -55,6 +72,9 @@ class RuleSpec:
     options: Mapping[str, Any]
     func: RuleFunc
     doc: str
+    fix: PlanFunc | str | None = None
+    metric: MetricFunc | None = None
+    chart: Mapping[str, str] = field(default_factory=dict)
 
     def run(self, snapshot: ModelSnapshot, ctx: "RuleContext") -> list[Finding]:
         return list(self.func(snapshot, ctx))
@@ -121,6 +141,9 @@ def rule(
     needs: set[Need] | frozenset[Need],
     severity: Severity = Severity.WARNING,
     options: Mapping[str, Any] | None = None,
+    fix: PlanFunc | str | None = None,
+    metric: MetricFunc | None = None,
+    chart: Mapping[str, str] | None = None,
 ) -> Callable[[RuleFunc], RuleFunc]:
     """Register a rule function. See the module docstring."""
     if not (len(code) == 5 and code.startswith("ND") and code[2:].isdigit()):
@@ -140,6 +163,9 @@ def rule(
             options=dict(options or {}),
             func=func,
             doc=doc,
+            fix=fix,
+            metric=metric,
+            chart=dict(chart or {}),
         )
         _REGISTRY[code] = spec
         func.spec = spec  # type: ignore[attr-defined]
@@ -149,9 +175,7 @@ def rule(
 
 
 def registry() -> dict[str, RuleSpec]:
-    """All registered rules by code (the built-in rule modules are imported first)."""
-    from netdoctor import rules as _rules  # noqa: F401  (imports every rule module)
-
+    """All registered rules by code."""
     return dict(sorted(_REGISTRY.items()))
 
 
