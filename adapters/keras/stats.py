@@ -288,7 +288,7 @@ def duplicate_unit_frac(a: Any, axes: tuple[int, ...]) -> float | None:
 
     Args:
         a: The weight array.
-        axes: Axes that index the units (see ``_keras_layers.unit_axes``).
+        axes: Axes that index the units (see ``kinds.unit_axes``).
     """
     arr = np.asarray(a)
     if arr.ndim < 2 or not axes:

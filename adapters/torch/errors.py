@@ -7,7 +7,7 @@ from torch.nn.modules import conv as _conv
 from torch.nn.modules import rnn as _rnn
 
 from netdoctor.adapters._common import first_line, format_shape
-from netdoctor.adapters.torch.trace import Frame
+from netdoctor.adapters.torch.records import Frame
 from netdoctor.errors import DataError
 
 _HINT = "check sample_batch() or --input-shape"

@@ -9,7 +9,8 @@ from torch import nn
 
 from netdoctor.adapters.torch import kinds as K
 from netdoctor.adapters.torch.stats import duplicate_unit_frac, dtype_name, reduce, zero_stats
-from netdoctor.adapters.torch.trace import Probe, Rec
+from netdoctor.adapters.torch.records import Rec
+from netdoctor.adapters.torch.trace import Probe
 from netdoctor.snapshot import (
     KIND_ACTIVATION, KIND_EMBEDDING, KIND_RNN, NORM_KINDS, ROLE_BUFFER, ROLE_EMBEDDING,
     ROLE_RECURRENT, ROLE_WEIGHT, WEIGHT_KINDS, LayerRecord, ParamRecord, TensorStats,

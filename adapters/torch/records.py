@@ -4,7 +4,7 @@ A :class:`Rec` is a layer record under construction (frozen into a ``LayerRecord
 a :class:`Frame` is one module call on the probe's stack. :class:`RecordStats` takes a
 record's input/output statistics (on its first call only) with ``reduce``, behind a cache
 keyed by tensor identity and version, since a layer's output is usually the next layer's
-input. How records are named and when they are made is ``_torch_trace``.
+input. How records are named and when they are made is ``trace``.
 """
 
 from __future__ import annotations
@@ -25,26 +25,6 @@ from netdoctor.snapshot import (
 )
 
 MAX_RECORDS_PER_SITE = 32  # a parameter-free module / functional call site repeated in a loop
-
-
-class ProbeError(Exception):
-    """A bug in the probe itself (never a user error: it is not translated into a DataError)."""
-
-
-def _guarded(method):
-    """Re-raise any exception of a probe callback as :class:`ProbeError`."""
-
-    def wrapper(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except ProbeError:
-            raise
-        except Exception as exc:
-            raise ProbeError(f"netdoctor probe failed in {method.__name__}: {type(exc).__name__}: {exc}") from exc
-
-    wrapper.__name__ = method.__name__
-    wrapper.__doc__ = method.__doc__
-    return wrapper
 
 
 @dataclass(eq=False)

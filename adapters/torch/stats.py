@@ -42,11 +42,6 @@ def zero_stats(shape: tuple[int, ...], dtype: str) -> TensorStats:
     return TensorStats(shape=tuple(int(s) for s in shape), frac_zero=1.0, dtype=dtype)
 
 
-def empty_stats(t: torch.Tensor) -> TensorStats:
-    """Shape and dtype only (tensors that cannot be reduced: empty, complex, sparse...)."""
-    return TensorStats(shape=tuple(int(s) for s in t.shape), dtype=dtype_name(t.dtype))
-
-
 def _unit_view(x: torch.Tensor, unit_axis: int) -> torch.Tensor:
     """``x`` as ``(A, C, B)``: ``C`` units, the other axes folded before/after them."""
     if x.dim() <= 1:

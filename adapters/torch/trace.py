@@ -8,8 +8,8 @@ recorded layers (or model inputs) each tensor derives from, through every op. Pr
 fills ``inputs_from`` / ``consumes_model_input`` and spots residual additions: ``a + b`` of
 same-shaped tensors whose weight-layer depths differ (``out + identity``, ``x + attn(x)``).
 
-Provenance itself lives in ``_torch_flow``; the records, frames and their statistics in
-``_torch_records``. Inside built-in modules (``nn.Linear``, ``nn.LSTM``...) the mode steps
+Provenance itself lives in ``flow``; the records, frames and their statistics in
+``records``. Inside built-in modules (``nn.Linear``, ``nn.LSTM``...) the mode steps
 aside at once, which keeps its overhead to a few microseconds per user-level op.
 
 Records: a module that owns parameters (or float buffers) gets one record however often
@@ -30,14 +30,30 @@ from torch.overrides import TorchFunctionMode
 
 from netdoctor.adapters.torch import kinds as K
 from netdoctor.adapters.torch.flow import INPUT_FLOAT, INPUT_INT, Flow, Found, iter_tensors, op_outputs
-from netdoctor.adapters.torch.records import MAX_RECORDS_PER_SITE as MAX_RECORDS_PER_SITE
-from netdoctor.adapters.torch.records import Frame as Frame
-from netdoctor.adapters.torch.records import ProbeError as ProbeError
-from netdoctor.adapters.torch.records import Rec as Rec
-from netdoctor.adapters.torch.records import RecordStats, _guarded
+from netdoctor.adapters.torch.records import MAX_RECORDS_PER_SITE, Frame, Rec, RecordStats
 from netdoctor.snapshot import (
     KIND_ACTIVATION, KIND_BATCHNORM, KIND_CONV, KIND_GROUPNORM, KIND_RNN, NORM_KINDS, WEIGHT_KINDS, ProbeSettings,
 )
+
+
+class ProbeError(Exception):
+    """A bug in the probe itself (never a user error: it is not translated into a DataError)."""
+
+
+def _guarded(method):
+    """Re-raise any exception of a probe callback as :class:`ProbeError`."""
+
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except ProbeError:
+            raise
+        except Exception as exc:
+            raise ProbeError(f"netdoctor probe failed in {method.__name__}: {type(exc).__name__}: {exc}") from exc
+
+    wrapper.__name__ = method.__name__
+    wrapper.__doc__ = method.__doc__
+    return wrapper
 
 
 class _Mode(TorchFunctionMode):
