@@ -1,13 +1,19 @@
 """Framework-free helpers shared by the torch and Keras adapters.
 
 Everything here works on plain Python numbers and numpy arrays, never on framework
-tensors, so both adapters can import it without pulling the other framework in. The names
-and signatures are kept stable: the Keras adapter relies on them.
+tensors, so both adapters can import it without pulling the other framework in: the
+reasons a need was not measured and the :class:`NeedsLedger` that records them, output and
+target classification, the fixers' :class:`Applied` record and the host-RNG part of their
+leave-no-trace guard.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -166,17 +172,89 @@ def loss_expectation(name: str) -> str:
     return "any"
 
 
-def missing_reasons(needs: frozenset[Need], collected: set[Need], reasons: dict[Need, str]) -> dict[Need, str]:
-    """Reason per requested need that was not collected (a generic one where none is known)."""
-    out: dict[Need, str] = {}
-    for need in needs:
-        if need in collected:
-            continue
-        if need == Need.HISTORY:
-            out[need] = reasons.get(need, REASON_NO_HISTORY)
+class NeedsLedger:
+    """What one ``collect`` was asked for, what it measured, and why the rest is missing.
+
+    Args:
+        needs: The needs of the selected rules.
+
+    ``collected`` starts with :attr:`Need.STRUCTURE` (every adapter reads the layers);
+    :meth:`missing` gives ``ModelSnapshot.missing``.
+    """
+
+    def __init__(self, needs: frozenset[Need]) -> None:
+        self.needs = frozenset(needs)
+        self.collected: set[Need] = {Need.STRUCTURE}
+        self.reasons: dict[Need, str] = {}
+
+    def got(self, *needs: Need) -> None:
+        """Record ``needs`` as measured."""
+        self.collected.update(needs)
+
+    def miss(self, need: Need, reason: str) -> None:
+        """Record why ``need`` was not measured (the text a skipped rule shows)."""
+        self.reasons[need] = reason
+
+    def settle(self, need: Need, measured: bool, reason: str) -> None:
+        """For a requested ``need``: measured, or missing for ``reason``; nothing when not requested."""
+        if need not in self.needs:
+            return
+        if measured:
+            self.got(need)
         else:
-            out[need] = reasons.get(need, f"{need} could not be collected for this model")
-    return out
+            self.miss(need, reason)
+
+    def missing(self) -> dict[Need, str]:
+        """Reason per requested need that was not collected (a generic one where none is known)."""
+        out: dict[Need, str] = {}
+        for need in self.needs:
+            if need in self.collected:
+                continue
+            if need == Need.HISTORY:
+                out[need] = self.reasons.get(need, REASON_NO_HISTORY)
+            else:
+                out[need] = self.reasons.get(need, f"{need} could not be collected for this model")
+        return out
+
+
+@dataclass
+class Applied:
+    """A fixer's fixed copy of the model and what the probe and the adapter should feed it.
+
+    ``rename`` maps a layer's original name to its name in the copy (a wrapped layer moves);
+    ``clip`` is the global gradient-norm clip of the probe; ``transform`` says how to read the
+    original's output in the fixed loss's form (``"log"`` or ``"logit"``).
+    """
+
+    model: Any
+    inputs: Any
+    targets: Any
+    loss_fn: Any
+    rename: dict[str, str] = field(default_factory=dict)
+    clip: float | None = None
+    transform: str | None = None
+
+
+@contextlib.contextmanager
+def host_rngs_restored() -> Iterator[None]:
+    """Run the body, then put Python's and numpy's global RNG states back."""
+    saved = HostRngs()
+    try:
+        yield
+    finally:
+        saved.restore()
+
+
+class HostRngs:
+    """Python's and numpy's global RNG states at construction; :meth:`restore` puts them back."""
+
+    def __init__(self) -> None:
+        self.python = random.getstate()
+        self.numpy = np.random.get_state()
+
+    def restore(self) -> None:
+        random.setstate(self.python)
+        np.random.set_state(self.numpy)
 
 
 def format_shape(shape: Any) -> str:

@@ -33,7 +33,8 @@ def _is_tensor(x: Any) -> bool:
     return bool(ops.is_tensor(x))
 
 
-def _host(x: Any) -> np.ndarray:
+def as_numpy(x: Any) -> np.ndarray:
+    """A tensor or array-like as a host numpy array."""
     from keras import ops
 
     return np.asarray(ops.convert_to_numpy(x)) if _is_tensor(x) else np.asarray(x)
@@ -164,7 +165,7 @@ def target_kind(y: Any, out_units: int | None) -> str | None:
     """``class_index``, ``one_hot``, ``binary`` or ``float`` for a target array."""
     if y is None:
         return None
-    a = _host(y)
+    a = as_numpy(y)
     if a.size == 0 or a.dtype.kind not in "biuf":
         return None
     integral = a.dtype.kind in "biu" or bool(np.all(np.isfinite(a)) and np.all(a == np.round(a)))
@@ -344,8 +345,12 @@ def load_saved_model(path: str, *, unsafe: bool = False) -> Any:
         ) from exc
 
 
-def load_weights(model: Any, path: str) -> None:
-    """``model.load_weights(path)``; any failure becomes a one-line ModelLoadError."""
+def load_weights(model: Any, path: str, *, unsafe: bool = False) -> None:
+    """``model.load_weights(path)``; any failure becomes a one-line ModelLoadError.
+
+    ``unsafe`` is part of the adapters' common signature and has nothing to allow here: Keras
+    weight files hold values only, never code.
+    """
     try:
         model.load_weights(path)
     except Exception as exc:  # noqa: BLE001 - Keras raises many types here

@@ -4,15 +4,21 @@ A training-mode forward pass updates BatchNormalization moving statistics and ad
 the seed generators of Dropout-like layers (and, for layers that draw with ``seed=None``,
 Keras' global seed generator). :class:`StateGuard` snapshots all of that, seeds the
 dropout masks from ``ProbeSettings.seed`` for reproducible probes, and restores the exact
-bytes on exit. Python's and numpy's global RNGs are restored too.
+bytes on exit. Python's and numpy's global RNGs are restored too. :func:`globals_restored`
+is the part of the fixer's guard that Keras needs: the global seed generator and the
+automatic-name counters that building clones advances.
 """
 
 from __future__ import annotations
 
-import random
+import contextlib
+import copy
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+
+from netdoctor.adapters._common import HostRngs
 
 
 def all_layers(model: Any) -> list[Any]:
@@ -32,9 +38,6 @@ class StateGuard:
     """
 
     def __init__(self, model: Any, seed: int) -> None:
-        from keras.src.backend.common import global_state
-
-        self._global_state = global_state
         self.seed = int(seed)
         layers = all_layers(model)
         self.generators: list[Any] = []
@@ -52,12 +55,8 @@ class StateGuard:
                 self.variables.append(v)
         self.saved = [np.array(v.numpy(), copy=True) for v in self.variables]
         self.trainable_flags = [(layer, layer.trainable) for layer in layers]
-        self.global_gen = global_state.get_global_attribute("global_seed_generator")
-        self.global_gen_state = (
-            np.array(self.global_gen.state.numpy(), copy=True) if self.global_gen is not None else None
-        )
-        self.py_random = random.getstate()
-        self.np_random = np.random.get_state()
+        self.global_seed = GlobalSeedGenerator()
+        self.host_rngs = HostRngs()
 
     def seed_generators(self) -> None:
         """Give every seed generator a state derived from the probe seed."""
@@ -73,14 +72,45 @@ class StateGuard:
         for layer, flag in self.trainable_flags:
             if layer.trainable != flag:
                 layer.trainable = flag
+        self.global_seed.restore()
+        self.host_rngs.restore()
+
+
+class GlobalSeedGenerator:
+    """Keras' global seed generator (the object and its state) at construction; :meth:`restore` puts both back."""
+
+    def __init__(self) -> None:
+        from keras.src.backend.common import global_state
+
+        self._global_state = global_state
+        self.generator = global_state.get_global_attribute("global_seed_generator")
+        self.state = np.array(self.generator.state.numpy(), copy=True) if self.generator is not None else None
+
+    def restore(self) -> None:
         gs = self._global_state
         now = gs.get_global_attribute("global_seed_generator")
-        if self.global_gen is None:
+        if self.generator is None:
             if now is not None:
                 gs.set_global_attribute("global_seed_generator", None)
         else:
-            if now is not self.global_gen:
-                gs.set_global_attribute("global_seed_generator", self.global_gen)
-            self.global_gen.state.assign(self.global_gen_state)
-        random.setstate(self.py_random)
-        np.random.set_state(self.np_random)
+            if now is not self.generator:
+                gs.set_global_attribute("global_seed_generator", self.generator)
+            self.generator.state.assign(self.state)
+
+
+@contextlib.contextmanager
+def globals_restored() -> Iterator[None]:
+    """Run the body, then put Keras' global seed generator and automatic-name counters back."""
+    from keras.src.backend.common import global_state
+
+    seed = GlobalSeedGenerator()
+    uids = global_state.get_global_attribute("object_name_uids")
+    saved_uids = copy.copy(uids) if uids is not None else None
+    try:
+        yield
+    finally:
+        seed.restore()
+        if uids is not None:
+            uids.clear()
+            uids.update(saved_uids)
+        global_state.set_global_attribute("object_name_uids", uids)

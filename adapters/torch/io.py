@@ -1,7 +1,10 @@
-"""Probe inputs, targets and outputs: conversion, synthetic data, output summary, data stats."""
+"""Data in and models in: probe inputs, targets and outputs (conversion, synthetic data, output
+summary, data stats) and checkpoints loaded into a model (:func:`load_weights`)."""
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -9,10 +12,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from netdoctor.adapters._common import SYNTHETIC_BATCH, classify_output, format_shape, target_kind
-from netdoctor.adapters.torch.stats import reduce
+from netdoctor.adapters._common import SYNTHETIC_BATCH, classify_output, first_line, target_kind
 from netdoctor.adapters.torch.flow import iter_tensors
-from netdoctor.errors import DataError
+from netdoctor.adapters.torch.stats import reduce
+from netdoctor.errors import DataError, ModelLoadError
 from netdoctor.snapshot import DataStats, OutputInfo, TensorStats
 
 
@@ -207,7 +210,87 @@ def data_stats(inputs: ProbeInputs, targets: Any, max_units: int, channels_first
     return DataStats(inputs=per_input, targets=tstats, target_kind=kind, num_samples=inputs.batch_size)
 
 
-def describe_shape(t: Any) -> str:
-    """Shape text of a tensor-like, ``"?"`` when unknown."""
-    shape = getattr(t, "shape", None)
-    return format_shape(shape) if shape is not None else "?"
+# -- checkpoints ----------------------------------------------------------------------
+def load_weights(model: nn.Module, path: str, *, unsafe: bool = False) -> None:
+    """Load a state dict from ``path`` into ``model``.
+
+    Args:
+        model: The module to fill.
+        path: A ``torch.save`` file (state dict, or a checkpoint dict holding one under
+            ``state_dict``/``model_state_dict``/``model``) or a ``.safetensors`` file.
+        unsafe: Allow full pickles (``weights_only=False``), e.g. a whole saved module.
+            Only for files you trust: unpickling runs code.
+
+    Raises:
+        ModelLoadError: Missing/unreadable file, a pickle refused in safe mode, or weights
+            that do not fit the model; the message is one line that says what to do.
+    """
+    if not os.path.isfile(path):
+        raise ModelLoadError(f"weights file {path} not found; check the path given to --weights")
+    device, _ = model_device_dtype(model)
+    try:
+        if str(path).endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            obj: Any = load_file(str(path), device=str(device))
+        else:
+            obj = torch.load(path, map_location=device, weights_only=not unsafe)
+    except Exception as exc:
+        text = str(exc)
+        if not unsafe and "Unsupported global" in text:
+            found = re.search(r"GLOBAL ([\w.]+)", text)
+            what = found.group(1) if found else "Python objects"
+            raise ModelLoadError(
+                f"{path} is not a plain state dict (it pickles {what}, which torch.load(weights_only=True) "
+                "refuses); save model.state_dict() instead, or allow full pickles (--unsafe-load / "
+                "unsafe=True) if you trust the file") from None
+        raise ModelLoadError(f"cannot read weights from {path} ({type(exc).__name__}: {_load_reason(text)}); "
+                             "is it a torch.save or safetensors file?") from None
+    state = _state_dict_of(obj)
+    if state is None:
+        raise ModelLoadError(f"{path} holds a {type(obj).__name__}, not a state dict; save model.state_dict()")
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelLoadError(f"weights in {path} do not fit {type(model).__name__}: {_mismatch(exc)}") from None
+
+
+def _load_reason(text: str) -> str:
+    """The informative line of a ``torch.load`` error (after torch's generic preamble)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for i, line in enumerate(lines):
+        if line.endswith("WeightsUnpickler error:") and i + 1 < len(lines):
+            return first_line(lines[i + 1])
+        if "WeightsUnpickler error:" in line:
+            return first_line(line.split("WeightsUnpickler error:", 1)[1]) or first_line(line)
+    return first_line(text)
+
+
+def _state_dict_of(obj: Any) -> Mapping[str, Any] | None:
+    if isinstance(obj, nn.Module):
+        return obj.state_dict()
+    if isinstance(obj, Mapping):
+        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return obj
+        for key in ("state_dict", "model_state_dict", "model", "net", "weights"):
+            inner = obj.get(key)
+            if isinstance(inner, nn.Module):
+                return inner.state_dict()
+            if isinstance(inner, Mapping) and all(isinstance(v, torch.Tensor) for v in inner.values()):
+                return inner
+        if not obj:
+            return obj
+    return None
+
+
+def _mismatch(exc: RuntimeError) -> str:
+    """Condense ``load_state_dict``'s multi-line error into one line."""
+    parts = []
+    for line in str(exc).splitlines():
+        line = line.strip()
+        if line.startswith(("Missing key(s)", "Unexpected key(s)", "size mismatch")):
+            parts.append(line.rstrip("."))
+    text = "; ".join(parts) if parts else first_line(exc)
+    return text if len(text) <= 400 else text[:397] + "..."

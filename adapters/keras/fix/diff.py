@@ -1,9 +1,8 @@
 """The diff snippet of a Keras fix: the code change as the user would write it.
 
-Part of ``_keras_fix`` (see its docstring). :class:`DiffMixin` gives the fixer ``diff``: per
-edit, ``-`` old and ``+`` new lines with each layer written out from its config
-(``layers.Dense(64, activation="relu", name="dense_1")``), the compile call or the optimizer,
-joined by :func:`~netdoctor.verify.join_blocks`.
+:func:`diff` writes, per edit, ``-`` old and ``+`` new lines with each layer written out from
+its config (``layers.Dense(64, activation="relu", name="dense_1")``), the compile call or the
+optimizer, joined by :func:`~netdoctor.verify.protocol.join_blocks`.
 """
 
 from __future__ import annotations
@@ -12,62 +11,52 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from netdoctor.adapters.keras.fix.edits import _INIT_ARG, INITIALIZERS, _loss_in_form
-
-from netdoctor.snapshot import ModelSnapshot
+from netdoctor.adapters.keras.fix.context import FixContext
+from netdoctor.adapters.keras.fix.edits import INIT_ARG, INITIALIZERS, fresh_optimizer, loss_in_form, top_layer
 from netdoctor.verify.protocol import FixStep, join_blocks
 
 
-class DiffMixin:
-    """``diff``, for :class:`~netdoctor.adapters.keras.fix.fixer.Fixer`.
+def diff(ctx: FixContext, steps: Sequence[FixStep]) -> str:
+    """A diff-like snippet of the fix in the user's own layer names (``-`` old, ``+`` new lines)."""
+    return join_blocks([(s.op, _lines(ctx, s)) for s in steps])
 
-    Uses ``_layer`` and ``_optimizer`` of :class:`~netdoctor.adapters.keras.fix.edits.EditMixin`.
-    """
 
-    model: Any
-    loss_fn: Any
-    compiled_loss: Any
-
-    def diff(self, steps: Sequence[FixStep], snap: ModelSnapshot) -> str:
-        """A diff-like snippet of the fix in the user's own layer names (``-`` old, ``+`` new lines)."""
-        return join_blocks([(s.op, self._diff(s)) for s in steps])
-
-    def _diff(self, s: FixStep) -> list[str]:
-        name = str(s.layer).split("/")[0]
-        layer = self._layer(name) if s.layer else None
-        if s.op == "reinit":
-            arg = _INIT_ARG.get(str(s.get("param")), f"{s.get('param')}_initializer")
-            return [f"- {_ctor(layer)},", f"+ {_ctor(layer, **{arg: INITIALIZERS[str(s.get('init'))]})},"]
-        if s.op == "insert_norm":
-            act = s.get("activation")
-            new = [f"+ {_ctor(layer, activation='linear', use_bias=False)},", "+ layers.BatchNormalization(),"]
-            return [f"- {_ctor(layer)},", *new, *([f'+ layers.Activation("{act}"),'] if act not in (None, "linear") else [])]
-        if s.op == "remove":
-            return [f"- {_ctor(layer)},"]
-        if s.op == "move_dropout":
-            after = self._layer(str(s.get("after")).split("/")[0])
-            return [f"- {_ctor(layer)},", f"  {_ctor(after)},", f"+ {_ctor(layer)},"]
-        if s.op in ("set_activation", "no_bias", "zero_bias"):
-            over = {"set_activation": {"activation": s.get("activation")}, "no_bias": {"use_bias": False},
-                    "zero_bias": {"bias_initializer": "zeros"}}[s.op]
-            return [f"- {_ctor(layer)},", f"+ {_ctor(layer, **over)},"]
-        if s.op == "reset_nonfinite":
-            return [f'+ # reload weights saved before the divergence, or re-create "{name}" to re-initialize it']
-        if s.op == "loss_form":
-            old = self.loss_fn if self.loss_fn is not None else self.compiled_loss
-            new = _loss_in_form(old, str(s.get("form")))
-            return [f"- model.compile(..., loss={_loss_code(old)})", f"+ model.compile(..., loss={_loss_code(new)})"]
-        if s.op == "clip":
-            opt = self._optimizer(None)
-            return [f"- optimizer = {_optimizer_code(opt)}", f"+ optimizer = {_optimizer_code(opt, s.get('max_norm'))}"]
-        if s.op == "standardize":
-            shape = tuple(self.model.inputs[0].shape[1:]) if getattr(self.model, "inputs", None) else ("...",)
-            return ["+ norm = layers.Normalization(axis=-1)", "+ norm.adapt(x_train)  # per-feature mean and variance",
-                    f"  keras.Input(shape={shape}),", "+ norm,"]
-        if s.op == "drop_rows":
-            return ["+ ok = np.isfinite(x).reshape(len(x), -1).all(1) & np.isfinite(y).reshape(len(y), -1).all(1)",
-                    "+ x, y = x[ok], y[ok]"]
-        return []
+def _lines(ctx: FixContext, s: FixStep) -> list[str]:
+    name = str(s.layer).split("/")[0]
+    layer = top_layer(ctx, name) if s.layer else None
+    if s.op == "reinit":
+        arg = INIT_ARG.get(str(s.get("param")), f"{s.get('param')}_initializer")
+        return [f"- {_ctor(layer)},", f"+ {_ctor(layer, **{arg: INITIALIZERS[str(s.get('init'))]})},"]
+    if s.op == "insert_norm":
+        act = s.get("activation")
+        new = [f"+ {_ctor(layer, activation='linear', use_bias=False)},", "+ layers.BatchNormalization(),"]
+        return [f"- {_ctor(layer)},", *new, *([f'+ layers.Activation("{act}"),'] if act not in (None, "linear") else [])]
+    if s.op == "remove":
+        return [f"- {_ctor(layer)},"]
+    if s.op == "move_dropout":
+        after = top_layer(ctx, str(s.get("after")).split("/")[0])
+        return [f"- {_ctor(layer)},", f"  {_ctor(after)},", f"+ {_ctor(layer)},"]
+    if s.op in ("set_activation", "no_bias", "zero_bias"):
+        over = {"set_activation": {"activation": s.get("activation")}, "no_bias": {"use_bias": False},
+                "zero_bias": {"bias_initializer": "zeros"}}[s.op]
+        return [f"- {_ctor(layer)},", f"+ {_ctor(layer, **over)},"]
+    if s.op == "reset_nonfinite":
+        return [f'+ # reload weights saved before the divergence, or re-create "{name}" to re-initialize it']
+    if s.op == "loss_form":
+        old = ctx.loss_fn if ctx.loss_fn is not None else ctx.compiled_loss
+        new = loss_in_form(old, str(s.get("form")))
+        return [f"- model.compile(..., loss={_loss_code(old)})", f"+ model.compile(..., loss={_loss_code(new)})"]
+    if s.op == "clip":
+        opt = fresh_optimizer(ctx, None)
+        return [f"- optimizer = {_optimizer_code(opt)}", f"+ optimizer = {_optimizer_code(opt, s.get('max_norm'))}"]
+    if s.op == "standardize":
+        shape = tuple(ctx.model.inputs[0].shape[1:]) if getattr(ctx.model, "inputs", None) else ("...",)
+        return ["+ norm = layers.Normalization(axis=-1)", "+ norm.adapt(x_train)  # per-feature mean and variance",
+                f"  keras.Input(shape={shape}),", "+ norm,"]
+    if s.op == "drop_rows":
+        return ["+ ok = np.isfinite(x).reshape(len(x), -1).all(1) & np.isfinite(y).reshape(len(y), -1).all(1)",
+                "+ x, y = x[ok], y[ok]"]
+    return []
 
 
 def _optimizer_code(opt: Any, clip: Any = None) -> str:

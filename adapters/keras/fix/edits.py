@@ -1,10 +1,10 @@
-"""The edits of a Keras fix: what each :class:`~netdoctor.verify.FixStep` changes in the clone.
+"""The edits of a Keras fix: what each :class:`~netdoctor.verify.protocol.FixStep` changes in the clone.
 
-Part of ``_keras_fix`` (see its docstring). :class:`EditMixin` gives the fixer ``apply``:
-structural edits become per-layer chains that rebuild the model (Sequential from the layers'
-configs, Functional through ``keras.models.clone_model``), then the weights are copied by layer
-name and re-initializations, bias resets and NaN repairs are assigned on the clone. Also here:
-the loss in its logits/probability form and the edits of the probe batch (standardize, drop rows).
+:func:`apply` turns structural edits into per-layer chains that rebuild the model (Sequential
+from the layers' configs, Functional through ``keras.models.clone_model``; :func:`rebuild`), then
+copies the weights by layer name and assigns re-initializations, bias resets and NaN repairs on
+the clone. Also here: the optimizer of the probe (:func:`fresh_optimizer`), the loss in its
+logits/probability form and the edits of the probe batch (standardize, drop rows).
 """
 
 from __future__ import annotations
@@ -12,19 +12,20 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from netdoctor.adapters.keras.loss import describe
 
-from netdoctor.snapshot import ModelSnapshot, ProbeSettings
+from netdoctor.adapters._common import Applied
+from netdoctor.adapters.keras.fix.context import FixContext
+from netdoctor.adapters.keras.io import as_numpy
+from netdoctor.adapters.keras.loss import describe
 from netdoctor.verify.protocol import FixStep, NotApplicable
 
 INITIALIZERS = {"he:relu": "he_normal", "he:leaky_relu": "he_normal", "lecun": "lecun_normal", "glorot": "glorot_uniform",
                 "glorot:tanh": "glorot_uniform", "orthogonal": "orthogonal", "normal": "uniform"}
-_INIT_ARG = {"kernel": "kernel_initializer", "recurrent_kernel": "recurrent_initializer", "bias": "bias_initializer",
-             "embeddings": "embeddings_initializer"}
+INIT_ARG = {"kernel": "kernel_initializer", "recurrent_kernel": "recurrent_initializer", "bias": "bias_initializer",
+            "embeddings": "embeddings_initializer"}
 _LOSS_CLASSES = {"sparsecategoricalcrossentropy": "SparseCategoricalCrossentropy",
                  "categoricalcrossentropy": "CategoricalCrossentropy", "binarycrossentropy": "BinaryCrossentropy",
                  "binaryfocalcrossentropy": "BinaryFocalCrossentropy",
@@ -33,153 +34,135 @@ _LOSS_CLASSES = {"sparsecategoricalcrossentropy": "SparseCategoricalCrossentropy
 Chain = Callable[[Any], list]
 
 
-@dataclass
-class Applied:
-    """A fixed clone and what the probe and the adapter should feed it."""
+def apply(ctx: FixContext, steps: Sequence[FixStep]) -> Applied:
+    """Apply ``steps`` to a clone of the model (and copies of the data/loss)."""
+    random.seed(ctx.seed)
+    np.random.seed(ctx.seed)
+    a = Applied(None, ctx.inputs, ctx.targets, ctx.loss_fn)
+    chains: dict[str, Chain] = {}
+    loss = ctx.loss_fn if ctx.loss_fn is not None else ctx.compiled_loss
+    for s in steps:
+        if s.op in ("remove", "move_dropout", "insert_norm", "set_activation", "no_bias"):
+            _chain(ctx, s, chains, a)
+        elif s.op == "loss_form":
+            loss = a.loss_fn = loss_in_form(loss, str(s.get("form")))
+        elif s.op == "clip":
+            a.clip = float(s.get("max_norm"))
+        elif s.op == "standardize":
+            a.inputs = _map_arrays(a.inputs, _standardize)
+        elif s.op == "drop_rows":
+            a.inputs, a.targets = _drop_rows(a.inputs, a.targets)
+    a.model = rebuild(ctx, chains)
+    for s in steps:
+        if s.op in ("reinit", "zero_bias", "reset_nonfinite"):
+            _set_values(ctx, a.model, s)
+    return a
 
-    model: Any
-    inputs: Any
-    targets: Any
-    loss_fn: Any
-    rename: dict[str, str] = field(default_factory=dict)
-    clip: float | None = None
-    transform: str | None = None
+
+def _chain(ctx: FixContext, s: FixStep, chains: dict[str, Chain], a: Applied) -> None:
+    from keras import layers
+
+    name = str(s.layer).split("/")[0]
+    if s.op == "remove":
+        chains[name] = lambda layer: []
+    elif s.op == "move_dropout":
+        after = str(s.get("after")).split("/")[0]
+        chains[name] = lambda layer: []
+        prev = chains.get(after, lambda layer: [_rebuilt(layer)])
+        chains[after] = lambda layer: prev(layer) + [_rebuilt(top_layer(ctx, name))]
+    elif s.op == "insert_norm":
+        act = s.get("activation")
+        act = act if act not in (None, "linear") else None
+
+        def chain(layer: Any, act: str | None = act) -> list:
+            out = [_rebuilt(layer, activation="linear", use_bias=False),
+                   layers.BatchNormalization(name=f"{layer.name}_bn")]
+            return out + ([layers.Activation(act, name=f"{layer.name}_act")] if act else [])
+
+        chains[name] = chain
+        if act:
+            a.rename[f"{name}/{act}"] = f"{name}_act"
+    elif s.op == "set_activation":
+        chains[name] = lambda layer: [_rebuilt(layer, activation=str(s.get("activation")))]
+    elif s.op == "no_bias":
+        chains[name] = lambda layer: [_rebuilt(layer, use_bias=False)]
 
 
-class EditMixin:
-    """``apply`` (and the clone and optimizer it builds), for :class:`~netdoctor.adapters.keras.fix.fixer.Fixer`."""
+def top_layer(ctx: FixContext, name: str) -> Any:
+    """The top-level layer ``name`` of the user's model."""
+    try:
+        return ctx.model.get_layer(name)
+    except ValueError:
+        raise NotApplicable(f"`{name}` is not a top-level layer of the model; change it by hand") from None
 
-    model: Any
-    inputs: Any
-    targets: Any
-    loss_fn: Any
-    settings: ProbeSettings
-    seed: int
-    compiled_loss: Any
-    optimizer: Any
 
-    def apply(self, steps: Sequence[FixStep], snap: ModelSnapshot) -> Applied:
-        """Apply ``steps`` to a clone of the model (and copies of the data/loss)."""
-        random.seed(self.seed)
-        np.random.seed(self.seed)
-        a = Applied(None, self.inputs, self.targets, self.loss_fn)
-        chains: dict[str, Chain] = {}
-        loss = self.loss_fn if self.loss_fn is not None else self.compiled_loss
-        for s in steps:
-            if s.op in ("remove", "move_dropout", "insert_norm", "set_activation", "no_bias"):
-                self._chain(s, chains, a)
-            elif s.op == "loss_form":
-                loss = a.loss_fn = _loss_in_form(loss, str(s.get("form")))
-            elif s.op == "clip":
-                a.clip = float(s.get("max_norm"))
-            elif s.op == "standardize":
-                a.inputs = _map_arrays(a.inputs, _standardize)
-            elif s.op == "drop_rows":
-                a.inputs, a.targets = _drop_rows(a.inputs, a.targets)
-        a.model = self._clone(chains)
-        for s in steps:
-            if s.op in ("reinit", "zero_bias", "reset_nonfinite"):
-                self._set_values(a.model, s)
-        return a
+def rebuild(ctx: FixContext, chains: dict[str, Chain]) -> Any:
+    """Rebuild the model with ``chains`` replacing layers, copy the weights, compile like the original."""
+    import keras
 
-    def _chain(self, s: FixStep, chains: dict[str, Chain], a: Applied) -> None:
-        from keras import layers
+    for name in chains:
+        top_layer(ctx, name)
+    kind = type(ctx.model).__name__
+    if isinstance(ctx.model, keras.Sequential):
+        built = [layer for orig in ctx.model.layers for layer in chains.get(orig.name, lambda x: [_rebuilt(x)])(orig)]
+        inp = ctx.model.inputs[0]
+        clone = keras.Sequential([keras.Input(shape=inp.shape[1:], dtype=inp.dtype), *built], name=ctx.model.name)
+    elif "Functional" in [c.__name__ for c in type(ctx.model).__mro__]:
+        extra: dict[int, list] = {}
 
-        name = str(s.layer).split("/")[0]
-        if s.op == "remove":
-            chains[name] = lambda layer: []
-        elif s.op == "move_dropout":
-            after = str(s.get("after")).split("/")[0]
-            chains[name] = lambda layer: []
-            prev = chains.get(after, lambda layer: [_rebuilt(layer)])
-            chains[after] = lambda layer: prev(layer) + [_rebuilt(self._layer(name))]
-        elif s.op == "insert_norm":
-            act = s.get("activation")
-            act = act if act not in (None, "linear") else None
+        def clone_fn(layer: Any) -> Any:
+            chain = chains[layer.name](layer) if layer.name in chains else [_rebuilt(layer)]
+            first = chain[0] if chain else keras.layers.Identity(name=f"{layer.name}_removed")
+            extra[id(first)] = chain[1:]
+            return first
 
-            def chain(layer: Any, act: str | None = act) -> list:
-                out = [_rebuilt(layer, activation="linear", use_bias=False),
-                       layers.BatchNormalization(name=f"{layer.name}_bn")]
-                return out + ([layers.Activation(act, name=f"{layer.name}_act")] if act else [])
+        def call_fn(layer: Any, *args: Any, **kwargs: Any) -> Any:
+            out = layer(*args, **kwargs)
+            for nxt in extra.get(id(layer), ()):
+                out = nxt(out)
+            return out
 
-            chains[name] = chain
-            if act:
-                a.rename[f"{name}/{act}"] = f"{name}_act"
-        elif s.op == "set_activation":
-            chains[name] = lambda layer: [_rebuilt(layer, activation=str(s.get("activation")))]
-        elif s.op == "no_bias":
-            chains[name] = lambda layer: [_rebuilt(layer, use_bias=False)]
+        clone = keras.models.clone_model(ctx.model, clone_function=clone_fn, call_function=call_fn)
+    else:
+        raise NotApplicable(f"{kind} is a subclassed Keras model; netdoctor can only copy Sequential and "
+                            "Functional models")
+    _copy_weights(ctx.model, clone)
+    if ctx.compiled_loss is not None:
+        clone.compile(optimizer=fresh_optimizer(ctx, None), loss=ctx.compiled_loss)
+    return clone
 
-    def _layer(self, name: str) -> Any:
-        try:
-            return self.model.get_layer(name)
-        except ValueError:
-            raise NotApplicable(f"`{name}` is not a top-level layer of the model; change it by hand") from None
 
-    def _clone(self, chains: dict[str, Chain]) -> Any:
-        """Rebuild the model with ``chains`` replacing layers, copy the weights, compile like the original."""
-        import keras
+def _set_values(ctx: FixContext, model: Any, s: FixStep) -> None:
+    import keras
 
-        for name in chains:
-            self._layer(name)
-        kind = type(self.model).__name__
-        if isinstance(self.model, keras.Sequential):
-            built = [layer for orig in self.model.layers for layer in chains.get(orig.name, lambda x: [_rebuilt(x)])(orig)]
-            inp = self.model.inputs[0]
-            clone = keras.Sequential([keras.Input(shape=inp.shape[1:], dtype=inp.dtype), *built], name=self.model.name)
-        elif "Functional" in [c.__name__ for c in type(self.model).__mro__]:
-            extra: dict[int, list] = {}
+    layer = model.get_layer(str(s.layer).split("/")[0])
+    for v in layer.weights:
+        if s.op == "reinit" and v.name == s.get("param"):
+            init = keras.initializers.get(INITIALIZERS[str(s.get("init"))])
+            init = init.__class__.from_config({**init.get_config(), "seed": ctx.seed})
+            v.assign(init(tuple(v.shape), dtype=v.dtype))
+            return
+        if s.op == "zero_bias" and v.name == "bias":
+            v.assign(np.zeros(tuple(v.shape), dtype=v.dtype))
+            return
+        if s.op == "reset_nonfinite" and not np.all(np.isfinite(np.asarray(v.numpy()))):
+            init = getattr(layer, f"{v.name}_initializer", None) or getattr(layer, INIT_ARG.get(v.name, "-"), None)
+            if init is None:
+                raise NotApplicable(f"no initializer known for `{layer.name}.{v.name}`; reload a checkpoint")
+            v.assign(init(tuple(v.shape), dtype=v.dtype))
+    if s.op != "reset_nonfinite":
+        raise NotApplicable(f"`{s.layer}` has no weight {s.get('param') or 'bias'!r}")
 
-            def clone_fn(layer: Any) -> Any:
-                chain = chains[layer.name](layer) if layer.name in chains else [_rebuilt(layer)]
-                first = chain[0] if chain else keras.layers.Identity(name=f"{layer.name}_removed")
-                extra[id(first)] = chain[1:]
-                return first
 
-            def call_fn(layer: Any, *args: Any, **kwargs: Any) -> Any:
-                out = layer(*args, **kwargs)
-                for nxt in extra.get(id(layer), ()):
-                    out = nxt(out)
-                return out
+def fresh_optimizer(ctx: FixContext, clip: float | None) -> Any:
+    """A fresh optimizer from the model's compiled one (Adam 1e-3 when not compiled), clipped at ``clip``."""
+    import keras
 
-            clone = keras.models.clone_model(self.model, clone_function=clone_fn, call_function=call_fn)
-        else:
-            raise NotApplicable(f"{kind} is a subclassed Keras model; netdoctor can only copy Sequential and "
-                                "Functional models")
-        _copy_weights(self.model, clone)
-        if self.compiled_loss is not None:
-            clone.compile(optimizer=self._optimizer(None), loss=self.compiled_loss)
-        return clone
-
-    def _set_values(self, model: Any, s: FixStep) -> None:
-        import keras
-
-        layer = model.get_layer(str(s.layer).split("/")[0])
-        for v in layer.weights:
-            if s.op == "reinit" and v.name == s.get("param"):
-                init = keras.initializers.get(INITIALIZERS[str(s.get("init"))])
-                init = init.__class__.from_config({**init.get_config(), "seed": self.seed})
-                v.assign(init(tuple(v.shape), dtype=v.dtype))
-                return
-            if s.op == "zero_bias" and v.name == "bias":
-                v.assign(np.zeros(tuple(v.shape), dtype=v.dtype))
-                return
-            if s.op == "reset_nonfinite" and not np.all(np.isfinite(np.asarray(v.numpy()))):
-                init = getattr(layer, f"{v.name}_initializer", None) or getattr(layer, _INIT_ARG.get(v.name, "-"), None)
-                if init is None:
-                    raise NotApplicable(f"no initializer known for `{layer.name}.{v.name}`; reload a checkpoint")
-                v.assign(init(tuple(v.shape), dtype=v.dtype))
-        if s.op != "reset_nonfinite":
-            raise NotApplicable(f"`{s.layer}` has no weight {s.get('param') or 'bias'!r}")
-
-    def _optimizer(self, clip: float | None) -> Any:
-        import keras
-
-        opt = self.optimizer
-        fresh = opt.__class__.from_config(opt.get_config()) if opt is not None else keras.optimizers.Adam(1e-3)
-        if clip is not None:
-            fresh.global_clipnorm = float(clip)
-        return fresh
+    opt = ctx.optimizer
+    fresh = opt.__class__.from_config(opt.get_config()) if opt is not None else keras.optimizers.Adam(1e-3)
+    if clip is not None:
+        fresh.global_clipnorm = float(clip)
+    return fresh
 
 
 def _rebuilt(layer: Any, **overrides: Any) -> Any:
@@ -205,7 +188,7 @@ def _copy_weights(src: Any, dst: Any) -> None:
                 t.assign(v.numpy())
 
 
-def _loss_in_form(loss: Any, form: str) -> Any:
+def loss_in_form(loss: Any, form: str) -> Any:
     """The loss with ``from_logits`` set for ``form`` ("logits" or "probabilities")."""
     import keras
 
@@ -238,9 +221,7 @@ def _map_arrays(data: Any, fn: Callable[[np.ndarray], np.ndarray]) -> Any:
         return type(data)(_map_arrays(v, fn) for v in data)
     if data is None or isinstance(data, (str, bytes)):
         return data
-    from netdoctor.adapters.keras.io import _host
-
-    return fn(_host(data))
+    return fn(as_numpy(data))
 
 
 def _drop_rows(inputs: Any, targets: Any) -> tuple[Any, Any]:

@@ -1,8 +1,8 @@
 """The diff snippet of a torch fix: the code change as the user would write it.
 
-Part of ``_torch_fix`` (see its docstring). :class:`DiffMixin` gives the fixer ``diff``: per
-edit, ``-`` old and ``+`` new lines in the user's own layer names (``self.fc1 = nn.Linear(4, 64)``
-or ``nn.Linear(4, 64),  # model[0]``), joined by :func:`~netdoctor.verify.join_blocks`.
+:func:`diff` writes, per edit, ``-`` old and ``+`` new lines in the user's own layer names
+(``self.fc1 = nn.Linear(4, 64)`` or ``nn.Linear(4, 64),  # model[0]``), joined by
+:func:`~netdoctor.verify.protocol.join_blocks`.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from netdoctor.adapters.torch.fix.edits import ProbabilityCrossEntropy, _loss_in_form
-from netdoctor.adapters.torch.loss import loss_name
 from torch import nn
 
-from netdoctor.rules._util import torch_ref
-from netdoctor.snapshot import ModelSnapshot
+from netdoctor.adapters.torch.fix.context import FixContext
+from netdoctor.adapters.torch.fix.edits import ProbabilityCrossEntropy, loss_in_form
+from netdoctor.adapters.torch.loss import loss_name
+from netdoctor.rules.snippets import torch_ref
 from netdoctor.verify.protocol import FixStep, join_blocks
 
 INIT_CALLS = {
@@ -29,65 +29,62 @@ INIT_CALLS = {
 }
 
 
-class DiffMixin:
-    """``diff``, for :class:`~netdoctor.adapters.torch.fix.fixer.Fixer`."""
+def diff(ctx: FixContext, steps: Sequence[FixStep]) -> str:
+    """A diff-like snippet of the fix in the user's own layer names (``-`` old, ``+`` new lines)."""
+    return join_blocks([(s.op, _lines(ctx, s)) for s in steps])
 
-    model: nn.Module
-    loss_fn: Any
-    sequential_root: bool
 
-    def diff(self, steps: Sequence[FixStep], snap: ModelSnapshot) -> str:
-        """A diff-like snippet of the fix in the user's own layer names (``-`` old, ``+`` new lines)."""
-        return join_blocks([(s.op, self._diff(s)) for s in steps])
+def _ref(ctx: FixContext, name: str) -> str:
+    return torch_ref(name, "model" if ctx.sequential_root else "self")
 
-    def _ref(self, name: str) -> str:
-        return torch_ref(name, "model" if self.sequential_root else "self")
 
-    def _decl(self, name: str, ctor: str | None = None) -> str:
-        """How the layer is declared: ``self.fc1 = nn.Linear(4, 64)`` or ``nn.Linear(4, 64),  # model[0]``."""
-        try:
-            ctor = ctor or _ctor(self.model.get_submodule(name))
-        except AttributeError:
-            ctor = ctor or "..."
-        ref = self._ref(name)
-        return f"{ctor},  # {ref}" if self.sequential_root or "[" in ref else f"{ref} = {ctor}"
+def _decl(ctx: FixContext, name: str, ctor: str | None = None) -> str:
+    """How the layer is declared: ``self.fc1 = nn.Linear(4, 64)`` or ``nn.Linear(4, 64),  # model[0]``."""
+    try:
+        ctor = ctor or _ctor(ctx.model.get_submodule(name))
+    except AttributeError:
+        ctor = ctor or "..."
+    ref = _ref(ctx, name)
+    return f"{ctor},  # {ref}" if ctx.sequential_root or "[" in ref else f"{ref} = {ctor}"
 
-    def _diff(self, s: FixStep) -> list[str]:
-        name = str(s.layer)
-        if s.op == "reinit":
-            return [f"  {self._decl(name)}", "+ " + INIT_CALLS[str(s.get("init"))].format(w=f"{self._ref(name)}.{s.get('param')}")]
-        if s.op == "insert_norm":
-            m = self.model.get_submodule(name)
-            norm = (f"nn.BatchNorm{m.weight.dim() - 2}d({m.out_channels})" if not isinstance(m, nn.Linear) else
-                    f"nn.BatchNorm1d({m.out_features})" if s.get("rank", 2) == 2 else f"nn.LayerNorm({m.out_features})")
-            new = f"{_ctor(m, bias=False)}, {norm}"
-            new = new if self.sequential_root else f"nn.Sequential({new})"
-            return [f"- {self._decl(name)}", f"+ {self._decl(name, new)}"]
-        if s.op == "remove":
-            why = {"log": "the loss applies log-softmax itself", "logit": "the loss applies the sigmoid itself"}
-            decl, note = self._decl(name), why.get(str(s.get("transform")))
-            return [f"- {decl}" + ((": " if "  # " in decl else "  # ") + note if note else "")]
-        if s.op == "move_dropout":
-            after = str(s.get("after"))
-            return [f"- {self._decl(name)}", f"  {self._decl(after)}",
-                    f"+ {_ctor(self.model.get_submodule(name))},  # right after {self._ref(after)}"]
-        if s.op == "set_activation":
-            new = "nn.LogSoftmax(dim=-1)" if s.get("activation") == "log_softmax" else "nn.Softmax(dim=-1)"
-            return [f"- {self._decl(name)}", f"+ {self._decl(name, new)}"]
-        if s.op == "loss_form":
-            new = _loss_in_form(self.loss_fn, str(s.get("form")), int(s.get("units") or 1))
-            code = _ctor(new) if not isinstance(new, ProbabilityCrossEntropy) else \
-                "lambda p, y: F.nll_loss(torch.log(p.clamp_min(1e-12)), y)  # p: the model's softmax output"
-            return [f"- loss_fn = {_ctor(self.loss_fn) if isinstance(self.loss_fn, nn.Module) else loss_name(self.loss_fn)}",
-                    f"+ loss_fn = {code}"]
-        if s.op == "no_bias":
-            m = self.model.get_submodule(name)
-            return [f"- {self._decl(name)}", f"+ {self._decl(name, _ctor(m, bias=False))}"]
-        if s.op == "zero_bias":
-            return [f"  {self._decl(name)}", f"+ nn.init.zeros_({self._ref(name)}.bias)"]
-        if s.op == "reset_nonfinite":
-            return [f"+ {self._ref(name)}.reset_parameters()  # or reload a checkpoint from before the divergence"]
-        return _DATA_DIFF.get(s.op, "").format(**dict(s.args)).splitlines()
+
+def _lines(ctx: FixContext, s: FixStep) -> list[str]:
+    name = str(s.layer)
+    if s.op == "reinit":
+        call = INIT_CALLS[str(s.get("init"))].format(w=f"{_ref(ctx, name)}.{s.get('param')}")
+        return [f"  {_decl(ctx, name)}", "+ " + call]
+    if s.op == "insert_norm":
+        m = ctx.model.get_submodule(name)
+        norm = (f"nn.BatchNorm{m.weight.dim() - 2}d({m.out_channels})" if not isinstance(m, nn.Linear) else
+                f"nn.BatchNorm1d({m.out_features})" if s.get("rank", 2) == 2 else f"nn.LayerNorm({m.out_features})")
+        new = f"{_ctor(m, bias=False)}, {norm}"
+        new = new if ctx.sequential_root else f"nn.Sequential({new})"
+        return [f"- {_decl(ctx, name)}", f"+ {_decl(ctx, name, new)}"]
+    if s.op == "remove":
+        why = {"log": "the loss applies log-softmax itself", "logit": "the loss applies the sigmoid itself"}
+        decl, note = _decl(ctx, name), why.get(str(s.get("transform")))
+        return [f"- {decl}" + ((": " if "  # " in decl else "  # ") + note if note else "")]
+    if s.op == "move_dropout":
+        after = str(s.get("after"))
+        return [f"- {_decl(ctx, name)}", f"  {_decl(ctx, after)}",
+                f"+ {_ctor(ctx.model.get_submodule(name))},  # right after {_ref(ctx, after)}"]
+    if s.op == "set_activation":
+        new = "nn.LogSoftmax(dim=-1)" if s.get("activation") == "log_softmax" else "nn.Softmax(dim=-1)"
+        return [f"- {_decl(ctx, name)}", f"+ {_decl(ctx, name, new)}"]
+    if s.op == "loss_form":
+        new = loss_in_form(ctx.loss_fn, str(s.get("form")), int(s.get("units") or 1))
+        code = _ctor(new) if not isinstance(new, ProbabilityCrossEntropy) else \
+            "lambda p, y: F.nll_loss(torch.log(p.clamp_min(1e-12)), y)  # p: the model's softmax output"
+        return [f"- loss_fn = {_ctor(ctx.loss_fn) if isinstance(ctx.loss_fn, nn.Module) else loss_name(ctx.loss_fn)}",
+                f"+ loss_fn = {code}"]
+    if s.op == "no_bias":
+        m = ctx.model.get_submodule(name)
+        return [f"- {_decl(ctx, name)}", f"+ {_decl(ctx, name, _ctor(m, bias=False))}"]
+    if s.op == "zero_bias":
+        return [f"  {_decl(ctx, name)}", f"+ nn.init.zeros_({_ref(ctx, name)}.bias)"]
+    if s.op == "reset_nonfinite":
+        return [f"+ {_ref(ctx, name)}.reset_parameters()  # or reload a checkpoint from before the divergence"]
+    return _DATA_DIFF.get(s.op, "").format(**dict(s.args)).splitlines()
 
 
 _DATA_DIFF = {

@@ -1,0 +1,204 @@
+"""PyTorch adapter: one probe forward and backward pass -> :class:`ModelSnapshot`.
+
+:func:`collect` runs the model once in training mode on the probe batch (dropout active,
+BatchNorm on batch statistics, seeded), with module hooks and a ``TorchFunctionMode`` tracing
+the data flow (see :mod:`~netdoctor.adapters.torch.trace`); then one backward pass of the loss
+through ``torch.autograd.grad`` (``.grad`` of the parameters is never touched). Every statistic
+is reduced on the model's device; only scalars and short per-unit vectors reach the host.
+Afterwards the model is bit-for-bit as before: parameters, buffers, train/eval flags,
+``requires_grad``, ``.grad``, hooks and the global RNG state.
+
+Cost: the hooks and the function mode add about 10% to a forward pass (a no-op
+``TorchFunctionMode`` costs the same); the statistics add a few single-pass reductions
+per recorded tensor. ``bench/bench_check.py`` measures the whole check against a plain
+training step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from torch import nn
+
+from netdoctor.adapters._common import (
+    REASON_LOSS_DETACHED,
+    REASON_NO_LOSS,
+    REASON_NO_TRAINABLE,
+    REASON_SYNTHETIC,
+    NeedsLedger,
+)
+from netdoctor.adapters.torch.errors import DATA_EXCEPTIONS, forward_error
+from netdoctor.adapters.torch.flow import iter_tensors
+from netdoctor.adapters.torch.graph import Graph, ParamStats, all_records, build_layers
+from netdoctor.adapters.torch.io import (
+    data_stats,
+    main_output,
+    model_device_dtype,
+    output_info,
+    prepare_inputs,
+    prepare_targets,
+    synthetic_inputs,
+)
+from netdoctor.adapters.torch.kinds import module_kind
+from netdoctor.adapters.torch.loss import compute_loss
+from netdoctor.adapters.torch.state import SavedState, cuda_devices, seeded
+from netdoctor.adapters.torch.trace import Probe
+from netdoctor.errors import UnsupportedModelError
+from netdoctor.snapshot import KIND_CONV, WEIGHT_KINDS, ModelSnapshot, Need, ProbeSettings
+from netdoctor.suppress import marks_of
+
+
+def collect(
+    model: nn.Module,
+    *,
+    inputs: Any,
+    targets: Any,
+    loss_fn: Any,
+    needs: frozenset[Need],
+    settings: ProbeSettings,
+    input_shape: Any,
+) -> ModelSnapshot:
+    """Measure ``model`` on one probe batch.
+
+    Args:
+        model: The ``torch.nn.Module`` to check.
+        inputs: A tensor or array, a tuple/list of them (positional inputs) or a dict
+            (keyword inputs); ``None`` to synthesize seeded N(0, 1) inputs from ``input_shape``.
+        targets: Targets for the loss, or ``None``.
+        loss_fn: ``loss_fn(output, targets) -> scalar``; ``None`` for the documented default
+            (see :mod:`~netdoctor.adapters.torch.loss`).
+        needs: What the selected rules need; statistics nobody needs are not computed.
+        settings: Probe settings (batch cap, unit cap, saturation cut-off, seed).
+        input_shape: Shape of one sample (or a tuple of shapes) for synthetic inputs.
+
+    Returns:
+        The snapshot; ``collected``/``missing`` say what was measured and why not.
+
+    Raises:
+        netdoctor.errors.DataError: No inputs, unusable inputs, or inputs the model rejects.
+        netdoctor.errors.LossError: The loss raised or did not return a floating scalar.
+    """
+    if not isinstance(model, nn.Module):
+        raise UnsupportedModelError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    if type(model).__name__ == "OptimizedModule" and isinstance(getattr(model, "_orig_mod", None), nn.Module):
+        model = model._orig_mod  # torch.compile wrapper: check the eager module it compiles
+    if isinstance(model, torch.jit.ScriptModule):
+        raise UnsupportedModelError(
+            f"{type(model).__name__} is a TorchScript module, whose layers cannot be observed; "
+            "check the eager nn.Module (before torch.jit.script/trace) instead")
+    with torch.inference_mode(False):  # a caller inside inference_mode would block gradients
+        return _collect(model, inputs, targets, loss_fn, frozenset(needs), settings, input_shape)
+
+
+def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: frozenset[Need],
+             settings: ProbeSettings, input_shape: Any) -> ModelSnapshot:
+    want_acts = Need.ACTIVATIONS in needs
+    want_grads = Need.GRADIENTS in needs
+    device, dtype = model_device_dtype(model)
+    if inputs is None:
+        probe_in = synthetic_inputs(input_shape, device, dtype, settings.seed)
+    else:
+        probe_in = prepare_inputs(inputs, device, dtype, settings.max_samples)
+    y = prepare_targets(targets, device, dtype, settings.max_samples)
+    data = None
+    if Need.DATA in needs and not probe_in.synthetic:
+        data = data_stats(probe_in, y, settings.max_units, _conv1d_first(model))
+
+    params = _unique_params(model)
+    trainable = [p for p in params if p.requires_grad]
+    ledger = NeedsLedger(needs)
+    notes: list[str] = []
+    grads: dict[int, torch.Tensor | None] | None = None
+    probe = Probe(model, settings, activations=want_acts)
+    saved = SavedState(model)
+    try:
+        with seeded(settings.seed, cuda_devices(model)):
+            model.train()
+            grad_mode = torch.enable_grad() if want_grads and trainable else torch.no_grad()
+            with grad_mode:
+                for t in probe_in.named.values():
+                    probe.mark_input(t)
+                try:
+                    with probe:
+                        output = model(*probe_in.args, **probe_in.kwargs)
+                except DATA_EXCEPTIONS as exc:
+                    raise forward_error(exc, probe.failing_frame(), model) from exc
+                main = main_output(output)
+                out_tensors = list(iter_tensors(output))
+                out_info = output_info(main, len(out_tensors), settings.max_units) if main is not None else None
+                loss, loss_info, note = compute_loss(loss_fn, output, main, y,
+                                                     out_info.looks_like if out_info else "unknown", settings.seed)
+                if note:
+                    notes.append(note)
+            if want_grads:
+                if not trainable:
+                    ledger.miss(Need.GRADIENTS, REASON_NO_TRAINABLE)
+                elif not loss.requires_grad:
+                    grads = {}
+                    notes.append(REASON_LOSS_DETACHED)
+                else:
+                    found = torch.autograd.grad(loss, trainable, allow_unused=True)
+                    grads = {id(p): g for p, g in zip(trainable, found)}
+            del loss, output
+    finally:
+        saved.restore()
+
+    output_names = probe.output_origins([main]) if main is not None else []
+    recs = all_records(probe, model)
+    graph = Graph(recs, output_names)
+    pstats = ParamStats(weights=Need.WEIGHTS in needs, grads=grads, max_units=settings.max_units)
+    layers = build_layers(recs, graph, pstats)
+    have_grads = grads is not None
+    grads = None
+    if out_info is not None:
+        final = graph.recs.get(output_names[-1]) if output_names else None
+        out_info = dataclasses.replace(out_info, final_layer=final.name if final else None,
+                                       final_activation=graph.final_activation(final))
+
+    ledger.got(*(needs & {Need.WEIGHTS, Need.ACTIVATIONS}))
+    if want_grads and have_grads:
+        ledger.got(Need.GRADIENTS)
+    ledger.settle(Need.LOSS, loss_info.source == "user", REASON_NO_LOSS)
+    ledger.settle(Need.DATA, not probe_in.synthetic, REASON_SYNTHETIC)
+    suppressions = {name: dict(marks) for name, m in model.named_modules() if (marks := marks_of(m))}
+    return ModelSnapshot(
+        framework="torch",
+        framework_version=torch.__version__,
+        model_class=type(model).__name__,
+        layers=tuple(layers),
+        collected=frozenset(ledger.collected),
+        missing=ledger.missing(),
+        param_count=sum(p.numel() for p in params),
+        trainable_param_count=sum(p.numel() for p in trainable),
+        batch_size=probe_in.batch_size,
+        synthetic_inputs=probe_in.synthetic,
+        data=data,
+        output=out_info,
+        loss=loss_info,
+        residual=probe.residual,
+        suppressions=suppressions,
+        notes=tuple(notes),
+    )
+
+
+def _unique_params(model: nn.Module) -> list[nn.Parameter]:
+    seen: set[int] = set()
+    out = []
+    for p in model.parameters():
+        if id(p) not in seen:
+            seen.add(id(p))
+            out.append(p)
+    return out
+
+
+def _conv1d_first(model: nn.Module) -> bool:
+    """The first weight module is a ``Conv1d`` (3-D inputs are then channels-first)."""
+    for m in model.modules():
+        if isinstance(m, torch.jit.ScriptModule):
+            continue
+        kind = module_kind(m)
+        if kind in WEIGHT_KINDS:
+            return kind == KIND_CONV and isinstance(m, nn.Conv1d)
+    return False
