@@ -41,7 +41,7 @@ import numpy as np
 from netdoctor.config import Config
 from netdoctor.findings import Report
 from netdoctor.history import DYING_ACTIVATIONS, SATURATING_ACTIVATIONS, History, Sample
-from netdoctor.monitor import MonitorCore, TrainingError
+from netdoctor.monitor.core import MonitorCore, TrainingError
 from netdoctor.adapters._common import saturation_threshold
 
 NO_HELD_BATCH = ("gradient norms were not measured: Keras callbacks cannot see gradients; pass "

@@ -37,22 +37,19 @@ import numpy as np
 import torch
 
 from netdoctor import suppress
+from netdoctor.adapters._common import saturation_threshold
+from netdoctor.adapters.torch.kinds import module_activation, module_kind
 from netdoctor.config import Config
 from netdoctor.findings import Report
 from netdoctor.history import DYING_ACTIVATIONS, SATURATING_ACTIVATIONS, History, Sample
-from netdoctor.monitor import MonitorCore
-from netdoctor.adapters._common import canonical_activation, saturation_threshold
-
-_KINDS = (("Conv", "conv"), ("Linear", "linear"), ("Bilinear", "linear"), ("Embedding", "embedding"),
-          ("LSTM", "rnn"), ("GRU", "rnn"), ("RNN", "rnn"), ("MultiheadAttention", "attention"))
+from netdoctor.monitor.core import MonitorCore
+from netdoctor.snapshot import KIND_OTHER, WEIGHT_KINDS
 
 
 def _kind(module: torch.nn.Module) -> str:
-    name = type(module).__name__
-    for key, kind in _KINDS:
-        if key in name:
-            return kind
-    return "other"
+    """The weight-layer kind of ``module`` as ``collect`` names it (``"other"`` outside ``WEIGHT_KINDS``)."""
+    kind = module_kind(module)
+    return kind if kind in WEIGHT_KINDS else KIND_OTHER
 
 
 class TorchMonitor:
@@ -124,7 +121,7 @@ class TorchMonitor:
         self._acts: list[tuple[str, str, torch.nn.Module, tuple[float, float] | None]] = []
         if activations:
             for name, mod in inner.named_modules():
-                act = canonical_activation(type(mod).__name__)
+                act = module_activation(mod)
                 if act in DYING_ACTIVATIONS or act in SATURATING_ACTIVATIONS:
                     self._acts.append((name, act, mod, saturation_threshold(act, saturation_preact)))
         first = next(iter(inner.parameters()), None)
