@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from conftest import collect  # noqa: E402
+from torch_helpers import collect  # noqa: E402
 from netdoctor.adapters.torch import load_weights  # noqa: E402
 from netdoctor.errors import DataError, ModelLoadError, UnsupportedModelError  # noqa: E402
 

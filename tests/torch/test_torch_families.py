@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from conftest import collect, names  # noqa: E402
+from torch_helpers import collect, names  # noqa: E402
 
 
 class TextLSTM(nn.Module):

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from conftest import collect  # noqa: E402
+from torch_helpers import collect  # noqa: E402
 from netdoctor.adapters._common import REASON_NO_LOSS  # noqa: E402
 from netdoctor.errors import LossError  # noqa: E402
 from netdoctor.snapshot import Need  # noqa: E402

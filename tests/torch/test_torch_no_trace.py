@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 import netdoctor  # noqa: E402
-from conftest import collect  # noqa: E402
+from torch_helpers import collect  # noqa: E402
 from netdoctor.errors import DataError, LossError  # noqa: E402
 
 

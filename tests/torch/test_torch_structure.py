@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from conftest import ALL_NEEDS, FunctionalNet, TinyResNet, collect, names  # noqa: E402
+from torch_helpers import ALL_NEEDS, FunctionalNet, TinyResNet, collect, names  # noqa: E402
 from netdoctor.snapshot import Need  # noqa: E402
 
 
