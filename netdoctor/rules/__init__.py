@@ -5,9 +5,12 @@
     gradients.py    ND3xx  gradients of one probe backward pass
     activations.py  ND4xx  forward activations
     structure.py    ND5xx  architecture and loss pairing
-    training.py     ND6xx  training dynamics (monitor history)
+    training/       ND6xx  training dynamics (monitor history)
 
-Importing this package registers every rule; see ``_registry.py`` for the decorator.
+Importing this package registers every rule; :mod:`netdoctor.rules.spec` holds the ``@rule``
+decorator, the specs and the registry. Messages are written with :mod:`netdoctor.rules.format`
+and snippets with :mod:`netdoctor.rules.snippets`; ``_targets.py`` (ND503's checks against the
+targets) and ``_zero_grad.py`` (ND304's causes) serve one rule each.
 """
 
 from __future__ import annotations

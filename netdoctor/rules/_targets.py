@@ -1,4 +1,4 @@
-"""Output range against the targets, for ND503 (split out of ``structure.py`` to keep it short).
+"""Output range against the targets: the target-based checks of ND503.
 
 The pairings ND503 checks first (softmax into a logits loss, logits into a probability loss...)
 compare the output activation with the *loss*. The checks here compare it with the *targets* the
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from netdoctor.rules._util import fmt
+from netdoctor.rules.format import fmt
 from netdoctor.snapshot import ModelSnapshot
 
 #: Range of bounded output activations.

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
-from netdoctor.findings import Finding, Severity
+from netdoctor.analysis.graph import fused_activation, is_head, producer_weight_layer
+from netdoctor.analysis.init import init_reference
+from netdoctor.findings import Finding, Report, Severity
+from netdoctor.rules.format import fmt, pct, plural
+from netdoctor.rules.snippets import batchnorm_snippet, keras_ctor, standardize_snippet, torch_ref
 from netdoctor.rules.spec import RuleContext, rule
-from netdoctor.rules._scaling import standardize_snippet
-from netdoctor.rules._util import (
-    batchnorm_snippet,
-    fmt,
-    fused_activation,
-    init_reference,
-    is_head,
-    keras_ctor,
-    observations,
-    pct,
-    plural,
-    producer_weight_layer,
-    torch_ref,
-)
 from netdoctor.snapshot import (
     KIND_ACTIVATION,
     KIND_CONV,
@@ -31,7 +21,13 @@ from netdoctor.snapshot import (
     LayerRecord,
     ModelSnapshot,
     Need,
+    ParamRecord,
 )
+from netdoctor.verify.plan import FixPlan, norm_step, plain_hidden, reinit
+from netdoctor.verify.protocol import step
+
+if TYPE_CHECKING:
+    from netdoctor.verify.verdict import Measure
 
 #: Activations whose output is exactly zero on a half-line: a unit can be truly dead.
 HARD_ZERO = frozenset({"relu", "relu6"})
@@ -42,8 +38,53 @@ def _is_output_activation(snap: ModelSnapshot, rec: LayerRecord) -> bool:
     return prod is not None and is_head(snap, prod)
 
 
+def _observations(rec: LayerRecord, vec: np.ndarray | None, batch_size: int) -> int:
+    """Samples x positions behind a per-unit vector (conv channels see every position)."""
+    if vec is None or rec.output is None or not len(vec):
+        return batch_size
+    shape = rec.output.shape
+    n = len(vec)
+    if len(shape) >= 2 and n in tuple(shape[1:]):
+        return max(int(rec.output.size // n), batch_size)
+    return batch_size
+
+
+def _producer(snap: ModelSnapshot, f: Finding) -> LayerRecord | None:
+    """The weight layer whose output the finding's activation layer transforms."""
+    rec = snap.layer(f.layer) if f.layer else None
+    return producer_weight_layer(snap, rec) if rec is not None else None
+
+
+def _bias(snap: ModelSnapshot, prod: LayerRecord | None) -> ParamRecord | None:
+    return prod.param(ROLE_BIAS) if prod is not None and snap.has(Need.WEIGHTS) else None
+
+
+def _negative(bias: ParamRecord | None) -> bool:
+    """Whether every entry of ``bias`` is at most zero and their mean below zero (ND401's dead-bias cause)."""
+    return bias is not None and bias.stats.mean < 0 and bias.stats.max <= 0
+
+
+_BY_HAND = "the recommended change (activation, learning rate or output) needs a decision by hand"
+
+
+def _zero_negative_biases(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan | str:
+    prod = _producer(snap, f)
+    if prod is not None and _negative(_bias(snap, prod)):
+        return FixPlan((step("zero_bias", prod.name),))
+    return _BY_HAND
+
+
+def _dead_frac(f: Finding, m: Measure) -> dict[str, Any]:
+    r = m.rec(f.layer)
+    vec = r.unit_active if r is not None else None
+    if vec is None or not len(vec):
+        return {}
+    return {f"dead_frac[{f.layer}]": float(np.mean(np.asarray(vec, dtype=float) <= 0.0))}
+
+
 @rule(code="ND401", name="dead-units", needs={Need.ACTIVATIONS}, severity=Severity.WARNING,
-      options={"max_dead_frac": 0.5, "min_observations": 16})
+      options={"max_dead_frac": 0.5, "min_observations": 16}, fix=_zero_negative_biases, metric=_dead_frac,
+      chart={"dead_frac": "max_dead_frac"})
 def dead_units(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """ReLU units that output zero for every sample of the batch.
 
@@ -87,7 +128,7 @@ def dead_units(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
         act = (rec.activation or rec.type_name or "").lower()
         if rec.kind != KIND_ACTIVATION or act not in HARD_ZERO or rec.unit_active is None or not len(rec.unit_active):
             continue
-        obs = observations(rec, rec.unit_active, snap.batch_size)
+        obs = _observations(rec, rec.unit_active, snap.batch_size)
         if obs < ctx.opt("min_observations") or snap.batch_size < 2:
             continue
         if rec.input is not None and rec.input.abs_max == 0.0:
@@ -98,8 +139,8 @@ def dead_units(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
         if frac <= ctx.opt("max_dead_frac"):
             continue
         prod = producer_weight_layer(snap, rec)
-        bias = prod.param(ROLE_BIAS) if prod is not None and snap.has(Need.WEIGHTS) else None
-        neg_bias = bias is not None and bias.stats.mean < 0 and bias.stats.max <= 0
+        bias = _bias(snap, prod)
+        neg_bias = _negative(bias)
         where = "positions of " if obs > snap.batch_size else ""
         yield ctx.finding(
             f"{pct(frac)} of units in `{rec.name}` never fired on {where}{plural(snap.batch_size, 'sample')} "
@@ -129,8 +170,26 @@ def _revive_snippet(ctx: RuleContext, rec: LayerRecord, prod: LayerRecord | None
     return ctx.snippet(torch=torch, keras=keras)
 
 
+def _standardize_or_normalize(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan | str:
+    prod = _producer(snap, f)
+    if prod is not None and prod.entry:
+        return FixPlan((step("standardize"),))
+    if prod is not None and f.severity > f.severity.INFO:
+        return FixPlan((reinit(snap, prod.name), norm_step(snap, prod.name)))
+    return _BY_HAND
+
+
+def _saturated_frac(f: Finding, m: Measure) -> dict[str, Any]:
+    r = m.rec(f.layer)
+    vec = r.unit_saturated if r is not None else None
+    if vec is None or not len(vec):
+        return {}
+    return {f"saturated_frac[{f.layer}]": float(np.mean(np.asarray(vec, dtype=float) > 0.5))}
+
+
 @rule(code="ND402", name="saturated-activations", needs={Need.ACTIVATIONS}, severity=Severity.WARNING,
-      options={"unit_frac": 0.5, "max_saturated_frac": 0.5, "min_observations": 16})
+      options={"unit_frac": 0.5, "max_saturated_frac": 0.5, "min_observations": 16},
+      fix=_standardize_or_normalize, metric=_saturated_frac, chart={"saturated_frac": "max_saturated_frac"})
 def saturated_activations(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """Sigmoid/tanh units pinned at their asymptotes for most samples.
 
@@ -176,7 +235,7 @@ def saturated_activations(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Fin
         us = rec.unit_saturated
         if rec.kind != KIND_ACTIVATION or us is None or not len(us):
             continue
-        obs = observations(rec, us, snap.batch_size)
+        obs = _observations(rec, us, snap.batch_size)
         if obs < ctx.opt("min_observations"):
             continue
         us = np.asarray(us, dtype=float)
@@ -220,8 +279,22 @@ def _segments(snap: ModelSnapshot) -> list[list[LayerRecord]]:
     return [r for r in runs if r]
 
 
+def _reinit_run(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan:
+    """Re-initialize the drifting run; normalize its plain layers if that is not enough."""
+    names = [n for n in f.evidence.get("rms", {}) if snap.layer(n) is not None] or [f.layer]
+    norm = plain_hidden(snap, names)
+    return FixPlan(tuple(reinit(snap, n) for n in names),
+                   fallbacks=(FixPlan(tuple(norm_step(snap, n) for n in norm)),) if norm else ())
+
+
+def _rms_change(f: Finding, m: Measure) -> dict[str, Any]:
+    recs = [m.rec(n) for n in f.evidence.get("rms", {})]
+    rms = [r.output.rms for r in recs if r is not None and r.output is not None]
+    return {"activation rms last/first": rms[-1] / rms[0]} if len(rms) >= 2 and rms[0] > 0 else {}
+
+
 @rule(code="ND403", name="signal-drift", needs={Need.ACTIVATIONS}, severity=Severity.WARNING,
-      options={"max_change": 100.0, "min_layers": 4, "min_fit": 0.6})
+      options={"max_change": 100.0, "min_layers": 4, "min_fit": 0.6}, fix=_reinit_run, metric=_rms_change)
 def signal_drift(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """Activation scale shrinking or growing geometrically with depth.
 

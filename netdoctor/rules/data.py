@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
-from netdoctor.findings import Finding, Severity
+from netdoctor.analysis.graph import norm_after
+from netdoctor.findings import Finding, Report, Severity
+from netdoctor.rules.format import fmt, pct, plural
+from netdoctor.rules.snippets import standardize_snippet
 from netdoctor.rules.spec import RuleContext, rule
-from netdoctor.rules._scaling import standardize_snippet
-from netdoctor.rules._util import fmt, norm_after, pct, plural
 from netdoctor.snapshot import KIND_CONV, KIND_EMBEDDING, LayerRecord, ModelSnapshot, Need, TensorStats
+from netdoctor.verify.plan import FixPlan
+from netdoctor.verify.protocol import step
+
+if TYPE_CHECKING:
+    from netdoctor.verify.verdict import Measure
 
 
 def _varying(st: TensorStats) -> np.ndarray | None:
@@ -49,8 +55,25 @@ def _entry_layers(snap: ModelSnapshot) -> list[LayerRecord]:
     return [r for r in recs if r.kind != KIND_EMBEDDING]
 
 
+def _standardize(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan:
+    return FixPlan((step("standardize"),))
+
+
+def _input_scale(f: Finding, m: Measure) -> dict[str, Any]:
+    """The largest feature RMS and the absolute maximum the flagged layer sees."""
+    out: dict[str, Any] = {}
+    r = m.rec(f.layer)
+    if r is not None and r.input is not None:
+        st = r.input
+        if st.unit_mean is not None and st.unit_std is not None:
+            rms = np.sqrt(np.asarray(st.unit_mean, float) ** 2 + np.asarray(st.unit_std, float) ** 2)
+            out[f"max_feature_rms[{f.layer}]"] = float(np.nanmax(rms)) if rms.size else None
+        out[f"input_abs_max[{f.layer}]"] = st.abs_max
+    return out
+
+
 @rule(code="ND101", name="unnormalized-inputs", needs={Need.DATA, Need.ACTIVATIONS}, severity=Severity.WARNING,
-      options={"max_scale": 5.0, "max_spread": 100.0, "min_scale": 1e-2})
+      options={"max_scale": 5.0, "max_spread": 100.0, "min_scale": 1e-2}, fix=_standardize, metric=_input_scale)
 def unnormalized_inputs(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """Input features reach the first weight layer far from unit scale, or on very different scales.
 
@@ -162,8 +185,16 @@ def _count(st: TensorStats) -> int:
     return int(round(st.frac_nonfinite * st.size))
 
 
+def _drop_rows(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan:
+    return FixPlan((step("drop_rows"),))
+
+
+def _probe_loss(f: Finding, m: Measure) -> dict[str, Any]:
+    return {"probe-batch loss": m.snap.loss.value if m.snap.loss is not None else None}
+
+
 @rule(code="ND102", name="nonfinite-inputs", needs={Need.DATA}, severity=Severity.ERROR,
-      options={"max_fraction": 0.0})
+      options={"max_fraction": 0.0}, fix=_drop_rows, metric=_probe_loss)
 def nonfinite_inputs(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """NaN or Inf values in the inputs or the targets.
 
@@ -219,7 +250,8 @@ def nonfinite_inputs(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]
 
 
 @rule(code="ND103", name="constant-feature", needs={Need.DATA}, severity=Severity.INFO,
-      options={"min_samples": 8})
+      options={"min_samples": 8},
+      fix="dropping a constant feature changes the model's input width; drop it in the data pipeline")
 def constant_feature(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """An input feature that has the same value for every sample of the batch.
 

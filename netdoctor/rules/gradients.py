@@ -1,25 +1,107 @@
 """ND3xx: gradients of one probe backward pass.
 
 The measure throughout is the *relative gradient* of each weight layer,
-:func:`netdoctor.analysis.health.relative_grad` (the one the reports' grad/weight column shows).
-Embedding tables are left out: only the rows of the batch's tokens get a gradient.
+:func:`netdoctor.analysis.health.relative_grad` (the one the reports' grad/weight column shows),
+read along the chain of :func:`netdoctor.analysis.gradflow.gradient_chain`. Embedding tables are
+left out: only the rows of the batch's tokens get a gradient. Each rule is preceded by its fix
+and its verification metric; ND304's causes are in :mod:`netdoctor.rules._zero_grad`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-from netdoctor.findings import Finding, Severity
+from netdoctor.analysis.gradflow import GradRow, VanishingCause, gradient_chain, vanishing_cause
+from netdoctor.analysis.graph import fused_activation, is_head, norm_after
+from netdoctor.analysis.init import far_too_small, init_reference, variance_ratio
+from netdoctor.findings import Finding, Report, Severity
+from netdoctor.rules._zero_grad import zero_grad_causes
+from netdoctor.rules.format import fmt, name_list, nice_floor, pct, plural
+from netdoctor.rules.snippets import batchnorm_snippet, keras_ctor, torch_ref
 from netdoctor.rules.spec import RuleContext, rule
-from netdoctor.analysis.gradflow import (GradRow, chain_evidence, depth_window, gradient_chain, loss_text, nonfinite_origin,
-                                       surrogate_loss, vanishing_fix, zero_grad_causes)
-from netdoctor.rules._util import fmt, is_head, name_list, nice_floor, norm_after, pct, plural
 from netdoctor.snapshot import ModelSnapshot, Need
+from netdoctor.verify.plan import FixPlan, norm_step, plain_hidden, plan_for, reinit
+from netdoctor.verify.protocol import step
+
+if TYPE_CHECKING:
+    from netdoctor.verify.verdict import Measure
+
+
+# -- what every gradient rule reports ---------------------------------------------------------
+def _surrogate_loss(snap: ModelSnapshot) -> bool:
+    return snap.loss is not None and snap.loss.source == "surrogate"
+
+
+def _loss_text(snap: ModelSnapshot) -> str:
+    if snap.loss is None:
+        return ""
+    src = {"surrogate": " (surrogate loss: no targets were given)", "default": " (netdoctor's default loss)"}
+    return f"; probe loss {snap.loss.name} = {fmt(snap.loss.value)}{src.get(snap.loss.source, '')}"
+
+
+def _chain_evidence(chain: list[GradRow]) -> dict:
+    return {
+        "grad_norms": {r.name: r.grad for r in chain},
+        "weight_norms": {r.name: r.weight for r in chain},
+        "relative_grads": {r.name: r.rel for r in chain},
+    }
+
+
+def _depth_window(chain: list[GradRow]) -> int:
+    return max(1, math.ceil(len(chain) / 4))
+
+
+# -- ND301 ------------------------------------------------------------------------------------
+def _vanishing_fix(ctx: RuleContext, snap: ModelSnapshot, chain: list[GradRow],
+                   cause: VanishingCause) -> tuple[str, str | None]:
+    """Recommendation and snippet for vanishing gradients, from their likely cause."""
+    hidden = [r.rec for r in chain[:-1]]
+    if cause.kind == "constant":
+        return f"Initialize `{cause.layers[0].name}` randomly (see ND201/ND202).", None
+    if cause.kind == "saturating":
+        return ("Use ReLU with He initialization in the hidden layers, or put a BatchNorm before each "
+                f"{cause.layers[0].activation}.", batchnorm_snippet(ctx, hidden[0], act="relu"))
+    if cause.kind == "small-init":
+        small = cause.layers
+        name, call, kinit, _ = init_reference(small[0].activation)
+        more = "" if len(small) <= 4 else f"\n# ... and {len(small) - 4} more layers"
+        return (f"Initialize the hidden layers with {name} initialization; their weights are too small.",
+                ctx.snippet(torch="\n".join(call.format(w=f"{torch_ref(r.name)}.weight") for r in small[:4]) + more,
+                            keras=",\n".join(keras_ctor(r, fused_activation(snap, r), kernel_initializer=f'"{kinit}"')
+                                             for r in small[:4]) + more))
+    return ("Insert BatchNorm after the hidden weight layers or add residual connections.",
+            batchnorm_snippet(ctx, hidden[0]))
+
+
+def _fix_vanishing(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan | str:
+    """The fix for the cause the finding names: re-initialize, or normalize the hidden layers."""
+    full = gradient_chain(snap)
+    measured = f.evidence.get("relative_grads") or {}
+    cause = vanishing_cause(snap, [r for r in full if r.name in measured], f.evidence.get("early_layer"))
+    if cause.kind == "constant":
+        return FixPlan((reinit(snap, cause.layers[0].name),))
+    hidden = [r.rec for r in full[:-1]]
+    if cause.kind == "small-init":
+        small = [r for r in hidden if far_too_small(r.weight, r.activation)]
+        return FixPlan(tuple(reinit(snap, r.name) for r in small or hidden))
+    names = plain_hidden(snap, [r.name for r in hidden])
+    if not names:
+        return "every hidden layer is already normalized; the cause is elsewhere"
+    return FixPlan(tuple(norm_step(snap, n) for n in names))
+
+
+def _first_relative_grad(f: Finding, m: Measure) -> dict[str, Any]:
+    """The first layer's relative gradient, and the ratio of the first to the last."""
+    chain = gradient_chain(m.snap)
+    rel = {m.original_name(c.name): c.rel for c in chain}
+    return {f"relative_grad[{m.first}]": rel.get(m.first, 0.0),
+            "first/last relative_grad": (chain[0].rel / chain[-1].rel) if len(chain) > 1 else None}
 
 
 @rule(code="ND301", name="vanishing-gradients", needs={Need.GRADIENTS, Need.WEIGHTS}, severity=Severity.ERROR,
-      options={"max_drop": 1e-3, "min_relative": 1e-7, "min_loss": 1e-3})
+      options={"max_drop": 1e-3, "min_relative": 1e-7, "min_loss": 1e-3}, fix=_fix_vanishing,
+      metric=_first_relative_grad, chart={"vanishing_ratio": "min_relative"})
 def vanishing_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """Gradients that reach the early layers are negligible.
 
@@ -82,12 +164,12 @@ def vanishing_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
         return
     loss = snap.loss
     loss_big = loss is None or not math.isfinite(loss.value) or loss.value > ctx.opt("min_loss")
-    k = depth_window(full)
+    k = _depth_window(full)
     first = max(full[:k], key=lambda r: r.rel)
     abs_hit = loss_big and first.rel < ctx.opt("min_relative")
     depth_hit = False
     if len(chain) >= 2:
-        k = depth_window(chain)
+        k = _depth_window(chain)
         early = max(chain[:k], key=lambda r: r.rel)
         late = max(chain[-k:], key=lambda r: r.rel)
         drop = early.rel / late.rel if late.rel > 0 else 1.0
@@ -95,7 +177,7 @@ def vanishing_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
         depth_hit = snap.residual is not True and drop < ctx.opt("max_drop")
     if abs_hit or not depth_hit:
         chain = full
-        k = depth_window(chain)
+        k = _depth_window(chain)
         early, late = first, max(chain[-k:], key=lambda r: r.rel)
         drop = early.rel / late.rel if late.rel > 0 else 1.0
         span = max(chain.index(late) - chain.index(early), 1)
@@ -112,32 +194,50 @@ def vanishing_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
         msg = (f"relative gradient |dL/dW|/|W| of the early layers is at most {fmt(early.rel)} (`{early.name}`; "
                f"limit {fmt(ctx.opt('min_relative'))}) and {fmt(late.rel)} at the last layers: "
                "no layer can learn from this gradient")
-    rec_txt, snippet = vanishing_fix(snap, ctx, chain)
-    severity = Severity.WARNING if surrogate_loss(snap) else None
-    names = [r.name for r in snap.weight_layers()]
-    const = [r for r in snap.weight_layers()[names.index(early.name) + 1:]
-             if r.weight is not None and r.weight.stats.size > 1 and r.weight.stats.std == 0.0]
-    if const:  # a constant matrix downstream sends back an error that sums to zero across its units
-        msg += (f"; `{const[0].name}` downstream has constant weights (see ND201/ND202), which makes the gradient "
-                "vanish by construction")
+    cause = vanishing_cause(snap, chain, early.name)
+    rec_txt, snippet = _vanishing_fix(ctx, snap, chain, cause)
+    severity = Severity.WARNING if _surrogate_loss(snap) else None
+    if cause.kind == "constant":
+        msg += (f"; `{cause.layers[0].name}` downstream has constant weights (see ND201/ND202), which makes the "
+                "gradient vanish by construction")
         severity = Severity.INFO
-        rec_txt = f"Initialize `{const[0].name}` randomly (see ND201/ND202)."
-        snippet = None
     yield ctx.finding(
-        msg + loss_text(snap),
+        msg + _loss_text(snap),
         layer=early.name,
         severity=severity,
         recommendation=rec_txt,
         snippet=snippet,
-        evidence={**chain_evidence(chain), "drop": drop, "per_layer": per_layer, "span": span,
+        evidence={**_chain_evidence(chain), "drop": drop, "per_layer": per_layer, "span": span,
                   "early_layer": early.name, "late_layer": late.name,
                   "loss": None if loss is None else loss.value, "loss_source": None if loss is None else loss.source},
     )
 
 
+# -- ND302 ------------------------------------------------------------------------------------
+def _fix_exploding(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan:
+    """Standardize the inputs (when ND101 fired) and re-initialize the over-scaled layers; clip in the probe."""
+    steps = [step("standardize")] if any(g.code == "ND101" for g in report.findings) else []
+    large = [n for g in report.findings if g.code == "ND203" and g.evidence.get("direction") == "large"
+             for n in (g.evidence.get("layers") or [g.layer])]
+    if not large and not steps:
+        large = [r.name for r in gradient_chain(snap) if (variance_ratio(r.rec) or 0.0) > 3.0]
+    steps += [reinit(snap, n) for n in dict.fromkeys(large)]
+    steps.append(step("clip", max_norm=float(f.evidence.get("max_norm") or 1.0)))
+    return FixPlan(tuple(steps))
+
+
+def _largest_relative_grad(f: Finding, m: Measure) -> dict[str, Any]:
+    """The largest relative gradient and the global gradient norm."""
+    chain = gradient_chain(m.snap)
+    rel = {m.original_name(c.name): c.rel for c in chain}
+    return {"max relative_grad": max(rel.values(), default=None),
+            "global grad_norm": math.sqrt(sum(c.grad ** 2 for c in chain))}
+
+
 @rule(code="ND302", name="exploding-gradients", needs={Need.GRADIENTS, Need.WEIGHTS}, severity=Severity.ERROR,
       options={"max_relative": 10.0, "warn_relative": 3.0, "max_relative_head": 100.0, "max_growth": 100.0,
-               "batch_reference": 32})
+               "batch_reference": 32},
+      fix=_fix_exploding, metric=_largest_relative_grad, chart={"exploding_ratio": "max_relative"})
 def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """Gradient norms that are huge relative to the weights, or grow toward the input.
 
@@ -220,7 +320,7 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
         return (ctx.opt("max_relative_head") if r is head else ctx.opt("max_relative")) * widen
 
     worst = max(chain, key=lambda r: r.rel / limit(r))
-    k = depth_window(chain)
+    k = _depth_window(chain)
     early = max(chain[:k], key=lambda r: r.rel)
     late = max(chain[-k:], key=lambda r: r.rel)
     growth = early.rel / late.rel if late.rel > 0 and len(chain) >= 3 else 0.0
@@ -252,9 +352,9 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
                f"({fmt(early.rel)}) toward the input (limit {fmt(ctx.opt('max_growth'))}x); "
                f"global gradient norm {fmt(global_norm)}")
     yield ctx.finding(
-        msg + loss_text(snap),
+        msg + _loss_text(snap),
         layer=worst.name if abs_hit or band else early.name,
-        severity=Severity.WARNING if surrogate_loss(snap) or band else None,
+        severity=Severity.WARNING if _surrogate_loss(snap) or band else None,
         recommendation=(f"Clip the global gradient norm at {max_norm:g} and check the initialization scale "
                         "and the input/target scale" + (" and the learning rate." if band else ".")),
         snippet=ctx.snippet(
@@ -264,13 +364,56 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
             keras=(f"optimizer = keras.optimizers.Adam(learning_rate=1e-3, global_clipnorm={max_norm:g})\n"
                    f"# or clipnorm={per_var:g} to clip each variable separately"),
         ),
-        evidence={**chain_evidence(chain), "global_norm": global_norm, "max_norm": max_norm,
+        evidence={**_chain_evidence(chain), "global_norm": global_norm, "max_norm": max_norm,
                   "clipnorm_per_variable": per_var, "growth": growth, "layers_over_limit": over,
                   "limit_widening": widen, "warning_band": band},
     )
 
 
-@rule(code="ND303", name="nonfinite-gradients", needs={Need.GRADIENTS}, severity=Severity.ERROR, options={})
+# -- ND303 ------------------------------------------------------------------------------------
+def _nonfinite_origin(snap: ModelSnapshot) -> tuple[str | None, str]:
+    """Where NaN/Inf first appears: (layer or None, explanation)."""
+    if snap.data is not None:
+        bad = [n for n, st in snap.data.inputs.items() if st.frac_nonfinite > 0]
+        if bad:
+            return None, f"input {name_list(bad)} already contains NaN/Inf (see ND102)"
+    for rec in snap.layers if snap.has(Need.WEIGHTS) else ():
+        if any(p.stats.frac_nonfinite > 0 for p in rec.params):
+            return rec.name, f"the weights of `{rec.name}` contain NaN/Inf (see ND204)"
+    if not snap.has(Need.ACTIVATIONS):
+        return None, "run with activation statistics (all rules selected) to locate its origin"
+    for rec in snap.layers:
+        out = rec.output
+        if out is not None and out.frac_nonfinite > 0 and (rec.input is None or rec.input.frac_nonfinite == 0):
+            return rec.name, (f"the first non-finite value appears in the output of `{rec.name}` "
+                              f"({pct(out.frac_nonfinite)} of entries; its input is finite)")
+    out = snap.output
+    if out is not None and out.stats.frac_nonfinite == 0:
+        if snap.loss is not None and math.isnan(snap.loss.value) and out.stats.min < 0:
+            return None, (f"the model output is finite but reaches {out.stats.min:.3g}, so the loss itself makes the "
+                          "NaN: the log of a negative output (a probability loss fed with logits?)")
+        return None, "the model output is finite, so the loss itself overflows (log(0) in a probability loss?)"
+    return None, "its origin could not be located from the forward statistics"
+
+
+def _fix_nonfinite(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan | str:
+    """Drop the NaN/Inf samples (ND102 fired) or re-initialize the NaN/Inf weights where they start."""
+    origin = f.evidence.get("origin")
+    if origin is None and any(g.code == "ND102" for g in report.findings):
+        return FixPlan((step("drop_rows"),))
+    rec = snap.layer(origin) if origin else None
+    if rec is not None and any(p.stats.frac_nonfinite > 0 for p in rec.params):
+        return FixPlan((step("reset_nonfinite", origin),))
+    return ("the first NaN/Inf is produced by a computation inside the model (" + str(f.evidence.get("origin"))
+            + "); change that computation by hand")
+
+
+def _probe_loss(f: Finding, m: Measure) -> dict[str, Any]:
+    return {"probe-batch loss": m.snap.loss.value if m.snap.loss is not None else None}
+
+
+@rule(code="ND303", name="nonfinite-gradients", needs={Need.GRADIENTS}, severity=Severity.ERROR, options={},
+      fix=_fix_nonfinite, metric=_probe_loss)
 def nonfinite_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """NaN or Inf in a gradient or in the loss of the probe batch.
 
@@ -311,7 +454,7 @@ def nonfinite_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     if not bad and not loss_bad:
         return
     layers = list(dict.fromkeys(rec.name for rec, _ in bad))
-    origin, why = nonfinite_origin(snap)
+    origin, why = _nonfinite_origin(snap)
     parts = []
     if loss_bad:
         parts.append(f"the probe loss is {fmt(loss.value)}" + ("" if bad else " while every gradient is finite"))
@@ -347,7 +490,28 @@ def nonfinite_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     )
 
 
-@rule(code="ND304", name="no-gradient", needs={Need.GRADIENTS, Need.WEIGHTS}, severity=Severity.WARNING, options={})
+# -- ND304 ------------------------------------------------------------------------------------
+def _fix_zero_gradient(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan | str:
+    """Re-initialize the zero weights that block the gradient, or revive the dead layer as ND401 does."""
+    cause = str(f.evidence.get("cause", ""))
+    kind, _, name = cause.partition(":")
+    rec = snap.layer(name) if name else None
+    if kind in ("zero-weights", "zero-head", "zero-input") and rec is not None and rec.weight is not None \
+            and rec.weight.stats.abs_max == 0.0:
+        return FixPlan((reinit(snap, name),))
+    dead = next((g for g in report.findings if g.code == "ND401" and g.layer == name), None)
+    if kind in ("dead", "zero-input") and dead is not None:
+        return plan_for(dead, report, snap)  # revive the dead layer the way ND401 recommends
+    return f"the cause ({kind or 'unknown'}) is in the model's code or data flow; fix it by hand"
+
+
+def _grad_norms(f: Finding, m: Measure) -> dict[str, Any]:
+    """The weight-gradient norms of the first four layers that got none."""
+    return {f"grad_norm[{name}]": m.grad(name) for name in list(f.evidence.get("layers") or [f.layer])[:4]}
+
+
+@rule(code="ND304", name="no-gradient", needs={Need.GRADIENTS, Need.WEIGHTS}, severity=Severity.WARNING, options={},
+      fix=_fix_zero_gradient, metric=_grad_norms)
 def no_gradient(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """A trainable layer receives exactly zero gradient.
 

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-from netdoctor.findings import Finding, Severity
-from netdoctor.rules.spec import RuleContext, rule
+from netdoctor.analysis.graph import PASS_THROUGH_KINDS, base_name, has_dataflow, next_layers
+from netdoctor.findings import Finding, Report, Severity
 from netdoctor.rules._targets import target_mismatch
-from netdoctor.rules._util import (
-    PASS_THROUGH_KINDS,
-    base_name,
-    batchnorm_snippet,
-    fmt,
-    has_dataflow,
-    keras_ctor,
-    name_list,
-    next_layers,
-    plural,
-    torch_ctor,
-    torch_ref,
-)
+from netdoctor.rules.format import fmt, name_list, plural
+from netdoctor.rules.snippets import batchnorm_snippet, keras_ctor, torch_ctor, torch_ref
+from netdoctor.rules.spec import RuleContext, rule
 from netdoctor.snapshot import (
+    KIND_ACTIVATION,
     KIND_BATCHNORM,
     KIND_CONV,
     KIND_DROPOUT,
@@ -31,6 +22,11 @@ from netdoctor.snapshot import (
     ModelSnapshot,
     Need,
 )
+from netdoctor.verify.plan import FixPlan, norm_step, plain_hidden
+from netdoctor.verify.protocol import step
+
+if TYPE_CHECKING:
+    from netdoctor.verify.verdict import Measure
 
 
 def _dropout_rate(rec: LayerRecord) -> float | None:
@@ -67,8 +63,17 @@ def _bn_units(bn: LayerRecord) -> str:
     return str(v) if v else "num_features"
 
 
+def _move_dropout(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan:
+    """Move the Dropout after the BatchNorm (after its activation when one follows); else remove it."""
+    drop, bn = f.evidence.get("dropout") or f.layer, f.evidence.get("batchnorm")
+    after = snap.successor(bn) if bn else None
+    target = after.name if after is not None and after.kind == KIND_ACTIVATION and "/" not in after.name else bn
+    remove = FixPlan((step("remove", drop),))
+    return FixPlan((step("move_dropout", drop, after=target),), fallbacks=(remove,)) if target else remove
+
+
 @rule(code="ND501", name="batchnorm-with-dropout", needs={Need.STRUCTURE}, severity=Severity.WARNING,
-      options={"min_rate": 0.0})
+      options={"min_rate": 0.0}, fix=_move_dropout)
 def batchnorm_with_dropout(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """Dropout feeding a BatchNorm (variance shift between training and inference).
 
@@ -144,8 +149,25 @@ def _runs(snap: ModelSnapshot) -> list[list[LayerRecord]]:
     return [r for r in runs if r]
 
 
+def _normalize_run(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan | str:
+    names = plain_hidden(snap, f.evidence.get("layers", ()))
+    return FixPlan(tuple(norm_step(snap, n) for n in names)) if names else "no plain hidden layer to normalize"
+
+
+def _longest_plain_run(f: Finding, m: Measure) -> dict[str, Any]:
+    """The longest run of executed dense/conv layers that no normalization layer interrupts."""
+    best = cur = 0
+    for r in m.snap.layers:
+        if r.is_norm:
+            cur = 0
+        elif r.kind in (KIND_LINEAR, KIND_CONV) and r.executed:
+            cur += 1
+            best = max(best, cur)
+    return {"longest plain run": best}
+
+
 @rule(code="ND502", name="deep-without-normalization", needs={Need.STRUCTURE}, severity=Severity.WARNING,
-      options={"max_depth": 8})
+      options={"max_depth": 8}, fix=_normalize_run, metric=_longest_plain_run)
 def deep_without_normalization(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """A deep stack of weight layers with no normalization and no residual path.
 
@@ -208,8 +230,54 @@ def _keras_loss(name: str, from_logits: bool) -> str:
     return f"keras.losses.{cls}(from_logits={from_logits})"
 
 
+def _output_fix(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan | str:
+    """Remove the final activation, or switch the loss to the form that takes what the model outputs."""
+    ev, out, loss = f.evidence, snap.output, snap.loss
+    act, units = ev.get("final_activation"), int(ev.get("units") or 1)
+    if out is None or loss is None:
+        return "the output or the loss was not measured"
+    if act == "softmax" and units == 1:
+        return "a one-unit softmax needs a new head and loss (one sigmoid unit with binary cross-entropy)"
+    expects = "logits" if loss.from_logits is True else ev.get("expects") or loss.expects
+    if loss.from_logits is False and "crossentropy" in loss.name.lower().replace("_", ""):
+        expects = "probabilities"
+    final = out.final_layer
+    module = final is not None and "/" not in final and snap.framework == "torch"
+    keras = snap.framework == "keras"
+    if expects == "logits" and act in ("softmax", "sigmoid"):
+        if keras:
+            return FixPlan((step("loss_form", form="probabilities"),))
+        by_loss = FixPlan((step("loss_form", form="probabilities"),))
+        if module:  # a functional softmax in forward() cannot be removed: switch the loss instead
+            return FixPlan((step("remove", final, transform="log" if act == "softmax" else "logit"),), (by_loss,))
+        return by_loss
+    if expects == "probabilities" and act == "sigmoid" and units > 1:
+        return FixPlan((step("set_activation", (final or "").split("/")[0], activation="softmax"),))
+    if expects == "probabilities":
+        return FixPlan((step("loss_form", form="logits", units=units),))
+    if expects == "log_probabilities":
+        if act == "softmax" and module:
+            return FixPlan((step("set_activation", final, activation="log_softmax", transform="log"),))
+        return FixPlan((step("loss_form", form="logits", units=units),))
+    return "this output/loss pairing has no mechanical fix"
+
+
+def _output_loss(f: Finding, m: Measure) -> dict[str, Any]:
+    """The output/loss pairing in words, and the gradient that reaches the head."""
+    snap, out = m.snap, {}
+    if snap.output is None:
+        return out
+    loss = snap.loss
+    out["output/loss"] = (f"{snap.output.final_activation or 'linear'} into "
+                          f"{loss.name if loss else '?'} (expects {loss.expects if loss else '?'})")
+    head = snap.output_layer
+    if head is not None and head.weight is not None and head.weight.grad is not None:
+        out["head grad_norm"] = head.weight.grad.l2
+    return out
+
+
 @rule(code="ND503", name="output-loss-mismatch", needs={Need.STRUCTURE, Need.LOSS}, severity=Severity.ERROR,
-      options={})
+      options={}, fix=_output_fix, metric=_output_loss)
 def output_loss_mismatch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """The output activation contradicts what the loss expects.
 
@@ -333,8 +401,13 @@ def output_loss_mismatch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Find
         recommendation=fix, snippet=ctx.snippet(torch=torch_fix, keras=keras_fix), evidence=ev)
 
 
+def _remove_biases(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan:
+    names = [p[0] for p in f.evidence.get("pairs", ())] or [f.layer]
+    return FixPlan(tuple(step("no_bias", n) for n in names))
+
+
 @rule(code="ND504", name="bias-before-batchnorm", needs={Need.STRUCTURE}, severity=Severity.INFO,
-      options={"max_listed": 5})
+      options={"max_listed": 5}, fix=_remove_biases)
 def bias_before_batchnorm(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """A layer with a bias feeding straight into BatchNorm (the bias is cancelled).
 

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-from netdoctor.findings import Finding, Severity
 from netdoctor.analysis.gradflow import gradient_reaches
+from netdoctor.analysis.graph import fused_activation, is_head, matrix_params, norm_after
+from netdoctor.analysis.init import activation_family, init_reference, reference_variance, variance_ratio
+from netdoctor.findings import Finding, Report, Severity
+from netdoctor.rules.format import fmt, name_list, pct
+from netdoctor.rules.snippets import keras_ctor, keras_ref, torch_ref
 from netdoctor.rules.spec import RuleContext, rule
-from netdoctor.rules._util import (
-    activation_family,
-    fused_activation,
-    fmt,
-    init_reference,
-    is_head,
-    keras_ctor,
-    keras_ref,
-    matrix_params,
-    name_list,
-    norm_after,
-    pct,
-    torch_ref,
-)
 from netdoctor.snapshot import (
     KIND_ATTENTION,
     KIND_CONV,
@@ -36,6 +26,11 @@ from netdoctor.snapshot import (
     Need,
     ParamRecord,
 )
+from netdoctor.verify.plan import FixPlan, reinit
+from netdoctor.verify.protocol import step
+
+if TYPE_CHECKING:
+    from netdoctor.verify.verdict import Measure
 
 
 def _reinit_snippet(ctx: RuleContext, rec: LayerRecord, p: ParamRecord, snap: ModelSnapshot) -> str | None:
@@ -58,7 +53,28 @@ def _trainable_matrices(rec: LayerRecord) -> list[ParamRecord]:
     return [p for p in matrix_params(rec) if p.trainable and p.stats.size > 1]
 
 
-@rule(code="ND201", name="zero-weights", needs={Need.WEIGHTS}, severity=Severity.ERROR, options={})
+def _reinit_param(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan:
+    return FixPlan((reinit(snap, f.layer, f.evidence.get("param")),))
+
+
+def _first_grad(m: Measure) -> dict[str, Any]:
+    """The gradient that reaches the first weight layer (a zero or constant matrix downstream blocks it)."""
+    return {f"grad_norm[{m.first}]": m.grad(m.first)} if m.first else {}
+
+
+def _max_abs_weight(f: Finding, m: Measure) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    r = m.rec(f.layer)
+    if r is None:
+        return out
+    p = next((q for q in r.params if q.name == f.evidence.get("param")), r.weight)
+    if p is not None:
+        out[f"max_abs_weight[{f.layer}]"] = p.stats.abs_max
+    return {**out, **_first_grad(m)}
+
+
+@rule(code="ND201", name="zero-weights", needs={Need.WEIGHTS}, severity=Severity.ERROR, options={},
+      fix=_reinit_param, metric=_max_abs_weight)
 def zero_weights(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """A weight matrix or kernel of a hidden layer is all zeros.
 
@@ -117,8 +133,19 @@ def zero_weights(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
             )
 
 
+def _duplicate_units(f: Finding, m: Measure) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    r = m.rec(f.layer)
+    if r is None:
+        return out
+    p = next((q for q in r.params if q.name == f.evidence.get("param")), r.weight)
+    if p is not None:
+        out[f"duplicate_units[{f.layer}]"] = 1.0 if p.stats.std == 0 else (p.duplicate_unit_frac or 0.0)
+    return {**out, **_first_grad(m)}
+
+
 @rule(code="ND202", name="symmetric-weights", needs={Need.WEIGHTS}, severity=Severity.ERROR,
-      options={"max_duplicate_frac": 0.5})
+      options={"max_duplicate_frac": 0.5}, fix=_reinit_param, metric=_duplicate_units)
 def symmetric_weights(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """Constant initialization: all weights equal, or units (rows/filters) identical.
 
@@ -185,12 +212,7 @@ def _reference(rec: LayerRecord, p: ParamRecord) -> tuple[str, float, float, flo
     if not fi or not fo:
         return None
     name, _, _, gain = init_reference(rec.activation)
-    if name == "He":
-        canon = 2.0 / fi
-    elif name == "LeCun":
-        canon = 1.0 / fi
-    else:
-        canon = 2.0 / (fi + fo)
+    canon = reference_variance(rec.activation, fi, fo)
     # forward-preserving gain/fan_in and backward-preserving gain/fan_out bracket every standard init.
     # He's mode="fan_out" is the convention for conv kernels (torchvision, Keras EfficientNet), so a
     # conv may sit up to gain/fan_out; a dense layer above gain/fan_in amplifies the forward signal.
@@ -199,8 +221,23 @@ def _reference(rec: LayerRecord, p: ParamRecord) -> tuple[str, float, float, flo
     return name, canon, lo, hi
 
 
+def _reinit_layers(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan:
+    names = list(f.evidence.get("layers") or [f.layer])
+    return FixPlan(tuple(reinit(snap, n) for n in names))
+
+
+def _variance_ratios(f: Finding, m: Measure) -> dict[str, Any]:
+    """Weight variance over the reference, for the first four flagged layers."""
+    out: dict[str, Any] = {}
+    for name in list(f.evidence.get("layers") or [f.layer])[:4]:
+        if m.rec(name) is not None:
+            out[f"variance/reference[{name}]"] = variance_ratio(m.rec(name))
+    return out
+
+
 @rule(code="ND203", name="init-scale", needs={Need.WEIGHTS}, severity=Severity.WARNING,
-      options={"band": 10.0, "max_listed": 3, "grad_min_relative": 1e-7, "grad_max_drop": 1e-3})
+      options={"band": 10.0, "max_listed": 3, "grad_min_relative": 1e-7, "grad_max_drop": 1e-3},
+      fix=_reinit_layers, metric=_variance_ratios, chart={"init_band": "band"})
 def init_scale(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """Weight variance far from the reference for the activation that follows.
 
@@ -349,7 +386,20 @@ def _classifier_block(snap: ModelSnapshot, rec: LayerRecord) -> bool:
         all(r.kind == KIND_LINEAR for r in layers[i:])
 
 
-@rule(code="ND204", name="nonfinite-weights", needs={Need.WEIGHTS}, severity=Severity.ERROR, options={})
+def _reset_nonfinite(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan:
+    return FixPlan((step("reset_nonfinite", f.layer),))
+
+
+def _nonfinite_frac(f: Finding, m: Measure) -> dict[str, Any]:
+    r = m.rec(f.layer)
+    if r is None:
+        return {}
+    return {f"nonfinite_frac[{f.layer}]": max((q.stats.frac_nonfinite for q in r.params), default=0.0),
+            **_first_grad(m)}
+
+
+@rule(code="ND204", name="nonfinite-weights", needs={Need.WEIGHTS}, severity=Severity.ERROR, options={},
+      fix=_reset_nonfinite, metric=_nonfinite_frac)
 def nonfinite_weights(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """NaN or Inf values in parameters or buffers.
 

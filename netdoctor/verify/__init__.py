@@ -1,14 +1,17 @@
 """Verified fixes: apply each finding's recommended fix to a copy of the model and measure again.
 
-For every finding with a mechanical fix, the framework's fixer (``adapters/_torch_fix.py``,
-``adapters/_keras_fix.py``) applies the fix to a deep copy of the model (or to a copy of the
-probe batch, or to the training-probe settings), the adapter measures the copy exactly as it
-measured the original, and the same rules run on the new snapshot. A short training probe (a few
-dozen optimizer steps on the probe batch, same seed) runs on a copy of the original and on the
-fixed copy. The verdict is ``"verified"`` only when the rule no longer fires where it fired and
-the probe loss is no worse (within a tolerance); else ``"not verified"`` with the reason.
-Findings without a mechanical fix get ``"no automatic fix"`` with the reason: every finding of
-the report carries a ``verification`` mapping afterwards, none is dropped.
+``netdoctor check --verify`` (``check(..., verify=True)``) fills every finding's
+``verification``: ``"verified"``, ``"not verified"`` or ``"no automatic fix"``, with the reason,
+the before/after numbers and the fix as code. Framework-free:
+
+* :mod:`netdoctor.verify.run` runs it for each finding (:func:`verify_report`,
+  :func:`verify_findings`);
+* :mod:`netdoctor.verify.plan` finds the rule's declared fix (:func:`plan_for`) and says what it
+  changes (:func:`describe`);
+* :mod:`netdoctor.verify.verdict` measures before and after (:func:`metrics`, the rule's declared
+  metric) and decides the verdict;
+* :mod:`netdoctor.verify.protocol` is the contract with the framework fixers (:class:`FixStep`,
+  :class:`NotApplicable`, :class:`ProbeResult`, :func:`join_blocks`).
 
 Fixes (the framework's snippet is in ``diff``, in the user's layer names):
 
@@ -22,273 +25,15 @@ Fixes (the framework's snippet is in ``diff``, in the user's layer names):
 * ND204, ND303 (NaN weights): re-initialize the layer; ND401: zero the negative biases;
 * ND501: move the Dropout after the BatchNorm (else remove it); ND504: remove the bias;
 * ND503: remove the final Softmax/Sigmoid module, or switch the loss to its logits/probability form.
-
-This module and its parts are framework-free: ``_verify_plan`` decides which fix answers which
-finding (:func:`plan_for`), ``_verify_verdict`` what to measure before and after
-(:func:`metrics`) and the verdict, ``_verify_diff`` joins the fixers' code snippets; this module
-runs them for each finding. The fixers guarantee that the user's model and every global RNG are
-left exactly as they were.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
-from typing import Any
-
 from netdoctor.verify.plan import FixPlan, describe, plan_for
-from netdoctor.verify.protocol import FixStep, NotApplicable, ProbeResult, join_blocks, step
-from netdoctor.verify.verdict import (
-    MODEL_WIDE,
-    NO_FIX,
-    NOT_VERIFIED,
-    VERIFIED,
-    _new_findings,
-    _num,
-    _persists,
-    _probe_metrics,
-    _spikes,
-    _where,
-    _worse,
-    metrics,
-    original_name,
-    scope_of,
-)
-from netdoctor.findings import Finding, Report
-from netdoctor.snapshot import ModelSnapshot, ProbeSettings
+from netdoctor.verify.protocol import FixStep, NotApplicable, join_blocks, step
+from netdoctor.verify.run import VerifyOptions, verify_findings, verify_report
+from netdoctor.verify.verdict import MODEL_WIDE, NO_FIX, NOT_VERIFIED, VERIFIED, metrics, original_name, scope_of
 
 __all__ = ["MODEL_WIDE", "NOT_VERIFIED", "NO_FIX", "VERIFIED", "FixPlan", "FixStep", "NotApplicable", "VerifyOptions",
            "describe", "join_blocks", "metrics", "original_name", "plan_for", "scope_of", "step", "verify_findings",
            "verify_report"]
-
-
-@dataclass(frozen=True)
-class VerifyOptions:
-    """Knobs of the verification.
-
-    Attributes:
-        steps: Optimizer steps of each training probe.
-        tolerance: Relative slack on the probe loss: "no worse" means
-            ``after <= before + max(tolerance * |before|, abs_tolerance)``.
-        abs_tolerance: Absolute slack on the probe loss.
-        minibatch: Batch size of the minibatch probe used for gradient spikes (ND604).
-    """
-
-    steps: int = 30
-    tolerance: float = 0.05
-    abs_tolerance: float = 1e-4
-    minibatch: int = 16
-
-
-@dataclass
-class _Outcome:
-    applied: Any = None
-    snapshot: ModelSnapshot | None = None
-    report: Report | None = None
-    problem: str | None = None
-    crashed: bool = False
-    probe: Any = None
-
-
-@dataclass
-class _Session:
-    fixer: Any
-    adapter: Any
-    snapshot: ModelSnapshot
-    report: Report
-    specs: list
-    config: Any
-    settings: ProbeSettings
-    input_shape: Any
-    options: VerifyOptions
-    outcomes: dict = field(default_factory=dict)
-    base: dict = field(default_factory=dict)
-
-    def evaluate(self, plan: FixPlan) -> _Outcome:
-        """Apply ``plan`` to a copy, measure it, run the rules (cached per plan)."""
-        from netdoctor.engine import merged_needs, run_rules
-
-        if plan.steps in self.outcomes:
-            return self.outcomes[plan.steps]
-        out = _Outcome()
-        try:
-            out.applied = self.fixer.apply(plan.steps, self.snapshot)
-            out.snapshot = self.adapter.collect(
-                out.applied.model, inputs=out.applied.inputs, targets=out.applied.targets,
-                loss_fn=out.applied.loss_fn, needs=merged_needs(self.specs), settings=self.settings,
-                input_shape=self.input_shape)
-            out.report = run_rules(out.snapshot, self.specs, self.config)
-        except NotApplicable as exc:
-            out.problem = str(exc)
-        except Exception as exc:  # noqa: BLE001 - a fix that crashes is reported, never hidden
-            out.problem, out.crashed = f"applying the fix failed ({type(exc).__name__}: {_line(exc)})", True
-        self.outcomes[plan.steps] = out
-        return out
-
-    def probes(self, plan: FixPlan, out: _Outcome) -> tuple[Any, Any]:
-        o = self.options
-        if plan.probe_mode not in self.base:
-            self.base[plan.probe_mode] = self.fixer.probe(None, o.steps, plan.probe_mode, o.minibatch)
-        if out.probe is None:
-            out.probe = self.fixer.probe(out.applied, o.steps, plan.probe_mode, o.minibatch)
-        return self.base[plan.probe_mode], out.probe
-
-
-# -- entry points ----------------------------------------------------------------------------
-def verify_report(report: Report, snapshot: ModelSnapshot, *, model: Any, inputs: Any = None, targets: Any = None,
-                  loss_fn: Any = None, config: Any = None, settings: ProbeSettings | None = None,
-                  input_shape: Any = None, options: VerifyOptions | None = None) -> Report:
-    """Fill ``verification`` on every finding of ``report`` (made from ``snapshot`` of ``model``).
-
-    Args:
-        report: The report of one model.
-        snapshot: The snapshot the report was made from.
-        model: The user's model; never modified.
-        inputs: The probe inputs as given (``None``: synthetic).
-        targets: The probe targets.
-        loss_fn: The user's loss, if given.
-        config: The configuration of the check.
-        settings: The probe settings of the check.
-        input_shape: Shape of one sample for synthetic inputs.
-        options: Verification knobs.
-
-    Returns:
-        The report with each finding's ``verification`` set and ``timings["verify"]`` added.
-    """
-    from netdoctor.frameworks import get_adapter, get_fixer
-    from netdoctor.config import Config
-    from netdoctor.engine import selected_rules
-
-    t0 = time.perf_counter()
-    if not report.findings:
-        return replace(report, timings={**report.timings, "verify": 0.0})
-    cfg = config or Config()
-    settings = settings or ProbeSettings()
-    fixer = get_fixer(snapshot.framework)(model, inputs=inputs, targets=targets, loss_fn=loss_fn,
-                                                      settings=settings, input_shape=input_shape)
-    specs = selected_rules(cfg, one_shot=True)
-    specs += [s for s in _specs_for(report.findings) if s.code not in {x.code for x in specs}]
-    session = _Session(fixer, get_adapter(snapshot.framework), snapshot, report, specs, cfg, settings,
-                       input_shape, options or VerifyOptions())
-    with fixer.guard():
-        findings = tuple(f.with_(verification=_verify_safely(f, session)) for f in report.findings)
-    timings = {**report.timings, "verify": time.perf_counter() - t0}
-    if "total" in report.timings:
-        timings["total"] = report.timings["total"] + timings["verify"]
-    return replace(report, findings=findings, timings=timings)
-
-
-def verify_findings(findings: Iterable[Finding], model: Any, inputs: Any = None, targets: Any = None, *,
-                    loss_fn: Any = None, config: Any = None, settings: ProbeSettings | None = None,
-                    input_shape: Any = None, options: VerifyOptions | None = None) -> list[Finding]:
-    """Verify findings that did not come from ``check`` (e.g. the monitor's ND604 gradient spikes).
-
-    Measures ``model`` once on the probe batch, then verifies each finding like
-    :func:`verify_report`. Returns the findings with ``verification`` filled.
-    """
-    from netdoctor.frameworks import detect_framework, get_adapter
-    from netdoctor.config import Config
-    from netdoctor.engine import merged_needs, selected_rules
-
-    cfg = config or Config()
-    settings = settings or ProbeSettings()
-    snap = get_adapter(detect_framework(model)).collect(
-        model, inputs=inputs, targets=targets, loss_fn=loss_fn, needs=merged_needs(selected_rules(cfg, one_shot=True)),
-        settings=settings, input_shape=input_shape)
-    out = verify_report(Report(findings=tuple(findings)), snap, model=model, inputs=inputs, targets=targets,
-                        loss_fn=loss_fn, config=cfg, settings=settings, input_shape=input_shape, options=options)
-    return list(out.findings)
-
-
-
-def _specs_for(findings: Iterable[Finding]) -> list:
-    """Specs of the findings' own rules (so that a rule outside the selection is re-run too)."""
-    from netdoctor.rules.spec import registry
-    from netdoctor.snapshot import Need
-
-    reg = registry()
-    return [reg[c] for c in sorted({f.code for f in findings}) if c in reg and Need.HISTORY not in reg[c].needs]
-
-
-# -- one finding -----------------------------------------------------------------------------
-def _verify_safely(f: Finding, s: _Session) -> dict[str, Any]:
-    """:func:`_verify_one`; a crash becomes a "not verified" verdict (re-raised under NETDOCTOR_STRICT=1)."""
-    import os
-
-    try:
-        return _verify_one(f, s)
-    except Exception as exc:  # a bug in verification must not cost the user the report
-        if os.environ.get("NETDOCTOR_STRICT") == "1":
-            raise
-        return {"verdict": NOT_VERIFIED, "reason": f"verification failed ({type(exc).__name__}: {_line(exc)}); "
-                "please report this"}
-
-
-def _verify_one(f: Finding, s: _Session) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    plan = plan_for(f, s.report, s.snapshot)
-    if isinstance(plan, str):
-        return {"verdict": NO_FIX, "reason": plan, "seconds": round(time.perf_counter() - t0, 4)}
-    out, chosen, gone, tried = _Outcome(), plan, False, []
-    candidates = (plan, *plan.fallbacks)
-    for i, cand in enumerate(candidates):
-        out, chosen = s.evaluate(cand), cand
-        if out.report is None and not out.crashed and i + 1 < len(candidates):
-            continue  # not applicable to this model: try the next way to fix it
-        if out.report is None:
-            break
-        gone = not _persists(f, out.report, out.applied.rename)
-        if gone:
-            break
-        tried.append(describe(cand, s.snapshot))
-    result: dict[str, Any] = {"fix": describe(chosen, s.snapshot)}
-    if out.report is None:
-        result.update(verdict=NOT_VERIFIED if out.crashed else NO_FIX, reason=out.problem,
-                      seconds=round(time.perf_counter() - t0, 4))
-        return result
-    before = metrics(f, s.snapshot, s.snapshot, s.report, {})
-    after = metrics(f, s.snapshot, out.snapshot, out.report, out.applied.rename)
-    reasons = [] if gone else [f"{f.code} still fires{_where(f)} on the fixed copy"]
-    if len(tried) > 1 and not gone:
-        reasons[-1] += f" (tried: {'; then '.join(tried)})"
-    try:
-        base, fixed = s.probes(chosen, out)
-        loss_before, loss_after = s.fixer.score(base, fixed, out.applied)
-        probe = {"steps": fixed.steps, "optimizer": fixed.optimizer, "loss": fixed.loss_name, "mode": chosen.probe_mode,
-                 "seed": s.settings.seed}
-        probe.update({k: v for k, v in (("clip_norm", fixed.clip), ("note", fixed.note)) if v is not None})
-        before.update(_probe_metrics(base, loss_before))
-        after.update(_probe_metrics(fixed, loss_after))
-        if chosen.probe_mode == "minibatch":
-            reasons += _spikes(base.max_spike, fixed.max_spike)
-        worse = _worse(loss_before, loss_after, s.options)
-        if worse:
-            reasons.append(worse)
-    except NotApplicable as exc:
-        probe, loss_before, loss_after = {"skipped": str(exc)}, None, None
-        reasons.append(f"the training probe could not run ({exc})")
-    symptom = "the probe's gradient spikes are cut" if chosen.probe_mode == "minibatch" else \
-        f"{f.code} no longer fires{_where(f)}"
-    if reasons:
-        verdict, reason = NOT_VERIFIED, "; ".join(reasons)
-    else:
-        verdict, reason = VERIFIED, (f"{symptom}; probe loss {_num(loss_before)} -> {_num(loss_after)} after "
-                                     f"{probe['steps']} steps")
-    for key in [k for k in before if before[k] is None and after.get(k) is None]:
-        before.pop(key)
-        after.pop(key, None)
-    result.update(verdict=verdict, reason=reason, before=before, after=after, probe=probe)
-    new = _new_findings(f, s.report, out.report, out.applied.rename)
-    if new:
-        result["new_findings"] = new
-    diff = s.fixer.diff(chosen.steps, s.snapshot)
-    if diff:
-        result["diff"] = diff
-    result["seconds"] = round(time.perf_counter() - t0, 4)
-    return result
-
-
-def _line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else ""

@@ -16,14 +16,14 @@ from netdoctor.snapshot import (
 from netdoctor.verify import (
     FixPlan,
     VerifyOptions,
-    _persists,
-    _worse,
     describe,
     join_blocks,
     original_name,
     plan_for,
     step,
 )
+from netdoctor.verify.verdict import persists as _persists
+from netdoctor.verify.verdict import worse as _worse
 
 
 def _finding(code: str, layer: str | None = None, **evidence) -> Finding:

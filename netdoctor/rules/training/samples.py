@@ -17,12 +17,24 @@ from typing import Iterator
 
 import numpy as np
 
-from netdoctor.findings import Finding, Severity
-from netdoctor.rules.training.series import first_span, initial_loss, loss_level_at, robust_percentile, trailing_median
+from netdoctor.findings import Finding, Report, Severity
+from netdoctor.rules.format import fmt, name_list, pct
+from netdoctor.rules.snippets import lr_snippet
 from netdoctor.rules.spec import RuleContext, rule
-from netdoctor.rules._util import fmt, name_list, pct
-from netdoctor.rules.training import _history, last_lr, loss_peak, lr_snippet
+from netdoctor.rules.training.series import (
+    first_span,
+    history_of,
+    initial_loss,
+    last_lr,
+    loss_level_at,
+    loss_peak,
+    robust_percentile,
+    trailing_median,
+)
 from netdoctor.snapshot import ModelSnapshot, Need
+from netdoctor.verify.plan import FixPlan
+from netdoctor.verify.protocol import step
+
 
 def clip_norm_snippet(ctx: RuleContext, max_norm: float) -> str | None:
     return ctx.snippet(
@@ -39,8 +51,17 @@ def healthy_clip_norm(norms: np.ndarray, healthy: np.ndarray, q: float) -> float
     return float(f"{v:.2g}") if v > 0 else 1.0
 
 
+def _clip(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan | str:
+    """Clip at the recommended norm, judged on a minibatch probe (where spikes can happen)."""
+    norm = f.evidence.get("max_norm")
+    if not norm:
+        return "no recommended clipping norm in the finding"
+    return FixPlan((step("clip", max_norm=float(norm)),), probe_mode="minibatch")
+
+
 @rule(code="ND604", name="gradient-spikes", needs={Need.HISTORY}, severity=Severity.WARNING,
-      options={"factor": 10.0, "context": 20, "min_history": 5, "min_spikes": 3, "clip_percentile": 95.0})
+      options={"factor": 10.0, "context": 20, "min_history": 5, "min_spikes": 3, "clip_percentile": 95.0},
+      fix=_clip)
 def gradient_spikes(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """Gradient-norm spikes far above the running median.
 
@@ -89,7 +110,7 @@ def gradient_spikes(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
       (2013): gradient-norm clipping.
     - Zhang et al., "Why gradient clipping accelerates training" (ICLR 2020).
     """
-    h = _history(snap)
+    h = history_of(snap)
     if h is None:
         return
     steps, g = h.series("grad_norm")
@@ -172,7 +193,7 @@ def update_ratio(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
       should be around 1e-3.
     - Schoop et al., "TheDeepChecker" (2021): log10(update/weight) outside [-4, -1].
     """
-    h = _history(snap)
+    h = history_of(snap)
     if h is None or not h.layers:
         return
     steps, U = h.matrix("layer_update")
@@ -262,7 +283,7 @@ def fading_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]
       (1998).
     - Zhang et al., "AUTOTRAINER" (ICSE 2021).
     """
-    h = _history(snap)
+    h = history_of(snap)
     if h is None:
         return
     steps, G = h.matrix("layer_grad")
@@ -336,7 +357,7 @@ def growing_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding
     - Pascanu, Mikolov, Bengio, "On the difficulty of training recurrent neural networks" (2013).
     - TheDeepChecker: gradients doubling over 5 checks.
     """
-    h = _history(snap)
+    h = history_of(snap)
     if h is None:
         return
     steps, g = h.series("grad_norm")

@@ -1,8 +1,8 @@
-"""Series helpers of the history rules (ND6xx): loss windows, persistence, trailing medians.
+"""Series readings of the history rules (ND6xx): loss windows, persistence, trailing medians.
 
-The shared vocabulary of :mod:`netdoctor.rules.training`, ``training_samples`` and
-``training_units``: windows of the loss curve, "a condition that held for ``patience``
-consecutive checks (spanning ``min_steps`` steps)", the loss level around a step.
+The shared vocabulary of :mod:`netdoctor.rules.training`'s rule modules: the history a snapshot
+carries, windows of the loss curve, "a condition that held for ``patience`` consecutive checks
+(spanning ``min_steps`` steps)", the loss level around a step, its peak, the last learning rate.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Iterable
 import numpy as np
 
 from netdoctor.history import History
+from netdoctor.snapshot import ModelSnapshot
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -128,3 +129,23 @@ def robust_percentile(values: np.ndarray, q: float) -> float:
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     return float(np.percentile(v, q)) if v.size else math.nan
+
+
+def history_of(snap: ModelSnapshot) -> History | None:
+    """The monitor's history the snapshot carries, if any."""
+    h = snap.history
+    return h if isinstance(h, History) else None
+
+
+def last_lr(h: History) -> float | None:
+    """The last recorded learning rate."""
+    _, lr = h.series("lr")
+    return float(lr[-1]) if lr.size else None
+
+
+def loss_peak(h: History, span: int = 5) -> float:
+    """Highest median of ``span`` consecutive finite losses (0 when the run is shorter)."""
+    _, vals = h.finite_loss()
+    if vals.size <= span:
+        return 0.0
+    return float(np.max(np.median(np.lib.stride_tricks.sliding_window_view(vals, span), axis=1)))

@@ -17,11 +17,11 @@ import numpy as np
 
 from netdoctor.findings import Finding, Severity
 from netdoctor.history import DYING_ACTIVATIONS, SATURATING_ACTIVATIONS, History
-from netdoctor.rules.training.series import first_span
+from netdoctor.rules.format import pct
 from netdoctor.rules.spec import RuleContext, rule
-from netdoctor.rules._util import pct
-from netdoctor.rules.training import _history
+from netdoctor.rules.training.series import first_span, history_of
 from netdoctor.snapshot import ModelSnapshot, Need
+
 
 def _unit_trend(h: History, field: str, kinds: frozenset[str], limit: float, rise: float,
                 patience: int, min_steps: int) -> list[tuple[str, int, float, float]]:
@@ -93,7 +93,7 @@ def dying_units(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     - Lu et al., "Dying ReLU and Initialization: Theory and Numerical Examples" (2019).
     - AWS SageMaker Debugger, built-in rule ``DeadRelu``.
     """
-    h = _history(snap)
+    h = history_of(snap)
     if h is None:
         return
     hits = _unit_trend(h, "act_dead", DYING_ACTIVATIONS, ctx.opt("limit"), ctx.opt("rise"), int(ctx.opt("patience")),
@@ -143,7 +143,7 @@ def saturating_units(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]
     - Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural
       networks" (AISTATS 2010): saturation of top-layer sigmoid units during training.
     """
-    h = _history(snap)
+    h = history_of(snap)
     if h is None:
         return
     hits = _unit_trend(h, "act_saturated", SATURATING_ACTIVATIONS, ctx.opt("limit"), ctx.opt("rise"),

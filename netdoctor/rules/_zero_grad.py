@@ -1,0 +1,225 @@
+"""Why a trainable layer gets exactly zero gradient: the causes ND304 reports, grouped.
+
+Zeros by construction (a zero-initialized head or residual scale, zero weights downstream, a
+single-unit softmax) are told apart from real faults (a layer never used, a cut graph, a dead
+layer in the way); each cause carries the sentence and snippets ND304 recommends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from netdoctor.analysis.graph import has_dataflow, has_zero_scale, is_head, matrix_params, next_layers
+from netdoctor.rules.format import name_list
+from netdoctor.rules.snippets import keras_ref, torch_ref
+from netdoctor.snapshot import KIND_ACTIVATION, LayerRecord, ModelSnapshot
+
+@dataclass
+class ZeroGradCause:
+    """Layers with exactly zero gradient that share one explanation."""
+
+    key: str
+    reason: str
+    by_construction: bool
+    recommendation: str
+    torch: str | None = None
+    keras: str | None = None
+    layers: list[str] = field(default_factory=list)
+    blockers: list[str] = field(default_factory=list)
+
+
+def _blocking(r: LayerRecord) -> str | None:
+    """``"scale"``, ``"weights"`` or ``"dead"`` when ``r`` zeroes every gradient through it."""
+    w, ua = r.weight, r.unit_active
+    if has_zero_scale(r):
+        return "scale"
+    if r.is_weight_layer and w is not None and w.stats.size and w.stats.abs_max == 0.0:
+        return "weights"
+    if r.kind == KIND_ACTIVATION and ua is not None and len(ua) and float(np.max(ua)) == 0.0 \
+            and (r.input is None or r.input.abs_max > 0):  # all-zero input: the cause lies further up
+        return "dead"
+    return None
+
+
+def _blocker(snap: ModelSnapshot, rec: LayerRecord, zero: set[str]) -> tuple[str, LayerRecord] | None:
+    """What downstream of ``rec`` zeroes its gradient, walking until a layer that gets gradient."""
+    flow = has_dataflow(snap)
+    seen = {rec.name}
+    frontier = next_layers(snap, rec)
+    for _ in range(64):
+        nxt: list[LayerRecord] = []
+        for r in frontier:
+            if r.name in seen:
+                continue
+            seen.add(r.name)
+            kind = _blocking(r)
+            if kind is not None:
+                return kind, r
+            if (r.is_weight_layer and r.name not in zero) or (flow and len(r.inputs_from) >= 2):
+                continue  # reaches a layer that learns, or a merge whose other operand carries gradient
+            nxt.extend(next_layers(snap, r))
+        frontier = nxt
+    return None
+
+
+def _upstream_blocker(snap: ModelSnapshot, rec: LayerRecord) -> tuple[str, LayerRecord] | None:
+    """Why ``rec``'s input is all zeros: the nearest zero scale, zero weights or dead layer upstream."""
+    by_name = {r.name: r for r in snap.layers}
+    order = [r.name for r in snap.layers]
+    flow = has_dataflow(snap)
+    frontier, seen = [rec], {rec.name}
+    for _ in range(32):
+        nxt: list[LayerRecord] = []
+        for cur in frontier:
+            i = order.index(cur.name)
+            prev = list(cur.inputs_from) if cur.inputs_from else ([order[i - 1]] if i > 0 and not flow else [])
+            for r in (by_name[n] for n in prev if n in by_name and n not in seen):
+                seen.add(r.name)
+                kind = _blocking(r)
+                if kind is not None:
+                    return kind, r
+                nxt.append(r)
+        frontier = nxt
+    return None
+
+
+_UPSTREAM = {
+    "scale": ("its input is all zeros because of the zero-initialized scale `{b}` (deliberate in zero_init_residual "
+              "designs; learns after the first update)", True, "Nothing to fix if the zero scale is deliberate."),
+    "weights": ("its input is all zeros because `{b}` has all-zero weights (see ND201)", True,
+                "Initialize `{b}` randomly (see ND201)."),
+    "dead": ("its input is all zeros because every unit of `{b}` is dead on this batch (see ND401)", False,
+             "Revive the dead ReLU layer `{b}` (see ND401)."),
+}
+
+
+def _fused_parent(snap: ModelSnapshot, rec: LayerRecord) -> LayerRecord | None:
+    """The executed weight layer whose fused kernel runs ``rec`` (``MultiheadAttention.out_proj``,
+    the dense layers inside a Keras ``MultiHeadAttention``), when ``rec`` itself never ran."""
+    if rec.executed:
+        return None
+    by_name = {r.name: r for r in snap.layers}
+    name = rec.name
+    while True:
+        cut = max(name.rfind("."), name.rfind("/"))
+        if cut <= 0:
+            return None
+        name = name[:cut]
+        parent = by_name.get(name)
+        if parent is not None:
+            return parent if parent.is_weight_layer and parent.executed else None
+
+
+def _zero_head(snap: ModelSnapshot) -> LayerRecord | None:
+    """The final head, when its weight matrix is all zeros."""
+    head = snap.output_layer
+    return head if head is not None and _blocking(head) == "weights" else None
+
+
+def _feeds(snap: ModelSnapshot, rec: LayerRecord, target: LayerRecord) -> bool:
+    """Whether ``rec``'s output reaches ``target`` (traced data flow, else execution order)."""
+    if not has_dataflow(snap):
+        names = [r.name for r in snap.layers]
+        return names.index(rec.name) < names.index(target.name)
+    by_name = {r.name: r for r in snap.layers}
+    frontier, seen = list(target.inputs_from), set()
+    while frontier:
+        n = frontier.pop()
+        if n == rec.name:
+            return True
+        if n in seen or n not in by_name:
+            continue
+        seen.add(n)
+        frontier.extend(by_name[n].inputs_from)
+    return False
+
+
+def _cause_for(snap: ModelSnapshot, rec: LayerRecord, zero: set[str]) -> tuple[ZeroGradCause, str | None]:
+    parent = _fused_parent(snap, rec)
+    if parent is not None and parent.name in zero:  # run inside its parent's kernel: the parent's cause
+        return _cause_for(snap, parent, zero)
+    found = ("weights", rec) if _blocking(rec) == "weights" and not is_head(snap, rec) else _blocker(snap, rec, zero)
+    head = _zero_head(snap)
+    if found is None and head is not None and rec.executed and _feeds(snap, rec, head):
+        found = ("weights", head)  # merges (residual adds) stop the walk, but every path ends in the zero head
+    if found is None and rec.input is not None and rec.input.abs_max == 0.0:
+        up = _upstream_blocker(snap, rec)  # its input is all zeros: the cause is upstream
+        if up is not None:
+            why, built, fix = _UPSTREAM[up[0]]
+            return ZeroGradCause(f"zero-input:{up[1].name}", why.format(b=up[1].name), built,
+                                 fix.format(b=up[1].name)), None
+    kind, blk = found if found is not None else ("", None)
+    if kind == "scale":
+        return ZeroGradCause("zero-scale", "upstream of a zero-initialized scale closing a residual branch ({}): the "
+                             "branch starts as the identity on purpose (zero_init_residual) and learns after the first "
+                             "update", True, "Nothing to fix if the zero scale is deliberate."), blk.name
+    if kind == "weights" and is_head(snap, blk):
+        return ZeroGradCause(f"zero-head:{blk.name}", f"the final head `{blk.name}` is all zeros, so every gradient "
+                             "below it is exactly zero until the head's first update (deliberate in ViT-style heads; "
+                             "see ND201)", True, "Nothing to fix if the zero head is deliberate; otherwise initialize "
+                             "it randomly."), None
+    if kind == "weights":
+        return ZeroGradCause(f"zero-weights:{blk.name}", f"`{blk.name}` has all-zero weights, so no gradient flows "
+                             "back through it, and a ReLU after it passes none into it (see ND201)", True,
+                             f"Initialize `{blk.name}` randomly (see ND201)."), None
+    if kind == "dead":
+        return ZeroGradCause(f"dead:{blk.name}", f"every unit of `{blk.name}` is dead on this batch (see ND401)",
+                             False, "Revive the dead ReLU layer (see ND401)."), None
+    why = ("never ran in the forward pass (defined but not used)" if not rec.executed else
+           "the graph is cut on the way to the loss: a .detach(), .item(), numpy round-trip, stop_gradient or "
+           "integer cast after the layer")
+    return ZeroGradCause("cut" if rec.executed else "unused", why, False,
+                         "Connect the layer to the loss, or freeze it explicitly if it is meant not to learn.",
+                         f"{torch_ref(rec.name)}.requires_grad_(False)  # only if it must not learn",
+                         f"{keras_ref(rec.name)}.trainable = False  # only if it must not learn"), None
+
+
+def zero_grad_causes(snap: ModelSnapshot) -> list[ZeroGradCause]:
+    """Trainable weight layers with exactly zero gradient, grouped by cause."""
+    with_grad, zero = [], []
+    for rec in snap.weight_layers():
+        ps = [p for p in matrix_params(rec) if p.trainable and p.grad is not None]
+        if ps:
+            with_grad.append(rec)
+            if all(p.grad.l2 == 0 and p.grad.frac_nonfinite == 0 for p in ps):
+                zero.append(rec)
+    names = [r.name for r in zero]
+    out = snap.output
+    everything = len(zero) > 1 and len(zero) == len(with_grad)
+    units = int(out.stats.shape[-1]) if out is not None and len(out.stats.shape) >= 2 else 1
+    if everything and out is not None and units == 1 and (
+            out.final_activation == "softmax" or out.looks_like == "probabilities"):
+        c = ZeroGradCause("softmax-single-unit", "the output is a softmax over a single unit, which is always 1.0, "
+                          "so the loss does not depend on any weight (see ND503)", True,
+                          "Replace the single-unit softmax with a sigmoid (see ND503).")
+        c.layers.extend(names)
+        return [c]
+    groups: dict[str, ZeroGradCause] = {}
+    for rec in zero:
+        cause, blocker = _cause_for(snap, rec, set(names))
+        g = groups.setdefault(cause.key, cause)
+        g.layers.append(rec.name)
+        if blocker and blocker not in g.blockers:
+            g.blockers.append(blocker)
+    loss = snap.loss
+    if everything and set(groups) <= {"cut", "unused"} and out is not None and loss is not None \
+            and loss.expects == "probabilities" and (out.stats.min < 0 or out.stats.max > 1):
+        c = ZeroGradCause("clipped-probabilities", f"{loss.name} expects probabilities and clips the outputs, which "
+                          f"lie in [{out.stats.min:.3g}, {out.stats.max:.3g}], so the clipped loss is flat (see ND503)",
+                          True, "Give the loss probabilities (sigmoid/softmax output) or use its logits version "
+                          "(see ND503).")
+        c.layers.extend(names)
+        return [c]
+    if everything and set(groups) <= {"cut", "unused"}:
+        c = ZeroGradCause("disconnected-loss", "no trainable parameter reaches the loss: the output is constant or "
+                          "detached from the graph, or the loss ignores it", False,
+                          "Compute the loss from the model output without .detach(), .item(), numpy round-trips "
+                          "or stop_gradient.")
+        c.layers.extend(names)
+        return [c]
+    for g in groups.values():
+        if g.blockers:
+            g.reason = g.reason.format(name_list(g.blockers))
+    return list(groups.values())
