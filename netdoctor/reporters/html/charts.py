@@ -54,29 +54,19 @@ class Thresholds:
 
     @classmethod
     def from_rules(cls, **overrides: float) -> Thresholds:
-        """Defaults taken from the rules' default options where the registry has them."""
+        """Defaults taken from the rules' default options: each rule declares which field
+        draws which of its options (``@rule(..., chart={field: option})``)."""
         values: dict[str, float] = {}
         try:
-            from netdoctor.rules.spec import registry
+            from netdoctor.rules import registry
 
-            specs = registry()
-            for field_name, code, option in RULE_OPTIONS:
-                spec = specs.get(code)
-                if spec is not None and is_number(spec.options.get(option)):
-                    values[field_name] = float(spec.options[option])
+            for spec in registry().values():
+                for field_name, option in spec.chart.items():
+                    if is_number(spec.options.get(option)):
+                        values[field_name] = float(spec.options[option])
         except Exception:  # noqa: BLE001 - a broken rule module must not break the report
             values = {}
         return cls(**{**values, **overrides})
-
-
-#: (Thresholds field, rule code, option name) read by :meth:`Thresholds.from_rules`.
-RULE_OPTIONS = (
-    ("vanishing_ratio", "ND301", "min_relative"),
-    ("exploding_ratio", "ND302", "max_relative"),
-    ("dead_frac", "ND401", "max_dead_frac"),
-    ("saturated_frac", "ND402", "max_saturated_frac"),
-    ("init_band", "ND203", "band"),
-)
 
 
 def _float(v: Any) -> float:
