@@ -38,6 +38,16 @@ REASON_LOSS_DETACHED = (
     "computed under torch.no_grad()?), so gradients could not be measured"
 )
 
+REASON_SURROGATE = (
+    "no targets were given, so the model's own loss could not be evaluated (gradients were measured with a "
+    "surrogate loss); give targets: a data function or DataLoader yielding (x, y), or --data with y"
+)
+
+NOTE_SYNTHETIC_LABELS = (
+    "no targets given: the loss {name} was evaluated on seeded random labels ({what}), "
+    "so its form (logits or probabilities) and gradient scale are the real ones"
+)
+
 NOTE_SURROGATE = (
     "no targets given: gradients were measured with a surrogate loss (MSE against seeded "
     "random N(0,1) targets of the output's shape); loss rules are skipped"
@@ -255,6 +265,36 @@ class HostRngs:
     def restore(self) -> None:
         random.setstate(self.python)
         np.random.set_state(self.numpy)
+
+
+def label_form(loss_name: str) -> str | None:
+    """How to synthesize labels a named classification loss accepts, or ``None`` (a regression loss).
+
+    ``"index"`` (class indices: cross-entropy / NLL / sparse categorical), ``"one_hot"`` (Keras
+    categorical cross-entropy), ``"binary"`` (0/1 of the output's shape: binary cross-entropy).
+    """
+    key = loss_name.replace("_", "").lower()
+    if "binary" in key or key.startswith("bce") or "multilabel" in key:
+        return "binary"
+    if "sparse" in key or key in {"crossentropyloss", "crossentropy", "nllloss", "nll", "nllloss(log(output))"}:
+        return "index"
+    if "categorical" in key and "crossentropy" in key:
+        return "one_hot"
+    return None
+
+
+def synthetic_labels(form: str, out_shape: tuple[int, ...], class_axis: int, seed: int) -> np.ndarray:
+    """Seeded random labels for an output of ``out_shape`` whose classes lie along ``class_axis``."""
+    rng = np.random.default_rng(int(seed) + 2)
+    shape = tuple(int(d) for d in out_shape)
+    if form == "binary":
+        return rng.integers(0, 2, size=shape).astype(np.float32)
+    axis = class_axis % len(shape)
+    classes = max(shape[axis], 1)
+    idx = rng.integers(0, classes, size=shape[:axis] + shape[axis + 1:])
+    if form == "index":
+        return idx.astype(np.int64)
+    return np.moveaxis(np.eye(classes, dtype=np.float32)[idx], -1, axis)
 
 
 def format_shape(shape: Any) -> str:

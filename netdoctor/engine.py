@@ -88,6 +88,7 @@ def run_rules(snapshot: ModelSnapshot, specs: Iterable[RuleSpec], config: Config
             skipped.append(SkippedRule(spec.code, spec.name, f"rule crashed ({type(exc).__name__}: {exc}); please report this"))
             continue
         ran.append(spec.code)
+        skipped.extend(SkippedRule(spec.code, spec.name, reason, part) for part, reason in ctx.skipped_parts)
         active = 0
         for f in produced:
             if file is not None:
@@ -100,7 +101,7 @@ def run_rules(snapshot: ModelSnapshot, specs: Iterable[RuleSpec], config: Config
             else:
                 findings.append(f)
                 active += 1
-        if not active:
+        if not active and not ctx.skipped_parts:  # a partly judged rule never counts as passed
             passed.append(spec.code)
     target = TargetInfo(
         file=file,

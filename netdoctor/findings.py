@@ -120,14 +120,24 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class SkippedRule:
-    """A selected rule that could not run, and why."""
+    """A selected rule that could not run, and why.
+
+    ``part`` names the part of the rule that could not be judged when the rest of it ran (e.g.
+    the loss-scaled limits of ND302 under a surrogate loss); ``None`` when the whole rule was skipped.
+    """
 
     code: str
     name: str
     reason: str
+    part: str | None = None
 
-    def to_dict(self) -> dict[str, str]:
-        return {"rule": self.code, "name": self.name, "reason": self.reason}
+    @property
+    def label(self) -> str:
+        """``"ND302 exploding-gradients"``, with ``" (part)"`` for a partly skipped rule."""
+        return f"{self.code} {self.name}" + (f" ({self.part})" if self.part else "")
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"rule": self.code, "name": self.name, "reason": self.reason, "part": self.part}
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,10 +231,10 @@ class Report:
     @property
     def skipped(self) -> tuple[SkippedRule, ...]:
         """Skipped rules of all targets (deduplicated by code and reason)."""
-        seen: dict[tuple[str, str], SkippedRule] = {}
+        seen: dict[tuple[str, str, str], SkippedRule] = {}
         for t in self.targets:
             for s in t.skipped:
-                seen.setdefault((s.code, s.reason), s)
+                seen.setdefault((s.code, s.reason, s.part or ""), s)
         return tuple(seen.values())
 
     def count(self, severity: Severity | str) -> int:

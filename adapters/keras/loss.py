@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from netdoctor.adapters._common import NOTE_DEFAULT_LOSS, NOTE_SURROGATE
+from netdoctor.adapters._common import NOTE_DEFAULT_LOSS, NOTE_SURROGATE, NOTE_SYNTHETIC_LABELS, label_form, synthetic_labels
 from netdoctor.errors import LossError
 from netdoctor.snapshot import LossInfo
 
@@ -138,6 +138,13 @@ def plan(model: Any, loss_fn: Any, targets: Any, outputs: Any, looks: str, kind:
     import keras
 
     compiled = getattr(model, "loss", None) if getattr(model, "_compile_loss", None) is not None else None
+    if targets is None and (loss_fn is not None or compiled is not None):
+        made = _synthetic_targets(loss_fn if loss_fn is not None else compiled, outputs, seed)
+        if made is not None:
+            fake_y, what = made
+            inner = plan(model, loss_fn, fake_y, outputs, looks, kind, seed)
+            note = NOTE_SYNTHETIC_LABELS.format(name=inner.info.name, what=what)
+            return LossPlan(inner.info, lambda t, o: inner.compute(fake_y, o), note)
     if loss_fn is not None and targets is not None:
         name, expects, fl = describe(loss_fn) if not isinstance(loss_fn, str) else describe(loss_fn)
         fn = keras.losses.get(loss_fn) if isinstance(loss_fn, str) else loss_fn
@@ -176,6 +183,25 @@ def plan(model: Any, loss_fn: Any, targets: Any, outputs: Any, looks: str, kind:
     call = lambda t, o: mse(fake_t, keras.ops.cast(_main(o), "float32"))  # noqa: E731
     info = LossInfo(name="mean_squared_error", expects="any", from_logits=None, source="surrogate")
     return LossPlan(info, _wrap("mean_squared_error (surrogate)", call), note)
+
+
+def _synthetic_targets(loss: Any, outputs: Any, seed: int) -> tuple[Any, str] | None:
+    """Seeded random labels for a classification loss on a single-output model, else ``None``."""
+    import keras
+    from keras import tree
+
+    flat = tree.flatten(outputs)
+    if len(flat) != 1 or len(flat[0].shape) < 1:
+        return None
+    name, _, _ = describe(loss)
+    fn_name = getattr(getattr(keras.losses.get(loss) if isinstance(loss, str) else loss, "fn", None), "__name__", "")
+    form = label_form(str(name)) or label_form(str(fn_name))
+    shape = tuple(int(d) for d in flat[0].shape)
+    if form is None or (form != "binary" and len(shape) < 2):
+        return None
+    labels = synthetic_labels(form, shape, -1, seed)
+    what = "0/1" if form == "binary" else f"uniform over {shape[-1]} classes"
+    return keras.ops.convert_to_tensor(labels), what
 
 
 def _default_loss(kind: str | None, looks: str) -> Any:

@@ -25,6 +25,7 @@ from torch import nn
 from netdoctor.adapters._common import (
     REASON_LOSS_DETACHED,
     REASON_NO_LOSS,
+    REASON_SURROGATE,
     REASON_NO_TRAINABLE,
     REASON_SYNTHETIC,
     NeedsLedger,
@@ -160,7 +161,8 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
     ledger.got(*(needs & {Need.WEIGHTS, Need.ACTIVATIONS}))
     if want_grads and have_grads:
         ledger.got(Need.GRADIENTS)
-    ledger.settle(Need.LOSS, loss_info.source == "user", REASON_NO_LOSS)
+    ledger.settle(Need.LOSS, loss_info.source == "user",
+                  REASON_SURROGATE if loss_info.source == "surrogate" else REASON_NO_LOSS)
     ledger.settle(Need.DATA, not probe_in.synthetic, REASON_SYNTHETIC)
     suppressions = {name: dict(marks) for name, m in model.named_modules() if (marks := marks_of(m))}
     return ModelSnapshot(

@@ -20,7 +20,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from netdoctor.adapters._common import NOTE_DEFAULT_LOSS, NOTE_SURROGATE, first_line, format_shape, loss_expectation
+from netdoctor.adapters._common import (
+    NOTE_DEFAULT_LOSS,
+    NOTE_SURROGATE,
+    NOTE_SYNTHETIC_LABELS,
+    first_line,
+    format_shape,
+    label_form,
+    loss_expectation,
+    synthetic_labels,
+)
 from netdoctor.adapters.torch.io import first_target
 from netdoctor.errors import LossError
 from netdoctor.snapshot import LossInfo
@@ -68,7 +77,18 @@ def compute_loss(
     Raises:
         LossError: The loss raised, or returned something other than a floating scalar.
     """
-    if loss_fn is not None:
+    note = None
+    if loss_fn is not None and targets is None and main is not None and main.dim() >= 1:
+        form = label_form(loss_name(loss_fn))
+        if form is not None and (form == "binary" or main.dim() >= 2):
+            # a classification loss: random labels of the right form stand in for the missing targets
+            labels = synthetic_labels(form, tuple(main.shape), 1, seed)
+            targets = torch.from_numpy(labels).to(main.device)
+            if targets.is_floating_point():
+                targets = targets.to(main.dtype)
+            what = "0/1" if form == "binary" else f"uniform over {main.shape[1]} classes"
+            note = NOTE_SYNTHETIC_LABELS.format(name=loss_name(loss_fn), what=what)
+    if loss_fn is not None and targets is not None:
         name = loss_name(loss_fn)
         try:
             value = loss_fn(output, targets)
@@ -77,7 +97,7 @@ def compute_loss(
                             "loss_fn(output, target) accepts the model output and the targets") from exc
         value = _check_scalar(value, f"loss_fn ({name})")
         info = LossInfo(name=name, expects=loss_expectation(name), value=float(value.detach()), source="user")
-        return value, info, None
+        return value, info, note
     if targets is None:
         own = _model_loss(output)
         if own is not None:
@@ -91,7 +111,8 @@ def compute_loss(
         fake = torch.randn(main.shape, generator=gen, device=main.device, dtype=main.dtype)
         value = F.mse_loss(main, fake)
         info = LossInfo(name="surrogate_mse", expects="any", value=float(value.detach()), source="surrogate")
-        return value, info, NOTE_SURROGATE
+        unused = f"; the given loss {loss_name(loss_fn)} needs targets, so it was not used" if loss_fn is not None else ""
+        return value, info, NOTE_SURROGATE + unused
     y = first_target(targets)
     if y is None:
         raise LossError("the targets hold no array; pass an array of targets or loss_fn")

@@ -147,10 +147,6 @@ def load_model_file(
     if input_shape is not None:
         loaded.inputs, loaded.targets, loaded.data_source = None, None, None
         loaded.input_shape = tuple(int(d) for d in input_shape)
-    if loaded.inputs is None and loaded.loss_fn is not None:
-        # synthetic inputs come without targets, and a loss like CrossEntropyLoss needs them
-        loaded.loss_fn = None
-        loaded.notes += ("the file's loss is not used: synthetic inputs have no targets",)
     return loaded
 
 

@@ -110,7 +110,8 @@ def _suite(report: Report, file: str | None, items: list[TargetInfo | LoadError]
             failure.text = _clean("\n\n".join(_describe(f) for f in failing))
         elif code in skipped and not mine and code not in _ran(targets):
             counts["skipped"] += 1
-            ET.SubElement(case, "skipped", message=_clean(skipped[code].reason))
+            s = skipped[code]
+            ET.SubElement(case, "skipped", message=_clean((f"{s.part}: " if s.part else "") + s.reason))
         notes = [f for f in mine if f not in failing] + [f for f in quiet if f.code == code]
         if notes:
             ET.SubElement(case, "system-out").text = _clean("\n\n".join(_describe(f) for f in notes))

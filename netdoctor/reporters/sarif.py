@@ -60,7 +60,7 @@ def to_sarif(report: Report, *, root: str | os.PathLike[str] | None = None) -> d
     results += [_result(f, index, root, sources, suppressed=True) for f in report.suppressed]
     notifications = [_load_error(e.file, e.message, root) for e in report.errors]
     notifications += [
-        {"level": "note", "message": {"text": f"{s.code} {s.name} skipped: {s.reason}"},
+        {"level": "note", "message": {"text": f"{s.label} skipped: {s.reason}"},
          "descriptor": {"id": s.code}}
         for s in report.skipped
     ]

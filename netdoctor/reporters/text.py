@@ -280,7 +280,7 @@ def _render_gradient_flow(console: Any, target: TargetInfo, max_rows: int) -> No
 def _render_skipped(console: Any, target: TargetInfo) -> None:
     by_reason: dict[str, list[str]] = {}
     for s in target.skipped:
-        by_reason.setdefault(s.reason, []).append(f"{s.code} {s.name}")
+        by_reason.setdefault(s.reason, []).append(s.label)
     console.print(f"[dim]Skipped ({len(target.skipped)}):[/]")
     for reason, rules in by_reason.items():
         console.print(_pad(f"[dim]{_esc(', '.join(rules))}: {_esc(reason)}[/]", 2))

@@ -33,6 +33,13 @@ def _surrogate_loss(snap: ModelSnapshot) -> bool:
     return snap.loss is not None and snap.loss.source == "surrogate"
 
 
+#: Why the loss-scaled parts of the gradient rules are not judged under a surrogate loss.
+SURROGATE_PART_REASON = (
+    "the probe loss is a surrogate (MSE against random targets; no targets were given), and this limit "
+    "scales with the real loss; give targets (a data function or DataLoader yielding (x, y), --data with y) "
+    "or a batch the model's own loss can use")
+
+
 def _loss_text(snap: ModelSnapshot) -> str:
     if snap.loss is None:
         return ""
@@ -167,6 +174,9 @@ def vanishing_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     k = _depth_window(full)
     first = max(full[:k], key=lambda r: r.rel)
     abs_hit = loss_big and first.rel < ctx.opt("min_relative")
+    if _surrogate_loss(snap):  # an absolute gradient size means nothing under a stand-in loss
+        abs_hit = False
+        ctx.skip_part("absolute gradient limit", SURROGATE_PART_REASON)
     depth_hit = False
     if len(chain) >= 2:
         k = _depth_window(chain)
@@ -329,6 +339,9 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     hidden = [r for r in chain if r is not head]
     warn_limit = ctx.opt("warn_relative") * widen
     band = not (abs_hit or growth_hit) and any(r.rel > warn_limit for r in hidden)
+    if _surrogate_loss(snap):  # gradient-to-weight limits scale with the loss; only the depth ratio is judged
+        abs_hit = band = False
+        ctx.skip_part("gradient-to-weight limits", SURROGATE_PART_REASON)
     if not (abs_hit or growth_hit or band):
         return
     if band:

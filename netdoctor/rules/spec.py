@@ -95,6 +95,15 @@ class RuleContext:
     severity: Severity
     options: dict[str, Any] = field(default_factory=dict)
     framework: str = "torch"
+    skipped_parts: list[tuple[str, str]] = field(default_factory=list)
+
+    def skip_part(self, part: str, reason: str) -> None:
+        """Record that the part ``part`` of this rule could not be judged, and why.
+
+        The rule still runs its other parts; the engine reports it as skipped (with the part and
+        the reason) and never as passed, even when the parts that ran found nothing.
+        """
+        self.skipped_parts.append((part, reason))
 
     def finding(
         self,

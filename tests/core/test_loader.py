@@ -248,10 +248,10 @@ def loss(output, target):
     return ((output - target) ** 2).mean()
 """)
     assert load_model_file(path).loss_fn.__name__ == "loss"
-    # synthetic inputs have no targets: the file's loss cannot be called, so it is left out, with a note
+    # synthetic inputs have no targets: the loss is kept; the adapter synthesizes labels for a classification
+    # loss or falls back to a surrogate and says so (tests/torch/test_torch_loss.py)
     synthetic = load_model_file(path, input_shape=(4,))
-    assert synthetic.loss_fn is None
-    assert synthetic.notes == ("the file's loss is not used: synthetic inputs have no targets",)
+    assert synthetic.loss_fn.__name__ == "loss" and synthetic.inputs is None
     cls = write(tmp_path, "cls.py", MLP + "def build_model():\n    return _net()\nloss_fn = nn.MSELoss\n")
     with pytest.raises(ModelLoadError, match=r"loss_fn = MSELoss\(\)"):
         load_model_file(cls)

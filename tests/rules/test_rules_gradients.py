@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 from _factory import Net, blobs, find, he, mlp, param, run, stats
 
+from netdoctor.config import Config
+from netdoctor.engine import run_rules
+from netdoctor.rules import registry
 from netdoctor.findings import Severity
 from netdoctor.analysis.gradflow import gradient_chain
 from netdoctor.snapshot import ROLE_WEIGHT, LayerRecord, LossInfo
@@ -69,8 +72,11 @@ def test_nd301_residual_networks_are_judged_by_absolute_size_only(rng, circles):
 
 def test_nd301_surrogate_loss_downgrades_and_fitted_loss_is_not_vanishing(rng, circles):
     net = mlp(rng, [2] + [5] * 8 + [1], act="sigmoid", init=_he_uniform)
-    [f] = run("ND301", net.snapshot(*circles, loss="bce", loss_source="surrogate"))
+    rep = run_rules(net.snapshot(*circles, loss="bce", loss_source="surrogate"), [registry()["ND301"]], Config())
+    [f] = rep.findings  # the depth decay is scale-free: still judged, as a warning
     assert f.severity == Severity.WARNING and "surrogate" in f.message
+    [part] = rep.targets[0].skipped  # the absolute limit scales with the loss: skipped with the reason
+    assert (part.code, part.part) == ("ND301", "absolute gradient limit") and "surrogate" in part.reason
     tiny = mlp(rng, [2] + [5] * 8 + [1], init=_tiny_uniform).snapshot(*circles, loss="bce")
     fitted = replace(tiny, loss=replace(tiny.loss, value=1e-5))
     assert run("ND301", fitted) == []

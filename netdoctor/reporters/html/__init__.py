@@ -332,7 +332,7 @@ def _target(report: Report, t: TargetInfo, i: int, th: charts.Thresholds, layer_
                    + ", ".join(f"<code>{esc(c)}</code>" for c in t.rules_passed) + "</p>")
     if t.skipped:
         out.append("<h3>Skipped rules</h3><ul>" + "".join(
-            f"<li><b>{esc(s.code)}</b> {esc(s.name)}: {esc(s.reason)}</li>" for s in t.skipped) + "</ul>")
+            f"<li><b>{esc(s.code)}</b> {esc(s.name)}{esc(f' ({s.part})' if s.part else '')}: {esc(s.reason)}</li>" for s in t.skipped) + "</ul>")
     out.append("</section>")
     return "".join(out)
 
