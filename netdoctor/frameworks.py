@@ -97,6 +97,10 @@ class Adapter(Protocol):
         """Load the checkpoint at ``path`` into ``model``; ``unsafe`` allows code in the file (pickles)."""
         ...
 
+    def user_code_seeded(self, seed: int) -> AbstractContextManager[None]:
+        """Seed the framework's global RNGs for the user's model and data code; restore them afterwards."""
+        ...
+
 
 @runtime_checkable
 class SavedModelAdapter(Adapter, Protocol):

@@ -13,5 +13,6 @@ from __future__ import annotations
 
 from netdoctor.adapters.keras.collect import collect
 from netdoctor.adapters.keras.io import load_saved_model, load_weights
+from netdoctor.adapters.keras.state import user_code_seeded
 
-__all__ = ["collect", "load_saved_model", "load_weights"]
+__all__ = ["collect", "load_saved_model", "load_weights", "user_code_seeded"]

@@ -114,3 +114,53 @@ def globals_restored() -> Iterator[None]:
             uids.clear()
             uids.update(saved_uids)
         global_state.set_global_attribute("object_name_uids", uids)
+
+
+@contextlib.contextmanager
+def user_code_seeded(seed: int) -> Iterator[None]:
+    """Run the user's model and data code as a fresh process would, seeded; restore Keras' globals after.
+
+    Keras draws unseeded initializers and dropout from a global seed generator created from
+    Python's ``random`` (seeded by the caller) and from ``global_random_seed``; TensorFlow ops
+    (``tf.data`` shuffling) from TensorFlow's global seed. All of them start from ``seed`` here.
+    Automatic layer names (``dense``, ``dense_1``...) restart as in a fresh process, so two loads
+    of one file name their layers alike; afterwards the counters continue from the larger count.
+    """
+    import keras
+    from keras.src.backend.common import global_state
+
+    generator = GlobalSeedGenerator()
+    old_seed = global_state.get_global_attribute("global_random_seed")
+    uids = global_state.get_global_attribute("object_name_uids")
+    saved_uids = dict(uids) if uids is not None else None
+    tf_seed = _tf_global_seed()
+    global_state.set_global_attribute("global_seed_generator", None)
+    global_state.set_global_attribute("global_random_seed", int(seed))
+    if uids is not None:
+        uids.clear()
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.random.set_seed(int(seed))
+    try:
+        yield
+    finally:
+        generator.restore()
+        global_state.set_global_attribute("global_random_seed", old_seed)
+        now = global_state.get_global_attribute("object_name_uids")
+        if now is not None and saved_uids is not None:
+            for k, v in saved_uids.items():
+                now[k] = max(now.get(k, 0), v)
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.random.set_seed(tf_seed)
+
+
+def _tf_global_seed() -> int | None:
+    try:
+        from tensorflow.python.eager import context
+
+        return context.global_seed()
+    except (ImportError, AttributeError):  # pragma: no cover - other backends / layouts
+        return None

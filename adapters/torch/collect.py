@@ -34,6 +34,7 @@ from netdoctor.adapters.torch.errors import DATA_EXCEPTIONS, forward_error
 from netdoctor.adapters.torch.flow import iter_tensors
 from netdoctor.adapters.torch.graph import Graph, ParamStats, all_records, build_layers
 from netdoctor.adapters.torch.io import (
+    ProbeInputs,
     data_stats,
     main_output,
     model_device_dtype,
@@ -43,10 +44,12 @@ from netdoctor.adapters.torch.io import (
     synthetic_inputs,
 )
 from netdoctor.adapters.torch.kinds import module_kind
-from netdoctor.adapters.torch.loss import compute_loss
+from netdoctor.adapters.torch.loss import compute_loss, step_loss
 from netdoctor.adapters.torch.state import SavedState, cuda_devices, seeded
+from netdoctor.adapters.torch.step import LossWatch, split_batch, to_device
 from netdoctor.adapters.torch.trace import Probe
 from netdoctor.errors import UnsupportedModelError
+from netdoctor.integrations.lightning import TrainingStep
 from netdoctor.snapshot import KIND_CONV, WEIGHT_KINDS, ModelSnapshot, Need, ProbeSettings
 from netdoctor.suppress import marks_of
 
@@ -98,11 +101,21 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
     want_acts = Need.ACTIVATIONS in needs
     want_grads = Need.GRADIENTS in needs
     device, dtype = model_device_dtype(model)
-    if inputs is None:
+    step = loss_fn if isinstance(loss_fn, TrainingStep) else None
+    batch = None
+    if step is not None:  # the model's own training step: the batch goes in as the loader yields it
+        batch = to_device(inputs, device, dtype, settings.max_samples)
+        named, y = split_batch(batch)
+        sizes = [int(t.shape[0]) for t in named.values() if t.dim() >= 1]
+        probe_in = ProbeInputs(args=(batch,), named=named, batch_size=sizes[0] if sizes else 1)
+    elif inputs is None:
         probe_in = synthetic_inputs(input_shape, device, dtype, settings.seed)
+        y = prepare_targets(targets, device, dtype, settings.max_samples)
     else:
         probe_in = prepare_inputs(inputs, device, dtype, settings.max_samples)
-    y = prepare_targets(targets, device, dtype, settings.max_samples)
+        y = prepare_targets(targets, device, dtype, settings.max_samples)
+    if getattr(inputs, "netdoctor_synthetic", False):
+        probe_in.synthetic = True  # made up by the loader (token ids from a config), not data to judge
     data = None
     if Need.DATA in needs and not probe_in.synthetic:
         data = data_stats(probe_in, y, settings.max_units, _conv1d_first(model))
@@ -121,16 +134,26 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
             with grad_mode:
                 for t in probe_in.named.values():
                     probe.mark_input(t)
+                watch = LossWatch()
                 try:
                     with probe:
-                        output = model(*probe_in.args, **probe_in.kwargs)
+                        if step is not None:
+                            with watch:
+                                output = step(batch)
+                        else:
+                            output = model(*probe_in.args, **probe_in.kwargs)
                 except DATA_EXCEPTIONS as exc:
                     raise forward_error(exc, probe.failing_frame(), model) from exc
-                main = main_output(output)
-                out_tensors = list(iter_tensors(output))
-                out_info = output_info(main, len(out_tensors), settings.max_units) if main is not None else None
-                loss, loss_info, note = compute_loss(loss_fn, output, main, y,
-                                                     out_info.looks_like if out_info else "unknown", settings.seed)
+                if step is not None:
+                    called, main = watch.loss()  # the output the step fed into its loss
+                    out_info = output_info(main, 1, settings.max_units) if main is not None else None
+                    loss, loss_info, note = step_loss(output, step.name, called)
+                else:
+                    main = main_output(output)
+                    out_tensors = list(iter_tensors(output))
+                    out_info = output_info(main, len(out_tensors), settings.max_units) if main is not None else None
+                    loss, loss_info, note = compute_loss(loss_fn, output, main, y,
+                                                         out_info.looks_like if out_info else "unknown", settings.seed)
                 if note:
                     notes.append(note)
             if want_grads:
@@ -142,7 +165,7 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
                 else:
                     found = torch.autograd.grad(loss, trainable, allow_unused=True)
                     grads = {id(p): g for p, g in zip(trainable, found)}
-            del loss, output
+            del loss, output, batch
     finally:
         saved.restore()
 
@@ -163,7 +186,7 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
         ledger.got(Need.GRADIENTS)
     ledger.settle(Need.LOSS, loss_info.source == "user",
                   REASON_SURROGATE if loss_info.source == "surrogate" else REASON_NO_LOSS)
-    ledger.settle(Need.DATA, not probe_in.synthetic, REASON_SYNTHETIC)
+    ledger.settle(Need.DATA, not probe_in.synthetic, getattr(inputs, "netdoctor_reason", REASON_SYNTHETIC))
     suppressions = {name: dict(marks) for name, m in model.named_modules() if (marks := marks_of(m))}
     return ModelSnapshot(
         framework="torch",

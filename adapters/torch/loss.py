@@ -154,3 +154,12 @@ def _default_loss(out: torch.Tensor, y: torch.Tensor, looks_like: str):
     if looks_like == "log_probabilities":
         return "nll_loss", "log_probabilities", lambda: F.nll_loss(logits, labels)
     return "cross_entropy", "logits", lambda: F.cross_entropy(logits, labels)
+
+
+def step_loss(value: Any, step_name: str, called: str | None) -> tuple[torch.Tensor, LossInfo, str | None]:
+    """The loss a model's own training step returned; ``called`` is the loss function it used, if seen."""
+    value = _check_scalar(value, step_name)
+    name = f"{step_name} -> {called}" if called else step_name
+    info = LossInfo(name=name, expects=loss_expectation(called) if called else "unknown",
+                    value=float(value.detach()), source="user")
+    return value, info, None

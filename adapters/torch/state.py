@@ -70,3 +70,16 @@ def seeded(seed: int, devices: list[int]) -> Iterator[None]:
             with torch.cuda.device(index):
                 torch.cuda.manual_seed(int(seed))
         yield
+
+
+@contextlib.contextmanager
+def user_code_seeded(seed: int) -> Iterator[None]:
+    """Seed torch's global RNG (CPU and initialized CUDA devices) for the body; restore it afterwards.
+
+    Wraps the user's model and data code (weight initialization, a shuffling DataLoader), so two
+    runs of an unchanged file build the same model and draw the same batch.
+    """
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices, enabled=True):
+        torch.manual_seed(int(seed))
+        yield

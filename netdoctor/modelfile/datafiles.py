@@ -1,14 +1,19 @@
-"""The probe data of a model file: its data function, an ``.npz``/``.npy`` file, its input shape.
+"""The probe data of a model file: a data function, a data loader, an ``.npz``/``.npy`` file, an input shape.
 
 * a data function (``sample_batch()``, ``get_batch()`` or ``load_data()``) returns ``x`` or
   ``(x, y)``, where ``x`` is an array/tensor, a tuple/list or a dict of them (a
-  multi-input model returns ``((x1, x2), y)``); :func:`split_batch` unpacks and checks it;
+  multi-input model returns ``((x1, x2), y)``), or a loader (below) whose first batch is used;
+* a module-level data loader: a ``torch.utils.data.DataLoader``, a ``tf.data.Dataset`` or a
+  ``keras.utils.PyDataset`` (a name with ``train`` in it is preferred; ``val``/``test`` ones
+  are used only when there is nothing else) gives its first batch (:func:`find_loader`);
 * ``--data FILE`` names an ``.npz`` file with arrays ``x`` (and ``y``) or an ``.npy`` file
   with ``x`` (:func:`load_npz`);
 * a module-level ``input_shape`` (one sample, without the batch axis) asks for synthetic
   inputs.
 
-Data that cannot be used raises a :class:`~netdoctor.errors.DataError`.
+A batch is kept as the loader yields it (:func:`find_batch`) so a model's own training step
+can take it; :func:`split_batch` unpacks it into ``(x, y)``. The adapters cap it to
+``--max-samples``. Data that cannot be used raises a :class:`~netdoctor.errors.DataError`.
 """
 
 from __future__ import annotations
@@ -25,26 +30,127 @@ INPUT_SHAPE_NAMES = ("input_shape", "INPUT_SHAPE")
 
 
 def find_data(module: types.ModuleType, path: Path) -> tuple[Any, Any, str | None]:
-    """``(x, y, source)`` from the file's first data function (:data:`DATA_FUNCTIONS`), else ``(None, None, None)``."""
+    """``(x, y, source)`` from the file's data function or module-level loader, else ``(None, None, None)``."""
+    batch, source = find_batch(module, path)
+    if batch is None:
+        batch, source = find_loader(module, path)
+    if batch is None:
+        return None, None, None
+    x, y = split_batch(batch, source)
+    return x, y, source
+
+
+def find_batch(module: types.ModuleType, path: Path) -> tuple[Any, str | None]:
+    """``(batch, source)`` from the file's first data function (:data:`DATA_FUNCTIONS`), else ``(None, None)``.
+
+    A function that returns a loader gives the loader's first batch.
+    """
     ns = vars(module)
     for fname in DATA_FUNCTIONS:
         func = ns.get(fname)
         if func is None or not callable(func):
             continue
-        require_zero_args(func, fname, path)
-        try:
-            with on_sys_path(path.resolve().parent):
-                batch = func()
-        except NetdoctorError:
-            raise
-        except Exception as exc:
-            raise DataError(
-                f"{fname}() in {path.name} raised{line_of(exc, path.resolve())} {describe_exception(exc)}; "
-                "fix it, or pass --data FILE.npz / --input-shape"
-            ) from exc
-        x, y = split_batch(batch, f"{fname}()")
-        return x, y, f"{fname}()"
-    return None, None, None
+        return call_for_batch(func, f"{fname}()", path)
+    return None, None
+
+
+def call_for_batch(func: Any, label: str, path: Path) -> tuple[Any, str]:
+    """Call a zero-argument data function of ``path``; a loader it returns gives its first batch."""
+    require_zero_args(func, label.rstrip("()"), path)
+    try:
+        with on_sys_path(path.resolve().parent):
+            value = func()
+    except NetdoctorError:
+        raise
+    except Exception as exc:
+        raise DataError(
+            f"{label} in {path.name} raised{line_of(exc, path.resolve())} {describe_exception(exc)}; "
+            "fix it, or pass --data FILE.npz / --input-shape"
+        ) from exc
+    kind = loader_kind(value)
+    if kind is None:
+        return value, label
+    return first_batch(value, f"{label} ({kind})", path), f"{label} (first batch of its {kind})"
+
+
+def find_loader(module: types.ModuleType, path: Path) -> tuple[Any, str | None]:
+    """``(first batch, source)`` of a module-level loader, else ``(None, None)``.
+
+    Names with ``train`` in them come first; ``val``/``test``/``eval`` loaders only when there is nothing else.
+    """
+    found = [(name, kind) for name, value in vars(module).items()
+             if not name.startswith("_") and (kind := loader_kind(value)) is not None]
+    if not found:
+        return None, None
+
+    def rank(item: tuple[str, str]) -> int:
+        low = item[0].lower()
+        return 0 if "train" in low else 2 if any(w in low for w in ("val", "test", "eval", "valid")) else 1
+
+    name, kind = min(found, key=rank)  # stable: the first defined wins among equals
+    return first_batch(vars(module)[name], f"{name} ({kind})", path), f"{name} (first batch of the {kind})"
+
+
+#: Class-hierarchy names of the loaders whose first batch is the probe batch.
+_LOADERS = {
+    "torch.utils.data.dataloader.DataLoader": "DataLoader",
+    "tensorflow.python.data.ops.dataset_ops.DatasetV2": "tf.data.Dataset",
+    "keras.src.trainers.data_adapters.py_dataset_adapter.PyDataset": "PyDataset",
+}
+
+
+def loader_kind(value: Any) -> str | None:
+    """``"DataLoader"``, ``"tf.data.Dataset"``, ``"PyDataset"``, ``"iterator"`` (a generator or other
+    iterator of batches) for something that yields batches, else ``None`` (arrays, tensors and
+    plain containers are batches themselves)."""
+    if isinstance(value, type) or isinstance(value, (tuple, list, dict, str, bytes)):
+        return None
+    for klass in type(value).__mro__:
+        kind = _LOADERS.get(f"{klass.__module__}.{klass.__qualname__}")
+        if kind:
+            return kind
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return None
+    if isinstance(value, types.GeneratorType) or (hasattr(value, "__next__") and hasattr(value, "__iter__")):
+        return "iterator"
+    return None
+
+
+def first_batch(loader: Any, origin: str, path: Path) -> Any:
+    """The first batch a loader yields, with TensorFlow tensors as numpy arrays.
+
+    A ``tf.data``/``PyDataset`` batch of ``(x, y, sample_weight)`` drops the weights.
+    """
+    kind = loader_kind(loader)
+    try:
+        with on_sys_path(path.resolve().parent):
+            batch = loader[0] if kind == "PyDataset" else next(iter(loader))
+    except StopIteration:
+        raise DataError(f"{origin} in {path.name} yields no batch; give it data") from None
+    except NetdoctorError:
+        raise
+    except Exception as exc:
+        raise DataError(
+            f"the first batch of {origin} in {path.name} raised{line_of(exc, path.resolve())} "
+            f"{describe_exception(exc)}; fix it, or pass --data FILE.npz / --input-shape"
+        ) from exc
+    batch = _host(batch)
+    if kind in ("tf.data.Dataset", "PyDataset") and isinstance(batch, tuple) and len(batch) == 3:
+        batch = batch[:2]
+    return batch
+
+
+def _host(value: Any) -> Any:
+    """TensorFlow tensors -> numpy arrays, keeping the structure (torch tensors stay tensors)."""
+    if isinstance(value, dict):
+        return {k: _host(v) for k, v in value.items()}
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_host(v) for v in value)
+    if isinstance(value, list):
+        return [_host(v) for v in value]
+    if (type(value).__module__ or "").startswith("tensorflow") and hasattr(value, "numpy"):
+        return value.numpy()
+    return value
 
 
 def split_batch(batch: Any, origin: str = "the data") -> tuple[Any, Any]:

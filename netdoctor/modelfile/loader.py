@@ -22,6 +22,7 @@ one-line message that says what to do next.
 from __future__ import annotations
 
 import inspect
+import re
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,16 @@ from typing import Any
 
 from netdoctor.errors import ModelLoadError, NetdoctorError
 from netdoctor.frameworks import detect_framework, get_adapter
-from netdoctor.modelfile.datafiles import find_data, find_input_shape, load_npz
+from netdoctor.integrations import lightning
+from netdoctor.modelfile.datafiles import (
+    call_for_batch,
+    find_batch,
+    find_input_shape,
+    find_loader,
+    load_npz,
+    split_batch,
+)
+from netdoctor.modelfile.seeding import seeded
 from netdoctor.modelfile.usercode import describe_exception, import_model_file, line_of, on_sys_path, require_zero_args
 
 MODEL_FUNCTIONS = ("build_model", "get_model", "create_model", "make_model")
@@ -84,11 +94,13 @@ def load_model_file(
     input_shape: tuple[int, ...] | None = None,
     weights: str | None = None,
     unsafe: bool = False,
+    seed: int = 0,
 ) -> LoadedModel:
-    """Import a model file (or load a saved Keras model) and find model, data and loss.
+    """Import a model file (or load a saved model) and find model, data and loss.
 
     Args:
-        path: A ``.py`` model file, ``path.py::NAME``, or a ``.keras``/``.h5`` saved model.
+        path: A ``.py`` model file, ``path.py::NAME``, a ``.keras``/``.h5`` saved model, or a
+            Hugging Face model folder (``config.json`` + weights, written by ``save_pretrained``).
         name: The function, class or object to use as the model (overrides the convention).
         data: An ``.npz`` file with arrays ``x`` (and ``y``), or an ``.npy`` file with
             ``x``; replaces the file's own data.
@@ -96,6 +108,8 @@ def load_model_file(
             ignored (the data rules are then skipped).
         weights: A checkpoint to load into the built model.
         unsafe: Allow loading code/pickles from saved models and checkpoints.
+        seed: Seed of every RNG while the file's code runs (``--seed``); the caller's RNG
+            states are restored afterwards (:mod:`netdoctor.modelfile.seeding`).
 
     Returns:
         The :class:`LoadedModel`.
@@ -110,16 +124,22 @@ def load_model_file(
     p = Path(path)
     if not p.exists():
         raise ModelLoadError(f"no such file: {path}; check the path (run from the project root?)")
-    if p.is_dir():
-        raise ModelLoadError(f"{path} is a directory; name the model files, e.g. {path}/model.py")
     suffix = p.suffix.lower()
-    if suffix in CHECKPOINT_SUFFIXES:
+    if p.is_dir():
+        from netdoctor.integrations import huggingface
+
+        if not huggingface.is_model_folder(p):
+            raise ModelLoadError(f"{path} is a directory without config.json; name the model files, "
+                                 f"e.g. {path}/model.py, or point at a folder written by save_pretrained()")
+        if name or weights:
+            raise ModelLoadError(f"{'::' + name if name else '--weights'} does not apply to a Hugging Face folder; drop it")
+        loaded = huggingface.load_folder(p, unsafe=unsafe, seed=seed)
+    elif suffix in CHECKPOINT_SUFFIXES:
         raise ModelLoadError(
             f"{p.name} is a checkpoint (weights only, no architecture); write a model file with "
             f"build_model() and run `netdoctor check model.py --weights {path}`"
         )
-
-    if suffix in SAVED_MODEL_SUFFIXES:
+    elif suffix in SAVED_MODEL_SUFFIXES:
         if name:
             raise ModelLoadError(f"::{name} does not apply to a saved model; drop it")
         if weights:
@@ -127,27 +147,102 @@ def load_model_file(
         model = get_adapter("keras").load_saved_model(str(p), unsafe=unsafe)
         loaded = LoadedModel(path=path, model=model, framework="keras", source="saved model")
     elif suffix == ".py":
-        module = import_model_file(p)
-        model, source = _find_model(module, p, name)
-        loaded = LoadedModel(path=path, model=model, source=source)
-        loaded.framework = detect_framework(model)
-        loaded.inputs, loaded.targets, loaded.data_source = find_data(module, p)
-        loaded.loss_fn = _find_loss(module, loaded.framework)
-        loaded.input_shape = find_input_shape(module)
-        if weights:
-            load_weights(loaded, weights, unsafe=unsafe)
+        from netdoctor.modelfile.workers import scan_framework
+
+        scanned = scan_framework(str(p))
+        frameworks = {"torch", "keras"} if scanned == "mixed" else {scanned}
+        with seeded(seed, frameworks):
+            loaded = _load_python(p, path, name, weights=weights, unsafe=unsafe,
+                                  want_data=data is None and input_shape is None)
     else:
         raise ModelLoadError(
-            f"cannot check {p.name}: expected a .py model file or a saved Keras model (.keras, .h5)"
+            f"cannot check {p.name}: expected a .py model file, a saved Keras model (.keras, .h5) "
+            "or a Hugging Face model folder"
         )
 
     if data is not None:
-        loaded.inputs, loaded.targets = load_npz(data)
+        x, y = load_npz(data)
         loaded.data_source = data
+        if isinstance(loaded.loss_fn, lightning.TrainingStep):
+            loaded.inputs, loaded.targets = ((x, y) if y is not None else x), None
+            if y is None:  # a training step needs its targets: measure the forward pass only
+                loaded.loss_fn = None
+                loaded.notes += (f"training_step() is not used: {data} has no targets (y)",)
+        else:
+            loaded.inputs, loaded.targets = x, y
     if input_shape is not None:
         loaded.inputs, loaded.targets, loaded.data_source = None, None, None
         loaded.input_shape = tuple(int(d) for d in input_shape)
+        if isinstance(loaded.loss_fn, lightning.TrainingStep):
+            loaded.loss_fn = None
+            loaded.notes += ("training_step() is not used: synthetic inputs (--input-shape) have no targets",)
     return loaded
+
+
+def _load_python(p: Path, path: str, name: str | None, *, weights: str | None, unsafe: bool,
+                 want_data: bool) -> LoadedModel:
+    """Import a ``.py`` model file and find its model, data and loss (inside the seeded context)."""
+    module = import_model_file(p)
+    model, source = _find_model(module, p, name)
+    loaded = LoadedModel(path=path, model=model, source=source)
+    loaded.framework = detect_framework(model)
+    loaded.loss_fn = _find_loss(module, loaded.framework)
+    loaded.input_shape = find_input_shape(module)
+    if weights:
+        load_weights(loaded, weights, unsafe=unsafe)
+    if lightning.is_lightning_module(model):
+        _lightning_data(loaded, module, p, want_data)
+    elif want_data:
+        batch, where = find_batch(module, p)
+        if batch is None:
+            batch, where = find_loader(module, p)
+        if batch is not None:
+            loaded.inputs, loaded.targets = split_batch(batch, where)
+            loaded.data_source = where
+    return loaded
+
+
+def _lightning_data(loaded: LoadedModel, module: types.ModuleType, p: Path, want_data: bool) -> None:
+    """A LightningModule's batch and loss: its own ``training_step`` on the first batch it would train on.
+
+    The batch comes from a data function, a ``LightningDataModule`` in the file (``setup("fit")``,
+    then ``train_dataloader()``), the module's own ``train_dataloader()``, a module-level loader,
+    or ``example_input_array`` (inputs only: the forward pass is measured, with a surrogate loss).
+    """
+    lm = loaded.model
+    step = lightning.TrainingStep(lm)
+    if not want_data:
+        loaded.loss_fn = step  # --data / --input-shape decide in load_model_file
+        return
+    batch, where = find_batch(module, p)
+    if batch is None:
+        modules = lightning.defined_in(module, lightning.is_datamodule_class)
+        if len(modules) > 1:
+            names = ", ".join(n for n, _ in modules)
+            raise ModelLoadError(f"{p.name} defines several LightningDataModules ({names}); "
+                                 "add sample_batch() or pass --data")
+        if modules:
+            dm_name, dm_cls = modules[0]
+            dm = _materialize(dm_cls, dm_name, p)
+            step = lightning.TrainingStep(lm, dm)
+            batch, where = call_for_batch(lambda: lightning.datamodule_batch(dm), f"{dm_name}.train_dataloader()", p)
+            where = f"{dm_name}: setup('fit'), first batch of train_dataloader()"
+    if batch is None and lightning.overrides(lm, "train_dataloader"):
+        batch, _ = call_for_batch(lm.train_dataloader, f"{type(lm).__name__}.train_dataloader()", p)
+        where = f"{type(lm).__name__}.train_dataloader() (first batch)"
+    if batch is None:
+        batch, where = find_loader(module, p)
+    if batch is not None:
+        loaded.inputs, loaded.targets, loaded.data_source = batch, None, where
+        if loaded.loss_fn is not None:
+            loaded.notes += (f"the file's loss is not used: training_step() computes the loss",)
+        loaded.loss_fn = step
+        return
+    example = getattr(lm, "example_input_array", None)
+    if example is not None:
+        loaded.inputs, loaded.data_source = example, "example_input_array (inputs only)"
+        loaded.notes += ("training_step() is not used: example_input_array has no targets; add a "
+                         "LightningDataModule or train_dataloader() to measure the real loss",)
 
 
 # -- finding things ---------------------------------------------------------------------
@@ -159,7 +254,9 @@ def _find_model(module: types.ModuleType, path: Path, name: str | None) -> tuple
                        and getattr(v, "__module__", module.__name__) == module.__name__]
             hint = f" (it defines: {', '.join(defined[:8])})" if defined else ""
             raise ModelLoadError(f"{path.name} has no {name!r}{hint}; check the name after ::")
-        return _materialize(ns[name], name, path), (f"{name}()" if _is_factory(ns[name]) else name)
+        model = _materialize(ns[name], name, path)
+        return lightning.prepared(model) if lightning.is_lightning_module(model) else model, \
+            (f"{name}()" if _is_factory(ns[name]) else name)
     for fname in MODEL_FUNCTIONS:
         obj = ns.get(fname)
         if obj is not None and callable(obj):
@@ -167,11 +264,67 @@ def _find_model(module: types.ModuleType, path: Path, name: str | None) -> tuple
     for oname in MODEL_OBJECTS:
         if oname in ns and ns[oname] is not None:
             return ns[oname], oname
+    lit = lightning.defined_in(module, lightning.is_module_class)
+    if len(lit) > 1:
+        names = ", ".join(n for n, _ in lit)
+        raise ModelLoadError(f"{path.name} defines several LightningModules ({names}); pick one with "
+                             f"{path.name}::{lit[0][0]}")
+    if lit:
+        cname, cls = lit[0]
+        return lightning.prepared(_materialize(cls, cname, path)), f"{cname}()"
+    found = _model_class(module, path)
+    if found is not None:
+        return _materialize(found, found.__name__, path), f"{found.__name__}()"
     looked = ", ".join(f"{f}()" for f in MODEL_FUNCTIONS)
     raise ModelLoadError(
-        f"no model found in {path.name}: looked for a function {looked} or a module-level "
-        f"`model`; define one, or pick one with {path.name}::NAME"
+        f"no model found in {path.name}: looked for a function {looked}, a module-level `model`, a "
+        f"LightningModule or an nn.Module/keras.Model class; define one, or pick one with {path.name}::NAME"
     )
+
+
+def _model_class(module: types.ModuleType, path: Path) -> type | None:
+    """The one ``nn.Module``/``keras.Model`` class defined in the file that is a whole model.
+
+    Classes that need constructor arguments are left out, and so are classes another candidate
+    uses by name (building blocks of the model). Several candidates left: ambiguous, an error.
+    """
+    cands = lightning.defined_in(module, _is_model_class)
+    cands = [(n, c) for n, c in cands if _zero_arg_class(c)]
+    if len(cands) > 1:
+        sources = {n: _source(c) for n, c in cands}
+        top = [(n, c) for n, c in cands if not any(re.search(rf"\b{n}\b", src) for m, src in sources.items() if m != n)]
+        cands = top or cands
+    if len(cands) > 1:
+        names = ", ".join(n for n, _ in cands)
+        raise ModelLoadError(f"{path.name} defines several model classes ({names}); pick one with "
+                             f"{path.name}::{cands[-1][0]}, or add build_model()")
+    return cands[0][1] if cands else None
+
+
+def _is_model_class(cls: type) -> bool:
+    for klass in cls.__mro__[1:]:
+        qual = f"{klass.__module__}.{klass.__qualname__}"
+        if qual == "torch.nn.modules.module.Module":
+            return True
+        if klass.__module__.startswith("keras") and klass.__name__ == "Model":
+            return True
+    return False
+
+
+def _zero_arg_class(cls: type) -> bool:
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return False
+    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+               for p in sig.parameters.values())
+
+
+def _source(cls: type) -> str:
+    try:
+        return inspect.getsource(cls)
+    except (OSError, TypeError):
+        return ""
 
 
 def _is_factory(obj: Any) -> bool:

@@ -43,7 +43,7 @@ class CheckOptions:
         weights: ``--weights`` checkpoint to load into the built model.
         unsafe: ``--unsafe``: allow code/pickles in saved models and checkpoints.
         max_samples: Cap on the probe batch.
-        seed: Seed for synthetic inputs and dropout masks.
+        seed: Seed of the user's model and data code, synthetic inputs and dropout masks.
         show_warnings: Let Python warnings raised by the model code and the frameworks
             through to stderr (``--debug``); otherwise they are silenced during the check.
         verify: ``--verify``: verify each finding's fix on a copy of the model (``netdoctor.verify``).
@@ -98,7 +98,7 @@ def _check_file(spec: str, options: CheckOptions) -> FileResult:
     try:
         loaded = load_model_file(
             spec, data=options.data, input_shape=options.input_shape,
-            weights=options.weights, unsafe=options.unsafe,
+            weights=options.weights, unsafe=options.unsafe, seed=options.seed or 0,
         )
         loaded_at = time.perf_counter()
         settings = ProbeSettings()

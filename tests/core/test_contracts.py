@@ -41,7 +41,7 @@ def _build(framework: str) -> Any:
 
 
 def test_protocols_declare_what_the_core_calls() -> None:
-    assert _methods(Adapter) == ["collect", "load_weights"]
+    assert _methods(Adapter) == ["collect", "load_weights", "user_code_seeded"]
     assert _methods(SavedModelAdapter) == ["load_saved_model"]
     assert _methods(Fixer) == ["__init__", "apply", "diff", "guard", "probe", "score"]
 

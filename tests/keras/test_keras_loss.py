@@ -91,7 +91,7 @@ def test_default_losses_for_binary_and_float_targets() -> None:
 
 def test_surrogate_loss_without_targets() -> None:
     model = _classifier()
-    model.compile(loss="sparse_categorical_crossentropy")
+    model.compile(loss="mse")  # a regression loss: no targets can be made up for it
     snap = collect(model, X)
     assert snap.loss.source == "surrogate" and snap.loss.name == "mean_squared_error"
     assert any("surrogate" in n for n in snap.notes) and "targets" in snap.missing[Need.LOSS]
@@ -99,6 +99,15 @@ def test_surrogate_loss_without_targets() -> None:
     assert all(p.grad.l2 > 0 for r in snap.layers for p in r.params if p.role == "weight")
     again = collect(model, X)
     assert again.loss.value == snap.loss.value  # seeded targets
+
+
+def test_compiled_classification_loss_without_targets_runs_on_synthesized_labels() -> None:
+    model = _classifier()
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    snap = collect(model, X)
+    assert snap.loss.source == "user" and snap.loss.from_logits is True and Need.LOSS in snap.collected
+    assert any("random labels" in n for n in snap.notes)
+    assert collect(model, X).loss.value == snap.loss.value  # seeded labels
 
 
 def test_loss_that_raises_is_a_loss_error() -> None:

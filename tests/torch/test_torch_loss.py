@@ -11,7 +11,7 @@ from torch import nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from torch_helpers import collect  # noqa: E402
-from netdoctor.adapters._common import REASON_NO_LOSS  # noqa: E402
+from netdoctor.adapters._common import REASON_NO_LOSS, REASON_SURROGATE  # noqa: E402
 from netdoctor.errors import LossError  # noqa: E402
 from netdoctor.snapshot import Need  # noqa: E402
 
@@ -94,9 +94,20 @@ def test_surrogate_without_targets():
     snap = collect(_head(), X)
     assert (snap.loss.source, snap.loss.name, snap.loss.expects) == ("surrogate", "surrogate_mse", "any")
     assert any("surrogate" in n for n in snap.notes)
-    assert snap.missing[Need.LOSS] == REASON_NO_LOSS
+    assert snap.missing[Need.LOSS] == REASON_SURROGATE
     assert all(p.grad.l2 > 0 for _, p in snap.iter_params("weight"))
     assert collect(_head(), X).loss.value == snap.loss.value  # seeded targets
+
+
+def test_a_classification_loss_without_targets_runs_on_synthesized_labels():
+    # the given loss is knowable: it is used on seeded random class indices, not replaced by a surrogate
+    snap = collect(_head(), X, loss_fn=nn.CrossEntropyLoss())
+    assert (snap.loss.source, snap.loss.name, snap.loss.expects) == ("user", "CrossEntropyLoss", "logits")
+    assert Need.LOSS in snap.collected and any("random labels" in n for n in snap.notes)
+    assert collect(_head(), X, loss_fn=nn.CrossEntropyLoss()).loss.value == snap.loss.value
+    # a regression loss cannot get made-up targets: surrogate, and the note says the given loss was not used
+    mse = collect(_head(), X, loss_fn=nn.MSELoss())
+    assert mse.loss.source == "surrogate" and any("MSELoss needs targets" in n for n in mse.notes)
 
 
 def test_loss_errors_are_one_line():
