@@ -323,6 +323,28 @@ class Report:
             line += f" in {total:.2f}s"
         return line
 
+    # -- display ---------------------------------------------------------------------
+    def __str__(self) -> str:
+        """The text report, as ``netdoctor check`` prints it (without colour)."""
+        from netdoctor.reporters import render
+
+        return render("text", self)
+
+    def __repr__(self) -> str:
+        files = ", ".join(t.file or t.model_class or "model" for t in self.targets[:3])
+        more = f" and {len(self.targets) - 3} more" if len(self.targets) > 3 else ""
+        return f"<netdoctor Report{' of ' + files + more if files else ''}: {self.summary()}>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's plain-text display: the text report instead of the dataclass fields."""
+        printer.text(repr(self) if cycle else str(self).rstrip("\n"))
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: the HTML report in an ``<iframe srcdoc>`` (styles scoped to the report)."""
+        from netdoctor.reporters.html import notebook
+
+        return notebook(self)
+
     def to_html(self, path: Any = None, **opts: Any) -> str:
         """Render the self-contained HTML report; write it to ``path`` when given.
 

@@ -13,8 +13,9 @@ marked synthetic: the data rules are skipped with the reason.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from netdoctor.errors import ModelLoadError
 
@@ -34,20 +35,24 @@ def is_model_folder(path: Path) -> bool:
     return path.is_dir() and (path / "config.json").is_file()
 
 
-def load_folder(path: Path, *, unsafe: bool = False, seed: int = 0) -> Any:
-    """Build the model of a ``save_pretrained`` folder and a synthetic batch for it (a ``LoadedModel``).
+def load_folder(path: Path, *, unsafe: bool = False, seed: int = 0) -> tuple[Any, SyntheticBatch, str, str]:
+    """Build the model of a ``save_pretrained`` folder and a synthetic batch for it.
+
+    Returns:
+        ``(model, batch, source, data_source)``: the torch model, its keyword inputs, and how
+        each was made (for the report header).
 
     Raises:
         ModelLoadError: transformers missing, custom code without ``--unsafe``, unreadable weights.
     """
-    from netdoctor.modelfile.loader import LoadedModel
-
     try:
         import transformers
     except ImportError:
         raise ModelLoadError(f"{path} is a Hugging Face model folder; pip install transformers to check it") from None
     try:
-        config = transformers.AutoConfig.from_pretrained(str(path), local_files_only=True, trust_remote_code=unsafe)
+        with _quiet(transformers):
+            config = transformers.AutoConfig.from_pretrained(str(path), local_files_only=True,
+                                                             trust_remote_code=unsafe)
     except Exception as exc:
         raise ModelLoadError(f"cannot read {path}/config.json ({type(exc).__name__}: {_first(exc)})") from None
     if getattr(config, "auto_map", None) and not unsafe:
@@ -57,13 +62,13 @@ def load_folder(path: Path, *, unsafe: bool = False, seed: int = 0) -> Any:
     if cls is None:
         cls, arch = transformers.AutoModel, "AutoModel"
     try:
-        model = cls.from_pretrained(str(path), local_files_only=True, trust_remote_code=unsafe)
+        with _quiet(transformers):
+            model = cls.from_pretrained(str(path), local_files_only=True, trust_remote_code=unsafe)
     except Exception as exc:
         raise ModelLoadError(f"cannot build {arch} from {path} ({type(exc).__name__}: {_first(exc)}); "
                              "is the folder complete (config.json and model.safetensors)?") from None
     batch, what = synthetic_batch(model, config, arch, seed)
-    return LoadedModel(path=str(path), model=model, inputs=batch, framework="torch",
-                       source=f"{arch}.from_pretrained()", data_source=f"synthesized from config.json: {what}")
+    return model, batch, f"{arch}.from_pretrained()", f"config.json (synthesized: {what})"
 
 
 def synthetic_batch(model: Any, config: Any, arch: str, seed: int) -> tuple[SyntheticBatch, str]:
@@ -132,6 +137,21 @@ def _labels(arch: str, config: Any, rng: Any, n: int, length: int | None, batch:
         return {"start_positions": start.astype(np.int64),
                 "end_positions": np.minimum(start + rng.integers(0, 4, size=(n,)), length - 1).astype(np.int64)}
     return {}
+
+
+@contextlib.contextmanager
+def _quiet(transformers: Any) -> Iterator[None]:
+    """No progress bars and only errors from transformers' logger while loading; restored afterwards."""
+    log = transformers.utils.logging
+    level, bars = log.get_verbosity(), log.is_progress_bar_enabled()
+    log.set_verbosity_error()
+    log.disable_progress_bar()
+    try:
+        yield
+    finally:
+        log.set_verbosity(level)
+        if bars:
+            log.enable_progress_bar()
 
 
 def _first(exc: BaseException) -> str:

@@ -40,12 +40,19 @@ from netdoctor.modelfile.datafiles import (
     split_batch,
 )
 from netdoctor.modelfile.seeding import seeded
-from netdoctor.modelfile.usercode import describe_exception, import_model_file, line_of, on_sys_path, require_zero_args
+from netdoctor.modelfile.usercode import (
+    SAVED_MODEL_SUFFIXES,
+    describe_exception,
+    import_model_file,
+    line_of,
+    on_sys_path,
+    require_zero_args,
+    scan_framework,
+)
 
 MODEL_FUNCTIONS = ("build_model", "get_model", "create_model", "make_model")
 MODEL_OBJECTS = ("model",)
 LOSS_NAMES = ("loss_fn", "criterion", "loss")
-SAVED_MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
 
 
@@ -133,7 +140,9 @@ def load_model_file(
                                  f"e.g. {path}/model.py, or point at a folder written by save_pretrained()")
         if name or weights:
             raise ModelLoadError(f"{'::' + name if name else '--weights'} does not apply to a Hugging Face folder; drop it")
-        loaded = huggingface.load_folder(p, unsafe=unsafe, seed=seed)
+        model, batch, source, where = huggingface.load_folder(p, unsafe=unsafe, seed=seed)
+        loaded = LoadedModel(path=path, model=model, inputs=batch, framework="torch", source=source,
+                             data_source=where)
     elif suffix in CHECKPOINT_SUFFIXES:
         raise ModelLoadError(
             f"{p.name} is a checkpoint (weights only, no architecture); write a model file with "
@@ -147,8 +156,6 @@ def load_model_file(
         model = get_adapter("keras").load_saved_model(str(p), unsafe=unsafe)
         loaded = LoadedModel(path=path, model=model, framework="keras", source="saved model")
     elif suffix == ".py":
-        from netdoctor.modelfile.workers import scan_framework
-
         scanned = scan_framework(str(p))
         frameworks = {"torch", "keras"} if scanned == "mixed" else {scanned}
         with seeded(seed, frameworks):
@@ -235,7 +242,7 @@ def _lightning_data(loaded: LoadedModel, module: types.ModuleType, p: Path, want
     if batch is not None:
         loaded.inputs, loaded.targets, loaded.data_source = batch, None, where
         if loaded.loss_fn is not None:
-            loaded.notes += (f"the file's loss is not used: training_step() computes the loss",)
+            loaded.notes += ("the file's loss is not used: training_step() computes the loss",)
         loaded.loss_fn = step
         return
     example = getattr(lm, "example_input_array", None)

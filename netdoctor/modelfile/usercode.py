@@ -18,6 +18,8 @@ from typing import Any, Callable
 
 from netdoctor.errors import ModelLoadError, NetdoctorError
 
+SAVED_MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+
 
 def import_model_file(path: Path) -> types.ModuleType:
     """Import ``path`` as a fresh module, with its directory on ``sys.path`` while importing.
@@ -119,3 +121,26 @@ def require_zero_args(func: Callable[..., Any], label: str, path: Path) -> None:
             f"{label}() in {path.name} needs arguments ({', '.join(required)}); netdoctor calls it "
             "with none: give them defaults"
         )
+
+
+def scan_framework(path: str) -> str:
+    """Guess a file's framework without importing it: ``"torch"``, ``"keras"``, ``"mixed"`` or ``"unknown"``.
+
+    Saved models (``.keras``/``.h5``) are Keras, Hugging Face model folders torch. Python files are scanned for imports of
+    torch (or torch-based libraries) and keras/tensorflow.
+    """
+    p = Path(path.partition("::")[0])
+    if p.suffix.lower() in SAVED_MODEL_SUFFIXES:
+        return "keras"
+    if p.is_dir():
+        return "torch" if (p / "config.json").is_file() else "unknown"  # a Hugging Face folder
+    try:
+        text = p.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "unknown"
+    mods = set(re.findall(r"^\s*(?:from|import)\s+([A-Za-z_][\w]*)", text, flags=re.MULTILINE))
+    torchy = bool(mods & {"torch", "torchvision", "timm", "lightning", "pytorch_lightning", "transformers"})
+    kerasy = bool(mods & {"keras", "tensorflow", "tf_keras", "keras_hub", "keras_nlp", "keras_cv"})
+    if torchy and kerasy:
+        return "mixed"
+    return "torch" if torchy else "keras" if kerasy else "unknown"

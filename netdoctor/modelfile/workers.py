@@ -14,7 +14,6 @@ text for ``--debug``).
 from __future__ import annotations
 
 import os
-import re
 import signal
 import sys
 import threading
@@ -22,12 +21,12 @@ import time
 import traceback
 import warnings
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from netdoctor.config import Config
 from netdoctor.errors import NetdoctorError
 from netdoctor.findings import LoadError, Report
+from netdoctor.modelfile.usercode import scan_framework
 
 ProgressFn = Callable[[str, int], None]  # (event, job index); event is "start" or "done"
 
@@ -137,29 +136,6 @@ def group_by_framework(specs: Sequence[str]) -> dict[str, list[int]]:
     for i, spec in enumerate(specs):
         groups.setdefault(scan_framework(spec), []).append(i)
     return groups
-
-
-def scan_framework(path: str) -> str:
-    """Guess a file's framework without importing it: ``"torch"``, ``"keras"``, ``"mixed"`` or ``"unknown"``.
-
-    Saved models (``.keras``/``.h5``) are Keras. Python files are scanned for imports of
-    torch (or torch-based libraries) and keras/tensorflow.
-    """
-    from netdoctor.modelfile.loader import SAVED_MODEL_SUFFIXES
-
-    p = Path(path.partition("::")[0])
-    if p.suffix.lower() in SAVED_MODEL_SUFFIXES:
-        return "keras"
-    try:
-        text = p.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "unknown"
-    mods = set(re.findall(r"^\s*(?:from|import)\s+([A-Za-z_][\w]*)", text, flags=re.MULTILINE))
-    torchy = bool(mods & {"torch", "torchvision", "timm", "lightning", "pytorch_lightning", "transformers"})
-    kerasy = bool(mods & {"keras", "tensorflow", "tf_keras", "keras_hub", "keras_nlp", "keras_cv"})
-    if torchy and kerasy:
-        return "mixed"
-    return "torch" if torchy else "keras" if kerasy else "unknown"
 
 
 def check_files(

@@ -84,6 +84,25 @@ def render(
     )
 
 
+def notebook(report: Report, *, max_height: int = 900, **opts: Any) -> str:
+    """The report as an HTML fragment for a notebook cell (``Report._repr_html_``).
+
+    The whole page of :func:`render` goes into an ``<iframe srcdoc>``: its stylesheet and script
+    apply inside the frame only, so displaying a report never restyles the notebook (and the
+    notebook's styles do not reach the report). ``sandbox="allow-scripts"`` lets the report's
+    own script draw its charts without access to the notebook page. The frame's height follows
+    the report's length up to ``max_height`` pixels; beyond that it scrolls.
+    """
+    import html as _html
+
+    page = render(report, **opts)
+    height = min(max_height, 260 + 170 * len(report.findings) + 430 * len(report.targets) + 40 * len(report.errors))
+    title = _default_title(report)
+    return (f'<iframe class="netdoctor-report" title="{esc(title)}" sandbox="allow-scripts" '
+            f'style="width:100%;height:{height}px;border:1px solid #d0d7de;border-radius:6px" '
+            f'srcdoc="{_html.escape(page, quote=True)}"></iframe>')
+
+
 # -- helpers --------------------------------------------------------------------------
 def _thresholds(value: Any) -> charts.Thresholds:
     if isinstance(value, charts.Thresholds):
