@@ -10,6 +10,7 @@ configured twice, and the report is built once, by :func:`netdoctor.engine.run_r
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any, Iterable, Mapping
 
 from netdoctor.config import Config, make_config
@@ -17,7 +18,8 @@ from netdoctor.engine import merged_needs, run_rules, selected_rules
 from netdoctor.findings import Report
 from netdoctor.frameworks import detect_framework, get_adapter
 from netdoctor.snapshot import ProbeSettings
-from netdoctor.verify import verify_report
+from netdoctor.integrations import lightning
+from netdoctor.verify import NOT_VERIFIED, verify_report
 
 __all__ = ["check", "check_model"]
 
@@ -44,8 +46,9 @@ def check(
             declared input shape) and the data rules are skipped.
         targets: Targets for the loss (optional).
         loss_fn: ``(output, target) -> loss`` (an ``nn.Module``, a Keras loss, any callable).
-            Without it: a Keras model's compiled loss, else a documented default for the
-            targets (cross-entropy for integer class targets, MSE for float targets).
+            Without it: a LightningModule's own ``training_step((inputs, targets), 0)``, a
+            Keras model's compiled loss, else a documented default for the targets
+            (cross-entropy for integer class targets, MSE for float targets).
         select: Codes, prefixes or names of rules to run (default: all).
         ignore: Codes, prefixes or names of rules not to run.
         config: A full :class:`~netdoctor.config.Config` (``select``/``ignore`` refine it).
@@ -65,6 +68,10 @@ def check(
     t0 = time.perf_counter()
     cfg = make_config(select=select, ignore=ignore, base=config)
     framework = detect_framework(model)
+    if loss_fn is None and inputs is not None and lightning.is_lightning_module(model):
+        # a LightningModule's loss is its own training_step, on the batch as a loader would yield it
+        inputs, targets, loss_fn = ((inputs, targets) if targets is not None else inputs), None, \
+            lightning.TrainingStep(model)
     return check_model(model, inputs, targets, framework=framework, config=cfg, loss_fn=loss_fn,
                        input_shape=input_shape, settings=settings, verify=verify, started=t0)
 
@@ -119,7 +126,11 @@ def check_model(
     )
     before = {**(timings or {}), "collect": time.perf_counter() - t0}
     report = run_rules(snapshot, specs, config, file, notes=tuple(notes), timings=before)
-    if verify:
+    if verify and isinstance(loss_fn, lightning.TrainingStep):
+        why = {"verdict": NOT_VERIFIED, "reason": "the loss is the LightningModule's own training_step(), which a "
+               "fixed copy of the model cannot run; add a data function and loss_fn to verify fixes"}
+        report = replace(report, findings=tuple(f.with_(verification=why) for f in report.findings))
+    elif verify:
         report = verify_report(report, snapshot, model=model, inputs=inputs, targets=targets, loss_fn=loss_fn,
                                config=config, settings=settings, input_shape=input_shape)
     return report

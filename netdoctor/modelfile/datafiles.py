@@ -67,6 +67,8 @@ def call_for_batch(func: Any, label: str, path: Path) -> tuple[Any, str]:
             f"{label} in {path.name} raised{line_of(exc, path.resolve())} {describe_exception(exc)}; "
             "fix it, or pass --data FILE.npz / --input-shape"
         ) from exc
+    if value is None:
+        raise DataError(f"{label} returned None; return x or (x, y) with arrays or tensors")
     kind = loader_kind(value)
     if kind is None:
         return value, label

@@ -1,20 +1,25 @@
-"""Load a model file the way pytest collects tests: by naming convention.
+"""Load a model file the way pytest collects tests: by naming convention, as the file is written.
 
-A *model file* is a Python file that defines
+A *model file* is a Python file that defines (each list in the order it is tried; the README's
+"What netdoctor finds in your file" table is the user-facing copy)
 
-* the model: a zero-argument function ``build_model``, ``get_model``, ``create_model`` or
-  ``make_model`` (first found wins), or a module-level ``model`` object;
-  ``path.py::NAME`` picks a function, class or object by name instead;
-* optionally the data: ``sample_batch()``, ``get_batch()`` or ``load_data()`` returning
-  ``x`` or ``(x, y)``, where ``x`` is an array/tensor, a tuple/list or a dict of them
-  (a multi-input model returns ``((x1, x2), y)``);
-* optionally the loss: a module-level callable ``loss_fn``, ``criterion`` or ``loss``
-  (``(output, target) -> loss``);
-* optionally ``input_shape`` (one sample, without the batch axis) for synthetic inputs.
+* the model: ``path.py::NAME`` (a function, class or object); a zero-argument function
+  ``build_model``, ``get_model``, ``create_model`` or ``make_model``; a module-level ``model``
+  object; the ``LightningModule`` subclass defined in the file (then its ``configure_model()``);
+  the one ``nn.Module``/``keras.Model`` class defined in the file that needs no arguments and is
+  not a building block of another;
+* the data: ``sample_batch()``, ``get_batch()`` or ``load_data()`` returning ``x``, ``(x, y)``
+  or a loader; for a LightningModule a ``LightningDataModule`` in the file, then the module's
+  own ``train_dataloader()``; a module-level DataLoader / ``tf.data.Dataset`` / ``PyDataset``;
+  a LightningModule's ``example_input_array``; ``input_shape`` for synthetic inputs
+  (:mod:`netdoctor.modelfile.datafiles`);
+* the loss: a LightningModule's own ``training_step``
+  (:class:`~netdoctor.integrations.lightning.TrainingStep`), else a module-level callable
+  ``loss_fn``, ``criterion`` or ``loss`` (``(output, target) -> loss``).
 
-Saved Keras models (``.keras``, ``.h5``) are loaded through the Keras adapter. Importing
-the file and calling its functions is :mod:`netdoctor.modelfile.usercode`; its data (and ``--data``
-files) is :mod:`netdoctor.modelfile.datafiles`.
+Saved Keras models (``.keras``, ``.h5``) are loaded through the Keras adapter, Hugging Face
+folders by :mod:`netdoctor.integrations.huggingface`. Importing the file and calling its
+functions is :mod:`netdoctor.modelfile.usercode`, seeded by :mod:`netdoctor.modelfile.seeding`.
 Everything a user can get wrong raises a :class:`~netdoctor.errors.NetdoctorError` with a
 one-line message that says what to do next.
 """
@@ -65,7 +70,8 @@ class LoadedModel:
         model: The model object (``torch.nn.Module`` or Keras 3 model).
         inputs: Probe inputs, or ``None`` (synthetic inputs will be used).
         targets: Probe targets, or ``None``.
-        loss_fn: ``(output, target) -> loss``, or ``None`` (the engine's default).
+        loss_fn: ``(output, target) -> loss``, a LightningModule's ``TrainingStep`` (then
+            ``inputs`` is the batch as its loader yields it), or ``None`` (the adapter's default).
         input_shape: Shape of one sample for synthetic inputs, or ``None``.
         framework: ``"torch"`` or ``"keras"``.
         source: Where the model came from, e.g. ``"build_model()"`` or ``"saved model"``.

@@ -129,7 +129,8 @@ def vanishing_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     and trains fine). Layers whose gradient is exactly zero are left to ND304, which explains
     zero heads and zero-initialized residual scales. A constant weight matrix downstream (ND201/
     ND202) makes the gradient vanish by construction; the finding is then info. With a
-    surrogate probe loss (no targets) the finding is a warning.
+    surrogate probe loss (no targets) only the depth decay is judged, as a warning: the
+    absolute limit scales with the real loss, so that part is reported as skipped, never passed.
 
     ## Why is this bad?
     ``dL/dW_l`` is a product of Jacobians ``dz_(j+1)/dz_j``; when many of them are small
@@ -272,7 +273,9 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     puts the head at 9x), while hidden layers show the amplification through depth. The finding
     gives a concrete clipping threshold: the global norm the gradient would have if no layer
     exceeded its own weight norm, capped at a tenth of the measured global norm, rounded down
-    to 1, 2 or 5 times a power of ten.
+    to 1, 2 or 5 times a power of ten. With a surrogate probe loss (no targets) only the growth
+    toward the input is judged, as a warning: the gradient-to-weight limits scale with the real
+    loss, so that part is reported as skipped, never passed.
 
     ## Why is this bad?
     Large Jacobian factors multiply across layers; one update then throws the weights far from

@@ -80,6 +80,8 @@ def test_lightning_file_uses_its_datamodule_and_training_step(cli):
     assert any("WineDataModule" in n and "train_dataloader" in n for n in target["notes"])
     [f] = [f for f in data["findings"] if f["rule"] == "ND503"]
     assert f["evidence"]["final_activation"] == "softmax" and f["evidence"]["expects"] == "logits"
+    capped = _report(cli("check", str(REAL / "lightning_wine.py"), "--format", "json", "--max-samples", "16"))
+    assert capped["targets"][0]["batch_size"] == 16  # the first batch, capped to --max-samples
 
 
 def test_hugging_face_folder(cli, saved):

@@ -171,3 +171,18 @@ def test_manual_optimization_and_unknown_trainer_attributes_are_one_line_errors(
     with pytest.raises(LossError, match=r"self\.trainer\.strategy"):
         check_model(model, batch, None, framework="torch", config=Config(), loss_fn=TrainingStep(model))
     assert model._trainer is None
+
+
+def test_library_check_uses_training_step_and_does_not_pretend_to_verify_it():
+    import types
+
+    import netdoctor
+
+    mod = types.ModuleType("_lit_api")
+    exec(HEAD, mod.__dict__)
+    model = mod.Lit()
+    report = netdoctor.check(model, torch.randn(300, 12), torch.randint(0, 3, (300,)), verify=True)
+    assert report.targets[0].loss == "training_step() -> cross_entropy" and report.targets[0].batch_size == 256
+    [f] = report.findings
+    assert f.code == "ND503" and f.verification["verdict"] == "not verified"
+    assert "training_step" in f.verification["reason"]

@@ -149,3 +149,32 @@ def test_gradients_even_inside_no_grad_or_inference_mode(context):
         snap = collect(model, x, y, loss_fn=nn.CrossEntropyLoss())
         assert not torch.is_grad_enabled()
     assert snap.layer("4").weight.grad.l2 > 0
+
+
+def test_lightning_training_step_untouched():
+    """A LightningModule probed through its own training_step (self.log, self.trainer) leaves no trace either."""
+    L = pytest.importorskip("lightning")
+    import torch.nn.functional as F
+
+    class Lit(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = _bn_dropout_model()
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            loss = F.cross_entropy(self(x), y)
+            self.log("train_loss", loss, prog_bar=True)
+            self.log("epoch", float(self.trainer.current_epoch))
+            return {"loss": loss}
+
+    model = Lit()
+    x, y = torch.randn(32, 8), torch.randint(0, 3, (32,))
+    before = _state(model)
+    report = netdoctor.check(model, x, y)
+    assert report.targets[0].loss == "training_step() -> cross_entropy"
+    _assert_same(before, _state(model))
+    assert model._trainer is None and "log" not in vars(model) and "log_dict" not in vars(model)
