@@ -226,7 +226,7 @@ def run_one(path: Path, framework: str, seed: int) -> dict[str, Any]:
     _seed(framework, seed)
     t0 = time.perf_counter()
     try:
-        loaded = load_model_file(str(path))
+        loaded = load_model_file(str(path), seed=seed)  # the loader seeds the case's own code
     except Exception as exc:  # the benchmark records it and goes on
         rec.update(status="load_error", error=f"{type(exc).__name__}: {exc}"[:500])
         return rec
