@@ -22,8 +22,7 @@ def test_run_one_matches_netdoctor_check(name, seed):
     path = BENCH / "cases" / f"{name}.py"
     rec = detect.run_one(path, "torch", seed)
     assert rec["status"] == "ok", rec.get("error")
-    torch.manual_seed(seed)
-    loaded = load_model_file(str(path))
+    loaded = load_model_file(str(path), seed=seed)  # the loader seeds the case's code
     report = netdoctor.check(loaded.model, loaded.inputs, loaded.targets, loss_fn=loaded.loss_fn,
                              settings=ProbeSettings(seed=seed))
     expected = sorted((f.code, f.severity.name.lower(), f.layer or "") for f in report.findings)
