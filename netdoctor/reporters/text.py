@@ -120,7 +120,14 @@ def _render_target(console: Any, target: TargetInfo, findings: list[Finding], ma
     if findings:
         _render_findings(console, findings, collapse)
     else:
-        console.print("[green]No problems found.[/]")
+        partly = sum(1 for s in target.skipped if s.part)
+        whole = len(target.skipped) - partly
+        if target.skipped:  # say what was not judged: skipped rules never count as passed
+            bits = [f"{whole} rule{'s' if whole != 1 else ''} skipped"] if whole else []
+            bits += [f"{partly} judged in part"] if partly else []
+            console.print(f"[green]No problems found.[/] [dim]({', '.join(bits)}: see Skipped below)[/]")
+        else:
+            console.print("[green]No problems found.[/]")
         console.print()
     if max_layers and target.layers:
         _render_layers(console, target, findings, max_layers)
