@@ -155,3 +155,16 @@ def test_monitored_run_header_has_no_empty_batch():
     out = render("text", report)
     assert "batch of 0" not in out and "ZeroHiddenMLP" in out
     assert "batch of 32 samples" in render("text", Report(targets=(target(),)))
+
+
+def test_no_problems_says_what_was_skipped_or_judged_in_part():
+    from netdoctor.findings import Report, SkippedRule, TargetInfo
+    from netdoctor.reporters import render
+
+    skipped = (SkippedRule("ND503", "output-loss-mismatch", "no targets"),
+               SkippedRule("ND302", "exploding-gradients", "surrogate loss", part="gradient-to-weight limits"))
+    text = render("text", Report(targets=(TargetInfo(file="m.py", framework="torch", skipped=skipped),)))
+    assert "No problems found. (1 rule skipped, 1 judged in part: see Skipped below)" in text
+    assert "ND302 exploding-gradients (gradient-to-weight limits): surrogate loss" in text
+    plain = render("text", Report(targets=(TargetInfo(file="m.py", framework="torch"),)))
+    assert "No problems found.\n" in plain
