@@ -142,6 +142,11 @@ def check(
         typer.Option("--seed", metavar="N", help="Seed for synthetic inputs and dropout masks (default 0).",
                      rich_help_panel=_DATA, show_default=False),
     ] = None,
+    timeout: Annotated[
+        Optional[float],
+        typer.Option("--timeout", metavar="SECONDS", help="Stop checking a file after this long and report it as an "
+                     "error (default 300; 0: no limit).", rich_help_panel=_DATA, show_default=False),
+    ] = None,
     verify: Annotated[
         bool,
         typer.Option("--verify", help="Apply each recommended fix to a copy of the model, measure again and run a "
@@ -163,7 +168,7 @@ def check(
         paths=list(paths or []), formats=list(fmt or []), outputs=list(output or []), html=html,
         fail_on=fail_on, select=select, ignore=ignore, config=config, baseline=baseline,
         write_baseline=write_baseline, data=data, input_shape=input_shape, weights=weights,
-        unsafe=unsafe, max_samples=max_samples, seed=seed, no_progress=no_progress, debug=debug,
+        unsafe=unsafe, max_samples=max_samples, seed=seed, timeout=timeout, no_progress=no_progress, debug=debug,
         verify=verify,
     ))
     raise typer.Exit(code)
