@@ -139,7 +139,8 @@ def check(
     ] = None,
     seed: Annotated[
         Optional[int],
-        typer.Option("--seed", metavar="N", help="Seed for synthetic inputs and dropout masks (default 0).",
+        typer.Option("--seed", metavar="N", min=0, max=2**32 - 1,
+                     help="Seed for synthetic inputs and dropout masks (default 0).",
                      rich_help_panel=_DATA, show_default=False),
     ] = None,
     timeout: Annotated[

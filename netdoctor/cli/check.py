@@ -96,6 +96,9 @@ def _run(args: CheckArgs) -> int:
     if args.weights and len(specs) > 1:
         raise UsageFailure("--weights needs exactly one model file; check the files one at a time")
     input_shape = parse_shape(args.input_shape) if args.input_shape else project.input_shape
+    if args.write_baseline and Path(args.write_baseline).is_dir():
+        raise UsageFailure(f"--write-baseline {args.write_baseline} is a directory; give a file name such as "
+                           f"{Path(args.write_baseline) / 'netdoctor-baseline.json'}")
     if args.baseline and not Path(args.baseline).is_file():
         raise UsageFailure(f"no such baseline file: {args.baseline}; create one with --write-baseline")
 
