@@ -121,3 +121,20 @@ def test_bad_keras_input(case: str) -> None:
         netdoctor.check(model, *make_args(np), **kwargs)
     assert needle in str(info.value) and "\n" not in str(info.value), str(info.value)
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_a_per_sample_scalar_is_one_feature() -> None:
+    """Inputs of shape (B,) hold one feature per sample, not B features (ND103 counts features)."""
+
+    class Scalar(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(1, 3)
+
+        def forward(self, x):
+            return self.fc(x.unsqueeze(1))
+
+    varying = netdoctor.check(Scalar(), torch.randn(16), Y, select=["ND103"])
+    assert not varying.findings, [f.message for f in varying.findings]
+    [target] = varying.targets
+    assert target.rules_passed == ("ND103",)
