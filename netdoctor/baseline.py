@@ -107,7 +107,11 @@ def write_baseline(report: Report, path: str | os.PathLike[str]) -> None:
                      key=lambda e: (e.file or "", e.rule, e.layer or "", e.fingerprint))
     doc = {"netdoctor_baseline": FORMAT_VERSION, "version": __version__,
            "findings": [e.to_dict() for e in entries]}
-    Path(path).write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    try:
+        Path(path).write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the baseline to {path}: {exc.strerror or exc}; give a file name such as "
+                          "netdoctor-baseline.json") from None
 
 
 def read_baseline(path: str | os.PathLike[str]) -> list[BaselineEntry]:

@@ -126,6 +126,9 @@ def validate_refs(refs: Iterable[str]) -> list[str]:
     reg = registry()
     out = []
     for ref in refs:
+        if not isinstance(ref, str):
+            raise ConfigError(f"rules are named by code, prefix or name (strings such as 'ND301' or "
+                              f"'dead-units'), not {ref!r}")
         r = ref.strip()
         if not r:
             continue

@@ -45,6 +45,7 @@ class ProjectConfig:
             entries are rebased from the config file's folder onto the current directory.
         data: Default ``--data`` file (rebased like ``paths``).
         input_shape: Default ``--input-shape``.
+        timeout: Default ``--timeout`` (seconds per file; 0: no limit).
         pytest_glob: Glob of model files collected by ``pytest --netdoctor`` (matched
             against paths relative to pytest's rootdir).
         source: The file the settings came from (``None`` = defaults).
@@ -54,6 +55,7 @@ class ProjectConfig:
     paths: tuple[str, ...] = ()
     data: str | None = None
     input_shape: tuple[int, ...] | None = None
+    timeout: float | None = None
     pytest_glob: str = "**/*model*.py"
     source: Any = None
 
@@ -61,7 +63,7 @@ class ProjectConfig:
 #: Keys of ``[tool.netdoctor]`` (kebab-case, like ruff).
 KEYS = (
     "select", "ignore", "extend-select", "extend-ignore", "fail-on", "severity", "options",
-    "per-layer-ignores", "paths", "data", "input-shape", "pytest-glob",
+    "per-layer-ignores", "paths", "data", "input-shape", "timeout", "pytest-glob",
 )
 SECTION = "[tool.netdoctor]"
 
@@ -161,6 +163,10 @@ def parse_table(table: Mapping[str, Any], root: Any = None, source: Any = None) 
     data = table.get("data")
     if data is not None and not isinstance(data, str):
         raise ConfigError(f"data in {SECTION} must be a file name (string), not {data!r}")
+    timeout = table.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
+        raise ConfigError(f"timeout in {SECTION} must be seconds per file (a number >= 0; 0: no limit), "
+                          f"not {timeout!r}")
     glob = table.get("pytest-glob", ProjectConfig.pytest_glob)
     if not isinstance(glob, str) or not glob.strip():
         raise ConfigError(f"pytest-glob in {SECTION} must be a non-empty string, not {glob!r}")
@@ -170,6 +176,7 @@ def parse_table(table: Mapping[str, Any], root: Any = None, source: Any = None) 
         paths=tuple(_rebase(p, base) for p in paths),
         data=_rebase(data, base) if data is not None else None,
         input_shape=parse_input_shape(table["input-shape"]) if "input-shape" in table else None,
+        timeout=float(timeout) if timeout is not None else None,
         pytest_glob=glob.strip(),
         source=source,
     )
@@ -207,7 +214,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        raise ConfigError(f"{path}: invalid TOML: {exc}; fix the file or pass another with --config") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file (byte {exc.start} is not UTF-8): a pyproject.toml is UTF-8 "
+                          "TOML; fix the file or pass another with --config") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 

@@ -237,7 +237,7 @@ def main(old_path: str | Path, new_path: str | Path, *, stream: TextIO | None = 
     try:
         result = diff_reports(load_report(old_path), load_report(new_path))
     except ValueError as exc:
-        sys.stderr.write(f"netdoctor diff: error: {exc}\n")
+        sys.stderr.write(f"error: {exc}\n")
         return 2
     lines = format_diff(result)
     use_color = color if color is not None else (hasattr(stream, "isatty") and stream.isatty())

@@ -143,10 +143,34 @@ def to_tensors(data: Any, n: int) -> Any:
     return tree.map_structure(conv, data) if isinstance(data, (list, tuple)) else conv(data)
 
 
+def check_data(inputs: Any) -> None:
+    """Refuse probe data that cannot be measured: an empty batch or complex values.
+
+    Raises:
+        DataError: Saying which input and what to pass instead.
+    """
+    for name, leaf in named_leaves(inputs):
+        shape = tuple(getattr(leaf, "shape", ()) or ())
+        what = "the input" if name == "x" else name
+        if shape and shape[0] == 0:
+            raise DataError(f"the probe batch is empty: {what} has 0 samples (shape {shape}); give at least one "
+                            "sample (--max-samples must be >= 1)")
+        if "complex" in str(getattr(leaf, "dtype", "")):
+            raise DataError(f"{what} is complex ({leaf.dtype}); netdoctor checks real-valued models: pass real "
+                            "inputs")
+
+
 def synthetic_shape(declared: Sequence[Any], override: Sequence[int] | None, batch: int) -> tuple[int, ...]:
     """Concrete batch shape: ``override`` (one sample) or the declared shape with None filled."""
     if override is not None:
-        return (batch,) + tuple(int(d) for d in override)
+        try:
+            dims = tuple(int(d) for d in override)
+        except (TypeError, ValueError):
+            dims = ()
+        if not dims or any(d <= 0 for d in dims):
+            raise DataError(f"input_shape {tuple(override)!r} is not a shape; give the positive sizes of one sample "
+                            "without the batch axis, e.g. (32, 32, 3)")
+        return (batch,) + dims
     return (batch,) + tuple(SYNTH_DIM if d is None else int(d) for d in list(declared)[1:])
 
 
@@ -245,10 +269,12 @@ def synthetic_subclassed(model: Any, input_shape: Any, n: int, seed: int) -> Any
                 f"cannot tell the input shape of the subclassed model {type(model).__name__}; pass inputs "
                 "(netdoctor.check(model, x)) or input_shape=(...) for one sample"
             )
-        input_shape = tuple(shp[1:])
+        declared, override = (None,) + tuple(shp[1:]), None
+    else:
+        declared, override = (None,), tuple(input_shape)
     first = next((c for c in getattr(model, "_layers", ()) if kind_of(c) != "other"), None)
     ids = getattr(first, "input_dim", None) if first is not None and kind_of(first) == KIND_EMBEDDING else None
-    shape = synthetic_shape((None,) + tuple(input_shape), None, batch)
+    shape = synthetic_shape(declared, override, batch)
     return ops.convert_to_tensor(synthesize(shape, "int32" if ids else "float32", rng, ids))
 
 
@@ -256,6 +282,8 @@ def model_inputs(model: Any, tr: Any, fn: Any, inputs: Any, input_shape: Any, n:
     """Backend tensors for the probe: the user's data or seeded synthetic inputs."""
     from keras import ops
 
+    if inputs is not None:
+        check_data(inputs)
     if tr is None:
         return to_tensors(inputs, n) if inputs is not None else synthetic_subclassed(model, input_shape, n, seed)
     if inputs is not None:
@@ -307,6 +335,8 @@ def data_stats(inputs: Any, targets: Any, n: int, settings: ProbeSettings, kind:
         a = take(leaf, n)
         t = a if ops.is_tensor(a) else ops.convert_to_tensor(np.asarray(a))
         dtype = str(a.dtype) if not ops.is_tensor(a) else None
+        if len(t.shape) == 1 and axis_ok:  # one scalar per sample: one feature
+            t = ops.expand_dims(t, -1)
         axis = 1 if channels_first and axis_ok and len(t.shape) >= 3 else -1
         return tensor_stats(t, max_units=settings.max_units, per_unit=True, unit_axis=axis, dtype=dtype)[0]
 
@@ -326,8 +356,20 @@ def load_saved_model(path: str, *, unsafe: bool = False) -> Any:
     Raises:
         ModelLoadError: Missing/unreadable file, or a Lambda layer without ``unsafe``.
     """
+    import os
+    import zipfile
+
     import keras
 
+    if str(path).lower().endswith(".keras") and os.path.isfile(path):
+        size = os.path.getsize(path)
+        if size == 0:
+            raise ModelLoadError(f"{path} is empty (0 bytes): not a Keras model; save it again with "
+                                 "model.save('model.keras')")
+        if not zipfile.is_zipfile(path):
+            raise ModelLoadError(f"{path} is not a .keras file: a .keras model is a zip archive and this is not "
+                                 "one (corrupt, truncated or another format); save it again with "
+                                 "model.save('model.keras')")
     try:
         return keras.saving.load_model(path, compile=True, safe_mode=not unsafe)
     except ValueError as exc:

@@ -190,7 +190,7 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
     suppressions = {name: dict(marks) for name, m in model.named_modules() if (marks := marks_of(m))}
     return ModelSnapshot(
         framework="torch",
-        framework_version=torch.__version__,
+        framework_version=str(torch.__version__),  # a plain str: a TorchVersion would import torch wherever the report is unpickled
         model_class=type(model).__name__,
         layers=tuple(layers),
         collected=frozenset(ledger.collected),

@@ -58,10 +58,16 @@ def _to_tensor(value: Any, device: torch.device, dtype: torch.dtype, n: int, wha
         return {k: _to_tensor(v, device, dtype, n, f"{what}[{k!r}]") for k, v in value.items()}
     if isinstance(value, torch.Tensor):
         t = value.detach()
+        if t.is_meta:
+            raise DataError(f"{what} is on the meta device: it has a shape but no values to measure; "
+                            "pass a batch of real data (on the CPU or the model's device)")
+        if t.is_complex():
+            raise DataError(f"{what} is complex ({t.dtype}); netdoctor checks real-valued models: pass real "
+                            "inputs (e.g. torch.view_as_real(x))")
     elif isinstance(value, np.ndarray) or np.isscalar(value) or isinstance(value, (list, tuple)):
         arr = np.asarray(value)
         if arr.dtype.kind not in "biuf":
-            raise DataError(f"{what} has dtype {arr.dtype}, which a model cannot take; pass numeric arrays")
+            raise DataError(f"{what} has dtype {arr.dtype}, which a model cannot take; pass numeric real arrays")
         if arr.dtype.kind == "u" and arr.dtype != np.uint8:
             arr = arr.astype(np.int64)
         t = torch.from_numpy(np.ascontiguousarray(arr))
@@ -105,8 +111,14 @@ def prepare_inputs(inputs: Any, device: torch.device, dtype: torch.dtype, max_sa
 
 
 def _batch(named: Mapping[str, torch.Tensor]) -> int:
-    for t in named.values():
+    for name, t in named.items():
         if t.dim() >= 1:
+            if t.shape[0] == 0:
+                raise DataError(f"the probe batch is empty: {'the input' if name == 'x' else name} has 0 samples "
+                                f"(shape {tuple(t.shape)}); give at least one sample (--max-samples must be >= 1)")
+            if t.numel() == 0:
+                raise DataError(f"{'the input' if name == 'x' else name} has shape {tuple(t.shape)}: no values "
+                                "to measure; check sample_batch() or --input-shape")
             return int(t.shape[0])
     return 1
 
@@ -127,8 +139,10 @@ def synthetic_inputs(input_shape: Any, device: torch.device, dtype: torch.dtype,
         try:
             dims = tuple(int(d) for d in shape)
         except (TypeError, ValueError):
-            raise DataError(f"input_shape {input_shape!r} is not a shape; give the shape of one sample "
-                            "without the batch axis, e.g. (3, 32, 32)") from None
+            dims = ()
+        if not dims or any(d <= 0 for d in dims):
+            raise DataError(f"input_shape {input_shape!r} is not a shape; give the positive sizes of one sample "
+                            "without the batch axis, e.g. (3, 32, 32)")
         args.append(torch.randn((batch, *dims), generator=gen, device=device, dtype=dtype))
     named = {"x" if len(args) == 1 else f"x[{i}]": t for i, t in enumerate(args)}
     return ProbeInputs(args=tuple(args), named=named, batch_size=batch, synthetic=True)
@@ -194,8 +208,10 @@ def data_stats(inputs: ProbeInputs, targets: Any, max_units: int, channels_first
             axis: int | None = 1
         elif t.dim() == 3 and channels_first_3d:
             axis = 1
-        elif t.dim() >= 2 or (t.dim() == 1 and t.is_floating_point()):
+        elif t.dim() >= 2:
             axis = -1
+        elif t.dim() == 1 and t.is_floating_point():  # one scalar per sample: one feature
+            t, axis = t.unsqueeze(1), -1
         else:
             axis = None
         if not t.is_floating_point() and t.dim() < 4:
@@ -237,13 +253,13 @@ def load_weights(model: nn.Module, path: str, *, unsafe: bool = False) -> None:
             obj = torch.load(path, map_location=device, weights_only=not unsafe)
     except Exception as exc:
         text = str(exc)
-        if not unsafe and "Unsupported global" in text:
-            found = re.search(r"GLOBAL ([\w.]+)", text)
+        found = re.search(r"(?:unsupported|Unsupported global:?) GLOBAL ([\w.]+)", text)
+        if not unsafe and (found or "Weights only load failed" in text):
             what = found.group(1) if found else "Python objects"
             raise ModelLoadError(
-                f"{path} is not a plain state dict (it pickles {what}, which torch.load(weights_only=True) "
-                "refuses); save model.state_dict() instead, or allow full pickles (--unsafe-load / "
-                "unsafe=True) if you trust the file") from None
+                f"{path} is a full pickle, not a plain state dict: loading it would run code "
+                f"(torch.load(weights_only=True) refuses unsupported GLOBAL {what}); save model.state_dict() "
+                "instead, or pass --unsafe (unsafe=True in the API) only if you trust the file") from None
         raise ModelLoadError(f"cannot read weights from {path} ({type(exc).__name__}: {_load_reason(text)}); "
                              "is it a torch.save or safetensors file?") from None
     state = _state_dict_of(obj)

@@ -93,6 +93,10 @@ def compute_loss(
         try:
             value = loss_fn(output, targets)
         except Exception as exc:
+            if targets is None:
+                raise LossError(f"loss_fn ({name}) raised {type(exc).__name__}: {first_line(exc)}; the probe batch "
+                                "has no targets: return (x, y) from sample_batch() or save y in the --data "
+                                "file") from exc
             raise LossError(f"loss_fn ({name}) raised {type(exc).__name__}: {first_line(exc)}; check that "
                             "loss_fn(output, target) accepts the model output and the targets") from exc
         value = _check_scalar(value, f"loss_fn ({name})")

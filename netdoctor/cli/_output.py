@@ -6,6 +6,8 @@ import os
 import sys
 from typing import NoReturn, TextIO
 
+from netdoctor.sanitize import escape_controls
+
 EXIT_USAGE = 2
 
 
@@ -34,7 +36,7 @@ def is_tty(stream: TextIO) -> bool:
 
 def error_line(message: str) -> None:
     """Write ``error: message`` (one line) to stderr."""
-    text = " ".join(str(message).split())  # one line, whatever the message held
+    text = escape_controls(" ".join(str(message).split()), one_line=True)  # one line, nothing raw
     prefix = "\x1b[1;31merror:\x1b[0m" if wants_color(sys.stderr) else "error:"
     sys.stderr.write(f"{prefix} {text}\n")
     sys.stderr.flush()

@@ -139,8 +139,14 @@ def check(
     ] = None,
     seed: Annotated[
         Optional[int],
-        typer.Option("--seed", metavar="N", help="Seed for synthetic inputs and dropout masks (default 0).",
+        typer.Option("--seed", metavar="N", min=0, max=2**32 - 1,
+                     help="Seed for synthetic inputs and dropout masks (default 0).",
                      rich_help_panel=_DATA, show_default=False),
+    ] = None,
+    timeout: Annotated[
+        Optional[float],
+        typer.Option("--timeout", metavar="SECONDS", help="Stop checking a file after this long and report it as an "
+                     "error (default 300; 0: no limit).", rich_help_panel=_DATA, show_default=False),
     ] = None,
     verify: Annotated[
         bool,
@@ -163,7 +169,7 @@ def check(
         paths=list(paths or []), formats=list(fmt or []), outputs=list(output or []), html=html,
         fail_on=fail_on, select=select, ignore=ignore, config=config, baseline=baseline,
         write_baseline=write_baseline, data=data, input_shape=input_shape, weights=weights,
-        unsafe=unsafe, max_samples=max_samples, seed=seed, no_progress=no_progress, debug=debug,
+        unsafe=unsafe, max_samples=max_samples, seed=seed, timeout=timeout, no_progress=no_progress, debug=debug,
         verify=verify,
     ))
     raise typer.Exit(code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -36,6 +37,7 @@ class CheckArgs:
     unsafe: bool = False
     max_samples: int | None = None
     seed: int | None = None
+    timeout: float | None = None
     no_progress: bool = False
     debug: bool = False
     verify: bool = False
@@ -70,7 +72,7 @@ def _run(args: CheckArgs) -> int:
     from netdoctor.config import make_config
     from netdoctor.config_file import load_project_config
     from netdoctor.findings import Report
-    from netdoctor.modelfile.workers import CheckOptions, check_files
+    from netdoctor.modelfile.workers import CheckOptions, Interrupted, check_files
 
     t0 = time.perf_counter()
     destinations = plan_outputs(args.formats or ["text"], args.outputs)
@@ -94,20 +96,28 @@ def _run(args: CheckArgs) -> int:
     if args.weights and len(specs) > 1:
         raise UsageFailure("--weights needs exactly one model file; check the files one at a time")
     input_shape = parse_shape(args.input_shape) if args.input_shape else project.input_shape
+    if args.write_baseline and Path(args.write_baseline).is_dir():
+        raise UsageFailure(f"--write-baseline {args.write_baseline} is a directory; give a file name such as "
+                           f"{Path(args.write_baseline) / 'netdoctor-baseline.json'}")
     if args.baseline and not Path(args.baseline).is_file():
         raise UsageFailure(f"no such baseline file: {args.baseline}; create one with --write-baseline")
 
     options = CheckOptions(
         config=cfg, data=args.data or project.data, input_shape=input_shape, weights=args.weights,
         unsafe=args.unsafe, max_samples=args.max_samples, seed=args.seed, show_warnings=args.debug,
-        verify=args.verify,
+        verify=args.verify, timeout=resolve_timeout(args.timeout, project.timeout),
     )
     # keep TensorFlow's start-up chatter off stderr (users can still set these themselves)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     show_progress = not args.no_progress and is_tty(sys.stdout) and is_tty(sys.stderr)
+    interrupted = None
     with _progress(specs, show_progress) as on_progress, contextlib.redirect_stdout(sys.stderr):
-        results = check_files(specs, options, progress=on_progress)
+        try:
+            results = check_files(specs, options, progress=on_progress)
+        except Interrupted as exc:  # report what finished, then exit 128 + the signal
+            interrupted = exc
+            results = [exc.finished[i] for i in sorted(exc.finished)]
 
     report = Report.merge((r.report for r in results), total=time.perf_counter() - t0)
     for res in results:
@@ -136,6 +146,10 @@ def _run(args: CheckArgs) -> int:
             write_stdout(render_report(fmt, report, sys.stdout, fail_on))
         else:
             _write_file(dest, render_report(fmt, report, None, fail_on))
+    if interrupted is not None:
+        error_line(f"interrupted by {signal.Signals(interrupted.signum).name}: {len(results)} of {len(specs)} "
+                   "file(s) checked; the reports above are theirs, the other files were not checked")
+        return 128 + interrupted.signum
     if args.write_baseline:
         return 2 if report.errors else 0
     return report.exit_code(fail_on)
@@ -150,6 +164,16 @@ def resolve_fail_on(flag: str | None, configured: str | None) -> str:
     if level not in FAIL_ON_VALUES:
         raise UsageFailure(f"--fail-on must be one of {', '.join(FAIL_ON_VALUES)}, not {level!r}")
     return level
+
+
+def resolve_timeout(flag: float | None, configured: float | None) -> float | None:
+    """Seconds per file: the flag, else the project's, else the default; ``0`` means no limit."""
+    from netdoctor.modelfile.workers import DEFAULT_TIMEOUT
+
+    value = flag if flag is not None else configured if configured is not None else DEFAULT_TIMEOUT
+    if value < 0:
+        raise UsageFailure(f"--timeout must be a number of seconds >= 0 (0: no limit), not {value:g}")
+    return value or None
 
 
 def plan_outputs(formats: Sequence[str], outputs: Sequence[str]) -> list[tuple[str, str]]:

@@ -232,13 +232,29 @@ def load_npz(path: str) -> tuple[Any, Any]:
                 return loaded[keys[0]], None
             found = ", ".join(keys) or "nothing"
             raise DataError(f"{path} has no array 'x' (found: {found}); {hint}")
-        try:
-            x = loaded["x"]
-            y = loaded["y"] if "y" in keys else None
-        except ValueError as exc:  # object arrays need pickle
-            raise DataError(f"{path} holds object arrays, which netdoctor does not unpickle; {hint}") from exc
+        x = _member(loaded, "x", path, hint)
+        y = _member(loaded, "y", path, hint) if "y" in keys else None
     finally:
         loaded.close()
+    for name, arr in (("x", x), ("y", y)):
+        if arr is not None and arr.ndim == 0:
+            raise DataError(f"{name} in {path} is a single number (shape ()); save one row per sample, "
+                            f"e.g. {name} of shape (N, ...)")
     if y is not None and len(y) != len(x):
         raise DataError(f"{path}: x has {len(x)} samples but y has {len(y)}; they must match")
     return x, y
+
+
+def _member(loaded: Any, name: str, path: str, hint: str) -> Any:
+    """One array of an ``.npz`` file, or a :class:`DataError` saying why it cannot be read."""
+    try:
+        return loaded[name]
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            raise DataError(f"{name} in {path} is an object array, which netdoctor does not unpickle; "
+                            f"{hint}") from exc
+        raise DataError(f"{name} in {path} is not a readable array (corrupt or truncated: "
+                        f"{describe_exception(exc)}); {hint}") from exc
+    except Exception as exc:  # zlib/zipfile/OSError: a damaged archive member
+        raise DataError(f"{name} in {path} is not a readable array (corrupt or truncated: "
+                        f"{describe_exception(exc)}); {hint}") from exc

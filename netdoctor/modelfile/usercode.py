@@ -56,6 +56,12 @@ def import_model_file(path: Path) -> types.ModuleType:
         sys.modules.pop(modname, None)
         if isinstance(exc, (KeyboardInterrupt, GeneratorExit)):
             raise
+        if isinstance(exc, SystemExit):
+            code = exc.code if exc.code is not None else 0
+            raise ModelLoadError(
+                f"importing {path.name} called sys.exit({code!r}){line_of(exc, path)}; keep the script part of "
+                f"{path.name} under `if __name__ == \"__main__\":` so that importing it only defines the model"
+            ) from exc
         raise ModelLoadError(
             f"importing {path.name} failed{line_of(exc, path)}: {describe_exception(exc)}; "
             f"run `python {path.name}` to see the traceback, or add --debug"

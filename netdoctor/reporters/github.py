@@ -20,6 +20,7 @@ from typing import Any
 
 from netdoctor.baseline import normalize_path
 from netdoctor.findings import Finding, Report, Severity
+from netdoctor.sanitize import sanitize_report
 
 COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 
@@ -55,6 +56,7 @@ def render(report: Report, *, root: str | os.PathLike[str] | None = None, summar
     """
     from netdoctor.reporters.sarif import guess_line
 
+    report = sanitize_report(report)
     sources: dict[str, list[str]] = {}
     lines = []
     for f in report.findings:

@@ -18,6 +18,7 @@ import math
 from typing import Any
 
 from netdoctor.findings import Report, TargetInfo
+from netdoctor.sanitize import sanitize_report
 from netdoctor.reporters.html.charts import Thresholds, grad_status
 
 EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -134,6 +135,7 @@ def _float(v: Any) -> float:
 
 def render(report: Report, *, width: int = 40, max_rows: int | None = None, **_opts: Any) -> str:
     """Plain-text gradient-flow charts of every checked model (the ``gradient_bars`` format)."""
+    report = sanitize_report(report)
     out: list[str] = []
     for i, t in enumerate(report.targets):
         lines = gradient_flow_lines(t, width, markup=False, max_rows=max_rows)

@@ -21,9 +21,7 @@ from typing import Any, Iterable
 
 from netdoctor.baseline import normalize_path
 from netdoctor.findings import Finding, LoadError, Report, Severity, TargetInfo
-
-_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
+from netdoctor.sanitize import escape_controls, sanitize_report
 
 def render(report: Report, *, fail_on: str | Severity = "error", suite_name: str = "netdoctor",
            **_opts: Any) -> str:
@@ -40,7 +38,8 @@ def render(report: Report, *, fail_on: str | Severity = "error", suite_name: str
         The XML document, ending with a newline.
     """
     threshold = None if str(fail_on).strip().lower() == "never" else Severity.parse(fail_on)
-    root = ET.Element("testsuites", name=suite_name)
+    report = sanitize_report(report)
+    root = ET.Element("testsuites", name=escape_controls(suite_name))
     totals = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
     for file, targets in _files(report).items():
         suite = _suite(report, file, targets, threshold)
@@ -79,7 +78,7 @@ def _suite(report: Report, file: str | None, items: list[TargetInfo | LoadError]
         case = ET.SubElement(suite, "testcase", classname=classname, name="load")
         if file:
             case.set("file", file)
-        ET.SubElement(case, "error", message=_clean(err.message), type="LoadError").text = _clean(
+        ET.SubElement(case, "error", message=err.message, type="LoadError").text = (
             f"{err.file}: {err.message}")
         counts["tests"] += 1
         counts["errors"] += 1
@@ -106,15 +105,15 @@ def _suite(report: Report, file: str | None, items: list[TargetInfo | LoadError]
         if failing:
             counts["failures"] += 1
             first = failing[0]
-            failure = ET.SubElement(case, "failure", message=_clean(_one_line(first)), type=f"{code} {name}")
-            failure.text = _clean("\n\n".join(_describe(f) for f in failing))
+            failure = ET.SubElement(case, "failure", message=_one_line(first), type=f"{code} {name}")
+            failure.text = "\n\n".join(_describe(f) for f in failing)
         elif code in skipped and not mine and code not in _ran(targets):
             counts["skipped"] += 1
             s = skipped[code]
-            ET.SubElement(case, "skipped", message=_clean((f"{s.part}: " if s.part else "") + s.reason))
+            ET.SubElement(case, "skipped", message=(f"{s.part}: " if s.part else "") + s.reason)
         notes = [f for f in mine if f not in failing] + [f for f in quiet if f.code == code]
         if notes:
-            ET.SubElement(case, "system-out").text = _clean("\n\n".join(_describe(f) for f in notes))
+            ET.SubElement(case, "system-out").text = "\n\n".join(_describe(f) for f in notes)
     for k, v in counts.items():
         suite.set(k, str(v))
     return suite
@@ -154,7 +153,3 @@ def _describe(f: Finding) -> str:
         lines.append(f"(suppressed: {why})")
     return "\n".join(lines)
 
-
-def _clean(text: str) -> str:
-    """Drop characters XML 1.0 cannot carry."""
-    return _INVALID_XML.sub("", text)

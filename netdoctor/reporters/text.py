@@ -14,6 +14,7 @@ import math
 from typing import Any, Iterable, Mapping
 
 from netdoctor.findings import Finding, Report, Severity, TargetInfo
+from netdoctor.sanitize import sanitize_report
 
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 SEVERITY_TITLE = {Severity.ERROR: "Errors", Severity.WARNING: "Warnings", Severity.INFO: "Info"}
@@ -59,6 +60,7 @@ def render(
     """
     from rich.console import Console
 
+    report = sanitize_report(report)
     buf = io.StringIO()
     console = Console(
         file=buf, width=width or 100, force_terminal=color, no_color=not color,

@@ -52,7 +52,7 @@ def test_junit_structure_and_counts() -> None:
     assert a["ND201 zero-weights"].find("failure") is None
     assert "zero-init head" in a["ND201 zero-weights"].find("system-out").text
     fail = a["ND301 vanishing-gradients"].find("failure")
-    assert fail.get("message") == "fc1: grad norm 1e-9 < 1e-4 <&>"  # control char dropped, rest escaped properly
+    assert fail.get("message") == "fc1: grad norm 1e-9 < 1e-4 \\x07<&>"  # control char shown as an escape, XML escaped
     assert "fc2" in fail.text and "Fix: Do the thing." in fail.text
     assert a["ND301 vanishing-gradients"].get("classname") == "netdoctor.models.a"
     assert a["ND301 vanishing-gradients"].get("file") == "models/a.py"
