@@ -109,15 +109,19 @@ class MonitorCore:
         if self.is_main and self._live_mode:
             self._live = start_live(self._live_mode == "auto")
 
-    def record(self, loss_start: int, losses: Sequence[float] | np.ndarray, sample: Sample | None = None) -> None:
-        """Add the per-step losses since the last call and, on a sampled step, the sample."""
+    def record(self, loss_start: int, losses: Sequence[float] | np.ndarray, sample: Sample | None = None,
+               grads: Sequence[float] | np.ndarray | None = None) -> None:
+        """Add the per-step losses (and total gradient norms, when measured) since the last call
+        and, on a sampled step, the sample."""
         losses = np.asarray(losses, dtype=np.float64).ravel()
-        self.recorder.add_losses(loss_start, losses)
+        self.recorder.add_losses(loss_start, losses, grads)
         if sample is not None:
             self.recorder.add_sample(sample)
         if self._log is not None:
             self._write({"type": "sample" if sample is not None else "losses", "loss_start": int(loss_start),
                          "losses": [json_num(v) for v in losses.tolist()],
+                         **({"grad_norms": [json_num(v) for v in np.asarray(grads, dtype=np.float64).tolist()]}
+                            if grads is not None else {}),
                          "sample": sample.to_json() if sample is not None else None})
         if self._live is not None and losses.size:
             self._live.update(status_line(self.recorder.last_step, losses, sample, self.fired.values()))
@@ -159,17 +163,20 @@ class MonitorCore:
                    "total": time.perf_counter() - self._t_start}
         return replace(report, timings=timings)
 
-    def close(self, tail_start: int | None = None, tail: Sequence[float] | np.ndarray = ()) -> None:
+    def close(self, tail_start: int | None = None, tail: Sequence[float] | np.ndarray = (),
+              tail_grads: Sequence[float] | np.ndarray | None = None) -> None:
         """Record the last losses, run a final check, close the log and the live line."""
         if self.closed:
             return
         self.closed = True
         try:
             if tail_start is not None and len(tail):
-                self.recorder.add_losses(tail_start, np.asarray(tail, dtype=np.float64))
+                self.recorder.add_losses(tail_start, np.asarray(tail, dtype=np.float64), tail_grads)
             if self._log is not None:
+                extra = ({"grad_norms": [json_num(v) for v in np.asarray(tail_grads, dtype=np.float64).tolist()]}
+                         if tail_grads is not None and len(tail) else {})
                 self._write({"type": "end", "loss_start": tail_start,
-                             "losses": [json_num(v) for v in np.asarray(tail, dtype=np.float64).tolist()]})
+                             "losses": [json_num(v) for v in np.asarray(tail, dtype=np.float64).tolist()], **extra})
             if self.on_error != "raise":
                 self.check()
         finally:
