@@ -175,6 +175,7 @@ class KerasCallback(keras.callbacks.Callback):
         self._weights = [v for vs in groups.values() for v in vs]
         self._slot = np.asarray([i for i, vs in enumerate(groups.values()) for _ in vs], dtype=np.int64)
         self._acts: list[tuple[str, str, tuple[float, float] | None]] = []
+        self._act_output: list[bool] = []
         self._feature_model = None
         notes: list[str] = []
         if self._held is not None:
@@ -188,6 +189,9 @@ class KerasCallback(keras.callbacks.Callback):
             "trainable_param_count": int(sum(int(np.prod(v.shape)) for v in model.trainable_weights)),
             "layers": self._layer_names, "layer_kinds": [kinds[n] for n in self._layer_names],
             "act_layers": [a[0] for a in self._acts], "act_kinds": [a[1] for a in self._acts],
+            "act_output": self._act_output if len(self._act_output) == len(self._acts) else [],
+            "optimizer": type(getattr(model, "optimizer", None)).__name__ if getattr(model, "optimizer", None) else None,
+            "scheduler": _schedule_name(getattr(model, "optimizer", None)),
             "grad_source": "held-batch" if self._held is not None else None, "notes": notes,
         })
 
@@ -203,12 +207,13 @@ class KerasCallback(keras.callbacks.Callback):
                 if act in DYING_ACTIVATIONS or act in SATURATING_ACTIVATIONS:
                     outputs.append(layer.output)
                     self._acts.append((layer.name, act, saturation_threshold(act, self._preact)))
+                    self._act_output.append(any(layer.output is o for o in model.outputs))
             if outputs:
                 ins = inputs[0] if len(inputs) == 1 else inputs
                 self._feature_model = keras.Model(ins, [model.outputs[0] if len(model.outputs) == 1 else model.outputs]
                                                   + outputs)
         except (AttributeError, ValueError, TypeError):
-            self._acts = []
+            self._acts, self._act_output = [], []
             notes.append("activation health was not measured: the model is not a functional/Sequential graph")
 
     def _losses(self, pending: list[tuple[int, int, Any]]) -> np.ndarray:
@@ -303,6 +308,12 @@ class KerasCallback(keras.callbacks.Callback):
             _release_step_loss(self.model)
         pend, self._pending = self._pending, []
         self.core.close(self._start, self._losses(pend) if pend else ())
+
+
+def _schedule_name(optimizer: Any) -> str | None:
+    """Class name of the optimizer's ``LearningRateSchedule``, if it has one."""
+    lr = getattr(optimizer, "_learning_rate", None)
+    return type(lr).__name__ if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule) else None
 
 
 def _capture_step_loss(model: Any) -> Any:
