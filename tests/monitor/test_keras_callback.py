@@ -142,3 +142,21 @@ def test_long_epoch_healthy_run_gives_no_finding(digits):
     report = cb.report()
     assert report.findings == (), [f.message for f in report.findings]
     assert cb.history().steps == 1350
+
+
+def test_cosine_decay_advice_cites_the_peak_and_the_rate_at_the_finding(digits):
+    x, y = digits
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(128, activation="relu"),
+                              keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)])
+    schedule = keras.optimizers.schedules.CosineDecay(1.0, decay_steps=560)
+    model.compile(keras.optimizers.SGD(schedule, momentum=0.9),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    cb = netdoctor.KerasCallback(every=10, held_batch=(x[:64], y[:64]))
+    model.fit(x, y, batch_size=64, epochs=20, verbose=0, callbacks=[cb])
+    lrs = [s.lr for s in cb.history().samples]
+    assert lrs[0] == pytest.approx(1.0, rel=1e-3) and lrs[-1] < 0.05  # the schedule, evaluated at each step
+    (f,) = cb.report().by_code("ND602")
+    assert f.evidence["peak_lr"] == pytest.approx(1.0, rel=1e-3) and f.evidence["lr"] > 0.9
+    assert "CosineDecay schedule, whose peak was 1" in f.recommendation and "peak of about 0.1" in f.recommendation
+    assert "CosineDecay(0.1" in f.snippet and "keras.optimizers.SGD(" in f.snippet

@@ -64,3 +64,38 @@ def test_nd610_is_silent_on_a_converged_output_sigmoid():
     assert h.act_output == (False, True)
     assert h.matrix("act_saturated")[1][-1, 1] >= 0.9  # the output is saturated: confident predictions
     assert "ND610" in mon.report().rules_run and not mon.report().by_code("ND610")
+
+
+def digits_torch():
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    x = (x - x.mean(0)) / (x.std(0) + 1e-8)
+    return torch.tensor(x, dtype=torch.float32), torch.tensor(y)
+
+
+def test_onecycle_advice_cites_the_rate_at_the_finding_and_the_peak_and_keeps_sgd():
+    x, y = digits_torch()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=600)
+    g = torch.Generator().manual_seed(0)
+    with netdoctor.watch(model, opt, every=10, scheduler=sched) as mon:
+        for _ in range(600):
+            i = torch.randint(0, len(x), (64,), generator=g)
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(x[i]), y[i])
+            loss.backward()
+            opt.step()
+            sched.step()
+            mon.step(loss)
+    (f,) = mon.report().by_code("ND603")  # blew up at the peak, then flat
+    assert mon.history().samples[-1].lr < 1e-3  # the annealed tail the old advice was based on
+    rate = f.evidence["lr"]
+    assert f.evidence["peak_lr"] == pytest.approx(1.0, rel=1e-3) and 0.05 < rate < 1.0
+    assert "OneCycleLR" in f.recommendation and "peak was 1" in f.recommendation
+    assert f"it was {rate:.3g} at step {f.step}" in f.recommendation
+    assert "OneCycleLR(optimizer, max_lr=0.1" in f.snippet and "SGD" in f.snippet and "Adam" not in f.snippet
+    for other in mon.report().findings:  # no advice anywhere switches the optimizer
+        assert "Adam" not in (other.snippet or "")

@@ -13,13 +13,12 @@ import numpy as np
 
 from netdoctor.findings import Finding, Severity
 from netdoctor.rules.format import fmt, pct
-from netdoctor.rules.snippets import lr_snippet
+from netdoctor.rules.training.advice import lr_advice
 from netdoctor.rules.spec import RuleContext, rule
 from netdoctor.rules.training.series import (
     first_run,
     history_of,
     initial_loss,
-    last_lr,
     loss_peak,
     loss_windows,
     sustained_best,
@@ -190,12 +189,12 @@ def diverging_loss(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     if not hits:
         return
     step, msg, ev = min(hits, key=lambda x: x[0])
-    lr = last_lr(h)
+    adv = lr_advice(ctx, h, step, 0.1)
     yield ctx.finding(
         msg,
-        recommendation="Lower the learning rate about 10x and clip the gradient norm.",
-        snippet=lr_snippet(ctx, lr, 0.1),
-        evidence={**ev, "initial_loss": init, "lr": lr},
+        recommendation=f"{adv.text} Clip the gradient norm.",
+        snippet=adv.snippet,
+        evidence={**ev, "initial_loss": init, **adv.evidence()},
         step=step,
     )
 
@@ -262,23 +261,24 @@ def stalled_loss(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     if flat < max(int(ctx.opt("min_windows")), ctx.opt("patience") * n) or level < ctx.opt("max_progress") * init:
         return
     start = int(win.start[b + 1])
-    peak = loss_peak(h)
+    peak = loss_peak(h)  # of the loss
     blew_up = peak >= 2 * init or level >= 1.5 * best
+    adv = lr_advice(ctx, h, start, 0.1 if blew_up else 10.0)
     if blew_up:  # the loss got worse before it went flat: the step size is too large, not too small
-        rec = ("The loss blew up or rose before it went flat: lower the learning rate about 10x "
-               "(and check ND607 for units that died on the way).")
+        rec = (f"The loss blew up or rose before it went flat: {adv.text[0].lower()}{adv.text[1:]} "
+               "(Check ND607 for units that died on the way.)")
     else:
         rec = ("Check the update-to-weight ratio (ND605) and dead or saturated units (ND607/ND610); "
-               "if the learning rate is too low, raise it about 10x.")
+               f"if the learning rate is too low: {adv.text[0].lower()}{adv.text[1:]}")
     yield ctx.finding(
         f"the loss has not improved by {pct(ctx.opt('min_delta'))} since step {start} "
         f"({int(win.end[-1]) - start + 1} of {int(win.end[-1]) + 1} steps, limit {pct(ctx.opt('patience'))} of the run) "
         f"and sits at {fmt(level, 3)}, {pct(level / init)} of the initial loss {fmt(init, 3)} "
         f"(stalls above {pct(ctx.opt('max_progress'))} are flagged)",
         recommendation=rec,
-        snippet=lr_snippet(ctx, last_lr(h), 0.1 if blew_up else 10.0),
+        snippet=adv.snippet,
         evidence={"plateau_level": level, "best_level": best, "initial_loss": init, "since_step": start,
-                  "windows_flat": flat, "windows": n, "peak": peak},
+                  "windows_flat": flat, "windows": n, "peak": peak, **adv.evidence()},
         step=start,
     )
 
@@ -366,10 +366,11 @@ def oscillating_loss(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]
     else:
         detail = (f"swings up and down across windows of {win.size} steps without net progress "
                   f"(medians {', '.join(fmt(float(x), 3) for x in win.median[i - g + 1:i + 1])})")
+    adv = lr_advice(ctx, h, start, 0.3)
     yield ctx.finding(
         f"the loss oscillates from step {start}: it {detail} for {p}+ consecutive windows",
-        recommendation="Lower the learning rate about 2-5x (or the momentum) so the optimizer stops overshooting.",
-        snippet=lr_snippet(ctx, last_lr(h), 0.3),
+        recommendation=f"{adv.text} (Or lower the momentum) so the optimizer stops overshooting.",
+        snippet=adv.snippet,
         evidence={"pattern": kind, "lag1": float(win.lag1[i]), "window_median": float(win.median[i])},
         step=start,
     )

@@ -18,14 +18,15 @@ from typing import Iterator
 import numpy as np
 
 from netdoctor.findings import Finding, Report, Severity
+from netdoctor.history import History
 from netdoctor.rules.format import fmt, name_list, pct
-from netdoctor.rules.snippets import lr_snippet
+from netdoctor.rules.training.advice import lr_advice
+
 from netdoctor.rules.spec import RuleContext, rule
 from netdoctor.rules.training.series import (
     first_span,
     history_of,
     initial_loss,
-    last_lr,
     loss_level_at,
     loss_peak,
     robust_percentile,
@@ -142,6 +143,17 @@ def gradient_spikes(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     )
 
 
+def _faded(h: History, ratio: float = 1e-3) -> bool:
+    """Whether some layer's gradient fell below ``ratio`` of its first sampled norm (units died or
+    saturated above it): its updates are tiny because no signal arrives, not because the rate is low."""
+    _, G = h.matrix("layer_grad")
+    if G.shape[0] < 2:
+        return False
+    g0 = G[0]
+    with np.errstate(invalid="ignore"):
+        return bool(((G[1:] <= ratio * g0) & (g0 > 0)).any())
+
+
 @rule(code="ND605", name="update-ratio", needs={Need.HISTORY}, severity=Severity.WARNING,
       options={"low": 1e-4, "high": 0.1, "patience": 5, "min_steps": 100, "lr_floor": 0.1, "low_loss_frac": 0.5})
 def update_ratio(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
@@ -221,24 +233,23 @@ def update_ratio(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
         i = first_span((med < ctx.opt("low")) & lrn[p - 1:], ends, 1, min_steps, starts)
         if i is not None and kind != "embedding" and not (med > ctx.opt("high")).any():
             low.append((name, int(starts[i]), float(med[i])))
-    if high or loss_peak(h) >= 2 * initial_loss(h):
+    if high or loss_peak(h) >= 2 * initial_loss(h) or _faded(h):
         low = []  # the step size was too large at some point: tiny updates now are a symptom, not the cause
-    lr_now = last_lr(h)
     for group, word, limit in ((high, "above", "high"), (low, "below", "low")):
         if not group:
             continue
         step = min(x[1] for x in group)
         worst = max(group, key=lambda x: x[2]) if word == "above" else min(group, key=lambda x: x[2])
         factor = 1e-3 / worst[2]  # the ratio scales with the learning rate; aim for ~1e-3
-        target = f"about {float(f'{lr_now * factor:.2g}'):g} (now {lr_now:g})" if lr_now else f"about {fmt(factor)}x"
+        adv = lr_advice(ctx, h, step, factor)
         yield ctx.finding(
             f"update-to-weight ratio {word} {fmt(ctx.opt(limit))} for {len(group)} layer(s) "
             f"({name_list([g[0] for g in group])}): median {fmt(worst[2])} in `{worst[0]}` over {p} consecutive "
             f"samples from step {step}, for {min_steps}+ steps (healthy ~1e-3)",
             layer=worst[0] if len(group) == 1 else None,
-            recommendation=f"{'Lower' if word == 'above' else 'Raise'} the learning rate to {target}.",
-            snippet=lr_snippet(ctx, lr_now, factor),
-            evidence={"layers": {g[0]: g[2] for g in group}, "limit": ctx.opt(limit), "lr": lr_now},
+            recommendation=adv.text,
+            snippet=adv.snippet,
+            evidence={"layers": {g[0]: g[2] for g in group}, "limit": ctx.opt(limit), **adv.evidence()},
             step=step,
         )
 
@@ -308,10 +319,9 @@ def fading_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]
         f"start to {fmt(g)} at step {step} (limit {fmt(ctx.opt('ratio'))}x its initial norm, for {p}+ samples "
         f"and {min_steps}+ steps)",
         layer=name if len(hits) == 1 else None,
-        recommendation="Find what blocks the gradient above these layers (dead or saturated units, ND607/ND610) "
-                       "and lower the learning rate.",
-        snippet=ctx.snippet(torch="torch.optim.Adam(model.parameters(), lr=1e-3)  # and nn.LeakyReLU()",
-                            keras="keras.optimizers.Adam(learning_rate=1e-3)  # and activation='leaky_relu'"),
+        recommendation="Find what blocks the gradient above these layers (dead or saturated units, ND607/ND610); "
+                       + (adv := lr_advice(ctx, h, step, 0.1)).text[0].lower() + adv.text[1:],
+        snippet=adv.snippet,
         evidence={"layers": {x[0]: {"initial": x[2], "at_step": x[3], "step": x[1]} for x in hits},
                   "initial_loss": init},
         step=step,
