@@ -99,3 +99,31 @@ def test_onecycle_advice_cites_the_rate_at_the_finding_and_the_peak_and_keeps_sg
     assert "OneCycleLR(optimizer, max_lr=0.1" in f.snippet and "SGD" in f.snippet and "Adam" not in f.snippet
     for other in mon.report().findings:  # no advice anywhere switches the optimizer
         assert "Adam" not in (other.snippet or "")
+
+
+def test_outlier_batch_every_40_steps_gives_nd604_with_its_steps_and_outlier_batches():
+    # targets x1000 on every 40th batch (never a sampled step at every=50 except step 200, 400...):
+    # gradient p99/median ~50; before, only sampled steps were measured and ND604 never fired
+    x, y = regression_data()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=1e-5)
+    g = torch.Generator().manual_seed(0)
+    with netdoctor.watch(model, opt, every=50) as mon:
+        for t in range(600):
+            i = torch.randint(0, len(x), (32,), generator=g)
+            yb = y[i] * (1000.0 if t % 40 == 39 else 1.0)
+            opt.zero_grad()
+            loss = nn.functional.mse_loss(model(x[i]), yb)
+            loss.backward()
+            opt.step()
+            mon.step(loss)
+    _, gn = mon.history().step_grad_norms()
+    assert gn.size == 600 and np.percentile(gn, 99) / np.median(gn) > 20
+    (f,) = mon.report().by_code("ND604")
+    assert f.evidence["per_step"] and f.evidence["spike_steps"][:3] == [39, 79, 119]
+    assert "steps 39, 79, 119" in f.message and f.step == 39
+    assert "Outlier batches" in f.recommendation and f.evidence["outlier_batches"]
+    clip = f.evidence["max_norm"]
+    assert np.median(gn) < clip < np.min(gn[39::40])  # the clip norm cuts every spike, not the ordinary steps
+    assert f"max_norm={clip:g}" in f.snippet

@@ -52,6 +52,19 @@ def healthy_clip_norm(norms: np.ndarray, healthy: np.ndarray, q: float) -> float
     return float(f"{v:.2g}") if v > 0 else 1.0
 
 
+def _loss_spikes_at(h: History, at: list[int], factor: float = 3.0, span: int = 20) -> int:
+    """How many of the steps ``at`` had a loss at least ``factor`` times the median of the ``span`` steps before."""
+    ls, lv = h.finite_loss()
+    if not lv.size:
+        return 0
+    ref = trailing_median(lv, span)
+    idx = np.searchsorted(ls, np.asarray(at, dtype=np.int64))
+    ok = (idx < ls.size)
+    idx = idx[ok]
+    hit = (ls[idx] == np.asarray(at)[ok]) & (ref[idx] > 0) & (lv[idx] >= factor * ref[idx])
+    return int(hit.sum())
+
+
 def _clip(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan | str:
     """Clip at the recommended norm, judged on a minibatch probe (where spikes can happen)."""
     norm = f.evidence.get("max_norm")
@@ -67,12 +80,15 @@ def gradient_spikes(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """Gradient-norm spikes far above the running median.
 
     ## What it does
-    On each sampled step, compares the total gradient norm with the median of the previous
-    ``context`` samples (at least the early-training median, see ``min_history``). A norm at
+    Compares the total gradient norm of every step (the monitor keeps it as a device scalar,
+    like the loss; on histories without it, of each sampled step) with the median of the previous
+    ``context`` steps (samples) (at least the early-training median, see ``min_history``). A norm at
     least ``factor`` times that reference is a spike. The rule
     fires when at least ``min_spikes`` spikes occurred, and recommends clipping at the
     ``clip_percentile``-th percentile of the non-spike samples (the observed healthy range),
-    so ordinary steps are untouched and spikes are cut down to size.
+    so ordinary steps are untouched and spikes are cut down to size. The finding lists the
+    spike steps; when the loss spiked at the same steps (3x its running median) the
+    recommendation says "outlier batches": the data of those steps is the cause.
 
     ## Why is this bad?
     One spike moves the weights by an order of magnitude more than a normal step and can undo
@@ -114,7 +130,11 @@ def gradient_spikes(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     h = history_of(snap)
     if h is None:
         return
-    steps, g = h.series("grad_norm")
+    steps, g = h.step_grad_norms()  # every step's norm when the monitor measured it
+    per_step = g.size > len(h.samples)
+    what = "steps" if per_step else "sampled steps"
+    if not per_step:
+        steps, g = h.series("grad_norm")
     k, ctxn = int(ctx.opt("min_history")), int(ctx.opt("context"))
     if g.size <= k:
         return
@@ -130,15 +150,26 @@ def gradient_spikes(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     clip = healthy_clip_norm(g, ~spikes & np.isfinite(g), ctx.opt("clip_percentile"))
     first = int(np.argmax(spikes))
     worst = int(np.argmax(ratios))
+    spike_steps = [int(x) for x in steps[spikes]]
+    shown = ", ".join(str(x) for x in spike_steps[:8]) + (", ..." if n > 8 else "")
+    outliers = _loss_spikes_at(h, spike_steps)
+    if outliers >= max(2, n // 2):  # the loss spiked at the same steps: the batches themselves are outliers
+        rec = (f"Outlier batches: the loss spiked too at {outliers} of these {n} steps, so these batches' data or "
+               f"targets are far outside the rest (inspect them: the steps are in the finding). Clip the gradient "
+               f"norm at {clip:g}, the {ctx.opt('clip_percentile'):g}th percentile of the healthy steps, which cuts "
+               f"every spike down to the ordinary range.")
+    else:
+        rec = (f"Clip the gradient norm at {clip:g}, the {ctx.opt('clip_percentile'):g}th percentile of the healthy "
+               "steps: it cuts every spike down to the ordinary range.")
     yield ctx.finding(
-        f"{n} of {g.size} sampled steps had a gradient-norm spike >= {fmt(ctx.opt('factor'))}x the running median "
-        f"(first at step {int(steps[first])}; largest {fmt(float(g[worst]))}, {fmt(float(ratios[worst]))}x, at step "
+        f"{n} of {g.size} {what} had a gradient-norm spike >= {fmt(ctx.opt('factor'))}x the running median "
+        f"(steps {shown}; largest {fmt(float(g[worst]))}, {fmt(float(ratios[worst]))}x, at step "
         f"{int(steps[worst])}; limit {int(ctx.opt('min_spikes'))} spikes)",
-        recommendation=f"Clip the gradient norm at {clip:g}, the {ctx.opt('clip_percentile'):g}th percentile "
-                       "of the healthy steps.",
+        recommendation=rec,
         snippet=clip_norm_snippet(ctx, clip),
         evidence={"spikes": n, "samples": int(g.size), "max_norm": clip, "largest": float(g[worst]),
-                  "largest_ratio": float(ratios[worst]), "median_norm": float(np.median(g))},
+                  "largest_ratio": float(ratios[worst]), "median_norm": float(np.median(g)),
+                  "spike_steps": spike_steps[:100], "per_step": per_step, "outlier_batches": outliers >= max(2, n // 2)},
         step=int(steps[first]),
     )
 
