@@ -152,7 +152,7 @@ class TorchMonitor:
             "layers": [n for n, _, _ in self._layers], "layer_kinds": [k for _, k, _ in self._layers],
             "act_layers": [n for n, _, _, _ in self._acts], "act_kinds": [a for _, a, _, _ in self._acts],
             "grad_source": "backward", "world_size": self._world, "act_output": self._act_output,
-            "optimizer": type(optimizer).__name__ if optimizer is not None else None,
+            "optimizer": _optimizer_name(optimizer),
             "scheduler": type(scheduler).__name__ if scheduler is not None else None,
             "suppressions": {k: v for k, v in marks.items() if v},
         })
@@ -348,6 +348,17 @@ class TorchMonitor:
             return None
         lrs = [float(g["lr"]) for g in self.optimizer.param_groups if g.get("lr") is not None]
         return max(lrs) if lrs else None
+
+
+def _optimizer_name(optimizer: Any) -> str | None:
+    """Class name of the user's optimizer, through wrappers (accelerate's AcceleratedOptimizer,
+    Lightning's LightningOptimizer)."""
+    for _ in range(3):
+        inner = getattr(optimizer, "optimizer", None) or getattr(optimizer, "_optimizer", None)
+        if inner is None or inner is optimizer:
+            break
+        optimizer = inner
+    return type(optimizer).__name__ if optimizer is not None else None
 
 
 def _output_activations(model: torch.nn.Module, acts: list[torch.nn.Module]) -> list[bool]:

@@ -10,12 +10,15 @@ the user's optimizer class (an SGD run is not told to switch to Adam).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from netdoctor.history import History
 from netdoctor.rules.format import fmt
-from netdoctor.rules.spec import RuleContext
+
+if TYPE_CHECKING:  # the rule context is only passed through; importing it would join the rules' import cycle
+    from netdoctor.rules.spec import RuleContext
 
 #: torch schedulers whose peak is a constructor argument other than the optimizer's lr.
 _PEAK_ARG = {"OneCycleLR": "max_lr", "CyclicLR": "max_lr"}
