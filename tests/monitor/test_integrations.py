@@ -143,3 +143,62 @@ def test_hf_trainer_on_error(tmp_path, on_error):
         return
     trainer.train()
     assert cb.report().findings and trainer.state.global_step < 120
+
+
+DDP_SCRIPT = '''
+import json, logging, os, sys
+import torch, lightning as L
+from torch import nn
+from netdoctor.integrations.lightning import NetdoctorCallback
+
+torch.set_num_threads(1)
+out = sys.argv[1]
+
+
+class Module(L.LightningModule):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return nn.functional.cross_entropy(self.net(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=50.0)
+
+
+if __name__ == "__main__":
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(512, 16, generator=g)
+    data = torch.utils.data.TensorDataset(x, x[:, :4].argmax(1))
+    cb = NetdoctorCallback(every=4, preflight=False)
+    rank = int(os.environ.get("LOCAL_RANK", 0))
+    logging.getLogger("netdoctor.monitor").addHandler(logging.FileHandler(os.path.join(out, f"log{rank}.txt")))
+    trainer = L.Trainer(max_epochs=4, strategy="ddp", devices=2, accelerator="cpu", callbacks=[cb], logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(Module(), torch.utils.data.DataLoader(data, batch_size=32))
+    h = cb.history()
+    json.dump({"world": trainer.world_size, "steps": h.steps, "grad": [s.grad_norm for s in h.samples],
+               "codes": sorted({f.code for f in cb.report().findings})}, open(os.path.join(out, f"r{rank}.json"), "w"))
+'''
+
+
+def test_lightning_ddp_two_processes_gloo(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    _lightning()
+    script = tmp_path / "ddp_fit.py"
+    script.write_text(DDP_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0, r1 = (json.loads((tmp_path / f"r{r}.json").read_text()) for r in (0, 1))
+    assert r0["world"] == 2 and r0["steps"] == r1["steps"] == 4 * 8  # 512 samples / 2 ranks / 32
+    assert all(g is not None for g in r0["grad"]) and r0["grad"] == r1["grad"]  # all-reduced: the same on each rank
+    assert r0["codes"] and r0["codes"] == r1["codes"]
+    assert "netdoctor ND6" in (tmp_path / "log0.txt").read_text()
+    assert (tmp_path / "log1.txt").read_text() == ""  # rank 1 never logs
