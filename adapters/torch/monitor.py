@@ -50,6 +50,11 @@ from netdoctor.monitor.core import MonitorCore
 from netdoctor.snapshot import KIND_OTHER, WEIGHT_KINDS
 
 
+#: Per-step gradient norms of tensors above this many entries use a strided subsample...
+_SUB_MIN = 32768
+#: ...of at least this many entries.
+_SUB_KEEP = 8192
+
 NO_GRAD_WARNING = ("netdoctor: no gradient was found on a sampled step (the gradients are None or all "
                    "zero), so the gradient rules ND604/ND608/ND609 are skipped; call monitor.step(loss) after "
                    "loss.backward() and before optimizer.zero_grad()")
@@ -133,6 +138,10 @@ class TorchMonitor:
         self._slot_list = [i for i, (_, _, ps) in enumerate(self._layers) for _ in ps]
         self._index_cache: dict[tuple[int, ...], torch.Tensor] = {}
         self._params = [p for p in inner.parameters() if p.requires_grad]
+        self._strides = [max(1, p.numel() // _SUB_KEEP) if p.numel() > _SUB_MIN else 1 for p in self._params]
+        self._scales: dict[tuple[int, ...], torch.Tensor] = {}
+        self._any_stride = any(k > 1 for k in self._strides)
+        self._all_key = tuple(range(len(self._params)))
         has_conv1d = any(isinstance(m, torch.nn.Conv1d) for m in inner.modules())
         self._unit_axis3 = 1 if has_conv1d else -1
         self._acts: list[tuple[str, str, torch.nn.Module, tuple[float, float] | None]] = []
@@ -175,8 +184,19 @@ class TorchMonitor:
             raise RuntimeError("monitor.step() after monitor.close()")
         self._pending.append(loss.detach() if isinstance(loss, torch.Tensor) else float(loss))
         if self._step_grad:
-            grads = [p.grad for p in self._params if p.grad is not None]
-            self._pending_g.append(_norms(grads) if grads else None)
+            gs = [p.grad for p in self._params]
+            if all(g is not None for g in gs):  # the usual case: every parameter has a gradient
+                if self._any_stride:
+                    gs = [g.reshape(-1)[::k] if k > 1 else g for g, k in zip(gs, self._strides)]
+                self._pending_g.append((self._all_key, _norms(gs)))
+            else:
+                st = self._strides
+                idx = tuple(i for i, g in enumerate(gs) if g is not None)
+                if idx:
+                    self._pending_g.append((idx, _norms([gs[i].reshape(-1)[::st[i]] if st[i] > 1 else gs[i]
+                                                         for i in idx])))
+                else:
+                    self._pending_g.append(None)
         t = self._t
         self._t = t + 1
         if t % self.every == 0:
@@ -260,20 +280,38 @@ class TorchMonitor:
         return _stack_losses(pending, self._device).cpu().numpy().astype(np.float64)
 
     def _host_grads(self, pending: list[Any]) -> np.ndarray:
-        """Total gradient norm per pending step (NaN where the step had no gradient)."""
+        """Total gradient norm per pending step (NaN where the step had no gradient).
+
+        Tensors above ``_SUB_MIN`` entries were measured on a fixed strided subsample (every
+        k-th entry, at least ``_SUB_KEEP`` of them); their squared norms are scaled back up by
+        ``numel / entries kept``. On ordinary gradients the estimate is within ~1% of the exact
+        norm (a 1024x1024 layer: 1063 vs 1062); sampled steps still measure exact norms.
+        """
         out = np.full(len(pending), np.nan)
         have = [i for i, g in enumerate(pending) if g]
         if have:
             dev = self._device
-            sq = [torch.stack([n.float().to(dev) for n in pending[i]]).square().sum() for i in have] \
-                if len({len(pending[i]) for i in have}) > 1 else \
-                list(torch.stack([torch.stack(pending[i]) for i in have]).float().square().sum(1).to(dev))
-            tot = torch.stack(sq)
+            keys = {pending[i][0] for i in have}
+            if len(keys) == 1:  # the usual case: one stack for all steps
+                (key,) = keys
+                norms = torch.stack([n for i in have for n in pending[i][1]]).float().to(dev).view(len(have), len(key))
+                tot = (norms.square() * self._scale_of(key)).sum(1)
+            else:
+                tot = torch.stack([(torch.stack(pending[i][1]).float().to(dev).square()
+                                    * self._scale_of(pending[i][0])).sum() for i in have])
             if self._world > 1:
                 torch.distributed.all_reduce(tot)
                 tot /= self._world
             out[have] = tot.sqrt().cpu().numpy().astype(np.float64) / self._grad_scale
         return out
+
+    def _scale_of(self, key: tuple[int, ...]) -> torch.Tensor:
+        scale = self._scales.get(key)
+        if scale is None:
+            ns = [self._params[i].numel() for i in key]
+            scale = self._scales[key] = torch.tensor(
+                [n / len(range(0, n, self._strides[i])) for i, n in zip(key, ns)], device=self._device)
+        return scale
 
     def _sample(self, t: int) -> None:
         t0 = time.perf_counter()
