@@ -4,8 +4,8 @@ Measures, in one run (about 2 minutes on 2 CPU cores):
 
 1. PyTorch step-time overhead of ``netdoctor.watch`` at the default ``every`` and at
    ``every=10`` and ``every=1``, against the same loop without the monitor, on two models:
-   a tiny digits-sized MLP (worst case: a step is a fraction of a millisecond, so fixed
-   per-step costs show) and an MNIST-sized MLP. Configurations are interleaved round by round
+   a 64-128-128-10 MLP (worst case: a step is a fraction of a millisecond, so fixed
+   per-step costs show) and a 64-1024-1024-10 MLP, batch 64; CPU time and wall. Configurations are interleaved round by round
    and the median round is reported, so background load hits all of them alike.
 2. Keras: ``model.fit`` with no callback, with ``KerasCallback`` (default ``every``, with and
    without a held batch for gradients, and ``every=1``) and with
@@ -16,6 +16,9 @@ Times are CPU time (thread CPU for the single-threaded torch loop, process CPU f
 which background load on a shared machine disturbs far less than wall time.
 3. Memory over 10,000 monitored steps: Python/numpy allocations (tracemalloc) and RSS at
    step 1,000 and step 10,000, at the default ``every`` and at ``every=1``.
+
+4. Trainer integrations: Lightning ``Trainer.fit`` and Hugging Face ``Trainer.train`` with and
+   without netdoctor's callback, interleaved pairs (median of 5).
 
 Usage: ``python bench/bench_monitor.py [--quick] [--json out.json]``.
 """
@@ -53,8 +56,9 @@ def _rss_mb() -> float:
 # -- 1. PyTorch overhead ---------------------------------------------------------------
 
 def torch_loop(sizes: tuple[int, ...], batch: int, steps: int, every: int | None,
-               seed: int = 0) -> tuple[float, float, float]:
-    """(CPU s per step, one-time CPU s of watch() + close(), monitor self-time per step) of an Adam loop.
+               seed: int = 0) -> tuple[float, float, float, float]:
+    """(CPU s per step, one-time CPU s of watch() + close(), monitor self-time per step, wall s per step)
+    of an Adam loop.
 
     Thread CPU time, not wall time: with torch on one thread all the work is on this thread,
     and CPU time is far less disturbed than wall time by other processes on a shared machine.
@@ -78,6 +82,7 @@ def torch_loop(sizes: tuple[int, ...], batch: int, steps: int, every: int | None
     c0 = time.thread_time()
     mon = netdoctor.watch(model, opt, every=every) if every else None
     t0 = time.thread_time()
+    w0 = time.perf_counter()
     for t in range(steps):
         i = (t % 16) * batch
         opt.zero_grad(set_to_none=True)
@@ -87,36 +92,41 @@ def torch_loop(sizes: tuple[int, ...], batch: int, steps: int, every: int | None
         if mon is not None:
             mon.step(loss)
     t1 = time.thread_time()
+    wall = (time.perf_counter() - w0) / steps
     self_time = mon.core.overhead_s / steps if mon is not None else 0.0
     if mon is not None:
         mon.close()
-    return (t1 - t0) / steps, (t0 - c0) + (time.thread_time() - t1), self_time
+    return (t1 - t0) / steps, (t0 - c0) + (time.thread_time() - t1), self_time, wall
 
 
 def bench_torch(rounds: int, steps: int) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    models = {"tiny MLP 64-128-64-10, batch 64": ((64, 128, 64, 10), 64),
-              "MNIST MLP 784-256-128-10, batch 64": ((784, 256, 128, 10), 64)}
+    models = {"MLP 64-128-128-10, batch 64": ((64, 128, 128, 10), 64),
+              "MLP 64-1024-1024-10, batch 64": ((64, 1024, 1024, 10), 64)}
     configs: list[int | None] = [None, DEFAULT_EVERY, 10, 1]
     out: dict[str, Any] = {}
     for name, (sizes, batch) in models.items():
         torch_loop(sizes, batch, 50, DEFAULT_EVERY)  # warm-up: imports, allocator, rule registry
         times: dict[Any, list[float]] = {c: [] for c in configs}
+        walls: dict[Any, list[float]] = {c: [] for c in configs}
         fixed: dict[Any, list[float]] = {c: [] for c in configs}
         selft: dict[Any, list[float]] = {c: [] for c in configs}
         for r in range(rounds):
             for c in configs if r % 2 == 0 else reversed(configs):
-                per_step, once, own = torch_loop(sizes, batch, steps, c)
+                per_step, once, own, wall = torch_loop(sizes, batch, steps, c)
                 times[c].append(per_step)
+                walls[c].append(wall)
                 fixed[c].append(once)
                 selft[c].append(own)
         base = statistics.median(times[None])
+        wbase = statistics.median(walls[None])
         rows = {}
         for c in configs[1:]:
             t = statistics.median(times[c])
             rows[f"every={c}"] = {"step_ms": t * 1e3, "overhead_pct": 100 * (t - base) / base,
+                                  "wall_overhead_pct": 100 * (statistics.median(walls[c]) - wbase) / wbase,
                                   "extra_us_per_step": (t - base) * 1e6,
                                   "setup_and_close_ms": statistics.median(fixed[c]) * 1e3,
                                   "self_us_per_step": statistics.median(selft[c]) * 1e6,
@@ -200,6 +210,90 @@ def bench_memory(every: int, steps: int = 10_000) -> dict[str, Any]:
     return marks
 
 
+# -- 4. Trainer integrations: Lightning and Hugging Face ---------------------------------
+
+def bench_trainers(pairs: int) -> dict[str, Any]:
+    """Lightning ``Trainer.fit`` and HF ``Trainer.train`` with and without netdoctor's callback,
+    interleaved pair by pair (process CPU time and wall, median of ``pairs``)."""
+    import logging
+    import warnings
+
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(1)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    out: dict[str, Any] = {}
+
+    def timed(fn: Callable[[], None]) -> tuple[float, float]:
+        c, w = time.process_time(), time.perf_counter()
+        fn()
+        return time.process_time() - c, time.perf_counter() - w
+
+    def measure(name: str, run: Callable[[bool], None]) -> None:
+        run(True)  # warm-up
+        res: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+        for r in range(pairs):
+            for with_cb in ((False, True) if r % 2 == 0 else (True, False)):
+                res[with_cb].append(timed(lambda: run(with_cb)))
+        row = {}
+        for i, what in enumerate(("cpu", "wall")):
+            base = statistics.median(x[i] for x in res[False])
+            cb = statistics.median(x[i] for x in res[True])
+            row[f"{what}_s"] = base
+            row[f"{what}_overhead_pct"] = 100 * (cb - base) / base
+        out[name] = row
+
+    if importlib.util.find_spec("lightning") is not None:
+        import lightning as L
+
+        from netdoctor.integrations.lightning import NetdoctorCallback as LitCallback
+
+        x = torch.randn(64 * 64, 64)
+        data = torch.utils.data.TensorDataset(x, x[:, :10].argmax(1))
+
+        class Module(L.LightningModule):
+            def __init__(self) -> None:
+                super().__init__()
+                self.net = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
+
+            def training_step(self, batch: Any, i: int) -> Any:
+                return nn.functional.cross_entropy(self.net(batch[0]), batch[1])
+
+            def configure_optimizers(self) -> Any:
+                return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+        def lit(with_cb: bool) -> None:
+            torch.manual_seed(0)
+            cbs = [LitCallback(preflight=False)] if with_cb else []
+            L.Trainer(max_epochs=2, callbacks=cbs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, accelerator="cpu", devices=1).fit(
+                Module(), torch.utils.data.DataLoader(data, batch_size=64))
+
+        measure("Lightning Trainer.fit, MLP 64-128-128-10, 128 steps", lit)
+    if importlib.util.find_spec("transformers") is not None and importlib.util.find_spec("accelerate") is not None:
+        import transformers
+
+        from netdoctor.integrations.transformers import NetdoctorCallback as HFCallback
+
+        ids = torch.randint(5, 64, (512, 12), generator=torch.Generator().manual_seed(0))
+        rows = [{"input_ids": i, "attention_mask": torch.ones_like(i), "labels": int(i[0] > 34)} for i in ids]
+        with tempfile.TemporaryDirectory() as tmp:
+            def hf(with_cb: bool) -> None:
+                torch.manual_seed(0)
+                cfg = transformers.BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                              intermediate_size=64, max_position_embeddings=32, num_labels=2)
+                args = transformers.TrainingArguments(output_dir=tmp, max_steps=64, per_device_train_batch_size=16,
+                                                      logging_steps=1000, save_strategy="no", report_to=[], use_cpu=True,
+                                                      disable_tqdm=True)
+                transformers.Trainer(model=transformers.BertForSequenceClassification(cfg), args=args,
+                                     train_dataset=rows, callbacks=[HFCallback()] if with_cb else []).train()
+
+            measure("HF Trainer.train, tiny BERT (2x32), 64 steps", hf)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer rounds (noisier numbers)")
@@ -216,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name}: baseline {r['baseline_step_ms']:.3f} ms/step")
         for cfg, v in r.items():
             if cfg.startswith("every="):
-                print(f"    {cfg:<9} {v['step_ms']:.3f} ms/step  overhead {v['overhead_pct']:+6.2f}% "
+                print(f"    {cfg:<9} {v['step_ms']:.3f} ms/step  overhead CPU {v['overhead_pct']:+6.2f}% "
+                      f"wall {v['wall_overhead_pct']:+6.2f}% "
                       f"({v['extra_us_per_step']:+.1f} us/step) | monitor self-time {v['self_us_per_step']:.1f} us/step "
                       f"= {v['self_pct']:.2f}% | once: watch()+close() {v['setup_and_close_ms']:.1f} ms")
 
@@ -248,6 +343,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  every={every:<3} step {label:>3}: {v['traced_kb']:7.1f} KiB traced, RSS {v['rss_mb']:.0f} MiB, "
                   f"history store {v['history_kb']:.0f} KiB, {v['loss_points']} loss points, {v['samples']} samples")
         print(f"  every={every:<3} 10k/1k: traced x{b['traced_kb'] / a['traced_kb']:.3f}, RSS {b['rss_mb'] - a['rss_mb']:+.1f} MiB")
+    pairs = 5
+    print(f"== Trainer callbacks vs plain training (process CPU and wall, median of {pairs} interleaved pairs)")
+    results["trainers"] = bench_trainers(pairs)
+    for k, v in results["trainers"].items():
+        print(f"  {k:<52} plain {v['cpu_s']:.2f} CPU s / {v['wall_s']:.2f} s wall; with netdoctor "
+              f"CPU {v['cpu_overhead_pct']:+6.1f}% wall {v['wall_overhead_pct']:+6.1f}%")
     print(f"== done in {time.perf_counter() - t0:.0f} s")
     if args.json:
         with open(args.json, "w") as fh:

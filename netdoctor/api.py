@@ -18,7 +18,7 @@ from netdoctor.engine import merged_needs, run_rules, selected_rules
 from netdoctor.findings import Report
 from netdoctor.frameworks import detect_framework, get_adapter
 from netdoctor.snapshot import ProbeSettings
-from netdoctor.integrations import lightning
+from netdoctor.integrations import lightning_module as lightning
 from netdoctor.verify import NOT_VERIFIED, verify_report
 
 __all__ = ["check", "check_model"]

@@ -115,6 +115,13 @@ class History:
         grad_source: How gradients were measured (``"backward"``, ``"held-batch"``) or
             ``None`` when they were not.
         notes: Remarks for the report (why something was not measured).
+        grad_values: Total gradient norm of every step, aligned with ``loss_values`` (NaN
+            where it was not measured, and for archived points).
+        act_output: Per activation layer, whether its output is the model's output (ND610
+            exempts those, as ND402 does: a converged sigmoid output is saturated by design).
+        optimizer: Class name of the optimizer (``"SGD"``, ``"Adam"``), when known.
+        scheduler: Class name of the learning-rate schedule (``"OneCycleLR"``,
+            ``"CosineDecay"``), when known.
     """
 
     framework: str = "torch"
@@ -134,11 +141,23 @@ class History:
     last_loss_finite: bool = True
     grad_source: str | None = None
     notes: tuple[str, ...] = ()
+    grad_values: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    act_output: tuple[bool, ...] = ()
+    optimizer: str | None = None
+    scheduler: str | None = None
 
     def finite_loss(self) -> tuple[np.ndarray, np.ndarray]:
         """``(steps, values)`` of the loss points with a finite value."""
         ok = np.isfinite(self.loss_values)
         return self.loss_steps[ok], self.loss_values[ok]
+
+    def step_grad_norms(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps, values)`` of the per-step gradient norms that were measured (may be empty)."""
+        g = self.grad_values
+        if g.size != self.loss_values.size:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        ok = ~np.isnan(g)
+        return self.loss_steps[ok], g[ok]
 
     @property
     def usable_samples(self) -> tuple[Sample, ...]:
@@ -187,6 +206,7 @@ class HistoryRecorder:
         self.max_samples = max(4, max_samples)
         self._rs = np.zeros(2 * recent, dtype=np.int64)     # recent steps (compacted when full)
         self._rv = np.zeros(2 * recent, dtype=np.float64)   # recent values
+        self._rg = np.full(2 * recent, np.nan)               # recent per-step gradient norms
         self._n = 0
         self._arch = np.zeros((archive + 1, 4))             # first step, sum of finite, finite count, width
         self._na = 0
@@ -213,11 +233,13 @@ class HistoryRecorder:
         self._has = np.zeros((n, len(_SAMPLE_FIELDS)), dtype=bool)
 
     # -- recording -----------------------------------------------------------------
-    def add_losses(self, start: int, values: Sequence[float] | np.ndarray) -> None:
-        """Record the losses of consecutive steps ``start, start+1, ...``."""
+    def add_losses(self, start: int, values: Sequence[float] | np.ndarray,
+                   grads: Sequence[float] | np.ndarray | None = None) -> None:
+        """Record the losses (and optionally the total gradient norms) of steps ``start, start+1, ...``."""
         v = np.asarray(values, dtype=np.float64).ravel()
         if v.size == 0:
             return
+        g = np.full(v.size, np.nan) if grads is None else np.asarray(grads, dtype=np.float64).ravel()
         steps = np.arange(start, start + v.size, dtype=np.int64)
         bad = ~np.isfinite(v)
         if bad.any():
@@ -232,8 +254,9 @@ class HistoryRecorder:
             k = min(self._rv.size - self._n, v.size)
             self._rs[self._n:self._n + k] = steps[:k]
             self._rv[self._n:self._n + k] = v[:k]
+            self._rg[self._n:self._n + k] = g[:k]
             self._n += k
-            steps, v = steps[k:], v[k:]
+            steps, v, g = steps[k:], v[k:], g[k:]
 
     def _evict(self, k: int) -> None:
         """Fold the ``k`` oldest full-resolution points into the archive buckets."""
@@ -251,6 +274,7 @@ class HistoryRecorder:
             b[3] += 1
         self._rs[:self._n - k] = self._rs[k:self._n]
         self._rv[:self._n - k] = self._rv[k:self._n]
+        self._rg[:self._n - k] = self._rg[k:self._n]
         self._n -= k
 
     def _merge_archive(self) -> None:
@@ -311,6 +335,7 @@ class HistoryRecorder:
         steps = np.concatenate([a[:, 0].astype(np.int64), self._rs[:self._n]])
         vals = np.concatenate([arch_mean, self._rv[:self._n]])
         widths = np.concatenate([a[:, 3].astype(np.int64), np.ones(self._n, dtype=np.int64)])
+        grads = np.concatenate([np.full(self._na, np.nan), self._rg[:self._n]])
         m = self.meta
         return History(
             framework=m.get("framework", "torch"), every=self.every,
@@ -320,13 +345,15 @@ class HistoryRecorder:
             steps=int(widths.sum()), last_step=self.last_step,
             first_nonfinite_step=self.first_nonfinite_step, nonfinite_count=self.nonfinite_count,
             last_loss_finite=self.last_loss_finite, grad_source=m.get("grad_source"),
-            notes=tuple(m.get("notes", ())),
+            notes=tuple(m.get("notes", ())), grad_values=grads,
+            act_output=tuple(bool(x) for x in m.get("act_output", ())),
+            optimizer=m.get("optimizer"), scheduler=m.get("scheduler"),
         )
 
     @property
     def nbytes(self) -> int:
         """Bytes of the preallocated storage (the whole footprint of the recorded history)."""
-        arrays = [self._rs, self._rv, self._arch, self._step, self._has, *self._cols.values()]
+        arrays = [self._rs, self._rv, self._rg, self._arch, self._step, self._has, *self._cols.values()]
         return int(sum(x.nbytes for x in arrays))
 
 

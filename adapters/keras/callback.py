@@ -2,11 +2,14 @@
 
 What is measured, and how (Keras callbacks never see gradients or the training batch):
 
-* **Loss of every step**, from ``logs["loss"]``. Keras 3 reports the running mean of the
-  epoch, so the per-batch loss is recovered as ``k * mean_k - (k - 1) * mean_(k-1)``; the
-  log tensors are only converted to numbers on sampled steps (no per-step sync). A NaN is
-  exact to the step; the last, smaller batch of an epoch comes out slightly shrunk towards
-  the epoch mean (its weight in the running mean is unknown).
+* **Loss of every step**, from the step itself: on the TensorFlow backend the callback wraps
+  the model's ``compute_loss`` for the duration of ``fit`` (the train function is retraced
+  once at the start and once more at the next ``fit`` after it) so that each step's own loss
+  is stored in a scalar variable, read after the batch (no per-step conversion to numbers).
+  ``logs["loss"]`` is Keras 3's float32 running mean of the epoch; rebuilding per-step losses
+  from it (``k * mean_k - (k - 1) * mean_(k-1)``) is rounding noise late in a long epoch, so
+  that is only the fallback on other backends or a model whose ``compute_loss`` cannot be
+  wrapped.
 * **Update-to-weight ratios** from weight deltas: on a sampled step the weight matrices are
   copied in ``on_train_batch_begin`` and compared in ``on_train_batch_end``, so the ratio
   is exactly that of the real optimizer step on the real batch.
@@ -41,11 +44,15 @@ import numpy as np
 from netdoctor.config import Config
 from netdoctor.findings import Report
 from netdoctor.history import DYING_ACTIVATIONS, SATURATING_ACTIVATIONS, History, Sample
-from netdoctor.monitor.core import MonitorCore, TrainingError
+from netdoctor.monitor.core import MonitorCore, TrainingError, logger
 from netdoctor.adapters._common import saturation_threshold
 
 NO_HELD_BATCH = ("gradient norms were not measured: Keras callbacks cannot see gradients; pass "
                  "KerasCallback(held_batch=(x, y)) to measure them on a held batch")
+NO_HELD_ACTIVATIONS = ("activation health was not measured: Keras callbacks cannot see the training batch's "
+                       "activations; pass KerasCallback(held_batch=(x, y)) to measure them on a held batch")
+START_WARNING = ("netdoctor: without held_batch the gradient and activation rules (ND604, ND607-ND610) are off "
+                 "for this run; pass KerasCallback(held_batch=(x_val[:64], y_val[:64])) to turn them on")
 
 
 def _layer_info(layer: Any) -> tuple[str, str | None]:
@@ -105,6 +112,7 @@ class KerasCallback(keras.callbacks.Callback):
         self._prev_mean: tuple[int, float] = (-1, 0.0)   # (index in epoch, running mean)
         self._before: list[np.ndarray] | None = None
         self._probed: tuple[Any, Any, Any, Any] = (None, None, None, None)
+        self._step_loss = _capture_step_loss(self.model)
         self._setup()
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
@@ -119,8 +127,8 @@ class KerasCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         t = self._t
-        loss = (logs or {}).get("loss")
-        self._pending.append((t, int(batch), loss))
+        loss = self._step_loss.read_value() if self._step_loss is not None else (logs or {}).get("loss")
+        self._pending.append((t, -1 if self._step_loss is not None else int(batch), loss))
         self._t = t + 1
         if t % self.every == 0:
             try:
@@ -167,18 +175,23 @@ class KerasCallback(keras.callbacks.Callback):
         self._weights = [v for vs in groups.values() for v in vs]
         self._slot = np.asarray([i for i, vs in enumerate(groups.values()) for _ in vs], dtype=np.int64)
         self._acts: list[tuple[str, str, tuple[float, float] | None]] = []
+        self._act_output: list[bool] = []
         self._feature_model = None
         notes: list[str] = []
         if self._held is not None:
             self._build_feature_model(layers, notes)
         else:
-            notes.append(NO_HELD_BATCH)
+            notes += [NO_HELD_BATCH, NO_HELD_ACTIVATIONS]
+            logger.warning(START_WARNING)
         self.core.start({
             "framework_version": f"{keras.__version__} ({keras.backend.backend()})",
             "model_class": type(model).__name__, "param_count": int(model.count_params()),
             "trainable_param_count": int(sum(int(np.prod(v.shape)) for v in model.trainable_weights)),
             "layers": self._layer_names, "layer_kinds": [kinds[n] for n in self._layer_names],
             "act_layers": [a[0] for a in self._acts], "act_kinds": [a[1] for a in self._acts],
+            "act_output": self._act_output if len(self._act_output) == len(self._acts) else [],
+            "optimizer": type(getattr(model, "optimizer", None)).__name__ if getattr(model, "optimizer", None) else None,
+            "scheduler": _schedule_name(getattr(model, "optimizer", None)),
             "grad_source": "held-batch" if self._held is not None else None, "notes": notes,
         })
 
@@ -194,12 +207,13 @@ class KerasCallback(keras.callbacks.Callback):
                 if act in DYING_ACTIVATIONS or act in SATURATING_ACTIVATIONS:
                     outputs.append(layer.output)
                     self._acts.append((layer.name, act, saturation_threshold(act, self._preact)))
+                    self._act_output.append(any(layer.output is o for o in model.outputs))
             if outputs:
                 ins = inputs[0] if len(inputs) == 1 else inputs
                 self._feature_model = keras.Model(ins, [model.outputs[0] if len(model.outputs) == 1 else model.outputs]
                                                   + outputs)
         except (AttributeError, ValueError, TypeError):
-            self._acts = []
+            self._acts, self._act_output = [], []
             notes.append("activation health was not measured: the model is not a functional/Sequential graph")
 
     def _losses(self, pending: list[tuple[int, int, Any]]) -> np.ndarray:
@@ -210,6 +224,9 @@ class KerasCallback(keras.callbacks.Callback):
             if loss is None:
                 continue
             m = float(_np(loss))
+            if i < 0:  # the step's own loss
+                out[n] = m
+                continue
             if i <= prev_i:  # a new epoch (the running mean was reset)
                 prev_i, prev_m = -1, 0.0
             k, k0 = i + 1, prev_i + 1
@@ -287,8 +304,50 @@ class KerasCallback(keras.callbacks.Callback):
     def _finish(self) -> None:
         if self.core.closed:
             return
+        if self._step_loss is not None:
+            _release_step_loss(self.model)
         pend, self._pending = self._pending, []
         self.core.close(self._start, self._losses(pend) if pend else ())
+
+
+def _schedule_name(optimizer: Any) -> str | None:
+    """Class name of the optimizer's ``LearningRateSchedule``, if it has one."""
+    lr = getattr(optimizer, "_learning_rate", None)
+    return type(lr).__name__ if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule) else None
+
+
+def _capture_step_loss(model: Any) -> Any:
+    """Wrap ``model.compute_loss`` so each train step stores its own loss in a TF variable.
+
+    Returns the variable, or ``None`` when not possible (another backend): the callback then
+    falls back to the running means in ``logs``. The train function is retraced so the
+    wrapper is in it; :func:`_release_step_loss` undoes both.
+    """
+    if keras.backend.backend() != "tensorflow" or "compute_loss" in vars(model):
+        return None
+    import tensorflow as tf
+
+    var = tf.Variable(float("nan"), trainable=False, dtype=tf.float32)
+    original = model.compute_loss
+
+    def compute_loss(*args: Any, **kwargs: Any) -> Any:
+        loss = original(*args, **kwargs)
+        if kwargs.get("training", True):
+            var.assign(tf.cast(tf.reshape(loss, ()), tf.float32))
+        return loss
+
+    object.__setattr__(model, "compute_loss", compute_loss)
+    model._nd_step_loss = True
+    model.make_train_function(force=True)
+    return var
+
+
+def _release_step_loss(model: Any) -> None:
+    """Restore the model's own ``compute_loss`` and drop the train function traced with the wrapper."""
+    if "compute_loss" in vars(model):
+        object.__delattr__(model, "compute_loss")
+    if vars(model).pop("_nd_step_loss", None):
+        model.train_function = None
 
 
 def _np(v: Any) -> np.ndarray:

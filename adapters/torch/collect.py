@@ -49,7 +49,7 @@ from netdoctor.adapters.torch.state import SavedState, cuda_devices, seeded
 from netdoctor.adapters.torch.step import LossWatch, split_batch, to_device
 from netdoctor.adapters.torch.trace import Probe
 from netdoctor.errors import UnsupportedModelError
-from netdoctor.integrations.lightning import TrainingStep
+from netdoctor.integrations.lightning_module import TrainingStep
 from netdoctor.snapshot import KIND_CONV, WEIGHT_KINDS, ModelSnapshot, Need, ProbeSettings
 from netdoctor.suppress import marks_of
 

@@ -1,6 +1,6 @@
 """The model's own training step as the probe: a batch in, the loss it computes out.
 
-A :class:`~netdoctor.integrations.lightning.TrainingStep` replaces ``model(x)`` followed by a
+A :class:`~netdoctor.integrations.lightning_module.TrainingStep` replaces ``model(x)`` followed by a
 loss: the adapter calls it inside its probe, so the forward pass the step makes is measured
 layer by layer, and the loss tensor it returns is the one differentiated. :class:`LossWatch`
 (a ``TorchFunctionMode`` beside the probe's) notes which loss function the step called and on

@@ -1,6 +1,17 @@
-"""Integrations with libraries around the frameworks (Lightning, Hugging Face), imported lazily.
+"""Integrations with the libraries around the frameworks, each imported only when used.
 
-Nothing here imports torch, Lightning or transformers at import time: classes are recognised by
-their class hierarchy's module names, and the library is imported only inside the function that
-needs it.
+Checking the code people have (``netdoctor check``, ``netdoctor.check``):
+
+    lightning_module.py  a LightningModule checked with its own data and training_step; no Lightning import
+    hf_pretrained.py     a Hugging Face ``save_pretrained`` folder built offline with its own loss
+
+The training monitor where people train (each imports its library at import time, so import
+them by name: ``from netdoctor.integrations.lightning import NetdoctorCallback``):
+
+    lightning.py         NetdoctorCallback for ``lightning.Trainer`` (and ``pytorch_lightning``)
+    transformers.py      NetdoctorCallback for the Hugging Face ``transformers.Trainer``
+    dashboards.py        TensorBoard ``SummaryWriter`` and wandb runs as ``log_to=``
+    _findings.py         what both callbacks do with the findings that fired (loggers, on_error)
+
+``import netdoctor`` never imports this package.
 """

@@ -1,219 +1,165 @@
-"""PyTorch Lightning: a ``LightningModule`` checked as it is, with its own data and its own loss.
+"""``NetdoctorCallback`` for Lightning: pre-flight check + the training monitor during ``fit``.
 
-* :func:`is_lightning_module` / :func:`lightning_classes` recognise ``LightningModule`` and
-  ``LightningDataModule`` subclasses by their class hierarchy (``lightning`` and the older
-  ``pytorch_lightning`` package alike), without importing Lightning.
-* :func:`datamodule_batch` instantiates a ``LightningDataModule`` with no arguments, runs
-  ``setup("fit")`` and takes the first batch of ``train_dataloader()``.
-* :class:`TrainingStep` is the probe loss of a ``LightningModule``: ``training_step(batch, 0)``
-  run outside a ``Trainer`` (``self.log``/``self.log_dict`` are no-ops, ``self.trainer`` is a
-  stand-in with the attributes a first training step reads). The torch adapter runs it inside
-  its probe, so the forward pass the step makes is measured and the loss it returns is the one
-  differentiated. :func:`outside_trainer` puts every attribute it set back.
+Usage::
+
+    from netdoctor.integrations.lightning import NetdoctorCallback
+    trainer = lightning.Trainer(callbacks=[NetdoctorCallback(every=50)])
+    trainer.fit(module, datamodule)
+
+What happens, and where:
+
+* **Pre-flight** (``preflight=True``): at the first training batch, :func:`netdoctor.check` runs
+  on that batch with the module's own ``training_step`` as the loss (the module and the batch
+  are left as they were; ``self.log`` calls inside are dropped). Its findings are logged like
+  the monitor's and kept in :attr:`NetdoctorCallback.preflight_report`.
+* **Monitor**: a :class:`netdoctor.adapters.torch.monitor.TorchMonitor` on the LightningModule.
+  The step's loss is taken in ``on_before_backward`` (the loss Lightning is about to
+  backpropagate) and the monitor steps in ``on_after_backward``: the gradients are complete and
+  not yet zeroed or stepped. The update-to-weight ratio measured on a sampled step is therefore
+  that of the previous optimizer step (one real update either way). With
+  ``accumulate_grad_batches=k`` a monitor step is one micro-batch.
+* **Findings**: logged on the ``"netdoctor.monitor"`` logger on rank zero only, and written to the
+  trainer's loggers as metrics ``netdoctor/<code>`` (1 at the step where they fired).
+* ``on_error``: ``"warn"`` logs; ``"stop"`` sets ``trainer.should_stop`` (Lightning ends the fit
+  cleanly); ``"raise"`` raises :class:`netdoctor.monitor.TrainingError` out of ``fit``.
+
+Under DDP every rank runs the monitor (the per-step statistics are all-reduced, one collective
+per sampled step); only rank zero logs, prints and writes ``log_to``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import inspect
-import types
-from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+import logging
+from typing import Any
 
-_MODULE_CLASSES = {"lightning.pytorch.core.module.LightningModule", "pytorch_lightning.core.module.LightningModule"}
-_DATAMODULE_CLASSES = {"lightning.pytorch.core.datamodule.LightningDataModule",
-                       "pytorch_lightning.core.datamodule.LightningDataModule"}
+try:
+    import lightning.pytorch as pl
+except ImportError:  # pragma: no cover - the standalone package
+    import pytorch_lightning as pl  # type: ignore[no-redef]
 
+import torch
 
-def _mro_names(cls: type) -> set[str]:
-    return {f"{getattr(k, '__module__', '')}.{k.__qualname__}" for k in getattr(cls, "__mro__", ())}
-
-
-def is_lightning_module(obj: Any) -> bool:
-    """``obj`` is a ``LightningModule`` instance."""
-    return not inspect.isclass(obj) and bool(_mro_names(type(obj)) & _MODULE_CLASSES)
+from netdoctor.findings import Report
+from netdoctor.history import History
+from netdoctor.integrations._findings import FindingSink
 
 
-def is_module_class(obj: Any) -> bool:
-    """``obj`` is a ``LightningModule`` subclass (not the base class itself)."""
-    return inspect.isclass(obj) and bool(_mro_names(obj) & _MODULE_CLASSES) and \
-        f"{obj.__module__}.{obj.__qualname__}" not in _MODULE_CLASSES
+class NetdoctorCallback(pl.Callback):
+    """Lightning callback running netdoctor's pre-flight check and training monitor.
 
-
-def is_datamodule_class(obj: Any) -> bool:
-    """``obj`` is a ``LightningDataModule`` subclass (not the base class itself)."""
-    return inspect.isclass(obj) and bool(_mro_names(obj) & _DATAMODULE_CLASSES) and \
-        f"{obj.__module__}.{obj.__qualname__}" not in _DATAMODULE_CLASSES
-
-
-def defined_in(module: types.ModuleType, predicate: Any) -> list[tuple[str, type]]:
-    """``(name, class)`` of the classes defined in ``module`` itself (not imported) that satisfy ``predicate``."""
-    return [(k, v) for k, v in vars(module).items()
-            if inspect.isclass(v) and v.__module__ == module.__name__ and predicate(v)]
-
-
-def prepared(module: Any) -> Any:
-    """Call ``configure_model()`` when the class defines it (Lightning builds layers there); return the module."""
-    if overrides(module, "configure_model"):
-        module.configure_model()
-    return module
-
-
-def _base_hook(cls: type, name: str) -> Any:
-    for k in cls.__mro__:
-        if f"{k.__module__}.{k.__qualname__}" in _MODULE_CLASSES | _DATAMODULE_CLASSES:
-            return getattr(k, name, None)
-    return None
-
-
-def overrides(obj: Any, name: str) -> bool:
-    """The class of ``obj`` defines ``name`` itself rather than inheriting Lightning's default hook."""
-    base = _base_hook(type(obj), name)
-    mine = getattr(type(obj), name, None)
-    return mine is not None and mine is not base
-
-
-def datamodule_batch(datamodule: Any) -> Any:
-    """``setup("fit")``, then the first batch of ``train_dataloader()`` (the loader object is returned)."""
-    datamodule.setup("fit")
-    return datamodule.train_dataloader()
-
-
-class ProbeTrainer:
-    """What ``self.trainer`` reads during a probe ``training_step`` outside a real ``Trainer``.
-
-    The first step of a first epoch on one device, in full precision; logging is off
-    (``barebones``). Reading any other attribute raises an ``AttributeError`` that names it.
+    Args:
+        every: Sampling period in steps (see ``netdoctor.watch``).
+        on_error: ``"warn"``, ``"stop"`` or ``"raise"`` when a finding at ``fail_on`` fires.
+        fail_on: Severity that triggers ``on_error``.
+        preflight: Run ``netdoctor.check`` on the first training batch.
+        log_to: JSONL log, a TensorBoard ``SummaryWriter`` or a ``wandb`` run (rank zero).
+        **watch_kwargs: Passed to :class:`~netdoctor.adapters.torch.monitor.TorchMonitor`
+            (``select``, ``ignore``, ``config``, ``activations``, ...).
     """
 
-    current_epoch = 0
-    global_step = 0
-    training = True
-    validating = testing = predicting = sanity_checking = False
-    barebones = True
-    fast_dev_run = False
-    world_size = num_devices = num_nodes = 1
-    local_rank = global_rank = node_rank = 0
-    is_global_zero = True
-    max_epochs = 1
-    max_steps = -1
-    min_epochs = min_steps = None
-    accumulate_grad_batches = 1
-    gradient_clip_val = None
-    log_every_n_steps = 50
-    precision = "32-true"
-    logger = None
-    loggers: list = []
-    callbacks: list = []
-    optimizers: list = []
-    lr_scheduler_configs: list = []
-    num_training_batches = 1
-    estimated_stepping_batches = 1
-    callback_metrics: dict = {}
-    logged_metrics: dict = {}
-    progress_bar_metrics: dict = {}
+    def __init__(self, every: int = 50, on_error: str = "warn", *, fail_on: str = "error", preflight: bool = True,
+                 log_to: Any = None, **watch_kwargs: Any) -> None:
+        super().__init__()
+        from netdoctor.monitor.core import ON_ERROR
 
-    def __init__(self, module: Any, datamodule: Any = None) -> None:
-        self.lightning_module = module
-        self.model = module
-        self.datamodule = datamodule
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, not {on_error!r}")
+        self.every, self.on_error, self.fail_on = every, on_error, fail_on
+        self.preflight = preflight
+        self.log_to = log_to
+        self.watch_kwargs = watch_kwargs
+        self.monitor: Any = None
+        self.preflight_report: Report | None = None
+        self._loss: Any = None
+        self._preflown = False
+        self._sink: FindingSink | None = None
 
-    def __getattr__(self, name: str) -> Any:
-        raise AttributeError(
-            f"training_step() read self.trainer.{name}, which netdoctor's probe (outside a Trainer) does not "
-            "provide; guard it, or check the model with a data function and loss_fn instead")
+    # -- Lightning hooks -----------------------------------------------------------
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        from netdoctor.adapters.torch.monitor import TorchMonitor
+
+        opt = trainer.optimizers[0] if trainer.optimizers else None
+        configs = getattr(trainer, "lr_scheduler_configs", None) or []
+        sched = configs[0].scheduler if configs else None
+        self.monitor = TorchMonitor(pl_module, opt, every=self.every, on_error="warn", fail_on=self.fail_on,
+                                    scheduler=sched, live=False, log_to=self.log_to, **self.watch_kwargs)
+        self._sink = FindingSink(self.monitor.core, self.on_error, self.fail_on)
+
+    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        if self.preflight and not self._preflown:
+            self._preflown = True
+            self.preflight_report = _preflight(pl_module, batch, batch_idx)
+            if self.preflight_report is not None:
+                self._sink.announce(self.preflight_report.findings, trainer, label="pre-flight")
+
+    def on_before_backward(self, trainer: Any, pl_module: Any, loss: torch.Tensor) -> None:
+        self._loss = loss
+
+    def on_after_backward(self, trainer: Any, pl_module: Any) -> None:
+        if self.monitor is None or self._loss is None:
+            return
+        self.monitor.step(self._loss)
+        self._loss = None
+        if self._sink.react(trainer, trainer.global_step):
+            trainer.should_stop = True
+
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        self._close(trainer)
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        if self.monitor is not None:
+            self.monitor.close()
+
+    # -- public API ----------------------------------------------------------------
+    def report(self) -> Report:
+        """The monitor's report of the run (pre-flight findings are in :attr:`preflight_report`)."""
+        return self.monitor.report()
+
+    def history(self) -> History:
+        return self.monitor.history()
+
+    def _close(self, trainer: Any) -> None:
+        if self.monitor is not None and not self.monitor.core.closed:
+            self.monitor.close()
+            self._sink.react(trainer, trainer.global_step, final=True)
 
 
-@contextlib.contextmanager
-def outside_trainer(module: Any, datamodule: Any = None) -> Iterator[None]:
-    """Let ``training_step`` run without a ``Trainer``; put every attribute back afterwards."""
-    from torch import nn
+class _StepLoss(torch.nn.Module):
+    """The LightningModule seen as ``batch -> training_step loss`` (for the pre-flight check)."""
 
-    lightning = [m for m in module.modules() if is_lightning_module(m)] if isinstance(module, nn.Module) else [module]
-    saved = []
-    for m in lightning:
-        saved.append((m, {k: m.__dict__[k] for k in ("log", "log_dict") if k in m.__dict__}, m.__dict__.get("_trainer")))
-        object.__setattr__(m, "log", _no_log)
-        object.__setattr__(m, "log_dict", _no_log)
-        if m.__dict__.get("_trainer") is None:
-            object.__setattr__(m, "_trainer", ProbeTrainer(module, datamodule))
-    metrics = _metric_states(module)
+    def __init__(self, module: Any, batch_idx: int) -> None:
+        super().__init__()
+        self.module = module
+        self.batch_idx = batch_idx
+
+    def forward(self, *parts: Any) -> torch.Tensor:
+        batch = parts[0] if len(parts) == 1 else list(parts)
+        out = self.module.training_step(batch, self.batch_idx)
+        return out["loss"] if isinstance(out, dict) else out
+
+
+def _preflight(module: Any, batch: Any, batch_idx: int) -> Report | None:
+    """``netdoctor.check`` on the first batch with the module's own ``training_step`` loss.
+
+    ``None`` (with a log line) when the batch is neither a tensor nor a tuple/list of tensors.
+    """
+    from netdoctor.api import check
+
+    if isinstance(batch, torch.Tensor):
+        inputs: Any = batch
+    elif isinstance(batch, (tuple, list)) and all(isinstance(b, torch.Tensor) for b in batch):
+        inputs = tuple(batch)
+    else:
+        logging.getLogger("netdoctor.monitor").warning(
+            "netdoctor: no pre-flight check: the batch is a %s, not a tensor or a tuple of tensors", type(batch).__name__)
+        return None
+    saved = {k: vars(module).get(k) for k in ("log", "log_dict")}
+    module.log = module.log_dict = lambda *a, **k: None  # training_step's logging is not a real step
     try:
-        yield
+        return check(_StepLoss(module, batch_idx), inputs, None, loss_fn=lambda out, _y: out)
     finally:
-        for m, attrs, trainer in saved:
-            for k in ("log", "log_dict"):
-                if k in attrs:
-                    object.__setattr__(m, k, attrs[k])
-                else:
-                    m.__dict__.pop(k, None)
-            object.__setattr__(m, "_trainer", trainer)
-        _restore_metric_states(metrics)
-
-
-def _no_log(*args: Any, **kwargs: Any) -> None:
-    return None
-
-
-def _metric_states(module: Any) -> list[tuple[Any, dict[str, Any]]]:
-    """torchmetrics ``Metric`` states (``training_step`` updates them), to put back afterwards."""
-    import copy
-
-    out = []
-    modules = module.modules() if hasattr(module, "modules") else ()
-    for m in modules:
-        defaults = getattr(m, "_defaults", None)
-        if isinstance(defaults, Mapping) and hasattr(m, "_update_count"):
-            names = [*defaults, "_update_count", "_computed", "_forward_cache", "_update_called"]
-            out.append((m, {k: copy.copy(m.__dict__[k]) for k in names if k in m.__dict__}))
-    return out
-
-
-def _restore_metric_states(saved: list[tuple[Any, dict[str, Any]]]) -> None:
-    for m, state in saved:
-        for k, v in state.items():
-            object.__setattr__(m, k, v)
-
-
-@dataclass(frozen=True, eq=False)
-class TrainingStep:
-    """The probe loss of a ``LightningModule``: its own ``training_step(batch, 0)``.
-
-    Passed as ``loss_fn`` with the batch as ``inputs``; the torch adapter calls
-    :meth:`__call__` with the batch on the model's device (capped to ``max_samples``) inside its
-    probe, in place of ``model(x)`` followed by a loss.
-
-    Attributes:
-        module: The ``LightningModule``.
-        datamodule: The ``LightningDataModule`` the batch came from, if any (``self.trainer.datamodule``).
-    """
-
-    module: Any
-    datamodule: Any = None
-
-    name = "training_step()"
-
-    def __call__(self, batch: Any) -> Any:
-        """Run ``training_step(batch, 0)`` and return the loss tensor it produced."""
-        from netdoctor.errors import LossError
-
-        if getattr(self.module, "automatic_optimization", True) is False:
-            raise LossError(f"{type(self.module).__name__} uses manual optimization: its training_step() steps the "
-                            "optimizer itself, which a probe must not do; check its network with a data function "
-                            "and loss_fn instead")
-        with outside_trainer(self.module, self.datamodule):
-            try:
-                out = self.module.training_step(batch, 0)
-            except AttributeError as exc:
-                if "netdoctor" in str(exc):
-                    raise LossError(str(exc)) from exc
-                raise
-        if isinstance(out, Mapping):
-            if "loss" not in out:
-                raise LossError(f"{type(self.module).__name__}.training_step() returned a dict without 'loss' "
-                                f"(keys: {', '.join(map(str, out))}); return the loss or {{'loss': loss, ...}}")
-            out = out["loss"]
-        if out is None:
-            raise LossError(f"{type(self.module).__name__}.training_step() returned None for the probe batch "
-                            "(it skips the batch); return the loss")
-        return out
+        for k, v in saved.items():
+            if v is None:
+                vars(module).pop(k, None)
+            else:
+                setattr(module, k, v)

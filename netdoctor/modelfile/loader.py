@@ -14,11 +14,11 @@ A *model file* is a Python file that defines (each list in the order it is tried
   a LightningModule's ``example_input_array``; ``input_shape`` for synthetic inputs
   (:mod:`netdoctor.modelfile.datafiles`);
 * the loss: a LightningModule's own ``training_step``
-  (:class:`~netdoctor.integrations.lightning.TrainingStep`), else a module-level callable
+  (:class:`~netdoctor.integrations.lightning_module.TrainingStep`), else a module-level callable
   ``loss_fn``, ``criterion`` or ``loss`` (``(output, target) -> loss``).
 
 Saved Keras models (``.keras``, ``.h5``) are loaded through the Keras adapter, Hugging Face
-folders by :mod:`netdoctor.integrations.huggingface`. Importing the file and calling its
+folders by :mod:`netdoctor.integrations.hf_pretrained`. Importing the file and calling its
 functions is :mod:`netdoctor.modelfile.usercode`, seeded by :mod:`netdoctor.modelfile.seeding`.
 Everything a user can get wrong raises a :class:`~netdoctor.errors.NetdoctorError` with a
 one-line message that says what to do next.
@@ -35,7 +35,7 @@ from typing import Any
 
 from netdoctor.errors import ModelLoadError, NetdoctorError
 from netdoctor.frameworks import detect_framework, get_adapter
-from netdoctor.integrations import lightning
+from netdoctor.integrations import lightning_module as lightning
 from netdoctor.modelfile.datafiles import (
     call_for_batch,
     find_batch,
@@ -139,7 +139,7 @@ def load_model_file(
         raise ModelLoadError(f"no such file: {path}; check the path (run from the project root?)")
     suffix = p.suffix.lower()
     if p.is_dir():
-        from netdoctor.integrations import huggingface
+        from netdoctor.integrations import hf_pretrained as huggingface
 
         if not huggingface.is_model_folder(p):
             raise ModelLoadError(f"{path} is a directory without config.json; name the model files, "

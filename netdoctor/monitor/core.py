@@ -51,7 +51,8 @@ class MonitorCore:
     Args:
         framework: ``"torch"`` or ``"keras"``.
         every: Sampling period in steps.
-        log_to: Path of the JSONL log (main process only), or ``None``.
+        log_to: Path of the JSONL log, a TensorBoard ``SummaryWriter`` or a ``wandb`` run
+            (:mod:`netdoctor.integrations.dashboards`; main process only), or ``None``.
         live: Show the live status line: ``True``, ``False`` or ``"auto"`` (on a terminal).
         print_report: Print the text report at :meth:`close`.
         on_error: ``"warn"`` (log it), ``"stop"`` (set :attr:`should_stop`) or ``"raise"``
@@ -88,6 +89,10 @@ class MonitorCore:
         self.should_stop = False
         self.closed = False
         self.overhead_s = 0.0
+        self._dash_target: Any = None
+        self._dash: Any = None
+        if log_to is not None and not isinstance(log_to, (str, os.PathLike)):
+            self._dash_target, log_to = log_to, None  # a TensorBoard writer or a wandb run
         self._log_path = os.fspath(log_to) if log_to is not None else None
         self._log: Any = None
         self._live_mode = live
@@ -108,17 +113,27 @@ class MonitorCore:
             self._write(header)
         if self.is_main and self._live_mode:
             self._live = start_live(self._live_mode == "auto")
+        if self.is_main and self._dash_target is not None:
+            from netdoctor.integrations.dashboards import Dashboard
 
-    def record(self, loss_start: int, losses: Sequence[float] | np.ndarray, sample: Sample | None = None) -> None:
-        """Add the per-step losses since the last call and, on a sampled step, the sample."""
+            self._dash = Dashboard(self._dash_target, self.meta)
+
+    def record(self, loss_start: int, losses: Sequence[float] | np.ndarray, sample: Sample | None = None,
+               grads: Sequence[float] | np.ndarray | None = None) -> None:
+        """Add the per-step losses (and total gradient norms, when measured) since the last call
+        and, on a sampled step, the sample."""
         losses = np.asarray(losses, dtype=np.float64).ravel()
-        self.recorder.add_losses(loss_start, losses)
+        self.recorder.add_losses(loss_start, losses, grads)
         if sample is not None:
             self.recorder.add_sample(sample)
         if self._log is not None:
             self._write({"type": "sample" if sample is not None else "losses", "loss_start": int(loss_start),
                          "losses": [json_num(v) for v in losses.tolist()],
+                         **({"grad_norms": [json_num(v) for v in np.asarray(grads, dtype=np.float64).tolist()]}
+                            if grads is not None else {}),
                          "sample": sample.to_json() if sample is not None else None})
+        if self._dash is not None:
+            self._dash.record(loss_start, losses, None if grads is None else np.asarray(grads, dtype=np.float64), sample)
         if self._live is not None and losses.size:
             self._live.update(status_line(self.recorder.last_step, losses, sample, self.fired.values()))
         nonfinite = self.recorder.first_nonfinite_step is not None and not self._seen_nonfinite
@@ -129,7 +144,7 @@ class MonitorCore:
     def check(self) -> list[Finding]:
         """Run the rules now; announce and return the findings that fired for the first time.
 
-        Live checks are throttled so that they cost at most about 1% of the wall time; a
+        Live checks are throttled so that they cost at most about 0.5% of the wall time; a
         non-finite loss is checked at once.
         """
         t0 = time.perf_counter()
@@ -143,8 +158,10 @@ class MonitorCore:
                            f.step, f.message)
                 if self._log is not None:
                     self._write({"type": "finding", **f.to_dict()})
+        if new and self._dash is not None:
+            self._dash.findings(new)
         cost = time.perf_counter() - t0
-        self._next_eval = time.perf_counter() + 100 * cost  # live checks take at most ~1% of the time
+        self._next_eval = time.perf_counter() + 200 * cost  # live checks take at most ~0.5% of the time
         bad = [f for f in new if f.severity >= self.fail_on]
         if bad and self.on_error == "stop":
             self.should_stop = True
@@ -159,20 +176,28 @@ class MonitorCore:
                    "total": time.perf_counter() - self._t_start}
         return replace(report, timings=timings)
 
-    def close(self, tail_start: int | None = None, tail: Sequence[float] | np.ndarray = ()) -> None:
+    def close(self, tail_start: int | None = None, tail: Sequence[float] | np.ndarray = (),
+              tail_grads: Sequence[float] | np.ndarray | None = None) -> None:
         """Record the last losses, run a final check, close the log and the live line."""
         if self.closed:
             return
         self.closed = True
         try:
             if tail_start is not None and len(tail):
-                self.recorder.add_losses(tail_start, np.asarray(tail, dtype=np.float64))
+                self.recorder.add_losses(tail_start, np.asarray(tail, dtype=np.float64), tail_grads)
+                if self._dash is not None:
+                    self._dash.record(tail_start, np.asarray(tail, dtype=np.float64),
+                                      None if tail_grads is None else np.asarray(tail_grads, dtype=np.float64), None)
             if self._log is not None:
+                extra = ({"grad_norms": [json_num(v) for v in np.asarray(tail_grads, dtype=np.float64).tolist()]}
+                         if tail_grads is not None and len(tail) else {})
                 self._write({"type": "end", "loss_start": tail_start,
-                             "losses": [json_num(v) for v in np.asarray(tail, dtype=np.float64).tolist()]})
+                             "losses": [json_num(v) for v in np.asarray(tail, dtype=np.float64).tolist()], **extra})
             if self.on_error != "raise":
                 self.check()
         finally:
+            if self._dash is not None:
+                self._dash.flush()
             if self._live is not None:
                 self._live.stop()
                 self._live = None

@@ -14,11 +14,49 @@ from typing import Any
 from netdoctor.config import Config
 from netdoctor.engine import run_rules, selected_rules
 from netdoctor.findings import Report, SkippedRule
-from netdoctor.history import History
+import numpy as np
+
+from netdoctor.history import History, Sample
 from netdoctor.snapshot import ROLE_WEIGHT, LayerRecord, LossInfo, ModelSnapshot, Need, ParamRecord, TensorStats
 
 #: Rules that read gradient norms; skipped (with the reason) when none were measured.
 GRADIENT_RULES = ("ND604", "ND608", "ND609")
+#: Rules that read the dead/saturated fractions of activation layers.
+ACTIVATION_RULES = ("ND607", "ND610")
+#: Rules that read update-to-weight ratios.
+UPDATE_RULES = ("ND605",)
+
+NO_GRADIENT = ("no gradient was seen on any sampled step (None or all zero): call monitor.step() after "
+               "loss.backward() and before optimizer.zero_grad()")
+NO_ACTIVATIONS = "no activation layer (ReLU family, sigmoid/tanh) was measured"
+NO_UPDATES = "update-to-weight ratios were not measured"
+
+
+def coverage(history: History) -> dict[str, str]:
+    """Rules with no data to judge, mapped to the reason (they are reported as skipped, never passed).
+
+    Judged on the samples: gradient rules need a sample with a gradient norm, activation rules
+    a sample with a measured fraction, ND605 a sample with update ratios. Before the first
+    sample nothing is skipped (there is nothing to pass either).
+    """
+    samples = history.samples
+    if not samples:
+        return {}
+    out: dict[str, str] = {}
+    if history.grad_source is None or all(s.grad_norm is None for s in samples):
+        why = next((n for n in history.notes if "gradient" in n), NO_GRADIENT if history.grad_source else
+                   "gradient norms were not measured")
+        out.update(dict.fromkeys(GRADIENT_RULES, why))
+
+    def measured(s: Sample) -> bool:
+        return any(a is not None and bool(np.isfinite(a).any()) for a in (s.act_dead, s.act_saturated))
+
+    if not any(measured(s) for s in samples):
+        why = next((n for n in history.notes if "activation" in n), NO_ACTIVATIONS)
+        out.update(dict.fromkeys(ACTIVATION_RULES, why))
+    if all(s.layer_update is None for s in samples):
+        out.update(dict.fromkeys(UPDATE_RULES, next((n for n in history.notes if "update" in n), NO_UPDATES)))
+    return out
 
 
 def history_specs(config: Config) -> list:
@@ -58,11 +96,9 @@ def evaluate(history: History, meta: dict[str, Any], config: Config, specs: list
     """Run the history rules on ``history`` and return the report."""
     t0 = time.perf_counter()
     specs = history_specs(config) if specs is None else specs
-    unmet: list[SkippedRule] = []
-    if history.grad_source is None:  # no gradients measured: say so instead of passing silently
-        why = next((n for n in history.notes if "gradient" in n), "gradient norms were not measured")
-        unmet = [SkippedRule(s.code, s.name, why) for s in specs if s.code in GRADIENT_RULES]
-        specs = [s for s in specs if s.code not in GRADIENT_RULES]
+    missing = coverage(history)  # no data for a rule: say so instead of passing silently
+    unmet = [SkippedRule(s.code, s.name, missing[s.code]) for s in specs if s.code in missing]
+    specs = [s for s in specs if s.code not in missing]
     report = run_rules(snapshot_of(history, meta), specs, config)
     if unmet and report.targets:
         target = report.targets[0]

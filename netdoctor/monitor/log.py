@@ -48,7 +48,9 @@ def read_log(path: str | os.PathLike) -> tuple[History, dict[str, Any]]:
                 rec.meta = meta
                 continue
             if kind in ("sample", "losses", "end") and obj.get("losses"):
-                rec.add_losses(int(obj["loss_start"]), [float(v) for v in obj["losses"]])
+                grads = obj.get("grad_norms")
+                rec.add_losses(int(obj["loss_start"]), [float(v) for v in obj["losses"]],
+                               None if grads is None else [float(v) for v in grads])
             if kind == "sample" and obj.get("sample"):
                 rec.add_sample(Sample.from_json(obj["sample"]))
     if rec is None:

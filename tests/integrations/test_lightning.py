@@ -14,7 +14,7 @@ pytest.importorskip("lightning")
 from netdoctor.api import check_model  # noqa: E402
 from netdoctor.config import Config  # noqa: E402
 from netdoctor.errors import LossError, ModelLoadError  # noqa: E402
-from netdoctor.integrations.lightning import TrainingStep  # noqa: E402
+from netdoctor.integrations.lightning_module import TrainingStep  # noqa: E402
 from netdoctor.modelfile.loader import load_model_file  # noqa: E402
 
 HEAD = '''

@@ -75,13 +75,18 @@ def test_on_error_stop_ends_fit_cleanly_and_raise_raises(digits):
     assert cb.core.closed
 
 
-def test_without_held_batch_gradient_rules_are_skipped_with_the_reason(digits):
+def test_without_held_batch_gradient_and_activation_rules_are_skipped_with_the_reason(digits, caplog):
     x, y = digits
     model = mlp(1e-3)
     cb = netdoctor.KerasCallback(every=10)
-    model.fit(x[:640], y[:640], batch_size=64, epochs=2, verbose=0, callbacks=[cb])
+    with caplog.at_level("WARNING", logger="netdoctor.monitor"):
+        model.fit(x[:640], y[:640], batch_size=64, epochs=2, verbose=0, callbacks=[cb])
     reasons = {s.code: s.reason for s in cb.report().skipped}
-    assert set(reasons) == {"ND604", "ND608", "ND609"} and "held_batch" in reasons["ND604"]
+    assert set(reasons) == {"ND604", "ND607", "ND608", "ND609", "ND610"}
+    assert "held_batch" in reasons["ND604"] and "held_batch" in reasons["ND607"]
+    assert not {"ND604", "ND607", "ND610"} & set(cb.report().rules_run)
+    said = [r.getMessage() for r in caplog.records if "held_batch" in r.getMessage()]
+    assert len(said) == 1 and "ND607" in said[0]  # said once, at the start
 
 
 def test_callback_leaves_model_weights_as_training_alone_would(digits):
@@ -109,3 +114,49 @@ def test_works_under_mirrored_strategy(digits):
 def test_watch_rejects_keras_models():
     with pytest.raises(UnsupportedModelError, match="KerasCallback"):
         netdoctor.watch(mlp(1e-3))
+
+
+def test_per_step_loss_is_the_step_own_loss_not_a_difference_of_running_means(digits):
+    # lr=0: the weights never move, so each step's true loss is the loss of its batch at the
+    # initial weights. Late in a long epoch, k*m_k - (k-1)*m_(k-1) of Keras' float32 running
+    # mean is rounding noise; the step's own loss is exact.
+    x, y = digits
+    x, y = np.tile(x[:1796], (3, 1)), np.tile(y[:1796], 3)  # 1347 batches of 4 in one epoch
+    model = mlp(0.0, optimizer="sgd")
+    cb = netdoctor.KerasCallback(every=100)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False, callbacks=[cb])
+    logits = model.predict(x, batch_size=512, verbose=0)
+    per_sample = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)(y, logits)
+    truth = np.asarray(per_sample).reshape(-1, 4).mean(1)
+    got = cb.history().loss_values
+    assert got.size == truth.size
+    np.testing.assert_allclose(got, truth, rtol=1e-4, atol=1e-5)
+    assert "compute_loss" not in vars(model) and model.train_function is None  # no trace left
+
+
+def test_long_epoch_healthy_run_gives_no_finding(digits):
+    x, y = digits
+    model = mlp(1e-3)
+    cb = netdoctor.KerasCallback(every=50, held_batch=(x[:64], y[:64]))
+    model.fit(x, y, batch_size=4, epochs=3, verbose=0, callbacks=[cb])  # 450 steps per epoch
+    report = cb.report()
+    assert report.findings == (), [f.message for f in report.findings]
+    assert cb.history().steps == 1350
+
+
+def test_cosine_decay_advice_cites_the_peak_and_the_rate_at_the_finding(digits):
+    x, y = digits
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(128, activation="relu"),
+                              keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)])
+    schedule = keras.optimizers.schedules.CosineDecay(1.0, decay_steps=560)
+    model.compile(keras.optimizers.SGD(schedule, momentum=0.9),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    cb = netdoctor.KerasCallback(every=10, held_batch=(x[:64], y[:64]))
+    model.fit(x, y, batch_size=64, epochs=20, verbose=0, callbacks=[cb])
+    lrs = [s.lr for s in cb.history().samples]
+    assert lrs[0] == pytest.approx(1.0, rel=1e-3) and lrs[-1] < 0.05  # the schedule, evaluated at each step
+    (f,) = cb.report().by_code("ND602")
+    assert f.evidence["peak_lr"] == pytest.approx(1.0, rel=1e-3) and f.evidence["lr"] > 0.9
+    assert "CosineDecay schedule, whose peak was 1" in f.recommendation and "peak of about 0.1" in f.recommendation
+    assert "CosineDecay(0.1" in f.snippet and "keras.optimizers.SGD(" in f.snippet

@@ -131,7 +131,9 @@ def test_gradient_rules_are_skipped_with_the_reason_when_not_measured():
     for t in range(0, 100, 10):
         core.record(t, noisy_decay(10), Sample(step=t, layer_weight=np.ones(1)))
     skipped = {s.code: s.reason for s in core.report().skipped}
-    assert set(skipped) == {"ND604", "ND608", "ND609"} and "held_batch" in skipped["ND604"]
+    # no gradients, no activation fractions, no update ratios in any sample: skipped, never passed
+    assert set(skipped) == {"ND604", "ND605", "ND607", "ND608", "ND609", "ND610"} and "held_batch" in skipped["ND604"]
+    assert set(core.report().rules_run) & set(skipped) == set()
 
 
 def test_plot_writes_a_png_with_the_finding_steps(tmp_path):

@@ -127,11 +127,33 @@ def test_monitor_leaves_the_model_bit_for_bit_as_training_alone_would(digits):
     assert watched.training
 
 
+@pytest.mark.parametrize("set_to_none", [True, False])
+def test_zero_grad_before_step_skips_gradient_rules_with_a_warning_instead_of_passing(digits, set_to_none):
+    x, y = (torch.from_numpy(a) for a in digits)
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=3.0)  # the fading-gradient fault of the issue
+    with pytest.warns(UserWarning, match=r"after loss.backward\(\) and before optimizer.zero_grad\(\)") as rec:
+        with netdoctor.watch(model, opt, every=10) as mon:
+            for t in range(60):
+                loss = nn.functional.cross_entropy(model(x[t:t + 64]), y[t:t + 64])
+                loss.backward()
+                opt.step()
+                opt.zero_grad(set_to_none=set_to_none)
+                mon.step(loss)  # too late: the gradients are gone
+    assert len([w for w in rec if "zero_grad" in str(w.message)]) == 1  # said once
+    report = mon.report()
+    skipped = {s.code: s.reason for s in report.skipped}
+    assert {"ND604", "ND608", "ND609"} <= set(skipped) and "zero_grad" in skipped["ND608"]
+    assert not {"ND604", "ND608", "ND609"} & set(report.rules_run)
+    assert all(s.grad_norm is None for s in mon.history().samples)
+
+
 def test_step_accepts_floats_and_close_is_idempotent(digits):
     model = nn.Linear(4, 1)
     mon = netdoctor.watch(model, every=3)
-    for t in range(10):
-        mon.step(1.0 / (t + 1))
+    with pytest.warns(UserWarning, match="no gradient"):
+        for t in range(10):
+            mon.step(1.0 / (t + 1))
     mon.close()
     mon.close()
     h = mon.history()

@@ -13,15 +13,15 @@ import numpy as np
 
 from netdoctor.findings import Finding, Severity
 from netdoctor.rules.format import fmt, pct
-from netdoctor.rules.snippets import lr_snippet
+from netdoctor.rules.training.advice import lr_advice
 from netdoctor.rules.spec import RuleContext, rule
 from netdoctor.rules.training.series import (
     first_run,
     history_of,
     initial_loss,
-    last_lr,
     loss_peak,
     loss_windows,
+    sustained_best,
     trailing_median,
 )
 from netdoctor.snapshot import ModelSnapshot, Need
@@ -100,10 +100,15 @@ def diverging_loss(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
 
     ## What it does
     Two tests on the finite loss curve. *Growth*: the median loss of a window of ``window``
-    steps is at least ``factor`` times the best level so far (the best earlier window median,
-    or the first step's loss if lower), for ``patience`` consecutive windows. *Jump*: the median of ``jump_span`` consecutive steps is at least
+    steps is at least ``factor`` times the best level held so far, for ``patience``
+    consecutive windows. A level is *held* when ``patience`` consecutive window medians stay
+    at or below it; the best level is the lowest held level, or the initial loss (median of
+    the first 10 steps) if lower, so one lucky window or one easy first batch (batch size 1)
+    is never the baseline; the rise must also exceed three standard errors of a window median
+    (1.25 x the median within-window spread / sqrt(window)), so heavy-tailed per-step losses
+    (batch size 1 regression) do not read as divergence. *Jump*: the median of ``jump_span`` consecutive steps is at least
     ``jump`` times the median of the ``window`` steps before them. Either way the worse level
-    must also be at least ``min_level`` times the loss of the first step, so noise around a
+    must also be at least ``min_level`` times the initial loss, so noise around a
     loss that is already near zero (1e-5 -> 1e-3) is not divergence. The finding names the
     first step of the rise.
 
@@ -135,7 +140,7 @@ def diverging_loss(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     - ``jump_span`` (default 5): consecutive steps the jumped level must last (one bad batch
       never counts).
     - ``min_level`` (default 0.1): the worse level must be at least this fraction of the
-      first step's loss.
+      initial loss (median of the first 10 steps).
 
     ## References
     - Goodfellow, Bengio, Courville, *Deep Learning* (2016), 8.2 and 11.4.1 (learning rate
@@ -154,9 +159,11 @@ def diverging_loss(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     hits: list[tuple[int, str, dict]] = []
     win = loss_windows(h, int(ctx.opt("window")))
     if len(win):
-        best = np.minimum.accumulate(win.median)
-        prev_best = np.minimum(np.concatenate([[np.inf], best[:-1]]), init)
-        grown = (win.median >= ctx.opt("factor") * prev_best) & (win.median >= floor)
+        prev_best = sustained_best(win.median, int(ctx.opt("patience")), init)
+        # and beyond batch noise: 3 standard errors of a window median above the best level
+        se = 1.25 * float(np.median(win.sigma)) / math.sqrt(win.size)
+        grown = (win.median >= ctx.opt("factor") * prev_best) & (win.median >= floor) \
+            & (win.median - prev_best >= 3 * se)
         i = first_run(grown, int(ctx.opt("patience")))
         if i is not None:
             inside = (steps >= win.start[i]) & (vals >= ctx.opt("factor") * prev_best[i])
@@ -182,12 +189,12 @@ def diverging_loss(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     if not hits:
         return
     step, msg, ev = min(hits, key=lambda x: x[0])
-    lr = last_lr(h)
+    adv = lr_advice(ctx, h, step, 0.1)
     yield ctx.finding(
         msg,
-        recommendation="Lower the learning rate about 10x and clip the gradient norm.",
-        snippet=lr_snippet(ctx, lr, 0.1),
-        evidence={**ev, "initial_loss": init, "lr": lr},
+        recommendation=f"{adv.text} Clip the gradient norm.",
+        snippet=adv.snippet,
+        evidence={**ev, "initial_loss": init, **adv.evidence()},
         step=step,
     )
 
@@ -203,7 +210,7 @@ def stalled_loss(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     errors of a window median (so batch noise never looks like progress). The rule fires when the
     last improvement happened before the final ``patience`` fraction of the run (and at
     least ``min_windows`` windows before its end) *and* the plateau is still at or above
-    ``max_progress`` times the first step's loss: the model learned little, then nothing.
+    ``max_progress`` times the initial loss (median of the first 10 steps): the model learned little, then nothing.
     A plateau far below the starting loss is convergence, not a stall, and is not flagged.
 
     ## Why is this bad?
@@ -254,23 +261,24 @@ def stalled_loss(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     if flat < max(int(ctx.opt("min_windows")), ctx.opt("patience") * n) or level < ctx.opt("max_progress") * init:
         return
     start = int(win.start[b + 1])
-    peak = loss_peak(h)
+    peak = loss_peak(h)  # of the loss
     blew_up = peak >= 2 * init or level >= 1.5 * best
+    adv = lr_advice(ctx, h, start, 0.1 if blew_up else 10.0)
     if blew_up:  # the loss got worse before it went flat: the step size is too large, not too small
-        rec = ("The loss blew up or rose before it went flat: lower the learning rate about 10x "
-               "(and check ND607 for units that died on the way).")
+        rec = (f"The loss blew up or rose before it went flat: {adv.text[0].lower()}{adv.text[1:]} "
+               "(Check ND607 for units that died on the way.)")
     else:
         rec = ("Check the update-to-weight ratio (ND605) and dead or saturated units (ND607/ND610); "
-               "if the learning rate is too low, raise it about 10x.")
+               f"if the learning rate is too low: {adv.text[0].lower()}{adv.text[1:]}")
     yield ctx.finding(
         f"the loss has not improved by {pct(ctx.opt('min_delta'))} since step {start} "
         f"({int(win.end[-1]) - start + 1} of {int(win.end[-1]) + 1} steps, limit {pct(ctx.opt('patience'))} of the run) "
-        f"and sits at {fmt(level, 3)}, {pct(level / init)} of the first step's loss {fmt(init, 3)} "
+        f"and sits at {fmt(level, 3)}, {pct(level / init)} of the initial loss {fmt(init, 3)} "
         f"(stalls above {pct(ctx.opt('max_progress'))} are flagged)",
         recommendation=rec,
-        snippet=lr_snippet(ctx, last_lr(h), 0.1 if blew_up else 10.0),
+        snippet=adv.snippet,
         evidence={"plateau_level": level, "best_level": best, "initial_loss": init, "since_step": start,
-                  "windows_flat": flat, "windows": n, "peak": peak},
+                  "windows_flat": flat, "windows": n, "peak": peak, **adv.evidence()},
         step=start,
     )
 
@@ -358,10 +366,11 @@ def oscillating_loss(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]
     else:
         detail = (f"swings up and down across windows of {win.size} steps without net progress "
                   f"(medians {', '.join(fmt(float(x), 3) for x in win.median[i - g + 1:i + 1])})")
+    adv = lr_advice(ctx, h, start, 0.3)
     yield ctx.finding(
         f"the loss oscillates from step {start}: it {detail} for {p}+ consecutive windows",
-        recommendation="Lower the learning rate about 2-5x (or the momentum) so the optimizer stops overshooting.",
-        snippet=lr_snippet(ctx, last_lr(h), 0.3),
+        recommendation=f"{adv.text} (Or lower the momentum) so the optimizer stops overshooting.",
+        snippet=adv.snippet,
         evidence={"pattern": kind, "lag1": float(win.lag1[i]), "window_median": float(win.median[i])},
         step=start,
     )

@@ -18,14 +18,15 @@ from typing import Iterator
 import numpy as np
 
 from netdoctor.findings import Finding, Report, Severity
+from netdoctor.history import History
 from netdoctor.rules.format import fmt, name_list, pct
-from netdoctor.rules.snippets import lr_snippet
+from netdoctor.rules.training.advice import lr_advice
+
 from netdoctor.rules.spec import RuleContext, rule
 from netdoctor.rules.training.series import (
     first_span,
     history_of,
     initial_loss,
-    last_lr,
     loss_level_at,
     loss_peak,
     robust_percentile,
@@ -51,6 +52,19 @@ def healthy_clip_norm(norms: np.ndarray, healthy: np.ndarray, q: float) -> float
     return float(f"{v:.2g}") if v > 0 else 1.0
 
 
+def _loss_spikes_at(h: History, at: list[int], factor: float = 3.0, span: int = 20) -> int:
+    """How many of the steps ``at`` had a loss at least ``factor`` times the median of the ``span`` steps before."""
+    ls, lv = h.finite_loss()
+    if not lv.size:
+        return 0
+    ref = trailing_median(lv, span)
+    idx = np.searchsorted(ls, np.asarray(at, dtype=np.int64))
+    ok = (idx < ls.size)
+    idx = idx[ok]
+    hit = (ls[idx] == np.asarray(at)[ok]) & (ref[idx] > 0) & (lv[idx] >= factor * ref[idx])
+    return int(hit.sum())
+
+
 def _clip(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan | str:
     """Clip at the recommended norm, judged on a minibatch probe (where spikes can happen)."""
     norm = f.evidence.get("max_norm")
@@ -66,12 +80,15 @@ def gradient_spikes(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """Gradient-norm spikes far above the running median.
 
     ## What it does
-    On each sampled step, compares the total gradient norm with the median of the previous
-    ``context`` samples (at least the early-training median, see ``min_history``). A norm at
+    Compares the total gradient norm of every step (the monitor keeps it as a device scalar,
+    like the loss; on histories without it, of each sampled step) with the median of the previous
+    ``context`` steps (samples) (at least the early-training median, see ``min_history``). A norm at
     least ``factor`` times that reference is a spike. The rule
     fires when at least ``min_spikes`` spikes occurred, and recommends clipping at the
     ``clip_percentile``-th percentile of the non-spike samples (the observed healthy range),
-    so ordinary steps are untouched and spikes are cut down to size.
+    so ordinary steps are untouched and spikes are cut down to size. The finding lists the
+    spike steps; when the loss spiked at the same steps (3x its running median) the
+    recommendation says "outlier batches": the data of those steps is the cause.
 
     ## Why is this bad?
     One spike moves the weights by an order of magnitude more than a normal step and can undo
@@ -113,7 +130,11 @@ def gradient_spikes(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     h = history_of(snap)
     if h is None:
         return
-    steps, g = h.series("grad_norm")
+    steps, g = h.step_grad_norms()  # every step's norm when the monitor measured it
+    per_step = g.size > len(h.samples)
+    what = "steps" if per_step else "sampled steps"
+    if not per_step:
+        steps, g = h.series("grad_norm")
     k, ctxn = int(ctx.opt("min_history")), int(ctx.opt("context"))
     if g.size <= k:
         return
@@ -129,17 +150,39 @@ def gradient_spikes(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     clip = healthy_clip_norm(g, ~spikes & np.isfinite(g), ctx.opt("clip_percentile"))
     first = int(np.argmax(spikes))
     worst = int(np.argmax(ratios))
+    spike_steps = [int(x) for x in steps[spikes]]
+    shown = ", ".join(str(x) for x in spike_steps[:8]) + (", ..." if n > 8 else "")
+    outliers = _loss_spikes_at(h, spike_steps)
+    if outliers >= max(2, n // 2):  # the loss spiked at the same steps: the batches themselves are outliers
+        rec = (f"Outlier batches: the loss spiked too at {outliers} of these {n} steps, so these batches' data or "
+               f"targets are far outside the rest (inspect them: the steps are in the finding). Clip the gradient "
+               f"norm at {clip:g}, the {ctx.opt('clip_percentile'):g}th percentile of the healthy steps, which cuts "
+               f"every spike down to the ordinary range.")
+    else:
+        rec = (f"Clip the gradient norm at {clip:g}, the {ctx.opt('clip_percentile'):g}th percentile of the healthy "
+               "steps: it cuts every spike down to the ordinary range.")
     yield ctx.finding(
-        f"{n} of {g.size} sampled steps had a gradient-norm spike >= {fmt(ctx.opt('factor'))}x the running median "
-        f"(first at step {int(steps[first])}; largest {fmt(float(g[worst]))}, {fmt(float(ratios[worst]))}x, at step "
+        f"{n} of {g.size} {what} had a gradient-norm spike >= {fmt(ctx.opt('factor'))}x the running median "
+        f"(steps {shown}; largest {fmt(float(g[worst]))}, {fmt(float(ratios[worst]))}x, at step "
         f"{int(steps[worst])}; limit {int(ctx.opt('min_spikes'))} spikes)",
-        recommendation=f"Clip the gradient norm at {clip:g}, the {ctx.opt('clip_percentile'):g}th percentile "
-                       "of the healthy steps.",
+        recommendation=rec,
         snippet=clip_norm_snippet(ctx, clip),
         evidence={"spikes": n, "samples": int(g.size), "max_norm": clip, "largest": float(g[worst]),
-                  "largest_ratio": float(ratios[worst]), "median_norm": float(np.median(g))},
+                  "largest_ratio": float(ratios[worst]), "median_norm": float(np.median(g)),
+                  "spike_steps": spike_steps[:100], "per_step": per_step, "outlier_batches": outliers >= max(2, n // 2)},
         step=int(steps[first]),
     )
+
+
+def _faded(h: History, ratio: float = 1e-3) -> bool:
+    """Whether some layer's gradient fell below ``ratio`` of its first sampled norm (units died or
+    saturated above it): its updates are tiny because no signal arrives, not because the rate is low."""
+    _, G = h.matrix("layer_grad")
+    if G.shape[0] < 2:
+        return False
+    g0 = G[0]
+    with np.errstate(invalid="ignore"):
+        return bool(((G[1:] <= ratio * g0) & (g0 > 0)).any())
 
 
 @rule(code="ND605", name="update-ratio", needs={Need.HISTORY}, severity=Severity.WARNING,
@@ -221,24 +264,23 @@ def update_ratio(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
         i = first_span((med < ctx.opt("low")) & lrn[p - 1:], ends, 1, min_steps, starts)
         if i is not None and kind != "embedding" and not (med > ctx.opt("high")).any():
             low.append((name, int(starts[i]), float(med[i])))
-    if high or loss_peak(h) >= 2 * initial_loss(h):
+    if high or loss_peak(h) >= 2 * initial_loss(h) or _faded(h):
         low = []  # the step size was too large at some point: tiny updates now are a symptom, not the cause
-    lr_now = last_lr(h)
     for group, word, limit in ((high, "above", "high"), (low, "below", "low")):
         if not group:
             continue
         step = min(x[1] for x in group)
         worst = max(group, key=lambda x: x[2]) if word == "above" else min(group, key=lambda x: x[2])
         factor = 1e-3 / worst[2]  # the ratio scales with the learning rate; aim for ~1e-3
-        target = f"about {float(f'{lr_now * factor:.2g}'):g} (now {lr_now:g})" if lr_now else f"about {fmt(factor)}x"
+        adv = lr_advice(ctx, h, step, factor)
         yield ctx.finding(
             f"update-to-weight ratio {word} {fmt(ctx.opt(limit))} for {len(group)} layer(s) "
             f"({name_list([g[0] for g in group])}): median {fmt(worst[2])} in `{worst[0]}` over {p} consecutive "
             f"samples from step {step}, for {min_steps}+ steps (healthy ~1e-3)",
             layer=worst[0] if len(group) == 1 else None,
-            recommendation=f"{'Lower' if word == 'above' else 'Raise'} the learning rate to {target}.",
-            snippet=lr_snippet(ctx, lr_now, factor),
-            evidence={"layers": {g[0]: g[2] for g in group}, "limit": ctx.opt(limit), "lr": lr_now},
+            recommendation=adv.text,
+            snippet=adv.snippet,
+            evidence={"layers": {g[0]: g[2] for g in group}, "limit": ctx.opt(limit), **adv.evidence()},
             step=step,
         )
 
@@ -308,10 +350,9 @@ def fading_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]
         f"start to {fmt(g)} at step {step} (limit {fmt(ctx.opt('ratio'))}x its initial norm, for {p}+ samples "
         f"and {min_steps}+ steps)",
         layer=name if len(hits) == 1 else None,
-        recommendation="Find what blocks the gradient above these layers (dead or saturated units, ND607/ND610) "
-                       "and lower the learning rate.",
-        snippet=ctx.snippet(torch="torch.optim.Adam(model.parameters(), lr=1e-3)  # and nn.LeakyReLU()",
-                            keras="keras.optimizers.Adam(learning_rate=1e-3)  # and activation='leaky_relu'"),
+        recommendation="Find what blocks the gradient above these layers (dead or saturated units, ND607/ND610); "
+                       + (adv := lr_advice(ctx, h, step, 0.1)).text[0].lower() + adv.text[1:],
+        snippet=adv.snippet,
         evidence={"layers": {x[0]: {"initial": x[2], "at_step": x[3], "step": x[1]} for x in hits},
                   "initial_loss": init},
         step=step,

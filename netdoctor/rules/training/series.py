@@ -118,10 +118,53 @@ def loss_level_at(history: History, steps: np.ndarray, span: int = 20) -> np.nda
     return trailing[np.searchsorted(ls, np.asarray(steps), side="right")]
 
 
-def initial_loss(history: History) -> float:
-    """The loss of the first recorded finite step (the untrained model), NaN when none."""
+#: Steps whose median is the initial loss level.
+INITIAL_SPAN = 10
+
+
+def initial_loss(history: History, span: int = INITIAL_SPAN) -> float:
+    """The initial loss level (the untrained model's), NaN when no finite step.
+
+    The first step's loss when single steps are reliable, and the median of the first
+    ``span`` steps when they are not: with batch size 1 (or small noisy batches) one step's
+    loss can be 100x below the level of the untrained model, and every rule comparing against
+    it would misjudge the whole run. A step is unreliable when the typical within-window spread
+    of the per-step losses (IQR / 1.349 over windows of 20) exceeds half their level. The first
+    step stays the reference otherwise, because a run that blows up in its first steps has a
+    median far above the untrained model's loss.
+    """
     _, lv = history.finite_loss()
-    return float(lv[0]) if lv.size else math.nan
+    if not lv.size:
+        return math.nan
+    win = loss_windows(history, 20)
+    if len(win):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel = float(np.nanmedian(np.where(win.median > 0, win.sigma / win.median, np.nan)))
+        if rel > 0.5:
+            return float(np.median(lv[:span]))
+    return float(lv[0])
+
+
+def sustained_best(median: np.ndarray, patience: int, initial: float) -> np.ndarray:
+    """Entry ``i``: the best level the loss *held* before window ``i``.
+
+    A level is held when ``patience`` consecutive window medians all stay at or below it
+    (the max of those medians); the best is the lowest such level among the runs of windows
+    that end before ``i``, or ``initial`` if lower. One lucky window (a run of easy batches
+    at batch size 1) therefore never becomes the baseline a later ordinary window is
+    compared with.
+    """
+    n = median.size
+    out = np.full(n, initial, dtype=np.float64)
+    if n < patience:
+        return out
+    held = np.max(np.lib.stride_tricks.sliding_window_view(median, patience), axis=1)  # windows j..j+p-1
+    best = np.minimum.accumulate(held)
+    # window i may compare with runs ending at i-1 at the latest: run j ends at j+p-1 <= i-1
+    idx = np.arange(n) - patience
+    ok = idx >= 0
+    out[ok] = np.minimum(best[idx[ok]], initial)
+    return out
 
 
 def robust_percentile(values: np.ndarray, q: float) -> float:

@@ -24,7 +24,7 @@ from netdoctor.snapshot import ModelSnapshot, Need
 
 
 def _unit_trend(h: History, field: str, kinds: frozenset[str], limit: float, rise: float,
-                patience: int, min_steps: int) -> list[tuple[str, int, float, float]]:
+                patience: int, min_steps: int, skip_output: bool = False) -> list[tuple[str, int, float, float]]:
     """Activation layers whose ``field`` fraction rose to ``limit`` and stayed: (name, step, value, baseline)."""
     steps, M = h.matrix(field)
     out = []
@@ -35,6 +35,8 @@ def _unit_trend(h: History, field: str, kinds: frozenset[str], limit: float, ris
         ok = np.isfinite(col)
         if act not in kinds or not ok.any():
             continue
+        if skip_output and j < len(h.act_output) and h.act_output[j]:
+            continue  # the model's output activation: confident predictions saturate it by design
         base = float(col[ok][0])
         i = first_span(ok & (col >= limit) & (col - base >= rise), steps, patience, min_steps)
         if i is not None:
@@ -114,7 +116,9 @@ def saturating_units(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]
     On each sampled step the monitor measures, per sigmoid/tanh-family activation layer, the
     fraction of units pinned at an asymptote (pre-activation beyond +-5) for more than half
     of the batch. The rule fires when that fraction reaches ``limit``, having risen by
-    ``rise`` since the first sample, for ``patience`` consecutive samples.
+    ``rise`` since the first sample, for ``patience`` consecutive samples. The model's output
+    activation is exempt, as in ND402: a sigmoid output of a classifier that has learned is
+    pinned near 0 or 1 because its predictions are confident, not because training broke.
 
     ## Why is this bad?
     A saturated unit's derivative is ~0 (tanh'(5) = 1.8e-4): gradients stop flowing through
@@ -147,7 +151,7 @@ def saturating_units(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]
     if h is None:
         return
     hits = _unit_trend(h, "act_saturated", SATURATING_ACTIVATIONS, ctx.opt("limit"), ctx.opt("rise"),
-                       int(ctx.opt("patience")), int(ctx.opt("min_steps")))
+                       int(ctx.opt("patience")), int(ctx.opt("min_steps")), skip_output=True)
     yield from _unit_findings(
         ctx, hits, "saturated", "are saturated for most of the batch",
         "Normalize the pre-activations (LayerNorm/BatchNorm) or lower the learning rate.",

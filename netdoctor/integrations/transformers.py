@@ -1,0 +1,107 @@
+"""``NetdoctorCallback`` for the Hugging Face ``transformers.Trainer``.
+
+Usage::
+
+    from netdoctor.integrations.transformers import NetdoctorCallback
+    trainer = Trainer(model=model, args=args, train_dataset=ds, callbacks=[NetdoctorCallback(every=50)])
+    trainer.train()
+
+Where it measures (transformers 5.x): the monitor steps in ``on_optimizer_step``, which the
+Trainer calls after ``optimizer.step()`` and before ``model.zero_grad()``: the gradients of the
+step are still there, as in a hand-written loop (``on_step_end`` comes after ``zero_grad``: every
+gradient would be ``None``). The step's loss is the ``loss`` field of the model's own output,
+taken by a forward hook on the model while training (unscaled by gradient accumulation); with
+a model that returns no ``loss`` (a custom ``compute_loss``) the monitor stays off and says so.
+
+Caveat: the Trainer clips gradients at ``max_grad_norm`` (1.0 by default) before both
+``on_pre_optimizer_step`` and ``on_optimizer_step``, so the gradient norms the monitor sees
+are the clipped ones; set ``max_grad_norm=0`` (no clipping) to see spikes.
+
+Findings are logged on rank zero on the ``"netdoctor.monitor"`` logger; ``on_error="stop"``
+sets ``control.should_training_stop``; ``"raise"`` raises
+:class:`netdoctor.monitor.TrainingError` out of ``trainer.train()``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from transformers import TrainerCallback
+
+from netdoctor.findings import Report
+from netdoctor.history import History
+from netdoctor.integrations._findings import FindingSink
+
+logger = logging.getLogger("netdoctor.monitor")
+
+
+class NetdoctorCallback(TrainerCallback):
+    """Hugging Face ``TrainerCallback`` running netdoctor's training monitor.
+
+    Args:
+        every: Sampling period in optimizer steps.
+        on_error: ``"warn"``, ``"stop"`` or ``"raise"`` when a finding at ``fail_on`` fires.
+        fail_on: Severity that triggers ``on_error``.
+        log_to: JSONL log, a TensorBoard ``SummaryWriter`` or a ``wandb`` run (rank zero).
+        **watch_kwargs: Passed to :class:`~netdoctor.adapters.torch.monitor.TorchMonitor`.
+    """
+
+    def __init__(self, every: int = 50, on_error: str = "warn", *, fail_on: str = "error", log_to: Any = None,
+                 **watch_kwargs: Any) -> None:
+        from netdoctor.monitor.core import ON_ERROR
+
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, not {on_error!r}")
+        self.every, self.on_error, self.fail_on, self.log_to = every, on_error, fail_on, log_to
+        self.watch_kwargs = watch_kwargs
+        self.monitor: Any = None
+        self._sink: FindingSink | None = None
+        self._hook: Any = None
+        self._loss: Any = None
+        self._warned = False
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, optimizer: Any = None,
+                       lr_scheduler: Any = None, **kwargs: Any) -> None:
+        from netdoctor.adapters.torch.monitor import TorchMonitor
+
+        self.monitor = TorchMonitor(model, optimizer, every=self.every, on_error="warn", fail_on=self.fail_on,
+                                    scheduler=lr_scheduler, live=False, log_to=self.log_to, **self.watch_kwargs)
+        self._sink = FindingSink(self.monitor.core, self.on_error, self.fail_on)
+        self._hook = model.register_forward_hook(self._take_loss)
+
+    def _take_loss(self, module: Any, inputs: Any, output: Any) -> None:
+        if module.training and torch.is_grad_enabled():
+            loss = output.get("loss") if isinstance(output, dict) else getattr(output, "loss", None)
+            self._loss = loss.detach() if isinstance(loss, torch.Tensor) else None
+
+    def on_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.monitor is None:
+            return
+        loss = self._loss
+        if loss is None:  # nothing to record: the loss rules would judge NaN, and the step is unknown
+            if not self._warned:
+                self._warned = True
+                logger.warning("netdoctor: the model's output has no `loss`, so the monitor is off; return the "
+                               "loss from the model's forward, or call netdoctor.watch in your own loop")
+            return
+        self.monitor.step(loss)
+        self._loss = None
+        if self._sink.react(None, state.global_step):
+            control.should_training_stop = True
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+        if self.monitor is not None and not self.monitor.core.closed:
+            self.monitor.close()
+            self._sink.react(None, state.global_step, final=True)
+
+    def report(self) -> Report:
+        """The monitor's report of the run."""
+        return self.monitor.report()
+
+    def history(self) -> History:
+        return self.monitor.history()
