@@ -254,8 +254,8 @@ def load_weights(model: nn.Module, path: str, *, unsafe: bool = False) -> None:
     except Exception as exc:
         text = str(exc)
         found = re.search(r"(?:unsupported|Unsupported global:?) GLOBAL ([\w.]+)", text)
-        if not unsafe and (found or "Weights only load failed" in text):
-            what = found.group(1) if found else "Python objects"
+        if not unsafe and found:
+            what = found.group(1)
             raise ModelLoadError(
                 f"{path} is a full pickle, not a plain state dict: loading it would run code "
                 f"(torch.load(weights_only=True) refuses unsupported GLOBAL {what}); save model.state_dict() "
