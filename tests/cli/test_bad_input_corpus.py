@@ -237,7 +237,6 @@ def sample_batch():
     "data missing": (["check", "m.py", "--data", "absent.npz"], {"m.py": HEALTHY}, "no such data file"),
     "data garbage": (["check", "m.py", "--data", "d.npz"], {"m.py": HEALTHY, "d.npz": b"\x00garbage"}, "cannot read"),
     "data empty file": (["check", "m.py", "--data", "d.npz"], {"m.py": HEALTHY, "d.npz": b""}, "d.npz"),
-    "data without y for a loss": (["check", "m.py", "--data", "{nox}"], {"m.py": HEALTHY}, "has no targets"),
     "data without x": (["check", "m.py", "--data", "{noxy}"], {"m.py": HEALTHY}, "has no array 'x'"),
     "data corrupt member": (["check", "m.py", "--data", "{corrupt_member}"], {"m.py": HEALTHY}, "corrupt or truncated"),
     "data 0-d y": (["check", "m.py", "--data", "{scalar_y}"], {"m.py": HEALTHY}, "a single number"),
@@ -246,8 +245,6 @@ def sample_batch():
     "data wrong width": (["check", "m.py", "--data", "{wide_x}"], {"m.py": HEALTHY}, "9"),
     "data complex x": (["check", "m.py", "--data", "{complex_x}"], {"m.py": HEALTHY}, "complex"),
     "data string x": (["check", "m.py", "--data", "{string_x}"], {"m.py": HEALTHY}, "dtype"),
-    "data npy without y for a loss": (["check", "m.py", "--data", "{plain_npy}"], {"m.py": HEALTHY},
-                                      "has no targets"),
 
     # --weights checkpoints
     "weights missing": (["check", "m.py", "--weights", "absent.pt"], {"m.py": HEALTHY}, "no such weights file"),
@@ -282,7 +279,6 @@ def assets(tmp_path_factory) -> dict[str, str]:
         out[name.split(".")[0]] = str(d / name)
         return d / name
 
-    np.savez(keep("nox.npz"), inputs=np.ones((4, 4), "float32"))
     np.savez(keep("noxy.npz"), inputs=np.ones((4, 4), "float32"), labels=np.ones(4))
     np.savez(keep("scalar_y.npz"), x=np.ones((4, 4), "float32"), y=np.array(1))
     np.savez(keep("object_x.npz"), x=np.array([{"a": 1}] * 4, dtype=object))
@@ -290,7 +286,6 @@ def assets(tmp_path_factory) -> dict[str, str]:
     np.savez(keep("wide_x.npz"), x=np.ones((4, 9), "float32"))
     np.savez(keep("complex_x.npz"), x=np.ones((4, 4), np.complex64))
     np.savez(keep("string_x.npz"), x=np.array([["a"] * 4] * 4))
-    np.save(keep("plain_npy.npy"), np.ones((4, 4), "float32"))
     good = d / "good.npz"
     np.savez(good, x=np.ones((4, 4), "float32"))
     with zipfile.ZipFile(good) as src, zipfile.ZipFile(keep("corrupt_member.npz"), "w") as dst:
