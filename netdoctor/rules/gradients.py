@@ -522,8 +522,14 @@ def no_gradient(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     zero until its first update), a zero-initialized BatchNorm scale or layer-scale closing a
     residual branch (``zero_init_residual``: the branch starts as identity), zero weights in
     a downstream layer (reported by ND201), or a softmax over a single output unit (reported
-    by ND503). Everything else is a warning: a layer that is defined but never used in
-    ``forward``, a ``.detach()``/``stop_gradient`` in the path, or a fully dead ReLU after it.
+    by ND503). A layer that did not run while parallel copies of it did, each on a different
+    share of the batch (the experts of a top-k mixture-of-experts), is reported at info level as
+    "not routed on this batch", with how many copies ran and on how many rows, not as unused.
+    Everything else is a warning: a layer that is defined but never used in ``forward``, a
+    ``.detach()``/``stop_gradient`` in the path, a fully dead ReLU after it, or an all-zero
+    normalization gain on the path to the output (no residual branch around it, and the output
+    is constant over the batch: a LLaMA-style final RMSNorm with zero gain) -- a zero scale
+    that closes a residual branch is deliberate, one on the main path is a fault.
 
     ## Why is this bad?
     A layer with no gradient never changes: parameters are wasted and, if it was meant to
@@ -560,5 +566,5 @@ def no_gradient(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
             severity=sev,
             recommendation=cause.recommendation,
             snippet=ctx.snippet(torch=cause.torch, keras=cause.keras),
-            evidence={"layers": names, "cause": cause.key, "by_construction": cause.by_construction},
+            evidence={"layers": names, "cause": cause.key, "by_construction": cause.by_construction, **cause.evidence},
         )
