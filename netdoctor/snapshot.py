@@ -43,6 +43,7 @@ class Need(enum.Enum):
     GRADIENTS = "gradients"      # parameter gradients of one backward pass
     LOSS = "loss"                # the loss function and its value on the probe batch
     HISTORY = "history"          # training history (monitor only)
+    FIT = "fit"                  # the opt-in fit probe: a copy trained on the probe batch
 
     def __str__(self) -> str:
         return self.value
@@ -314,6 +315,27 @@ class LossProbe:
     target_floor: Mapping[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class FitProbe:
+    """The opt-in fit probe: a copy of the model trained on its own probe batch.
+
+    Attributes:
+        steps: Optimizer steps taken.
+        optimizer: e.g. ``"Adam(lr=0.001)"``.
+        losses: The training loss before each step.
+        final: The loss after the last step.
+        seconds: Wall time of the probe.
+        note: Why the probe stopped early, if it did.
+    """
+
+    steps: int
+    optimizer: str
+    losses: tuple[float, ...]
+    final: float
+    seconds: float = 0.0
+    note: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeSettings:
     """Knobs of the measurement itself (not of the rules).
@@ -352,6 +374,7 @@ class ModelSnapshot:
         output: The model output on the probe batch.
         loss: The loss used for gradients.
         loss_probe: What the loss asks of the output (see :class:`LossProbe`), or ``None``.
+        fit: The fit probe (``check(..., fit_probe=True)`` / ``--fit-probe``), or ``None``.
         residual: ``True`` when the adapter saw a residual connection (an addition whose
             operands come from different depths), ``False`` when it is sure there is none,
             ``None`` when unknown.
@@ -374,6 +397,7 @@ class ModelSnapshot:
     output: OutputInfo | None = None
     loss: LossInfo | None = None
     loss_probe: LossProbe | None = None
+    fit: FitProbe | None = None
     residual: bool | None = None
     suppressions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     history: Any = None

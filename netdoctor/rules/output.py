@@ -311,3 +311,120 @@ def hidden_softmax(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
             snippet=ctx.snippet(torch="nn.ReLU()  # in place of the hidden nn.Softmax",
                                 keras=f'layers.Dense(..., activation="relu")  # `{base_name(src.name)}`'),
             evidence={"layer": src.name, "softmax": rec.name, "consumer": consumers[0].name})
+
+
+def _floor_scale(snap: ModelSnapshot) -> float:
+    """A loss at most this large is at its floor: ln C / 10 for class targets, the target variance / 10
+    for float targets (0 when neither is known)."""
+    lp = snap.loss_probe
+    if lp is None:
+        return 0.0
+    if lp.expected_init_loss is not None:
+        return 0.1 * lp.expected_init_loss
+    return 0.1 * lp.target_var if lp.target_var else 0.0
+
+
+def _likely_causes(snap: ModelSnapshot) -> list[str]:
+    """The measurements of this snapshot that explain a loss that does not fall, most direct first."""
+    out: list[str] = []
+    lp, loss = snap.loss_probe, snap.loss
+    if lp is not None:
+        if lp.zero_grad_wrong is not None and lp.zero_grad_wrong > 0.1:
+            out.append(f"the loss sends no gradient to {pct(lp.zero_grad_wrong)} of the samples, all misclassified")
+        if lp.grad_vs_ce is not None and lp.grad_vs_ce < 0.1:
+            out.append(f"the loss sends {fmt(lp.grad_vs_ce)}x cross-entropy's gradient into the logits")
+        if lp.batch_sum_err is not None and lp.batch_sum_err < 1e-3 < lp.row_sum_err:
+            out.append("the output is normalized over the batch axis")
+        if lp.target_floor and lp.target_var and snap.output is not None:
+            act = snap.output.final_activation
+            key = "0,1" if act in ("sigmoid", "softmax", "hard_sigmoid") else "-1,1" if act in (
+                "tanh", "hard_tanh", "softsign") else None
+            floor = lp.target_floor.get(key) if key else None
+            if floor is not None and floor > 0.1 * lp.target_var:
+                out.append(f"the {act} output cannot reach the targets (MSE floor {fmt(floor)} against target "
+                           f"variance {fmt(lp.target_var)})")
+        if lp.expected_init_loss is not None and loss is not None and math.isfinite(loss.value) \
+                and loss.value > 3 * lp.expected_init_loss:
+            out.append(f"the loss starts at {fmt(loss.value)}, far above ln {lp.units} = {fmt(lp.expected_init_loss)}")
+    final = _final_record(snap)
+    if final is not None and final.kind == KIND_ACTIVATION and final.activation in ("softmax", "sigmoid"):
+        inner = _fed_by(snap, final)
+        if inner is not None and inner.kind == KIND_ACTIVATION and inner.activation in _BOUNDED:
+            out.append(f"the output {final.activation} is applied to a bounded {inner.activation}")
+    hidden = [r.name for r in snap.layers if r.kind == KIND_ACTIVATION and r.activation == "softmax"
+              and (src := _fed_by(snap, r)) is not None and src.kind in (KIND_LINEAR, KIND_CONV)
+              and any(c.kind in (KIND_LINEAR, KIND_CONV) for c in next_layers(snap, r))]
+    if hidden:
+        out.append(f"a softmax is used as a hidden activation (`{hidden[0]}`)")
+    zero = [r.name for r in snap.weight_layers() if r.weight is not None and r.weight.grad is not None
+            and r.weight.trainable and r.weight.grad.l2 == 0]
+    if zero:
+        out.append(f"{len(zero)} weight layer{'s' if len(zero) > 1 else ''} get no gradient at all "
+                   f"({', '.join(f'`{n}`' for n in zero[:3])}{'...' if len(zero) > 3 else ''})")
+    return out
+
+
+@rule(code="ND509", name="cannot-fit-probe-batch", needs={Need.FIT}, severity=Severity.WARNING,
+      options={"max_ratio": 0.5}, fix="the cause is named by the other findings and measurements")
+def cannot_fit_probe_batch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
+    """The model cannot fit its own probe batch (opt-in: ``--fit-probe``).
+
+    ## What it does
+    With ``check(..., fit_probe=True)`` / ``netdoctor check --fit-probe``, a copy of the model is
+    trained on the probe batch alone for a bounded number of full-batch Adam steps (150 at
+    learning rate 1e-3, seeded; see :mod:`netdoctor.verify.fit`). A model that can learn at all
+    drives the loss on a few hundred samples it sees every step far down (the probe stops early
+    at a quarter of the starting loss). Flags a loss that ends above ``max_ratio`` times where it
+    started (or does not stay finite), unless it is already at its floor (below ln C / 10 for
+    class targets, the target variance / 10 for float targets: a trained model), and names the
+    measurements that explain it: a loss that sends no or too little gradient (ND505), an output
+    that cannot reach its targets (ND503, ND506), a wrong-axis or hidden softmax (ND507, ND508),
+    layers without gradient (ND304). With no such measurement the finding is info: small or
+    partly frozen models (a 2-16-1 circle classifier, a linear head on a frozen backbone) may only
+    need more than 150 steps at this learning rate.
+
+    ## Why is this bad?
+    If the model cannot fit a batch it sees over and over, it cannot fit the data set: whatever
+    is wrong (the loss, the output activation, the targets, the initialization) is wrong before
+    any question of generalization, and no amount of training time fixes it. The check catches
+    faults no single measurement names.
+
+    ## Example
+    ```python
+    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10), nn.Softmax(1), nn.Softmax(1))
+    loss_fn = lambda p, y: F.nll_loss(torch.log(p), y)   # cannot go below 1.46
+    ```
+
+    ## Use instead
+    ```python
+    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    loss_fn = nn.CrossEntropyLoss()
+    ```
+
+    ## Options
+    - ``max_ratio`` (default 0.5): the largest final/initial loss ratio that counts as fitting.
+
+    ## References
+    - Karpathy, "A Recipe for Training Neural Networks" (2019): overfit one batch.
+    """
+    fit = snap.fit
+    if fit is None or not fit.losses:
+        return
+    first, last, limit = fit.losses[0], fit.final, ctx.opt("max_ratio")
+    if not math.isfinite(first) or first <= 0:
+        return
+    ratio = last / first if math.isfinite(last) else math.inf
+    if ratio <= limit or (math.isfinite(last) and last <= _floor_scale(snap)):
+        return  # fitted, or already at its floor (a trained model)
+    causes = _likely_causes(snap)
+    why = ("; likely cause: " + "; ".join(causes)) if causes else (
+        "; no measurement explains it (a small or frozen model may only need more steps)")
+    end = fmt(last) if math.isfinite(last) else str(last)
+    yield ctx.finding(
+        f"after {fit.steps} {fit.optimizer} steps on its own probe batch of {snap.batch_size} samples the loss went "
+        f"from {fmt(first)} to {end} ({fmt(ratio)}x; limit {fmt(limit)}x): the model cannot fit data it sees every "
+        f"step{why}",
+        recommendation="Fix what the likely cause names first; a model must be able to overfit one batch.",
+        severity=None if causes else Severity.INFO,
+        evidence={"initial_loss": first, "final_loss": last, "ratio": ratio, "steps": fit.steps,
+                  "seconds": fit.seconds, "likely_causes": causes, "note": fit.note})
