@@ -280,7 +280,7 @@ def _largest_relative_grad(f: Finding, m: Measure) -> dict[str, Any]:
 @rule(code="ND302", name="exploding-gradients", needs={Need.GRADIENTS, Need.WEIGHTS}, severity=Severity.ERROR,
       options={"max_relative": 10.0, "warn_relative": 3.0, "max_relative_head": 100.0, "max_growth": 100.0,
                "batch_reference": 32, "max_relative_recurrent": 0.05, "max_recurrent_gain": 2.0},
-      fix=_fix_exploding, metric=_largest_relative_grad, chart={"exploding_ratio": "max_relative"})
+      fix=_fix_exploding, metric=_largest_relative_grad, chart={"exploding_ratio": "max_relative", "exploding_warn": "warn_relative"})
 def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """Gradient norms that are huge relative to the weights, or grow toward the input.
 
