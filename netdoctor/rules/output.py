@@ -428,3 +428,58 @@ def cannot_fit_probe_batch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Fi
         severity=None if causes else Severity.INFO,
         evidence={"initial_loss": first, "final_loss": last, "ratio": ratio, "steps": fit.steps,
                   "seconds": fit.seconds, "likely_causes": causes, "note": fit.note})
+
+
+@rule(code="ND510", name="summed-loss", needs={Need.LOSS, Need.GRADIENTS}, severity=Severity.WARNING,
+      options={"band": 2.0, "min_rows": 16}, fix="the reduction is in the user's loss: use the mean")
+def summed_loss(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
+    """The loss is summed over the batch instead of averaged.
+
+    ## What it does
+    For class targets, reads the gradient the loss sends into the logits relative to mean
+    cross-entropy's (the loss probe's ``grad_vs_ce``, see ND505). A summed loss sends ``N`` times
+    the mean's gradient for a batch of ``N``: flagged when the ratio lies within ``band`` of the
+    number of rows (and there are at least ``min_rows``), whatever the loss is written as, and
+    every sample gets some gradient (a clamped hand-written loss can also send large gradients,
+    but leaves samples without any; that is ND505).
+
+    ## Why is this bad?
+    With ``reduction="sum"`` the gradient, and so the effective learning rate of SGD, grows with
+    the batch size: a learning rate tuned at one batch size explodes at a larger one, the loss
+    curve is not comparable across batch sizes, and gradient clipping thresholds stop meaning
+    anything. Adam hides part of it, which is how the bug survives.
+
+    ## Example
+    ```python
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    ```
+
+    ## Use instead
+    ```python
+    loss_fn = nn.CrossEntropyLoss()  # reduction="mean"
+    ```
+
+    ## Options
+    - ``band`` (default 2.0): factor around the batch size counted as "summed".
+    - ``min_rows`` (default 16): smallest batch on which sum and mean are told apart.
+
+    ## References
+    - PyTorch docs of ``reduction``; Goyal et al., "Accurate, Large Minibatch SGD" (2017), the
+      linear scaling rule that assumes a mean.
+    """
+    lp, loss = snap.loss_probe, snap.loss
+    if lp is None or loss is None or loss.source != "user" or lp.grad_vs_ce is None or lp.rows < ctx.opt("min_rows"):
+        return
+    band = ctx.opt("band")
+    if not lp.rows / band <= lp.grad_vs_ce <= lp.rows * band or (lp.zero_grad_rows or 0.0) > 0.0:
+        return  # a summed loss still sends every sample a gradient; a clamp (ND505) does not
+    final = (snap.output.final_layer if snap.output else None) or "the output"
+    yield ctx.finding(
+        f"{loss.name} sends {fmt(lp.grad_vs_ce)}x the gradient of mean cross-entropy into the logits of `{final}`, "
+        f"about the {lp.rows} rows of the batch (band {fmt(band)}x): the loss is summed over the batch, so the "
+        "step size grows with the batch size",
+        layer=base_name(final),
+        recommendation="Average the loss over the batch (reduction='mean').",
+        snippet=ctx.snippet(torch='loss_fn = nn.CrossEntropyLoss()  # reduction="mean", not "sum"',
+                            keras='loss=keras.losses.SparseCategoricalCrossentropy(reduction="sum_over_batch_size")'),
+        evidence={"grad_vs_ce": lp.grad_vs_ce, "rows": lp.rows, "loss": loss.name})

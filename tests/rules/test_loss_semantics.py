@@ -168,3 +168,13 @@ def test_keras_mse_on_softmax_and_from_logits_severity():
         assert f.evidence["grad_vs_ce"] == pytest.approx(1.0, rel=1e-3)
     else:
         assert f.severity == Severity.ERROR
+
+
+def test_summed_cross_entropy_is_a_reduction_bug():
+    x, y = _digits()
+    report = _check(_mlp(), x, y, nn.CrossEntropyLoss(reduction="sum"))
+    f = next(f for f in report.findings if f.code == "ND510")
+    assert f.evidence["grad_vs_ce"] == pytest.approx(256, rel=0.01)
+    assert "ND510" not in _check(_mlp(), x, y, nn.CrossEntropyLoss()).codes()
+    # a summed loss on a batch of 8 is too small to tell from a large gradient: not judged
+    assert "ND510" not in _check(_mlp(), x[:8], y[:8], nn.CrossEntropyLoss(reduction="sum")).codes()
