@@ -61,6 +61,14 @@ def fit_probe(snapshot: ModelSnapshot, *, model: Any, inputs: Any, targets: Any,
     except NotApplicable as exc:
         missing[Need.FIT] = f"the fit probe could not run ({exc})"
         return dataclasses.replace(snapshot, missing=missing)
+    except Exception as exc:  # noqa: BLE001 - a probe that crashes skips ND509 with the reason, never the check
+        import os
+
+        if os.environ.get("NETDOCTOR_STRICT") == "1":
+            raise
+        line = (str(exc).strip().splitlines() or [""])[0][:160]
+        missing[Need.FIT] = f"the fit probe failed ({type(exc).__name__}: {line}); please report this"
+        return dataclasses.replace(snapshot, missing=missing)
     fit = FitProbe(steps=res.steps, optimizer=res.optimizer, losses=tuple(res.losses), final=float(res.final),
                    seconds=time.perf_counter() - t0, note=res.note)
     return dataclasses.replace(snapshot, fit=fit, collected=snapshot.collected | {Need.FIT}, missing=missing)
