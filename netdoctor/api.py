@@ -36,6 +36,7 @@ def check(
     input_shape: tuple[int, ...] | None = None,
     settings: ProbeSettings | None = None,
     verify: bool = False,
+    fit_probe: bool = False,
 ) -> Report:
     """Diagnose ``model`` on one probe batch.
 
@@ -57,6 +58,9 @@ def check(
         verify: Verify each finding's recommended fix on a copy of the model (before/after
             measurements and a short training probe, see :mod:`netdoctor.verify`); the result
             is in each finding's ``verification``.
+        fit_probe: Also train a copy of the model on the probe batch for a bounded number of
+            steps and report (ND509) when the loss does not approach its floor, with the
+            measurements that explain it (see :mod:`netdoctor.verify.fit`; costs a few checks).
 
     Returns:
         A :class:`~netdoctor.findings.Report`. The model is left bit-for-bit as it was.
@@ -73,7 +77,7 @@ def check(
         inputs, targets, loss_fn = ((inputs, targets) if targets is not None else inputs), None, \
             lightning.TrainingStep(model)
     return check_model(model, inputs, targets, framework=framework, config=cfg, loss_fn=loss_fn,
-                       input_shape=input_shape, settings=settings, verify=verify, started=t0)
+                       input_shape=input_shape, settings=settings, verify=verify, fit_probe=fit_probe, started=t0)
 
 
 def check_model(
@@ -87,6 +91,7 @@ def check_model(
     input_shape: tuple[int, ...] | None = None,
     settings: ProbeSettings | None = None,
     verify: bool = False,
+    fit_probe: bool = False,
     file: str | None = None,
     notes: Iterable[str] = (),
     timings: Mapping[str, float] | None = None,
@@ -104,6 +109,7 @@ def check_model(
         input_shape: Shape of one sample for synthetic inputs.
         settings: Probe settings.
         verify: Verify each finding's fix (see :func:`check`).
+        fit_probe: Run the fit probe (see :func:`check`).
         file: The model file, stamped on the report's findings and target.
         notes: Remarks put first in the target's notes (e.g. where the data came from).
         timings: Phases timed before this call (e.g. ``{"load": seconds}``).
@@ -114,7 +120,7 @@ def check_model(
     """
     t0 = time.perf_counter() if started is None else started
     settings = settings or ProbeSettings()
-    specs = selected_rules(config, one_shot=True)
+    specs = selected_rules(config, one_shot=True, fit_probe=fit_probe)
     snapshot = get_adapter(framework).collect(
         model,
         inputs=inputs,
@@ -125,6 +131,13 @@ def check_model(
         input_shape=input_shape,
     )
     before = {**(timings or {}), "collect": time.perf_counter() - t0}
+    if fit_probe:
+        from netdoctor.verify.fit import fit_probe as run_fit_probe
+
+        t1 = time.perf_counter()
+        snapshot = run_fit_probe(snapshot, model=model, inputs=inputs, targets=targets, loss_fn=loss_fn,
+                                 settings=settings, input_shape=input_shape)
+        before["fit_probe"] = time.perf_counter() - t1
     report = run_rules(snapshot, specs, config, file, notes=tuple(notes), timings=before)
     if verify and isinstance(loss_fn, lightning.TrainingStep):
         why = {"verdict": NOT_VERIFIED, "reason": "the loss is the LightningModule's own training_step(), which a "

@@ -18,17 +18,19 @@ from netdoctor.analysis.health import layer_health
 from netdoctor.snapshot import ModelSnapshot, Need
 
 
-def selected_rules(config: Config, *, one_shot: bool = False) -> list[RuleSpec]:
+def selected_rules(config: Config, *, one_shot: bool = False, fit_probe: bool = False) -> list[RuleSpec]:
     """Rules enabled by ``config``, in code order.
 
     With ``one_shot=True`` (a pre-flight ``check`` of one probe batch), rules that need a
     training history are left out: they are not applicable without a monitored run,
-    so listing them as "skipped" on every check would only be noise.
+    so listing them as "skipped" on every check would only be noise. Rules that need the
+    opt-in fit probe (:data:`Need.FIT`) run only with ``fit_probe=True``, for the same reason.
     """
     return [
         spec
         for spec in registry().values()
         if config.is_selected(spec.code, spec.name) and not (one_shot and Need.HISTORY in spec.needs)
+        and (fit_probe or Need.FIT not in spec.needs)
     ]
 
 

@@ -137,8 +137,10 @@ class Fixer(Protocol):
         """Apply ``steps`` to a copy of the model; raises ``NotApplicable`` when an edit does not fit."""
         ...
 
-    def probe(self, applied: FixedCopy | None, steps: int, mode: str = "full", minibatch: int = 16) -> ProbeResult:
-        """Train ``applied`` (``None``: a copy of the original) for ``steps`` seeded steps."""
+    def probe(self, applied: FixedCopy | None, steps: int, mode: str = "full", minibatch: int = 16,
+              stop_below: float | None = None) -> ProbeResult:
+        """Train ``applied`` (``None``: a copy of the original) for ``steps`` seeded steps (fewer when
+        the training loss falls below ``stop_below``)."""
         ...
 
     def score(self, base: ProbeResult, fixed: ProbeResult, applied: FixedCopy) -> tuple[float, float]:

@@ -43,6 +43,7 @@ class Need(enum.Enum):
     GRADIENTS = "gradients"      # parameter gradients of one backward pass
     LOSS = "loss"                # the loss function and its value on the probe batch
     HISTORY = "history"          # training history (monitor only)
+    FIT = "fit"                  # the opt-in fit probe: a copy trained on the probe batch
 
     def __str__(self) -> str:
         return self.value
@@ -229,6 +230,10 @@ class OutputInfo:
             (``"softmax"``, ``"sigmoid"``, ``"log_softmax"``, ``None`` = linear/unknown).
         final_layer: Name of the layer that produced the output.
         num_outputs: Number of output tensors the model returned.
+        carries_logits: The output tensor carries the logits it was computed from, and the
+            framework's cross-entropies read them instead of the probabilities (Keras 3 on the
+            TensorFlow backend, for a softmax/sigmoid output): a ``from_logits=True`` loss then
+            still sees the logits.
     """
 
     stats: TensorStats
@@ -236,6 +241,7 @@ class OutputInfo:
     final_activation: str | None = None
     final_layer: str | None = None
     num_outputs: int = 1
+    carries_logits: bool = False
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -258,6 +264,76 @@ class LossInfo:
     value: float = float("nan")
     from_logits: bool | None = None
     source: str = "user"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LossProbe:
+    """What the loss asks of the output, measured without knowing how the loss is written.
+
+    Filled by the adapter from the main output ``z`` (rows over its last axis, ``C`` units), the
+    gradient of the loss with respect to it, and the targets. ``None`` fields were not measurable
+    (no gradient reached the output, no targets, the output is too large to reduce on the host).
+
+    Attributes:
+        units: ``C``, the size of the output's last axis.
+        rows: Rows (samples x positions) the measurement covers.
+        nonnegative: Every output entry is >= 0.
+        row_sum_err: ``max |sum over the last axis - 1|`` (0 for a softmax over the classes).
+        batch_sum_err: ``max |sum over the batch axis - 1|`` for a 2-D output (0 for a softmax
+            taken over the batch instead of the classes).
+        zero_grad_rows: Fraction of rows whose loss gradient is exactly zero in every unit.
+        zero_grad_wrong: Classification targets only: share of rows that the model gets wrong
+            (argmax is not the target) and whose loss gradient is exactly zero: samples the loss
+            ignores although they are misclassified (0 for cross-entropy and for a hinge loss,
+            whose zero-gradient rows are the correct ones).
+        grad_vs_ce: Classification targets only, over the rows whose target probability is below
+            0.5 (at least 4): the norm of the gradient the loss sends into the logits (through the
+            softmax Jacobian when the output is a distribution) divided by the norm cross-entropy
+            would send, ``||p - onehot|| / rows``. 1 for any cross-entropy, >= 0.25 for a focal
+            loss (gamma 2), ~0.02 for MSE on a 10-class softmax.
+        target_classes: ``"class_index"``/``"one_hot"`` when the targets name classes.
+        expected_init_loss: ``ln C`` for classification targets (cross-entropy of a uniform guess).
+        target_var: Variance of float targets.
+        target_outside: ``{"0,1": frac, "-1,1": frac}``: fraction of float targets outside the
+            range of a sigmoid/softmax and of a tanh.
+        target_floor: ``{"0,1": mse, "-1,1": mse}``: the smallest mean squared error an output
+            confined to that range can reach (``mean((y - clip(y))**2)``).
+    """
+
+    units: int
+    rows: int
+    nonnegative: bool = False
+    row_sum_err: float = float("inf")
+    batch_sum_err: float | None = None
+    zero_grad_rows: float | None = None
+    zero_grad_wrong: float | None = None
+    grad_vs_ce: float | None = None
+    target_classes: str | None = None
+    expected_init_loss: float | None = None
+    target_var: float | None = None
+    target_outside: Mapping[str, float] = field(default_factory=dict)
+    target_floor: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FitProbe:
+    """The opt-in fit probe: a copy of the model trained on its own probe batch.
+
+    Attributes:
+        steps: Optimizer steps taken.
+        optimizer: e.g. ``"Adam(lr=0.001)"``.
+        losses: The training loss before each step.
+        final: The loss after the last step.
+        seconds: Wall time of the probe.
+        note: Why the probe stopped early, if it did.
+    """
+
+    steps: int
+    optimizer: str
+    losses: tuple[float, ...]
+    final: float
+    seconds: float = 0.0
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +373,8 @@ class ModelSnapshot:
         data: Real data statistics (``None`` when synthetic).
         output: The model output on the probe batch.
         loss: The loss used for gradients.
+        loss_probe: What the loss asks of the output (see :class:`LossProbe`), or ``None``.
+        fit: The fit probe (``check(..., fit_probe=True)`` / ``--fit-probe``), or ``None``.
         residual: ``True`` when the adapter saw a residual connection (an addition whose
             operands come from different depths), ``False`` when it is sure there is none,
             ``None`` when unknown.
@@ -318,6 +396,8 @@ class ModelSnapshot:
     data: DataStats | None = None
     output: OutputInfo | None = None
     loss: LossInfo | None = None
+    loss_probe: LossProbe | None = None
+    fit: FitProbe | None = None
     residual: bool | None = None
     suppressions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     history: Any = None

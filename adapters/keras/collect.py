@@ -19,11 +19,14 @@ checked and ``missing[Need.ACTIVATIONS]`` says why the activation rules were ski
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from netdoctor.adapters._common import REASON_NO_TRAINABLE, REASON_SYNTHETIC, NeedsLedger
+from netdoctor.adapters._lossprobe import MAX_ENTRIES as LOSS_PROBE_MAX
+from netdoctor.adapters._lossprobe import measure as measure_loss_probe
 from netdoctor.adapters.keras.grad import grad_fn, no_grad_forward
 from netdoctor.adapters.keras.graph import Structure, analyze, functional_of, trace
 from netdoctor.adapters.keras.io import (
@@ -147,13 +150,21 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
             kind = target_kind(ymain, units)
             lp = plan(model, loss_fn, y, out_struct, looks, kind, settings.seed)
         result.update(outs=outs, ostats=ostats, looks=looks, plan=lp, kind=kind)
-        return lp.compute(y, out_struct), None
+        small = _is_float(main) and int(np.prod(main.shape)) <= LOSS_PROBE_MAX
+        result["watch_is_logits"] = False
+        # TensorFlow: a softmax/sigmoid output carries its logits, which Keras' cross-entropies read instead of
+        # the probabilities; the gradient at the logits is the one both paths share.
+        logits = getattr(main, "_keras_logits", None)
+        watch = logits if logits is not None and tuple(logits.shape) == tuple(main.shape) else main
+        result["watch_is_logits"] = watch is not main
+        return lp.compute(y, out_struct), watch if small else None
 
     grads_by_id: dict[int, np.ndarray] | None = None
+    out_grad: np.ndarray | None = None
     loss_value = float("nan")
     if needs & _FORWARD_NEEDS:
         if want_grads:
-            loss, grads, _ = gfn(forward, trainable)
+            loss, grads, out_grad = gfn(forward, trainable)
             grads_by_id = {id(v): g for v, g in zip(trainable, grads)}
             ledger.got(Need.GRADIENTS)
         else:
@@ -194,6 +205,9 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
         units = fn._outputs[0].shape[-1] if fn is not None and len(fn._outputs[0].shape) >= 2 else None
         data = data_stats(inputs, targets, n, settings, result.get("kind"), units, channels_first)
     ledger.settle(Need.DATA, not synthetic, REASON_SYNTHETIC)
+    loss_probe = _loss_probe(result, out_grad, y)
+    if output is not None and result.get("watch_is_logits"):
+        output = replace(output, carries_logits=True)
     weights_all = [v for v in model.weights]
     return ModelSnapshot(
         framework="keras",
@@ -209,10 +223,28 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
         data=data,
         output=output,
         loss=loss_info,
+        loss_probe=loss_probe,
         residual=st.residual if st is not None else None,
         suppressions=suppressions(model, tr),
         notes=tuple(notes),
     )
+
+
+def _is_float(t: Any) -> bool:
+    return "float" in str(getattr(t, "dtype", ""))
+
+
+def _loss_probe(result: dict[str, Any], out_grad: np.ndarray | None, y: Any) -> Any:
+    """The loss probe (see :mod:`netdoctor.adapters._lossprobe`) from the output, its loss gradient and the targets."""
+    from keras import ops, tree
+
+    outs = result.get("outs")
+    if not outs or not _is_float(outs[0]) or int(np.prod(outs[0].shape)) > LOSS_PROBE_MAX:
+        return None
+    main = np.asarray(ops.convert_to_numpy(outs[0]))
+    ymain = np.asarray(ops.convert_to_numpy(tree.flatten(y)[0])) if y is not None else None
+    return measure_loss_probe(main, out_grad, ymain, result.get("kind"),
+                              grad_at_logits=bool(result.get("watch_is_logits")))
 
 
 def _owns_weights(op: Any) -> bool:

@@ -29,13 +29,17 @@ from netdoctor.adapters._common import (
     REASON_NO_TRAINABLE,
     REASON_SYNTHETIC,
     NeedsLedger,
+    target_kind,
 )
+from netdoctor.adapters._lossprobe import MAX_ENTRIES
+from netdoctor.adapters._lossprobe import measure as measure_loss_probe
 from netdoctor.adapters.torch.errors import DATA_EXCEPTIONS, forward_error
 from netdoctor.adapters.torch.flow import iter_tensors
 from netdoctor.adapters.torch.graph import Graph, ParamStats, all_records, build_layers
 from netdoctor.adapters.torch.io import (
     ProbeInputs,
     data_stats,
+    first_target,
     main_output,
     model_device_dtype,
     output_info,
@@ -125,6 +129,8 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
     ledger = NeedsLedger(needs)
     notes: list[str] = []
     grads: dict[int, torch.Tensor | None] | None = None
+    out_grad: torch.Tensor | None = None
+    loss_probe = None
     probe = Probe(model, settings, activations=want_acts)
     saved = SavedState(model)
     try:
@@ -163,9 +169,15 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
                     grads = {}
                     notes.append(REASON_LOSS_DETACHED)
                 else:
-                    found = torch.autograd.grad(loss, trainable, allow_unused=True)
+                    watch_out = (main is not None and main.requires_grad and main.numel() <= MAX_ENTRIES)
+                    found = torch.autograd.grad(loss, trainable + ([main] if watch_out else []), allow_unused=True)
                     grads = {id(p): g for p, g in zip(trainable, found)}
-            del loss, output, batch
+                    if watch_out:
+                        out_grad = found[-1]
+                        out_grad = torch.zeros_like(main) if out_grad is None else out_grad
+            if main is not None and main.is_floating_point() and main.numel() <= MAX_ENTRIES:
+                loss_probe = _loss_probe(main, out_grad, y)
+            del loss, output, out_grad, batch
     finally:
         saved.restore()
 
@@ -202,10 +214,23 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
         data=data,
         output=out_info,
         loss=loss_info,
+        loss_probe=loss_probe,
         residual=probe.residual,
         suppressions=suppressions,
         notes=tuple(notes),
     )
+
+
+def _host(t: torch.Tensor) -> Any:
+    return t.detach().float().cpu().numpy()
+
+
+def _loss_probe(main: torch.Tensor, out_grad: torch.Tensor | None, targets: Any) -> Any:
+    """The loss probe (see :mod:`netdoctor.adapters._lossprobe`) from the output, its loss gradient and the targets."""
+    y = first_target(targets)
+    y_host = None if y is None else _host(y) if y.is_floating_point() else y.detach().cpu().numpy()
+    kind = target_kind(y_host) if y_host is not None else None
+    return measure_loss_probe(_host(main), None if out_grad is None else _host(out_grad), y_host, kind)
 
 
 def _unique_params(model: nn.Module) -> list[nn.Parameter]:

@@ -154,6 +154,12 @@ def check(
                      "short training probe; show before/after and whether the fix is verified.",
                      rich_help_panel=_RULES),
     ] = False,
+    fit_probe: Annotated[
+        bool,
+        typer.Option("--fit-probe", help="Also train a copy of the model on the probe batch for up to 150 steps and "
+                     "report (ND509) when the loss does not approach its floor, with the likely cause.",
+                     rich_help_panel=_RULES),
+    ] = False,
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="Do not show progress on the terminal.",
                            rich_help_panel=_OUTPUT),
@@ -170,7 +176,7 @@ def check(
         fail_on=fail_on, select=select, ignore=ignore, config=config, baseline=baseline,
         write_baseline=write_baseline, data=data, input_shape=input_shape, weights=weights,
         unsafe=unsafe, max_samples=max_samples, seed=seed, timeout=timeout, no_progress=no_progress, debug=debug,
-        verify=verify,
+        verify=verify, fit_probe=fit_probe,
     ))
     raise typer.Exit(code)
 

@@ -41,6 +41,7 @@ class CheckArgs:
     no_progress: bool = False
     debug: bool = False
     verify: bool = False
+    fit_probe: bool = False
 
 
 def run_check(args: CheckArgs) -> int:
@@ -106,6 +107,7 @@ def _run(args: CheckArgs) -> int:
         config=cfg, data=args.data or project.data, input_shape=input_shape, weights=args.weights,
         unsafe=args.unsafe, max_samples=args.max_samples, seed=args.seed, show_warnings=args.debug,
         verify=args.verify, timeout=resolve_timeout(args.timeout, project.timeout),
+        fit_probe=args.fit_probe,
     )
     # keep TensorFlow's start-up chatter off stderr (users can still set these themselves)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -62,6 +62,8 @@ class CheckOptions:
         verify: ``--verify``: verify each finding's fix on a copy of the model (``netdoctor.verify``).
         timeout: Seconds one file may take (loading and checking) before its worker is killed;
             ``None``: no limit.
+        fit_probe: ``--fit-probe``: train a copy on the probe batch and report when it cannot fit it
+            (``netdoctor.verify.fit``, rule ND509).
     """
 
     config: Config = field(default_factory=Config)
@@ -74,6 +76,7 @@ class CheckOptions:
     show_warnings: bool = False
     verify: bool = False
     timeout: float | None = DEFAULT_TIMEOUT
+    fit_probe: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ def _check_file(spec: str, options: CheckOptions) -> FileResult:
         report = check_model(
             loaded.model, loaded.inputs, loaded.targets, framework=loaded.framework, config=options.config,
             loss_fn=loaded.loss_fn, input_shape=loaded.input_shape, settings=settings, verify=options.verify,
-            file=spec, notes=notes, timings={"load": loaded_at - t0}, started=loaded_at,
+            fit_probe=options.fit_probe, file=spec, notes=notes, timings={"load": loaded_at - t0}, started=loaded_at,
         )
     except NetdoctorError as exc:
         return _failed(spec, str(exc), exc)

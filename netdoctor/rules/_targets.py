@@ -38,8 +38,10 @@ class TargetMismatch:
 def target_mismatch(snap: ModelSnapshot, act: str | None, units: int, final: str) -> TargetMismatch | None:
     """A softmax for multi-hot targets, or a bounded output for regression targets far outside its range."""
     data, loss = snap.data, snap.loss
-    if data is None or data.targets is None or loss is None or act not in BOUNDED:
+    if loss is None or act not in BOUNDED:
         return None
+    if data is None or data.targets is None:
+        return _unreachable(snap, act, units, final)
     t, kind = data.targets, data.target_kind
     lname = loss.name.lower().replace("_", "")
     shape = tuple(t.shape)
@@ -67,4 +69,32 @@ def target_mismatch(snap: ModelSnapshot, act: str | None, units: int, final: str
             torch=f"nn.Linear(hidden, {units})  # in place of `{final}` + {act}: a linear regression output",
             keras=f"layers.Dense({units})  # linear output for regression, no {act}",
             evidence={"target_kind": kind, "target_min": t.min, "target_max": t.max, "output_range": [lo, hi]})
-    return None
+    return _unreachable(snap, act, units, final)
+
+
+#: Share of float targets outside the output's range, and MSE floor relative to the target variance,
+#: from which the output cannot fit its targets (a sigmoid for targets in [-1, 1]: 50% and 0.5x).
+MIN_OUTSIDE = 0.2
+MIN_FLOOR_VS_VAR = 0.1
+
+
+def _unreachable(snap: ModelSnapshot, act: str, units: int, final: str) -> TargetMismatch | None:
+    """A bounded output whose range leaves a large share of the float targets out of reach (the loss probe)."""
+    lp = snap.loss_probe
+    if lp is None or not lp.target_outside or not lp.target_var:
+        return None
+    lo, hi = BOUNDED[act]
+    key = "0,1" if lo == 0.0 else "-1,1"
+    outside, floor = lp.target_outside.get(key), lp.target_floor.get(key)
+    if outside is None or floor is None or outside < MIN_OUTSIDE or floor < MIN_FLOOR_VS_VAR * lp.target_var:
+        return None
+    return TargetMismatch(
+        problem=(f"{outside:.0%} of the float targets lie outside the range ({fmt(lo)}, {fmt(hi)}) of the {act} that "
+                 f"produces the output: the smallest MSE it can reach is {fmt(floor)}, {fmt(floor / lp.target_var)}x the "
+                 f"target variance {fmt(lp.target_var)} (limits {MIN_OUTSIDE:.0%} and {fmt(MIN_FLOOR_VS_VAR)}x)"),
+        fix=f"Use a linear output (or one whose range covers the targets), or rescale the targets into ({fmt(lo)}, {fmt(hi)}).",
+        torch=f"nn.Linear(hidden, {units})  # in place of `{final}` + {act}" + (
+            "\n# or nn.Tanh() for targets in [-1, 1]" if lo == 0.0 else ""),
+        keras=f"layers.Dense({units})  # linear output, no {act}",
+        evidence={"target_outside": outside, "mse_floor": floor, "target_var": lp.target_var,
+                  "output_range": [lo, hi]})

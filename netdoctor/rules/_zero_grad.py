@@ -28,6 +28,7 @@ class ZeroGradCause:
     keras: str | None = None
     layers: list[str] = field(default_factory=list)
     blockers: list[str] = field(default_factory=list)
+    evidence: dict = field(default_factory=dict)
 
 
 def _blocking(r: LayerRecord) -> str | None:
@@ -136,7 +137,104 @@ def _feeds(snap: ModelSnapshot, rec: LayerRecord, target: LayerRecord) -> bool:
     return False
 
 
+def _siblings(snap: ModelSnapshot, rec: LayerRecord) -> tuple[str, list[LayerRecord]] | None:
+    """Weight layers that differ from ``rec`` only in one numeric path component (``experts.3.0`` vs
+    ``experts.5.0``), of which at least one ran: the pattern (``experts.*.0``) and the siblings,
+    ``rec`` included. The innermost such component wins."""
+    parts = rec.name.replace("/", ".").split(".")
+    for i in range(len(parts) - 1, -1, -1):
+        if not parts[i].isdigit():
+            continue
+        sibs = []
+        for r in snap.weight_layers():
+            q = r.name.replace("/", ".").split(".")
+            if len(q) == len(parts) and q[i].isdigit() and q[:i] == parts[:i] and q[i + 1:] == parts[i + 1:]:
+                sibs.append(r)
+        if len(sibs) >= 2 and any(r.executed for r in sibs):
+            return ".".join(parts[:i] + ["*"] + parts[i + 1:]), sibs
+    return None
+
+
+def _not_routed(snap: ModelSnapshot, rec: LayerRecord) -> ZeroGradCause | None:
+    """``rec`` did not run, but parallel copies of it did: a router sent no sample to it on this batch."""
+    if rec.executed:
+        return None
+    found = _siblings(snap, rec)
+    if found is None:
+        return None
+    pattern, _ = found
+    i = pattern.split(".").index("*")
+    prefix = pattern.split(".")[:i]
+    copies: dict[str, list[LayerRecord]] = {}
+    for r in snap.weight_layers():
+        q = r.name.replace("/", ".").split(".")
+        if len(q) > i and q[:i] == prefix and q[i].isdigit():
+            copies.setdefault(q[i], []).append(r)
+    ran = {k: rs for k, rs in copies.items() if any(r.executed for r in rs)}
+    rows = {}
+    for k, rs in ran.items():
+        first = next(r for r in rs if r.executed)
+        if first.input is not None and first.input.shape:
+            rows[k] = int(first.input.shape[0])
+    # routing shows as copies that each saw a different share of the batch; a loop over a prefix of a
+    # ModuleList (layers[:3]) feeds every copy the whole batch and leaves the rest truly unused
+    if not rows or (len(set(rows.values())) < 2 and min(rows.values()) >= snap.batch_size):
+        return None
+    idle = sorted((k for k in copies if k not in ran), key=int)
+    group = ".".join(prefix + ["*"])
+    cause = ZeroGradCause(
+        f"not-routed:{group}",
+        f"did not run on this batch of {snap.batch_size} samples, while {len(ran)} of the {len(copies)} parallel "
+        f"copies `{group}` did on {'/'.join(str(v) for v in rows.values())} rows each ({len(idle)} idle: "
+        f"{', '.join(idle[:8])}{'...' if len(idle) > 8 else ''}): the "
+        "routing sent no sample to them (conditional computation, e.g. top-k mixture-of-experts), which is not the "
+        "same as never being called", True,
+        "Check the routing over several batches: an expert idle on every batch needs a load-balancing loss or a "
+        "capacity factor; idle on one batch is normal and becomes rarer with larger batches.")
+    cause.evidence = {"pattern": group, "copies": len(copies), "ran": len(ran), "idle": idle, "rows_per_copy": rows}
+    return cause
+
+
+def _on_main_path(snap: ModelSnapshot, rec: LayerRecord) -> bool:
+    """``rec``'s output reaches the model output through no merge (it is not inside a residual branch)."""
+    out = snap.output
+    targets = {n for n in (out.final_layer if out else None,
+                           snap.output_layer.name if snap.output_layer else None) if n}
+    if rec.name in targets:
+        return True
+    if not has_dataflow(snap):
+        return False
+    frontier, seen = next_layers(snap, rec), {rec.name}
+    while frontier:
+        nxt: list[LayerRecord] = []
+        for r in frontier:
+            if r.name in seen:
+                continue
+            seen.add(r.name)
+            if len(set(r.inputs_from)) >= 2:
+                continue  # a merge: the other operand carries the signal past the zero scale
+            if r.name in targets:
+                return True
+            nxt.extend(next_layers(snap, r))
+        frontier = nxt
+    return False
+
+
+def _main_path_zero_scale(snap: ModelSnapshot) -> LayerRecord | None:
+    """A zero scale on the path to the output, when the output is indeed constant over the batch."""
+    out = snap.output
+    if out is None or out.stats.std != 0.0 or out.stats.frac_nonfinite:
+        return None
+    for rec in reversed(snap.layers):
+        if has_zero_scale(rec) and _on_main_path(snap, rec):
+            return rec
+    return None
+
+
 def _cause_for(snap: ModelSnapshot, rec: LayerRecord, zero: set[str]) -> tuple[ZeroGradCause, str | None]:
+    routed = _not_routed(snap, rec)
+    if routed is not None:
+        return routed, None
     parent = _fused_parent(snap, rec)
     if parent is not None and parent.name in zero:  # run inside its parent's kernel: the parent's cause
         return _cause_for(snap, parent, zero)
@@ -219,6 +317,24 @@ def zero_grad_causes(snap: ModelSnapshot) -> list[ZeroGradCause]:
                           "or stop_gradient.")
         c.layers.extend(names)
         return [c]
+    main = _main_path_zero_scale(snap)
+    if main is not None:
+        by_scale = [k for k in groups if k == "zero-scale" or k == f"zero-input:{main.name}"
+                    or (k.startswith("zero-input:") and "zero-initialized scale" in groups[k].reason)]
+        if by_scale:
+            value = out.stats.mean if out is not None else 0.0
+            c = ZeroGradCause(
+                f"zero-gain:{main.name}",
+                f"the all-zero scale (gain) of `{main.name}` sits on the path to the output, not in a residual "
+                f"branch: every output is {value:.3g} on every sample, so no gradient reaches any layer below it "
+                "(a zero-initialized residual scale is deliberate; a zero gain on the main path is a fault)", False,
+                f"Initialize the gain of `{main.name}` (and of the other normalization layers) to ones.",
+                f"nn.init.ones_({torch_ref(main.name)}.weight)",
+                f'{keras_ref(main.name)}.gamma.assign(keras.ops.ones_like({keras_ref(main.name)}.gamma))')
+            c.evidence = {"zero_scale": main.name, "output_std": 0.0, "output_value": value}
+            for k in by_scale:
+                c.layers.extend(groups.pop(k).layers)
+            groups = {c.key: c, **groups}
     for g in groups.values():
         if g.blockers:
             g.reason = g.reason.format(name_list(g.blockers))

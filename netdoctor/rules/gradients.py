@@ -13,6 +13,7 @@ import math
 from typing import TYPE_CHECKING, Any, Iterator
 
 from netdoctor.analysis.gradflow import GradRow, VanishingCause, gradient_chain, vanishing_cause
+from netdoctor.analysis.health import relative_grad
 from netdoctor.analysis.graph import fused_activation, is_head, norm_after
 from netdoctor.analysis.init import far_too_small, init_reference, variance_ratio
 from netdoctor.findings import Finding, Report, Severity
@@ -20,7 +21,7 @@ from netdoctor.rules._zero_grad import zero_grad_causes
 from netdoctor.rules.format import fmt, name_list, nice_floor, pct, plural
 from netdoctor.rules.snippets import batchnorm_snippet, keras_ctor, torch_ref
 from netdoctor.rules.spec import RuleContext, rule
-from netdoctor.snapshot import ModelSnapshot, Need
+from netdoctor.snapshot import KIND_RNN, ROLE_RECURRENT, ROLE_WEIGHT, ModelSnapshot, Need, ParamRecord
 from netdoctor.verify.plan import FixPlan, norm_step, plain_hidden, plan_for, reinit
 from netdoctor.verify.protocol import step
 
@@ -237,6 +238,48 @@ def _fix_exploding(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan:
     return FixPlan(tuple(steps))
 
 
+def recurrent_gain(p: ParamRecord) -> float:
+    """RMS singular value of a recurrent kernel per gate block: ``|W_hh| / sqrt(gates * hidden)``.
+
+    0.5 for Keras' orthogonal initialization of a ``(hidden, 4 hidden)`` kernel, 0.58 for torch's
+    uniform default; the recurrent Jacobian through time scales with it.
+    """
+    rows = max(p.stats.shape) if p.stats.shape else 1
+    return float(p.stats.l2) / math.sqrt(max(rows, 1))
+
+
+def _recurrent_explosion(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
+    """Recurrent layers measured per kernel: a large input-kernel gradient driven by the recurrent kernel."""
+    max_rel, max_gain = ctx.opt("max_relative_recurrent"), ctx.opt("max_recurrent_gain")
+    for rec in snap.weight_layers(executed_only=True):
+        if rec.kind != KIND_RNN:
+            continue
+        inp, hh = rec.param(ROLE_WEIGHT), rec.param(ROLE_RECURRENT)
+        if inp is None or hh is None or inp.grad is None or hh.grad is None:
+            continue
+        rel_in, rel_hh = relative_grad(inp), relative_grad(hh)
+        if not rel_in or not math.isfinite(rel_in):
+            continue
+        gain = recurrent_gain(hh)
+        if rel_in <= max_rel or gain <= max_gain:
+            continue
+        yield ctx.finding(
+            f"`{rec.name}` measured per kernel: the input kernel's relative gradient is {fmt(rel_in)} (limit "
+            f"{fmt(max_rel)} for recurrent layers) and the recurrent kernel's is {fmt(rel_hh or 0.0)}, with a recurrent "
+            f"gain of {fmt(gain)} (RMS singular value per gate block; healthy inits 0.5-0.58, limit {fmt(max_gain)}): the "
+            "gradient grows backward in time through the recurrent kernel" + _loss_text(snap),
+            layer=rec.name,
+            recommendation="Initialize the recurrent kernel orthogonally (gain 1) and clip the global gradient norm.",
+            snippet=ctx.snippet(
+                torch=(f"for name, p in {torch_ref(rec.name)}.named_parameters():\n"
+                       "    if name.startswith('weight_hh'):\n        nn.init.orthogonal_(p)\n"
+                       "torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)"),
+                keras='layers.LSTM(units, recurrent_initializer="orthogonal")\n'
+                      "optimizer = keras.optimizers.Adam(global_clipnorm=1.0)"),
+            evidence={"relative_grads": {f"{rec.name}[input kernel]": rel_in, f"{rec.name}[recurrent kernel]": rel_hh},
+                      "recurrent_gain": gain, "layers_over_limit": [rec.name], "recurrent": True})
+
+
 def _largest_relative_grad(f: Finding, m: Measure) -> dict[str, Any]:
     """The largest relative gradient and the global gradient norm."""
     chain = gradient_chain(m.snap)
@@ -247,8 +290,8 @@ def _largest_relative_grad(f: Finding, m: Measure) -> dict[str, Any]:
 
 @rule(code="ND302", name="exploding-gradients", needs={Need.GRADIENTS, Need.WEIGHTS}, severity=Severity.ERROR,
       options={"max_relative": 10.0, "warn_relative": 3.0, "max_relative_head": 100.0, "max_growth": 100.0,
-               "batch_reference": 32},
-      fix=_fix_exploding, metric=_largest_relative_grad, chart={"exploding_ratio": "max_relative"})
+               "batch_reference": 32, "max_relative_recurrent": 0.05, "max_recurrent_gain": 2.0},
+      fix=_fix_exploding, metric=_largest_relative_grad, chart={"exploding_ratio": "max_relative", "exploding_warn": "warn_relative"})
 def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """Gradient norms that are huge relative to the weights, or grow toward the input.
 
@@ -309,6 +352,13 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
       the loss scale (MSE on unscaled targets); classification heads stay below 0.5.
     - ``max_growth`` (default 100.0): largest acceptable ratio of early to late relative
       gradient in networks without residual connections; healthy ones measure below 1.
+    - ``max_relative_recurrent`` (default 0.05) and ``max_recurrent_gain`` (default 2.0): a
+      recurrent layer is measured per kernel, input and recurrent, instead of as a whole (which
+      averages the fault away): it is flagged when its input kernel's relative gradient exceeds
+      0.05 (healthy LSTM/GRU layers of the bench measure 0.0005-0.023 at initialization) *and*
+      its recurrent kernel's gain, the RMS singular value per gate block, exceeds 2 (Keras'
+      orthogonal init 0.5, torch's uniform default 0.58); an LSTM whose recurrent kernel is
+      scaled x5 measures 0.09 (torch, 50 steps) to 0.44 (Keras) at gain 2.5-2.9.
     - ``batch_reference`` (default 32): probe batches smaller than this widen the limits by
       ``sqrt(batch_reference / batch)`` (2x at 8 samples); a typical training mini-batch, so the
       widening removes only the noise training itself would not see.
@@ -317,6 +367,7 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     - Pascanu, Mikolov, Bengio, "On the difficulty of training recurrent neural networks"
       (2013): gradient clipping.
     """
+    yield from _recurrent_explosion(snap, ctx)
     # A layer followed by a normalization is scale-invariant: its gradient is orthogonal to W and
     # proportional to 1/|W|, so a large ratio there means "small weights", not amplification through
     # depth (Keras' glorot-initialized depthwise kernels before BN measure 150x and train fine).
@@ -538,8 +589,14 @@ def no_gradient(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     zero until its first update), a zero-initialized BatchNorm scale or layer-scale closing a
     residual branch (``zero_init_residual``: the branch starts as identity), zero weights in
     a downstream layer (reported by ND201), or a softmax over a single output unit (reported
-    by ND503). Everything else is a warning: a layer that is defined but never used in
-    ``forward``, a ``.detach()``/``stop_gradient`` in the path, or a fully dead ReLU after it.
+    by ND503). A layer that did not run while parallel copies of it did, each on a different
+    share of the batch (the experts of a top-k mixture-of-experts), is reported at info level as
+    "not routed on this batch", with how many copies ran and on how many rows, not as unused.
+    Everything else is a warning: a layer that is defined but never used in ``forward``, a
+    ``.detach()``/``stop_gradient`` in the path, a fully dead ReLU after it, or an all-zero
+    normalization gain on the path to the output (no residual branch around it, and the output
+    is constant over the batch: a LLaMA-style final RMSNorm with zero gain) -- a zero scale
+    that closes a residual branch is deliberate, one on the main path is a fault.
 
     ## Why is this bad?
     A layer with no gradient never changes: parameters are wasted and, if it was meant to
@@ -576,5 +633,5 @@ def no_gradient(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
             severity=sev,
             recommendation=cause.recommendation,
             snippet=ctx.snippet(torch=cause.torch, keras=cause.keras),
-            evidence={"layers": names, "cause": cause.key, "by_construction": cause.by_construction},
+            evidence={"layers": names, "cause": cause.key, "by_construction": cause.by_construction, **cause.evidence},
         )

@@ -291,6 +291,10 @@ def output_loss_mismatch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Find
     probabilities or logits into ``NLLLoss`` (which wants log-probabilities); sigmoid outputs
     into categorical cross-entropy; and a softmax over a single output unit (always 1.0, with
     any loss). Only losses the user chose are judged, never netdoctor's default or surrogate.
+    Keras 3 on the TensorFlow backend is a special case: a softmax/sigmoid output carries its
+    logits and a ``from_logits=True`` loss reads them (with a warning), so training is the same as
+    with logits; the pairing is then a warning (it breaks on the JAX and torch backends), not an
+    error.
     When real targets were given (their statistics are collected with the data rules), the
     output is also checked against them: a softmax for multi-hot targets (rows of several 0/1
     labels, which no distribution summing to 1 can match) under any loss but a categorical
@@ -361,7 +365,22 @@ def output_loss_mismatch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Find
     elif loss.from_logits is False and "crossentropy" in lname:
         expects = "probabilities"
     problem = fix = torch_fix = keras_fix = None
-    if expects == "logits" and softmax:
+    severity = None
+    if expects == "logits" and (softmax or sigmoid) and out.carries_logits:
+        # Keras 3 on TensorFlow: the loss reads the logits the softmax/sigmoid output carries and only warns.
+        severity = Severity.WARNING
+        ev["carries_logits"] = True
+        measured = ""
+        lp = snap.loss_probe
+        if lp is not None and lp.grad_vs_ce is not None:
+            measured = f" (measured: the logits get {fmt(lp.grad_vs_ce)}x the cross-entropy gradient)"
+            ev["grad_vs_ce"] = lp.grad_vs_ce
+        problem = (f"the output goes through a {act}, and {loss.name} has from_logits=True: on the TensorFlow backend "
+                   f"Keras recovers the logits the {act} output carries, so training is unaffected{measured}, but on "
+                   f"the JAX and torch backends the {act} is applied twice")
+        fix = "Make the pairing explicit: drop the output activation, or set from_logits=False."
+        keras_fix = f"loss={_keras_loss(loss.name, False)}  # the model already ends in {act}"
+    elif expects == "logits" and softmax:
         problem = f"the output already goes through a softmax, and {loss.name} applies log-softmax again"
         fix = "Return raw logits from the model; the loss applies the softmax itself."
         torch_fix = f"# remove the nn.Softmax() that follows {fin_torch}\nloss_fn = nn.CrossEntropyLoss()  # on logits"
@@ -398,7 +417,7 @@ def output_loss_mismatch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Find
         f"output/loss mismatch at `{final}` ({units} unit{'s' if units != 1 else ''}, final activation {act or 'none'}, "
         f"output looks like {looks}): {problem}",
         layer=base_name(final) if head is None else head.name,
-        recommendation=fix, snippet=ctx.snippet(torch=torch_fix, keras=keras_fix), evidence=ev)
+        recommendation=fix, snippet=ctx.snippet(torch=torch_fix, keras=keras_fix), evidence=ev, severity=severity)
 
 
 def _remove_biases(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan:

@@ -5,8 +5,13 @@ For every finding with a mechanical fix, the framework's fixer (``netdoctor.adap
 probe batch, or to the training-probe settings), the adapter measures the copy exactly as it
 measured the original, and the same rules run on the new snapshot. A short training probe (a few
 dozen optimizer steps on the probe batch, same seed) runs on a copy of the original and on the
-fixed copy. The verdict is ``"verified"`` only when the rule no longer fires where it fired and
-the probe loss is no worse (within a tolerance); else ``"not verified"`` with the reason.
+fixed copy. The verdict is ``"verified"`` only when the rule no longer fires where it fired, the
+symptom the finding names is cured (every layer that got no gradient gets some; for rules whose
+symptom is that the model cannot learn, the probe loss falls where the original's did not) and
+the probe loss is no worse (within a tolerance); else ``"not verified"`` with the reason. Each
+verification carries ``verified: true|false`` right after ``verdict``. Findings that share a cause
+(several zero or constant layers, and the ND304 findings they cause) are fixed together: each is
+verified with the fix of the whole group, and ``group`` lists its members.
 Findings without a mechanical fix get ``"no automatic fix"`` with the reason: every finding of
 the report carries a ``verification`` mapping afterwards, none is dropped.
 
@@ -36,6 +41,7 @@ from netdoctor.verify.verdict import (
     persists,
     probe_metrics,
     spikes,
+    symptom_left,
     where,
     worse,
 )
@@ -149,8 +155,10 @@ def verify_report(report: Report, snapshot: ModelSnapshot, *, model: Any, inputs
     specs += [s for s in _specs_for(report.findings) if s.code not in {x.code for x in specs}]
     session = _Session(fixer, get_adapter(snapshot.framework), snapshot, report, specs, cfg, settings,
                        input_shape, options or VerifyOptions())
+    groups = shared_cause_groups(report, snapshot)
     with fixer.guard():
-        findings = tuple(f.with_(verification=_verify_safely(f, session)) for f in report.findings)
+        findings = tuple(f.with_(verification=_verify_safely(f, session, groups.get(i)))
+                         for i, f in enumerate(report.findings))
     timings = {**report.timings, "verify": time.perf_counter() - t0}
     if "total" in report.timings:
         timings["total"] = report.timings["total"] + timings["verify"]
@@ -188,23 +196,83 @@ def _specs_for(findings: Iterable[Finding]) -> list:
     return [reg[c] for c in sorted({f.code for f in findings}) if c in reg and Need.HISTORY not in reg[c].needs]
 
 
+# -- findings that share a cause ---------------------------------------------------------------
+#: Initialization faults: several zero or constant layers block each other's gradients, so only
+#: their fixes together can cure any one of them.
+SHARED_INIT = frozenset({"ND201", "ND202"})
+
+
+@dataclass(frozen=True)
+class Group:
+    """Findings verified together: one combined fix, and how each member is named."""
+
+    plan: FixPlan
+    members: tuple[str, ...]
+
+
+def _label(f: Finding) -> str:
+    return f"{f.code} on `{f.layer}`" if f.layer else f.code
+
+
+def shared_cause_groups(report: Report, snap: ModelSnapshot) -> dict[int, Group]:
+    """Finding index -> its group, for findings that share a cause (only groups of two or more).
+
+    All ND201/ND202 findings with a mechanical fix form one group (zero or constant layers block
+    each other's gradients); an ND304 finding joins it when its cause names one of those layers
+    (``zero-weights:fc2``, ``zero-input:fc2``) or its layers are among them. The group's plan
+    applies every member's fix at once.
+    """
+    init: dict[int, FixPlan] = {}
+    for i, f in enumerate(report.findings):
+        if f.code in SHARED_INIT:
+            plan = plan_for(f, report, snap)
+            if isinstance(plan, FixPlan):
+                init[i] = plan
+    if len(init) < 2:
+        return {}
+    layers = {report.findings[i].layer for i in init}
+    members = list(init)
+    for i, f in enumerate(report.findings):
+        if f.code != "ND304":
+            continue
+        cause = str(f.evidence.get("cause") or "")
+        blocker = cause.split(":", 1)[1] if ":" in cause else None
+        if blocker in layers or layers & set(f.evidence.get("layers") or ()):
+            members.append(i)
+    steps = tuple(dict.fromkeys(st for i in init for st in init[i].steps))
+    group = Group(FixPlan(steps), tuple(_label(report.findings[i]) for i in members))
+    return {i: group for i in members}
+
+
 # -- one finding -----------------------------------------------------------------------------
-def _verify_safely(f: Finding, s: _Session) -> dict[str, Any]:
+def _verify_safely(f: Finding, s: _Session, group: Group | None = None) -> dict[str, Any]:
     """:func:`_verify_one`; a crash becomes a "not verified" verdict (re-raised under NETDOCTOR_STRICT=1)."""
     import os
 
     try:
-        return _verify_one(f, s)
+        return _with_verified(_verify_one(f, s, group))
     except Exception as exc:  # a bug in verification must not cost the user the report
         if os.environ.get("NETDOCTOR_STRICT") == "1":
             raise
-        return {"verdict": NOT_VERIFIED, "reason": f"verification failed ({type(exc).__name__}: {_line(exc)}); "
-                "please report this"}
+        return {"verdict": NOT_VERIFIED, "verified": False,
+                "reason": f"verification failed ({type(exc).__name__}: {_line(exc)}); please report this"}
 
 
-def _verify_one(f: Finding, s: _Session) -> dict[str, Any]:
+def _with_verified(result: dict[str, Any]) -> dict[str, Any]:
+    """``verified: true|false`` right after ``verdict`` (JSON consumers read the boolean)."""
+    out: dict[str, Any] = {}
+    for k, v in result.items():
+        if k == "verified":
+            continue
+        out[k] = v
+        if k == "verdict":
+            out["verified"] = v == VERIFIED
+    return out
+
+
+def _verify_one(f: Finding, s: _Session, group: Group | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
-    plan = plan_for(f, s.report, s.snapshot)
+    plan = group.plan if group is not None else plan_for(f, s.report, s.snapshot)
     if isinstance(plan, str):
         return {"verdict": NO_FIX, "reason": plan, "seconds": round(time.perf_counter() - t0, 4)}
     out, chosen, gone, tried = _Outcome(), plan, False, []
@@ -220,6 +288,8 @@ def _verify_one(f: Finding, s: _Session) -> dict[str, Any]:
             break
         tried.append(describe(cand, s.snapshot))
     result: dict[str, Any] = {"fix": describe(chosen, s.snapshot)}
+    if group is not None:
+        result["group"] = list(group.members)
     if out.report is None:
         result.update(verdict=NOT_VERIFIED if out.crashed else NO_FIX, reason=out.problem,
                       seconds=round(time.perf_counter() - t0, 4))
@@ -244,9 +314,14 @@ def _verify_one(f: Finding, s: _Session) -> dict[str, Any]:
             reasons.append(loss_worse)
     except NotApplicable as exc:
         probe, loss_before, loss_after = {"skipped": str(exc)}, None, None
+        base = fixed = None
         reasons.append(f"the training probe could not run ({exc})")
+    if gone:
+        reasons += symptom_left(f, before, after, base, fixed, s.options)
     symptom = "the probe's gradient spikes are cut" if chosen.probe_mode == "minibatch" else \
         f"{f.code} no longer fires{where(f)}"
+    if group is not None and len(group.members) > 1:
+        symptom += f" (fixed together with {', '.join(m for m in group.members if m != _label(f))}: they share a cause)"
     if reasons:
         verdict, reason = NOT_VERIFIED, "; ".join(reasons)
     else:

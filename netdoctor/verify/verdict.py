@@ -83,6 +83,45 @@ def metrics(f: Finding, orig: ModelSnapshot, snap: ModelSnapshot, report: Report
     return out
 
 
+#: Rules whose symptom is that (part of) the model cannot learn: their fix is verified only when the
+#: training probe's loss falls, if the original's did not.
+NO_LEARNING = frozenset({"ND201", "ND202", "ND301", "ND304"})
+
+
+def symptom_left(f: Finding, before: dict[str, Any], after: dict[str, Any], base: Any, fixed: Any,
+                 o: VerifyOptions) -> list[str]:
+    """Why the symptom the finding names is not cured on the fixed copy, or nothing.
+
+    Every gradient norm that was exactly zero (``grad_norm[...]``) must be non-zero afterwards (the
+    gradient reaches the layer); for :data:`NO_LEARNING` rules, when the original's training probe
+    did not lower its loss, the fixed copy's must.
+    """
+    out = []
+    still = [k[len("grad_norm["):-1] for k, v in before.items()
+             if k.startswith("grad_norm[") and v == 0.0 and not (after.get(k) or 0.0) > 0.0]
+    if still:
+        out.append(f"no gradient reaches {', '.join(f'`{n}`' for n in still)} on the fixed copy either")
+    if f.code in NO_LEARNING and base is not None and fixed is not None:
+        drop_base, drop_fixed = drop(base), drop(fixed)
+        if drop_base is not None and drop_fixed is not None and drop_base < LEARNS and drop_fixed < max(LEARNS, 2 * drop_base):
+            out.append(f"the probe loss does not fall on the fixed copy either ({num(fixed.losses[0])} -> "
+                       f"{num(fixed.final)} in {len(fixed.losses)} steps, {drop_fixed:.1%}; the original's fell "
+                       f"{drop_base:.1%}; learning: {LEARNS:.0%})")
+    return out
+
+
+#: The relative fall of a training probe's loss that counts as learning.
+LEARNS = 0.01
+
+
+def drop(probe: Any) -> float | None:
+    """Relative fall of a training probe's loss from its first step to the end (``None``: unknown)."""
+    losses, final = getattr(probe, "losses", None), getattr(probe, "final", None)
+    if not losses or final is None or not math.isfinite(losses[0]) or not math.isfinite(final) or losses[0] == 0:
+        return None
+    return (losses[0] - final) / abs(losses[0])
+
+
 def spikes(before: float | None, after: float | None, factor: float = 10.0) -> list[str]:
     """Why clipping is not verified on the minibatch probe (ND604's spike factor), or nothing."""
     if before is None or before < factor:

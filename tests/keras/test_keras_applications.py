@@ -47,7 +47,7 @@ def app(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 def test_snapshot_is_complete(app: dict[str, Any]) -> None:
     snap, model = app["snap"], app["model"]
-    assert snap.collected == frozenset(Need) - {Need.HISTORY}
+    assert snap.collected == frozenset(Need) - {Need.HISTORY, Need.FIT}
     weight = snap.weight_layers()
     n_conv = sum(1 for layer in model.layers if "Conv" in type(layer).__name__)
     assert sum(1 for r in weight if r.kind == KIND_CONV) == n_conv

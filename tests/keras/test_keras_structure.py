@@ -209,7 +209,7 @@ def test_all_needs_collected_with_real_data() -> None:
     model = lecture_model()
     model.compile(optimizer="adam", loss="mse")
     snap = collect(model, x, y)
-    assert snap.collected == ALL - {Need.HISTORY}
+    assert snap.collected == ALL - {Need.HISTORY, Need.FIT}  # the monitor and the fit probe collect those
     assert Need.HISTORY in snap.missing
     assert snap.batch_size == 128 and not snap.synthetic_inputs
     assert snap.param_count == sum(int(np.prod(v.shape)) for v in model.weights)

@@ -139,7 +139,9 @@ def test_gradient_flow_bars_match_layers_in_order() -> None:
     bars = doc.marks("gradient-flow")
     assert int(svg["data-count"]) == len(bars) == len(rows) > 50
     assert [b["data-layer"] for b in bars] == [r["layer"] for r in rows]
-    assert [float(b["data-value"]) for b in bars] == [r["grad_norm"] for r in rows]
+    # the bars draw what ND301/ND302 judge: the relative gradient; the absolute norm rides along
+    assert [float(b["data-value"]) for b in bars] == [r["grad_to_weight"] for r in rows]
+    assert [float(b["data-grad"]) for b in bars] == [r["grad_norm"] for r in rows]
 
 
 def test_gradient_flow_reference_lines_and_statuses() -> None:
@@ -147,24 +149,24 @@ def test_gradient_flow_reference_lines_and_statuses() -> None:
     _, items = doc.chart("gradient-flow")
     refs = {a["data-ref"]: a for _, a in items if "data-ref" in a}
     th = Thresholds.from_rules()
-    assert float(refs["vanishing-abs"]["data-value"]) == 1e-7
-    assert float(refs["vanishing-ratio"]["data-value"]) == th.vanishing_ratio
-    assert float(refs["exploding-ratio"]["data-value"]) == th.exploding_ratio
-    assert refs["vanishing-ratio"].get("d", "").startswith("M")
+    assert "vanishing-abs" not in refs  # an absolute floor has no place on a relative axis
+    assert float(refs["vanishing-ratio"]["data-value"]) == th.vanishing_ratio  # ND301 min_relative
+    assert float(refs["exploding-ratio"]["data-value"]) == th.exploding_ratio == 10.0  # ND302 max_relative
+    assert float(refs["exploding-warn"]["data-value"]) == th.exploding_warn == 3.0  # ND302 warn_relative
     status = {b["data-layer"]: b["data-status"] for b in doc.marks("gradient-flow")}
     assert status == {NASTY: "low", "fc2": "zero", "head": "nonfinite", "big": "high"}
     nan_bar = [b for b in doc.marks("gradient-flow") if b["data-layer"] == "head"][0]
-    assert math.isnan(float(nan_bar["data-value"]))
-    assert "absolute floor" in "".join(doc.text)
+    assert math.isnan(float(nan_bar["data-grad"]))
+    assert "ND302" in "".join(doc.text)
     # the finding on the first layer is marked on the gradient chart (gradient category only)
     flags = [a for t, a in doc.chart("gradient-flow")[1] if "flag" in a.get("class", "").split()]
     assert [(f["data-layer"], f["data-codes"]) for f in flags] == [(NASTY, "ND301")]
 
 
 def test_thresholds_can_be_overridden_and_are_checked() -> None:
-    doc = Elements(render(small_report(), thresholds={"vanishing_abs": 1e-5}))
+    doc = Elements(render(small_report(), thresholds={"vanishing_ratio": 1e-5}))
     refs = {a["data-ref"]: a for _, a in doc.chart("gradient-flow")[1] if "data-ref" in a}
-    assert float(refs["vanishing-abs"]["data-value"]) == 1e-5
+    assert float(refs["vanishing-ratio"]["data-value"]) == 1e-5
     with pytest.raises(ValueError, match="vanishing_abz"):
         render(small_report(), thresholds={"vanishing_abz": 1.0})
 
@@ -466,3 +468,29 @@ def test_report_read_back_from_json_renders() -> None:
     assert "unmeasured" not in [b["data-layer"] for b in bars]
     assert [b["data-status"] for b in bars if b["data-layer"] == "head"] == ["nonfinite"]
     assert len(doc.marks("activation-scale", "point")) == sum(1 for r in rows if r.get("act_std") is not None)
+
+
+def test_charts_agree_with_the_rules_on_real_models() -> None:
+    """Issue 16: a layer ND301 flags is drawn as vanishing on the gradient chart (the chart draws the
+    relative gradient the rule judges), and the weight chart colours a layer only where ND203 does."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    import netdoctor
+
+    torch.manual_seed(0)
+    layers: list = []
+    for i in range(10):
+        layers += [nn.Linear(2 if i == 0 else 5, 5), nn.Sigmoid()]
+    model = nn.Sequential(*layers, nn.Linear(5, 1), nn.Sigmoid())
+    x = torch.rand(256, 2) * 2 - 1
+    y = (x.pow(2).sum(1, keepdim=True) < 0.5).float()
+    report = netdoctor.check(model, x, y, loss_fn=nn.BCELoss())
+    doc = Elements(render(report))
+    flagged = {f.layer for f in report.findings if f.code == "ND301"}
+    assert flagged
+    status = {b["data-layer"]: b["data-status"] for b in doc.marks("gradient-flow")}
+    assert all(status[name] == "low" for name in flagged if name in status)
+    nd203 = {f.layer for f in report.findings if f.code == "ND203"}
+    far = {b["data-layer"] for b in doc.marks("weight-scale") if "far" in b["class"].split()}
+    assert far <= nd203

@@ -126,7 +126,7 @@ def test_charts_hold_the_report_numbers(dumped: tuple[Dom, str, Report, Any]) ->
         if not name.endswith("curve"):
             assert int(svg["data-count"]) == n, name
     bars = [a for t, a in dom.els if t == "rect" and "bar" in a.get("class", "") and a.get("data-status")]
-    want = [(r["layer"], r["grad_norm"]) for r in rows if "grad_norm" in r]
+    want = [(r["layer"], r["grad_to_weight"]) for r in rows if "grad_norm" in r]
     assert [(b["data-layer"], float(b["data-value"])) for b in bars] == want
     assert NASTY in [b["data-layer"] for b in bars]
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F  # noqa: E402
 from netdoctor.adapters import torch as adapter  # noqa: E402
 from netdoctor.snapshot import ModelSnapshot, Need, ProbeSettings  # noqa: E402
 
-ALL_NEEDS = frozenset(Need) - {Need.HISTORY}
+ALL_NEEDS = frozenset(Need) - {Need.HISTORY, Need.FIT}  # the monitor and the fit probe collect those
 
 
 def collect(model: nn.Module, inputs: Any = None, targets: Any = None, *, loss_fn: Any = None,

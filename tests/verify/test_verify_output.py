@@ -46,7 +46,7 @@ def test_json_carries_verification_per_finding(report):
     assert v["probe"] == {"steps": 30, "optimizer": "Adam(lr=0.001)", "loss": "CrossEntropyLoss", "mode": "full",
                           "seed": 0}
     assert "+ nn.init.kaiming_normal_(self.fc2.weight" in v["diff"]
-    assert by_rule["ND103"] == {"verdict": "no automatic fix", "reason": by_rule["ND103"]["reason"],
+    assert by_rule["ND103"] == {"verdict": "no automatic fix", "verified": False, "reason": by_rule["ND103"]["reason"],
                                 "seconds": by_rule["ND103"]["seconds"]}
     assert data["timings"]["verify"] > 0
 

@@ -188,7 +188,7 @@ def test_constant_feature_has_no_automatic_fix():
     report = check(model, torch.tensor(x), torch.tensor(y), loss_fn=nn.CrossEntropyLoss(), select=["ND103"])
     v = finding(report, "ND103").verification
     assert v["verdict"] == NO_FIX and "data pipeline" in v["reason"]
-    assert set(v) == {"verdict", "reason", "seconds"}
+    assert set(v) == {"verdict", "verified", "reason", "seconds"} and v["verified"] is False
 
 
 @pytest.mark.parametrize("max_norm, verdict", [(1.0, VERIFIED), (1e6, NOT_VERIFIED)])

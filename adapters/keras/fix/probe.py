@@ -32,8 +32,10 @@ from netdoctor.verify.protocol import NotApplicable, ProbeResult, max_spike
 
 
 def probe(ctx: FixContext, applied: Applied | None, steps: int, mode: str = "full",
-          minibatch: int = 16) -> ProbeResult:
-    """``steps`` optimizer steps on the probe batch (seeded); ``applied=None`` probes the original."""
+          minibatch: int = 16, stop_below: float | None = None) -> ProbeResult:
+    """``steps`` optimizer steps on the probe batch (seeded); ``applied=None`` probes the original.
+
+    ``stop_below``: stop early once the training loss is below it (the fit probe's "fitted")."""
     import keras
     from keras import ops, tree
 
@@ -61,11 +63,14 @@ def probe(ctx: FixContext, applied: Applied | None, steps: int, mode: str = "ful
             total = float(ops.convert_to_numpy(total))
             norms.append(min(total, a.clip) if a.clip else total)
             losses.append(float(np.asarray(ops.convert_to_numpy(loss)).reshape(-1)[0]))
+            if stop_below is not None and losses[-1] < stop_below:
+                break
         final = _final(ctx, model, x, y, lp)
     except (ValueError, TypeError, RuntimeError) as exc:
         final, note = float("nan"), f"the probe stopped: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
     spike = max_spike(norms) if mode == "minibatch" else None
-    return ProbeResult(model, a, final, steps, _describe_optimizer(opt), lp.info.name, a.clip, note, spike, losses)
+    return ProbeResult(model, a, final, len(losses) if stop_below is not None else steps, _describe_optimizer(opt),
+                       lp.info.name, a.clip, note, spike, losses)
 
 
 def score(ctx: FixContext, base: ProbeResult, fixed: ProbeResult, applied: Applied) -> tuple[float, float]:

@@ -45,9 +45,10 @@ class Fixer:
         """Apply ``steps`` to a deep copy of the model (and copies of the data/loss)."""
         return edits.apply(self.context, steps)
 
-    def probe(self, applied: Applied | None, steps: int, mode: str = "full", minibatch: int = 16) -> ProbeResult:
+    def probe(self, applied: Applied | None, steps: int, mode: str = "full", minibatch: int = 16,
+              stop_below: float | None = None) -> ProbeResult:
         """``steps`` Adam(1e-3) steps on the probe batch (seeded); ``applied=None`` probes the original."""
-        return probe.probe(self.context, applied, steps, mode, minibatch)
+        return probe.probe(self.context, applied, steps, mode, minibatch, stop_below)
 
     def score(self, base: ProbeResult, fixed: ProbeResult, applied: Applied) -> tuple[float, float]:
         """Final probe losses (original, fixed) in the same terms: the fixed loss when the fix changed it."""

@@ -33,8 +33,10 @@ from netdoctor.verify.protocol import NotApplicable, ProbeResult, max_spike
 
 
 def probe(ctx: FixContext, applied: Applied | None, steps: int, mode: str = "full",
-          minibatch: int = 16) -> ProbeResult:
-    """``steps`` Adam(1e-3) steps on the probe batch (seeded); ``applied=None`` probes the original."""
+          minibatch: int = 16, stop_below: float | None = None) -> ProbeResult:
+    """``steps`` Adam(1e-3) steps on the probe batch (seeded); ``applied=None`` probes the original.
+
+    ``stop_below``: stop early once the training loss is below it (the fit probe's "fitted")."""
     a = applied or Applied(copy.deepcopy(ctx.model), ctx.inputs, ctx.targets, ctx.loss_fn)
     model = a.model  # a fresh copy either way: the fixed copy is measured before it is probed
     x, y = _batch(ctx, a)
@@ -61,11 +63,14 @@ def probe(ctx: FixContext, applied: Applied | None, steps: int, mode: str = "ful
                 norms.append(min(total, a.clip) if a.clip else total)
                 opt.step()
                 losses.append(float(loss.detach()))
+                if stop_below is not None and losses[-1] < stop_below:
+                    break
             final = _final(ctx, model, x, y, a.loss_fn, None, looks)
     except (RuntimeError, ValueError) as exc:
         final, note = float("nan"), f"the probe stopped: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
     spike = max_spike(norms) if mode == "minibatch" else None
-    return ProbeResult(model, a, final, steps, "Adam(lr=0.001)", name, a.clip, note, spike, losses)
+    return ProbeResult(model, a, final, len(losses) if stop_below is not None else steps, "Adam(lr=0.001)", name,
+                       a.clip, note, spike, losses)
 
 
 def score(ctx: FixContext, base: ProbeResult, fixed: ProbeResult, applied: Applied) -> tuple[float, float]:

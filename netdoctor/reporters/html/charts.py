@@ -3,8 +3,9 @@
 Every chart is ``<svg class="chart" data-chart="<name>" data-count="<marks>">`` and every
 data mark carries ``data-layer`` and ``data-value`` (exact floats, see ``_svg.num_attr``):
 
-* ``gradient-flow``: one ``rect.bar`` per layer row with ``grad_norm`` (log scale), plus the
-  absolute vanishing floor and the grad/weight reference lines (``g.ref``, ``path.ref``).
+* ``gradient-flow``: one ``rect.bar`` per layer row with the relative gradient
+  ``grad_to_weight`` (log scale; ``data-grad`` holds the absolute norm), plus the ND301 and
+  ND302 limits as horizontal reference lines (``g.ref``).
 * ``activation-health``: one ``rect.bar`` per (layer, metric) for ``dead_frac`` and
   ``saturated_frac`` (``data-metric``), with the 50% reference.
 * ``activation-scale``: one ``circle.point`` per layer row with ``act_std`` (log scale).
@@ -39,15 +40,19 @@ class Thresholds:
             (ND301 ``min_relative``).
         exploding_ratio: grad/weight norm ratio above which one step throws the weights
             away (ND302 ``max_relative``).
+        exploding_warn: grad/weight norm ratio of ND302's warning band (``warn_relative``).
         dead_frac: Fraction of dead units drawn as the limit on the activation chart.
         saturated_frac: Fraction of saturated units that counts as over the limit.
-        init_band: Allowed factor on the weight *variance* around He/Xavier (ND203 ``band``);
-            the weight chart marks stds outside ``sqrt(band)`` of both references.
+        init_band: Allowed factor on the weight *variance* around He/Xavier (ND203 ``band``),
+            drawn as the legend's band; the weight chart colours a layer ``far`` only when ND203
+            flagged it (ND203 picks the reference for the activation that follows and exempts
+            layers before a normalization, which the picture alone cannot know).
     """
 
     vanishing_abs: float = 1e-7
     vanishing_ratio: float = 1e-7
-    exploding_ratio: float = 3.0
+    exploding_ratio: float = 10.0
+    exploding_warn: float = 3.0
     dead_frac: float = 0.5
     saturated_frac: float = 0.5
     init_band: float = 10.0
@@ -114,13 +119,22 @@ def _tip(layer: str, *parts: str) -> str:
     return f"<title>{esc(layer)}: {esc(' · '.join(p for p in parts if p))}</title>"
 
 
-def grad_status(row: Row, th: Thresholds) -> str:
-    """``ok``, ``zero``, ``nonfinite``, ``low`` (vanishing) or ``high`` (exploding)."""
+def grad_status(row: Row, th: Thresholds, codes: Sequence[str] = ()) -> str:
+    """``ok``, ``zero``, ``nonfinite``, ``low`` (vanishing) or ``high`` (exploding).
+
+    A layer ND301/ND302 flagged is ``low``/``high`` whatever the drawn limits say (the rules also
+    judge decay and growth with depth, and widen their limits on small batches); otherwise the
+    relative gradient against the drawn limits decides.
+    """
     g = _float(row.get("grad_norm"))
     if not math.isfinite(g):
         return "nonfinite"
     if g == 0:
         return "zero"
+    if "ND301" in codes:
+        return "low"
+    if "ND302" in codes:
+        return "high"
     ratio = _float(row.get("grad_to_weight"))
     if g < th.vanishing_abs or (math.isfinite(ratio) and ratio < th.vanishing_ratio):
         return "low"
@@ -130,52 +144,53 @@ def grad_status(row: Row, th: Thresholds) -> str:
 
 
 def gradient_flow(rows: Sequence[Row], flagged: Mapping[str, Sequence[str]], th: Thresholds) -> str:
-    """Per-layer gradient L2 norm on a log scale, in execution order."""
+    """Per-layer relative gradient ``|dL/dW| / |W|`` on a log scale, in execution order, with the
+    ND301 and ND302 limits: the quantity the gradient rules judge (the absolute norm is in the tip)."""
     rows = [r for r in rows if r.get("grad_norm") is not None]
     n = len(rows)
     x0, slot, bottom, height = _layout(_names(rows))
     x1 = WIDTH - MARGIN_RIGHT
     top = MARGIN_TOP + 24
-    wn = [_float(r.get("weight_norm")) for r in rows]
-    low_ref = [w * th.vanishing_ratio if finite_pos(w) else None for w in wn]
-    high_ref = [w * th.exploding_ratio if finite_pos(w) else None for w in wn]
-    lo, hi = log_domain([r["grad_norm"] for r in rows] + [th.vanishing_abs] + low_ref + high_ref)
-    lo = min(lo, th.vanishing_abs / 10)  # keep the absolute floor line off the axis
+    rel = [_float(r.get("grad_to_weight")) for r in rows]
+    lo, hi = log_domain([v for v in rel if finite_pos(v)] + [th.vanishing_ratio, th.exploding_ratio,
+                                                                th.exploding_warn])
     sc = Scale(lo, hi, bottom, top, log=True)
-    out = [open_svg("gradient-flow", height, n, "Gradient flow: gradient L2 norm per layer (log scale)",
+    out = [open_svg("gradient-flow", height, n, "Gradient flow: relative gradient |dL/dW| / |W| per layer (log scale)",
                     scale="log", lo=num_attr(lo), hi=num_attr(hi))]
-    out.append(y_axis(sc, x0, x1, "gradient L2 norm"))
+    out.append(y_axis(sc, x0, x1, "grad / weight"))
     off, bw = _bar_geometry(slot)
     xs = [x0 + i * slot for i in range(n)]
     for i, r in enumerate(rows):
-        g = _float(r["grad_norm"])
-        status = grad_status(r, th)
+        g, v = _float(r["grad_norm"]), rel[i]
         name = str(r.get("layer", i))
-        if status == "nonfinite":
+        status = grad_status(r, th, flagged.get(name, ()))
+        if status == "nonfinite" or not math.isfinite(v):
             y, h = top, bottom - top
-        elif status == "zero":
+        elif status == "zero" or not finite_pos(v):
             y, h = bottom - 3, 3.0
         else:
-            y = sc(g)
+            y = sc(v)
             h = max(bottom - y, 1.0)
-        tip = _tip(name, f"grad {fmt(g)}", f"weight {fmt(r.get('weight_norm'))}",
-                   f"grad/weight {fmt(r.get('grad_to_weight'))}", status if status != "ok" else "")
+        tip = _tip(name, f"grad/weight {fmt(r.get('grad_to_weight'))}", f"grad {fmt(g)}",
+                   f"weight {fmt(r.get('weight_norm'))}", status if status != "ok" else "")
         out.append(
-            f'<rect class="bar {status}" data-layer="{esc(name)}" data-value="{num_attr(r["grad_norm"])}" '
-            f'data-status="{status}" x="{xs[i] + off:.1f}" y="{y:.1f}" width="{bw:.1f}" height="{h:.1f}">{tip}</rect>'
+            f'<rect class="bar {status}" data-layer="{esc(name)}" data-value="{num_attr(r.get("grad_to_weight"))}" '
+            f'data-grad="{num_attr(r["grad_norm"])}" data-status="{status}" x="{xs[i] + off:.1f}" y="{y:.1f}" '
+            f'width="{bw:.1f}" height="{h:.1f}">{tip}</rect>'
         )
         if name in flagged:
             out.append(_flag(xs[i] + slot / 2, y, name, flagged[name]))
-    out.append(f'<path class="ref ratio-low" data-ref="vanishing-ratio" data-value="{num_attr(th.vanishing_ratio)}" '
-               f'd="{step_path(sc, xs, slot, low_ref)}"/>')
-    out.append(f'<path class="ref ratio-high" data-ref="exploding-ratio" data-value="{num_attr(th.exploding_ratio)}" '
-               f'd="{step_path(sc, xs, slot, high_ref)}"/>')
-    out.append(ref_line(sc, th.vanishing_abs, x0, x1, f"{fmt(th.vanishing_abs)} absolute floor",
-                        "abs-floor", "vanishing-abs"))
-    out.append(legend([("ok", "gradient norm"), ("low", "vanishing"), ("high", "exploding"),
+    out.append(ref_line(sc, th.vanishing_ratio, x0, x1, f"ND301 {fmt(th.vanishing_ratio)}", "ratio-low",
+                        "vanishing-ratio"))
+    out.append(ref_line(sc, th.exploding_warn, x0, x1, f"ND302 warning {fmt(th.exploding_warn)}", "ratio-warn",
+                        "exploding-warn"))
+    out.append(ref_line(sc, th.exploding_ratio, x0, x1, f"ND302 {fmt(th.exploding_ratio)}", "ratio-high",
+                        "exploding-ratio"))
+    out.append(legend([("ok", "grad / weight"), ("low", "vanishing"), ("high", "exploding"),
                        ("zero", "zero / non-finite"),
-                       ("line:ratio-low", f"grad/weight = {fmt(th.vanishing_ratio)}"),
-                       ("line:ratio-high", f"grad/weight = {fmt(th.exploding_ratio)}")], x0, MARGIN_TOP + 4))
+                       ("line:ratio-low", f"ND301 limit {fmt(th.vanishing_ratio)}"),
+                       ("line:ratio-high", f"ND302 limits {fmt(th.exploding_warn)} / {fmt(th.exploding_ratio)}")],
+                      x0, MARGIN_TOP + 4))
     out.append(x_labels(_names(rows), xs, slot, bottom + 10))
     out.append("</svg>")
     return "".join(out)
@@ -306,9 +321,7 @@ def weight_scale(rows: Sequence[Row], flagged: Mapping[str, Sequence[str]], th: 
     for i, r in enumerate(rows):
         v = _float(r["weight_std"])
         name = str(r.get("layer", i))
-        refs = [x for x in (he[i], xa[i]) if x]
-        band = math.sqrt(th.init_band)
-        far = bool(refs) and finite_pos(v) and not min(refs) / band <= v <= max(refs) * band
+        far = "ND203" in flagged.get(name, ())  # the rule's verdict, not a second opinion
         status = "zero" if v == 0 else "nonfinite" if not math.isfinite(v) else ("far" if far else "ok")
         y = sc(v) if finite_pos(v) else (bottom - 3 if v == 0 else top)
         h = max(bottom - y, 1.0)
@@ -323,7 +336,7 @@ def weight_scale(rows: Sequence[Row], flagged: Mapping[str, Sequence[str]], th: 
             out.append(_flag(xs[i] + slot / 2, y, name, flagged[name]))
     out.append(f'<path class="ref he" data-ref="he" d="{step_path(sc, xs, slot, he)}"/>')
     out.append(f'<path class="ref xavier" data-ref="xavier" d="{step_path(sc, xs, slot, xa)}"/>')
-    out.append(legend([("ok", "weight std"), ("far", f"outside {fmt(math.sqrt(th.init_band))}x of both"), ("line:he", "He sqrt(2/fan_in)"),
+    out.append(legend([("ok", "weight std"), ("far", f"ND203: variance outside {fmt(th.init_band)}x of its reference"), ("line:he", "He sqrt(2/fan_in)"),
                        ("line:xavier", "Xavier sqrt(2/(fan_in+fan_out))")], x0, MARGIN_TOP + 4))
     out.append(x_labels(_names(rows), xs, slot, bottom + 10))
     out.append("</svg>")

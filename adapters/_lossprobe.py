@@ -1,0 +1,123 @@
+"""The loss probe: what the loss asks of the output, from host arrays both adapters hand over.
+
+Both adapters give :func:`measure` the main output, the gradient of the loss with respect to
+it and the targets, as numpy arrays. The output of a probe batch is small (rows x classes); a
+larger one (a language model's ``batch x sequence x vocabulary`` logits) is skipped above
+:data:`MAX_ENTRIES` entries rather than copied to the host.
+
+The measurements do not depend on how the loss is written (see
+:class:`netdoctor.snapshot.LossProbe`): the per-axis normalization of the output, the share of
+rows the loss sends no gradient at all, the gradient the loss sends into the logits compared
+with what cross-entropy would send, ``ln C`` for class targets, and the range of float targets
+against the ranges a bounded output can reach.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from netdoctor.snapshot import LossProbe
+
+#: Outputs with more entries than this are not copied to the host (1M floats = 4 MB).
+MAX_ENTRIES = 1 << 20
+
+#: Ranges a bounded output can reach: sigmoid/softmax and tanh.
+RANGES = {"0,1": (0.0, 1.0), "-1,1": (-1.0, 1.0)}
+
+
+def _labels(y: np.ndarray, out_shape: tuple[int, ...], kind: str | None) -> np.ndarray | None:
+    """Class index per output row (last axis = classes), or ``None`` when the targets are not classes."""
+    c = out_shape[-1]
+    if kind == "class_index" and y.ndim == len(out_shape) and y.shape[-1] == 1:
+        y = y[..., 0]  # Keras' (N, 1) class indices
+    if kind == "class_index" and tuple(y.shape) == tuple(out_shape[:-1]):
+        lab = y.reshape(-1).astype(np.int64)
+    elif kind == "one_hot" and tuple(y.shape) == tuple(out_shape):
+        lab = y.reshape(-1, c).argmax(-1)
+    else:
+        return None
+    if lab.size == 0 or lab.min() < 0 or lab.max() >= c:
+        return None
+    return lab
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _class_gradient(rows: np.ndarray, gr: np.ndarray, lab: np.ndarray, dist: bool,
+                    at_logits: bool) -> dict[str, float]:
+    """``grad_vs_ce`` over the rows the model gets wrong, and the share of wrong rows with no gradient."""
+    n = rows.shape[0]
+    idx = np.arange(n)
+    if dist and at_logits:  # a distribution, and the gradient was taken at its logits already
+        p, gz = rows, gr
+    elif dist:  # a distribution: back through the softmax Jacobian to its logits
+        p = rows
+        gz = p * (gr - (gr * p).sum(-1, keepdims=True))
+    else:
+        p = _softmax(rows)
+        gz = gr
+    out: dict[str, float] = {}
+    zero = np.abs(gr).max(-1) == 0
+    wrong = rows.argmax(-1) != lab
+    out["zero_grad_wrong"] = float((zero & wrong).mean())
+    hard = p[idx, lab] < 0.5  # the samples the model gets wrong: what the gradient must correct
+    if hard.sum() >= max(4, 0.02 * n):
+        ref = p[hard].copy()
+        ref[np.arange(int(hard.sum())), lab[hard]] -= 1.0
+        ref_norm = float(np.linalg.norm(ref))
+        if ref_norm > 1e-12:
+            out["grad_vs_ce"] = float(np.linalg.norm(gz[hard])) * n / ref_norm
+    return out
+
+
+def measure(out: Any, grad: Any, y: Any, kind: str | None, *, grad_at_logits: bool = False) -> LossProbe | None:
+    """Measure the output/loss/target semantics of one probe batch.
+
+    Args:
+        out: The main output (float array, samples first).
+        grad: d loss / d output, same shape, or ``None`` when no gradient reached the output.
+        y: The targets (first target array) or ``None``.
+        kind: ``target_kind`` of ``y`` (``"class_index"``, ``"one_hot"``, ``"binary"``, ``"float"``).
+        grad_at_logits: ``grad`` was taken at the logits of a softmax output (Keras on TensorFlow,
+            whose cross-entropies read the logits a softmax output carries), not at the output.
+    """
+    if out is None:
+        return None
+    z = np.asarray(out, dtype=np.float64)
+    if z.ndim == 0 or z.size == 0 or z.size > MAX_ENTRIES or not np.isfinite(z).all():
+        return None
+    c = int(z.shape[-1]) if z.ndim >= 2 else 1
+    rows = z.reshape(-1, c)
+    nonneg = bool(rows.min() >= 0)
+    row_err = float(np.abs(rows.sum(-1) - 1).max())
+    batch_err = float(np.abs(z.sum(0) - 1).max()) if z.ndim == 2 and z.shape[0] > 1 else None
+    fields: dict[str, Any] = {}
+    g = None
+    if grad is not None:
+        g = np.asarray(grad, dtype=np.float64)
+        if g.shape != z.shape or not np.isfinite(g).all():
+            g = None
+    if g is not None:
+        per_sample = g.reshape(g.shape[0], -1) if g.ndim >= 1 else g.reshape(1, -1)
+        fields["zero_grad_rows"] = float((np.abs(per_sample).max(-1) == 0).mean())
+    yarr = None if y is None else np.asarray(y)
+    if yarr is not None and c >= 2 and kind in ("class_index", "one_hot"):
+        lab = _labels(yarr, tuple(z.shape), kind)
+        if lab is not None:
+            fields["target_classes"] = kind
+            fields["expected_init_loss"] = math.log(c)
+            if g is not None:
+                fields.update(_class_gradient(rows, g.reshape(-1, c), lab, nonneg and row_err < 1e-3, grad_at_logits))
+    elif yarr is not None and kind == "float" and yarr.size and np.isfinite(yarr).all():
+        yf = yarr.astype(np.float64)
+        fields["target_var"] = float(yf.var())
+        fields["target_outside"] = {k: float(((yf < lo) | (yf > hi)).mean()) for k, (lo, hi) in RANGES.items()}
+        fields["target_floor"] = {k: float(np.square(yf - np.clip(yf, lo, hi)).mean()) for k, (lo, hi) in RANGES.items()}
+    return LossProbe(units=c, rows=int(rows.shape[0]), nonnegative=nonneg, row_sum_err=row_err,
+                     batch_sum_err=batch_err, **fields)

@@ -1,0 +1,22 @@
+"""ND510 summed-loss (bad): cross-entropy summed over the batch (reduction="sum")."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from sklearn.datasets import load_digits
+from torch import nn
+
+
+def sample_batch():
+    d = load_digits()
+    return torch.tensor(d.data[:256] / 16, dtype=torch.float32), torch.tensor(d.target[:256])
+
+
+
+def build_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+loss_fn = nn.CrossEntropyLoss(reduction="sum")

@@ -1,0 +1,155 @@
+"""Issue 16, ND304's causes on models built the way the issue describes: a top-1 mixture-of-experts
+that routes no token to some experts on one batch (info, with the routing evidence, not "never
+called"), a ModuleList loop that really skips a layer (still "never ran"), and a LLaMA-style model
+whose RMSNorm gains are all zero (the final norm on the main path is a fault, not a deliberate
+residual scale)."""
+
+from __future__ import annotations
+
+import pytest
+
+from netdoctor.findings import Severity
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+F = torch.nn.functional
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    torch.set_num_threads(1)
+
+
+class MoE(nn.Module):
+    def __init__(self, d: int = 16, experts: int = 8):
+        super().__init__()
+        self.router = nn.Linear(d, experts)
+        self.experts = nn.ModuleList([nn.Sequential(nn.Linear(d, 32), nn.ReLU(), nn.Linear(32, d))
+                                      for _ in range(experts)])
+
+    def forward(self, x):
+        logits = self.router(x)
+        idx, gate = logits.argmax(-1), torch.softmax(logits, -1)
+        out = torch.zeros_like(x)
+        for k, expert in enumerate(self.experts):
+            m = idx == k
+            if m.any():
+                out[m] = expert(x[m]) * gate[m, k:k + 1]
+        return x + out
+
+
+class MoENet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inp, self.moe, self.head = nn.Linear(10, 16), MoE(), nn.Linear(16, 3)
+        with torch.no_grad():  # a skewed router: two experts take most tokens, as after a little training
+            self.moe.router.bias[:] = torch.tensor([3.0, 3.0, 0, 0, 0, 0, -5.0, -5.0])
+
+    def forward(self, x):
+        return self.head(self.moe(torch.relu(self.inp(x))))
+
+
+class Skipping(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(10, 10) for _ in range(4)])
+        self.head = nn.Linear(10, 3)
+
+    def forward(self, x):
+        for layer in self.layers[:3]:  # layers.3 is never called
+            x = torch.relu(layer(x))
+        return self.head(x)
+
+
+def _nd304(model, x, y, loss_fn):
+    import netdoctor
+
+    return [f for f in netdoctor.check(model, x, y, loss_fn=loss_fn).findings if f.code == "ND304"]
+
+
+def test_moe_idle_experts_are_not_routed_not_unused():
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 10), torch.randint(0, 3, (32,))
+    found = _nd304(MoENet(), x, y, nn.CrossEntropyLoss())
+    assert found, "idle experts must still be reported"
+    for f in found:
+        assert f.severity == Severity.INFO
+        assert f.evidence["cause"].startswith("not-routed:")
+        assert "never ran" not in f.message
+        assert f.evidence["ran"] >= 1 and f.evidence["idle"]
+
+
+def test_really_unused_layer_in_a_module_list_stays_never_ran():
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 10), torch.randint(0, 3, (32,))
+    (f,) = _nd304(Skipping(), x, y, nn.CrossEntropyLoss())
+    assert f.severity == Severity.WARNING
+    assert f.evidence["cause"] == "unused" and "never ran" in f.message
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d))
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * self.weight
+
+
+class Block(nn.Module):
+    def __init__(self, d: int):
+        super().__init__()
+        self.n1, self.n2 = RMSNorm(d), RMSNorm(d)
+        self.attn = nn.MultiheadAttention(d, 2, batch_first=True, bias=False)
+        self.up, self.down = nn.Linear(d, 4 * d, bias=False), nn.Linear(4 * d, d, bias=False)
+
+    def forward(self, x):
+        h = self.n1(x)
+        x = x + self.attn(h, h, h, need_weights=False)[0]
+        return x + self.down(F.silu(self.up(self.n2(x))))
+
+
+class Llama(nn.Module):
+    def __init__(self, zero_gains: bool, vocab: int = 50, d: int = 32, layers: int = 2):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, d)
+        self.blocks = nn.ModuleList([Block(d) for _ in range(layers)])
+        self.norm, self.lm = RMSNorm(d), nn.Linear(d, vocab, bias=False)
+        if zero_gains:
+            for m in self.modules():
+                if isinstance(m, RMSNorm):
+                    nn.init.zeros_(m.weight)
+
+    def forward(self, t):
+        x = self.emb(t)
+        for b in self.blocks:
+            x = b(x)
+        return self.lm(self.norm(x))
+
+
+def _lm_loss(o, y):
+    return F.cross_entropy(o.reshape(-1, o.shape[-1]), y.reshape(-1))
+
+
+def test_zero_rmsnorm_gain_on_the_main_path_is_a_fault():
+    torch.manual_seed(0)
+    t = torch.randint(0, 50, (8, 12))
+    found = _nd304(Llama(zero_gains=True), t, t, _lm_loss)
+    main = [f for f in found if f.evidence["cause"] == "zero-gain:norm"]
+    assert main and main[0].severity == Severity.WARNING
+    assert "emb" in main[0].evidence["layers"] and "lm" in main[0].evidence["layers"]
+    assert not [f for f in found if f.evidence["cause"] == "zero-scale"]  # not explained as deliberate
+    assert not _nd304(Llama(zero_gains=False), t, t, _lm_loss)
+
+
+def test_zero_residual_scale_stays_deliberate():
+    """A zero scale closing residual branches (zero_init_residual) with the final norm intact: info."""
+    torch.manual_seed(0)
+    t = torch.randint(0, 50, (8, 12))
+    model = Llama(zero_gains=False)
+    for b in model.blocks:
+        nn.init.zeros_(b.n1.weight)
+        nn.init.zeros_(b.n2.weight)
+    found = _nd304(model, t, t, _lm_loss)
+    assert found and all(f.severity == Severity.INFO for f in found)
+    assert not any(f.evidence["cause"].startswith("zero-gain") for f in found)
