@@ -5,9 +5,10 @@
     netdoctor check model.keras
 
 Planted fault: the model ends in a softmax, but it was compiled with
-SparseCategoricalCrossentropy(from_logits=True), which applies the softmax again (ND503). The
-saved file carries the compiled loss, so netdoctor sees the mismatch without any data. The fixed
-twin compiles with from_logits=False.
+SparseCategoricalCrossentropy(from_logits=True) (ND503). On the JAX and torch backends the loss
+applies the softmax again; the TensorFlow backend recovers the logits the softmax carries and
+only warns, so there ND503 is a warning. The saved file carries the compiled loss, so netdoctor
+sees the mismatch without any data. The fixed twin compiles with from_logits=False.
 """
 
 import argparse

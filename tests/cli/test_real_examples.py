@@ -101,7 +101,7 @@ def test_saved_keras_file_without_data_gets_nd503(cli, saved):
     if "keras_bad" not in saved:
         pytest.skip("keras not installed")
     bad = _report(cli("check", str(saved["keras_bad"]), "--format", "json"))
-    assert "ND503" in _codes(bad, "error")
+    assert "ND503" in _codes(bad, "warning")  # a warning on the TensorFlow backend, which recovers the logits
     assert "ND503" not in {s["rule"] for t in bad["targets"] for s in t["skipped"]}
     fixed = cli("check", str(saved["keras_fixed"]), "--format", "json", "--fail-on", "warning")
     assert fixed.code == 0 and not _codes(_report(fixed), "warning")
