@@ -42,6 +42,14 @@ def error_line(message: str) -> None:
     sys.stderr.flush()
 
 
+def warning_line(message: str) -> None:
+    """Write ``warning: message`` (one line) to stderr."""
+    text = escape_controls(" ".join(str(message).split()), one_line=True)
+    prefix = "\x1b[1;33mwarning:\x1b[0m" if wants_color(sys.stderr) else "warning:"
+    sys.stderr.write(f"{prefix} {text}\n")
+    sys.stderr.flush()
+
+
 def note_line(message: str) -> None:
     """Write an informational line to stderr."""
     sys.stderr.write(f"{message}\n")

@@ -251,7 +251,7 @@ def report(
     import sys
     from pathlib import Path
 
-    from netdoctor.cli._output import UsageFailure, fail, write_stdout
+    from netdoctor.cli._output import UsageFailure, fail, warning_line, write_stdout
     from netdoctor.cli.check import render_report, resolve_fail_on, split_refs
     from netdoctor.config import make_config
     from netdoctor.config_file import load_project_config
@@ -262,7 +262,7 @@ def report(
         project = load_project_config(start=Path.cwd())
         level = resolve_fail_on(fail_on, project.config.fail_on)
         cfg = make_config(select=split_refs(select), ignore=split_refs(ignore), base=project.config, fail_on=level)
-        result = report_from_log(log, config=cfg)
+        result = report_from_log(log, config=cfg, on_problem=warning_line)
         text = render_report(fmt, result, sys.stdout, level)
     except (NetdoctorError, UsageFailure, ValueError) as exc:
         fail(str(exc))

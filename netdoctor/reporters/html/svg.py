@@ -112,6 +112,8 @@ def linear_ticks(lo: float, hi: float, max_ticks: int = 6) -> list[float]:
     """"Nice" ticks (1, 2, 5 x 10^k steps) covering ``[lo, hi]``."""
     if hi <= lo:
         return [lo]
+    if not math.isfinite(hi - lo):  # a range wider than a float holds (values near +-1e308)
+        return [lo, hi]
     raw = (hi - lo) / max(max_ticks - 1, 1)
     mag = 10.0 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
@@ -129,8 +131,8 @@ def log_domain(values: Iterable[Any], pad_decades: float = 0.0) -> tuple[float, 
     vals = [float(v) for v in values if finite_pos(v)]
     if not vals:
         return 1e-3, 1.0
-    lo = 10.0 ** math.floor(math.log10(min(vals)) - pad_decades)
-    hi = 10.0 ** math.ceil(math.log10(max(vals)) + pad_decades)
+    lo = 10.0 ** max(math.floor(math.log10(min(vals)) - pad_decades), -307)
+    hi = 10.0 ** min(math.ceil(math.log10(max(vals)) + pad_decades), 308)
     if hi <= lo:
         hi = lo * 10.0
     return lo, hi
