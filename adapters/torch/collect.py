@@ -16,6 +16,9 @@ training step.
 
 from __future__ import annotations
 
+import copy
+from dataclasses import replace
+
 import dataclasses
 from typing import Any
 
@@ -49,7 +52,7 @@ from netdoctor.adapters.torch.io import (
 )
 from netdoctor.adapters.torch.kinds import module_kind
 from netdoctor.adapters.torch.loss import compute_loss, step_loss
-from netdoctor.adapters.torch.state import SavedState, cuda_devices, seeded
+from netdoctor.adapters.torch.state import SavedState, cuda_devices, lazy_modules, model_hooks, seeded
 from netdoctor.adapters.torch.step import LossWatch, split_batch, to_device
 from netdoctor.adapters.torch.trace import Probe
 from netdoctor.errors import UnsupportedModelError
@@ -96,8 +99,24 @@ def collect(
         raise UnsupportedModelError(
             f"{type(model).__name__} is a TorchScript module, whose layers cannot be observed; "
             "check the eager nn.Module (before torch.jit.script/trace) instead")
+    lazy = lazy_modules(model) if not isinstance(loss_fn, TrainingStep) else []
+    if lazy:  # the first forward would create their weights in the user's model: probe a copy
+        model = copy.deepcopy(model)
+    hooked = model_hooks(model)
     with torch.inference_mode(False):  # a caller inside inference_mode would block gradients
-        return _collect(model, inputs, targets, loss_fn, frozenset(needs), settings, input_shape)
+        snap = _collect(model, inputs, targets, loss_fn, frozenset(needs), settings, input_shape)
+    notes = list(snap.notes)
+    if lazy:
+        notes.append(f"lazy modules ({_names(lazy)}) have no weights until their first forward: a copy of the "
+                     "model was measured, its lazy weights drawn with netdoctor's seed; your model is left lazy")
+    if hooked:
+        notes.append(f"the model's own hooks on {_names(hooked)} ran during the probe's forward and backward pass, "
+                     "as in training (a hook can be part of the computation)")
+    return replace(snap, notes=tuple(notes)) if len(notes) != len(snap.notes) else snap
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"`{n}`" for n in names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
 
 def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: frozenset[Need],

@@ -52,6 +52,36 @@ class SavedState:
                 p.requires_grad_(flag)
 
 
+_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+
+
+def model_hooks(model: nn.Module) -> list[str]:
+    """Names of the modules that carry forward/backward hooks of their own (the user's, a library's).
+
+    The probe runs them, as training would: a hook may be part of the computation (weight or
+    spectral normalization, pruning masks, device placement), so it cannot be left out; the
+    report says they ran. Lazy modules' own initialization hooks are not counted.
+    """
+    from torch.nn.modules.lazy import LazyModuleMixin
+
+    out = []
+    for name, m in model.named_modules():
+        hooks = [h for attr in _HOOK_DICTS for h in (m.__dict__.get(attr) or {}).values()]
+        if isinstance(m, LazyModuleMixin):
+            hooks = [h for h in hooks if getattr(h, "__self__", None) is not m]
+        if hooks:
+            out.append(name or type(m).__name__)
+    return out
+
+
+def lazy_modules(model: nn.Module) -> list[str]:
+    """Names of the lazy modules (``nn.LazyLinear``...) whose parameters do not exist yet."""
+    from torch.nn.modules.lazy import LazyModuleMixin
+
+    return [name or type(m).__name__ for name, m in model.named_modules()
+            if isinstance(m, LazyModuleMixin) and m.has_uninitialized_params()]
+
+
 def cuda_devices(model: nn.Module) -> list[int]:
     """Indices of the CUDA devices holding the model's tensors."""
     found: set[int] = set()

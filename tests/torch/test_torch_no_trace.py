@@ -178,3 +178,27 @@ def test_lightning_training_step_untouched():
     assert report.targets[0].loss == "training_step() -> cross_entropy"
     _assert_same(before, _state(model))
     assert model._trainer is None and "log" not in vars(model) and "log_dict" not in vars(model)
+
+
+def test_lazy_modules_stay_lazy_and_the_report_says_a_copy_was_measured():
+    torch.manual_seed(0)
+    lazy = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.Linear(8, 3))
+    x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    report = netdoctor.check(lazy, x, y)
+    assert isinstance(lazy[0], nn.LazyLinear) and lazy[0].has_uninitialized_params()
+    assert any("lazy modules (`0`)" in n and "left lazy" in n for n in report.targets[0].notes)
+    assert report.targets[0].layers, "the copy was measured"
+
+
+def test_user_hooks_are_kept_and_the_report_says_they_ran():
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    calls: list[str] = []
+    model[0].register_forward_hook(lambda *a: calls.append("fwd"))
+    model[2].register_full_backward_hook(lambda *a: calls.append("bwd"))
+    report = netdoctor.check(model, torch.randn(16, 4), torch.randint(0, 3, (16,)))
+    assert any("own hooks on `0`, `2` ran" in n for n in report.targets[0].notes), report.targets[0].notes
+    before = len(calls)
+    model(torch.randn(2, 4)).sum().backward()
+    assert len(calls) == before + 2, "the user's hooks are still registered and fire once each"
+    plain = netdoctor.check(nn.Sequential(nn.Linear(4, 3)), torch.randn(8, 4), torch.randint(0, 3, (8,)))
+    assert not any("hooks" in n for n in plain.targets[0].notes)
