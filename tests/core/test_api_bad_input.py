@@ -138,3 +138,34 @@ def test_a_per_sample_scalar_is_one_feature() -> None:
     assert not varying.findings, [f.message for f in varying.findings]
     [target] = varying.targets
     assert target.rules_passed == ("ND103",)
+
+
+def test_every_rng_is_left_as_it_was() -> None:
+    """torch, numpy's global, python's random and TensorFlow's global generator, for both frameworks."""
+    import random
+
+    model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.ReLU(), nn.Linear(8, 3))
+
+    def states():
+        out = [torch.get_rng_state().clone(), random.getstate(), np.random.get_state()[1].copy()]
+        try:
+            import tensorflow as tf
+
+            out.append(tf.random.get_global_generator().state.numpy().copy())
+        except ImportError:
+            pass
+        return out
+
+    def same(a, b):
+        return (torch.equal(a[0], b[0]) and a[1] == b[1] and np.array_equal(a[2], b[2])
+                and all(np.array_equal(x, y) for x, y in zip(a[3:], b[3:])))
+
+    before = states()
+    netdoctor.check(model, X, Y, verify=True)
+    assert same(before, states()), "a torch check moved an RNG"
+    keras = pytest.importorskip("keras")
+    inp = keras.Input((4,))
+    km = keras.Model(inp, keras.layers.Dense(3)(keras.layers.Dropout(0.5)(keras.layers.Dense(8)(inp))))
+    before = states()
+    netdoctor.check(km, X.numpy(), Y.numpy(), verify=True)
+    assert same(before, states()), "a Keras check moved an RNG"
