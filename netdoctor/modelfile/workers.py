@@ -133,6 +133,11 @@ def _check_file(spec: str, options: CheckOptions) -> FileResult:
         )
     except NetdoctorError as exc:
         return _failed(spec, str(exc), exc)
+    except OSError as exc:  # a path the file system refuses (too long, a directory, no permission)
+        if isinstance(exc.filename, str):
+            name = exc.filename if len(exc.filename) <= 80 else f"{exc.filename[:60]}...{exc.filename[-12:]}"
+            return _failed(spec, f"cannot open {name}: {exc.strerror or exc}; check the path", exc)
+        return _failed(spec, f"checking failed with OSError: {exc}; rerun with --debug for the traceback", exc)
     except Exception as exc:  # a bug, or a framework error an adapter did not translate
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return _failed(

@@ -153,6 +153,8 @@ CASES: dict[str, tuple] = {
 
     # model files
     "missing file": (["check", "absent.py"], {}, "no such file: absent.py"),
+    "file name too long": (["check", "m" * 300 + ".py"], {}, "File name too long"),
+    "::NAME very long": (["check", "m.py::" + "n" * 5000], {"m.py": HEALTHY}, "has no"),
     "syntax error": (["check", "m.py"], {"m.py": "def build_model(:\n"}, "syntax error in m.py"),
     "not UTF-8 source": (["check", "m.py"], {"m.py": b"x = '\xff\xfe'\n"}, "m.py"),
     "empty file": (["check", "m.py"], {"m.py": ""}, "no model found in m.py"),
@@ -235,6 +237,8 @@ def sample_batch():
 
     # --data files
     "data missing": (["check", "m.py", "--data", "absent.npz"], {"m.py": HEALTHY}, "no such data file"),
+    "data file name too long": (["check", "m.py", "--data", "d" * 300 + ".npz"], {"m.py": HEALTHY},
+                                "File name too long"),
     "data garbage": (["check", "m.py", "--data", "d.npz"], {"m.py": HEALTHY, "d.npz": b"\x00garbage"}, "cannot read"),
     "data empty file": (["check", "m.py", "--data", "d.npz"], {"m.py": HEALTHY, "d.npz": b""}, "d.npz"),
     "data without x": (["check", "m.py", "--data", "{noxy}"], {"m.py": HEALTHY}, "has no array 'x'"),
