@@ -37,8 +37,6 @@ try:
 except ImportError:  # pragma: no cover - the standalone package
     import pytorch_lightning as pl  # type: ignore[no-redef]
 
-import torch
-
 from netdoctor.findings import Report
 from netdoctor.history import History
 from netdoctor.integrations._findings import FindingSink
@@ -92,7 +90,7 @@ class NetdoctorCallback(pl.Callback):
             if self.preflight_report is not None:
                 self._sink.announce(self.preflight_report.findings, trainer, label="pre-flight")
 
-    def on_before_backward(self, trainer: Any, pl_module: Any, loss: torch.Tensor) -> None:
+    def on_before_backward(self, trainer: Any, pl_module: Any, loss: Any) -> None:
         self._loss = loss
 
     def on_after_backward(self, trainer: Any, pl_module: Any) -> None:
@@ -124,42 +122,12 @@ class NetdoctorCallback(pl.Callback):
             self._sink.react(trainer, trainer.global_step, final=True)
 
 
-class _StepLoss(torch.nn.Module):
-    """The LightningModule seen as ``batch -> training_step loss`` (for the pre-flight check)."""
-
-    def __init__(self, module: Any, batch_idx: int) -> None:
-        super().__init__()
-        self.module = module
-        self.batch_idx = batch_idx
-
-    def forward(self, *parts: Any) -> torch.Tensor:
-        batch = parts[0] if len(parts) == 1 else list(parts)
-        out = self.module.training_step(batch, self.batch_idx)
-        return out["loss"] if isinstance(out, dict) else out
-
-
 def _preflight(module: Any, batch: Any, batch_idx: int) -> Report | None:
-    """``netdoctor.check`` on the first batch with the module's own ``training_step`` loss.
+    """``netdoctor.check`` on the first batch, with the module's own ``training_step`` as the loss.
 
-    ``None`` (with a log line) when the batch is neither a tensor nor a tuple/list of tensors.
+    ``netdoctor.check`` runs a LightningModule through :class:`~netdoctor.integrations.lightning_module.TrainingStep`
+    (logging silenced, the trainer put back afterwards), as ``netdoctor check`` does for a file.
     """
     from netdoctor.api import check
 
-    if isinstance(batch, torch.Tensor):
-        inputs: Any = batch
-    elif isinstance(batch, (tuple, list)) and all(isinstance(b, torch.Tensor) for b in batch):
-        inputs = tuple(batch)
-    else:
-        logging.getLogger("netdoctor.monitor").warning(
-            "netdoctor: no pre-flight check: the batch is a %s, not a tensor or a tuple of tensors", type(batch).__name__)
-        return None
-    saved = {k: vars(module).get(k) for k in ("log", "log_dict")}
-    module.log = module.log_dict = lambda *a, **k: None  # training_step's logging is not a real step
-    try:
-        return check(_StepLoss(module, batch_idx), inputs, None, loss_fn=lambda out, _y: out)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                vars(module).pop(k, None)
-            else:
-                setattr(module, k, v)
+    return check(module, batch)

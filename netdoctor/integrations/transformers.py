@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import torch
 from transformers import TrainerCallback
 
 from netdoctor.findings import Report
@@ -72,6 +71,8 @@ class NetdoctorCallback(TrainerCallback):
         self._hook = model.register_forward_hook(self._take_loss)
 
     def _take_loss(self, module: Any, inputs: Any, output: Any) -> None:
+        import torch
+
         if module.training and torch.is_grad_enabled():
             loss = output.get("loss") if isinstance(output, dict) else getattr(output, "loss", None)
             self._loss = loss.detach() if isinstance(loss, torch.Tensor) else None
