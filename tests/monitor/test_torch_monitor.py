@@ -194,3 +194,47 @@ def test_grad_scaler_gradients_are_unscaled():
         norms.append((s.grad_norm, s.layer_grad))
     assert norms[1][0] == pytest.approx(norms[0][0], rel=1e-5)
     np.testing.assert_allclose(norms[1][1], norms[0][1], rtol=1e-5)
+
+
+def test_small_every_keeps_hooks_armed_once_and_still_measures_every_sample(digits):
+    """At every <= 8 the activation hooks are registered once (a disarmed call is cheaper than
+    registering around each sample); every sample still gets the dead fractions, the hooks only
+    count armed calls, and close() removes them."""
+    model = mlp()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    counts = []
+    mon = netdoctor.watch(model, opt, every=2)
+    train(model, opt, digits, 20, mon, probe=lambda t: counts.append(hooks(model)))
+    mon.close()
+    assert set(counts) == {2} and hooks(model) == 0
+    samples = mon.history().samples
+    assert len(samples) == 10
+    assert all(s.act_dead is not None and np.isfinite(s.act_dead).all() for s in samples)
+
+
+def test_subsampled_weight_norms_and_update_ratios_are_within_one_percent_of_exact():
+    """Tensors above 32768 entries are measured on a fixed strided subsample for the layer weight
+    norm and the update ratio (a 1024x1024 copy per sample otherwise): compare with exact values
+    computed from full copies of the weights around the same optimizer step."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = torch.randn(256, 64), torch.randint(0, 10, (256,))
+    weights = [m.weight for m in model if isinstance(m, nn.Linear)]
+    mon = netdoctor.watch(model, opt, every=5, activations=False)
+    exact = {}
+    for t in range(11):
+        before = [w.detach().clone() for w in weights]
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x[(t % 4) * 64:(t % 4 + 1) * 64]), y[(t % 4) * 64:(t % 4 + 1) * 64]).backward()
+        opt.step()
+        exact[t] = ([float(w.detach().norm()) for w in weights],
+                    [float((w.detach() - b).norm() / b.norm()) for w, b in zip(weights, before)])
+        mon.step(torch.tensor(1.0))
+    mon.close()
+    s = mon.history().samples[-1]
+    assert s.step == 10 and mon._wpicks[1] is not None  # the 1024x1024 weight is subsampled
+    norms, ratios = exact[10]
+    np.testing.assert_allclose(s.layer_weight, norms, rtol=0.01)
+    np.testing.assert_allclose(s.layer_update, ratios, rtol=0.02)
+    assert not np.allclose(s.layer_update, ratios, rtol=1e-7)  # really an estimate for the big layer
