@@ -32,6 +32,8 @@ import time
 from dataclasses import replace
 from typing import Any, Callable, Iterable, Mapping
 
+import numpy as np
+
 from netdoctor.config import Config, make_config
 from netdoctor.errors import NetdoctorError
 from netdoctor.findings import Report
@@ -160,6 +162,7 @@ def _replay(rec: HistoryRecorder, obj: Mapping[str, Any]) -> None:
             parsed = Sample.from_json(sample)
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise LineError(f"sample does not fit the schema ({type(exc).__name__}: {str(exc)[:80]})") from None
+        _check_widths(parsed, rec.meta)
     if losses:
         start = obj.get("loss_start")
         if isinstance(start, bool) or not isinstance(start, int) or start < 0:
@@ -172,6 +175,17 @@ def _replay(rec: HistoryRecorder, obj: Mapping[str, Any]) -> None:
         rec.add_losses(start, values, norms)
     if parsed is not None:
         rec.add_sample(parsed)
+
+
+def _check_widths(sample: Sample, meta: Mapping[str, Any]) -> None:
+    """A sample's per-layer arrays must have one value per layer named in the header."""
+    for fields, key in ((("layer_grad", "layer_weight", "layer_update"), "layers"),
+                        (("act_dead", "act_saturated"), "act_layers")):
+        want = len(meta.get(key) or ())
+        for name in fields:
+            value = getattr(sample, name)
+            if value is not None and np.size(value) != want:
+                raise LineError(f"sample {name} has {np.size(value)} values for the {want} {key} of the header")
 
 
 def report_from_log(path: str | os.PathLike, *, select: Iterable[str] | None = None,

@@ -97,6 +97,8 @@ CASES = {
     "loss_start negative": (lambda L: _edit(L, _set(("loss_start",), -5)), None),
     "loss_start a word": (lambda L: _edit(L, _set(("loss_start",), "abc")), None),
     "grad_norms wrong length": (lambda L: _edit(L, _set(("grad_norms",), [1.0] * 7)), None),
+    "act_dead longer than act_layers": (lambda L: _edit(L, _set(("sample", "act_dead"), [0.1] * 3)), None),
+    "layer_grad shorter than layers": (lambda L: _edit(L, _set(("sample", "layer_grad"), [0.1])), None),
     "unknown line type": (lambda L: _edit(L, _set(("type",), "\x1b[31mevil")), None),
     "deep nesting in a line": (lambda L: "\n".join(L[:2] + [_deep(100000)] + L[2:]) + "\n", None),
     "truncated last line": (lambda L: "\n".join(L)[:-7] + "\n", None),
