@@ -47,7 +47,7 @@ def scope(css: str, root: str) -> str:
 _CSS_SOURCE = r"""
 &{--bg:#fff;--fg:#1d2330;--muted:#5b6474;--line:#dde2ea;--card:#f6f8fb;--accent:#3b6fb6;
 --err:#c62828;--warn:#b26a00;--info:#1f7a99;--ok:#2e7d32;--bar:#4c78a8;--low:#f58518;--high:#d62728;
---zero:#7b1fa2;--dead:#e45756;--sat:#f2a33a;--he:#2e9d4e;--xav:#9c5fb5;--grid:#e8ecf2}
+--zero:#7b1fa2;--dead:#e45756;--sat:#f2a33a;--he:#2e9d4e;--xav:#9c5fb5;--grid:#e8ecf2;--val:#e07b00}
 @media (prefers-color-scheme:dark){&{--bg:#14171c;--fg:#e3e7ee;--muted:#9aa3b2;--line:#2c323c;
 --card:#1c2027;--accent:#7aa7e8;--grid:#262b33;--bar:#6d9bd1}}
 &,*{box-sizing:border-box}
@@ -113,7 +113,11 @@ path.ratio-low{stroke:var(--low);stroke-dasharray:5 3}path.ratio-high{stroke:var
 .ref.limit line,.ref.unit line{stroke:var(--muted);stroke-dasharray:4 3}.ref.limit text,.ref.unit text{fill:var(--muted)}
 path.he{stroke:var(--he);stroke-dasharray:6 3}path.xavier{stroke:var(--xav);stroke-dasharray:2 2}
 polyline.line{fill:none;stroke-width:1.6}polyline.weight{stroke:var(--bar)}polyline.act{stroke:var(--dead)}
-polyline.series{stroke:var(--accent)}
+polyline.series{stroke:var(--accent)}polyline.series.raw{opacity:.28;stroke-width:1}
+polyline.series.smooth{stroke-width:2}polyline.series.val{stroke:var(--val);stroke-width:1.8}
+.val-point{fill:var(--val)}.val-point:hover{opacity:.7}
+.curve-legend path{fill:none;stroke:var(--accent);stroke-width:2}.curve-legend.raw path{opacity:.28;stroke-width:1}
+.curve-legend.val path{stroke:var(--val)}svg.chart .curve-legend text{fill:var(--muted);font-size:10px}
 .point.weight,.swatch.weight{fill:var(--bar)}.point.act,.swatch.act{fill:var(--dead)}
 .point.zero,.point.nonfinite{fill:var(--zero)}
 svg[data-chart$=curve] .point{fill:var(--accent);opacity:.0}svg[data-chart$=curve] .point:hover{opacity:1}
@@ -124,6 +128,8 @@ svg[data-chart$=curve] .point{fill:var(--accent);opacity:.0}svg[data-chart$=curv
 .event line{stroke:var(--high);stroke-dasharray:3 3;stroke-width:1.2}svg.chart .event text{fill:var(--high);font-size:10px}
 .event.sev-warning line{stroke:var(--warn)}svg.chart .event.sev-warning text{fill:var(--warn)}
 .event.sev-info line{stroke:var(--info)}svg.chart .event.sev-info text{fill:var(--info)}
+svg.chart .event-label{fill:var(--high);font-size:10px;white-space:pre}
+svg.chart .event-label.sev-warning{fill:var(--warn)}svg.chart .event-label.sev-info{fill:var(--info)}
 .nd-tip{position:fixed;pointer-events:none;background:var(--fg);color:var(--bg);padding:4px 8px;border-radius:4px;
 font-size:12px;max-width:420px;display:none;z-index:10}
 footer{margin-top:40px;color:var(--muted);font-size:12px}

@@ -5,11 +5,17 @@ monitor's :class:`netdoctor.history.History`, or a plain mapping
 ``{"steps": [...], "loss": [...], "grad_norm": [...]}`` (see :func:`normalize_history`).
 
 Charts: ``<svg class="chart" data-chart="loss-curve" data-count="<steps>">`` (likewise
-``grad-norm-curve``). Up to :data:`POINT_LIMIT` steps every step is a
+``grad-norm-curve``, ``lr-curve`` and, for a validation loss without a training loss,
+``val-loss-curve``). The loss is drawn smoothed (``polyline.smooth``, TensorBoard's debiased EMA,
+weight in ``data-smoothing``) over the faint raw line (``polyline.raw``); a validation loss
+(``val_loss``/``val_loss_steps`` in a mapping history) is ``polyline.val`` with one
+``circle.val-point`` per evaluation on the same axes. Step ticks are integers at 1, 2, 5 x 10^k
+spacings, written ``950``, ``1k``, ``2.5k``. Up to :data:`POINT_LIMIT` steps every step is a
 ``circle.point[data-step][data-value]``; longer runs are drawn as one polyline, reduced to
 the min and max of each of :data:`MAX_DRAWN` buckets (spikes survive), and the SVG says
 how many points it drew (``data-drawn``). Steps where findings fired are
-``g.event[data-step][data-code]`` vertical lines; runs of NaN/Inf values are shaded
+``g.event[data-step][data-code]`` vertical lines, labelled by ``text.event-label`` in rows above
+the plot (findings at the same or nearby steps share one label; see :func:`layout_event_labels`); runs of NaN/Inf values are shaded
 ``g.nonfinite[data-from][data-to]`` bands.
 """
 
@@ -20,13 +26,13 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from netdoctor.findings import Finding
 from netdoctor.reporters.html.svg import (
-    MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, WIDTH, Scale, esc, fmt, linear_domain, linear_ticks, log_domain,
+    MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, WIDTH, Scale, esc, fmt, linear_domain, log_domain,
     num_attr, open_svg, polyline_points, y_axis,
 )
 
 POINT_LIMIT = 400
 MAX_DRAWN = 1000
-SERIES = ("loss", "grad_norm")
+SERIES = ("loss", "grad_norm", "lr", "val_loss")
 
 
 def _seq(value: Any) -> list[Any] | None:
@@ -68,6 +74,9 @@ def normalize_history(history: Any) -> Series | None:
         pts = [(s.step, s.grad_norm) for s in history.samples if getattr(s, "grad_norm", None) is not None]
         if pts:
             out["grad_norm"] = ([p[0] for p in pts], [p[1] for p in pts])
+        pts = [(s.step, s.lr) for s in history.samples if getattr(s, "lr", None) is not None]
+        if pts:
+            out["lr"] = ([p[0] for p in pts], [p[1] for p in pts])
         return out or None
     has_series = any(_seq(_get(history, k)) for k in SERIES)
     if not has_series and not isinstance(history, Mapping) and hasattr(history, "to_dict"):
@@ -94,6 +103,38 @@ def normalize_history(history: Any) -> Series | None:
     return out or None
 
 
+def is_run(history: Any) -> bool:
+    """Whether ``history`` is the monitor's :class:`netdoctor.history.History` of a training run."""
+    return hasattr(history, "samples") and hasattr(history, "act_layers") and hasattr(history, "every")
+
+
+def describe_run(history: Any) -> str:
+    """``training run: 1,200 steps, sampled every 10 (120 samples kept)``."""
+    return (f"training run: {int(history.steps):,} steps, sampled every {int(history.every)} "
+            f"({len(history.samples)} samples kept)")
+
+
+def latest_activations(history: Any) -> tuple[int, list[dict[str, Any]]] | None:
+    """``(step, rows)`` of the latest sample that measured activations: one row per activation
+    layer with its ``dead_frac`` (ReLU family) and/or ``saturated_frac`` (sigmoid/tanh), the
+    fractions ND607 and ND610 follow over the run; ``None`` when no sample measured any."""
+    names = tuple(getattr(history, "act_layers", ()) or ())
+    kinds = tuple(getattr(history, "act_kinds", ()) or ())
+    for sample in reversed(tuple(getattr(history, "samples", ()) or ())):
+        dead, sat = getattr(sample, "act_dead", None), getattr(sample, "act_saturated", None)
+        rows = []
+        for i, name in enumerate(names):
+            row: dict[str, Any] = {"layer": name, "type": kinds[i] if i < len(kinds) else ""}
+            for key, arr in (("dead_frac", dead), ("saturated_frac", sat)):
+                if arr is not None and i < len(arr) and math.isfinite(float(arr[i])):
+                    row[key] = float(arr[i])
+            if len(row) > 2:
+                rows.append(row)
+        if rows:
+            return int(sample.step), rows
+    return None
+
+
 def _float(v: Any) -> float:
     try:
         return float(v)
@@ -115,56 +156,122 @@ def _decimate(idx: Sequence[int], ys: Sequence[float]) -> list[int]:
     return keep
 
 
+def ema(values: Sequence[float], weight: float) -> list[float]:
+    """TensorBoard's debiased exponential moving average; NaN where a value is not finite
+    (non-finite values are skipped, so a NaN step does not poison the rest of the curve)."""
+    out: list[float] = []
+    last, count = 0.0, 0
+    for v in values:
+        if not math.isfinite(v):
+            out.append(math.nan)
+            continue
+        last = last * weight + (1.0 - weight) * v
+        count += 1
+        debias = 1.0 - weight ** count
+        out.append(last / debias if debias > 0 else v)
+    return out
+
+
+def smoothing_weight(n: int) -> float:
+    """EMA weight for ``n`` points: TensorBoard's default 0.6, more on long runs (an EMA span of
+    about ``n / 50`` points), at most 0.99."""
+    return round(min(0.99, max(0.6, 1.0 - 2.0 / (n / 50.0 + 1.0))), 3)
+
+
+def _segments(keep: Sequence[int], ys: Sequence[float], xs: Sequence[float], sx: Scale, sy: Scale) -> list[str]:
+    """``points`` of the polylines through ``keep``, broken where a value in between is not finite."""
+    segments: list[list[tuple[float, float]]] = [[]]
+    prev = None
+    for i in keep:
+        if not math.isfinite(ys[i]):
+            continue
+        if prev is not None and any(not math.isfinite(ys[j]) for j in range(prev + 1, i)):
+            segments.append([])
+        segments[-1].append((sx(xs[i]), sy(ys[i])))
+        prev = i
+    return [polyline_points(seg) for seg in segments if len(seg) > 1]
+
+
 def curve(chart: str, title: str, ylabel: str, steps: Sequence[Any], values: Sequence[Any],
-          events: Iterable[Finding] = ()) -> str:
-    """A curve over training steps with the steps where findings fired."""
+          events: Iterable[Finding] = (), *, smooth: bool = False,
+          overlay: tuple[Sequence[Any], Sequence[Any]] | None = None, log_ratio: float = 100.0) -> str:
+    """A curve over training steps with the steps where findings fired.
+
+    ``smooth`` draws the series as an EMA (:func:`ema`) over the faint raw line; ``overlay`` is a
+    second ``(steps, values)`` series in the same units (the validation loss); the y axis is
+    logarithmic when the values span ``log_ratio`` or more.
+    """
     n = min(len(steps), len(values))
     xs_raw = [_float(s) for s in steps[:n]]
     ys = [_float(v) for v in values[:n]]
     finite = [i for i in range(n) if math.isfinite(ys[i]) and math.isfinite(xs_raw[i])]
     fy = [ys[i] for i in finite]
-    use_log = bool(fy) and min(fy) > 0 and max(fy) / min(fy) >= 100
-    lo, hi = log_domain(fy) if use_log else linear_domain(fy)
-    top, bottom = MARGIN_TOP + 24, MARGIN_TOP + 24 + 180
-    height = bottom + 40
-    x0, x1 = MARGIN_LEFT, WIDTH - MARGIN_RIGHT
-    fx = [x for x in xs_raw if math.isfinite(x)]
+    ov: list[tuple[float, float, Any, Any]] = []
+    if overlay is not None:
+        o_steps, o_values = overlay
+        ov = [(_float(s), _float(v), s, v) for s, v in zip(o_steps, o_values)]
+        ov = [p for p in ov if math.isfinite(p[0]) and math.isfinite(p[1])]
+    dy = fy + [p[1] for p in ov]
+    use_log = bool(dy) and min(dy) > 0 and max(dy) / min(dy) >= log_ratio
+    lo, hi = log_domain(dy) if use_log else linear_domain(dy)
+    fx = [x for x in xs_raw if math.isfinite(x)] + [p[0] for p in ov]
     smin, smax = (min(fx), max(fx)) if fx else (0.0, 1.0)
     if smax == smin:
         smin, smax = smin - 0.5, smax + 0.5
+    x0, x1 = MARGIN_LEFT, WIDTH - MARGIN_RIGHT
     sx = Scale(smin, smax, x0, x1)
+    labels, rows, hidden = layout_event_labels(events, sx, smin, smax)
+    top = MARGIN_TOP + 12 + LABEL_ROW * max(rows, 1)
+    bottom = top + 180
+    height = bottom + 40
     sy = Scale(lo, hi, bottom, top, log=use_log)
     keep = _decimate(finite, ys)
     nonfinite = [i for i in range(n) if not math.isfinite(ys[i])]
+    weight = smoothing_weight(len(finite)) if smooth and len(finite) > 2 else None
+    extra: dict[str, Any] = {} if weight is None else {"smoothing": weight}
+    if ov:
+        extra["overlay"] = len(ov)
     out = [open_svg(chart, height, n, title, scale="log" if use_log else "linear", drawn=len(keep),
                     nonfinite=len(nonfinite), min=num_attr(min(fy)) if fy else "nan",
-                    max=num_attr(max(fy)) if fy else "nan", last=num_attr(ys[-1]) if n else "nan")]
+                    max=num_attr(max(fy)) if fy else "nan", last=num_attr(ys[-1]) if n else "nan",
+                    label_rows=rows, labels_hidden=hidden, **extra)]
     out.append(y_axis(sy, x0, x1, ylabel))
-    for t in _step_ticks(smin, smax):
-        x = sx(t)
-        out.append(f'<text class="tick" x="{x:.1f}" y="{bottom + 16:.1f}" text-anchor="middle">{esc(fmt(t))}</text>')
+    for t in step_ticks(smin, smax):
+        out.append(f'<text class="tick step-tick" x="{sx(t):.1f}" y="{bottom + 16:.1f}" text-anchor="middle" '
+                   f'data-step="{t}">{esc(step_label(t))}</text>')
     out.append(f'<text class="axis-title" x="{(x0 + x1) / 2:.1f}" y="{bottom + 34:.1f}" text-anchor="middle">step</text>')
-    # Break the line where values are not finite.
-    bad_before = [0] * (n + 1)  # bad_before[i]: non-finite values among the first i
-    for i in range(n):
-        bad_before[i + 1] = bad_before[i] + (not math.isfinite(ys[i]))
-    segments: list[list[tuple[float, float]]] = [[]]
-    prev = None
-    for i in keep:
-        if prev is not None and bad_before[i] > bad_before[prev + 1]:
-            segments.append([])
-        segments[-1].append((sx(xs_raw[i]), sy(ys[i])))
-        prev = i
-    for seg in segments:
-        if len(seg) > 1:
-            out.append(f'<polyline class="line series" points="{polyline_points(seg)}"/>')
+    legend_items: list[tuple[str, str]] = []
+    raw_cls = "line series raw" if weight is not None else "line series"
+    for pts in _segments(keep, ys, xs_raw, sx, sy):
+        out.append(f'<polyline class="{raw_cls}" points="{pts}"/>')
+    if weight is not None:
+        smoothed = ema(ys, weight)
+        for pts in _segments(keep, smoothed, xs_raw, sx, sy):
+            out.append(f'<polyline class="line series smooth" data-smoothing="{weight}" points="{pts}"/>')
+        legend_items += [("raw", "raw (every step)"), ("smooth", f"smoothed (EMA {weight:g})")]
     if n <= POINT_LIMIT:
         for i in finite:
             out.append(f'<circle class="point" data-step="{num_attr(steps[i])}" data-value="{num_attr(values[i])}" '
                        f'cx="{sx(xs_raw[i]):.1f}" cy="{sy(ys[i]):.1f}" r="2"><title>step {esc(steps[i])}: '
                        f'{esc(fmt(ys[i], 4))}</title></circle>')
+    if ov:
+        pts = polyline_points([(sx(x), sy(y)) for x, y, _, _ in ov])
+        if len(ov) > 1:
+            out.append(f'<polyline class="line series val" points="{pts}"/>')
+        for x, y, s, v in ov[:POINT_LIMIT]:
+            out.append(f'<circle class="val-point" data-step="{num_attr(s)}" data-value="{num_attr(v)}" '
+                       f'cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5"><title>validation at step {esc(s)}: '
+                       f'{esc(fmt(y, 4))}</title></circle>')
+        if not legend_items:
+            legend_items.append(("plain", "training"))
+        legend_items.append(("val", "validation"))
+    for k, (cls, text) in enumerate(legend_items):
+        y = top + 10 + 14 * k
+        out.append(f'<g class="curve-legend {cls}"><path d="M{x1 + 8:.1f} {y - 4:.1f}h16"/>'
+                   f'<text x="{x1 + 28:.1f}" y="{y:.1f}">{esc(text)}</text></g>')
     out.append(_nonfinite(steps, xs_raw, ys, nonfinite, sx, top, bottom))
     out.append(_events(events, sx, smin, smax, top, bottom))
+    out.append(labels_svg(labels, top))
     out.append("</svg>")
     return "".join(out)
 
@@ -197,8 +304,114 @@ def _nonfinite(steps: Sequence[Any], xs: Sequence[float], ys: Sequence[float], b
     return "".join(parts)
 
 
-def _step_ticks(smin: float, smax: float) -> list[float]:
-    return [t for t in linear_ticks(smin, smax, 8) if smin <= t <= smax]
+def step_ticks(smin: float, smax: float, max_ticks: int = 8) -> list[int]:
+    """Integer steps at a "nice" spacing (1, 2 or 5 x 10^k, at least 1) inside ``[smin, smax]``."""
+    if not (math.isfinite(smin) and math.isfinite(smax)) or smax < smin:
+        return []
+    raw = max((smax - smin) / max(max_ticks - 1, 1), 1.0)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw - 1e-9)
+    step = max(int(round(step)), 1)
+    first = math.ceil(smin / step) * step
+    return list(range(int(first), int(math.floor(smax)) + 1, step))[:max_ticks + 2]
+
+
+def step_label(step: int) -> str:
+    """``950``, ``1k``, ``2.5k``, ``12k``, ``1.5M``: short step numbers (never ``1e+03``)."""
+    a = abs(step)
+    if a < 1000:
+        return str(int(step))
+    for div, suffix in ((10 ** 12, "T"), (10 ** 9, "G"), (10 ** 6, "M"), (10 ** 3, "k")):
+        if a >= div:
+            q = step / div
+            if abs(q) >= 1000:  # beyond 10^15: plain digits with thousands separators
+                return f"{int(step):,}"
+            return f"{q:.3g}{suffix}"
+    return str(int(step))
+
+
+#: Height of one row of finding labels above a curve (viewBox units; the labels are 10 px text).
+LABEL_ROW = 12
+#: Rows of labels at most; a label that fits in none is left out (its line keeps its tooltip).
+MAX_LABEL_ROWS = 4
+#: Labels of findings closer than this (viewBox units) are merged into one label.
+MERGE_PX = 8.0
+#: Codes shown in one merged label; more are summarized as "+N".
+MAX_LABEL_CODES = 4
+_LABEL_GAP = 6.0
+
+
+def text_width(text: str, size: float = 10.0) -> float:
+    """Width of ``text`` at ``size`` px, estimated on the wide side (DejaVu Sans metrics), so
+    labels laid out with it do not touch in any common sans-serif font."""
+    em = 0.0
+    for ch in text:
+        if ch.isupper() or ch in "+%&@#":
+            em += 0.78
+        elif ch.isdigit():
+            em += 0.66
+        elif ch in ",.;:' ":
+            em += 0.36
+        else:
+            em += 0.64
+    return em * size * 1.08
+
+
+def layout_event_labels(events: Iterable[Finding], sx: Scale, smin: float, smax: float
+                        ) -> tuple[list[dict[str, Any]], int, int]:
+    """``(labels, rows used, labels left out)`` of the finding codes above a curve.
+
+    Findings at the same step or closer than :data:`MERGE_PX` share one label ("ND602, ND607");
+    each label goes into the lowest row where it clears the labels already there by its
+    estimated width (:func:`text_width`), flipping to the left of its line at the right edge.
+    """
+    by_step: dict[int, list[Finding]] = {}
+    for f in events:
+        if f.step is not None and smin <= f.step <= smax:
+            by_step.setdefault(f.step, []).append(f)
+    clusters: list[list[tuple[int, list[Finding]]]] = []
+    for step, fs in sorted(by_step.items()):
+        if clusters and sx(step) - sx(clusters[-1][0][0]) < MERGE_PX:
+            clusters[-1].append((step, fs))
+        else:
+            clusters.append([(step, fs)])
+    labels: list[dict[str, Any]] = []
+    ends: list[float] = []  # right edge of the last label in each row
+    hidden = 0
+    for cl in clusters:
+        fs = [f for _, group in cl for f in group]
+        codes = list(dict.fromkeys(f.code for f in fs))
+        text = ", ".join(codes[:MAX_LABEL_CODES]) + (f" +{len(codes) - MAX_LABEL_CODES}"
+                                                     if len(codes) > MAX_LABEL_CODES else "")
+        x = sx(cl[0][0])
+        w = text_width(text)
+        left, anchor = x + 3, "start"
+        if left + w > WIDTH - 2:
+            left, anchor = x - 3 - w, "end"
+        row = next((r for r, end in enumerate(ends) if left >= end + _LABEL_GAP), None)
+        if row is None and len(ends) < MAX_LABEL_ROWS:
+            ends.append(-math.inf)
+            row = len(ends) - 1
+        if row is None:
+            hidden += 1
+            continue
+        ends[row] = left + w
+        labels.append({"text": text, "x": x + 3 if anchor == "start" else x - 3, "anchor": anchor, "row": row,
+                       "steps": [s for s, _ in cl], "codes": codes,
+                       "sev": str(max(f.severity for f in fs))})
+    return labels, len(ends), hidden
+
+
+def labels_svg(labels: Sequence[Mapping[str, Any]], top: float) -> str:
+    parts = []
+    for lab in labels:
+        y = top - 4 - LABEL_ROW * lab["row"]
+        parts.append(
+            f'<text class="event-label sev-{lab["sev"]}" x="{lab["x"]:.1f}" y="{y:.1f}" text-anchor="{lab["anchor"]}" '
+            f'data-steps="{" ".join(str(s) for s in lab["steps"])}" data-codes="{esc(" ".join(lab["codes"]))}" '
+            f'data-row="{lab["row"]}">{esc(lab["text"])}</text>'
+        )
+    return f'<g class="event-labels">{"".join(parts)}</g>' if parts else ""
 
 
 def _events(events: Iterable[Finding], sx: Scale, smin: float, smax: float, top: float, bottom: float) -> str:
@@ -207,30 +420,41 @@ def _events(events: Iterable[Finding], sx: Scale, smin: float, smax: float, top:
         if f.step is not None:
             by_step.setdefault(f.step, []).append(f)
     parts = []
-    for k, (step, fs) in enumerate(sorted(by_step.items())):
+    for step, fs in sorted(by_step.items()):
         if not smin <= step <= smax:
             continue
         x = sx(step)
         codes = " ".join(dict.fromkeys(f.code for f in fs))
         sev = str(max(f.severity for f in fs))
         tip = "; ".join(f"{f.code} {f.name}: {f.message}" for f in fs)
-        label = f'<text x="{x + 3:.1f}" y="{top - 4 + (k % 2) * 10:.1f}">{esc(codes)}</text>' if k < 30 else ""
         parts.append(
             f'<g class="event sev-{sev}" data-step="{step}" data-code="{esc(codes)}"><title>step {step}: {esc(tip)}</title>'
-            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top:.1f}" y2="{bottom:.1f}"/>{label}</g>'
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top:.1f}" y2="{bottom:.1f}"/></g>'
         )
     return "".join(parts)
 
 
-def history_charts(history: Series, findings: Sequence[Finding]) -> list[tuple[str, str]]:
-    """``[(heading, svg)]`` for the loss and gradient-norm curves that history holds."""
+def history_charts(history: Series, findings: Sequence[Finding]) -> list[tuple[str, str, str]]:
+    """``[(heading, subtitle, svg)]`` for the curves that ``history`` holds: the loss (smoothed,
+    with the validation loss when recorded), the gradient norm and the learning rate."""
     events = [f for f in findings if f.step is not None]
+    marked = "; dashed lines mark the steps where findings fired" if events else ""
     out = []
+    val = history.get("val_loss")
     if "loss" in history:
         steps, values = history["loss"]
-        out.append(("Loss", curve("loss-curve", "Training loss per step", "loss", steps, values, events)))
+        sub = "per step, smoothed over the faint raw values" + (", with the validation loss" if val else "")
+        out.append(("Loss", sub + marked, curve("loss-curve", "Training loss per step", "loss", steps, values,
+                                                events, smooth=True, overlay=val)))
+    elif val:
+        out.append(("Validation loss", "per evaluation" + marked,
+                    curve("val-loss-curve", "Validation loss", "validation loss", *val, events)))
     if "grad_norm" in history:
         steps, values = history["grad_norm"]
-        out.append(("Gradient norm", curve("grad-norm-curve", "Global gradient norm per step", "gradient norm",
-                                           steps, values, events)))
+        out.append(("Gradient norm", "per step" + marked, curve(
+            "grad-norm-curve", "Global gradient norm per step", "gradient norm", steps, values, events)))
+    if "lr" in history:
+        steps, values = history["lr"]
+        out.append(("Learning rate", "per sampled step; log scale when it spans a decade or more" + marked, curve(
+            "lr-curve", "Learning rate per sampled step", "learning rate", steps, values, events, log_ratio=10.0)))
     return out
