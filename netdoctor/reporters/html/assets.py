@@ -142,7 +142,7 @@ JS = r"""
   window.addEventListener('error',function(e){doc.setAttribute('data-nd-error',String(e.message||e));});
   function titleOf(el){for(var c=el.firstChild;c;c=c.nextSibling){if(c.nodeName.toLowerCase()==='title')return c.textContent;}return null;}
   var total=0;
-  d.querySelectorAll('.netdoctor-report:not([data-nd-ready])').forEach(function(top){
+  d.querySelectorAll('.netdoctor-report:not([data-nd-ready="1"])').forEach(function(top){
     var tip=d.createElement('div'); tip.className='nd-tip'; top.appendChild(tip);
     top.addEventListener('mousemove',function(e){
       var el=e.target.closest?e.target.closest('svg.chart [data-value],svg.chart .flag,svg.chart .event'):null;

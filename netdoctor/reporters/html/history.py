@@ -221,7 +221,7 @@ def curve(chart: str, title: str, ylabel: str, steps: Sequence[Any], values: Seq
     x0, x1 = MARGIN_LEFT, WIDTH - MARGIN_RIGHT
     sx = Scale(smin, smax, x0, x1)
     labels, rows, hidden = layout_event_labels(events, sx, smin, smax)
-    top = MARGIN_TOP + 12 + LABEL_ROW * max(rows, 1)
+    top = MARGIN_TOP + 10 + LABEL_ROW * max(rows, 1)
     bottom = top + 180
     height = bottom + 40
     sy = Scale(lo, hi, bottom, top, log=use_log)
@@ -330,8 +330,8 @@ def step_label(step: int) -> str:
     return str(int(step))
 
 
-#: Height of one row of finding labels above a curve (viewBox units; the labels are 10 px text).
-LABEL_ROW = 12
+#: Height of one row of finding labels above a curve (viewBox units; a 10 px label box is about 12 high).
+LABEL_ROW = 14
 #: Rows of labels at most; a label that fits in none is left out (its line keeps its tooltip).
 MAX_LABEL_ROWS = 4
 #: Labels of findings closer than this (viewBox units) are merged into one label.
