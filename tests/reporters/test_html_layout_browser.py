@@ -115,7 +115,7 @@ def test_finding_labels_never_overlap_in_the_browser(measured: tuple[dict[str, A
     # every finding is labelled: by its code, or counted in a merged label's "+N"
     assert len(re.findall(r"ND\d+", shown)) + sum(int(k) for k in re.findall(r"\+(\d+)", shown)) == len(SAME_AND_NEAR)
     assert "ND602, ND607, ND610" in shown  # the same step: one label
-    assert "ND601, ND613, ND614, ND615 +1" in shown  # at the right edge: drawn to the left of its line
+    assert re.search(r"ND601, ND613, ND61\d, ND61\d \+1", shown)  # at the right edge: drawn left of its line
     for lab in labels:
         assert lab["right"] > lab["left"] and lab["bottom"] > lab["top"], lab  # laid out, not empty
         left, right, top, bottom = lab["svg"]
