@@ -13,7 +13,9 @@ import pytest
 from netdoctor.findings import Category, Finding, Report, Severity
 from netdoctor.history import HistoryRecorder, Sample
 from netdoctor.reporters.html import render
-from netdoctor.reporters.html.history import ema, step_label, step_ticks, text_width
+from netdoctor.reporters.html.history import ema
+from netdoctor.reporters.html.labels import text_width
+from netdoctor.reporters.html.svg import step_label, step_ticks
 
 from test_html import Elements
 

@@ -15,7 +15,7 @@ spacings, written ``950``, ``1k``, ``2.5k``. Up to :data:`POINT_LIMIT` steps eve
 the min and max of each of :data:`MAX_DRAWN` buckets (spikes survive), and the SVG says
 how many points it drew (``data-drawn``). Steps where findings fired are
 ``g.event[data-step][data-code]`` vertical lines, labelled by ``text.event-label`` in rows above
-the plot (findings at the same or nearby steps share one label; see :func:`layout_event_labels`); runs of NaN/Inf values are shaded
+the plot (findings at the same or nearby steps share one label; see :mod:`netdoctor.reporters.html.labels`); runs of NaN/Inf values are shaded
 ``g.nonfinite[data-from][data-to]`` bands.
 """
 
@@ -25,9 +25,10 @@ import math
 from typing import Any, Iterable, Mapping, Sequence
 
 from netdoctor.findings import Finding
+from netdoctor.reporters.html.labels import LABEL_ROW, labels_svg, layout_event_labels
 from netdoctor.reporters.html.svg import (
     MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, WIDTH, Scale, esc, fmt, linear_domain, log_domain,
-    num_attr, open_svg, polyline_points, y_axis,
+    num_attr, open_svg, polyline_points, step_label, step_ticks, y_axis,
 )
 
 POINT_LIMIT = 400
@@ -302,116 +303,6 @@ def _nonfinite(steps: Sequence[Any], xs: Sequence[float], ys: Sequence[float], b
             f'<text class="nonfinite-label" x="{xb - 2:.1f}" y="{bottom - 4:.1f}" text-anchor="end">{esc(what)}</text></g>'
         )
     return "".join(parts)
-
-
-def step_ticks(smin: float, smax: float, max_ticks: int = 8) -> list[int]:
-    """Integer steps at a "nice" spacing (1, 2 or 5 x 10^k, at least 1) inside ``[smin, smax]``."""
-    if not (math.isfinite(smin) and math.isfinite(smax)) or smax < smin:
-        return []
-    raw = max((smax - smin) / max(max_ticks - 1, 1), 1.0)
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw - 1e-9)
-    step = max(int(round(step)), 1)
-    first = math.ceil(smin / step) * step
-    return list(range(int(first), int(math.floor(smax)) + 1, step))[:max_ticks + 2]
-
-
-def step_label(step: int) -> str:
-    """``950``, ``1k``, ``2.5k``, ``12k``, ``1.5M``: short step numbers (never ``1e+03``)."""
-    a = abs(step)
-    if a < 1000:
-        return str(int(step))
-    for div, suffix in ((10 ** 12, "T"), (10 ** 9, "G"), (10 ** 6, "M"), (10 ** 3, "k")):
-        if a >= div:
-            q = step / div
-            if abs(q) >= 1000:  # beyond 10^15: plain digits with thousands separators
-                return f"{int(step):,}"
-            return f"{q:.3g}{suffix}"
-    return str(int(step))
-
-
-#: Height of one row of finding labels above a curve (viewBox units; a 10 px label box is about 12 high).
-LABEL_ROW = 14
-#: Rows of labels at most; a label that fits in none is left out (its line keeps its tooltip).
-MAX_LABEL_ROWS = 4
-#: Labels of findings closer than this (viewBox units) are merged into one label.
-MERGE_PX = 8.0
-#: Codes shown in one merged label; more are summarized as "+N".
-MAX_LABEL_CODES = 4
-_LABEL_GAP = 6.0
-
-
-def text_width(text: str, size: float = 10.0) -> float:
-    """Width of ``text`` at ``size`` px, estimated on the wide side (DejaVu Sans metrics), so
-    labels laid out with it do not touch in any common sans-serif font."""
-    em = 0.0
-    for ch in text:
-        if ch.isupper() or ch in "+%&@#":
-            em += 0.78
-        elif ch.isdigit():
-            em += 0.66
-        elif ch in ",.;:' ":
-            em += 0.36
-        else:
-            em += 0.64
-    return em * size * 1.08
-
-
-def layout_event_labels(events: Iterable[Finding], sx: Scale, smin: float, smax: float
-                        ) -> tuple[list[dict[str, Any]], int, int]:
-    """``(labels, rows used, labels left out)`` of the finding codes above a curve.
-
-    Findings at the same step or closer than :data:`MERGE_PX` share one label ("ND602, ND607");
-    each label goes into the lowest row where it clears the labels already there by its
-    estimated width (:func:`text_width`), flipping to the left of its line at the right edge.
-    """
-    by_step: dict[int, list[Finding]] = {}
-    for f in events:
-        if f.step is not None and smin <= f.step <= smax:
-            by_step.setdefault(f.step, []).append(f)
-    clusters: list[list[tuple[int, list[Finding]]]] = []
-    for step, fs in sorted(by_step.items()):
-        if clusters and sx(step) - sx(clusters[-1][0][0]) < MERGE_PX:
-            clusters[-1].append((step, fs))
-        else:
-            clusters.append([(step, fs)])
-    labels: list[dict[str, Any]] = []
-    ends: list[float] = []  # right edge of the last label in each row
-    hidden = 0
-    for cl in clusters:
-        fs = [f for _, group in cl for f in group]
-        codes = list(dict.fromkeys(f.code for f in fs))
-        text = ", ".join(codes[:MAX_LABEL_CODES]) + (f" +{len(codes) - MAX_LABEL_CODES}"
-                                                     if len(codes) > MAX_LABEL_CODES else "")
-        x = sx(cl[0][0])
-        w = text_width(text)
-        left, anchor = x + 3, "start"
-        if left + w > WIDTH - 2:
-            left, anchor = x - 3 - w, "end"
-        row = next((r for r, end in enumerate(ends) if left >= end + _LABEL_GAP), None)
-        if row is None and len(ends) < MAX_LABEL_ROWS:
-            ends.append(-math.inf)
-            row = len(ends) - 1
-        if row is None:
-            hidden += 1
-            continue
-        ends[row] = left + w
-        labels.append({"text": text, "x": x + 3 if anchor == "start" else x - 3, "anchor": anchor, "row": row,
-                       "steps": [s for s, _ in cl], "codes": codes,
-                       "sev": str(max(f.severity for f in fs))})
-    return labels, len(ends), hidden
-
-
-def labels_svg(labels: Sequence[Mapping[str, Any]], top: float) -> str:
-    parts = []
-    for lab in labels:
-        y = top - 4 - LABEL_ROW * lab["row"]
-        parts.append(
-            f'<text class="event-label sev-{lab["sev"]}" x="{lab["x"]:.1f}" y="{y:.1f}" text-anchor="{lab["anchor"]}" '
-            f'data-steps="{" ".join(str(s) for s in lab["steps"])}" data-codes="{esc(" ".join(lab["codes"]))}" '
-            f'data-row="{lab["row"]}">{esc(lab["text"])}</text>'
-        )
-    return f'<g class="event-labels">{"".join(parts)}</g>' if parts else ""
 
 
 def _events(events: Iterable[Finding], sx: Scale, smin: float, smax: float, top: float, bottom: float) -> str:
