@@ -77,6 +77,24 @@ def test_the_run_is_described_and_its_activation_samples_drawn(run: dict[str, An
     assert "Weight scale: not recorded in a monitored run" in html
 
 
+@pytest.mark.parametrize("page", ["live", "replayed"])
+def test_the_trend_of_dead_and_saturated_units_over_the_run(run: dict[str, Any], page: str) -> None:
+    hist = run["history"]
+    doc = Elements(run[page])
+    svg, items = doc.chart("unit-trend")
+    series = {(a["data-layer"], a["data-metric"]): a for t, a in items if "unit-series" in a.get("class", "").split()}
+    assert set(series) == {("1", "dead"), ("3", "saturated")} and svg["data-count"] == "2"
+    steps, dead = hist.matrix("act_dead")
+    relu = series[("1", "dead")]
+    assert [int(s) for s in relu["data-steps"].split()] == steps.tolist()
+    assert [float(v) for v in relu["data-values"].split()] == dead[:, 0].tolist()
+    before, after = dead[steps < KILL_AT, 0], dead[steps >= KILL_AT + EVERY, 0]
+    assert before.max() < 0.5 and after.min() == 1.0  # the rise ND607 reports is on the chart
+    assert "flagged" in relu["class"].split() and "flagged" not in series[("3", "saturated")]["class"].split()
+    events = [a for t, a in items if "event" in a.get("class", "").split()]
+    assert str(KILL_AT) in [a["data-step"] for a in events]
+
+
 def test_learning_rate_and_smoothed_loss_of_the_run(run: dict[str, Any]) -> None:
     hist = run["history"]
     doc = Elements(run["live"])
@@ -112,6 +130,7 @@ def test_a_run_without_activation_samples_says_what_was_not_recorded() -> None:
     assert "batch of 0" not in html and "training run: 6 steps, sampled every 5 (1 samples kept)" in html
     assert ("Activation health: not recorded in this run: no sampled step measured an activation layer "
             "(ReLU family, sigmoid/tanh).") in html
+    assert 'data-chart="unit-trend"' not in html
 
 
 def test_activation_rows_come_from_the_latest_sample_that_measured_them() -> None:

@@ -23,7 +23,9 @@ from netdoctor._version import __version__
 from netdoctor.findings import Category, Finding, Report, Severity, TargetInfo
 from netdoctor.reporters.html import charts as charts
 from netdoctor.reporters.html.assets import CSS, JS, ROOT_CLASS
-from netdoctor.reporters.html.history import describe_run, history_charts, is_run, latest_activations, normalize_history
+from netdoctor.reporters.html.history import (
+    describe_run, history_charts, is_run, latest_activations, normalize_history, unit_trend,
+)
 from netdoctor.reporters.html.verify import render_evidence, render_verification
 from netdoctor.reporters.html.svg import esc, fmt, num_attr
 
@@ -75,7 +77,7 @@ def render(
     layer_ids = _layer_ids(report)
     body = [_header(report, heading), _models_table(report, run)]
     if hist is not None:
-        body.append(_history_section(hist, report.findings))
+        body.append(_history_section(hist, report.findings, run))
     body.append(_targets_section(report, th, layer_ids, run))
     body.append(_orphan_findings(report, layer_ids))
     body.append(_other_section(report))
@@ -415,9 +417,14 @@ def _layer_table(rows: Sequence[Mapping[str, Any]], ti: int) -> str:
             f'<table class="layers"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></details>')
 
 
-def _history_section(hist: Any, findings: Sequence[Finding]) -> str:
+def _history_section(hist: Any, findings: Sequence[Finding], run: Any = None) -> str:
     out = ['<section id="history"><h2>Training run</h2>']
-    for caption, sub, svg in history_charts(hist, findings):
+    charts_ = history_charts(hist, findings)
+    trend = unit_trend(run, findings) if run is not None else None
+    if trend is not None:
+        charts_.append(("Dead and saturated units", "fraction of each activation layer's units per sampled step "
+                        "(ReLU family: dead; sigmoid/tanh: saturated), the series ND607 and ND610 follow", trend))
+    for caption, sub, svg in charts_:
         out.append(f'<figure data-figure="{esc(caption.lower().replace(" ", "-"))}"><figcaption>{esc(caption)} '
                    f'<span>{esc(sub)}</span></figcaption>{svg}</figure>')
     out.append("</section>")

@@ -117,7 +117,11 @@ polyline.series{stroke:var(--accent)}polyline.series.raw{opacity:.28;stroke-widt
 polyline.series.smooth{stroke-width:2}polyline.series.val{stroke:var(--val);stroke-width:1.8}
 .val-point{fill:var(--val)}.val-point:hover{opacity:.7}
 .curve-legend path{fill:none;stroke:var(--accent);stroke-width:2}.curve-legend.raw path{opacity:.28;stroke-width:1}
-.curve-legend.val path{stroke:var(--val)}svg.chart .curve-legend text{fill:var(--muted);font-size:10px}
+.curve-legend.val path{stroke:var(--val)}
+path.unit-series{fill:none;stroke-width:1.2;opacity:.5}path.unit-series.dead{stroke:var(--dead)}
+path.unit-series.saturated{stroke:var(--sat)}path.unit-series.flagged{stroke-width:2.4;opacity:1}
+.curve-legend.unit path{opacity:.5;stroke-width:1.2}.curve-legend.unit.flagged path{opacity:1;stroke-width:2.4}
+.curve-legend.unit.dead path{stroke:var(--dead)}.curve-legend.unit.saturated path{stroke:var(--sat)}svg.chart .curve-legend text{fill:var(--muted);font-size:10px}
 .point.weight,.swatch.weight{fill:var(--bar)}.point.act,.swatch.act{fill:var(--dead)}
 .point.zero,.point.nonfinite{fill:var(--zero)}
 svg[data-chart$=curve] .point{fill:var(--accent);opacity:.0}svg[data-chart$=curve] .point:hover{opacity:1}

@@ -237,10 +237,7 @@ def curve(chart: str, title: str, ylabel: str, steps: Sequence[Any], values: Seq
                     max=num_attr(max(fy)) if fy else "nan", last=num_attr(ys[-1]) if n else "nan",
                     label_rows=rows, labels_hidden=hidden, **extra)]
     out.append(y_axis(sy, x0, x1, ylabel))
-    for t in step_ticks(smin, smax):
-        out.append(f'<text class="tick step-tick" x="{sx(t):.1f}" y="{bottom + 16:.1f}" text-anchor="middle" '
-                   f'data-step="{t}">{esc(step_label(t))}</text>')
-    out.append(f'<text class="axis-title" x="{(x0 + x1) / 2:.1f}" y="{bottom + 34:.1f}" text-anchor="middle">step</text>')
+    out.append(_step_axis(sx, smin, smax, bottom))
     legend_items: list[tuple[str, str]] = []
     raw_cls = "line series raw" if weight is not None else "line series"
     for pts in _segments(keep, ys, xs_raw, sx, sy):
@@ -275,6 +272,83 @@ def curve(chart: str, title: str, ylabel: str, steps: Sequence[Any], values: Seq
     out.append(labels_svg(labels, top))
     out.append("</svg>")
     return "".join(out)
+
+
+def _step_axis(sx: Scale, smin: float, smax: float, bottom: float) -> str:
+    """Step ticks (``text.step-tick[data-step]``) under the plot and the axis title."""
+    parts = [f'<text class="tick step-tick" x="{sx(t):.1f}" y="{bottom + 16:.1f}" text-anchor="middle" '
+             f'data-step="{t}">{esc(step_label(t))}</text>' for t in step_ticks(smin, smax)]
+    mid = (sx.p0 + sx.p1) / 2
+    parts.append(f'<text class="axis-title" x="{mid:.1f}" y="{bottom + 34:.1f}" text-anchor="middle">step</text>')
+    return "".join(parts)
+
+
+#: Activation layers drawn at most on the unit-trend chart (flagged and most affected first).
+MAX_UNIT_SERIES = 12
+
+
+def unit_trend(history: Any, findings: Sequence[Finding]) -> str | None:
+    """Dead (ReLU family) and saturated (sigmoid/tanh) fraction of each activation layer over the
+    sampled steps of a monitored run: the series ND607 and ND610 judge. ``None`` without data.
+
+    ``<svg data-chart="unit-trend">`` holds one ``polyline.unit-series[data-layer][data-metric]``
+    per layer and metric (``data-steps``/``data-values`` carry the numbers), at most
+    :data:`MAX_UNIT_SERIES`; layers named by a finding are drawn first and bold (``flagged``).
+    """
+    names = tuple(getattr(history, "act_layers", ()) or ())
+    if not names or not hasattr(history, "matrix"):
+        return None
+    flagged = {f.layer for f in findings if f.layer}
+    series: list[tuple[str, str, list[int], list[float]]] = []
+    for field, metric in (("act_dead", "dead"), ("act_saturated", "saturated")):
+        steps, matrix = history.matrix(field)
+        for j, name in enumerate(names[:matrix.shape[1]]):
+            col = [float(v) for v in matrix[:, j]]
+            if any(math.isfinite(v) for v in col):
+                series.append((name, metric, [int(s) for s in steps], col))
+    if not series:
+        return None
+    peak = lambda sr: max((v for v in sr[3] if math.isfinite(v)), default=0.0)  # noqa: E731
+    series.sort(key=lambda sr: (sr[0] not in flagged, -peak(sr)))
+    shown = series[:MAX_UNIT_SERIES]
+    all_steps = [s for sr in shown for s in sr[2]]
+    smin, smax = float(min(all_steps)), float(max(all_steps))
+    if smax == smin:
+        smin, smax = smin - 0.5, smax + 0.5
+    x0, x1 = MARGIN_LEFT, WIDTH - MARGIN_RIGHT
+    sx = Scale(smin, smax, x0, x1)
+    events = [f for f in findings if f.step is not None]
+    labels, rows, hidden = layout_event_labels(events, sx, smin, smax)
+    top = MARGIN_TOP + 10 + LABEL_ROW * max(rows, 1)
+    bottom = top + 180
+    sy = Scale(0.0, 1.0, bottom, top)
+    out = [open_svg("unit-trend", bottom + 40, len(shown), "Dead and saturated units per activation layer over the run",
+                    series=len(series), label_rows=rows, labels_hidden=hidden)]
+    out.append(y_axis(sy, x0, x1, "fraction of units", percent=True))
+    out.append(_step_axis(sx, smin, smax, bottom))
+    for k, (name, metric, steps, col) in enumerate(shown):
+        pts = [(sx(s), sy(min(max(v, 0.0), 1.0))) for s, v in zip(steps, col) if math.isfinite(v)]
+        last = next((v for v in reversed(col) if math.isfinite(v)), math.nan)
+        cls = f"unit-series {metric}" + (" flagged" if name in flagged else "")
+        d = "".join(f'{"M" if i == 0 else "L"}{x:.1f} {y:.1f}' for i, (x, y) in enumerate(pts))
+        if len(pts) == 1:  # one sample: a dot-sized stroke
+            d += "h0.1"
+        out.append(f'<path class="{cls}" data-layer="{esc(name)}" data-metric="{metric}" '
+                   f'data-steps="{" ".join(str(s) for s in steps)}" data-values="{" ".join(num_attr(v) for v in col)}" '
+                   f'd="{d}"><title>{esc(name)}: {metric} fraction, {last * 100:.1f}% at the last sample</title></path>')
+        if k < 8:  # the first (flagged, most affected) layers are named in the legend
+            y = top + 10 + 14 * k
+            out.append(f'<g class="curve-legend unit {metric}{" flagged" if name in flagged else ""}">'
+                       f'<path d="M{x1 + 8:.1f} {y - 4:.1f}h16"/><text x="{x1 + 28:.1f}" y="{y:.1f}">'
+                       f'{esc(_short(name))} {metric}</text></g>')
+    out.append(_events(events, sx, smin, smax, top, bottom))
+    out.append(labels_svg(labels, top))
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _short(name: str, n: int = 14) -> str:
+    return name if len(name) <= n else "…" + name[-(n - 1):]
 
 
 def _nonfinite(steps: Sequence[Any], xs: Sequence[float], ys: Sequence[float], bad: Sequence[int], sx: Scale,
