@@ -181,16 +181,23 @@ def smoothing_weight(n: int) -> float:
 
 def _segments(keep: Sequence[int], ys: Sequence[float], xs: Sequence[float], sx: Scale, sy: Scale) -> list[str]:
     """``points`` of the polylines through ``keep``, broken where a value in between is not finite."""
+    bad_before = [0] * (len(ys) + 1)  # bad_before[i]: non-finite values among the first i
+    for i, y in enumerate(ys):
+        bad_before[i + 1] = bad_before[i] + (not math.isfinite(y))
     segments: list[list[tuple[float, float]]] = [[]]
     prev = None
     for i in keep:
         if not math.isfinite(ys[i]):
             continue
-        if prev is not None and any(not math.isfinite(ys[j]) for j in range(prev + 1, i)):
+        if prev is not None and bad_before[i] > bad_before[prev + 1]:
             segments.append([])
         segments[-1].append((sx(xs[i]), sy(ys[i])))
         prev = i
     return [polyline_points(seg) for seg in segments if len(seg) > 1]
+
+
+#: Points of the smoothed line at most (it has no spikes to keep: every k-th point is enough).
+SMOOTH_DRAWN = 500
 
 
 def curve(chart: str, title: str, ylabel: str, steps: Sequence[Any], values: Sequence[Any],
@@ -244,7 +251,9 @@ def curve(chart: str, title: str, ylabel: str, steps: Sequence[Any], values: Seq
         out.append(f'<polyline class="{raw_cls}" points="{pts}"/>')
     if weight is not None:
         smoothed = ema(ys, weight)
-        for pts in _segments(keep, smoothed, xs_raw, sx, sy):
+        stride = math.ceil(len(finite) / SMOOTH_DRAWN)
+        every_kth = finite[::stride] + ([finite[-1]] if (len(finite) - 1) % stride else [])
+        for pts in _segments(every_kth, smoothed, xs_raw, sx, sy):
             out.append(f'<polyline class="line series smooth" data-smoothing="{weight}" points="{pts}"/>')
         legend_items += [("raw", "raw (every step)"), ("smooth", f"smoothed (EMA {weight:g})")]
     if n <= POINT_LIMIT:
