@@ -59,6 +59,7 @@ window.addEventListener("load", () => {{
   }};
   const root = document.querySelector(".netdoctor-report");
   out.ready = root ? root.getAttribute("data-nd-ready") : null;
+  out.hostRoot = Array.from(document.documentElement.attributes).map(a => a.name);
   document.getElementById("result").textContent = JSON.stringify(out);
 }});
 </script></body></html>
@@ -130,3 +131,4 @@ def test_the_embedded_report_leaves_the_host_page_styles_alone(measured: tuple[d
     data, stderr = measured
     assert data["ready"] == "1" and console_messages(stderr) == []  # the report's own script ran in the host
     assert data["host"] == HOST_ALONE
+    assert data["hostRoot"] == []  # nothing written onto the host's <html> either

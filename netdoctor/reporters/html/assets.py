@@ -142,8 +142,8 @@ CSS = scope(_CSS_SOURCE, "." + ROOT_CLASS)
 
 JS = r"""
 (function(){
-  var d=document, doc=d.documentElement;
-  window.addEventListener('error',function(e){doc.setAttribute('data-nd-error',String(e.message||e));});
+  var d=document, doc=d.documentElement, own=doc.hasAttribute('data-nd-ready');  /* own: the report's own page */
+  window.addEventListener('error',function(e){if(own)doc.setAttribute('data-nd-error',String(e.message||e));});
   function titleOf(el){for(var c=el.firstChild;c;c=c.nextSibling){if(c.nodeName.toLowerCase()==='title')return c.textContent;}return null;}
   var total=0;
   d.querySelectorAll('.netdoctor-report:not([data-nd-ready="1"])').forEach(function(top){
@@ -192,6 +192,7 @@ JS = r"""
     total+=charts.length;
     top.setAttribute('data-nd-ready','1');
   });
+  if(!own)return;  /* embedded (render(fragment=True)): the host page's <html> is left alone */
   doc.setAttribute('data-nd-charts',String(total));
   doc.setAttribute('data-nd-ready-ms',String(Math.round(performance.now())));
   doc.setAttribute('data-nd-ready','1');
