@@ -144,3 +144,16 @@ def test_activation_rows_come_from_the_latest_sample_that_measured_them() -> Non
     got = [(b["data-layer"], b["data-metric"], float(b["data-value"])) for b in doc.marks("activation-health")]
     assert got == [("relu", "dead_frac", 0.7), ("sig", "saturated_frac", 0.4)]
     assert "at step 1, the latest sampled step" in "".join(doc.text)
+
+
+def test_a_validation_loss_kept_outside_the_monitor_joins_the_runs_loss_chart(run: dict[str, Any]) -> None:
+    """The monitor records no validation loss; one kept by the user is drawn on the run's loss chart."""
+    report = run["report"]
+    val_steps, val = [99, 199, 299], [1.4, 1.3, 1.35]
+    doc = Elements(report.to_html(history={"val_loss": val, "val_loss_steps": val_steps}))
+    _, items = doc.chart("loss-curve")
+    pts = [(int(a["data-step"]), float(a["data-value"])) for t, a in items if "val-point" in a.get("class", "")]
+    assert pts == list(zip(val_steps, val))
+    # the run's own series still come from the monitor, not from the argument
+    assert int(doc.chart("loss-curve")[0]["data-count"]) == STEPS
+    assert not [a for t, a in Elements(run["live"]).chart("loss-curve")[1] if "val-point" in a.get("class", "")]

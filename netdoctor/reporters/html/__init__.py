@@ -54,10 +54,14 @@ def render(
         history: Training history of a monitored run, used when the report does not carry
             one itself (``report.history`` or a target's ``history``): the monitor's
             :class:`netdoctor.history.History` (``monitor.history()``), or a mapping
-            ``{"steps": [...], "loss": [...], "grad_norm": [...]}`` (any series may be
-            missing; ``steps`` defaults to ``0..n-1``; ``loss_steps``/``grad_norm_steps``
+            ``{"steps": [...], "loss": [...], "grad_norm": [...], "lr": [...],
+            "val_loss": [...]}`` (any series may be missing; ``steps`` defaults to
+            ``0..n-1``; ``loss_steps``/``grad_norm_steps``/``lr_steps``/``val_loss_steps``
             give a series its own steps), an object with those attributes or ``to_dict()``,
-            or a list of per-step records with ``step``/``loss``/``grad_norm``.
+            or a list of per-step records with ``step``/``loss``/``grad_norm``. When the
+            report carries its own history, the series of ``history`` it lacks are added
+            (``report.to_html(path, history={"val_loss": [...], "val_loss_steps": [...]})``
+            draws a validation loss on a monitored run's loss chart).
         title: Page title (default: "netdoctor report" plus the checked files/models).
         thresholds: Reference lines of the charts: a mapping of
             :class:`~netdoctor.reporters.html.charts.Thresholds` field names (the rest
@@ -70,8 +74,12 @@ def render(
         The HTML document (or the fragment).
     """
     th = _thresholds(thresholds)
-    raw = _report_history(report) if _report_history(report) is not None else history
+    own = _report_history(report)
+    raw = own if own is not None else history
     hist = normalize_history(raw)
+    if own is not None and history is not None:  # e.g. a validation loss kept outside the monitor
+        extra = {k: v for k, v in (normalize_history(history) or {}).items() if k not in (hist or {})}
+        hist = {**(hist or {}), **extra} or None
     run = raw if is_run(raw) else None
     heading = title or _default_title(report)
     layer_ids = _layer_ids(report)

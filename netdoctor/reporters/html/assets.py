@@ -192,7 +192,7 @@ JS = r"""
     total+=charts.length;
     top.setAttribute('data-nd-ready','1');
   });
-  if(!own)return;  /* embedded (render(fragment=True)): the host page's <html> is left alone */
+  if(!own)return;  /* embedded (render(fragment=True)): the host page's root element is left alone */
   doc.setAttribute('data-nd-charts',String(total));
   doc.setAttribute('data-nd-ready-ms',String(Math.round(performance.now())));
   doc.setAttribute('data-nd-ready','1');
