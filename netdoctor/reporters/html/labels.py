@@ -73,9 +73,11 @@ def layout_event_labels(events: Iterable[Finding], sx: Scale, smin: float, smax:
                                                      if len(codes) > MAX_LABEL_CODES else "")
         x = sx(cl[0][0])
         w = text_width(text)
-        left, anchor = x + 3, "start"
-        if left + w > WIDTH - 2:
-            left, anchor = x - 3 - w, "end"
+        left, anchor, tx = x + 3, "start", x + 3
+        if left + w > WIDTH - 2:  # would run off the chart: to the left of its line
+            left, anchor, tx = x - 3 - w, "end", x - 3
+        if left < 2:  # wider than the room on either side: flush with the chart's left edge
+            left, anchor, tx = 2.0, "start", 2.0
         row = next((r for r, end in enumerate(ends) if left >= end + _LABEL_GAP), None)
         if row is None and len(ends) < MAX_LABEL_ROWS:
             ends.append(-math.inf)
@@ -84,7 +86,7 @@ def layout_event_labels(events: Iterable[Finding], sx: Scale, smin: float, smax:
             hidden += 1
             continue
         ends[row] = left + w
-        labels.append({"text": text, "x": x + 3 if anchor == "start" else x - 3, "anchor": anchor, "row": row,
+        labels.append({"text": text, "x": tx, "anchor": anchor, "row": row,
                        "steps": [s for s, _ in cl], "codes": codes,
                        "sev": str(max(f.severity for f in fs))})
     return labels, len(ends), hidden
