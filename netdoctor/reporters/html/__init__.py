@@ -1,10 +1,16 @@
 """HTML reporter: one self-contained page (inline CSS, JS and SVG; no network at all).
 
 The page holds the summary (counts, models checked, timings), every finding with its
-recommendation, snippet and verification (before -> after evidence and the verdict), and
-per checked model the pictures practitioners otherwise draw by hand: gradient flow,
-activation health, activation scale by depth, weight scale against He/Xavier, and for
-monitored runs the loss and gradient-norm curves with the steps where findings fired.
+recommendation, snippet and verification (before -> after evidence, the verdict, the
+``--verify`` diff), and per checked model the pictures practitioners otherwise draw by hand:
+gradient flow, activation health, activation scale by depth, weight scale against He/Xavier,
+and for monitored runs the smoothed loss (with a validation loss when given), gradient-norm and
+learning-rate curves with the steps where findings fired, and the dead/saturated fraction of
+each activation layer over the run.
+
+Everything sits in one root element, ``<div class="netdoctor-report">``, and every style rule
+is scoped to it; ``render(report, fragment=True)`` returns just that element to embed in
+another page.
 
 Charts carry their numbers (``data-chart``, ``data-count``, per-mark ``data-layer`` and
 ``data-value``); see :mod:`netdoctor.reporters.html.charts` and ``_html_history``.
