@@ -50,7 +50,7 @@ def test_step_ticks_are_integers_at_nice_spacings(lo: int, hi: int, want: list[i
 def test_step_labels_are_short_and_never_scientific() -> None:
     assert [step_label(s) for s in (0, 5, 950, 1000, 2500, 12_000, 125_000, 1_500_000, 2 * 10 ** 9)] == [
         "0", "5", "950", "1k", "2.5k", "12k", "125k", "1.5M", "2G"]
-    assert step_label(10 ** 18) == "1,000,000,000,000,000,000"
+    assert step_label(10 ** 18) == "1e18" and step_label(2 * 10 ** 16) == "2e16"  # damaged logs only
 
 
 @pytest.mark.parametrize("n", [1200, 25_000])

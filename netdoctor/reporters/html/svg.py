@@ -139,15 +139,16 @@ def step_ticks(smin: float, smax: float, max_ticks: int = 8) -> list[int]:
 
 
 def step_label(step: int) -> str:
-    """``950``, ``1k``, ``2.5k``, ``12k``, ``1.5M``: short step numbers (never ``1e+03``)."""
+    """``950``, ``1k``, ``2.5k``, ``12k``, ``1.5M``: short step numbers (never ``1e+03``; ``2e16``
+    beyond 10^15)."""
     a = abs(step)
     if a < 1000:
         return str(int(step))
     for div, suffix in ((10 ** 12, "T"), (10 ** 9, "G"), (10 ** 6, "M"), (10 ** 3, "k")):
         if a >= div:
             q = step / div
-            if abs(q) >= 1000:  # beyond 10^15: plain digits with thousands separators
-                return f"{int(step):,}"
+            if abs(q) >= 1000:  # beyond 10^15 (only a damaged log gets there): "2e16", short
+                return f"{step:.3g}".replace("e+", "e")
             return f"{q:.3g}{suffix}"
     return str(int(step))
 
