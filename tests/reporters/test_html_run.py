@@ -127,7 +127,7 @@ def test_a_run_without_activation_samples_says_what_was_not_recorded() -> None:
     rec.add_losses(0, [1.0, 0.9, 0.8, 0.7, 0.6, 0.5])
     rec.add_sample(Sample(step=0, grad_norm=1.0, lr=0.1))
     html = render(_run_report(), history=rec.view())
-    assert "batch of 0" not in html and "training run: 6 steps, sampled every 5 (1 samples kept)" in html
+    assert "batch of 0" not in html and "training run: 6 steps, sampled every 5 (1 sample kept)" in html
     assert ("Activation health: not recorded in this run: no sampled step measured an activation layer "
             "(ReLU family, sigmoid/tanh).") in html
     assert 'data-chart="unit-trend"' not in html

@@ -111,8 +111,9 @@ def is_run(history: Any) -> bool:
 
 def describe_run(history: Any) -> str:
     """``training run: 1,200 steps, sampled every 10 (120 samples kept)``."""
+    n = len(history.samples)
     return (f"training run: {int(history.steps):,} steps, sampled every {int(history.every)} "
-            f"({len(history.samples)} samples kept)")
+            f"({n} sample{'' if n == 1 else 's'} kept)")
 
 
 def latest_activations(history: Any) -> tuple[int, list[dict[str, Any]]] | None:
