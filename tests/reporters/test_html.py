@@ -494,3 +494,48 @@ def test_charts_agree_with_the_rules_on_real_models() -> None:
     nd203 = {f.layer for f in report.findings if f.code == "ND203"}
     far = {b["data-layer"] for b in doc.marks("weight-scale") if "far" in b["class"].split()}
     assert far <= nd203
+
+
+# -- --verify diff, scoped stylesheet ---------------------------------------------------
+def test_verify_diff_keeps_its_lines_in_pre() -> None:
+    import html as _html
+
+    diff = ("--- model.py\n+++ model.py (fixed)\n@@ -3,2 +3,2 @@\n-        nn.Sigmoid(),\n"
+            "+        nn.ReLU(),  # <fix> & 'more'\n")
+    page = render(small_report(verification={"verdict": "fixed", "diff": diff, "method": "re-probe"}))
+    blocks = re.findall(r'<div class="ev-text" data-key="diff"><span>diff</span><pre><code>(.*?)</code></pre></div>',
+                        page, re.S)
+    assert len(blocks) == 1 and _html.unescape(blocks[0]) == diff  # every newline kept, markup escaped
+    assert "<fix>" not in page and "&lt;fix&gt;" in blocks[0]
+    doc = Elements(page)
+    assert "diff" not in [a.get("data-key") for t, a, _ in doc.items if t == "dd"]  # not run together in a <dd>
+    assert "method" in [a.get("data-key") for t, a, _ in doc.items if t == "dd"]  # one-line values stay inline
+
+
+def _selectors(css: str) -> list[str]:
+    """Every selector of a stylesheet (at-rule preludes left out), comments stripped."""
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
+    out = []
+    for head in re.findall(r"([^{}]+)\{", css):
+        head = head.strip()
+        if not head.startswith("@"):
+            out.extend(s.strip() for s in head.split(","))
+    return out
+
+
+@pytest.mark.parametrize("fragment", [False, True])
+def test_stylesheet_is_scoped_to_the_report_root(fragment: bool) -> None:
+    report, hist = demo_report(n_findings=5)
+    page = render(report, history=hist, fragment=fragment)
+    [css] = re.findall(r"<style>(.*?)</style>", page, re.S)
+    sels = _selectors(css)
+    assert len(sels) > 100
+    unscoped = [s for s in sels if not re.match(r"\.netdoctor-report(?![\w-])", s)]
+    assert unscoped == []
+    for s in sels:  # no rule reaches the host page: no body/html/:root/bare element or * at the start
+        assert not re.match(r"(body|html|:root|\*|table|td|th|pre|code|h\d|main|figure)\b", s), s
+    assert '<div class="netdoctor-report"' in page
+    if fragment:
+        assert not re.search(r"<(html|head|body)\b", page) and page.startswith('<div class="netdoctor-report"')
+    # the emitted stylesheet still styles the report: one rule per old global rule, now under the root
+    assert ".netdoctor-report table{" in css and ".netdoctor-report,.netdoctor-report *{box-sizing:border-box}" in css

@@ -97,7 +97,7 @@ def test_scripts_ran_without_console_errors(dumped: tuple[Dom, str, Report, Any]
     assert html.get("data-nd-ready") == "1", "the page script did not finish"
     assert "data-nd-error" not in html, html.get("data-nd-error")
     assert console_messages(stderr) == []
-    assert [a for t, a in dom.els if a.get("id") == "nd-tip"], "script-added tooltip element missing"
+    assert [a for t, a in dom.els if a.get("class") == "nd-tip"], "script-added tooltip element missing"
     # the hostile layer name stayed text: no injected element, no extra script
     assert not [a for _, a in dom.els if a.get("id") == "pwned"]
     assert sum(1 for t, _ in dom.els if t == "script") == 1

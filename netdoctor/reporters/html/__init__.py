@@ -1,10 +1,16 @@
 """HTML reporter: one self-contained page (inline CSS, JS and SVG; no network at all).
 
 The page holds the summary (counts, models checked, timings), every finding with its
-recommendation, snippet and verification (before -> after evidence and the verdict), and
-per checked model the pictures practitioners otherwise draw by hand: gradient flow,
-activation health, activation scale by depth, weight scale against He/Xavier, and for
-monitored runs the loss and gradient-norm curves with the steps where findings fired.
+recommendation, snippet and verification (before -> after evidence, the verdict, the
+``--verify`` diff), and per checked model the pictures practitioners otherwise draw by hand:
+gradient flow, activation health, activation scale by depth, weight scale against He/Xavier,
+and for monitored runs the smoothed loss (with a validation loss when given), gradient-norm and
+learning-rate curves with the steps where findings fired, and the dead/saturated fraction of
+each activation layer over the run.
+
+Everything sits in one root element, ``<div class="netdoctor-report">``, and every style rule
+is scoped to it; ``render(report, fragment=True)`` returns just that element to embed in
+another page.
 
 Charts carry their numbers (``data-chart``, ``data-count``, per-mark ``data-layer`` and
 ``data-value``); see :mod:`netdoctor.reporters.html.charts` and ``_html_history``.
@@ -22,8 +28,10 @@ from typing import Any, Iterable, Mapping, Sequence
 from netdoctor._version import __version__
 from netdoctor.findings import Category, Finding, Report, Severity, TargetInfo
 from netdoctor.reporters.html import charts as charts
-from netdoctor.reporters.html.assets import CSS, JS
-from netdoctor.reporters.html.history import history_charts, normalize_history
+from netdoctor.reporters.html.assets import CSS, JS, ROOT_CLASS
+from netdoctor.reporters.html.history import (
+    describe_run, history_charts, is_run, latest_activations, normalize_history, unit_trend,
+)
 from netdoctor.reporters.html.verify import render_evidence, render_verification
 from netdoctor.reporters.html.svg import esc, fmt, num_attr
 
@@ -42,6 +50,7 @@ def render(
     history: Any = None,
     title: str | None = None,
     thresholds: charts.Thresholds | Mapping[str, float] | None = None,
+    fragment: bool = False,
     **_opts: Any,
 ) -> str:
     """Render ``report`` as one self-contained HTML page.
@@ -51,36 +60,54 @@ def render(
         history: Training history of a monitored run, used when the report does not carry
             one itself (``report.history`` or a target's ``history``): the monitor's
             :class:`netdoctor.history.History` (``monitor.history()``), or a mapping
-            ``{"steps": [...], "loss": [...], "grad_norm": [...]}`` (any series may be
-            missing; ``steps`` defaults to ``0..n-1``; ``loss_steps``/``grad_norm_steps``
+            ``{"steps": [...], "loss": [...], "grad_norm": [...], "lr": [...],
+            "val_loss": [...]}`` (any series may be missing; ``steps`` defaults to
+            ``0..n-1``; ``loss_steps``/``grad_norm_steps``/``lr_steps``/``val_loss_steps``
             give a series its own steps), an object with those attributes or ``to_dict()``,
-            or a list of per-step records with ``step``/``loss``/``grad_norm``.
+            or a list of per-step records with ``step``/``loss``/``grad_norm``. When the
+            report carries its own history, the series of ``history`` it lacks are added
+            (``report.to_html(path, history={"val_loss": [...], "val_loss_steps": [...]})``
+            draws a validation loss on a monitored run's loss chart).
         title: Page title (default: "netdoctor report" plus the checked files/models).
         thresholds: Reference lines of the charts: a mapping of
             :class:`~netdoctor.reporters.html.charts.Thresholds` field names (the rest
             default to the rules' default options), or a ``Thresholds``.
+        fragment: Return only the report's root element (``<div class="netdoctor-report">``
+            holding its ``<style>`` and ``<script>``) to embed in another page, such as a
+            dashboard; every style rule is scoped to that element.
 
     Returns:
-        The HTML document.
+        The HTML document (or the fragment).
     """
     th = _thresholds(thresholds)
-    hist = normalize_history(_report_history(report) if _report_history(report) is not None else history)
+    own = _report_history(report)
+    raw = own if own is not None else history
+    hist = normalize_history(raw)
+    if own is not None and history is not None:  # e.g. a validation loss kept outside the monitor
+        extra = {k: v for k, v in (normalize_history(history) or {}).items() if k not in (hist or {})}
+        hist = {**(hist or {}), **extra} or None
+    run = raw if is_run(raw) else None
     heading = title or _default_title(report)
     layer_ids = _layer_ids(report)
-    body = [_header(report, heading), _models_table(report)]
+    body = [_header(report, heading), _models_table(report, run)]
     if hist is not None:
-        body.append(_history_section(hist, report.findings))
-    body.append(_targets_section(report, th, layer_ids))
+        body.append(_history_section(hist, report.findings, run))
+    body.append(_targets_section(report, th, layer_ids, run))
     body.append(_orphan_findings(report, layer_ids))
     body.append(_other_section(report))
     body.append(f'<footer>Generated by netdoctor {esc(__version__)}. Self-contained page: no network access.</footer>')
+    content = "\n".join(body)
+    if fragment:
+        return (f'<div class="{ROOT_CLASS}" data-nd-ready="0"><style>{CSS}</style><main>\n{content}\n</main>'
+                f"<script>{JS}</script></div>\n")
     return (
         '<!DOCTYPE html>\n<html lang="en" data-nd-ready="0"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="generator" content="netdoctor {esc(__version__)}">'
-        f"<title>{esc(heading)}</title><style>{CSS}</style></head>\n<body><main>\n"
-        + "\n".join(body)
-        + f"\n</main><script>{JS}</script></body></html>\n"
+        f'<title>{esc(heading)}</title><style>{CSS}</style></head>\n<body style="margin:0">'
+        f'<div class="{ROOT_CLASS}" style="min-height:100vh"><main>\n'
+        + content
+        + f"\n</main></div><script>{JS}</script></body></html>\n"
     )
 
 
@@ -98,7 +125,7 @@ def notebook(report: Report, *, max_height: int = 900, **opts: Any) -> str:
     page = render(report, **opts)
     height = min(max_height, 260 + 170 * len(report.findings) + 430 * len(report.targets) + 40 * len(report.errors))
     title = _default_title(report)
-    return (f'<iframe class="netdoctor-report" title="{esc(title)}" sandbox="allow-scripts" '
+    return (f'<iframe class="netdoctor-report-frame" title="{esc(title)}" sandbox="allow-scripts" '
             f'style="width:100%;height:{height}px;border:1px solid #d0d7de;border-radius:6px" '
             f'srcdoc="{_html.escape(page, quote=True)}"></iframe>')
 
@@ -188,13 +215,18 @@ def _header(report: Report, heading: str) -> str:
     return "".join(html)
 
 
-def _models_table(report: Report) -> str:
+def _models_table(report: Report, run: Any = None) -> str:
     if not report.targets:
         return '<section id="models"><h2>Models checked</h2><p class="empty">No model was checked.</p></section>'
     rows = []
     for i, t in enumerate(report.targets):
         fw = t.framework + (f" {t.framework_version}" if t.framework_version else "")
-        inputs = f"synthetic ({t.batch_size} samples)" if t.synthetic_inputs else f"batch of {t.batch_size}"
+        if t.synthetic_inputs:
+            inputs = f"synthetic ({t.batch_size} samples)"
+        elif t.batch_size > 0:
+            inputs = f"batch of {t.batch_size}"
+        else:  # a monitored run has no probe batch: describe the run instead
+            inputs = describe_run(run) if run is not None else "–"
         notes = "<br>".join(esc(n) for n in t.notes)
         rows.append(
             f"<tr><td><a href=\"#target-{i}\">{esc(_target_name(t, i))}</a></td><td>{esc(t.model_class)}</td>"
@@ -278,7 +310,7 @@ def _finding(f: Finding, i: int, layer_ids: LayerIds) -> str:
     return "".join(parts)
 
 
-def _targets_section(report: Report, th: charts.Thresholds, layer_ids: LayerIds) -> str:
+def _targets_section(report: Report, th: charts.Thresholds, layer_ids: LayerIds, run: Any = None) -> str:
     if not report.targets:
         return ""
     out = ['<section id="targets">']
@@ -288,7 +320,7 @@ def _targets_section(report: Report, th: charts.Thresholds, layer_ids: LayerIds)
             out.append(f'<button type="button" role="tab" data-target="{i}">{esc(_target_name(t, i))}</button>')
         out.append("</div>")
     for i, t in enumerate(report.targets):
-        out.append(_target(report, t, i, th, layer_ids))
+        out.append(_target(report, t, i, th, layer_ids, run))
     out.append("</section>")
     return "".join(out)
 
@@ -312,7 +344,13 @@ FIGURES = (
 )
 
 
-def _target(report: Report, t: TargetInfo, i: int, th: charts.Thresholds, layer_ids: LayerIds) -> str:
+#: What a monitored run records per sampled step (said where a chart has no data in a run).
+RUN_RECORDS = ("the monitor records per-layer gradient and weight norms, update ratios, dead and saturated "
+               "fractions and the learning rate")
+
+
+def _target(report: Report, t: TargetInfo, i: int, th: charts.Thresholds, layer_ids: LayerIds,
+            run: Any = None) -> str:
     rows = list(t.layers)
     mine = [f for f in report.findings if _belongs(f, t, report)]
     grads = _flagged(mine, Category.GRADIENTS)
@@ -336,10 +374,30 @@ def _target(report: Report, t: TargetInfo, i: int, th: charts.Thresholds, layer_
         "activation-scale": lambda: charts.activation_scale(rows, acts),
         "weight-scale": lambda: charts.weight_scale(rows, weights, th),
     }
+    subs = {}
+    if run is not None and not have["activation-health"]:
+        latest = latest_activations(run)
+        if latest is not None:  # the run's own activation samples (what ND607/ND610 follow)
+            step, act_rows = latest
+            acts = _flagged(mine, Category.ACTIVATIONS, Category.TRAINING)
+            have["activation-health"] = True
+            draw["activation-health"] = lambda: charts.activation_health(act_rows, acts, th)
+            subs["activation-health"] = (f"fraction of dead (ReLU family) and saturated (sigmoid/tanh) units per "
+                                         f"activation layer at step {step:,}, the latest sampled step "
+                                         f"(sampled every {int(run.every)} steps)")
     for key, caption, sub in FIGURES:
         if not have[key]:
-            out.append(f'<p class="empty" data-missing-chart="{key}">{esc(caption)}: not measured for this model.</p>')
+            why = "not measured for this model"
+            if run is not None:
+                why = ("not recorded in this run: no sampled step measured an activation layer (ReLU family, "
+                       "sigmoid/tanh)" if key == "activation-health" else
+                       f"not recorded in a monitored run ({RUN_RECORDS})")
+                note = next((n for n in getattr(run, "notes", ()) if key == "activation-health" and "activation" in n),
+                            None)
+                why += f"; {note}" if note else ""
+            out.append(f'<p class="empty" data-missing-chart="{key}">{esc(caption)}: {esc(why)}.</p>')
             continue
+        sub = subs.get(key, sub)
         out.append(f'<figure data-figure="{key}"><figcaption>{esc(caption)} <span>{esc(sub)}</span></figcaption>'
                    f"{draw[key]()}</figure>")
     if rows:
@@ -373,11 +431,16 @@ def _layer_table(rows: Sequence[Mapping[str, Any]], ti: int) -> str:
             f'<table class="layers"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></details>')
 
 
-def _history_section(hist: Any, findings: Sequence[Finding]) -> str:
+def _history_section(hist: Any, findings: Sequence[Finding], run: Any = None) -> str:
     out = ['<section id="history"><h2>Training run</h2>']
-    for caption, svg in history_charts(hist, findings):
+    charts_ = history_charts(hist, findings)
+    trend = unit_trend(run, findings) if run is not None else None
+    if trend is not None:
+        charts_.append(("Dead and saturated units", "fraction of each activation layer's units per sampled step "
+                        "(ReLU family: dead; sigmoid/tanh: saturated), the series ND607 and ND610 follow", trend))
+    for caption, sub, svg in charts_:
         out.append(f'<figure data-figure="{esc(caption.lower().replace(" ", "-"))}"><figcaption>{esc(caption)} '
-                   f'<span>per step; dashed lines mark the steps where findings fired</span></figcaption>{svg}</figure>')
+                   f'<span>{esc(sub)}</span></figcaption>{svg}</figure>')
     out.append("</section>")
     return "".join(out)
 

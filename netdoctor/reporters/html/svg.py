@@ -126,6 +126,33 @@ def linear_ticks(lo: float, hi: float, max_ticks: int = 6) -> list[float]:
     return out
 
 
+def step_ticks(smin: float, smax: float, max_ticks: int = 8) -> list[int]:
+    """Integer steps at a "nice" spacing (1, 2 or 5 x 10^k, at least 1) inside ``[smin, smax]``."""
+    if not (math.isfinite(smin) and math.isfinite(smax)) or smax < smin:
+        return []
+    raw = max((smax - smin) / max(max_ticks - 1, 1), 1.0)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw - 1e-9)
+    step = max(int(round(step)), 1)
+    first = math.ceil(smin / step) * step
+    return list(range(int(first), int(math.floor(smax)) + 1, step))[:max_ticks + 2]
+
+
+def step_label(step: int) -> str:
+    """``950``, ``1k``, ``2.5k``, ``12k``, ``1.5M``: short step numbers (never ``1e+03``; ``2e16``
+    beyond 10^15)."""
+    a = abs(step)
+    if a < 1000:
+        return str(int(step))
+    for div, suffix in ((10 ** 12, "T"), (10 ** 9, "G"), (10 ** 6, "M"), (10 ** 3, "k")):
+        if a >= div:
+            q = step / div
+            if abs(q) >= 1000:  # beyond 10^15 (only a damaged log gets there): "2e16", short
+                return f"{step:.3g}".replace("e+", "e")
+            return f"{q:.3g}{suffix}"
+    return str(int(step))
+
+
 def log_domain(values: Iterable[Any], pad_decades: float = 0.0) -> tuple[float, float]:
     """Decade-aligned ``(lo, hi)`` covering the finite positive ``values``."""
     vals = [float(v) for v in values if finite_pos(v)]

@@ -8,7 +8,7 @@ block shows, in this order:
 * before -> after evidence, gathered from ``before``/``after`` mappings (or scalars),
   from ``<name>_before``/``<name>_after`` (or ``before_<name>``/``after_<name>``) pairs,
   and from entries whose value is itself a mapping with ``before`` and ``after``;
-* every other entry as a key/value list.
+* every other entry as a key/value list; multi-line text (``diff``) in a ``<pre>``.
 
 Each before/after row is ``<tr class="delta" data-metric=... data-before=... data-after=...>``.
 """
@@ -72,9 +72,14 @@ def _full(v: Any) -> str:
 
 def render_evidence(evidence: Mapping[str, Any], cls: str = "evidence") -> str:
     """Measured numbers: scalars as a ``<dl>`` (``data-key``/``data-value`` on each ``dd``),
-    long per-layer mappings and lists folded into ``<details>`` below it."""
+    long per-layer mappings and lists folded into ``<details>`` below it, multi-line text (the
+    ``diff`` of ``--verify``) in a ``<pre>`` that keeps its lines."""
     items, long = [], []
     for k, v in plain(dict(evidence)).items():
+        if isinstance(v, str) and "\n" in v:  # a diff or other multi-line text keeps its lines
+            long.append(f'<div class="ev-text" data-key="{esc(k)}"><span>{esc(k)}</span>'
+                        f'<pre><code>{esc(v)}</code></pre></div>')
+            continue
         if isinstance(v, (Mapping, list, tuple)) and _size(v) > 4:
             long.append(f'<details class="ev-long" data-key="{esc(k)}"><summary>{esc(k)} '
                         f'<span>({_size(v)} values: {_value(v)})</span></summary><pre>{_full(v)}</pre></details>')
