@@ -161,6 +161,8 @@ class TorchMonitor:
         layer_of = {id(p): i for i, p in zip(self._slot_list.tolist(), self._weights)}
         self._param_layer = [layer_of.get(id(p), len(self._layers)) for p in self._params]
         self._key_slots: dict[tuple[int, ...], np.ndarray] = {}
+        self._wlayers = np.zeros((len(self._weights), len(self._layers)))
+        self._wlayers[np.arange(len(self._weights)), self._slot_list] = 1.0
         self._wpicks = [_pick(p, _WSUB_MIN, _WSUB_KEEP) for p in self._weights]
         self._wscale = np.asarray([p.numel() / (len(i) if i is not None else p.numel())
                                    for p, i in zip(self._weights, self._wpicks)])
@@ -349,14 +351,22 @@ class TorchMonitor:
         """Total gradient norm per pending step (NaN where the step had no gradient).
 
         Between sampled steps, tensors above ``_SUB_MIN`` entries were measured on a fixed
-        random subsample of ``_SUB_KEEP`` entries; their squared
-        norms are scaled back up by ``numel / entries kept``. On ordinary gradients the estimate
+        random subsample of ``_SUB_KEEP`` entries; their squared norms are scaled back up by
+        ``numel / entries kept``. On ordinary gradients the estimate
         is within ~1% of the exact norm (a 1024x1024 layer: 1063 vs 1062); sampled steps
         measure exact norms.
         """
         out = np.full(steps, np.nan)
+        segs = segs[:steps]
+        n0, key0 = (segs[0][0], segs[0][1]) if segs else (0, None)
+        if n0 and all(n == n0 and key is key0 for n, key, _ in segs):  # the usual case: one layout
+            sq2 = sq[:n0 * len(segs)].reshape(len(segs), n0)
+            exact = np.fromiter((e for _, _, e in segs), dtype=bool, count=len(segs))
+            scale = self._grad_scale_of(key0) if self._any_stride else np.ones(n0)
+            tot = np.where(exact, sq2.sum(1), sq2 @ scale)
+            return np.sqrt(tot) / self._grad_scale
         pos = 0
-        for j, (n, key, exact) in enumerate(segs[:steps]):
+        for j, (n, key, exact) in enumerate(segs):
             if n:
                 v = sq[pos:pos + n]
                 tot = float(v.sum()) if exact or not self._any_stride else float(v @ self._grad_scale_of(key))
@@ -405,21 +415,21 @@ class TorchMonitor:
         rest = host[k + n_g:]
         W = len(views)
         ws = self._wscale
-        lw = np.bincount(self._slot_list, weights=rest[:W] * ws, minlength=L) if W else np.zeros(L)
+        per_layer = self._wlayers  # (W, L): weight tensor -> its layer
+        nw = 3 if prev is not None else 1
+        sums = (rest[:nw * W].reshape(nw, W) * ws) @ per_layer if W else np.zeros((nw, L))
+        lw = sums[0]
         update = None
         if prev is not None:
-            ld = np.bincount(self._slot_list, weights=rest[W:2 * W] * ws, minlength=L)
-            lp = np.bincount(self._slot_list, weights=rest[2 * W:3 * W] * ws, minlength=L)
             with np.errstate(invalid="ignore", divide="ignore"):
-                update = np.sqrt(ld) / np.sqrt(lp)
+                update = np.sqrt(sums[1]) / np.sqrt(sums[2])
         bad = rest[3 * W if prev is not None else W:]
         scale2 = self._grad_scale ** 2  # squared gradient norms of a scaled loss
         total_sq, lg = 0.0, np.zeros(L)
         if cur is not None:
             cur_sq = sq_g[n_g - len(cur[1]):]
             total_sq = float(cur_sq.sum()) / scale2
-            slots = self._layer_of_key(cur[0])
-            lg = np.bincount(slots, weights=cur_sq, minlength=L + 1)[:L] / scale2
+            lg = cur_sq @ self._layers_of_key(cur[0]) / scale2
         frac = np.full(A, np.nan)
         if calls:
             idx = [c[0] for c in calls]
@@ -445,13 +455,17 @@ class TorchMonitor:
         self.core.overhead_s += time.perf_counter() - t0
         self.core.record(start, losses, sample, step_g)
 
-    def _layer_of_key(self, key: tuple[int, ...]) -> np.ndarray:
-        """Per parameter of ``key``: its weight layer's index, or L for a parameter outside the
-        weight layers (biases, norms), whose gradient only counts in the total."""
-        slots = self._key_slots.get(key)
-        if slots is None:
-            slots = self._key_slots[key] = np.asarray([self._param_layer[i] for i in key], dtype=np.int64)
-        return slots
+    def _layers_of_key(self, key: tuple[int, ...]) -> np.ndarray:
+        """(parameters of ``key``, L) matrix: 1 where the parameter is a weight of that layer; a
+        row of zeros for a parameter outside the weight layers (biases, norms), whose gradient
+        only counts in the total."""
+        m = self._key_slots.get(key)
+        if m is None:
+            L = len(self._layers)
+            m = np.zeros((len(key), L + 1))
+            m[np.arange(len(key)), [self._param_layer[i] for i in key]] = 1.0
+            m = self._key_slots[key] = m[:, :L]
+        return m
 
     def _lr(self) -> float | None:
         """The largest learning rate of the parameter groups (the one that sets the step size)."""

@@ -144,7 +144,7 @@ class MonitorCore:
     def check(self) -> list[Finding]:
         """Run the rules now; announce and return the findings that fired for the first time.
 
-        Live checks are throttled so that they cost at most about 0.5% of the wall time; a
+        Live checks are throttled so that they cost at most about 0.25% of the wall time; a
         non-finite loss is checked at once.
         """
         t0 = time.perf_counter()
@@ -161,7 +161,7 @@ class MonitorCore:
         if new and self._dash is not None:
             self._dash.findings(new)
         cost = time.perf_counter() - t0
-        self._next_eval = time.perf_counter() + 200 * cost  # live checks take at most ~0.5% of the time
+        self._next_eval = time.perf_counter() + 400 * cost  # live checks take at most ~0.25% of the time
         bad = [f for f in new if f.severity >= self.fail_on]
         if bad and self.on_error == "stop":
             self.should_stop = True
