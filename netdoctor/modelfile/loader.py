@@ -117,8 +117,10 @@ def load_model_file(
         name: The function, class or object to use as the model (overrides the convention).
         data: An ``.npz`` file with arrays ``x`` (and ``y``), or an ``.npy`` file with
             ``x``; replaces the file's own data.
-        input_shape: Synthesize inputs of this per-sample shape; the file's data is
-            ignored (the data rules are then skipped).
+        input_shape: Synthesize inputs of this per-sample shape when there is no data: explicit
+            data wins (``data``, or the file's own data function or loader, or the saved
+            folder's batch), and a note says the shape was not used. It replaces the file's
+            own ``input_shape``. The data rules are skipped on synthetic inputs.
         weights: A checkpoint to load into the built model.
         unsafe: Allow loading code/pickles from saved models and checkpoints.
         seed: Seed of every RNG while the file's code runs (``--seed``); the caller's RNG
@@ -165,8 +167,7 @@ def load_model_file(
         scanned = scan_framework(str(p))
         frameworks = {"torch", "keras"} if scanned == "mixed" else {scanned}
         with seeded(seed, frameworks):
-            loaded = _load_python(p, path, name, weights=weights, unsafe=unsafe,
-                                  want_data=data is None and input_shape is None)
+            loaded = _load_python(p, path, name, weights=weights, unsafe=unsafe, want_data=data is None)
     else:
         raise ModelLoadError(
             f"cannot check {p.name}: expected a .py model file, a saved Keras model (.keras, .h5) "
@@ -184,11 +185,10 @@ def load_model_file(
         else:
             loaded.inputs, loaded.targets = x, y
     if input_shape is not None:
-        loaded.inputs, loaded.targets, loaded.data_source = None, None, None
-        loaded.input_shape = tuple(int(d) for d in input_shape)
-        if isinstance(loaded.loss_fn, lightning.TrainingStep):
-            loaded.loss_fn = None
-            loaded.notes += ("training_step() is not used: synthetic inputs (--input-shape) have no targets",)
+        if loaded.inputs is None:
+            loaded.input_shape = tuple(int(d) for d in input_shape)
+        else:  # explicit data wins: --input-shape is for files without data
+            loaded.notes += (f"--input-shape not used: the data comes from {loaded.data_source or 'the file'}",)
     return loaded
 
 
@@ -225,7 +225,7 @@ def _lightning_data(loaded: LoadedModel, module: types.ModuleType, p: Path, want
     lm = loaded.model
     step = lightning.TrainingStep(lm)
     if not want_data:
-        loaded.loss_fn = step  # --data / --input-shape decide in load_model_file
+        loaded.loss_fn = step  # --data decides in load_model_file
         return
     batch, where = find_batch(module, p)
     if batch is None:
