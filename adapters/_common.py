@@ -20,10 +20,29 @@ import numpy as np
 
 from netdoctor.snapshot import Need
 
-#: Samples in a synthetic probe batch (inputs made from ``input_shape``). Real data uses
+#: Most samples in a synthetic probe batch (inputs made from ``input_shape``). Real data uses
 #: ``ProbeSettings.max_samples``; random inputs carry no information about the data, so a
 #: smaller batch measures the model just as well and keeps large models quick.
 SYNTHETIC_BATCH = 64
+#: Fewest samples a synthetic batch is shrunk to for a large input: the rules that judge
+#: per-unit batch statistics (ND401 dead units, ND402 saturation) need ``min_observations``
+#: (16) samples x positions per unit, and a dense layer after global pooling sees one
+#: observation per sample.
+SYNTHETIC_MIN_BATCH = 16
+#: Input values (summed over the inputs of one sample, times the batch) a synthetic batch
+#: aims at: 2**20 float32 values, 4 MiB. Activations grow with the input, so this bounds the
+#: probe's memory and time: 64 samples of 3x32x32, 37 of 3x96x96, 16 of 3x224x224.
+SYNTHETIC_BUDGET = 2**20
+
+
+def synthetic_batch(sample_size: int, max_samples: int) -> int:
+    """Samples in a synthetic batch of inputs with ``sample_size`` values per sample.
+
+    ``SYNTHETIC_BUDGET // sample_size`` kept within ``[SYNTHETIC_MIN_BATCH, SYNTHETIC_BATCH]``,
+    then capped by ``max_samples`` (``--max-samples``), which always wins (at least 1).
+    """
+    fit = SYNTHETIC_BUDGET // max(int(sample_size), 1)
+    return max(1, min(int(max_samples), SYNTHETIC_BATCH, max(SYNTHETIC_MIN_BATCH, fit)))
 
 #: Reasons written into ``ModelSnapshot.missing`` (shown to the user when a rule is skipped).
 REASON_NO_LOSS = "no loss given: define loss_fn or criterion in the model file"

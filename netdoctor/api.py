@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 
 from netdoctor.config import Config, make_config
 from netdoctor.engine import merged_needs, run_rules, selected_rules
-from netdoctor.findings import Report
+from netdoctor.findings import Finding, Report
 from netdoctor.frameworks import detect_framework, get_adapter
 from netdoctor.snapshot import ProbeSettings
 from netdoctor.integrations import lightning_module as lightning
@@ -96,6 +96,7 @@ def check_model(
     notes: Iterable[str] = (),
     timings: Mapping[str, float] | None = None,
     started: float | None = None,
+    layer_lines: Mapping[str, int] | None = None,
 ) -> Report:
     """:func:`check` for a model whose framework is known, with a finished configuration.
 
@@ -114,6 +115,9 @@ def check_model(
         notes: Remarks put first in the target's notes (e.g. where the data came from).
         timings: Phases timed before this call (e.g. ``{"load": seconds}``).
         started: ``time.perf_counter()`` when the check began (default: now).
+        layer_lines: ``{layer name: line}`` where the model file created its layers
+            (:attr:`netdoctor.modelfile.loader.LoadedModel.layer_lines`); stamped on the
+            findings as :attr:`~netdoctor.findings.Finding.line`.
 
     Returns:
         The report (see :func:`check`).
@@ -146,4 +150,19 @@ def check_model(
     elif verify:
         report = verify_report(report, snapshot, model=model, inputs=inputs, targets=targets, loss_fn=loss_fn,
                                config=config, settings=settings, input_shape=input_shape)
+    if layer_lines:
+        report = replace(report, findings=tuple(_located(f, layer_lines) for f in report.findings),
+                         suppressed=tuple(_located(f, layer_lines) for f in report.suppressed))
     return report
+
+
+def _located(finding: Finding, lines: Mapping[str, int]) -> Finding:
+    """``finding`` with the line of its layer: the longest leading part of the layer's name that
+    was located (``dense_1/relu``, a fused activation, is at the line of ``dense_1``)."""
+    parts = (finding.layer or "").split("/")
+    while parts:
+        line = lines.get("/".join(parts))
+        if line is not None:
+            return finding.with_(line=line)
+        parts.pop()
+    return finding

@@ -73,6 +73,8 @@ class Finding:
         file: The model file the finding belongs to (set by the CLI).
         step: Training step where it was first seen (monitor only).
         verification: Before/after measurements of the recommended fix, when verified.
+        line: Line of ``file`` where the layer was created, when the loader located it (Keras
+            model files); reporters that need a line otherwise look for the layer's name.
     """
 
     code: str
@@ -87,6 +89,7 @@ class Finding:
     file: str | None = None
     step: int | None = None
     verification: Mapping[str, Any] | None = None
+    line: int | None = None
 
     @property
     def rule(self) -> str:
@@ -109,6 +112,7 @@ class Finding:
             "severity": str(self.severity),
             "category": str(self.category),
             "layer": self.layer,
+            "line": self.line,
             "message": self.message,
             "recommendation": self.recommendation,
             "snippet": self.snippet,

@@ -5,7 +5,7 @@ One concept per module, named as in the torch adapter where the concept is the s
 ``collect`` (the probe pass and the snapshot), ``graph`` (the flattened functional graph),
 ``run`` (running it with per-layer measurements), ``grad`` (the backend's gradient tape),
 ``records``, ``kinds``, ``stats``, ``io`` (inputs, targets, files), ``loss``, ``state`` (leave
-no trace), ``callback`` (the training-loop monitor) and ``fix`` (the fixer of
+no trace), ``origins`` (the line of the model file that created each layer), ``callback`` (the training-loop monitor) and ``fix`` (the fixer of
 :mod:`netdoctor.verify`).
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from netdoctor.adapters.keras.collect import collect
 from netdoctor.adapters.keras.io import load_saved_model, load_weights
+from netdoctor.adapters.keras.origins import layer_origins
 from netdoctor.adapters.keras.state import user_code_seeded
 
-__all__ = ["collect", "load_saved_model", "load_weights", "user_code_seeded"]
+__all__ = ["collect", "layer_origins", "load_saved_model", "load_weights", "user_code_seeded"]

@@ -6,18 +6,19 @@ against the declared shapes (a mismatch is a :class:`~netdoctor.errors.DataError
 the input and both shapes) and converted to backend tensors of the declared dtype.
 Without data, inputs are synthesized from the declared (or given) shape: seeded N(0, 1)
 floats, ids below the vocabulary size of the Embedding an integer input feeds, ``None``
-dimensions ``SYNTH_DIM`` long, ``_common.SYNTHETIC_BATCH`` samples (as for torch). An
+dimensions ``SYNTH_DIM`` long, ``_common.synthetic_batch`` samples (as for torch). An
 unbuilt model is built first (a Sequential from the sample shape, a subclassed model by one
 inference-mode call), since it has no weights to check before.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from netdoctor.adapters._common import SYNTHETIC_BATCH
+from netdoctor.adapters._common import synthetic_batch
 from netdoctor.adapters.keras.graph import functional_of
 from netdoctor.adapters.keras.kinds import class_names, kind_of
 from netdoctor.adapters.keras.stats import tensor_stats
@@ -174,6 +175,15 @@ def synthetic_shape(declared: Sequence[Any], override: Sequence[int] | None, bat
     return (batch,) + tuple(SYNTH_DIM if d is None else int(d) for d in list(declared)[1:])
 
 
+def synthetic_shapes(declared: Sequence[Sequence[Any]], overrides: Sequence[Sequence[int] | None],
+                     max_samples: int) -> list[tuple[int, ...]]:
+    """Batch shapes of the synthetic inputs (one per declared input), sharing one batch size:
+    :func:`~netdoctor.adapters._common.synthetic_batch` of one sample's values over all inputs."""
+    one = [synthetic_shape(d, o, 1) for d, o in zip(declared, overrides)]
+    batch = synthetic_batch(sum(math.prod(s[1:]) for s in one), max_samples)
+    return [(batch,) + s[1:] for s in one]
+
+
 def synthesize(shape: tuple[int, ...], dtype: str, rng: np.random.Generator, id_range: int | None) -> np.ndarray:
     """Seeded synthetic data: N(0, 1) floats, ids in ``[0, id_range)`` for integer inputs."""
     if dtype.startswith(("int", "uint")):
@@ -260,7 +270,6 @@ def synthetic_subclassed(model: Any, input_shape: Any, n: int, seed: int) -> Any
     from keras import ops
 
     rng = np.random.default_rng(seed)
-    batch = min(n, SYNTHETIC_BATCH)
     if input_shape is None:
         built = getattr(model, "_build_shapes_dict", None) or {}
         shp = next(iter(built.values()), None) if built else None
@@ -274,7 +283,7 @@ def synthetic_subclassed(model: Any, input_shape: Any, n: int, seed: int) -> Any
         declared, override = (None,), tuple(input_shape)
     first = next((c for c in getattr(model, "_layers", ()) if kind_of(c) != "other"), None)
     ids = getattr(first, "input_dim", None) if first is not None and kind_of(first) == KIND_EMBEDDING else None
-    shape = synthetic_shape(declared, override, batch)
+    shape = synthetic_shapes([declared], [override], n)[0]
     return ops.convert_to_tensor(synthesize(shape, "int32" if ids else "float32", rng, ids))
 
 
@@ -299,8 +308,8 @@ def model_inputs(model: Any, tr: Any, fn: Any, inputs: Any, input_shape: Any, n:
         else:
             overrides = list(input_shape) + [None] * (len(refs) - len(input_shape))
     out = []
-    for i, ref in enumerate(refs):
-        shape = synthetic_shape(ref.shape, overrides[i], min(n, SYNTHETIC_BATCH))
+    shapes = synthetic_shapes([ref.shape for ref in refs], overrides, n)
+    for i, (ref, shape) in enumerate(zip(refs, shapes)):
         ids = _id_range(tr, tr.input_keys[i])
         out.append(ops.convert_to_tensor(synthesize(shape, str(ref.dtype), rng, ids), dtype=ref.dtype))
     return out

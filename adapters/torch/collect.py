@@ -132,7 +132,7 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
         sizes = [int(t.shape[0]) for t in named.values() if t.dim() >= 1]
         probe_in = ProbeInputs(args=(batch,), named=named, batch_size=sizes[0] if sizes else 1)
     elif inputs is None:
-        probe_in = synthetic_inputs(input_shape, device, dtype, settings.seed)
+        probe_in = synthetic_inputs(input_shape, device, dtype, settings.seed, settings.max_samples)
         y = prepare_targets(targets, device, dtype, settings.max_samples)
     else:
         probe_in = prepare_inputs(inputs, device, dtype, settings.max_samples)

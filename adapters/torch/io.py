@@ -3,6 +3,7 @@ summary, data stats) and checkpoints loaded into a model (:func:`load_weights`).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from netdoctor.adapters._common import SYNTHETIC_BATCH, classify_output, first_line, target_kind
+from netdoctor.adapters._common import classify_output, first_line, synthetic_batch, target_kind
 from netdoctor.adapters.torch.flow import iter_tensors
 from netdoctor.adapters.torch.stats import reduce
 from netdoctor.errors import DataError, ModelLoadError
@@ -124,17 +125,19 @@ def _batch(named: Mapping[str, torch.Tensor]) -> int:
 
 
 def synthetic_inputs(input_shape: Any, device: torch.device, dtype: torch.dtype, seed: int,
-                     batch: int = SYNTHETIC_BATCH) -> ProbeInputs:
-    """Seeded N(0, 1) inputs of shape ``(batch, *input_shape)`` (one per shape if several)."""
+                     max_samples: int) -> ProbeInputs:
+    """Seeded N(0, 1) inputs of shape ``(batch, *input_shape)`` (one per shape if several).
+
+    ``batch`` is :func:`~netdoctor.adapters._common.synthetic_batch`: fewer samples for a large
+    input, never more than ``max_samples``.
+    """
     if input_shape is None:
         raise DataError("no inputs: pass a sample batch (netdoctor.check(model, x)) or the shape of one "
                         "sample (input_shape=(3, 32, 32) or --input-shape 3,32,32)")
     shapes = input_shape
     if not (isinstance(shapes, (tuple, list)) and shapes and all(isinstance(s, (tuple, list, torch.Size)) for s in shapes)):
         shapes = [shapes]
-    gen = torch.Generator(device=device)
-    gen.manual_seed(int(seed))
-    args = []
+    all_dims = []
     for shape in shapes:
         try:
             dims = tuple(int(d) for d in shape)
@@ -143,7 +146,11 @@ def synthetic_inputs(input_shape: Any, device: torch.device, dtype: torch.dtype,
         if not dims or any(d <= 0 for d in dims):
             raise DataError(f"input_shape {input_shape!r} is not a shape; give the positive sizes of one sample "
                             "without the batch axis, e.g. (3, 32, 32)")
-        args.append(torch.randn((batch, *dims), generator=gen, device=device, dtype=dtype))
+        all_dims.append(dims)
+    batch = synthetic_batch(sum(math.prod(d) for d in all_dims), max_samples)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(seed))
+    args = [torch.randn((batch, *dims), generator=gen, device=device, dtype=dtype) for dims in all_dims]
     named = {"x" if len(args) == 1 else f"x[{i}]": t for i, t in enumerate(args)}
     return ProbeInputs(args=tuple(args), named=named, batch_size=batch, synthetic=True)
 

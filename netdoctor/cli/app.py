@@ -119,8 +119,8 @@ def check(
     ] = None,
     input_shape: Annotated[
         Optional[str],
-        typer.Option("--input-shape", metavar="SHAPE", help="Synthesize inputs of this per-sample shape, e.g. 3,32,32 "
-                     "(data rules are skipped).", rich_help_panel=_DATA, show_default=False),
+        typer.Option("--input-shape", metavar="SHAPE", help="Synthesize inputs of this per-sample shape, e.g. 3,32,32, for "
+                     "files without data of their own (data rules are skipped).", rich_help_panel=_DATA, show_default=False),
     ] = None,
     weights: Annotated[
         Optional[str],
@@ -134,7 +134,7 @@ def check(
     ] = False,
     max_samples: Annotated[
         Optional[int],
-        typer.Option("--max-samples", metavar="N", min=1, help="Use at most N samples of the batch (default 256).",
+        typer.Option("--max-samples", metavar="N", min=1, help="Use at most N samples of the batch (default 256; synthetic: 16-64 by input size).",
                      rich_help_panel=_DATA, show_default=False),
     ] = None,
     seed: Annotated[

@@ -141,13 +141,15 @@ def _run(args: CheckArgs) -> int:
                 note_line(f"  fixed: {entry.file or '-'}: {entry.rule} {entry.name}{where}")
 
     checked_any = bool(report.targets)
+    # SARIF URIs are relative to the project root: the folder of the config file found, else the cwd
+    root = Path(project.source).resolve().parent if project.source is not None else Path.cwd()
     for fmt, dest in destinations:
         if dest == STDOUT:
             if fmt == "text" and not checked_any:
                 continue  # the error lines on stderr say it all
-            write_stdout(render_report(fmt, report, sys.stdout, fail_on))
+            write_stdout(render_report(fmt, report, sys.stdout, fail_on, root=root))
         else:
-            _write_file(dest, render_report(fmt, report, None, fail_on))
+            _write_file(dest, render_report(fmt, report, None, fail_on, root=root))
     if interrupted is not None:
         error_line(f"interrupted by {signal.Signals(interrupted.signum).name}: {len(results)} of {len(specs)} "
                    "file(s) checked; the reports above are theirs, the other files were not checked")
@@ -256,11 +258,14 @@ def _error_text(file: str, message: str) -> str:
 
 
 # -- rendering --------------------------------------------------------------------------
-def render_report(fmt: str, report: Any, stream: Any, fail_on: str) -> str:
-    """Render ``report`` in ``fmt``; text gets colour and width from ``stream`` (``None``: a file)."""
+def render_report(fmt: str, report: Any, stream: Any, fail_on: str, root: Path | None = None) -> str:
+    """Render ``report`` in ``fmt``; text gets colour and width from ``stream`` (``None``: a file);
+    SARIF's artifact URIs are relative to ``root`` (the project root)."""
     from netdoctor.reporters import render
 
     opts: dict[str, Any] = {"fail_on": fail_on}
+    if fmt == "sarif" and root is not None:
+        opts["root"] = root
     if fmt == "text":
         color = stream is not None and wants_color(stream)
         width = None

@@ -30,7 +30,7 @@ per sampled step); only rank zero logs, prints and writes ``log_to``.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 try:
     import lightning.pytorch as pl
@@ -41,9 +41,15 @@ from netdoctor.findings import Report
 from netdoctor.history import History
 from netdoctor.integrations._findings import FindingSink
 
+if TYPE_CHECKING:
+    from netdoctor.config import Config
+
 
 class NetdoctorCallback(pl.Callback):
     """Lightning callback running netdoctor's pre-flight check and training monitor.
+
+    ``select`` to ``print_report`` are passed to the
+    :class:`~netdoctor.adapters.torch.monitor.TorchMonitor` (as by ``netdoctor.watch``).
 
     Args:
         every: Sampling period in steps (see ``netdoctor.watch``).
@@ -51,12 +57,23 @@ class NetdoctorCallback(pl.Callback):
         fail_on: Severity that triggers ``on_error``.
         preflight: Run ``netdoctor.check`` on the first training batch.
         log_to: JSONL log, a TensorBoard ``SummaryWriter`` or a ``wandb`` run (rank zero).
-        **watch_kwargs: Passed to :class:`~netdoctor.adapters.torch.monitor.TorchMonitor`
-            (``select``, ``ignore``, ``config``, ``activations``, ...).
+        select: Rule codes/prefixes/names the monitor runs.
+        ignore: Rule codes/prefixes/names it does not run.
+        config: A full :class:`~netdoctor.config.Config` (rule options and severities).
+        activations: Measure dead/saturated fractions of activation modules.
+        update_ratio: Measure update-to-weight ratios.
+        saturation_preact: Pre-activation magnitude beyond which a sigmoid/tanh unit is saturated.
+        max_samples: Samples kept in memory.
+        grad_scaler: A ``torch.amp.GradScaler`` whose scale is still in the gradients.
+        step_grad_norm: Measure the total gradient norm of every step.
+        print_report: Print the text report to stderr when training ends.
     """
 
     def __init__(self, every: int = 50, on_error: str = "warn", *, fail_on: str = "error", preflight: bool = True,
-                 log_to: Any = None, **watch_kwargs: Any) -> None:
+                 log_to: Any = None, select: Iterable[str] | None = None, ignore: Iterable[str] | None = None,
+                 config: Config | None = None, activations: bool = True, update_ratio: bool = True,
+                 saturation_preact: float = 5.0, max_samples: int = 256, grad_scaler: Any = None,
+                 step_grad_norm: bool = True, print_report: bool = False) -> None:
         super().__init__()
         from netdoctor.monitor.core import ON_ERROR
 
@@ -65,7 +82,10 @@ class NetdoctorCallback(pl.Callback):
         self.every, self.on_error, self.fail_on = every, on_error, fail_on
         self.preflight = preflight
         self.log_to = log_to
-        self.watch_kwargs = watch_kwargs
+        self.watch_kwargs: dict[str, Any] = dict(
+            select=select, ignore=ignore, config=config, activations=activations, update_ratio=update_ratio,
+            saturation_preact=saturation_preact, max_samples=max_samples, grad_scaler=grad_scaler,
+            step_grad_norm=step_grad_norm, print_report=print_report)
         self.monitor: Any = None
         self.preflight_report: Report | None = None
         self._loss: Any = None

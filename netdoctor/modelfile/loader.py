@@ -29,7 +29,8 @@ from __future__ import annotations
 import inspect
 import re
 import types
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,8 @@ class LoadedModel:
         source: Where the model came from, e.g. ``"build_model()"`` or ``"saved model"``.
         data_source: Where the data came from, e.g. ``"sample_batch()"``, ``"data.npz"``.
         notes: Remarks for the report header (e.g. why the file's loss was not used).
+        layer_lines: ``{layer name: line of the file that created it}`` (Keras model files;
+            reports point there, since a Keras layer's name is often not in the source).
     """
 
     path: str
@@ -89,6 +92,7 @@ class LoadedModel:
     source: str = ""
     data_source: str | None = None
     notes: tuple[str, ...] = ()
+    layer_lines: dict[str, int] = field(default_factory=dict)
 
 
 def split_spec(spec: str) -> tuple[str, str | None]:
@@ -117,8 +121,10 @@ def load_model_file(
         name: The function, class or object to use as the model (overrides the convention).
         data: An ``.npz`` file with arrays ``x`` (and ``y``), or an ``.npy`` file with
             ``x``; replaces the file's own data.
-        input_shape: Synthesize inputs of this per-sample shape; the file's data is
-            ignored (the data rules are then skipped).
+        input_shape: Synthesize inputs of this per-sample shape when there is no data: explicit
+            data wins (``data``, or the file's own data function or loader, or the saved
+            folder's batch), and a note says the shape was not used. It replaces the file's
+            own ``input_shape``. The data rules are skipped on synthetic inputs.
         weights: A checkpoint to load into the built model.
         unsafe: Allow loading code/pickles from saved models and checkpoints.
         seed: Seed of every RNG while the file's code runs (``--seed``); the caller's RNG
@@ -165,8 +171,8 @@ def load_model_file(
         scanned = scan_framework(str(p))
         frameworks = {"torch", "keras"} if scanned == "mixed" else {scanned}
         with seeded(seed, frameworks):
-            loaded = _load_python(p, path, name, weights=weights, unsafe=unsafe,
-                                  want_data=data is None and input_shape is None)
+            loaded = _load_python(p, path, name, weights=weights, unsafe=unsafe, want_data=data is None,
+                                  locate="keras" in frameworks)
     else:
         raise ModelLoadError(
             f"cannot check {p.name}: expected a .py model file, a saved Keras model (.keras, .h5) "
@@ -184,21 +190,28 @@ def load_model_file(
         else:
             loaded.inputs, loaded.targets = x, y
     if input_shape is not None:
-        loaded.inputs, loaded.targets, loaded.data_source = None, None, None
-        loaded.input_shape = tuple(int(d) for d in input_shape)
-        if isinstance(loaded.loss_fn, lightning.TrainingStep):
-            loaded.loss_fn = None
-            loaded.notes += ("training_step() is not used: synthetic inputs (--input-shape) have no targets",)
+        if loaded.inputs is None:
+            loaded.input_shape = tuple(int(d) for d in input_shape)
+        else:  # explicit data wins: --input-shape is for files without data
+            loaded.notes += (f"--input-shape not used: the data comes from {loaded.data_source or 'the file'}",)
     return loaded
 
 
 def _load_python(p: Path, path: str, name: str | None, *, weights: str | None, unsafe: bool,
-                 want_data: bool) -> LoadedModel:
-    """Import a ``.py`` model file and find its model, data and loss (inside the seeded context)."""
-    module = import_model_file(p)
-    model, source = _find_model(module, p, name)
+                 want_data: bool, locate: bool) -> LoadedModel:
+    """Import a ``.py`` model file and find its model, data and loss (inside the seeded context).
+
+    With ``locate`` (a file that imports Keras), the line creating each Keras layer is noted
+    while the file is imported and its model built (``layer_lines``).
+    """
+    origins = get_adapter("keras").layer_origins(str(p)) if locate else contextlib.nullcontext()
+    with origins as found:
+        module = import_model_file(p)
+        model, source = _find_model(module, p, name)
     loaded = LoadedModel(path=path, model=model, source=source)
     loaded.framework = detect_framework(model)
+    if found is not None and loaded.framework == "keras":
+        loaded.layer_lines = found.lines(model)
     loaded.loss_fn = _find_loss(module, loaded.framework)
     loaded.input_shape = find_input_shape(module)
     if weights:
@@ -225,7 +238,7 @@ def _lightning_data(loaded: LoadedModel, module: types.ModuleType, p: Path, want
     lm = loaded.model
     step = lightning.TrainingStep(lm)
     if not want_data:
-        loaded.loss_fn = step  # --data / --input-shape decide in load_model_file
+        loaded.loss_fn = step  # --data decides in load_model_file
         return
     batch, where = find_batch(module, p)
     if batch is None:

@@ -130,6 +130,7 @@ def _check_file(spec: str, options: CheckOptions) -> FileResult:
             loaded.model, loaded.inputs, loaded.targets, framework=loaded.framework, config=options.config,
             loss_fn=loaded.loss_fn, input_shape=loaded.input_shape, settings=settings, verify=options.verify,
             fit_probe=options.fit_probe, file=spec, notes=notes, timings={"load": loaded_at - t0}, started=loaded_at,
+            layer_lines=loaded.layer_lines,
         )
     except NetdoctorError as exc:
         return _failed(spec, str(exc), exc)

@@ -61,7 +61,7 @@ def render(report: Report, *, root: str | os.PathLike[str] | None = None, summar
     lines = []
     for f in report.findings:
         file = normalize_path(f.file.partition("::")[0] if f.file else None, root)
-        line = guess_line(f.file, f.layer, root, sources) if file else None
+        line = (f.line or guess_line(f.file, f.layer, root, sources)) if file else None
         lines.append(command(COMMAND[f.severity], _message(f), file=file, line=line, title=f"{f.code} {f.name}"))
     for e in report.errors:
         lines.append(command("error", e.message, file=normalize_path(e.file.partition("::")[0], root),

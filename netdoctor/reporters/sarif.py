@@ -6,10 +6,15 @@ One run with:
   that ran (or produced a result): short description (the summary), full description (the
   rule's docstring), help (text and markdown), default level, category tags;
 * one ``result`` per finding: ``ruleId``/``ruleIndex``, ``level``, message (measurement and
-  recommendation), a physical location at the model file (relative URI, with a region: the
-  line where the layer seems to be defined, else line 1, since code scanning needs one) and
-  a logical location naming the layer, and ``partialFingerprints`` from the stable
-  fingerprint of :mod:`netdoctor.baseline`;
+  recommendation), a physical location at the model file and a logical location naming the
+  layer, and ``partialFingerprints`` from the stable fingerprint of :mod:`netdoctor.baseline`.
+  The file's URI is relative to the project root (the folder of the pyproject.toml with
+  ``[tool.netdoctor]``, else the working directory) under ``uriBaseId`` ``PROJECTROOT``, which
+  the run's ``originalUriBaseIds`` resolves to the root's ``file://`` URI; a file outside the
+  root gets its absolute ``file://`` URI. The region is the line that created the layer when
+  the loader located it (:attr:`~netdoctor.findings.Finding.line`: Keras model files), else
+  the line where the layer seems to be defined (:func:`guess_line`), else line 1, since code
+  scanning needs one;
 * suppressed findings as results with ``suppressions`` (``inSource`` for
   ``netdoctor.allow``, ``external`` for config ignores and baselines), so viewers show them
   as dismissed;
@@ -26,12 +31,13 @@ from typing import Any, Iterable
 from urllib.parse import quote
 
 from netdoctor._version import __version__
-from netdoctor.baseline import fingerprint, normalize_path
+from netdoctor.baseline import fingerprint
 from netdoctor.findings import Finding, Report, Severity
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://pypi.org/project/netdoctor-ml/"
 FINGERPRINT_KEY = "netdoctorFingerprint/v1"
+ROOT_ID = "PROJECTROOT"
 LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 
 
@@ -41,8 +47,9 @@ def render(report: Report, *, root: str | os.PathLike[str] | None = None, indent
 
     Args:
         report: The finished report.
-        root: Folder that artifact URIs are relative to (default: the current directory,
-            which is the repository root in a CI checkout).
+        root: Folder that artifact URIs are relative to (default: :func:`project_root`).
+            Relative file names in the report are relative to the working directory, as
+            given on the command line.
         indent: JSON indentation (``None`` for one line).
 
     Returns:
@@ -53,6 +60,7 @@ def render(report: Report, *, root: str | os.PathLike[str] | None = None, indent
 
 def to_sarif(report: Report, *, root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The SARIF log as a JSON-ready mapping (see :func:`render`)."""
+    root = Path(root).resolve() if root is not None else project_root()
     codes = _rule_codes(report)
     index = {code: i for i, code in enumerate(codes)}
     sources: dict[str, list[str]] = {}
@@ -78,6 +86,7 @@ def to_sarif(report: Report, *, root: str | os.PathLike[str] | None = None) -> d
         "invocations": [invocation],
         "results": results,
         "columnKind": "unicodeCodePoints",
+        "originalUriBaseIds": {ROOT_ID: {"uri": root.as_uri().rstrip("/") + "/"}},
     }
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
 
@@ -133,11 +142,10 @@ def _result(f: Finding, index: dict[str, int], root: Any, sources: dict[str, lis
     if f.snippet:
         markdown += f"\n\n```python\n{f.snippet}\n```"
     location: dict[str, Any] = {}
-    uri = _uri(f.file, root)
-    if uri is not None:
+    if f.file:
         location["physicalLocation"] = {
-            "artifactLocation": _artifact(uri),
-            "region": {"startLine": guess_line(f.file, f.layer, root, sources)},
+            "artifactLocation": _artifact(f.file, root),
+            "region": {"startLine": f.line or guess_line(f.file, f.layer, None, sources)},
         }
     if f.layer:
         location["logicalLocations"] = [{"name": f.layer.replace("/", ".").split(".")[-1],
@@ -161,25 +169,35 @@ def _result(f: Finding, index: dict[str, int], root: Any, sources: dict[str, lis
     return result
 
 
-def _load_error(file: str, message: str, root: Any) -> dict[str, Any]:
+def _load_error(file: str, message: str, root: Path) -> dict[str, Any]:
     note: dict[str, Any] = {"level": "error", "message": {"text": f"{file}: {message}"}}
-    uri = _uri(file, root)
-    if uri is not None:
-        note["locations"] = [{"physicalLocation": {"artifactLocation": _artifact(uri)}}]
+    if file:
+        note["locations"] = [{"physicalLocation": {"artifactLocation": _artifact(file, root)}}]
     return note
 
 
-def _uri(file: str | None, root: Any) -> str | None:
-    rel = normalize_path(file.partition("::")[0] if file else file, root)
-    if rel is None:
-        return None
-    if rel.startswith("/"):
-        return "file://" + quote(rel)
-    return quote(rel)
+def project_root(start: str | os.PathLike[str] | None = None) -> Path:
+    """The folder of the nearest pyproject.toml with ``[tool.netdoctor]`` above ``start``
+    (default: the working directory), else ``start`` itself."""
+    from netdoctor.config_file import find_config_file
+
+    here = Path(start if start is not None else os.getcwd()).resolve()
+    found = find_config_file(here)
+    return found.parent if found is not None else here
 
 
-def _artifact(uri: str) -> dict[str, str]:
-    return {"uri": uri} if uri.startswith("file:") else {"uri": uri, "uriBaseId": "%SRCROOT%"}
+def _artifact(file: str, root: Path) -> dict[str, str]:
+    """The artifact location of a model file named as on the command line (relative to the working
+    directory): relative to ``root`` under :data:`ROOT_ID`, or an absolute ``file://`` URI."""
+    path = Path(os.path.abspath(file.partition("::")[0]))
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        try:
+            rel = path.resolve().relative_to(root)  # the root was resolved: follow links the same way
+        except ValueError:
+            return {"uri": path.as_uri()}
+    return {"uri": quote(rel.as_posix()), "uriBaseId": ROOT_ID}
 
 
 def guess_line(file: str | None, layer: str | None, root: Any = None,

@@ -95,12 +95,27 @@ def test_color_follows_force_color_and_no_color(cli, monkeypatch):
     assert not ANSI.search(cli("check", path, "--select", "ND201").out)
 
 
-def test_synthetic_inputs_skip_data_rules(cli):
-    data = as_json(cli("check", fixture("healthy.py"), "--input-shape", "4", "--format", "json"))
+def test_synthetic_inputs_skip_data_rules(cli, tmp_path):
+    bare = tmp_path / "bare.py"
+    bare.write_text("from torch import nn\n\ndef build_model():\n    return nn.Sequential(nn.Linear(4, 16), nn.ReLU(), "
+                    "nn.Linear(16, 3))\n")
+    data = as_json(cli("check", str(bare), "--input-shape", "4", "--format", "json"))
     (target,) = data["targets"]
-    assert target["synthetic_inputs"] is True
+    assert target["synthetic_inputs"] is True and target["batch_size"] == 64
     skipped = {s["rule"]: s["reason"] for s in target["skipped"]}
     assert "ND102" in skipped and skipped["ND102"], skipped  # nonfinite-inputs needs real data
+    # a file with its own data keeps it: --input-shape is for files without data
+    own = as_json(cli("check", fixture("healthy.py"), "--input-shape", "4", "--format", "json"))["targets"][0]
+    assert own["synthetic_inputs"] is False
+    assert "--input-shape not used: the data comes from sample_batch()" in own["notes"]
+
+
+def test_max_samples_caps_synthetic_inputs(cli, tmp_path):
+    bare = tmp_path / "bare.py"
+    bare.write_text("from torch import nn\n\ninput_shape = (4,)\n\ndef build_model():\n"
+                    "    return nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))\n")
+    (target,) = as_json(cli("check", str(bare), "--max-samples", "4", "--format", "json"))["targets"]
+    assert target["synthetic_inputs"] is True and target["batch_size"] == 4
 
 
 def test_data_file_max_samples_and_seed(cli, tmp_path):

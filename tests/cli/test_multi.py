@@ -61,3 +61,36 @@ def test_files_are_grouped_by_a_scan_of_their_imports():
     specs = [FX + "crash.py", FX + "zero_hidden_keras.py", "saved/model.keras", FX + "multi.py::build_broken",
              FX + "no_such_file.py"]
     assert group_by_framework(specs) == {"torch": [0, 3], "keras": [1, 2], "unknown": [4]}
+
+
+def test_input_shape_applies_only_to_files_without_data(netdoctor_subprocess, tmp_path):
+    """--input-shape 3,8,8 (NCHW) for a torch file without data; the Keras file's own NHWC sample_batch() wins."""
+    keras_file = tmp_path / "keras_cnn.py"
+    keras_file.write_text(
+        "import numpy as np\nimport keras\n\n"
+        "def build_model():\n"
+        "    inp = keras.Input((8, 8, 3))\n"
+        "    h = keras.layers.Conv2D(4, 3, activation='relu', name='conv')(inp)\n"
+        "    out = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(h))\n"
+        "    return keras.Model(inp, out)\n\n"
+        "def sample_batch():\n"
+        "    rng = np.random.default_rng(0)\n"
+        "    return rng.standard_normal((12, 8, 8, 3)).astype('float32'), rng.integers(0, 2, 12)\n"
+    )
+    torch_file = tmp_path / "torch_cnn.py"
+    torch_file.write_text(
+        "from torch import nn\n\n"
+        "def build_model():\n"
+        "    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))\n"
+    )
+    out = tmp_path / "report.json"
+    result = netdoctor_subprocess("check", str(keras_file), str(torch_file), "--input-shape", "3,8,8",
+                                  "--format", "json", "--output", str(out), "--fail-on", "never")
+    assert result.code == 0, result.err
+    data = json.loads(out.read_text())
+    assert data["errors"] == []
+    targets = {t["file"]: t for t in data["targets"]}
+    keras_t, torch_t = targets[str(keras_file)], targets[str(torch_file)]
+    assert keras_t["framework"] == "keras" and keras_t["synthetic_inputs"] is False and keras_t["batch_size"] == 12
+    assert "--input-shape not used: the data comes from sample_batch()" in keras_t["notes"]
+    assert torch_t["framework"] == "torch" and torch_t["synthetic_inputs"] is True and torch_t["batch_size"] == 64

@@ -42,7 +42,7 @@ def _build(framework: str) -> Any:
 
 def test_protocols_declare_what_the_core_calls() -> None:
     assert _methods(Adapter) == ["collect", "load_weights", "user_code_seeded"]
-    assert _methods(SavedModelAdapter) == ["load_saved_model"]
+    assert _methods(SavedModelAdapter) == ["layer_origins", "load_saved_model"]
     assert _methods(Fixer) == ["__init__", "apply", "diff", "guard", "probe", "score"]
 
 
@@ -60,8 +60,9 @@ def test_the_keras_adapter_loads_saved_models() -> None:
     pytest.importorskip("keras")
     adapter = get_adapter("keras")
     assert isinstance(adapter, SavedModelAdapter)
-    want = _params(SavedModelAdapter.load_saved_model, drop_self=True)
-    assert _params(adapter.load_saved_model) == want
+    for name in _methods(SavedModelAdapter):
+        want = _params(getattr(SavedModelAdapter, name), drop_self=True)
+        assert _params(getattr(adapter, name)) == want, name
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])

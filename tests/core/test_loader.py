@@ -198,7 +198,7 @@ def test_bad_data_from_the_file(tmp_path):
         split_batch(None)
 
 
-def test_npz_overrides_and_input_shape_discards_data(tmp_path):
+def test_npz_overrides_and_explicit_data_wins_over_input_shape(tmp_path):
     path = write(tmp_path, "m.py", MLP + """
 def build_model():
     return _net()
@@ -211,8 +211,18 @@ def sample_batch():
     loaded = load_model_file(path, data=str(npz))
     assert loaded.inputs.shape == (9, 4) and loaded.targets.shape == (9,)
     assert loaded.data_source == str(npz)
-    synthetic = load_model_file(path, input_shape=(4,))
+    # --input-shape is for files without data: the file's sample_batch() and --data win, and a note says so
+    own = load_model_file(path, input_shape=(4,))
+    assert own.inputs.shape == (6, 4) and own.input_shape is None and own.data_source == "sample_batch()"
+    assert own.notes == ("--input-shape not used: the data comes from sample_batch()",)
+    both = load_model_file(path, data=str(npz), input_shape=(4,))
+    assert both.inputs.shape == (9, 4) and both.input_shape is None
+    assert both.notes == (f"--input-shape not used: the data comes from {npz}",)
+    bare = write(tmp_path, "bare.py", MLP + "def build_model():\n    return _net()\ninput_shape = (7,)\n")
+    assert load_model_file(bare).input_shape == (7,)
+    synthetic = load_model_file(bare, input_shape=(4,))  # the flag replaces the file's own input_shape
     assert synthetic.inputs is None and synthetic.targets is None and synthetic.input_shape == (4,)
+    assert synthetic.notes == ()
 
 
 def test_bad_npz_files(tmp_path):
@@ -250,7 +260,14 @@ def loss(output, target):
     assert load_model_file(path).loss_fn.__name__ == "loss"
     # synthetic inputs have no targets: the loss is kept; the adapter synthesizes labels for a classification
     # loss or falls back to a surrogate and says so (tests/torch/test_torch_loss.py)
-    synthetic = load_model_file(path, input_shape=(4,))
+    no_data = write(tmp_path, "nodata.py", MLP + """
+def build_model():
+    return _net()
+
+def loss(output, target):
+    return ((output - target) ** 2).mean()
+""")
+    synthetic = load_model_file(no_data, input_shape=(4,))
     assert synthetic.loss_fn.__name__ == "loss" and synthetic.inputs is None
     cls = write(tmp_path, "cls.py", MLP + "def build_model():\n    return _net()\nloss_fn = nn.MSELoss\n")
     with pytest.raises(ModelLoadError, match=r"loss_fn = MSELoss\(\)"):

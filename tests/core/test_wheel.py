@@ -73,3 +73,7 @@ def test_wheel_entry_points(wheel: zipfile.ZipFile) -> None:
     text = wheel.read(ep).decode()
     assert "netdoctor = netdoctor.cli:main" in text
     assert "[pytest11]" in text and "netdoctor = netdoctor.pytest_plugin" in text
+
+
+def test_the_wheel_is_marked_typed(wheel: zipfile.ZipFile) -> None:
+    assert "netdoctor/py.typed" in wheel.namelist()  # PEP 561: without it mypy ignores netdoctor's annotations

@@ -106,9 +106,11 @@ def test_data_sources_in_order(tmp_path):
     text = str(report)
     assert "loss: surrogate_mse (surrogate, no targets)" in text
     assert "ND302 exploding-gradients (gradient-to-weight limits)" in text
-    # --input-shape: no batch, so no training_step either
+    # --input-shape is for files without data: the module-level loader wins, with its training_step
     shaped = load_model_file(module_level, input_shape=(12,))
-    assert shaped.loss_fn is None and any("--input-shape" in n for n in shaped.notes)
+    assert shaped.data_source == "train_loader (first batch of the DataLoader)" and shaped.input_shape is None
+    assert isinstance(shaped.loss_fn, TrainingStep)
+    assert "--input-shape not used: the data comes from train_loader (first batch of the DataLoader)" in shaped.notes
 
 
 def test_training_step_leaves_no_trace():

@@ -41,3 +41,10 @@ def test_annotations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert lines[4].startswith("netdoctor: 1 error, 1 warning, 1 info")
     assert len(lines) == 5 and not any("hidden" in line for line in lines)
     assert github.render(Report(), summary=False) == ""
+
+
+def test_a_located_layer_line_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.py").write_text("import keras\n\nh = 1\n")
+    f = Finding("ND201", "zero-weights", Severity.ERROR, Category.WEIGHTS, "zero", layer="dense_1", file="m.py", line=3)
+    assert github.render(Report(findings=(f,)), summary=False).startswith("::error file=m.py,line=3,")

@@ -111,7 +111,8 @@ def test_sarif_validates_and_describes_rules_and_results(tmp_path: Path, rules: 
     assert first["level"] == "error"
     assert first["message"]["text"].startswith("gradient norm of `body`") and "He initialization" in first["message"]["text"]
     phys = first["locations"][0]["physicalLocation"]
-    assert phys["artifactLocation"] == {"uri": "models/net%20model.py", "uriBaseId": "%SRCROOT%"}
+    assert phys["artifactLocation"] == {"uri": "models/net%20model.py", "uriBaseId": "PROJECTROOT"}
+    assert run["originalUriBaseIds"] == {"PROJECTROOT": {"uri": tmp_path.resolve().as_uri() + "/"}}
     assert phys["region"]["startLine"] == 6  # self.body = ...
     assert first["locations"][0]["logicalLocations"][0]["fullyQualifiedName"] == "body"
     assert first["partialFingerprints"] == {sarif.FINGERPRINT_KEY: fingerprint(report.findings[0])}
@@ -153,3 +154,29 @@ def test_reporter_registry_finds_sarif() -> None:
     from netdoctor import reporters
 
     assert reporters.render("sarif", Report()).startswith("{")
+
+
+def test_uris_are_relative_to_the_project_root_from_a_subfolder(tmp_path: Path, validator,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.netdoctor]\nfail-on = 'warning'\n")
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "legacy_model.py").write_text(MODEL_PY)
+    monkeypatch.chdir(models)
+    located = Finding("ND201", "zero-weights", Severity.ERROR, Category.WEIGHTS, "zero", layer="dense_1",
+                      file="legacy_model.py", line=5)  # a line the loader located wins over the name scan
+    guessed = Finding("ND301", "vanishing-gradients", Severity.ERROR, Category.GRADIENTS, "small", layer="head",
+                      file="legacy_model.py")
+    doc = json.loads(sarif.render(Report(findings=(located, guessed), errors=(LoadError("../other.py", "boom"),))))
+    assert not list(validator.iter_errors(doc))
+    run = doc["runs"][0]
+    assert run["originalUriBaseIds"] == {"PROJECTROOT": {"uri": tmp_path.resolve().as_uri() + "/"}}
+    phys = [r["locations"][0]["physicalLocation"] for r in run["results"]]
+    assert [p["artifactLocation"] for p in phys] == [{"uri": "models/legacy_model.py", "uriBaseId": "PROJECTROOT"}] * 2
+    assert [p["region"]["startLine"] for p in phys] == [5, 7]
+    note = run["invocations"][0]["toolExecutionNotifications"][0]
+    assert note["locations"][0]["physicalLocation"]["artifactLocation"] == {"uri": "other.py", "uriBaseId": "PROJECTROOT"}
+    # an explicit root (the CLI passes the folder of --config) is used as given
+    doc = json.loads(sarif.render(Report(findings=(located,)), root=models))
+    loc = doc["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert loc == {"uri": "legacy_model.py", "uriBaseId": "PROJECTROOT"}

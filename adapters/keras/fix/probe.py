@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from netdoctor.adapters._common import SYNTHETIC_BATCH, Applied
+from netdoctor.adapters._common import Applied
 from netdoctor.adapters.keras.fix.context import FixContext
 from netdoctor.adapters.keras.fix.edits import fresh_optimizer, rebuild
 from netdoctor.adapters.keras.grad import grad_fn
 from netdoctor.adapters.keras.io import (
     synthesize,
-    synthetic_shape,
+    synthetic_shapes,
     target_kind,
     to_tensors,
 )
@@ -85,8 +85,9 @@ def _batch(ctx: FixContext, a: Applied) -> tuple[Any, Any]:
     n = max(int(ctx.settings.max_samples), 1)
     if a.inputs is None:
         rng = np.random.default_rng(ctx.seed)
-        xs = [synthesize(synthetic_shape(t.shape, ctx.input_shape, min(n, SYNTHETIC_BATCH)), str(t.dtype), rng, None)
-              for t in a.model.inputs]
+        refs = list(a.model.inputs)
+        shapes = synthetic_shapes([t.shape for t in refs], [ctx.input_shape] * len(refs), n)
+        xs = [synthesize(shape, str(t.dtype), rng, None) for t, shape in zip(refs, shapes)]
         return to_tensors(xs[0] if len(xs) == 1 else xs, n), None
     return to_tensors(a.inputs, n), (to_tensors(a.targets, n) if a.targets is not None else None)
 

@@ -88,7 +88,7 @@ def score(ctx: FixContext, base: ProbeResult, fixed: ProbeResult, applied: Appli
 def _batch(ctx: FixContext, a: Applied) -> tuple[Any, Any]:
     s = ctx.settings
     if a.inputs is None:
-        x = synthetic_inputs(ctx.input_shape, ctx.device, ctx.dtype, ctx.seed)
+        x = synthetic_inputs(ctx.input_shape, ctx.device, ctx.dtype, ctx.seed, s.max_samples)
     else:
         x = prepare_inputs(a.inputs, ctx.device, ctx.dtype, s.max_samples)
     return x, prepare_targets(a.targets, ctx.device, ctx.dtype, s.max_samples)
