@@ -122,6 +122,9 @@ class History:
         optimizer: Class name of the optimizer (``"SGD"``, ``"Adam"``), when known.
         scheduler: Class name of the learning-rate schedule (``"OneCycleLR"``,
             ``"CosineDecay"``), when known.
+        val_steps: Steps at which a validation loss was recorded (``monitor.validation(loss)``,
+            Keras ``val_loss``, Lightning ``val_loss``, Hugging Face ``eval_loss``).
+        val_values: The validation losses, aligned with ``val_steps``.
     """
 
     framework: str = "torch"
@@ -145,6 +148,8 @@ class History:
     act_output: tuple[bool, ...] = ()
     optimizer: str | None = None
     scheduler: str | None = None
+    val_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    val_values: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def finite_loss(self) -> tuple[np.ndarray, np.ndarray]:
         """``(steps, values)`` of the loss points with a finite value."""
@@ -216,6 +221,8 @@ class HistoryRecorder:
         self.nonfinite_count = 0
         self.last_loss_finite = True
         self.meta = {}
+        self._val: list[tuple[int, float]] = []  # (step, validation loss); halved when full
+        self._val_max = 2 * archive
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -348,7 +355,16 @@ class HistoryRecorder:
             notes=tuple(m.get("notes", ())), grad_values=grads,
             act_output=tuple(bool(x) for x in m.get("act_output", ())),
             optimizer=m.get("optimizer"), scheduler=m.get("scheduler"),
+            val_steps=np.asarray([v[0] for v in self._val], dtype=np.int64),
+            val_values=np.asarray([v[1] for v in self._val], dtype=np.float64),
         )
+
+    def add_validation(self, step: int, value: float) -> None:
+        """Record a validation loss measured at ``step`` (every other point is dropped when the
+        bounded list is full, so a long run keeps its whole span)."""
+        if len(self._val) >= self._val_max:
+            self._val = self._val[::2]
+        self._val.append((int(step), float(value)))
 
     @property
     def nbytes(self) -> int:

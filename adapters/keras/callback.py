@@ -139,6 +139,11 @@ class KerasCallback(keras.callbacks.Callback):
             if self.core.should_stop:
                 self.model.stop_training = True
 
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        value = (logs or {}).get("val_loss")  # present when fit() has validation data
+        if value is not None and self.core.is_main and not self.core.closed:
+            self.core.record_validation(max(self._t - 1, 0), float(value))
+
     def on_train_end(self, logs: dict | None = None) -> None:
         self._finish()
 

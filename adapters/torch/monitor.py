@@ -226,6 +226,17 @@ class TorchMonitor:
             self._prepare()
             self.core.overhead_s += time.perf_counter() - t0
 
+    def validation(self, loss: Any) -> None:
+        """Record a validation loss measured after the last training step (drawn with the
+        training loss in the HTML report and kept in the log).
+
+        Args:
+            loss: The validation loss (a scalar tensor or a float); read once, here.
+        """
+        value = float(loss.detach().float().mean()) if isinstance(loss, torch.Tensor) else float(loss)
+        if self.core.is_main:
+            self.core.record_validation(max(self._t - 1, 0), value)
+
     @property
     def should_stop(self) -> bool:
         """True once a finding at ``fail_on`` fired with ``on_error="stop"``."""

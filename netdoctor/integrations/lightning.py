@@ -121,6 +121,15 @@ class NetdoctorCallback(pl.Callback):
         if self._sink.react(trainer, trainer.global_step):
             trainer.should_stop = True
 
+    def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        """Record the ``val_loss`` the module logged (``self.log("val_loss", ...)``), if any."""
+        if self.monitor is None or trainer.sanity_checking:
+            return
+        metrics = trainer.callback_metrics
+        value = next((metrics[k] for k in VAL_KEYS if k in metrics), None)
+        if value is not None:
+            self.monitor.validation(value)
+
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
         self._close(trainer)
 
@@ -140,6 +149,10 @@ class NetdoctorCallback(pl.Callback):
         if self.monitor is not None and not self.monitor.core.closed:
             self.monitor.close()
             self._sink.react(trainer, trainer.global_step, final=True)
+
+
+#: Names under which a LightningModule logs its validation loss, tried in this order.
+VAL_KEYS = ("val_loss", "val/loss", "validation_loss", "valid_loss", "val_loss_epoch")
 
 
 def _preflight(module: Any, batch: Any, batch_idx: int) -> Report | None:

@@ -113,6 +113,12 @@ class NetdoctorCallback(TrainerCallback):
         if self._sink.react(None, state.global_step):
             control.should_training_stop = True
 
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kwargs: Any) -> None:
+        """Record the evaluation loss (``eval_loss``) of an evaluation during training."""
+        value = (metrics or {}).get("eval_loss")
+        if self.monitor is not None and not self.monitor.core.closed and value is not None:
+            self.monitor.validation(value)
+
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self._hook is not None:
             self._hook.remove()

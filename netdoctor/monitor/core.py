@@ -141,6 +141,15 @@ class MonitorCore:
             self._seen_nonfinite = self._seen_nonfinite or nonfinite
             self.check()
 
+    def record_validation(self, step: int, value: float) -> None:
+        """Record a validation loss measured after ``step`` (drawn on the HTML loss chart, kept in
+        the log as a ``validation`` line)."""
+        if self.closed:
+            return
+        self.recorder.add_validation(step, value)
+        if self._log is not None:
+            self._write({"type": "validation", "step": int(step), "loss": json_num(float(value))})
+
     def check(self) -> list[Finding]:
         """Run the rules now; announce and return the findings that fired for the first time.
 

@@ -13,6 +13,8 @@ Log schema, version 1 (``LOG_SCHEMA_VERSION``; additive fields keep the version)
   sampled step's measurements (``step``, ``grad_norm``, ``lr`` and per-layer lists of numbers).
 * ``{"type": "losses", ...}`` and, at close, ``{"type": "end", ...}`` carry losses after the last
   sample, with the same fields as a sample line but no ``sample``.
+* ``{"type": "validation", "step": S, "loss": X}``: a validation loss measured after step ``S``
+  (``monitor.validation(loss)``, the callbacks' ``val_loss``/``eval_loss``).
 * ``{"type": "finding", ...}``: a finding as the live run announced it (``Finding.to_dict()``);
   the replay runs the rules again, so these lines are informational.
 
@@ -150,8 +152,14 @@ def _replay(rec: HistoryRecorder, obj: Mapping[str, Any]) -> None:
     kind = obj.get("type")
     if kind == "finding":
         return
+    if kind == "validation":
+        step = obj.get("step")
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise LineError(f"validation step must be an integer >= 0, not {json.dumps(step)[:40]}")
+        rec.add_validation(step, _number(obj.get("loss"), "loss"))
+        return
     if kind not in ("sample", "losses", "end"):
-        raise LineError(f"unknown line type {str(kind)[:40]!r} (expected sample, losses, end or finding)")
+        raise LineError(f"unknown line type {str(kind)[:40]!r} (expected sample, losses, end, validation or finding)")
     losses = obj.get("losses")
     sample = obj.get("sample") if kind == "sample" else None
     if sample is not None and not isinstance(sample, dict):

@@ -160,3 +160,23 @@ def test_cosine_decay_advice_cites_the_peak_and_the_rate_at_the_finding(digits):
     assert f.evidence["peak_lr"] == pytest.approx(1.0, rel=1e-3) and f.evidence["lr"] > 0.9
     assert "CosineDecay schedule, whose peak was 1" in f.recommendation and "peak of about 0.1" in f.recommendation
     assert "CosineDecay(0.1" in f.snippet and "keras.optimizers.SGD(" in f.snippet
+
+
+def test_validation_loss_of_each_epoch_is_recorded_and_drawn(digits, tmp_path):
+    x, y = digits
+    model = mlp(1e-3)
+    log = tmp_path / "run.jsonl"
+    cb = netdoctor.KerasCallback(every=10, log_to=str(log))
+    hist = model.fit(x[:1280], y[:1280], batch_size=64, epochs=3, verbose=0, callbacks=[cb],
+                     validation_data=(x[1280:], y[1280:]))
+    h = cb.history()
+    assert h.val_steps.tolist() == [19, 39, 59]
+    np.testing.assert_allclose(h.val_values, hist.history["val_loss"], rtol=1e-6)
+    from netdoctor.monitor import report_from_log
+    from netdoctor.monitor.log import read_log
+
+    replayed, _ = read_log(log)
+    np.testing.assert_allclose(replayed.val_values, h.val_values)
+    html = cb.report().to_html()
+    assert html.count('class="val-point"') == 3
+    assert report_from_log(log).findings == ()

@@ -238,3 +238,25 @@ def test_subsampled_weight_norms_and_update_ratios_are_within_one_percent_of_exa
     np.testing.assert_allclose(s.layer_weight, norms, rtol=0.01)
     np.testing.assert_allclose(s.layer_update, ratios, rtol=0.02)
     assert not np.allclose(s.layer_update, ratios, rtol=1e-7)  # really an estimate for the big layer
+
+
+def test_validation_losses_reach_the_history_the_log_and_the_html_loss_chart(digits, tmp_path):
+    from netdoctor.monitor.log import read_log
+
+    model = mlp()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = (torch.from_numpy(a) for a in digits)
+    log = tmp_path / "run.jsonl"
+    with netdoctor.watch(model, opt, every=10, log_to=str(log)) as mon:
+        for epoch in range(3):
+            train(model, opt, digits, 20, mon, seed=epoch)
+            with torch.no_grad():
+                mon.validation(nn.functional.cross_entropy(model(x[:200]), y[:200]))
+    h = mon.history()
+    assert h.val_steps.tolist() == [19, 39, 59]
+    assert h.val_values[0] > h.val_values[-1] and np.isfinite(h.val_values).all()
+    replayed, _ = read_log(log)
+    assert replayed.val_steps.tolist() == [19, 39, 59]
+    np.testing.assert_allclose(replayed.val_values, h.val_values)
+    html = mon.report().to_html()
+    assert html.count('class="val-point"') == 3

@@ -37,6 +37,10 @@ def lit_module(lr: float):
             self.log("train_loss", loss)
             return loss
 
+        def validation_step(self, batch, batch_idx):
+            x, y = batch
+            self.log("val_loss", nn.functional.cross_entropy(self.net(x), y))
+
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=lr)
 
@@ -50,11 +54,11 @@ def loader(n: int = 1024, batch: int = 32):
     return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=batch, shuffle=False)
 
 
-def fit(cb, lr: float, epochs: int = 2, **kw):
+def fit(cb, lr: float, epochs: int = 2, val: bool = False, **kw):
     L = _lightning()
     trainer = L.Trainer(max_epochs=epochs, callbacks=[cb], enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, accelerator="cpu", devices=1, **kw)
-    trainer.fit(lit_module(lr), loader())
+    trainer.fit(lit_module(lr), loader(), loader(128) if val else None)
     return trainer
 
 
@@ -62,7 +66,7 @@ def test_lightning_healthy_run_sees_gradients_and_ends_clean(tmp_path):
     from netdoctor.integrations.lightning import NetdoctorCallback
 
     cb = NetdoctorCallback(every=8)
-    fit(cb, 0.1, logger=False)
+    fit(cb, 0.1, logger=False, val=True)
     assert cb.preflight_report is not None and "ND301" in cb.preflight_report.rules_run  # gradients on batch 0
     report = cb.report()
     assert report.findings == () and not report.skipped, [f.message for f in report.findings]
@@ -70,6 +74,8 @@ def test_lightning_healthy_run_sees_gradients_and_ends_clean(tmp_path):
     assert h.steps == 64 and all(s.grad_norm is not None and s.grad_norm > 0 for s in h.samples)
     _, g = h.step_grad_norms()
     assert g.size == 64 and np.isfinite(g).all()
+    # the module's logged val_loss, once per epoch (not the sanity check), at the epoch's last step
+    assert h.val_steps.tolist() == [31, 63] and np.isfinite(h.val_values).all() and h.val_values[1] < np.log(4)
 
 
 @pytest.mark.parametrize("on_error", ["warn", "stop", "raise"])
@@ -99,7 +105,8 @@ def test_lightning_divergence_on_error(tmp_path, on_error):
 
 # -- Hugging Face Trainer ---------------------------------------------------------------
 
-def tiny_bert_trainer(tmp_path, cb, lr: float, steps: int = 40, max_grad_norm: float = 1.0):
+def tiny_bert_trainer(tmp_path, cb, lr: float, steps: int = 40, max_grad_norm: float = 1.0,
+                      eval_steps: int | None = None):
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
     config = transformers.BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -112,17 +119,21 @@ def tiny_bert_trainer(tmp_path, cb, lr: float, steps: int = 40, max_grad_norm: f
     args = transformers.TrainingArguments(output_dir=str(tmp_path / "out"), max_steps=steps, learning_rate=lr,
                                           per_device_train_batch_size=16, logging_steps=1000, save_strategy="no",
                                           report_to=[], use_cpu=True, max_grad_norm=max_grad_norm,
-                                          disable_tqdm=True, seed=0)
-    return transformers.Trainer(model=model, args=args, train_dataset=data, callbacks=[cb]), model
+                                          disable_tqdm=True, seed=0,
+                                          **({"eval_strategy": "steps", "eval_steps": eval_steps,
+                                              "per_device_eval_batch_size": 64} if eval_steps else {}))
+    return transformers.Trainer(model=model, args=args, train_dataset=data, callbacks=[cb],
+                                eval_dataset=data[:64] if eval_steps else None), model
 
 
 def test_hf_trainer_callback_sees_gradients_before_they_are_zeroed(tmp_path):
     from netdoctor.integrations.transformers import NetdoctorCallback
 
     cb = NetdoctorCallback(every=5)
-    trainer, model = tiny_bert_trainer(tmp_path, cb, 1e-3)
+    trainer, model = tiny_bert_trainer(tmp_path, cb, 1e-3, eval_steps=20)
     trainer.train()
     h = cb.history()
+    assert h.val_steps.tolist() == [19, 39] and np.isfinite(h.val_values).all()  # eval_loss of each evaluation
     assert h.steps == 40 and h.samples and all(s.grad_norm is not None and s.grad_norm > 0 for s in h.samples)
     assert all(s.layer_grad is not None and (s.layer_grad > 0).any() for s in h.samples)
     assert np.isfinite(h.loss_values).all() and h.loss_values[0] == pytest.approx(np.log(2), abs=0.3)

@@ -78,6 +78,9 @@ def normalize_history(history: Any) -> Series | None:
         pts = [(s.step, s.lr) for s in history.samples if getattr(s, "lr", None) is not None]
         if pts:
             out["lr"] = ([p[0] for p in pts], [p[1] for p in pts])
+        val = _seq(getattr(history, "val_values", None))
+        if val:
+            out["val_loss"] = (_seq(history.val_steps), val)
         return out or None
     has_series = any(_seq(_get(history, k)) for k in SERIES)
     if not has_series and not isinstance(history, Mapping) and hasattr(history, "to_dict"):
