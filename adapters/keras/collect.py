@@ -38,7 +38,7 @@ from netdoctor.adapters.keras.io import (
     target_kind,
     to_tensors,
 )
-from netdoctor.adapters.keras.loss import plan
+from netdoctor.adapters.keras.loss import loss_measures, plan
 from netdoctor.adapters.keras.records import (
     ParamSource,
     graph_records,
@@ -157,6 +157,7 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
         logits = getattr(main, "_keras_logits", None)
         watch = logits if logits is not None and tuple(logits.shape) == tuple(main.shape) else main
         result["watch_is_logits"] = watch is not main
+        result["out_struct"] = out_struct
         return lp.compute(y, out_struct), watch if small else None
 
     grads_by_id: dict[int, np.ndarray] | None = None
@@ -191,7 +192,8 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
     output = _output_info(tr, st, fn, model, layers, result)
     if "plan" in result:
         lp = result["plan"]
-        loss_info = _with_value(lp.info, loss_value)
+        result["sum_ratio"], unit_range = loss_measures(lp, y, result.pop("out_struct", None), loss_value)
+        loss_info = replace(_with_value(lp.info, loss_value), unit_range=unit_range)
         if lp.note:
             notes.append(lp.note)
         if lp.info.source == "default":
@@ -244,7 +246,7 @@ def _loss_probe(result: dict[str, Any], out_grad: np.ndarray | None, y: Any) -> 
     main = np.asarray(ops.convert_to_numpy(outs[0]))
     ymain = np.asarray(ops.convert_to_numpy(tree.flatten(y)[0])) if y is not None else None
     return measure_loss_probe(main, out_grad, ymain, result.get("kind"),
-                              grad_at_logits=bool(result.get("watch_is_logits")))
+                              grad_at_logits=bool(result.get("watch_is_logits")), sum_ratio=result.get("sum_ratio"))
 
 
 def _owns_weights(op: Any) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from netdoctor.analysis.graph import has_dataflow, has_zero_scale, is_head, matrix_params, next_layers
+from netdoctor.rules._targets import categorical_name
 from netdoctor.rules.format import name_list
 from netdoctor.rules.snippets import keras_ref, torch_ref
 from netdoctor.snapshot import KIND_ACTIVATION, LayerRecord, ModelSnapshot
@@ -294,6 +295,14 @@ def zero_grad_causes(snap: ModelSnapshot) -> list[ZeroGradCause]:
                           "Replace the single-unit softmax with a sigmoid (see ND503).")
         c.layers.extend(names)
         return [c]
+    loss = snap.loss
+    if everything and out is not None and units == 1 and loss is not None and categorical_name(loss.name):
+        c = ZeroGradCause("ce-single-unit", f"{loss.name} over a single output unit normalizes one class, whose "
+                          "probability is always 1, so the loss does not depend on any weight (see ND503)", True,
+                          "Train a regression with MSE on a linear head, or a binary target with "
+                          "BCEWithLogitsLoss (see ND503).")
+        c.layers.extend(names)
+        return [c]
     groups: dict[str, ZeroGradCause] = {}
     for rec in zero:
         cause, blocker = _cause_for(snap, rec, set(names))
@@ -301,7 +310,6 @@ def zero_grad_causes(snap: ModelSnapshot) -> list[ZeroGradCause]:
         g.layers.append(rec.name)
         if blocker and blocker not in g.blockers:
             g.blockers.append(blocker)
-    loss = snap.loss
     if everything and set(groups) <= {"cut", "unused"} and out is not None and loss is not None \
             and loss.expects == "probabilities" and (out.stats.min < 0 or out.stats.max > 1):
         c = ZeroGradCause("clipped-probabilities", f"{loss.name} expects probabilities and clips the outputs, which "

@@ -456,6 +456,10 @@ def _nonfinite_origin(snap: ModelSnapshot) -> tuple[str | None, str]:
                               f"({pct(out.frac_nonfinite)} of entries; its input is finite)")
     out = snap.output
     if out is not None and out.stats.frac_nonfinite == 0:
+        if snap.loss is not None and snap.loss.unit_range:
+            return None, (f"the model output is finite but spans [{out.stats.min:.3g}, {out.stats.max:.3g}], and the "
+                          "loss is finite once the output is clamped into (0, 1): a probability loss (log-loss) on an "
+                          "unbounded output makes the NaN (see ND503)")
         if snap.loss is not None and math.isnan(snap.loss.value) and out.stats.min < 0:
             return None, (f"the model output is finite but reaches {out.stats.min:.3g}, so the loss itself makes the "
                           "NaN: the log of a negative output (a probability loss fed with logits?)")
@@ -517,7 +521,8 @@ def nonfinite_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     bad = [(rec, p) for rec, p in snap.iter_params() if p.grad is not None and p.grad.frac_nonfinite > 0]
     loss = snap.loss
     # the adapters compute the loss in the same pass as the gradients, so a NaN value is measured, not unknown
-    loss_bad = loss is not None and not math.isfinite(loss.value)
+    # a loss that raised on the output is not a NaN: ND503 reports the failure (LossInfo.error)
+    loss_bad = loss is not None and not math.isfinite(loss.value) and loss.error is None
     if not bad and not loss_bad:
         return
     layers = list(dict.fromkeys(rec.name for rec, _ in bad))
