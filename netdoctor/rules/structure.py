@@ -303,6 +303,13 @@ def output_loss_mismatch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Find
     cross-entropy, and a sigmoid/tanh/softmax output under a regression loss (MSE, MAE, Huber)
     whose targets lie further outside the activation's range than the range is wide (``y = 80x +
     10`` regressed through a sigmoid).
+    Two measured cases hold for losses written by hand: a loss that is non-finite (or raises, as
+    torch's ``BCELoss`` does) on the output as it is and finite on the same output clamped into
+    (0, 1) is a log-loss fed with an unbounded (linear) output; and a categorical cross-entropy
+    (by name, or measured: the gradient at the output is ``softmax(z) * sum(t) - t``) trained
+    against float targets that are not class distributions (a negative entry, or rows not summing
+    to 1, in at least 20% of the rows) or over a single output unit (constant loss, no gradient)
+    is a regression trained with a classification loss.
 
     ## Why is this bad?
     A double softmax squashes the logits' range so gradients become tiny and training crawls;
