@@ -153,3 +153,49 @@ def test_zero_residual_scale_stays_deliberate():
     found = _nd304(model, t, t, _lm_loss)
     assert found and all(f.severity == Severity.INFO for f in found)
     assert not any(f.evidence["cause"].startswith("zero-gain") for f in found)
+
+
+def _keras_lm(zero_gains: bool, norm: str):
+    """A LLaMA-style Keras model: RMS norms before attention/MLP branches and a final RMS norm before the head."""
+    keras = pytest.importorskip("keras")
+    from keras import layers
+
+    def rms(name):
+        if norm == "RMSNormalization":
+            return layers.RMSNormalization(name=name)
+        return layers.LayerNormalization(rms_scaling=True, name=name)
+
+    keras.utils.set_random_seed(0)
+    t = keras.Input((12,), dtype="int32")
+    x = layers.Embedding(50, 32, name="emb")(t)
+    for i in range(2):
+        h = rms(f"n1_{i}")(x)
+        x = layers.Add()([x, layers.MultiHeadAttention(2, 16, name=f"attn_{i}")(h, h)])
+        h = rms(f"n2_{i}")(x)
+        up = layers.Dense(128, activation="silu", use_bias=False, name=f"up_{i}")(h)
+        x = layers.Add()([x, layers.Dense(32, use_bias=False, name=f"down_{i}")(up)])
+    out = layers.Dense(50, use_bias=False, name="lm")(rms("norm")(x))
+    model = keras.Model(t, out)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    if zero_gains:
+        for layer in model.layers:
+            if isinstance(layer, (layers.LayerNormalization, getattr(layers, "RMSNormalization", ()))):
+                for w in layer.trainable_weights:
+                    w.assign(w.numpy() * 0)
+    return model
+
+
+@pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`")
+@pytest.mark.parametrize("norm", ["LayerNormalization-rms_scaling", "RMSNormalization"])
+def test_keras_zero_rms_gain_on_the_main_path_is_a_fault(norm):
+    import numpy as np
+
+    import netdoctor
+
+    t = np.random.default_rng(0).integers(0, 50, (8, 12)).astype("int32")
+    found = [f for f in netdoctor.check(_keras_lm(True, norm), t, t).findings if f.code == "ND304"]
+    main = [f for f in found if f.evidence["cause"] == "zero-gain:norm"]
+    assert main and main[0].severity == Severity.WARNING, found
+    assert "emb" in main[0].evidence["layers"] and "lm" in main[0].evidence["layers"]
+    assert not [f for f in found if f.evidence["cause"] == "zero-scale"]
+    assert "ND304" not in netdoctor.check(_keras_lm(False, norm), t, t).codes()
