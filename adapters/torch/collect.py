@@ -52,6 +52,7 @@ from netdoctor.adapters.torch.io import (
 )
 from netdoctor.adapters.torch.kinds import module_kind
 from netdoctor.adapters.torch.loss import compute_loss, loss_additivity, step_loss
+from netdoctor.adapters.torch.recurrent import TimeGrowth
 from netdoctor.adapters.torch.state import SavedState, cuda_devices, lazy_modules, model_hooks, seeded
 from netdoctor.adapters.torch.step import LossWatch, split_batch, to_device
 from netdoctor.adapters.torch.trace import Probe
@@ -161,7 +162,7 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
                     probe.mark_input(t)
                 watch = LossWatch()
                 try:
-                    with probe:
+                    with probe, TimeGrowth(model, enabled=want_grads and bool(trainable)) as time_growth:
                         if step is not None:
                             with watch:
                                 output = step(batch)
@@ -205,7 +206,7 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
     recs = all_records(probe, model)
     graph = Graph(recs, output_names)
     pstats = ParamStats(weights=Need.WEIGHTS in needs, grads=grads, max_units=settings.max_units)
-    layers = build_layers(recs, graph, pstats)
+    layers = time_growth.annotate(build_layers(recs, graph, pstats), settings.seed)
     have_grads = grads is not None
     grads = None
     if out_info is not None:
