@@ -63,7 +63,7 @@ def test_keras_lstm_recurrent_kernel_scaled(scale):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(128, 50, 4)).astype("float32"), rng.normal(size=(128, 1)).astype("float32")
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((50, 4)), layers.LSTM(32), layers.Dense(1)])
+    model = keras.Sequential([keras.Input((50, 4)), layers.LSTM(32, name="lstm"), layers.Dense(1)])
     cell = model.layers[0].cell
     cell.recurrent_kernel.assign(cell.recurrent_kernel * scale)
     model.compile(loss="mse", optimizer="adam")
