@@ -38,6 +38,7 @@ from netdoctor.adapters.keras.io import (
     target_kind,
     to_tensors,
 )
+from netdoctor.adapters.keras.inner import InnerCalls
 from netdoctor.adapters.keras.loss import loss_measures, plan
 from netdoctor.adapters.keras.recurrent import TimeGrowth
 from netdoctor.adapters.keras.records import (
@@ -134,10 +135,12 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
     recorder = Recorder(settings, unit_keys, channels_first) if want_acts else None
     result: dict[str, Any] = {}
     time_growth = TimeGrowth(tr, backend, enabled=want_grads)
+    inner_calls = InnerCalls(tr)
 
     def forward(pause: Any) -> tuple[Any, Any]:
         if tr is not None:
-            outs = run_graph(tr, x_model, pause=pause, recorder=time_growth.wrap(recorder))
+            with inner_calls:
+                outs = run_graph(tr, x_model, pause=pause, recorder=time_growth.wrap(recorder))
             packed = tree.pack_sequence_as(fn._outputs_struct, outs)
             out_struct = packed[0] if isinstance(packed, (list, tuple)) and len(packed) == 1 else packed
         else:
@@ -185,7 +188,8 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
     if src.values:
         ledger.got(Need.WEIGHTS)
     if tr is not None:
-        layers = time_growth.annotate(graph_records(tr, st, recorder.measured if recorder else None, src), settings.seed)
+        layers = graph_records(tr, st, recorder.measured if recorder else None, src)
+        layers = inner_calls.annotate(time_growth.annotate(layers, settings.seed))
     else:
         layers = subclassed_records(model, src)
         notes.append("subclassed model: layers are listed in declaration order, not traced execution order")
