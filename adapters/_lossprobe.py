@@ -15,7 +15,7 @@ against the ranges a bounded output can reach.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -76,7 +76,52 @@ def _class_gradient(rows: np.ndarray, gr: np.ndarray, lab: np.ndarray, dist: boo
     return out
 
 
-def measure(out: Any, grad: Any, y: Any, kind: str | None, *, grad_at_logits: bool = False) -> LossProbe | None:
+#: Clamp of the output into the open unit interval, to tell a loss that needs probabilities (``LossInfo.unit_range``).
+UNIT_EPS = 1e-7
+
+#: Smallest batch on which the loss is split in halves (``LossProbe.sum_ratio``).
+MIN_SPLIT_ROWS = 16
+
+
+def batch_additivity(loss_on: Callable[[int, int], float], n: int) -> float | None:
+    """``(L(rows 0..h) + L(rows h..2h)) / L(rows 0..2h)`` for ``h = n // 2`` (``LossProbe.sum_ratio``).
+
+    ``loss_on(start, stop)`` evaluates the user's loss on those rows of the output it was given and
+    the matching targets (no forward pass). A mean over the batch gives 2 and a sum 1, exactly, for
+    any loss that is a mean or a sum of per-sample terms. ``None`` for fewer than
+    :data:`MIN_SPLIT_ROWS` rows, a loss that fails on a part, or a (near) zero or non-finite loss.
+    """
+    if n < MIN_SPLIT_ROWS:
+        return None
+    h = n // 2
+    try:
+        full, a, b = loss_on(0, 2 * h), loss_on(0, h), loss_on(h, 2 * h)
+    except Exception:  # a loss that cannot take part of a batch (fixed shapes, batch statistics): not judged
+        return None
+    if not all(math.isfinite(v) for v in (full, a, b)) or abs(full) < 1e-12:
+        return None
+    return float((a + b) / full)
+
+
+def _soft_targets(rows: np.ndarray, g: np.ndarray | None, yf: np.ndarray) -> dict[str, float]:
+    """Float targets shaped like the output: are they class distributions, and is the loss a soft-target CE?"""
+    out: dict[str, float] = {}
+    t = yf.reshape(rows.shape)
+    bad = (t.min(-1) < 0) | (np.abs(t.sum(-1) - 1) > 1e-3)
+    out["target_not_dist"] = float(bad.mean())
+    if g is None or rows.shape[-1] < 2:
+        return out
+    gr = g.reshape(rows.shape)
+    ref = _softmax(rows) * t.sum(-1, keepdims=True) - t
+    gg, rr = float((gr * gr).sum()), float(np.linalg.norm(ref))
+    if gg > 0 and rr > 1e-12:
+        k = float((gr * ref).sum()) / gg
+        out["soft_ce_err"] = float(np.linalg.norm(k * gr - ref)) / rr
+    return out
+
+
+def measure(out: Any, grad: Any, y: Any, kind: str | None, *, grad_at_logits: bool = False,
+            sum_ratio: float | None = None) -> LossProbe | None:
     """Measure the output/loss/target semantics of one probe batch.
 
     Args:
@@ -86,6 +131,7 @@ def measure(out: Any, grad: Any, y: Any, kind: str | None, *, grad_at_logits: bo
         kind: ``target_kind`` of ``y`` (``"class_index"``, ``"one_hot"``, ``"binary"``, ``"float"``).
         grad_at_logits: ``grad`` was taken at the logits of a softmax output (Keras on TensorFlow,
             whose cross-entropies read the logits a softmax output carries), not at the output.
+        sum_ratio: :func:`batch_additivity` of the loss, measured by the adapter.
     """
     if out is None:
         return None
@@ -119,5 +165,9 @@ def measure(out: Any, grad: Any, y: Any, kind: str | None, *, grad_at_logits: bo
         fields["target_var"] = float(yf.var())
         fields["target_outside"] = {k: float(((yf < lo) | (yf > hi)).mean()) for k, (lo, hi) in RANGES.items()}
         fields["target_floor"] = {k: float(np.square(yf - np.clip(yf, lo, hi)).mean()) for k, (lo, hi) in RANGES.items()}
+        if yf.size == z.size and (yf.shape == z.shape or (yf.ndim >= 1 and yf.shape[0] == z.shape[0])):
+            fields.update(_soft_targets(rows, None if g is None or grad_at_logits else g, yf))
+    if sum_ratio is not None:
+        fields["sum_ratio"] = sum_ratio
     return LossProbe(units=c, rows=int(rows.shape[0]), nonnegative=nonneg, row_sum_err=row_err,
                      batch_sum_err=batch_err, **fields)

@@ -257,6 +257,12 @@ class LossInfo:
         source: ``"user"`` (given by the user / compiled), ``"default"`` (netdoctor's
             documented default for the targets) or ``"surrogate"`` (no targets: a stand-in
             used only to measure gradients).
+        error: What the loss raised on the model output as it is, when the probe went on with
+            the output clamped into (0, 1) (see ``unit_range``); ``value`` is then NaN.
+        unit_range: Measured: the loss is non-finite (or raises) on the model output as it is,
+            and finite on the same output clamped into ``(1e-7, 1 - 1e-7)``: a loss that takes
+            probabilities (a log-loss) fed with values outside [0, 1]. ``None`` when not measured
+            (the loss was finite on the output).
     """
 
     name: str
@@ -264,6 +270,8 @@ class LossInfo:
     value: float = float("nan")
     from_logits: bool | None = None
     source: str = "user"
+    error: str | None = None
+    unit_range: bool | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -298,6 +306,16 @@ class LossProbe:
             range of a sigmoid/softmax and of a tanh.
         target_floor: ``{"0,1": mse, "-1,1": mse}``: the smallest mean squared error an output
             confined to that range can reach (``mean((y - clip(y))**2)``).
+        target_not_dist: Float targets shaped like the output: share of target rows that are not a
+            probability distribution over the output's units (a negative entry, or a sum off 1 by
+            more than 1e-3); what a cross-entropy needs of soft targets.
+        soft_ce_err: Float targets shaped like a 2+-unit output: relative distance between the
+            measured gradient at the output (best scale) and cross-entropy's with these targets as
+            class probabilities, ``softmax(z) * sum(t) - t``; ~0 when the loss is that
+            cross-entropy, whatever it is called.
+        sum_ratio: ``(L(first half) + L(second half)) / L(both halves)`` of the user's loss on
+            the output rows it was given: 2 for a mean over the batch, 1 for a sum (exactly, for
+            any per-sample loss), something else for losses that mix samples.
     """
 
     units: int
@@ -313,6 +331,9 @@ class LossProbe:
     target_var: float | None = None
     target_outside: Mapping[str, float] = field(default_factory=dict)
     target_floor: Mapping[str, float] = field(default_factory=dict)
+    target_not_dist: float | None = None
+    soft_ce_err: float | None = None
+    sum_ratio: float | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)

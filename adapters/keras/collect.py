@@ -38,7 +38,9 @@ from netdoctor.adapters.keras.io import (
     target_kind,
     to_tensors,
 )
-from netdoctor.adapters.keras.loss import plan
+from netdoctor.adapters.keras.inner import InnerCalls
+from netdoctor.adapters.keras.loss import loss_measures, plan
+from netdoctor.adapters.keras.recurrent import TimeGrowth
 from netdoctor.adapters.keras.records import (
     ParamSource,
     graph_records,
@@ -132,10 +134,13 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
     channels_first = tr is not None and any(getattr(s.op, "data_format", "") == "channels_first" for s in tr.steps)
     recorder = Recorder(settings, unit_keys, channels_first) if want_acts else None
     result: dict[str, Any] = {}
+    time_growth = TimeGrowth(tr, backend, enabled=want_grads)
+    inner_calls = InnerCalls(tr)
 
     def forward(pause: Any) -> tuple[Any, Any]:
         if tr is not None:
-            outs = run_graph(tr, x_model, pause=pause, recorder=recorder)
+            with inner_calls:
+                outs = run_graph(tr, x_model, pause=pause, recorder=time_growth.wrap(recorder))
             packed = tree.pack_sequence_as(fn._outputs_struct, outs)
             out_struct = packed[0] if isinstance(packed, (list, tuple)) and len(packed) == 1 else packed
         else:
@@ -157,6 +162,7 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
         logits = getattr(main, "_keras_logits", None)
         watch = logits if logits is not None and tuple(logits.shape) == tuple(main.shape) else main
         result["watch_is_logits"] = watch is not main
+        result["out_struct"] = out_struct
         return lp.compute(y, out_struct), watch if small else None
 
     grads_by_id: dict[int, np.ndarray] | None = None
@@ -183,6 +189,7 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
         ledger.got(Need.WEIGHTS)
     if tr is not None:
         layers = graph_records(tr, st, recorder.measured if recorder else None, src)
+        layers = inner_calls.annotate(time_growth.annotate(layers, settings.seed))
     else:
         layers = subclassed_records(model, src)
         notes.append("subclassed model: layers are listed in declaration order, not traced execution order")
@@ -191,7 +198,8 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
     output = _output_info(tr, st, fn, model, layers, result)
     if "plan" in result:
         lp = result["plan"]
-        loss_info = _with_value(lp.info, loss_value)
+        result["sum_ratio"], unit_range = loss_measures(lp, y, result.pop("out_struct", None), loss_value)
+        loss_info = replace(_with_value(lp.info, loss_value), unit_range=unit_range)
         if lp.note:
             notes.append(lp.note)
         if lp.info.source == "default":
@@ -244,7 +252,7 @@ def _loss_probe(result: dict[str, Any], out_grad: np.ndarray | None, y: Any) -> 
     main = np.asarray(ops.convert_to_numpy(outs[0]))
     ymain = np.asarray(ops.convert_to_numpy(tree.flatten(y)[0])) if y is not None else None
     return measure_loss_probe(main, out_grad, ymain, result.get("kind"),
-                              grad_at_logits=bool(result.get("watch_is_logits")))
+                              grad_at_logits=bool(result.get("watch_is_logits")), sum_ratio=result.get("sum_ratio"))
 
 
 def _owns_weights(op: Any) -> bool:

@@ -245,8 +245,11 @@ def layer_attrs(layer: Any, kind: str) -> dict[str, Any]:
     if kind in (KIND_BATCHNORM, KIND_LAYERNORM, KIND_GROUPNORM):
         axis = getattr(src, "axis", -1)
         a["axis"] = _tuple(axis)
-        a["center"] = bool(getattr(src, "center", True))
-        a["scale"] = bool(getattr(src, "scale", True))
+        # RMSNormalization holds its gain variable in ``scale`` (always learned), not a flag: a Variable has no bool()
+        center = getattr(src, "center", type(src).__name__ != "RMSNormalization")  # RMS norm: no shift
+        scale = getattr(src, "scale", True)
+        a["center"] = center if isinstance(center, bool) else True
+        a["scale"] = scale if isinstance(scale, bool) else True
         a["epsilon"] = float(getattr(src, "epsilon", 0.0) or 0.0)
         if kind == KIND_GROUPNORM:
             a["groups"] = int(getattr(src, "groups", 1))

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from netdoctor.adapters._lossprobe import UNIT_EPS, batch_additivity
 from netdoctor.adapters._common import NOTE_DEFAULT_LOSS, NOTE_SURROGATE, NOTE_SYNTHETIC_LABELS, label_form, synthetic_labels
 from netdoctor.errors import LossError
 from netdoctor.snapshot import LossInfo
@@ -214,3 +215,39 @@ def _default_loss(kind: str | None, looks: str) -> Any:
     if kind == "binary":
         return keras.losses.BinaryCrossentropy(from_logits=looks not in ("sigmoid", "probabilities"))
     return keras.losses.MeanSquaredError()
+
+
+def loss_measures(lp: LossPlan, targets: Any, outputs: Any, value: float) -> tuple[float | None, bool | None]:
+    """``(LossProbe.sum_ratio, LossInfo.unit_range)`` of a user loss on a single output and single targets.
+
+    Both re-evaluate the loss on the output the probe already computed (no forward pass): on the
+    two halves of its rows, and, when the loss is non-finite, on the output clamped into (0, 1).
+    """
+    import keras
+    from keras import ops, tree
+
+    flat_o, flat_t = tree.flatten(outputs), tree.flatten(targets) if targets is not None else []
+    if lp.info.source != "user" or len(flat_o) != 1 or len(flat_t) != 1:
+        return None, None
+    out, y = flat_o[0], flat_t[0]
+    if len(out.shape) == 0 or len(y.shape) == 0 or int(out.shape[0]) != int(y.shape[0]):
+        return None, None
+
+    def on(t: Any, o: Any) -> float:
+        return float(np.asarray(ops.convert_to_numpy(lp.compute(t, o))).reshape(-1)[0])
+
+    def loss_on(a: int, b: int) -> float:
+        return on(tree.pack_sequence_as(targets, [y[a:b]]), tree.pack_sequence_as(outputs, [out[a:b]]))
+
+    ratio = batch_additivity(loss_on, int(out.shape[0]))
+    unit = None
+    if not np.isfinite(value) and "float" in str(out.dtype):
+        host = np.asarray(ops.convert_to_numpy(out))
+        host = host[np.isfinite(host)]
+        if host.size and (host.min() < 0 or host.max() > 1):
+            try:
+                clamped = keras.ops.clip(out, UNIT_EPS, 1 - UNIT_EPS)
+                unit = bool(np.isfinite(on(targets, tree.pack_sequence_as(outputs, [clamped]))))
+            except Exception:  # noqa: BLE001 - a loss that cannot take the clamped output: not measured
+                unit = None
+    return ratio, unit

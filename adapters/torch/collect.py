@@ -51,7 +51,8 @@ from netdoctor.adapters.torch.io import (
     synthetic_inputs,
 )
 from netdoctor.adapters.torch.kinds import module_kind
-from netdoctor.adapters.torch.loss import compute_loss, step_loss
+from netdoctor.adapters.torch.loss import compute_loss, loss_additivity, step_loss
+from netdoctor.adapters.torch.recurrent import TimeGrowth
 from netdoctor.adapters.torch.state import SavedState, cuda_devices, lazy_modules, model_hooks, seeded
 from netdoctor.adapters.torch.step import LossWatch, split_batch, to_device
 from netdoctor.adapters.torch.trace import Probe
@@ -149,7 +150,7 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
     notes: list[str] = []
     grads: dict[int, torch.Tensor | None] | None = None
     out_grad: torch.Tensor | None = None
-    loss_probe = None
+    loss_probe = sum_ratio = None
     probe = Probe(model, settings, activations=want_acts)
     saved = SavedState(model)
     try:
@@ -161,7 +162,7 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
                     probe.mark_input(t)
                 watch = LossWatch()
                 try:
-                    with probe:
+                    with probe, TimeGrowth(model, enabled=want_grads and bool(trainable)) as time_growth:
                         if step is not None:
                             with watch:
                                 output = step(batch)
@@ -179,6 +180,7 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
                     out_info = output_info(main, len(out_tensors), settings.max_units) if main is not None else None
                     loss, loss_info, note = compute_loss(loss_fn, output, main, y,
                                                          out_info.looks_like if out_info else "unknown", settings.seed)
+                    sum_ratio = loss_additivity(loss_fn, output, y) if loss_info.source == "user" else None
                 if note:
                     notes.append(note)
             if want_grads:
@@ -195,7 +197,7 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
                         out_grad = found[-1]
                         out_grad = torch.zeros_like(main) if out_grad is None else out_grad
             if main is not None and main.is_floating_point() and main.numel() <= MAX_ENTRIES:
-                loss_probe = _loss_probe(main, out_grad, y)
+                loss_probe = _loss_probe(main, out_grad, y, sum_ratio)
             del loss, output, out_grad, batch
     finally:
         saved.restore()
@@ -204,7 +206,7 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
     recs = all_records(probe, model)
     graph = Graph(recs, output_names)
     pstats = ParamStats(weights=Need.WEIGHTS in needs, grads=grads, max_units=settings.max_units)
-    layers = build_layers(recs, graph, pstats)
+    layers = time_growth.annotate(build_layers(recs, graph, pstats), settings.seed)
     have_grads = grads is not None
     grads = None
     if out_info is not None:
@@ -244,12 +246,13 @@ def _host(t: torch.Tensor) -> Any:
     return t.detach().float().cpu().numpy()
 
 
-def _loss_probe(main: torch.Tensor, out_grad: torch.Tensor | None, targets: Any) -> Any:
+def _loss_probe(main: torch.Tensor, out_grad: torch.Tensor | None, targets: Any, sum_ratio: float | None) -> Any:
     """The loss probe (see :mod:`netdoctor.adapters._lossprobe`) from the output, its loss gradient and the targets."""
     y = first_target(targets)
     y_host = None if y is None else _host(y) if y.is_floating_point() else y.detach().cpu().numpy()
     kind = target_kind(y_host) if y_host is not None else None
-    return measure_loss_probe(_host(main), None if out_grad is None else _host(out_grad), y_host, kind)
+    return measure_loss_probe(_host(main), None if out_grad is None else _host(out_grad), y_host, kind,
+                              sum_ratio=sum_ratio)
 
 
 def _unique_params(model: nn.Module) -> list[nn.Parameter]:

@@ -30,6 +30,7 @@ from netdoctor.adapters._common import (
     loss_expectation,
     synthetic_labels,
 )
+from netdoctor.adapters._lossprobe import UNIT_EPS, batch_additivity
 from netdoctor.adapters.torch.io import first_target
 from netdoctor.errors import LossError
 from netdoctor.snapshot import LossInfo
@@ -93,6 +94,9 @@ def compute_loss(
         try:
             value = loss_fn(output, targets)
         except Exception as exc:
+            rescued = _on_unit_range(loss_fn, output, targets, name, exc)
+            if rescued is not None:
+                return rescued
             if targets is None:
                 raise LossError(f"loss_fn ({name}) raised {type(exc).__name__}: {first_line(exc)}; the probe batch "
                                 "has no targets: return (x, y) from sample_batch() or save y in the --data "
@@ -100,7 +104,9 @@ def compute_loss(
             raise LossError(f"loss_fn ({name}) raised {type(exc).__name__}: {first_line(exc)}; check that "
                             "loss_fn(output, target) accepts the model output and the targets") from exc
         value = _check_scalar(value, f"loss_fn ({name})")
-        info = LossInfo(name=name, expects=loss_expectation(name), value=float(value.detach()), source="user")
+        unit = None if torch.isfinite(value.detach()) else _finite_on_unit(loss_fn, output, targets)
+        info = LossInfo(name=name, expects=loss_expectation(name), value=float(value.detach()), source="user",
+                        unit_range=unit)
         return value, info, note
     if targets is None:
         own = _model_loss(output)
@@ -129,6 +135,64 @@ def compute_loss(
     value = _check_scalar(value, f"default loss {name}")
     info = LossInfo(name=name, expects=expects, value=float(value.detach()), source="default")
     return value, info, NOTE_DEFAULT_LOSS.format(name=name)
+
+
+def _outside_unit(output: Any) -> bool:
+    """``output`` is one floating tensor with finite entries outside [0, 1]."""
+    if not isinstance(output, torch.Tensor) or not output.is_floating_point() or output.numel() == 0:
+        return False
+    with torch.no_grad():
+        finite = output[torch.isfinite(output)]
+        return bool(finite.numel()) and bool((finite.min() < 0) | (finite.max() > 1))
+
+
+def _finite_on_unit(loss_fn: Any, output: Any, targets: Any) -> bool | None:
+    """``LossInfo.unit_range`` of a loss that is non-finite on ``output``: finite on it clamped into (0, 1)?"""
+    if not _outside_unit(output):
+        return None
+    try:
+        with torch.no_grad():
+            value = loss_fn(output.clamp(UNIT_EPS, 1 - UNIT_EPS), targets)
+    except Exception:
+        return None
+    return isinstance(value, torch.Tensor) and value.numel() == 1 and bool(torch.isfinite(value).all())
+
+
+def _on_unit_range(loss_fn: Any, output: Any, targets: Any, name: str,
+                   exc: Exception) -> tuple[torch.Tensor, LossInfo, str] | None:
+    """A loss that raised on an output outside [0, 1] but runs on it clamped into (0, 1) (torch's BCELoss on
+    logits): the probe goes on with the clamped output, and the failure is the measurement (ND503)."""
+    if targets is None or not _outside_unit(output):
+        return None
+    try:
+        value = loss_fn(output.clamp(UNIT_EPS, 1 - UNIT_EPS), targets)
+    except Exception:
+        return None
+    if not isinstance(value, torch.Tensor) or value.numel() != 1 or not value.is_floating_point() \
+            or not bool(torch.isfinite(value.detach()).all()):
+        return None
+    error = f"{type(exc).__name__}: {first_line(exc)}"
+    info = LossInfo(name=name, expects=loss_expectation(name), value=float("nan"), source="user",
+                    error=error, unit_range=True)
+    note = (f"loss_fn ({name}) raised {error} on the model output, which lies outside [0, 1]; the gradients "
+            "were measured with the output clamped into (0, 1)")
+    return value.reshape(()), info, note
+
+
+def loss_additivity(loss_fn: Any, output: Any, targets: Any) -> float | None:
+    """``LossProbe.sum_ratio`` of a user loss on a tensor output and tensor targets (halves of the rows)."""
+    if loss_fn is None or not isinstance(output, torch.Tensor) or not isinstance(targets, torch.Tensor):
+        return None
+    if output.dim() == 0 or targets.dim() == 0 or output.shape[0] != targets.shape[0]:
+        return None
+
+    def loss_on(a: int, b: int) -> float:
+        value = loss_fn(output[a:b], targets[a:b])
+        return float(value.detach().reshape(-1)[0]) if isinstance(value, torch.Tensor) and value.numel() == 1 \
+            else float("nan")
+
+    with torch.no_grad():
+        return batch_additivity(loss_on, int(output.shape[0]))
 
 
 def _default_loss(out: torch.Tensor, y: torch.Tensor, looks_like: str):

@@ -103,3 +103,14 @@ def vanishing_cause(snap: ModelSnapshot, chain: list[GradRow], early: str) -> Va
     if small:
         return VanishingCause("small-init", tuple(small))
     return VanishingCause("depth", tuple(hidden))
+
+
+def time_growth(rec: LayerRecord) -> tuple[float, int] | None:
+    """``(growth, steps)`` of a recurrent layer measured by the adapter (``attrs["time_growth"]``): the norm of
+    the gradient that a unit gradient sent into the last hidden state reaches the first step's state with,
+    over ``steps`` steps. Healthy initializations shrink it (torch's default LSTM: ~1e-11 over 50 steps);
+    above 1 the recurrence amplifies the gradient backward in time."""
+    growth, steps = rec.attrs.get("time_growth"), rec.attrs.get("time_steps")
+    if growth is None or steps is None or not math.isfinite(float(growth)):
+        return None
+    return float(growth), int(steps)

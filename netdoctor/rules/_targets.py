@@ -72,6 +72,57 @@ def target_mismatch(snap: ModelSnapshot, act: str | None, units: int, final: str
     return _unreachable(snap, act, units, final)
 
 
+#: Share of float target rows that are no distribution from which a cross-entropy is read as a regression.
+MIN_NOT_DIST = 0.2
+#: Relative gradient distance under which the loss is measured to be cross-entropy on soft targets.
+MAX_SOFT_CE_ERR = 1e-2
+
+
+def categorical_name(name: str) -> bool:
+    """A categorical cross-entropy by name (not binary, not sparse: those take other targets)."""
+    n = name.lower().replace("_", "").replace(" ", "")
+    return "crossentropy" in n and "binary" not in n and "sparse" not in n and "withlogits" not in n
+
+
+def regression_with_cross_entropy(snap: ModelSnapshot, units: int, final: str) -> TargetMismatch | None:
+    """Cross-entropy trained against float targets that are no class distributions (a regression), or over one unit.
+
+    Reads the loss probe: ``target_not_dist`` (float targets shaped like the output) and, for losses not
+    named a cross-entropy, ``soft_ce_err`` (the measured gradient is soft-target cross-entropy's).
+    """
+    lp, loss = snap.loss_probe, snap.loss
+    if lp is None or loss is None or lp.target_not_dist is None:
+        return None
+    measured = lp.soft_ce_err is not None and lp.soft_ce_err < MAX_SOFT_CE_ERR
+    if not (categorical_name(loss.name) or measured):
+        return None
+    t = snap.data.targets if snap.data is not None else None
+    span = f" (they span [{fmt(t.min)}, {fmt(t.max)}])" if t is not None else ""
+    torch_fix = f"nn.Linear(hidden, {units})  # linear regression head\nloss_fn = nn.MSELoss()"
+    keras_fix = f'layers.Dense({units})  # linear regression head\n# model.compile(loss="mse", ...)'
+    fix = "This is a regression: train a linear head with MSE (nn.MSELoss / loss=\"mse\")."
+    ev = {"target_not_dist": lp.target_not_dist, "soft_ce_err": lp.soft_ce_err, "zero_grad_rows": lp.zero_grad_rows,
+          "loss_value": loss.value}
+    if units == 1:
+        zero = "" if lp.zero_grad_rows is None else f" (measured: {lp.zero_grad_rows:.0%} of the samples get no gradient)"
+        return TargetMismatch(
+            problem=(f"{loss.name} over a single output unit normalizes one class: its probability is always 1, so "
+                     f"the loss is constant ({fmt(loss.value)}) whatever the output and the float targets{span}, and "
+                     f"it sends zero gradient{zero}"),
+            fix=fix, torch=torch_fix, keras=keras_fix, evidence=ev)
+    if lp.target_not_dist < MIN_NOT_DIST:
+        return None
+    how = "is a cross-entropy" if categorical_name(loss.name) else (
+        f"sends the gradient of cross-entropy with these targets as class probabilities (measured, relative "
+        f"error {fmt(lp.soft_ce_err)})")
+    return TargetMismatch(
+        problem=(f"{lp.target_not_dist:.0%} of the float target rows are not probability distributions over the "
+                 f"{units} units (a negative entry, or a sum other than 1; limit {MIN_NOT_DIST:.0%}){span}, but "
+                 f"{loss.name} {how}, which reads each target row as class probabilities: a regression trained with "
+                 "a classification loss cannot fit its targets"),
+        fix=fix, torch=torch_fix, keras=keras_fix, evidence=ev)
+
+
 #: Share of float targets outside the output's range, and MSE floor relative to the target variance,
 #: from which the output cannot fit its targets (a sigmoid for targets in [-1, 1]: 50% and 0.5x).
 MIN_OUTSIDE = 0.2

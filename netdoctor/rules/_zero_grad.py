@@ -7,11 +7,13 @@ layer in the way); each cause carries the sentence and snippets ND304 recommends
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from netdoctor.analysis.graph import has_dataflow, has_zero_scale, is_head, matrix_params, next_layers
+from netdoctor.rules._targets import categorical_name
 from netdoctor.rules.format import name_list
 from netdoctor.rules.snippets import keras_ref, torch_ref
 from netdoctor.snapshot import KIND_ACTIVATION, LayerRecord, ModelSnapshot
@@ -137,27 +139,54 @@ def _feeds(snap: ModelSnapshot, rec: LayerRecord, target: LayerRecord) -> bool:
     return False
 
 
+def _ran(rec: LayerRecord) -> bool:
+    """The layer ran: its hook fired, or (inside an untraced Keras layer) its calls were observed."""
+    return rec.executed or bool(rec.attrs.get("observed_calls"))
+
+
+_SUFFIXED = re.compile(r"(.+)_(\d+)")
+
+
+def _copy_index(comp: str) -> tuple[str, int] | None:
+    """``(base, index)`` of a path component naming one of several copies: ``"3"`` (a torch ModuleList) or
+    ``"expert_3"``/``"dense_7"`` (Keras names a layer's copies by a numeric suffix)."""
+    if comp.isdigit():
+        return "", int(comp)
+    m = _SUFFIXED.fullmatch(comp)
+    return (m[1], int(m[2])) if m else None
+
+
+def _same_copy_path(a: list[str], b: list[str]) -> bool:
+    """The paths inside two copies match, up to Keras' numeric name suffixes (``dense_5`` in one expert,
+    ``dense_7`` in the next)."""
+    return len(a) == len(b) and all(x == y or ((cx := _copy_index(x)) is not None and (cy := _copy_index(y))
+                                               is not None and cx[0] == cy[0]) for x, y in zip(a, b))
+
+
 def _siblings(snap: ModelSnapshot, rec: LayerRecord) -> tuple[str, list[LayerRecord]] | None:
-    """Weight layers that differ from ``rec`` only in one numeric path component (``experts.3.0`` vs
-    ``experts.5.0``), of which at least one ran: the pattern (``experts.*.0``) and the siblings,
-    ``rec`` included. The innermost such component wins."""
+    """Weight layers that differ from ``rec`` only in one numbered path component (``experts.3.0`` vs
+    ``experts.5.0``, Keras' ``moe/expert_3/dense_7`` vs ``moe/expert_5/dense_11``), of which at least one
+    ran: the pattern (``experts.*.0``) and the siblings, ``rec`` included. The innermost such component
+    wins."""
     parts = rec.name.replace("/", ".").split(".")
     for i in range(len(parts) - 1, -1, -1):
-        if not parts[i].isdigit():
+        own = _copy_index(parts[i])
+        if own is None:
             continue
         sibs = []
         for r in snap.weight_layers():
             q = r.name.replace("/", ".").split(".")
-            if len(q) == len(parts) and q[i].isdigit() and q[:i] == parts[:i] and q[i + 1:] == parts[i + 1:]:
+            ci = _copy_index(q[i]) if len(q) == len(parts) else None
+            if ci is not None and ci[0] == own[0] and q[:i] == parts[:i] and _same_copy_path(q[i + 1:], parts[i + 1:]):
                 sibs.append(r)
-        if len(sibs) >= 2 and any(r.executed for r in sibs):
+        if len(sibs) >= 2 and any(_ran(r) for r in sibs):
             return ".".join(parts[:i] + ["*"] + parts[i + 1:]), sibs
     return None
 
 
 def _not_routed(snap: ModelSnapshot, rec: LayerRecord) -> ZeroGradCause | None:
     """``rec`` did not run, but parallel copies of it did: a router sent no sample to it on this batch."""
-    if rec.executed:
+    if _ran(rec):
         return None
     found = _siblings(snap, rec)
     if found is None:
@@ -165,22 +194,26 @@ def _not_routed(snap: ModelSnapshot, rec: LayerRecord) -> ZeroGradCause | None:
     pattern, _ = found
     i = pattern.split(".").index("*")
     prefix = pattern.split(".")[:i]
+    base = _copy_index(rec.name.replace("/", ".").split(".")[i])
     copies: dict[str, list[LayerRecord]] = {}
     for r in snap.weight_layers():
         q = r.name.replace("/", ".").split(".")
-        if len(q) > i and q[:i] == prefix and q[i].isdigit():
+        ci = _copy_index(q[i]) if len(q) > i else None
+        if ci is not None and base is not None and ci[0] == base[0] and q[:i] == prefix:
             copies.setdefault(q[i], []).append(r)
-    ran = {k: rs for k, rs in copies.items() if any(r.executed for r in rs)}
+    ran = {k: rs for k, rs in copies.items() if any(_ran(r) for r in rs)}
     rows = {}
     for k, rs in ran.items():
-        first = next(r for r in rs if r.executed)
+        first = next(r for r in rs if _ran(r))
         if first.input is not None and first.input.shape:
             rows[k] = int(first.input.shape[0])
+        elif first.attrs.get("rows") is not None:  # observed inside an untraced Keras layer
+            rows[k] = int(first.attrs["rows"])
     # routing shows as copies that each saw a different share of the batch; a loop over a prefix of a
     # ModuleList (layers[:3]) feeds every copy the whole batch and leaves the rest truly unused
     if not rows or (len(set(rows.values())) < 2 and min(rows.values()) >= snap.batch_size):
         return None
-    idle = sorted((k for k in copies if k not in ran), key=int)
+    idle = sorted((k for k in copies if k not in ran), key=lambda k: _copy_index(k)[1])
     group = ".".join(prefix + ["*"])
     cause = ZeroGradCause(
         f"not-routed:{group}",
@@ -294,6 +327,14 @@ def zero_grad_causes(snap: ModelSnapshot) -> list[ZeroGradCause]:
                           "Replace the single-unit softmax with a sigmoid (see ND503).")
         c.layers.extend(names)
         return [c]
+    loss = snap.loss
+    if everything and out is not None and units == 1 and loss is not None and categorical_name(loss.name):
+        c = ZeroGradCause("ce-single-unit", f"{loss.name} over a single output unit normalizes one class, whose "
+                          "probability is always 1, so the loss does not depend on any weight (see ND503)", True,
+                          "Train a regression with MSE on a linear head, or a binary target with "
+                          "BCEWithLogitsLoss (see ND503).")
+        c.layers.extend(names)
+        return [c]
     groups: dict[str, ZeroGradCause] = {}
     for rec in zero:
         cause, blocker = _cause_for(snap, rec, set(names))
@@ -301,7 +342,6 @@ def zero_grad_causes(snap: ModelSnapshot) -> list[ZeroGradCause]:
         g.layers.append(rec.name)
         if blocker and blocker not in g.blockers:
             g.blockers.append(blocker)
-    loss = snap.loss
     if everything and set(groups) <= {"cut", "unused"} and out is not None and loss is not None \
             and loss.expects == "probabilities" and (out.stats.min < 0 or out.stats.max > 1):
         c = ZeroGradCause("clipped-probabilities", f"{loss.name} expects probabilities and clips the outputs, which "

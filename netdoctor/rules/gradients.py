@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Iterator
 
-from netdoctor.analysis.gradflow import GradRow, VanishingCause, gradient_chain, vanishing_cause
+from netdoctor.analysis.gradflow import GradRow, VanishingCause, gradient_chain, time_growth, vanishing_cause
 from netdoctor.analysis.health import relative_grad
 from netdoctor.analysis.graph import fused_activation, is_head, norm_after
 from netdoctor.analysis.init import far_too_small, init_reference, variance_ratio
@@ -249,25 +249,38 @@ def recurrent_gain(p: ParamRecord) -> float:
 
 
 def _recurrent_explosion(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
-    """Recurrent layers measured per kernel: a large input-kernel gradient driven by the recurrent kernel."""
-    max_rel, max_gain = ctx.opt("max_relative_recurrent"), ctx.opt("max_recurrent_gain")
+    """Recurrent layers measured per kernel and through time: a large input-kernel gradient driven by the
+    recurrent kernel, or a gradient that grows backward in time (``time_growth``)."""
+    max_rel, max_gain, max_time = ctx.opt("max_relative_recurrent"), ctx.opt("max_recurrent_gain"), \
+        ctx.opt("max_time_growth")
     for rec in snap.weight_layers(executed_only=True):
         if rec.kind != KIND_RNN:
             continue
         inp, hh = rec.param(ROLE_WEIGHT), rec.param(ROLE_RECURRENT)
-        if inp is None or hh is None or inp.grad is None or hh.grad is None:
+        timed = time_growth(rec)
+        rel_in = relative_grad(inp) if inp is not None and inp.grad is not None else None
+        rel_hh = relative_grad(hh) if hh is not None and hh.grad is not None else None
+        gain = recurrent_gain(hh) if hh is not None else None
+        kernel_hit = (rel_in is not None and rel_hh is not None and math.isfinite(rel_in) and rel_in > max_rel
+                      and gain is not None and gain > max_gain)
+        time_hit = timed is not None and timed[0] > max_time
+        if not (kernel_hit or time_hit):
             continue
-        rel_in, rel_hh = relative_grad(inp), relative_grad(hh)
-        if not rel_in or not math.isfinite(rel_in):
-            continue
-        gain = recurrent_gain(hh)
-        if rel_in <= max_rel or gain <= max_gain:
-            continue
+        parts = []
+        if kernel_hit:
+            parts.append(
+                f"`{rec.name}` measured per kernel: the input kernel's relative gradient is {fmt(rel_in)} (limit "
+                f"{fmt(max_rel)} for recurrent layers) and the recurrent kernel's is {fmt(rel_hh or 0.0)}, with a "
+                f"recurrent gain of {fmt(gain)} (RMS singular value per gate block; healthy inits 0.5-0.58, limit "
+                f"{fmt(max_gain)})")
+        if timed is not None:
+            growth, steps = timed
+            lead = f"`{rec.name}`: a" if not kernel_hit else "a"
+            parts.append(
+                f"{lead} gradient sent into the last of {steps} steps reaches the first step {fmt(growth)}x as large "
+                f"(limit {fmt(max_time)}x; healthy initializations shrink it)")
         yield ctx.finding(
-            f"`{rec.name}` measured per kernel: the input kernel's relative gradient is {fmt(rel_in)} (limit "
-            f"{fmt(max_rel)} for recurrent layers) and the recurrent kernel's is {fmt(rel_hh or 0.0)}, with a recurrent "
-            f"gain of {fmt(gain)} (RMS singular value per gate block; healthy inits 0.5-0.58, limit {fmt(max_gain)}): the "
-            "gradient grows backward in time through the recurrent kernel" + _loss_text(snap),
+            "; ".join(parts) + ": the gradient grows backward in time through the recurrent kernel" + _loss_text(snap),
             layer=rec.name,
             recommendation="Initialize the recurrent kernel orthogonally (gain 1) and clip the global gradient norm.",
             snippet=ctx.snippet(
@@ -277,7 +290,8 @@ def _recurrent_explosion(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Find
                 keras='layers.LSTM(units, recurrent_initializer="orthogonal")\n'
                       "optimizer = keras.optimizers.Adam(global_clipnorm=1.0)"),
             evidence={"relative_grads": {f"{rec.name}[input kernel]": rel_in, f"{rec.name}[recurrent kernel]": rel_hh},
-                      "recurrent_gain": gain, "layers_over_limit": [rec.name], "recurrent": True})
+                      "recurrent_gain": gain, "time_growth": timed[0] if timed else None,
+                      "time_steps": timed[1] if timed else None, "layers_over_limit": [rec.name], "recurrent": True})
 
 
 def _largest_relative_grad(f: Finding, m: Measure) -> dict[str, Any]:
@@ -290,7 +304,8 @@ def _largest_relative_grad(f: Finding, m: Measure) -> dict[str, Any]:
 
 @rule(code="ND302", name="exploding-gradients", needs={Need.GRADIENTS, Need.WEIGHTS}, severity=Severity.ERROR,
       options={"max_relative": 10.0, "warn_relative": 3.0, "max_relative_head": 100.0, "max_growth": 100.0,
-               "batch_reference": 32, "max_relative_recurrent": 0.05, "max_recurrent_gain": 2.0},
+               "batch_reference": 32, "max_relative_recurrent": 0.05, "max_recurrent_gain": 2.0,
+               "max_time_growth": 10.0},
       fix=_fix_exploding, metric=_largest_relative_grad, chart={"exploding_ratio": "max_relative", "exploding_warn": "warn_relative"})
 def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """Gradient norms that are huge relative to the weights, or grow toward the input.
@@ -359,6 +374,13 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
       its recurrent kernel's gain, the RMS singular value per gate block, exceeds 2 (Keras'
       orthogonal init 0.5, torch's uniform default 0.58); an LSTM whose recurrent kernel is
       scaled x5 measures 0.09 (torch, 50 steps) to 0.44 (Keras) at gain 2.5-2.9.
+    - ``max_time_growth`` (default 10.0): the adapter replays each unidirectional recurrent layer
+      one step at a time on its probe input and sends a unit gradient into the last hidden state;
+      flagged when the gradient reaching the first step's state is more than this many times as
+      large. Healthy initializations shrink it (torch's default LSTM/GRU ~1e-11 over 50 steps,
+      a 2-layer LSTM language model 1e-7 over 35); a tanh RNN with its recurrent kernel x3 grows
+      it ~200x, an LSTM x5 ~4x (its saturated gates cap the growth; the per-kernel test above
+      catches it). The growth is reported in every recurrent ND302 finding.
     - ``batch_reference`` (default 32): probe batches smaller than this widen the limits by
       ``sqrt(batch_reference / batch)`` (2x at 8 samples); a typical training mini-batch, so the
       widening removes only the noise training itself would not see.
@@ -456,6 +478,10 @@ def _nonfinite_origin(snap: ModelSnapshot) -> tuple[str | None, str]:
                               f"({pct(out.frac_nonfinite)} of entries; its input is finite)")
     out = snap.output
     if out is not None and out.stats.frac_nonfinite == 0:
+        if snap.loss is not None and snap.loss.unit_range:
+            return None, (f"the model output is finite but spans [{out.stats.min:.3g}, {out.stats.max:.3g}], and the "
+                          "loss is finite once the output is clamped into (0, 1): a probability loss (log-loss) on an "
+                          "unbounded output makes the NaN (see ND503)")
         if snap.loss is not None and math.isnan(snap.loss.value) and out.stats.min < 0:
             return None, (f"the model output is finite but reaches {out.stats.min:.3g}, so the loss itself makes the "
                           "NaN: the log of a negative output (a probability loss fed with logits?)")
@@ -517,7 +543,8 @@ def nonfinite_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     bad = [(rec, p) for rec, p in snap.iter_params() if p.grad is not None and p.grad.frac_nonfinite > 0]
     loss = snap.loss
     # the adapters compute the loss in the same pass as the gradients, so a NaN value is measured, not unknown
-    loss_bad = loss is not None and not math.isfinite(loss.value)
+    # a loss that raised on the output is not a NaN: ND503 reports the failure (LossInfo.error)
+    loss_bad = loss is not None and not math.isfinite(loss.value) and loss.error is None
     if not bad and not loss_bad:
         return
     layers = list(dict.fromkeys(rec.name for rec, _ in bad))

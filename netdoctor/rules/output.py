@@ -431,17 +431,27 @@ def cannot_fit_probe_batch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Fi
 
 
 @rule(code="ND510", name="summed-loss", needs={Need.LOSS, Need.GRADIENTS}, severity=Severity.WARNING,
-      options={"band": 2.0, "min_rows": 16}, fix="the reduction is in the user's loss: use the mean")
+      options={"band": 2.0, "min_rows": 16, "sum_tolerance": 0.05},
+      fix="the reduction is in the user's loss: use the mean")
 def summed_loss(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """The loss is summed over the batch instead of averaged.
 
     ## What it does
-    For class targets, reads the gradient the loss sends into the logits relative to mean
-    cross-entropy's (the loss probe's ``grad_vs_ce``, see ND505). A summed loss sends ``N`` times
-    the mean's gradient for a batch of ``N``: flagged when the ratio lies within ``band`` of the
-    number of rows (and there are at least ``min_rows``), whatever the loss is written as, and
-    every sample gets some gradient (a clamped hand-written loss can also send large gradients,
-    but leaves samples without any; that is ND505).
+    Two measurements, whatever the loss is written as:
+
+    - For any loss the user passed with a tensor output and tensor targets (torch) or compiled
+      (Keras), the loss is evaluated again on the two halves of the probe batch's output rows (no
+      extra forward pass) and ``(L(half 1) + L(half 2)) / L(both)`` is read: 2 for a mean over the
+      batch, exactly 1 for a sum. Flagged within ``sum_tolerance`` of 1 (at least ``min_rows``
+      rows). A loss summed over the output units and averaged over the batch (``((y - t)**2)
+      .sum(1).mean()``) gives 2 and is not flagged; a loss that mixes samples (contrastive, batch
+      statistics) gives neither.
+    - For class targets, the gradient the loss sends into the logits relative to mean
+      cross-entropy's (the loss probe's ``grad_vs_ce``, see ND505). A summed loss sends ``N``
+      times the mean's gradient for a batch of ``N``: flagged when the ratio lies within ``band``
+      of the number of rows (and there are at least ``min_rows``), and every sample gets some
+      gradient (a clamped hand-written loss can also send large gradients, but leaves samples
+      without any; that is ND505).
 
     ## Why is this bad?
     With ``reduction="sum"`` the gradient, and so the effective learning rate of SGD, grows with
@@ -451,35 +461,48 @@ def summed_loss(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
 
     ## Example
     ```python
-    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    loss_fn = nn.MSELoss(reduction="sum")  # or nn.CrossEntropyLoss(reduction="sum")
     ```
 
     ## Use instead
     ```python
-    loss_fn = nn.CrossEntropyLoss()  # reduction="mean"
+    loss_fn = nn.MSELoss()  # reduction="mean"
     ```
 
     ## Options
-    - ``band`` (default 2.0): factor around the batch size counted as "summed".
+    - ``band`` (default 2.0): factor around the batch size counted as "summed" (gradient test).
     - ``min_rows`` (default 16): smallest batch on which sum and mean are told apart.
+    - ``sum_tolerance`` (default 0.05): largest distance of the half-batch ratio from 1 (a sum).
 
     ## References
     - PyTorch docs of ``reduction``; Goyal et al., "Accurate, Large Minibatch SGD" (2017), the
       linear scaling rule that assumes a mean.
     """
     lp, loss = snap.loss_probe, snap.loss
-    if lp is None or loss is None or loss.source != "user" or lp.grad_vs_ce is None or lp.rows < ctx.opt("min_rows"):
+    if lp is None or loss is None or loss.source != "user" or lp.rows < ctx.opt("min_rows"):
         return
-    band = ctx.opt("band")
-    if not lp.rows / band <= lp.grad_vs_ce <= lp.rows * band or (lp.zero_grad_rows or 0.0) > 0.0:
-        return  # a summed loss still sends every sample a gradient; a clamp (ND505) does not
     final = (snap.output.final_layer if snap.output else None) or "the output"
+    band = ctx.opt("band")
+    summed_grad = lp.grad_vs_ce is not None and lp.rows / band <= lp.grad_vs_ce <= lp.rows * band \
+        and not (lp.zero_grad_rows or 0.0) > 0.0  # a summed loss still sends every sample a gradient; a clamp does not
+    summed_split = lp.sum_ratio is not None and abs(lp.sum_ratio - 1.0) <= ctx.opt("sum_tolerance")
+    if not (summed_grad or summed_split):
+        return
+    parts = []
+    if summed_split:
+        parts.append(f"{loss.name} on the two halves of the probe batch adds up to its value on the whole batch "
+                     f"((L1 + L2) / L = {fmt(lp.sum_ratio)}; a mean gives 2)")
+    if summed_grad:
+        parts.append(f"{loss.name} sends {fmt(lp.grad_vs_ce)}x the gradient of mean cross-entropy into the logits "
+                     f"of `{final}`, about the {lp.rows} rows of the batch (band {fmt(band)}x)")
+    classes = lp.target_classes is not None
     yield ctx.finding(
-        f"{loss.name} sends {fmt(lp.grad_vs_ce)}x the gradient of mean cross-entropy into the logits of `{final}`, "
-        f"about the {lp.rows} rows of the batch (band {fmt(band)}x): the loss is summed over the batch, so the "
-        "step size grows with the batch size",
+        "; ".join(parts) + ": the loss is summed over the batch, so the step size grows with the batch size",
         layer=base_name(final),
-        recommendation="Average the loss over the batch (reduction='mean').",
-        snippet=ctx.snippet(torch='loss_fn = nn.CrossEntropyLoss()  # reduction="mean", not "sum"',
-                            keras='loss=keras.losses.SparseCategoricalCrossentropy(reduction="sum_over_batch_size")'),
-        evidence={"grad_vs_ce": lp.grad_vs_ce, "rows": lp.rows, "loss": loss.name})
+        recommendation="Average the loss over the batch (reduction='mean'; a hand-written loss: .mean() over samples).",
+        snippet=ctx.snippet(
+            torch=('loss_fn = nn.CrossEntropyLoss()  # reduction="mean", not "sum"' if classes else
+                   'loss_fn = nn.MSELoss()  # reduction="mean", not "sum"; by hand: ((y - t) ** 2).mean()'),
+            keras=('loss=keras.losses.SparseCategoricalCrossentropy(reduction="sum_over_batch_size")' if classes else
+                   'loss=keras.losses.MeanSquaredError(reduction="sum_over_batch_size")')),
+        evidence={"grad_vs_ce": lp.grad_vs_ce, "sum_ratio": lp.sum_ratio, "rows": lp.rows, "loss": loss.name})

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from netdoctor.analysis.graph import PASS_THROUGH_KINDS, base_name, has_dataflow, next_layers
 from netdoctor.findings import Finding, Report, Severity
-from netdoctor.rules._targets import target_mismatch
+from netdoctor.rules._targets import regression_with_cross_entropy, target_mismatch
 from netdoctor.rules.format import fmt, name_list, plural
 from netdoctor.rules.snippets import batchnorm_snippet, keras_ctor, torch_ctor, torch_ref
 from netdoctor.rules.spec import RuleContext, rule
@@ -238,6 +238,8 @@ def _output_fix(f: Finding, report: Report, snap: ModelSnapshot) -> FixPlan | st
         return "the output or the loss was not measured"
     if act == "softmax" and units == 1:
         return "a one-unit softmax needs a new head and loss (one sigmoid unit with binary cross-entropy)"
+    if ev.get("target_not_dist") is not None:
+        return "a regression trained with cross-entropy needs another loss (MSE): edit the loss by hand"
     expects = "logits" if loss.from_logits is True else ev.get("expects") or loss.expects
     if loss.from_logits is False and "crossentropy" in loss.name.lower().replace("_", ""):
         expects = "probabilities"
@@ -301,6 +303,13 @@ def output_loss_mismatch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Find
     cross-entropy, and a sigmoid/tanh/softmax output under a regression loss (MSE, MAE, Huber)
     whose targets lie further outside the activation's range than the range is wide (``y = 80x +
     10`` regressed through a sigmoid).
+    Two measured cases hold for losses written by hand: a loss that is non-finite (or raises, as
+    torch's ``BCELoss`` does) on the output as it is and finite on the same output clamped into
+    (0, 1) is a log-loss fed with an unbounded (linear) output; and a categorical cross-entropy
+    (by name, or measured: the gradient at the output is ``softmax(z) * sum(t) - t``) trained
+    against float targets that are not class distributions (a negative entry, or rows not summing
+    to 1, in at least 20% of the rows) or over a single output unit (constant loss, no gradient)
+    is a regression trained with a classification loss.
 
     ## Why is this bad?
     A double softmax squashes the logits' range so gradients become tiny and training crawls;
@@ -366,7 +375,21 @@ def output_loss_mismatch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Find
         expects = "probabilities"
     problem = fix = torch_fix = keras_fix = None
     severity = None
-    if expects == "logits" and (softmax or sigmoid) and out.carries_logits:
+    regression = regression_with_cross_entropy(snap, units, base_name(final)) if act in (None, "linear") else None
+    if regression is not None:  # before the pairing: the loss is the wrong kind, not only in the wrong form
+        problem, fix, torch_fix, keras_fix = regression.problem, regression.fix, regression.torch, regression.keras
+        ev.update(regression.evidence)
+    elif loss.unit_range and not (softmax or sigmoid):
+        what = f"raised {loss.error}" if loss.error else f"is {fmt(loss.value)}"
+        head_kind = "a linear head" if act in (None, "linear") else f"a {act} output"
+        problem = (f"{loss.name} {what} on the output as it is, which spans [{fmt(out.stats.min)}, "
+                   f"{fmt(out.stats.max)}], and is finite once the output is clamped into (0, 1) (measured): the loss "
+                   f"takes probabilities (a log-loss), but {head_kind} is unbounded")
+        fix = "End the model in a sigmoid, or give the logits to the loss's logits form (BCEWithLogitsLoss, from_logits=True)."
+        torch_fix = "loss_fn = nn.BCEWithLogitsLoss()  # takes the linear output (logits); or end the model in nn.Sigmoid()"
+        keras_fix = "loss=keras.losses.BinaryCrossentropy(from_logits=True)  # or a sigmoid output layer"
+        ev.update(output_min=out.stats.min, output_max=out.stats.max, loss_error=loss.error, unit_range=True)
+    elif expects == "logits" and (softmax or sigmoid) and out.carries_logits:
         # Keras 3 on TensorFlow: the loss reads the logits the softmax/sigmoid output carries and only warns.
         severity = Severity.WARNING
         ev["carries_logits"] = True
@@ -392,7 +415,11 @@ def output_loss_mismatch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Find
         keras_fix = f"loss={_keras_loss(loss.name, False)}  # the model already ends in sigmoid"
     elif expects == "probabilities" and (logits or act not in (None, "linear", "softmax", "sigmoid")):
         what = "raw logits" if logits else f"{act} outputs"
-        problem = f"{what} go into {loss.name}, which expects probabilities"
+        span = ""
+        if out.stats.frac_nonfinite == 0 and (out.stats.min < 0 or out.stats.max > 1):
+            span = f" (measured: the output spans [{fmt(out.stats.min)}, {fmt(out.stats.max)}], outside [0, 1])"
+            ev.update(output_min=out.stats.min, output_max=out.stats.max)
+        problem = f"{what} go into {loss.name}, which expects probabilities{span}"
         fix = "Use the logits version of the loss (or end the model in softmax/sigmoid)."
         torch_fix = "loss_fn = nn.BCEWithLogitsLoss() if binary else nn.CrossEntropyLoss()  # both take logits"
         keras_fix = (f"loss={_keras_loss(loss.name, True)}" if logits else

@@ -153,3 +153,146 @@ def test_zero_residual_scale_stays_deliberate():
     found = _nd304(model, t, t, _lm_loss)
     assert found and all(f.severity == Severity.INFO for f in found)
     assert not any(f.evidence["cause"].startswith("zero-gain") for f in found)
+
+
+def _keras_lm(zero_gains: bool, norm: str):
+    """A LLaMA-style Keras model: RMS norms before attention/MLP branches and a final RMS norm before the head."""
+    keras = pytest.importorskip("keras")
+    from keras import layers
+
+    def rms(name):
+        if norm == "RMSNormalization":
+            return layers.RMSNormalization(name=name)
+        return layers.LayerNormalization(rms_scaling=True, name=name)
+
+    keras.utils.set_random_seed(0)
+    t = keras.Input((12,), dtype="int32")
+    x = layers.Embedding(50, 32, name="emb")(t)
+    for i in range(2):
+        h = rms(f"n1_{i}")(x)
+        x = layers.Add()([x, layers.MultiHeadAttention(2, 16, name=f"attn_{i}")(h, h)])
+        h = rms(f"n2_{i}")(x)
+        up = layers.Dense(128, activation="silu", use_bias=False, name=f"up_{i}")(h)
+        x = layers.Add()([x, layers.Dense(32, use_bias=False, name=f"down_{i}")(up)])
+    out = layers.Dense(50, use_bias=False, name="lm")(rms("norm")(x))
+    model = keras.Model(t, out)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    if zero_gains:
+        for layer in model.layers:
+            if isinstance(layer, (layers.LayerNormalization, getattr(layers, "RMSNormalization", ()))):
+                for w in layer.trainable_weights:
+                    w.assign(w.numpy() * 0)
+    return model
+
+
+@pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`")
+@pytest.mark.parametrize("norm", ["LayerNormalization-rms_scaling", "RMSNormalization"])
+def test_keras_zero_rms_gain_on_the_main_path_is_a_fault(norm):
+    import numpy as np
+
+    import netdoctor
+
+    t = np.random.default_rng(0).integers(0, 50, (8, 12)).astype("int32")
+    found = [f for f in netdoctor.check(_keras_lm(True, norm), t, t).findings if f.code == "ND304"]
+    main = [f for f in found if f.evidence["cause"] == "zero-gain:norm"]
+    assert main and main[0].severity == Severity.WARNING, found
+    assert "emb" in main[0].evidence["layers"] and "lm" in main[0].evidence["layers"]
+    assert not [f for f in found if f.evidence["cause"] == "zero-scale"]
+    assert "ND304" not in netdoctor.check(_keras_lm(False, norm), t, t).codes()
+
+
+def _keras_moe_model(skipping: bool = False):
+    """A functional Keras model around a custom top-1 mixture-of-experts layer: each expert (a small
+    Sequential, Keras-named ``expert_k`` with auto-named Dense layers inside) runs on the tokens routed to
+    it; with ``skipping`` the layer instead loops over the first three of four Dense layers."""
+    keras = pytest.importorskip("keras")
+    import numpy as np
+    import tensorflow as tf
+    from keras import layers, ops
+
+    class MoE(layers.Layer):
+        def __init__(self, d=16, n=8, **kw):
+            super().__init__(**kw)
+            self.router = layers.Dense(n, name="router")
+            self.experts = [keras.Sequential([layers.Dense(32, activation="relu"), layers.Dense(d)], name=f"expert_{k}")
+                            for k in range(n)]
+
+        def build(self, shape):
+            self.router.build(shape)
+            for e in self.experts:
+                e.build(shape)
+            # a skewed router: two experts take most tokens, as after a little training
+            self.router.bias.assign(np.array([3.0, 3.0, 0, 0, 0, 0, -5.0, -5.0], "float32"))
+
+        def compute_output_shape(self, shape):
+            return shape
+
+        def call(self, x):
+            logits = self.router(x)
+            idx, gate = ops.argmax(logits, -1), ops.softmax(logits, -1)
+            out = ops.zeros_like(x)
+            for k, expert in enumerate(self.experts):
+                rows = tf.where(ops.equal(idx, k))[:, 0]
+                if int(tf.size(rows)) == 0:
+                    continue
+                y = expert(tf.gather(x, rows)) * tf.gather(gate[:, k:k + 1], rows)
+                out = tf.tensor_scatter_nd_add(out, rows[:, None], y)
+            return x + out
+
+    class Skipping(layers.Layer):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.stack = [layers.Dense(16, activation="relu") for _ in range(4)]
+
+        def build(self, shape):
+            for d in self.stack:
+                d.build(shape)
+
+        def compute_output_shape(self, shape):
+            return shape
+
+        def call(self, x):
+            for d in self.stack[:3]:  # the fourth is never called
+                x = d(x)
+            return x
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((10,))
+    h = layers.Dense(16, activation="relu")(inp)
+    h = (Skipping(name="block") if skipping else MoE(name="moe"))(h)
+    model = keras.Model(inp, layers.Dense(3)(h))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def _keras_nd304(model):
+    import numpy as np
+
+    import netdoctor
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 10)).astype("float32"), rng.integers(0, 3, 32)
+    return [f for f in netdoctor.check(model, x, y).findings if f.code == "ND304"]
+
+
+def test_keras_moe_idle_experts_are_not_routed_not_unused():
+    import numpy as np
+
+    model = _keras_moe_model()
+    before = [v.numpy().copy() for v in model.weights]
+    found = _keras_nd304(model)
+    assert found, "idle experts must still be reported"
+    for f in found:
+        assert f.severity == Severity.INFO
+        assert f.evidence["cause"].startswith("not-routed:")
+        assert "never ran" not in f.message
+        assert f.evidence["ran"] == 2 and f.evidence["idle"] == [f"expert_{k}" for k in range(2, 8)]
+    # observing the inner calls leaves the layers as they were: no instance attribute, same weights
+    assert not any("call" in vars(layer) for layer in model._flatten_layers())
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.weights))
+
+
+def test_keras_really_unused_inner_layer_stays_never_ran():
+    (f,) = _keras_nd304(_keras_moe_model(skipping=True))
+    assert f.severity == Severity.WARNING
+    assert f.evidence["cause"] == "unused" and "never ran" in f.message
