@@ -50,6 +50,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 import numpy as np
@@ -69,6 +70,9 @@ from netdoctor.snapshot import KIND_OTHER, WEIGHT_KINDS
 _SUB_MIN = 32768
 #: ...of at least this many entries.
 _SUB_KEEP = 8192
+#: The host half of sampled steps (transfer, per-layer sums, history, rules) runs once per this
+#: many steps at small ``every`` (once per sampled step from ``every`` = 16 up).
+_FLUSH_STEPS = 16
 #: Weights (norm and update ratio, once per sample) are subsampled above this many entries...
 _WSUB_MIN = 131072
 #: ...keeping this many.
@@ -142,7 +146,10 @@ class TorchMonitor:
         self._step_grad = step_grad_norm
         self._warned_no_grad = False
         self._pending_start = 0
-        self._prev: list[torch.Tensor] | None = None
+        self._prev: list[torch.Tensor] | None = None  # the weights before the next sampled step
+        self._prev_buf: list[torch.Tensor] | None = None  # reused storage of that copy
+        self._queue: list[_Measured] = []  # sampled steps whose host half is pending
+        self._flush_every = max(1, _FLUSH_STEPS // max(1, int(every)))
         self._hooks: list[Any] = []
         self._act_calls: list[tuple[int, Any, int]] = []  # (activation index, bad units, units) per call
         self._closed = False
@@ -244,14 +251,17 @@ class TorchMonitor:
 
     def report(self) -> Report:
         """The findings of the run so far as a :class:`~netdoctor.findings.Report`."""
+        self._flush()
         return self.core.report()
 
     def history(self) -> History:
         """The recorded :class:`~netdoctor.history.History`."""
+        self._flush()
         return self.core.history()
 
     def plot(self, path: str | os.PathLike, **kwargs: Any) -> str:
         """Write the loss curve PNG with the steps where findings fired (needs matplotlib)."""
+        self._flush()
         return self.core.plot(path, **kwargs)
 
     def close(self) -> None:
@@ -260,7 +270,8 @@ class TorchMonitor:
             return
         self._closed = True
         self._disarm(remove=True)
-        self._prev = None
+        self._prev = self._prev_buf = None
+        self._flush()
         pend, pend_g = self._pending, self._pending_g
         self._pending, self._pending_g = [], []
         tail_g = None
@@ -274,7 +285,7 @@ class TorchMonitor:
             host = vec.cpu().numpy().astype(np.float64)
             tail = host[:len(pend)]
             if self._step_grad:
-                tail_g = self._host_grads(host[len(pend):], segs, len(pend))
+                tail_g = self._host_grads(host[len(pend):], segs, len(pend), self._grad_scale)
         else:
             tail = np.zeros(0)
         self.core.close(self._pending_start, tail, tail_g)
@@ -309,7 +320,12 @@ class TorchMonitor:
             self._grad_scale = float(self._scaler.get_scale())  # the scale of the next backward pass
         if self._update_ratio and self._weights:
             with torch.no_grad():
-                self._prev = [v.clone() if i is None else v for v, i in zip(self._weight_sample(), self._wpicks)]
+                views = self._weight_sample()
+                if self._prev_buf is None:
+                    self._prev_buf = [v.clone() if i is None else v for v, i in zip(views, self._wpicks)]
+                else:  # one foreach copy into the same storage (the last sample's norms are taken)
+                    torch._foreach_copy_(self._prev_buf, views)
+                self._prev = self._prev_buf
         self._act_calls = []
         self._armed = True
         if not self._hooks:
@@ -358,7 +374,8 @@ class TorchMonitor:
             return None, segs
         return _stack_norms(norms, self._device).square(), segs
 
-    def _host_grads(self, sq: np.ndarray, segs: list[tuple[int, Any, bool]], steps: int) -> np.ndarray:
+    def _host_grads(self, sq: np.ndarray, segs: list[tuple[int, Any, bool]], steps: int,
+                    grad_scale: float) -> np.ndarray:
         """Total gradient norm per pending step (NaN where the step had no gradient).
 
         Between sampled steps, tensors above ``_SUB_MIN`` entries were measured on a fixed
@@ -375,13 +392,13 @@ class TorchMonitor:
             exact = np.fromiter((e for _, _, e in segs), dtype=bool, count=len(segs))
             scale = self._grad_scale_of(key0) if self._any_stride else np.ones(n0)
             tot = np.where(exact, sq2.sum(1), sq2 @ scale)
-            return np.sqrt(tot) / self._grad_scale
+            return np.sqrt(tot) / grad_scale
         pos = 0
         for j, (n, key, exact) in enumerate(segs):
             if n:
                 v = sq[pos:pos + n]
                 tot = float(v.sum()) if exact or not self._any_stride else float(v @ self._grad_scale_of(key))
-                out[j] = np.sqrt(tot) / self._grad_scale
+                out[j] = np.sqrt(tot) / grad_scale
                 pos += n
         return out
 
@@ -394,6 +411,8 @@ class TorchMonitor:
         return scale
 
     def _sample(self, t: int) -> None:
+        """The device half of a sampled step: every reduction is queued as device tensors; the
+        host half (:meth:`_flush`) runs for ``_flush_every`` samples at once."""
         t0 = time.perf_counter()
         self._disarm()
         pend_g, self._pending_g = self._pending_g, []
@@ -401,8 +420,7 @@ class TorchMonitor:
         start, self._pending_start = self._pending_start, t + 1
         calls, self._act_calls = self._act_calls, []
         prev, self._prev = self._prev, None
-        dev, L, A, k = self._device, len(self._layers), len(self._acts), len(pend)
-        cur = pend_g[-1]  # this step's exact gradient norms
+        dev = self._device
         with torch.no_grad():
             views = self._weight_sample() if self._weights else []
             tensors = list(views)
@@ -416,55 +434,85 @@ class TorchMonitor:
                 parts.append(_stack_norms(_norms(tensors), dev).square())
             if calls:
                 parts.append(torch.stack([c[1] for c in calls]).to(dev).float())
-            vec = torch.cat(parts) if len(parts) > 1 else parts[0]
+        cur = pend_g[-1]
+        if cur is None:  # no gradient at all (zero_grad(set_to_none=True) ran before step()): say so now
+            self._warn_no_grad(4)
+        self._queue.append(_Measured(
+            t=t, start=start, k=len(pend), segs=segs, n_cur=len(cur[1]) if cur is not None else 0,
+            cur_key=cur[0] if cur is not None else None, n_w=len(views) * (3 if prev is not None else 1),
+            calls=[(c[0], c[2]) for c in calls], lr=self._lr(), grad_scale=self._grad_scale, parts=parts))
+        self.core.overhead_s += time.perf_counter() - t0
+        if len(self._queue) >= self._flush_every:
+            self._flush()
+
+    def _flush(self) -> None:
+        """The host half of the queued samples: one transfer (one ``all_reduce`` under
+        ``torch.distributed``), then the per-layer sums and the history records."""
+        queue, self._queue = self._queue, []
+        if not queue:
+            return
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            vec = torch.cat([p for m in queue for p in m.parts])
             if self._world > 1:
                 torch.distributed.all_reduce(vec)
                 vec /= self._world
             host = vec.cpu().numpy().astype(np.float64)
-        n_g = sum(n for n, _, _ in segs)
+        items = []
+        pos = 0
+        for m in queue:
+            n = m.k + sum(n for n, _, _ in m.segs) + m.n_w + len(m.calls)
+            items.append(self._host_sample(m, host[pos:pos + n]))
+            pos += n
+        self.core.overhead_s += time.perf_counter() - t0
+        self.core.record_many(items)
+
+    def _warn_no_grad(self, stacklevel: int) -> None:
+        if self._params and not self._warned_no_grad and self.core.is_main:
+            self._warned_no_grad = True
+            warnings.warn(NO_GRAD_WARNING, stacklevel=stacklevel)
+
+    def _host_sample(self, m: _Measured, host: np.ndarray) -> tuple[int, np.ndarray, Sample, np.ndarray | None]:
+        L, A, k = len(self._layers), len(self._acts), m.k
+        n_g = sum(n for n, _, _ in m.segs)
         losses, sq_g = host[:k], host[k:k + n_g]
         rest = host[k + n_g:]
-        W = len(views)
-        ws = self._wscale
-        per_layer = self._wlayers  # (W, L): weight tensor -> its layer
-        nw = 3 if prev is not None else 1
-        sums = (rest[:nw * W].reshape(nw, W) * ws) @ per_layer if W else np.zeros((nw, L))
-        lw = sums[0]
+        W = len(self._weights)
+        nw = m.n_w // W if W else 0
+        sums = (rest[:nw * W].reshape(nw, W) * self._wscale) @ self._wlayers if W else np.zeros((1, L))
         update = None
-        if prev is not None:
+        if nw == 3:
             with np.errstate(invalid="ignore", divide="ignore"):
                 update = np.sqrt(sums[1]) / np.sqrt(sums[2])
-        bad = rest[3 * W if prev is not None else W:]
-        scale2 = self._grad_scale ** 2  # squared gradient norms of a scaled loss
+        bad = rest[nw * W:]
+        scale2 = m.grad_scale ** 2  # squared gradient norms of a scaled loss
         total_sq, lg = 0.0, np.zeros(L)
-        if cur is not None:
-            cur_sq = sq_g[n_g - len(cur[1]):]
+        if m.n_cur:
+            cur_sq = sq_g[n_g - m.n_cur:]
             total_sq = float(cur_sq.sum()) / scale2
-            lg = cur_sq @ self._layers_of_key(cur[0]) / scale2
+            lg = cur_sq @ self._layers_of_key(m.cur_key) / scale2
         frac = np.full(A, np.nan)
-        if calls:
-            idx = [c[0] for c in calls]
+        if m.calls:
+            idx = [c[0] for c in m.calls]
             n_bad = np.bincount(idx, weights=bad, minlength=A)
-            n_units = np.bincount(idx, weights=[c[2] for c in calls], minlength=A)
+            n_units = np.bincount(idx, weights=[c[1] for c in m.calls], minlength=A)
             with np.errstate(invalid="ignore", divide="ignore"):
                 frac = np.where(n_units > 0, n_bad / n_units, np.nan)
         have_grad = total_sq != 0  # all-zero gradients: zero_grad() ran before step()
-        if not have_grad and self._params and not self._warned_no_grad and self.core.is_main:
-            self._warned_no_grad = True
-            warnings.warn(NO_GRAD_WARNING, stacklevel=3)
+        if not have_grad:
+            self._warn_no_grad(6)
         step_g = None
         if self._step_grad:
-            step_g = self._host_grads(sq_g, segs, k)
+            step_g = self._host_grads(sq_g, m.segs, k, m.grad_scale)
             step_g[step_g == 0] = np.nan
         dying = self._dying
         sample = Sample(
-            step=t, grad_norm=float(np.sqrt(total_sq)) if have_grad else None,
-            layer_grad=np.sqrt(lg) if have_grad else None, layer_weight=np.sqrt(lw), layer_update=update,
+            step=m.t, grad_norm=float(np.sqrt(total_sq)) if have_grad else None,
+            layer_grad=np.sqrt(lg) if have_grad else None, layer_weight=np.sqrt(sums[0]), layer_update=update,
             act_dead=np.where(dying, frac, np.nan) if A else None,
-            act_saturated=np.where(~dying, frac, np.nan) if A else None, lr=self._lr(),
+            act_saturated=np.where(~dying, frac, np.nan) if A else None, lr=m.lr,
         )
-        self.core.overhead_s += time.perf_counter() - t0
-        self.core.record(start, losses, sample, step_g)
+        return m.start, losses, sample, step_g
 
     def _layers_of_key(self, key: tuple[int, ...]) -> np.ndarray:
         """(parameters of ``key``, L) matrix: 1 where the parameter is a weight of that layer; a
@@ -484,6 +532,24 @@ class TorchMonitor:
             return None
         lrs = [float(g["lr"]) for g in self.optimizer.param_groups if g.get("lr") is not None]
         return max(lrs) if lrs else None
+
+
+@dataclass(slots=True)
+class _Measured:
+    """A sampled step whose device half ran: its reductions (``parts``, device tensors) and
+    what the host half needs to read them."""
+
+    t: int
+    start: int  # first step of its pending losses
+    k: int  # pending losses
+    segs: list[tuple[int, Any, bool]]  # per pending step: (norms, key, exact)
+    n_cur: int  # gradient norms of the sampled step itself (the last segment)
+    cur_key: tuple[int, ...] | None
+    n_w: int  # weight, update and before-update norms
+    calls: list[tuple[int, int]]  # per activation hook call: (activation index, units)
+    lr: float | None
+    grad_scale: float
+    parts: list[torch.Tensor]
 
 
 def _pick(p: torch.Tensor, above: int = _SUB_MIN, keep: int = _SUB_KEEP) -> torch.Tensor | None:

@@ -122,20 +122,29 @@ class MonitorCore:
                grads: Sequence[float] | np.ndarray | None = None) -> None:
         """Add the per-step losses (and total gradient norms, when measured) since the last call
         and, on a sampled step, the sample."""
-        losses = np.asarray(losses, dtype=np.float64).ravel()
-        self.recorder.add_losses(loss_start, losses, grads)
-        if sample is not None:
-            self.recorder.add_sample(sample)
-        if self._log is not None:
-            self._write({"type": "sample" if sample is not None else "losses", "loss_start": int(loss_start),
-                         "losses": [json_num(v) for v in losses.tolist()],
-                         **({"grad_norms": [json_num(v) for v in np.asarray(grads, dtype=np.float64).tolist()]}
-                            if grads is not None else {}),
-                         "sample": sample.to_json() if sample is not None else None})
-        if self._dash is not None:
-            self._dash.record(loss_start, losses, None if grads is None else np.asarray(grads, dtype=np.float64), sample)
+        self.record_many([(loss_start, losses, sample, grads)])
+
+    def record_many(self, items: Sequence[tuple[int, Any, Sample | None, Any]]) -> None:
+        """:meth:`record` for several ``(loss_start, losses, sample, grads)`` in step order, with
+        one live update and at most one rule check."""
+        if not items:
+            return
+        for loss_start, losses, sample, grads in items:
+            losses = np.asarray(losses, dtype=np.float64).ravel()
+            self.recorder.add_losses(loss_start, losses, grads)
+            if sample is not None:
+                self.recorder.add_sample(sample)
+            if self._log is not None:
+                self._write({"type": "sample" if sample is not None else "losses", "loss_start": int(loss_start),
+                             "losses": [json_num(v) for v in losses.tolist()],
+                             **({"grad_norms": [json_num(v) for v in np.asarray(grads, dtype=np.float64).tolist()]}
+                                if grads is not None else {}),
+                             "sample": sample.to_json() if sample is not None else None})
+            if self._dash is not None:
+                self._dash.record(loss_start, losses, None if grads is None else np.asarray(grads, dtype=np.float64),
+                                  sample)
         if self._live is not None and losses.size:
-            self._live.update(status_line(self.recorder.last_step, losses, sample, self.fired.values()))
+            self._live.update(status_line(self.recorder.last_step, losses, items[-1][2], self.fired.values()))
         nonfinite = self.recorder.first_nonfinite_step is not None and not self._seen_nonfinite
         if nonfinite or time.perf_counter() >= self._next_eval:
             self._seen_nonfinite = self._seen_nonfinite or nonfinite
