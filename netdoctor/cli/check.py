@@ -15,6 +15,7 @@ from typing import Any, Iterator, Sequence
 from netdoctor.cli._output import UsageFailure, error_line, is_tty, note_line, wants_color, write_stdout
 
 STDOUT = "-"
+TERMINAL_FORMATS = ("text", "concise")  # the formats that may go to stdout without an --output
 
 
 @dataclass
@@ -42,6 +43,7 @@ class CheckArgs:
     debug: bool = False
     verify: bool = False
     fit_probe: bool = False
+    show_layers: bool = False
 
 
 def run_check(args: CheckArgs) -> int:
@@ -143,11 +145,11 @@ def _run(args: CheckArgs) -> int:
     checked_any = bool(report.targets)
     for fmt, dest in destinations:
         if dest == STDOUT:
-            if fmt == "text" and not checked_any:
+            if fmt in TERMINAL_FORMATS and not checked_any:
                 continue  # the error lines on stderr say it all
-            write_stdout(render_report(fmt, report, sys.stdout, fail_on))
+            write_stdout(render_report(fmt, report, sys.stdout, fail_on, show_layers=args.show_layers))
         else:
-            _write_file(dest, render_report(fmt, report, None, fail_on))
+            _write_file(dest, render_report(fmt, report, None, fail_on, show_layers=args.show_layers))
     if interrupted is not None:
         error_line(f"interrupted by {signal.Signals(interrupted.signum).name}: {len(results)} of {len(specs)} "
                    "file(s) checked; the reports above are theirs, the other files were not checked")
@@ -182,7 +184,7 @@ def plan_outputs(formats: Sequence[str], outputs: Sequence[str]) -> list[tuple[s
     """Pair each format with a destination (a path, or ``"-"`` for stdout).
 
     One ``--output`` per format pairs them in order. With one output fewer than formats
-    and a ``text`` format among them, text goes to stdout and the others take the
+    and a ``text`` (or ``concise``) format among them, that one goes to stdout and the others take the
     outputs in order. A single format without ``--output`` goes to stdout.
 
     Raises:
@@ -200,9 +202,9 @@ def plan_outputs(formats: Sequence[str], outputs: Sequence[str]) -> list[tuple[s
     outs = list(outputs)
     if len(outs) == len(fmts):
         pairs = list(zip(fmts, outs))
-    elif len(outs) == len(fmts) - 1 and "text" in fmts:
+    elif len(outs) == len(fmts) - 1 and any(f in TERMINAL_FORMATS for f in fmts):
         it = iter(outs)
-        pairs = [(f, STDOUT if f == "text" else next(it)) for f in fmts]
+        pairs = [(f, STDOUT if f in TERMINAL_FORMATS else next(it)) for f in fmts]
     elif not outs and len(fmts) == 1:
         pairs = [(fmts[0], STDOUT)]
     else:
@@ -256,19 +258,22 @@ def _error_text(file: str, message: str) -> str:
 
 
 # -- rendering --------------------------------------------------------------------------
-def render_report(fmt: str, report: Any, stream: Any, fail_on: str) -> str:
-    """Render ``report`` in ``fmt``; text gets colour and width from ``stream`` (``None``: a file)."""
+def render_report(fmt: str, report: Any, stream: Any, fail_on: str, show_layers: bool = False) -> str:
+    """Render ``report`` in ``fmt``; text gets colour and width from ``stream`` (``None``: a file).
+
+    The width is the terminal's, or ``COLUMNS`` when set (also when piped); a file gets 100.
+    """
     from netdoctor.reporters import render
 
     opts: dict[str, Any] = {"fail_on": fail_on}
-    if fmt == "text":
-        color = stream is not None and wants_color(stream)
-        width = None
-        if stream is not None and is_tty(stream):
-            import shutil
+    if fmt in TERMINAL_FORMATS:
+        import shutil
 
-            width = shutil.get_terminal_size((100, 24)).columns
+        color = stream is not None and wants_color(stream)
+        width = shutil.get_terminal_size((100, 24)).columns if stream is not None else None
         opts.update(color=color, width=width)
+        if fmt == "text":
+            opts.update(show_layers=True if show_layers else None)
     return render(fmt, report, **opts)
 
 

@@ -25,8 +25,9 @@ def test_help_lists_only_installed_formats(cli, monkeypatch):
     monkeypatch.setattr(reporters, "available", lambda: ["json", "text"])
     sys.modules.pop("netdoctor.cli.app", None)
     try:
-        text = " ".join(cli("check", "--help").out.split())
-        assert "Report format: json, text;" in text
+        text = " ".join(cli("check", "--help").out.replace("│", " ").split())
+        assert "Report format: json; text (default" in text
+        assert "sarif" not in text and "concise (" not in text
     finally:
         sys.modules.pop("netdoctor.cli.app", None)
 

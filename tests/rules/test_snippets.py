@@ -1,0 +1,105 @@
+"""Fix snippets name what the model contains, in code that runs: submodules by a valid reference
+(never an assignment to a call), activations called in forward() as calls, not as nn modules."""
+
+from __future__ import annotations
+
+import ast
+
+import numpy as np
+import pytest
+
+from netdoctor.rules.snippets import keras_ref, module_path, quote, torch_assign, torch_ref
+
+
+@pytest.mark.parametrize(("name", "ref", "assign"), [
+    ("fc1", "model.fc1", "model.fc1 = X"),
+    ("net.2", "model.net[2]", "model.net[2] = X"),
+    ("relu#2", "model.relu", "model.relu = X"),  # the 2nd call of a reused module is the module
+    ("encoder.layers.0.act#3/relu", "model.encoder.layers[0].act", "model.encoder.layers[0].act = X"),
+    ("blocks.head-1", "model.blocks.get_submodule('head-1')", "setattr(model.blocks, 'head-1', X)"),
+    ("head-1", "model.get_submodule('head-1')", "setattr(model, 'head-1', X)"),
+    ("blocks.class", "model.blocks.get_submodule('class')", "setattr(model.blocks, 'class', X)"),
+])
+def test_torch_references_and_assignments_are_valid_code(name: str, ref: str, assign: str) -> None:
+    assert torch_ref(name) == ref
+    assert torch_assign(name, "X") == assign
+    ast.parse(ref)
+    ast.parse(assign)
+
+
+def test_module_path_drops_call_count_and_activation_suffix() -> None:
+    assert module_path("net.2#3/relu") == ["net", "2"]
+    assert module_path("relu") == ["relu"]
+
+
+def test_keras_names_with_quotes_stay_valid() -> None:
+    assert keras_ref("dense_1") == 'model.get_layer("dense_1")'
+    ast.parse(keras_ref('odd"name'))
+    assert quote('a"b') == repr('a"b')
+
+
+# -- on real torch models ---------------------------------------------------------------
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+
+class FunctionalSoftmax(nn.Module):
+    """A reused nn.ReLU and a torch.softmax call in forward()."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc2, self.out = nn.Linear(20, 32), nn.Linear(32, 32), nn.Linear(32, 5)
+        self.relu = nn.ReLU()
+        nn.init.constant_(self.fc2.bias, -5.0)  # the second relu call is dead
+
+    def forward(self, x):
+        return torch.softmax(self.out(self.relu(self.fc2(self.relu(self.fc1(x))))), dim=-1)
+
+
+class DictSoftmax(nn.Module):
+    """An nn.Softmax module under a ModuleDict key that is no attribute name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(20, 32), nn.ReLU())
+        self.blocks = nn.ModuleDict({"head-1": nn.Linear(32, 5), "act-out": nn.Softmax(dim=-1)})
+
+    def forward(self, x):
+        return self.blocks["act-out"](self.blocks["head-1"](self.body(x)))
+
+
+def _batch():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(128, 20, generator=g), torch.randint(0, 5, (128,), generator=g)
+
+
+def _check(model):
+    import netdoctor
+
+    torch.manual_seed(0)
+    x, y = _batch()
+    return netdoctor.check(model, x, y, loss_fn=nn.CrossEntropyLoss())
+
+
+def test_functional_softmax_gets_advice_about_the_call_in_forward() -> None:
+    torch.manual_seed(0)
+    report = _check(FunctionalSoftmax())
+    nd503 = next(f for f in report.findings if f.code == "ND503")
+    assert "nn.Softmax" not in nd503.snippet  # the model has no softmax module
+    assert "the model's forward(): delete the softmax(...) call" in nd503.snippet
+    ast.parse(nd503.snippet)
+    dead = next(f for f in report.findings if f.code == "ND401")
+    assert dead.layer == "relu#2"
+    assert "get_submodule" not in (dead.snippet or "") and "relu#2" not in (dead.snippet or "")
+    ast.parse(dead.snippet)
+
+
+def test_softmax_module_snippet_runs_on_the_model_and_leaves_logits() -> None:
+    torch.manual_seed(0)
+    model = DictSoftmax()
+    nd503 = next(f for f in _check(model).findings if f.code == "ND503")
+    assert nd503.snippet.splitlines()[0].startswith("setattr(model.blocks, 'act-out', nn.Identity())")
+    exec(nd503.snippet, {"model": model, "nn": nn})  # as pasted
+    assert isinstance(model.blocks["act-out"], nn.Identity)
+    out = model(_batch()[0]).detach().numpy()
+    assert not np.allclose(out.sum(axis=1), 1.0)  # logits now, not probabilities
