@@ -286,8 +286,8 @@ def _render_layers(console: Any, target: TargetInfo, findings: list[Finding], ma
     body = [[str(r.get("type", ""))] + [_plain_cell(r.get(key), fmt) for key, _t, fmt in columns] for r in rows]
     widths = [max([len(title)] + [len(cells[i]) for cells in body]) for i, title in
               enumerate(["type"] + [c[1] for c in columns])]
-    # 2 of indent, 2 between columns; the layer names get the rest
-    name_width = max(console.width - 2 - sum(widths) - 2 * len(widths), MIN_NAME_WIDTH)
+    # 2 of indent, 3 between columns (padding and the box's blank divider); the layer names get the rest
+    name_width = max(console.width - 2 - sum(widths) - 3 * len(widths), MIN_NAME_WIDTH)
     table.add_column("layer", no_wrap=True, overflow="ellipsis")
     table.add_column("type", no_wrap=True)
     for _key, title, _fmt in columns:

@@ -185,7 +185,7 @@ def lr_snippet(ctx: RuleContext, lr: float | None, factor: float) -> str | None:
         new = float(f"{lr * factor:.2g}")
         return ctx.snippet(
             torch=f"optimizer = torch.optim.Adam(model.parameters(), lr={new:g})  # was {lr:g}",
-            keras=f"model.compile(optimizer=keras.optimizers.Adam(learning_rate={new:g}), loss=loss)  # was {lr:g}",
+            keras=f"model.compile(optimizer=keras.optimizers.Adam(learning_rate={new:g}), loss=model.loss)  # was {lr:g}",
         )
     f = float(f"{factor:.2g}")
     return ctx.snippet(

@@ -103,3 +103,28 @@ def test_softmax_module_snippet_runs_on_the_model_and_leaves_logits() -> None:
     assert isinstance(model.blocks["act-out"], nn.Identity)
     out = model(_batch()[0]).detach().numpy()
     assert not np.allclose(out.sum(axis=1), 1.0)  # logits now, not probabilities
+
+
+# -- the learning-rate advice of the training rules -----------------------------------------
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+@pytest.mark.parametrize(("lrs", "scheduler", "optimizer"), [
+    ((1e-2,) * 6, None, "SGD"),  # constant rate
+    ((1e-3, 1e-2, 5e-3, 1e-3, 5e-4, 1e-4), "OneCycleLR", "AdamW"),  # a known schedule
+    ((1e-2, 5e-3, 2e-3, 1e-3, 5e-4, 2e-4), None, None),  # a decaying rate, schedule unknown
+    ((1e-2, 5e-3, 2e-3, 1e-3, 5e-4, 2e-4), "my schedule", "my optimizer"),  # logged names that are no code
+])
+@pytest.mark.parametrize("factor", [0.3, 3.0])
+def test_learning_rate_snippets_are_valid_python(framework, lrs, scheduler, optimizer, factor) -> None:
+    from netdoctor.findings import Severity
+    from netdoctor.history import History, Sample
+    from netdoctor.rules import registry
+    from netdoctor.rules.spec import RuleContext
+    from netdoctor.rules.training.advice import lr_advice
+
+    h = History(framework=framework, samples=tuple(Sample(step=i * 10, lr=v) for i, v in enumerate(lrs)),
+                scheduler=scheduler, optimizer=optimizer)
+    ctx = RuleContext(spec=registry()["ND602"], severity=Severity.WARNING, framework=framework)
+    advice = lr_advice(ctx, h, 30, factor)
+    if advice.snippet is not None:
+        ast.parse(advice.snippet)
+        compile(advice.snippet, "lr advice", "exec")
