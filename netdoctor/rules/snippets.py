@@ -214,7 +214,8 @@ def torch_swap_activation(rec: LayerRecord, module: str, call: str) -> str:
     a call in ``forward()``."""
     if torch_is_call(rec):
         return f"x = {call}  # in {torch_forward_owner(rec)}, in place of the {rec.type_name}(...) call"
-    return f"{torch_assign(rec.name, module)}  # was nn.{rec.type_name}"
+    shared = " (shared: every call of it changes)" if re.search(r"#\d+$", base_name(rec.name)) else ""
+    return f"{torch_assign(rec.name, module)}  # was nn.{rec.type_name}{shared}"
 
 
 def torch_drop_activation(rec: LayerRecord) -> str:

@@ -94,6 +94,32 @@ def test_functional_softmax_gets_advice_about_the_call_in_forward() -> None:
     ast.parse(dead.snippet)
 
 
+class ReusedDeadReLU(nn.Module):
+    """One nn.ReLU module called twice; its second call is dead (negative weights, zero bias)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc2, self.out = nn.Linear(20, 32), nn.Linear(32, 32), nn.Linear(32, 5)
+        self.relu = nn.ReLU()
+        with torch.no_grad():
+            self.fc2.weight.copy_(-self.fc2.weight.abs())
+            self.fc2.bias.zero_()
+
+    def forward(self, x):
+        return self.out(self.relu(self.fc2(self.relu(self.fc1(x)))))
+
+
+def test_reused_module_is_replaced_by_a_valid_assignment_that_runs() -> None:
+    torch.manual_seed(0)
+    model = ReusedDeadReLU()
+    dead = next(f for f in _check(model).findings if f.code == "ND401")
+    assert dead.layer == "relu#2"
+    assert "model.relu = nn.LeakyReLU(0.01)  # was nn.ReLU (shared" in dead.snippet  # not get_submodule('relu#2') = ...
+    exec(dead.snippet, {"model": model, "nn": nn})  # as pasted
+    assert isinstance(model.relu, nn.LeakyReLU)
+    model(_batch()[0])
+
+
 def test_softmax_module_snippet_runs_on_the_model_and_leaves_logits() -> None:
     torch.manual_seed(0)
     model = DictSoftmax()
