@@ -190,8 +190,11 @@ def check(
     """Check model files and report problems (exit 0 clean, 1 findings, 2 errors)."""
     from netdoctor.cli.check import CheckArgs, run_check
 
+    formats = list(fmt or [])
+    if concise and "concise" not in formats:
+        formats.append("concise")
     code = run_check(CheckArgs(
-        paths=list(paths or []), formats=list(fmt or []) + (["concise"] if concise else []), outputs=list(output or []), html=html,
+        paths=list(paths or []), formats=formats, outputs=list(output or []), html=html,
         fail_on=fail_on, select=select, ignore=ignore, config=config, baseline=baseline,
         write_baseline=write_baseline, data=data, input_shape=input_shape, weights=weights,
         unsafe=unsafe, max_samples=max_samples, seed=seed, timeout=timeout, no_progress=no_progress, debug=debug,

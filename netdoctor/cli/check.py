@@ -210,7 +210,7 @@ def plan_outputs(formats: Sequence[str], outputs: Sequence[str]) -> list[tuple[s
     else:
         raise UsageFailure(
             f"{len(fmts)} formats but {len(outs)} --output given; give one --output per format, "
-            "in the same order (text may go to stdout without one)"
+            "in the same order (text or concise may go to stdout without one)"
         )
     if sum(dest == STDOUT for _, dest in pairs) > 1:
         raise UsageFailure("only one format can go to stdout; give the others an --output FILE")

@@ -113,3 +113,11 @@ def test_concise_is_one_line_per_finding(tmp_path) -> None:
     # the long form of the flag does the same
     again = run_netdoctor("check", "--output-format", "concise", BAD, env={"NO_COLOR": "1"})
     assert again.out.splitlines()[:-1] == [line for line in findings if line.startswith(BAD)]
+
+
+def test_concise_flag_with_other_formats(cli, tmp_path) -> None:
+    # --concise with --format concise is one format; with text both want stdout: one clean error line
+    both = cli("check", "--concise", "--format", "text", "missing.py")
+    assert both.code == 2 and both.err.count("error:") == 1 and "--output" in both.err
+    same = cli("check", "--concise", "--format", "concise", "missing.py")
+    assert same.code == 2 and "each --format" not in same.err and "missing.py" in same.err
