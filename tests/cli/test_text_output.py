@@ -12,8 +12,6 @@ import re
 
 import pytest
 
-from conftest import run_netdoctor
-
 pytest.importorskip("torch")
 
 BAD = "examples/rules/ND401-dead-units/bad.py"  # 3 warnings
@@ -24,7 +22,7 @@ FILES = (BAD, GOOD, MLP, LONG)
 RULE = re.compile(r"^(\S.*?) ─+$")  # a file's header line
 
 
-def _run(tmp_path, columns: int, *flags: str):
+def _run(run_netdoctor, tmp_path, columns: int, *flags: str):
     out_json = tmp_path / f"report-{columns}-{len(flags)}.json"
     result = run_netdoctor("check", "--fail-on", "warning", *flags, "--format", "text", "--format", "json",
                            "--output", str(out_json), *FILES, env={"COLUMNS": str(columns), "NO_COLOR": "1"})
@@ -52,13 +50,8 @@ def _code_lines(report: dict) -> set[str]:
     return {line.strip() for f in report["findings"] for line in (f["snippet"] or "").splitlines()}
 
 
-@pytest.fixture(scope="module")
-def at_80(tmp_path_factory):
-    return _run(tmp_path_factory.mktemp("t80"), 80)
-
-
-def test_default_text_at_80_columns(at_80) -> None:
-    text, report = at_80
+def test_default_text_at_80_columns(netdoctor_subprocess, tmp_path) -> None:
+    text, report = _run(netdoctor_subprocess, tmp_path, 80)
     code = _code_lines(report)
     assert code, "the corpus should produce snippets"
     for line in text.splitlines():
@@ -83,8 +76,8 @@ def test_default_text_at_80_columns(at_80) -> None:
     assert tail[-1].startswith("1 error, 5 warnings")
 
 
-def test_default_text_at_200_columns_shows_whole_names(tmp_path) -> None:
-    text, report = _run(tmp_path, 200, "--show-layers")
+def test_default_text_at_200_columns_shows_whole_names(netdoctor_subprocess, tmp_path) -> None:
+    text, report = _run(netdoctor_subprocess, tmp_path, 200, "--show-layers")
     assert max(len(line) for line in text.splitlines()) <= 200
     sections = _sections(text)
     assert all("Layer health" in sections[f] for f in FILES)  # --show-layers: every file
@@ -97,7 +90,8 @@ def test_default_text_at_200_columns_shows_whole_names(tmp_path) -> None:
     assert "…" not in sections[LONG]
 
 
-def test_concise_is_one_line_per_finding(tmp_path) -> None:
+def test_concise_is_one_line_per_finding(netdoctor_subprocess) -> None:
+    run_netdoctor = netdoctor_subprocess
     result = run_netdoctor("check", "--concise", *FILES, env={"COLUMNS": "80", "NO_COLOR": "1"})
     assert result.code == 1, result.err
     lines = result.out.splitlines()
@@ -115,7 +109,7 @@ def test_concise_is_one_line_per_finding(tmp_path) -> None:
     assert again.out.splitlines()[:-1] == [line for line in findings if line.startswith(BAD)]
 
 
-def test_concise_flag_with_other_formats(cli, tmp_path) -> None:
+def test_concise_flag_with_other_formats(cli) -> None:
     # --concise with --format concise is one format; with text both want stdout: one clean error line
     both = cli("check", "--concise", "--format", "text", "missing.py")
     assert both.code == 2 and both.err.count("error:") == 1 and "--output" in both.err
