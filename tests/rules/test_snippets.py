@@ -154,3 +154,20 @@ def test_learning_rate_snippets_are_valid_python(framework, lrs, scheduler, opti
     if advice.snippet is not None:
         ast.parse(advice.snippet)
         compile(advice.snippet, "lr advice", "exec")
+
+
+def test_the_corpus_check_rejects_invalid_snippets() -> None:
+    from _snippet_syntax import assert_valid_snippets
+
+    from netdoctor.findings import Category, Finding, Report, Severity
+
+    def report(snippet: str) -> Report:
+        return Report(findings=(Finding("ND401", "dead-units", Severity.WARNING, Category.from_code("ND401"), "m",
+                                        snippet=snippet),))
+
+    assert_valid_snippets(report("model.relu = nn.LeakyReLU(0.01)"), "ok")
+    for bad in ("model.get_submodule('relu#2') = nn.LeakyReLU(0.01)",  # the reported snippet
+                "model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), ...)",
+                "nn.Linear(6, 64), nn.ReLU(),  # in place of `body.0` and\nits activation"):  # a wrapped comment
+        with pytest.raises(pytest.fail.Exception):
+            assert_valid_snippets(report(bad), "bad")

@@ -2,17 +2,19 @@
 
 Each example under examples/ and each bench case under bench/cases/ is checked in this process
 with the library API; every snippet of every finding must parse (``ast.parse``) and compile.
-Slow cases (real keras.applications / HF models, models trained in build_model()) carry the
-``slow`` marker.
+The rule examples (examples/rules/*/) are checked by test_examples.py, which asserts the same
+while it checks them; this module takes the other examples and the bench corpus. Slow cases
+(real keras.applications / HF models, models trained in build_model()) carry the ``slow`` marker.
 """
 
 from __future__ import annotations
 
-import ast
 import os
 from pathlib import Path
 
 import pytest
+
+from _snippet_syntax import assert_valid_snippets
 
 REPO = Path(__file__).resolve().parents[2]
 SLOW = ("_h01_resnet50", "_h02_efficientnet", "_h03_mobilenetv3", "_h04_convnext", "_h19_densenet", "_hf_",
@@ -20,7 +22,7 @@ SLOW = ("_h01_resnet50", "_h02_efficientnet", "_h03_mobilenetv3", "_h04_convnext
 
 
 def _model_files() -> list:
-    files = sorted((REPO / "examples").rglob("*.py"))
+    files = sorted(p for p in (REPO / "examples").rglob("*.py") if "rules" not in p.relative_to(REPO).parts[1:2])
     files += sorted(p for p in (REPO / "bench" / "cases").glob("*.py") if not p.name.startswith("_"))
     out = []
     for f in files:
@@ -30,14 +32,6 @@ def _model_files() -> list:
         marks = [pytest.mark.slow] if any(s in f.name for s in SLOW) else []
         out.append(pytest.param(f, id=rel, marks=marks))
     return out
-
-
-def assert_valid_python(snippet: str, where: str) -> None:
-    try:
-        ast.parse(snippet)
-        compile(snippet, where, "exec")
-    except SyntaxError as exc:
-        pytest.fail(f"{where}: the snippet is not valid Python ({exc.msg}, line {exc.lineno}):\n{snippet}")
 
 
 @pytest.mark.parametrize("path", _model_files())
@@ -60,6 +54,4 @@ def test_every_snippet_is_valid_python(path: Path) -> None:
         raise
     report = netdoctor.check(loaded.model, loaded.inputs, loaded.targets, loss_fn=loaded.loss_fn,
                              input_shape=loaded.input_shape)
-    for f in (*report.findings, *report.suppressed):
-        if f.snippet:
-            assert_valid_python(f.snippet, f"{path.name} {f.code} {f.layer}")
+    assert_valid_snippets(report, str(path.relative_to(REPO)))
