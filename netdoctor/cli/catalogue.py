@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
-import shutil
 import sys
 
-from netdoctor.cli._output import error_line, is_tty, wants_color, write_stdout
+from netdoctor.cli._output import error_line, terminal_width, wants_color, write_stdout
 
 MIN_SUMMARY_WIDTH = 40  # narrower than this, each summary goes on its own line
 
@@ -39,7 +37,7 @@ def list_rules(fmt: str = "text") -> int:
     color = wants_color(sys.stdout)
     buf = io.StringIO()
     # on a terminal (or with COLUMNS set): its width; elsewhere one rule per line (grep-friendly)
-    width = shutil.get_terminal_size((100, 24)).columns if (is_tty(sys.stdout) or os.environ.get("COLUMNS")) else 200
+    width = terminal_width(sys.stdout) or 200
     console = Console(file=buf, force_terminal=color, no_color=not color, highlight=False, width=width,
                       color_system="auto" if color else None)
     if not specs:

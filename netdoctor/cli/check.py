@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from netdoctor.cli._output import UsageFailure, error_line, is_tty, note_line, wants_color, write_stdout
+from netdoctor.cli._output import (UsageFailure, error_line, is_tty, note_line, terminal_width, wants_color,
+                                   write_stdout)
 
 STDOUT = "-"
 TERMINAL_FORMATS = ("text", "concise")  # the formats that may go to stdout without an --output
@@ -267,11 +268,8 @@ def render_report(fmt: str, report: Any, stream: Any, fail_on: str, show_layers:
 
     opts: dict[str, Any] = {"fail_on": fail_on}
     if fmt in TERMINAL_FORMATS:
-        import shutil
-
         color = stream is not None and wants_color(stream)
-        width = shutil.get_terminal_size((100, 24)).columns if stream is not None else None
-        opts.update(color=color, width=width)
+        opts.update(color=color, width=terminal_width(stream) if stream is not None else None)
         if fmt == "text":
             opts.update(show_layers=True if show_layers else None)
     return render(fmt, report, **opts)

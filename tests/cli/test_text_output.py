@@ -115,3 +115,16 @@ def test_concise_flag_with_other_formats(cli) -> None:
     assert both.code == 2 and both.err.count("error:") == 1 and "--output" in both.err
     same = cli("check", "--concise", "--format", "concise", "missing.py")
     assert same.code == 2 and "each --format" not in same.err and "missing.py" in same.err
+
+
+def test_terminal_width_is_columns_else_the_terminal_else_none(monkeypatch) -> None:
+    import io
+
+    from netdoctor.cli._output import terminal_width
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert terminal_width(io.StringIO()) is None  # piped, no COLUMNS: the reporter's default (100)
+    monkeypatch.setenv("COLUMNS", "123")
+    assert terminal_width(io.StringIO()) == 123
+    monkeypatch.setenv("COLUMNS", "wide")
+    assert terminal_width(io.StringIO()) is None
