@@ -351,7 +351,7 @@ def output_loss_mismatch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Find
             f"the output is a softmax over a single unit (`{final}`): it is 1.0 for every input, so the loss cannot "
             "depend on any weight (limit: softmax needs at least 2 units)",
             layer=base_name(final), recommendation="Use one unit with a sigmoid (binary) or one unit per class with softmax.",
-            snippet=ctx.snippet(torch="nn.Linear(hidden, 1)  # no softmax\nloss_fn = nn.BCEWithLogitsLoss()",
+            snippet=ctx.snippet(torch=f"{torch_drop_final(snap, 'softmax')}\nloss_fn = nn.BCEWithLogitsLoss()  # on the one logit",
                                 keras='layers.Dense(1, activation="sigmoid")\n# model.compile(loss="binary_crossentropy")'),
             evidence=ev)
         return

@@ -171,3 +171,16 @@ def test_the_corpus_check_rejects_invalid_snippets() -> None:
                 "nn.Linear(6, 64), nn.ReLU(),  # in place of `body.0` and\nits activation"):  # a wrapped comment
         with pytest.raises(pytest.fail.Exception):
             assert_valid_snippets(report(bad), "bad")
+
+
+def test_single_unit_softmax_snippet_removes_the_models_own_softmax() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(20, 8), nn.ReLU(), nn.Linear(8, 1), nn.Softmax(dim=1))
+    x = _batch()[0]
+    y = (x[:, :1] > 0).float()
+    import netdoctor
+
+    f = next(f for f in netdoctor.check(model, x, y, loss_fn=nn.BCELoss()).findings if f.code == "ND503")
+    assert f.snippet.splitlines()[0] == "model[3] = nn.Identity()  # was nn.Softmax"
+    exec(f.snippet, {"model": model, "nn": nn})
+    assert isinstance(model[3], nn.Identity)
