@@ -34,6 +34,19 @@ def is_tty(stream: TextIO) -> bool:
         return False
 
 
+def terminal_width(stream: TextIO) -> int | None:
+    """The width to render for: ``COLUMNS`` when set (also when piped: a pager, a CI log), else
+    the terminal's when ``stream`` is one, else ``None`` (the caller's default)."""
+    env = os.environ.get("COLUMNS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    if is_tty(stream):
+        import shutil
+
+        return shutil.get_terminal_size((100, 24)).columns
+    return None
+
+
 def error_line(message: str) -> None:
     """Write ``error: message`` (one line) to stderr."""
     text = escape_controls(" ".join(str(message).split()), one_line=True)  # one line, nothing raw

@@ -11,6 +11,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from netdoctor._version import __version__
+from netdoctor.cli._help import Command, Group
 
 app = typer.Typer(
     name="netdoctor",
@@ -20,6 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Group,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -46,13 +48,21 @@ def _root(
     """A pytest-style diagnostic linter for neural networks (PyTorch and Keras 3)."""
 
 
-_FORMATS = ", ".join(_available_formats())
+# what each format is, for --help (a reporter module without an entry is listed by name)
+_FORMAT_HELP = {
+    "text": "text (default: findings, layer table of files with findings, failed files)",
+    "concise": "concise (one line per finding: path:line: CODE name \\[severity] layer: message)",
+    "json": "json", "sarif": "sarif (code scanning)", "junit": "junit (XML)", "github": "github (workflow annotations)",
+    "html": "html (self-contained, charts)",
+    "gradient_bars": "gradient_bars (plain-text bar chart of each layer's gradient norm, log scale)",
+}
+_FORMATS = "; ".join(_FORMAT_HELP.get(f, f) for f in _available_formats())
 _DATA = "Data and model"
 _RULES = "Rules"
 _OUTPUT = "Output"
 
 
-@app.command(no_args_is_help=False)
+@app.command(cls=Command, no_args_is_help=False)
 def check(
     paths: Annotated[
         Optional[List[str]],
@@ -65,9 +75,18 @@ def check(
     ] = None,
     fmt: Annotated[
         Optional[List[str]],
-        typer.Option("--format", "-f", metavar="FORMAT", help=f"Report format: {_FORMATS}; repeat for several. Default: text.",
+        typer.Option("--format", "--output-format", "-f", metavar="FORMAT",
+                     help=f"Report format: {_FORMATS}. Repeat for several.",
                      rich_help_panel=_OUTPUT, show_default=False),
     ] = None,
+    concise: Annotated[
+        bool, typer.Option("--concise", help="Shorthand for --format concise: one line per finding and a summary.",
+                           rich_help_panel=_OUTPUT),
+    ] = False,
+    show_layers: Annotated[
+        bool, typer.Option("--show-layers", help="Show the layer-health table of every file in the text report "
+                           "(default: only of files with findings).", rich_help_panel=_OUTPUT),
+    ] = False,
     output: Annotated[
         Optional[List[str]],
         typer.Option("--output", "-o", metavar="FILE", help="Write a report to FILE; repeat in the order of --format "
@@ -171,20 +190,23 @@ def check(
     """Check model files and report problems (exit 0 clean, 1 findings, 2 errors)."""
     from netdoctor.cli.check import CheckArgs, run_check
 
+    formats = list(fmt or [])
+    if concise and "concise" not in formats:
+        formats.append("concise")
     code = run_check(CheckArgs(
-        paths=list(paths or []), formats=list(fmt or []), outputs=list(output or []), html=html,
+        paths=list(paths or []), formats=formats, outputs=list(output or []), html=html,
         fail_on=fail_on, select=select, ignore=ignore, config=config, baseline=baseline,
         write_baseline=write_baseline, data=data, input_shape=input_shape, weights=weights,
         unsafe=unsafe, max_samples=max_samples, seed=seed, timeout=timeout, no_progress=no_progress, debug=debug,
-        verify=verify, fit_probe=fit_probe,
+        verify=verify, fit_probe=fit_probe, show_layers=show_layers,
     ))
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(cls=Command)
 def rules(
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="text or json."),
+        str, typer.Option("--format", "-f", metavar="FORMAT", help="text or json."),
     ] = "text",
 ) -> None:
     """List the rules: code, name, category, default severity, summary."""
@@ -193,9 +215,9 @@ def rules(
     raise typer.Exit(list_rules(fmt))
 
 
-@app.command()
+@app.command(cls=Command)
 def explain(
-    rule: Annotated[str, typer.Argument(help="Rule code (ND301) or name (vanishing-gradients).",
+    rule: Annotated[str, typer.Argument(metavar="RULE", help="Rule code (ND301) or name (vanishing-gradients).",
                                         show_default=False)],
 ) -> None:
     """Show a rule's documentation."""
@@ -204,10 +226,10 @@ def explain(
     raise typer.Exit(explain_rule(rule))
 
 
-@app.command()
+@app.command(cls=Command)
 def diff(
-    old: Annotated[str, typer.Argument(help="Earlier JSON report.", show_default=False)],
-    new: Annotated[str, typer.Argument(help="Later JSON report.", show_default=False)],
+    old: Annotated[str, typer.Argument(metavar="OLD", help="Earlier JSON report.", show_default=False)],
+    new: Annotated[str, typer.Argument(metavar="NEW", help="Later JSON report.", show_default=False)],
 ) -> None:
     """Compare two JSON reports: new, fixed and unchanged findings."""
     import importlib
@@ -228,7 +250,7 @@ def diff(
     raise typer.Exit(int(code or 0))
 
 
-@app.command()
+@app.command(cls=Command)
 def report(
     log: Annotated[str, typer.Argument(metavar="LOG", help="JSONL log of a monitored run (netdoctor.watch(..., "
                                        "log_to=LOG) or netdoctor.KerasCallback(log_to=LOG)).", show_default=False)],

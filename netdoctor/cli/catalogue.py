@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import difflib
 import json
-import shutil
 import sys
 
-from netdoctor.cli._output import error_line, wants_color, write_stdout
+from netdoctor.cli._output import error_line, terminal_width, wants_color, write_stdout
+
+MIN_SUMMARY_WIDTH = 40  # narrower than this, each summary goes on its own line
 
 
 def list_rules(fmt: str = "text") -> int:
@@ -35,24 +36,34 @@ def list_rules(fmt: str = "text") -> int:
 
     color = wants_color(sys.stdout)
     buf = io.StringIO()
-    # on a terminal: its width; elsewhere one rule per line (grep-friendly)
-    width = shutil.get_terminal_size((100, 24)).columns if color else 200
+    # on a terminal (or with COLUMNS set): its width; elsewhere one rule per line (grep-friendly)
+    width = terminal_width(sys.stdout) or 200
     console = Console(file=buf, force_terminal=color, no_color=not color, highlight=False, width=width,
                       color_system="auto" if color else None)
     if not specs:
         write_stdout("no rules are installed\n")
         return 0
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
-    table.add_column("code", no_wrap=True)
-    table.add_column("name", no_wrap=True)
-    table.add_column("category", no_wrap=True)
-    table.add_column("default", no_wrap=True)
-    table.add_column("summary")
     style = {"error": "red", "warning": "yellow", "info": "cyan"}
-    for s in specs:
-        sev = str(s.severity)
-        table.add_row(s.code, s.name, str(s.category), f"[{style[sev]}]{sev}[/]", escape(s.summary))
-    console.print(table)
+    fixed = max(len(s.name) for s in specs) + max(len(str(s.category)) for s in specs) + 5 + len("warning") + 2 * 4
+    if width - fixed >= MIN_SUMMARY_WIDTH:  # one row per rule, the summary wrapped in its column
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+        table.add_column("code", no_wrap=True)
+        table.add_column("name", no_wrap=True)
+        table.add_column("category", no_wrap=True)
+        table.add_column("default", no_wrap=True)
+        table.add_column("summary")
+        for s in specs:
+            sev = str(s.severity)
+            table.add_row(s.code, s.name, str(s.category), f"[{style[sev]}]{sev}[/]", escape(s.summary))
+        console.print(table)
+    else:  # narrow: the rule on one line, its summary wrapped below it at the full width
+        from rich.padding import Padding
+
+        for s in specs:
+            sev = str(s.severity)
+            console.print(f"[bold]{s.code}[/] {escape(s.name)} [dim]({s.category},[/] "
+                          f"[{style[sev]}]{sev}[/][dim])[/]")
+            console.print(Padding(escape(s.summary), (0, 0, 0, 6)))
     console.print(f"[dim]{len(specs)} rules; `netdoctor explain CODE` shows one in full.[/]")
     write_stdout("\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n")
     return 0

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from netdoctor.cli._output import UsageFailure, error_line, is_tty, note_line, wants_color, write_stdout
+from netdoctor.cli._output import (UsageFailure, error_line, is_tty, note_line, terminal_width, wants_color,
+                                   write_stdout)
 
 STDOUT = "-"
+TERMINAL_FORMATS = ("text", "concise")  # the formats that may go to stdout without an --output
 
 
 @dataclass
@@ -42,6 +44,7 @@ class CheckArgs:
     debug: bool = False
     verify: bool = False
     fit_probe: bool = False
+    show_layers: bool = False
 
 
 def run_check(args: CheckArgs) -> int:
@@ -145,11 +148,11 @@ def _run(args: CheckArgs) -> int:
     root = Path(project.source).resolve().parent if project.source is not None else Path.cwd()
     for fmt, dest in destinations:
         if dest == STDOUT:
-            if fmt == "text" and not checked_any:
+            if fmt in TERMINAL_FORMATS and not checked_any:
                 continue  # the error lines on stderr say it all
-            write_stdout(render_report(fmt, report, sys.stdout, fail_on, root=root))
+            write_stdout(render_report(fmt, report, sys.stdout, fail_on, show_layers=args.show_layers, root=root))
         else:
-            _write_file(dest, render_report(fmt, report, None, fail_on, root=root))
+            _write_file(dest, render_report(fmt, report, None, fail_on, show_layers=args.show_layers, root=root))
     if interrupted is not None:
         error_line(f"interrupted by {signal.Signals(interrupted.signum).name}: {len(results)} of {len(specs)} "
                    "file(s) checked; the reports above are theirs, the other files were not checked")
@@ -184,7 +187,7 @@ def plan_outputs(formats: Sequence[str], outputs: Sequence[str]) -> list[tuple[s
     """Pair each format with a destination (a path, or ``"-"`` for stdout).
 
     One ``--output`` per format pairs them in order. With one output fewer than formats
-    and a ``text`` format among them, text goes to stdout and the others take the
+    and a ``text`` (or ``concise``) format among them, that one goes to stdout and the others take the
     outputs in order. A single format without ``--output`` goes to stdout.
 
     Raises:
@@ -202,15 +205,15 @@ def plan_outputs(formats: Sequence[str], outputs: Sequence[str]) -> list[tuple[s
     outs = list(outputs)
     if len(outs) == len(fmts):
         pairs = list(zip(fmts, outs))
-    elif len(outs) == len(fmts) - 1 and "text" in fmts:
+    elif len(outs) == len(fmts) - 1 and any(f in TERMINAL_FORMATS for f in fmts):
         it = iter(outs)
-        pairs = [(f, STDOUT if f == "text" else next(it)) for f in fmts]
+        pairs = [(f, STDOUT if f in TERMINAL_FORMATS else next(it)) for f in fmts]
     elif not outs and len(fmts) == 1:
         pairs = [(fmts[0], STDOUT)]
     else:
         raise UsageFailure(
             f"{len(fmts)} formats but {len(outs)} --output given; give one --output per format, "
-            "in the same order (text may go to stdout without one)"
+            "in the same order (text or concise may go to stdout without one)"
         )
     if sum(dest == STDOUT for _, dest in pairs) > 1:
         raise UsageFailure("only one format can go to stdout; give the others an --output FILE")
@@ -258,22 +261,23 @@ def _error_text(file: str, message: str) -> str:
 
 
 # -- rendering --------------------------------------------------------------------------
-def render_report(fmt: str, report: Any, stream: Any, fail_on: str, root: Path | None = None) -> str:
+def render_report(fmt: str, report: Any, stream: Any, fail_on: str, show_layers: bool = False,
+                  root: Path | None = None) -> str:
     """Render ``report`` in ``fmt``; text gets colour and width from ``stream`` (``None``: a file);
-    SARIF's artifact URIs are relative to ``root`` (the project root)."""
+    SARIF's artifact URIs are relative to ``root`` (the project root).
+
+    The width is the terminal's, or ``COLUMNS`` when set (also when piped); a file gets 100.
+    """
     from netdoctor.reporters import render
 
     opts: dict[str, Any] = {"fail_on": fail_on}
     if fmt == "sarif" and root is not None:
         opts["root"] = root
-    if fmt == "text":
+    if fmt in TERMINAL_FORMATS:
         color = stream is not None and wants_color(stream)
-        width = None
-        if stream is not None and is_tty(stream):
-            import shutil
-
-            width = shutil.get_terminal_size((100, 24)).columns
-        opts.update(color=color, width=width)
+        opts.update(color=color, width=terminal_width(stream) if stream is not None else None)
+        if fmt == "text":
+            opts.update(show_layers=True if show_layers else None)
     return render(fmt, report, **opts)
 
 

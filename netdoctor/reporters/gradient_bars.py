@@ -18,6 +18,7 @@ import math
 from typing import Any
 
 from netdoctor.findings import Report, TargetInfo
+from netdoctor.reporters._elide import elide_middle
 from netdoctor.sanitize import sanitize_report
 from netdoctor.reporters.html.charts import Thresholds, grad_status
 
@@ -38,7 +39,7 @@ def _bar(fraction: float, width: int) -> str:
 
 
 def _short(name: str, width: int) -> str:
-    return name if len(name) <= width else "…" + name[-(width - 1):]
+    return elide_middle(name, width)
 
 
 def _pick(statuses: list[str], max_rows: int) -> list[int]:
@@ -61,6 +62,7 @@ def gradient_flow_lines(
     markup: bool = True,
     max_rows: int | None = 40,
     thresholds: Thresholds | None = None,
+    name_width: int = NAME_WIDTH,
 ) -> list[str]:
     """Per-layer gradient-flow bar chart of ``target`` as terminal lines.
 
@@ -72,6 +74,8 @@ def gradient_flow_lines(
         max_rows: With more layers than this, show every vanishing/exploding/zero/non-finite
             layer plus evenly spaced others, and say how many were left out (``None``: all).
         thresholds: Limits that decide the status words (as in the HTML report).
+        name_width: Most characters of a layer name; a longer one keeps its start and end
+            around an ellipsis.
 
     Returns:
         Lines without trailing newlines; ``[]`` when no gradient was measured.
@@ -88,7 +92,7 @@ def gradient_flow_lines(
     hi_e = math.ceil(math.log10(max(pos))) if pos else 0
     if hi_e <= lo_e:
         hi_e = lo_e + 1
-    name_w = min(NAME_WIDTH, max(len(str(r.get("layer", ""))) for r in rows))
+    name_w = min(name_width, max(len(str(r.get("layer", ""))) for r in rows))
     shown = list(range(len(rows))) if max_rows is None or len(rows) <= max_rows else _pick(statuses, max_rows)
     title = f"Gradient flow · gradient L2 norm per layer, log scale 1e{lo_e:+03d} … 1e{hi_e:+03d}"
     lines = [f"[bold]{title}[/]" if markup else title]

@@ -3,8 +3,14 @@
 Per checked model: a header (file, framework and version, model class, parameters, probe
 batch or "synthetic", loss), the findings grouped by severity (rule code and name, layer,
 message, key evidence, recommendation, syntax-highlighted snippet), a per-layer table of
-gradient and activation health, and the skipped rules with their reasons. Then files that
-could not be checked, and one closing line (``Report.summary()``).
+gradient and activation health (by default only for models with findings), and the skipped
+rules with their reasons. Then files that could not be checked, a short summary naming each
+file that failed (``FAILED path - 2 errors, 1 warning``, pytest-style), and one closing line
+(``Report.summary()``).
+
+Lines are wrapped at ``width``, except code: snippets and diffs are printed unwrapped, so a
+pasted snippet runs as printed. Layer names get the width the table leaves them and are
+shortened in the middle (``encoder.la…ttn.out``) only when they cannot fit.
 """
 
 from __future__ import annotations
@@ -14,11 +20,15 @@ import math
 from typing import Any, Iterable, Mapping
 
 from netdoctor.findings import Finding, Report, Severity, TargetInfo
+from netdoctor.reporters._elide import elide_middle
 from netdoctor.sanitize import sanitize_report
 
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 SEVERITY_TITLE = {Severity.ERROR: "Errors", Severity.WARNING: "Warnings", Severity.INFO: "Info"}
 MAX_EVIDENCE = 5
+DEFAULT_WIDTH = 100
+MIN_NAME_WIDTH = 12
+CODE_INDENT = 6
 
 # (key in a TargetInfo.layers row, column title, formatter)
 LAYER_COLUMNS = (
@@ -36,9 +46,10 @@ def render(
     color: bool = False,
     width: int | None = None,
     max_layers: int = 30,
-    show_layers: bool = True,
+    show_layers: bool | None = None,
     collapse: int = 3,
     gradient_flow: bool = False,
+    fail_on: str = "error",
     **_opts: Any,
 ) -> str:
     """Render ``report`` for a terminal.
@@ -46,14 +57,17 @@ def render(
     Args:
         report: The finished report.
         color: Emit ANSI styles (the CLI passes ``True`` only on a TTY without ``NO_COLOR``).
-        width: Line width (default 100).
+        width: Line width (default 100); the CLI passes the terminal's (or ``COLUMNS``).
         max_layers: Rows of the layer-health table per model before it is cut short
             (layers with findings are always shown).
-        show_layers: Include the layer-health table.
+        show_layers: Include the layer-health table: ``None`` (default) for models with
+            findings only, ``True`` for every model, ``False`` never.
         collapse: When one rule flags this many layers or more, show the first finding in
             full and name the other layers on one line (0: show every finding in full).
         gradient_flow: Add the per-layer gradient-flow bar chart under the layer table
             (``netdoctor.reporters.gradient_bars``).
+        fail_on: The level at which a file counts as failed in the closing short summary
+            (``"error"``, ``"warning"``, ``"info"``, ``"never"``), as for the exit code.
 
     Returns:
         The report text, ending with a newline.
@@ -63,7 +77,7 @@ def render(
     report = sanitize_report(report)
     buf = io.StringIO()
     console = Console(
-        file=buf, width=width or 100, force_terminal=color, no_color=not color,
+        file=buf, width=width or DEFAULT_WIDTH, force_terminal=color, no_color=not color,
         color_system="auto" if color else None, highlight=False, emoji=False,
         legacy_windows=False, force_jupyter=False,
     )
@@ -71,7 +85,8 @@ def render(
     for target in report.targets:
         mine = [f for f in report.findings if _belongs(f, target, report)]
         claimed.update(id(f) for f in mine)
-        _render_target(console, target, mine, max_layers if show_layers else 0, collapse, gradient_flow)
+        layers = show_layers if show_layers is not None else bool(mine)
+        _render_target(console, target, mine, max_layers if layers else 0, collapse, gradient_flow)
     orphans = [f for f in report.findings if id(f) not in claimed]
     if orphans:
         console.rule("[bold]other findings", style="dim", align="left")
@@ -88,6 +103,7 @@ def render(
             why = f.evidence.get("suppressed_because", "")
             where = f" on {f.layer}" if f.layer else ""
             console.print(f"  [dim]{f.code} {f.name}{_esc(where)}: {_esc(str(why))}[/]")
+    _render_failed(console, report, fail_on)
     console.print()
     console.print(_summary_markup(report))
     return _tidy(buf.getvalue())
@@ -115,7 +131,7 @@ def _render_target(console: Any, target: TargetInfo, findings: list[Finding], ma
                    collapse: int = 3, gradient_flow: bool = False) -> None:
     title = target.file or target.model_class or "model"
     console.rule(f"[bold]{_esc(title)}", style="dim", align="left")
-    console.print(_header_line(target), soft_wrap=True)
+    console.print(_header_line(target))
     for note in target.notes:
         console.print(f"[dim]{_esc(note)}[/]")
     console.print()
@@ -180,8 +196,6 @@ def _render_findings(console: Any, findings: Iterable[Finding], collapse: int = 
 
 
 def _render_finding(console: Any, f: Finding, style: str) -> None:
-    from rich.syntax import Syntax
-
     where = f" · [bold]{_esc(f.layer)}[/]" if f.layer else ""
     step = f" · step {f.step}" if f.step is not None else ""
     console.print(f"  [{style}]{f.code}[/] [bold]{f.name}[/]{where}{step}")
@@ -192,9 +206,7 @@ def _render_finding(console: Any, f: Finding, style: str) -> None:
     if f.recommendation:
         console.print(_pad(f"[green]fix:[/] {_esc(f.recommendation)}", 4))
     if f.snippet:
-        code = Syntax(f.snippet.strip("\n"), "python", theme="ansi_dark", background_color="default",
-                      word_wrap=True)
-        console.print(_pad(code, 6))
+        _print_code(console, f.snippet, "python", CODE_INDENT)
     if f.verification:
         _render_verification(console, f.verification)
 
@@ -204,8 +216,6 @@ VERDICT_STYLE = {"verified": "bold green", "not verified": "bold red", "no autom
 
 def _render_verification(console: Any, v: Mapping[str, Any]) -> None:
     """The ``--verify`` result: verdict and fix, before -> after numbers, the reason, the diff."""
-    from rich.syntax import Syntax
-
     verdict = str(v.get("verdict", ""))
     if verdict not in VERDICT_STYLE:  # a mapping from elsewhere: plain key=value pairs
         console.print(_pad(f"[dim]verified:[/] {_esc(_format_evidence(v))}", 4))
@@ -225,8 +235,25 @@ def _render_verification(console: Any, v: Mapping[str, Any]) -> None:
     if v.get("new_findings"):
         console.print(_pad(f"[dim]new on the fixed copy: {_esc(', '.join(v['new_findings']))}[/]", 6))
     if v.get("diff"):
-        console.print(_pad(Syntax(str(v["diff"]), "diff", theme="ansi_dark", background_color="default",
-                                  word_wrap=True), 6))
+        _print_code(console, str(v["diff"]), "diff", CODE_INDENT)
+
+
+def _print_code(console: Any, code: str, lexer: str, indent: int) -> None:
+    """Code as a block of unwrapped lines: a line wider than the terminal is never broken (a
+    wrapped line would leave half an expression, or the end of a ``#`` comment, on a line of
+    its own), so the block pastes and runs as printed."""
+    from rich.syntax import Syntax
+    from rich.text import Text
+
+    code = code.strip("\n")
+    if console.no_color:
+        lines = [Text(line) for line in code.splitlines()]
+    else:
+        syntax = Syntax(code, lexer, theme="ansi_dark", background_color="default")
+        lines = syntax.highlight(code).split("\n")
+    for line in lines:
+        line.rstrip()
+        console.print(Text(" " * indent) + line, soft_wrap=True, overflow="ignore", crop=False)
 
 
 def _pad(renderable: Any, left: int) -> Any:
@@ -256,17 +283,23 @@ def _render_layers(console: Any, target: TargetInfo, findings: list[Finding], ma
     columns = [c for c in LAYER_COLUMNS if any(r.get(c[0]) is not None for r in target.layers)]
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=None,
                   header_style="bold", padding=(0, 1))
-    table.add_column("layer", overflow="fold")
-    table.add_column("type")
+    body = [[str(r.get("type", ""))] + [_plain_cell(r.get(key), fmt) for key, _t, fmt in columns] for r in rows]
+    widths = [max([len(title)] + [len(cells[i]) for cells in body]) for i, title in
+              enumerate(["type"] + [c[1] for c in columns])]
+    # 2 of indent, 3 between columns (padding and the box's blank divider); the layer names get the rest
+    name_width = max(console.width - 2 - sum(widths) - 3 * len(widths), MIN_NAME_WIDTH)
+    table.add_column("layer", no_wrap=True, overflow="ellipsis")
+    table.add_column("type", no_wrap=True)
     for _key, title, _fmt in columns:
-        table.add_column(title, justify="right")
-    for r in rows:
+        table.add_column(title, justify="right", no_wrap=True)
+    for r, plain in zip(rows, body):
         name = str(r.get("layer", ""))
         sev = worst.get(name)
-        name_cell = f"[{SEVERITY_STYLE[sev]}]{_esc(name)}[/]" if sev else _esc(name)
-        cells = [name_cell, _esc(str(r.get("type", "")))]
-        for key, _title, fmt in columns:
-            cells.append(_fmt_cell(r.get(key), fmt))
+        shown = _esc(elide_middle(name, name_width))
+        name_cell = f"[{SEVERITY_STYLE[sev]}]{shown}[/]" if sev else shown
+        cells = [name_cell, _esc(plain[0])]
+        for (key, _title, fmt), text in zip(columns, plain[1:]):
+            cells.append("[dim]-[/]" if r.get(key) is None else text)
         table.add_row(*cells)
     console.print("[bold]Layer health[/]")
     console.print(Padding(table, (0, 0, 0, 2), expand=False))
@@ -279,7 +312,7 @@ def _render_gradient_flow(console: Any, target: TargetInfo, max_rows: int) -> No
     """Per-layer gradient-flow bars (log scale), see ``netdoctor.reporters.gradient_bars``."""
     from netdoctor.reporters.gradient_bars import gradient_flow_lines
 
-    lines = gradient_flow_lines(target, max_rows=max_rows)
+    lines = gradient_flow_lines(target, max_rows=max_rows, name_width=max(console.width - 66, MIN_NAME_WIDTH))
     for line in lines:
         console.print(line, soft_wrap=True)
     if lines:
@@ -294,6 +327,37 @@ def _render_skipped(console: Any, target: TargetInfo) -> None:
     for reason, rules in by_reason.items():
         console.print(_pad(f"[dim]{_esc(', '.join(rules))}: {_esc(reason)}[/]", 2))
     console.print()
+
+
+def _render_failed(console: Any, report: Report, fail_on: str) -> None:
+    """pytest's short summary: ``FAILED path - 2 errors, 1 warning`` for each file with findings
+    at or above ``fail_on``, ``ERROR path - message`` for each file that could not be checked."""
+    rows: list[str] = []
+    if str(fail_on).strip().lower() != "never":
+        threshold = Severity.parse(fail_on)
+        for target in report.targets:
+            mine = [f for f in report.findings if _belongs(f, target, report)]
+            if any(f.severity >= threshold for f in mine):
+                rows.append(f"[bold red]FAILED[/] {_esc(target.file or target.model_class or 'model')} - "
+                            f"{_esc(_counts(mine))}")
+    for err in report.errors:
+        rows.append(f"[bold red]ERROR[/] {_esc(err.file)} - {_esc(' '.join(err.message.split()))}")
+    if not rows:
+        return
+    console.print()
+    console.rule("[bold]short summary", style="dim", align="left")
+    for row in rows:
+        console.print(row)
+
+
+def _counts(findings: list[Finding]) -> str:
+    """``2 errors, 1 warning`` (severities with no finding are left out)."""
+    parts = []
+    for sev, word in ((Severity.ERROR, "error"), (Severity.WARNING, "warning"), (Severity.INFO, "info")):
+        n = sum(1 for f in findings if f.severity == sev)
+        if n:
+            parts.append(f"{n} {word}{'s' if n != 1 and word != 'info' else ''}")
+    return ", ".join(parts)
 
 
 def _summary_markup(report: Report) -> str:
@@ -349,9 +413,9 @@ def _format_evidence(evidence: Mapping[str, Any] | None) -> str:
     return "  ".join(items)
 
 
-def _fmt_cell(v: Any, fmt: str) -> str:
+def _plain_cell(v: Any, fmt: str) -> str:
     if v is None:
-        return "[dim]-[/]"
+        return "-"
     if fmt == "pct":
         try:
             return f"{float(v) * 100:.0f}%"

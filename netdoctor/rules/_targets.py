@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from netdoctor.rules.format import fmt
+from netdoctor.rules.snippets import torch_drop_final
 from netdoctor.snapshot import ModelSnapshot
 
 #: Range of bounded output activations.
@@ -54,7 +55,7 @@ def target_mismatch(snap: ModelSnapshot, act: str | None, units: int, final: str
             problem=(f"the targets are multi-hot{avg}, but a softmax over {units} units sums to 1, so a sample with "
                      f"two labels scores at most 0.5 on each and {loss.name} can never reach its targets"),
             fix="End the model in one sigmoid per label and train it with binary cross-entropy (multi-label).",
-            torch=f"nn.Linear(hidden, {units})  # logits, no softmax\nloss_fn = nn.BCEWithLogitsLoss()  # multi-label",
+            torch=f"{torch_drop_final(snap, 'softmax')}\nloss_fn = nn.BCEWithLogitsLoss()  # on logits, multi-label",
             keras=f'layers.Dense({units}, activation="sigmoid")  # output layer\n'
                   '# model.compile(loss="binary_crossentropy", ...)',
             evidence={"target_kind": kind, "labels_per_sample": per_row})
@@ -66,7 +67,7 @@ def target_mismatch(snap: ModelSnapshot, act: str | None, units: int, final: str
                      f"range ({fmt(lo)}, {fmt(hi)}) of the {act} that produces the output, so {loss.name} can never "
                      "get near them"),
             fix=f"Use a linear output layer for regression (or scale the targets into ({fmt(lo)}, {fmt(hi)})).",
-            torch=f"nn.Linear(hidden, {units})  # in place of `{final}` + {act}: a linear regression output",
+            torch=f"{torch_drop_final(snap, act)}\n# the layer before it is the linear regression output",
             keras=f"layers.Dense({units})  # linear output for regression, no {act}",
             evidence={"target_kind": kind, "target_min": t.min, "target_max": t.max, "output_range": [lo, hi]})
     return _unreachable(snap, act, units, final)
@@ -144,8 +145,7 @@ def _unreachable(snap: ModelSnapshot, act: str, units: int, final: str) -> Targe
                  f"produces the output: the smallest MSE it can reach is {fmt(floor)}, {fmt(floor / lp.target_var)}x the "
                  f"target variance {fmt(lp.target_var)} (limits {MIN_OUTSIDE:.0%} and {fmt(MIN_FLOOR_VS_VAR)}x)"),
         fix=f"Use a linear output (or one whose range covers the targets), or rescale the targets into ({fmt(lo)}, {fmt(hi)}).",
-        torch=f"nn.Linear(hidden, {units})  # in place of `{final}` + {act}" + (
-            "\n# or nn.Tanh() for targets in [-1, 1]" if lo == 0.0 else ""),
+        torch=torch_drop_final(snap, act) + ("\n# or put nn.Tanh() there for targets in [-1, 1]" if lo == 0.0 else ""),
         keras=f"layers.Dense({units})  # linear output, no {act}",
         evidence={"target_outside": outside, "mse_floor": floor, "target_var": lp.target_var,
                   "output_range": [lo, hi]})

@@ -11,7 +11,8 @@ from netdoctor.analysis.graph import fused_activation, is_head, producer_weight_
 from netdoctor.analysis.init import init_reference
 from netdoctor.findings import Finding, Report, Severity
 from netdoctor.rules.format import fmt, pct, plural
-from netdoctor.rules.snippets import batchnorm_snippet, keras_ctor, standardize_snippet, torch_ref
+from netdoctor.rules.snippets import (batchnorm_snippet, keras_ctor, standardize_snippet, torch_ref,
+                                      torch_swap_activation)
 from netdoctor.rules.spec import RuleContext, rule
 from netdoctor.snapshot import (
     KIND_ACTIVATION,
@@ -156,17 +157,15 @@ def dead_units(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
 
 
 def _revive_snippet(ctx: RuleContext, rec: LayerRecord, prod: LayerRecord | None, neg_bias: bool) -> str | None:
+    leaky = torch_swap_activation(rec, "nn.LeakyReLU(0.01)", "F.leaky_relu(x, 0.01)")
     if prod is None:
-        return ctx.snippet(torch="nn.LeakyReLU(0.01)  # in place of nn.ReLU()",
-                           keras="layers.LeakyReLU(negative_slope=0.01)  # in place of the relu")
+        return ctx.snippet(torch=leaky, keras="layers.LeakyReLU(negative_slope=0.01)  # in place of the relu")
     if neg_bias:
         return ctx.snippet(torch=f"nn.init.zeros_({torch_ref(prod.name)}.bias)",
                            keras=keras_ctor(prod, rec.name.startswith(prod.name + "/"), bias_initializer='"zeros"'))
     keras = (f"{keras_ctor(prod, False, kernel_initializer=chr(34) + 'he_normal' + chr(34))},\n"
              "layers.LeakyReLU(negative_slope=0.01),")
-    torch = (f'nn.init.kaiming_normal_({torch_ref(prod.name)}.weight, nonlinearity="leaky_relu")\n'
-             f"{torch_ref(rec.name) if '/' not in rec.name else '# the activation after ' + prod.name} "
-             "= nn.LeakyReLU(0.01)  # instead of nn.ReLU()")
+    torch = f'nn.init.kaiming_normal_({torch_ref(prod.name)}.weight, nonlinearity="leaky_relu")\n{leaky}'
     return ctx.snippet(torch=torch, keras=keras)
 
 

@@ -15,6 +15,8 @@ from typing import Iterator
 from netdoctor.analysis.graph import base_name, has_dataflow, next_layers
 from netdoctor.findings import Finding, Severity
 from netdoctor.rules.format import fmt, pct
+from netdoctor.rules.snippets import (torch_drop_activation, torch_drop_final, torch_forward_owner, torch_is_call,
+                                      torch_ref, torch_swap_activation)
 from netdoctor.rules.spec import RuleContext, rule
 from netdoctor.snapshot import KIND_ACTIVATION, KIND_CONV, KIND_LINEAR, LayerRecord, ModelSnapshot, Need
 
@@ -120,10 +122,20 @@ def weak_loss_gradient(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findin
             f"corrected{at_init}",
             layer=base_name(final),
             recommendation="Train class targets with cross-entropy on the logits (no softmax in the model).",
-            snippet=ctx.snippet(torch="# drop the final nn.Softmax\nloss_fn = nn.CrossEntropyLoss()",
+            snippet=ctx.snippet(torch=f"{torch_drop_final(snap, 'softmax')}\nloss_fn = nn.CrossEntropyLoss()",
                                 keras='layers.Dense(num_classes)  # logits\n'
                                       'loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)'),
             evidence=ev)
+
+
+def _softmax_axis_torch(snap: ModelSnapshot) -> str:
+    final = _final_record(snap)
+    if final is None or final.kind != KIND_ACTIVATION or final.activation != "softmax":
+        return "# softmax over the classes: dim=-1, not dim=0 (the batch)"
+    if torch_is_call(final):
+        return (f"x = torch.softmax(x, dim=-1)  # in {torch_forward_owner(final)}: "
+                "the classes, not dim=0 (the batch)")
+    return f"{torch_ref(final.name)}.dim = -1  # the classes, not dim=0 (the batch)"
 
 
 def _final_record(snap: ModelSnapshot) -> LayerRecord | None:
@@ -206,7 +218,7 @@ def confined_output(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
         f"which spans at most {fmt(width)}: {reach}{measured}, so {floor} whatever the weights learn",
         layer=base_name(final.name),
         recommendation=f"Remove the inner {inner.activation}: the final activation needs unbounded logits.",
-        snippet=ctx.snippet(torch=f"# delete the {inner.activation} before `{final.name}`",
+        snippet=ctx.snippet(torch=torch_drop_activation(inner),
                             keras=f"# drop the {inner.activation} before the output {final.activation}"),
         evidence={"inner": inner.name, "inner_activation": inner.activation, "final_activation": final.activation,
                   "ceiling": ceiling, "units": units})
@@ -257,7 +269,7 @@ def softmax_wrong_axis(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findin
         "samples instead of classes",
         layer=base_name(final),
         recommendation="Take the softmax over the class axis (dim=-1), or return logits to CrossEntropyLoss.",
-        snippet=ctx.snippet(torch="nn.Softmax(dim=-1)  # classes, not dim=0 (the batch)",
+        snippet=ctx.snippet(torch=_softmax_axis_torch(snap),
                             keras='layers.Softmax(axis=-1)'),
         evidence={"batch_sum_err": lp.batch_sum_err, "row_sum_err": lp.row_sum_err, "units": lp.units})
 
@@ -308,7 +320,7 @@ def hidden_softmax(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
             "as a hidden activation squeezes the units onto a simplex and shrinks the gradient of every layer below",
             layer=base_name(src.name),
             recommendation="Use ReLU (or GELU) as the hidden activation; keep softmax for the output.",
-            snippet=ctx.snippet(torch="nn.ReLU()  # in place of the hidden nn.Softmax",
+            snippet=ctx.snippet(torch=torch_swap_activation(rec, "nn.ReLU()", "torch.relu(x)"),
                                 keras=f'layers.Dense(..., activation="relu")  # `{base_name(src.name)}`'),
             evidence={"layer": src.name, "softmax": rec.name, "consumer": consumers[0].name})
 

@@ -1,42 +1,80 @@
 """Code snippets in the user's framework: layer references, constructors, the shared fix snippets.
 
 ``torch_ref``/``keras_ref`` reach a layer by name (the torch fixer's diff uses ``torch_ref``
-too); ``torch_ctor``/``keras_ctor`` write a layer's constructor with extra arguments; the rest
+too) and ``torch_assign`` replaces one; ``torch_ctor``/``keras_ctor`` write a layer's constructor with extra arguments; the rest
 are snippets several rules recommend (a BatchNorm before the activation, input scaling, a new
 learning rate).
 """
 
 from __future__ import annotations
 
+import keyword
 import re
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from netdoctor.analysis.graph import base_name
-from netdoctor.snapshot import KIND_CONV, KIND_LINEAR, LayerRecord, TensorStats
+from netdoctor.snapshot import KIND_ACTIVATION, KIND_CONV, KIND_LINEAR, LayerRecord, TensorStats
 
 if TYPE_CHECKING:
     from netdoctor.rules.spec import RuleContext
+    from netdoctor.snapshot import ModelSnapshot
+
+def module_path(name: str) -> list[str]:
+    """The submodule path of a layer record's name: ``"net.2#3/relu"`` -> ``["net", "2"]``.
+
+    A record name can carry an activation suffix (``/relu``, a functional call after the layer)
+    and a call count (``#3``, the third call of a reused module); neither is part of the module's
+    name in the model.
+    """
+    return [p for p in re.sub(r"#\d+$", "", base_name(name)).split(".") if p]
+
+
+def quote(text: str) -> str:
+    """A Python string literal for ``text``, double-quoted when that needs no escapes."""
+    if '"' in text or "\\" in text or not text.isprintable():
+        return repr(text)
+    return f'"{text}"'
+
+
+def _attr_ok(part: str) -> bool:
+    return part.isidentifier() and not keyword.iskeyword(part)
+
 
 def torch_ref(name: str, root: str = "model") -> str:
     """Python expression reaching a submodule: ``"encoder.layers.0.linear1"`` ->
-    ``model.encoder.layers[0].linear1``."""
+    ``model.encoder.layers[0].linear1``; a part that is no attribute name (a ``ModuleDict``
+    key such as ``"block-1"``) is reached with ``get_submodule``."""
     out = root
-    for part in base_name(name).split("."):
-        if not part:
-            continue
+    for part in module_path(name):
         if part.isdigit():
             out += f"[{part}]"
-        elif part.isidentifier():
+        elif _attr_ok(part):
             out += f".{part}"
         else:
             out = f"{out}.get_submodule({part!r})"
     return out
 
 
+def torch_assign(name: str, value: str, root: str = "model") -> str:
+    """A statement that replaces a submodule: ``model.net[2] = nn.LeakyReLU(0.01)``, or
+    ``setattr(model.blocks, 'block-1', ...)`` when the last part is no attribute name
+    (never an assignment to a call)."""
+    path = module_path(name)
+    if not path:
+        return f"{root} = {value}"
+    parent = torch_ref(".".join(path[:-1]), root) if len(path) > 1 else root
+    last = path[-1]
+    if last.isdigit():
+        return f"{parent}[{last}] = {value}"
+    if _attr_ok(last):
+        return f"{parent}.{last} = {value}"
+    return f"setattr({parent}, {last!r}, {value})"
+
+
 def keras_ref(name: str, root: str = "model") -> str:
-    return f'{root}.get_layer("{base_name(name)}")'
+    return f"{root}.get_layer({quote(base_name(name))})"
 
 
 def layer_units(rec: LayerRecord) -> int | None:
@@ -79,7 +117,7 @@ def keras_ctor(rec: LayerRecord, fused: bool = True, **kwargs: str) -> str:
     if fused and act and act not in ("linear",) and "activation" not in kwargs and rec.kind in (KIND_LINEAR, KIND_CONV):
         args.append(f'activation="{act}"')
     args.extend(f"{k}={v}" for k, v in kwargs.items())
-    args.append(f'name="{base_name(rec.name)}"')
+    args.append(f"name={quote(base_name(rec.name))}")
     return f"layers.{t}({', '.join(args)})"
 
 
@@ -147,10 +185,52 @@ def lr_snippet(ctx: RuleContext, lr: float | None, factor: float) -> str | None:
         new = float(f"{lr * factor:.2g}")
         return ctx.snippet(
             torch=f"optimizer = torch.optim.Adam(model.parameters(), lr={new:g})  # was {lr:g}",
-            keras=f"model.compile(optimizer=keras.optimizers.Adam(learning_rate={new:g}), ...)  # was {lr:g}",
+            keras=f"model.compile(optimizer=keras.optimizers.Adam(learning_rate={new:g}), loss=model.loss)  # was {lr:g}",
         )
     f = float(f"{factor:.2g}")
     return ctx.snippet(
         torch=f"for group in optimizer.param_groups:\n    group['lr'] *= {f:g}",
         keras=f"model.optimizer.learning_rate.assign(model.optimizer.learning_rate * {f:g})",
     )
+
+
+# -- activations in torch: a module (nn.ReLU()) or a call in forward() (torch.relu, F.softmax) --
+def torch_is_call(rec: LayerRecord) -> bool:
+    """Whether a torch activation record is a function called in ``forward()`` (``torch.softmax``,
+    ``F.relu``), not a module: the tracer names those by the function (``"relu"``, ``"fc/softmax"``)
+    where a module keeps its class name (``"ReLU"``)."""
+    return rec.kind == KIND_ACTIVATION and rec.type_name[:1].islower()
+
+
+def torch_forward_owner(rec: LayerRecord) -> str:
+    """Where a functional activation is called: ``"model.block.forward()"`` or ``"the model's forward()"``."""
+    owner = rec.name.rpartition("/")[0] if "/" in rec.name else ""
+    return f"{torch_ref(owner)}.forward()" if module_path(owner) else "the model's forward()"
+
+
+def torch_swap_activation(rec: LayerRecord, module: str, call: str) -> str:
+    """Code that puts another activation in place of ``rec``: ``model.act2 = nn.LeakyReLU(0.01)``
+    for a module, ``x = F.leaky_relu(x, 0.01)  # in ...forward(), in place of the relu call`` for
+    a call in ``forward()``."""
+    if torch_is_call(rec):
+        return f"x = {call}  # in {torch_forward_owner(rec)}, in place of the {rec.type_name}(...) call"
+    shared = " (shared: every call of it changes)" if re.search(r"#\d+$", base_name(rec.name)) else ""
+    return f"{torch_assign(rec.name, module)}  # was nn.{rec.type_name}{shared}"
+
+
+def torch_drop_activation(rec: LayerRecord) -> str:
+    """Code that removes the activation ``rec``: ``model.net[3] = nn.Identity()`` for a module, a
+    comment naming the call to delete in ``forward()`` for a function."""
+    if torch_is_call(rec):
+        return f"# in {torch_forward_owner(rec)}: delete the {rec.type_name}(...) call (return its input)"
+    return f"{torch_assign(rec.name, 'nn.Identity()')}  # was nn.{rec.type_name}"
+
+
+def torch_drop_final(snap: "ModelSnapshot", activation: str) -> str:
+    """Code that removes the model's final ``activation`` as the model has it: the module
+    replaced by ``nn.Identity()``, or the call in ``forward()`` named for deletion."""
+    out = snap.output
+    final = snap.layer(out.final_layer) if out is not None and out.final_layer else None
+    if final is not None and final.kind == KIND_ACTIVATION and final.activation == activation:
+        return torch_drop_activation(final)
+    return f"# remove the final {activation} from the model's forward(): return the logits"

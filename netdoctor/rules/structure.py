@@ -8,7 +8,7 @@ from netdoctor.analysis.graph import PASS_THROUGH_KINDS, base_name, has_dataflow
 from netdoctor.findings import Finding, Report, Severity
 from netdoctor.rules._targets import regression_with_cross_entropy, target_mismatch
 from netdoctor.rules.format import fmt, name_list, plural
-from netdoctor.rules.snippets import batchnorm_snippet, keras_ctor, torch_ctor, torch_ref
+from netdoctor.rules.snippets import batchnorm_snippet, keras_ctor, torch_ctor, torch_drop_final
 from netdoctor.rules.spec import RuleContext, rule
 from netdoctor.snapshot import (
     KIND_ACTIVATION,
@@ -355,13 +355,12 @@ def output_loss_mismatch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Find
           "loss": None if loss is None else loss.name, "expects": None if loss is None else loss.expects,
           "from_logits": None if loss is None else loss.from_logits}
     head = snap.output_layer
-    fin_torch = torch_ref(head.name if head is not None else final)
     if act == "softmax" and units == 1:
         yield ctx.finding(
             f"the output is a softmax over a single unit (`{final}`): it is 1.0 for every input, so the loss cannot "
             "depend on any weight (limit: softmax needs at least 2 units)",
             layer=base_name(final), recommendation="Use one unit with a sigmoid (binary) or one unit per class with softmax.",
-            snippet=ctx.snippet(torch="nn.Linear(hidden, 1)  # no softmax\nloss_fn = nn.BCEWithLogitsLoss()",
+            snippet=ctx.snippet(torch=f"{torch_drop_final(snap, 'softmax')}\nloss_fn = nn.BCEWithLogitsLoss()  # on the one logit",
                                 keras='layers.Dense(1, activation="sigmoid")\n# model.compile(loss="binary_crossentropy")'),
             evidence=ev)
         return
@@ -406,12 +405,12 @@ def output_loss_mismatch(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Find
     elif expects == "logits" and softmax:
         problem = f"the output already goes through a softmax, and {loss.name} applies log-softmax again"
         fix = "Return raw logits from the model; the loss applies the softmax itself."
-        torch_fix = f"# remove the nn.Softmax() that follows {fin_torch}\nloss_fn = nn.CrossEntropyLoss()  # on logits"
+        torch_fix = f"{torch_drop_final(snap, 'softmax')}\nloss_fn = nn.CrossEntropyLoss()  # on logits"
         keras_fix = f"loss={_keras_loss(loss.name, False)}  # the model already ends in softmax"
     elif expects == "logits" and sigmoid:
         problem = f"the output already goes through a sigmoid, and {loss.name} applies the sigmoid again"
         fix = "Return raw logits from the model; the loss applies the sigmoid itself (numerically stable)."
-        torch_fix = f"# remove the nn.Sigmoid() that follows {fin_torch}\nloss_fn = nn.BCEWithLogitsLoss()"
+        torch_fix = f"{torch_drop_final(snap, 'sigmoid')}\nloss_fn = nn.BCEWithLogitsLoss()"
         keras_fix = f"loss={_keras_loss(loss.name, False)}  # the model already ends in sigmoid"
     elif expects == "probabilities" and (logits or act not in (None, "linear", "softmax", "sigmoid")):
         what = "raw logits" if logits else f"{act} outputs"

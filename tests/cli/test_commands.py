@@ -25,8 +25,9 @@ def test_help_lists_only_installed_formats(cli, monkeypatch):
     monkeypatch.setattr(reporters, "available", lambda: ["json", "text"])
     sys.modules.pop("netdoctor.cli.app", None)
     try:
-        text = " ".join(cli("check", "--help").out.split())
-        assert "Report format: json, text;" in text
+        text = " ".join(cli("check", "--help").out.replace("│", " ").split())
+        assert "Report format: json; text (default" in text
+        assert "sarif" not in text and "concise (" not in text
     finally:
         sys.modules.pop("netdoctor.cli.app", None)
 
@@ -73,3 +74,39 @@ def test_diff_delegates_or_says_it_is_missing(cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "netdoctor.diff", None)  # as if the module did not exist
     missing = cli("diff", "old.json", "new.json")
     assert missing.code == 2 and missing.err == "error: diff support is not installed in this netdoctor build\n"
+
+
+def test_help_has_no_type_placeholders(cli, monkeypatch):
+    import re
+
+    monkeypatch.setenv("COLUMNS", "120")
+    for args in ([], ["check"], ["rules"], ["explain"], ["diff"], ["report"]):
+        text = cli(*args, "--help").out
+        assert "Usage: netdoctor" in text, args
+        for placeholder in re.findall(r"<[a-z][a-z\[\], |]*>|\{[a-zA-Z_]+\}", text):
+            raise AssertionError(f"placeholder {placeholder} in `netdoctor {' '.join(args)} --help`")
+    assert "Usage: netdoctor explain [OPTIONS] RULE" in cli("explain", "--help").out
+    assert "Usage: netdoctor diff [OPTIONS] OLD NEW" in cli("diff", "--help").out
+    check_help = " ".join(cli("check", "--help").out.replace("│", " ").split())
+    for documented in ("--concise", "--show-layers", "--output-format", "gradient_bars (plain-text bar chart",
+                       "concise (one line per finding"):
+        assert documented in check_help, documented
+
+
+def test_rules_at_80_columns_keep_summaries_readable(cli, monkeypatch):
+    from netdoctor.rules import registry
+
+    monkeypatch.setenv("COLUMNS", "80")
+    out = cli("rules").out
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    flat = " ".join(out.split())
+    for spec in registry().values():
+        assert f"{spec.code} {spec.name}" in flat
+        assert " ".join(spec.summary.split()) in flat, spec.code  # whole, not squeezed or cut
+    summary_lines = [line for line in lines if line.startswith("      ")]
+    assert len(summary_lines) >= len(registry())  # each summary on lines of its own...
+    assert max(len(line) for line in summary_lines) > 70  # ...wrapped at the width, not at ~20 characters
+    monkeypatch.setenv("COLUMNS", "160")
+    wide = cli("rules").out.splitlines()
+    assert wide[0].split() == ["code", "name", "category", "default", "summary"]

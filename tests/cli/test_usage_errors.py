@@ -9,7 +9,7 @@ CASES = {
     "unknown option": (["check", "--bogus"], "--bogus"),
     "unknown command": (["chek"], "Did you mean 'check'?"),
     "missing argument": (["report"], "LOG"),
-    "missing second argument": (["diff", "old.json"], "new"),
+    "missing second argument": (["diff", "old.json"], "NEW"),
     "bad seed": (["check", "--seed", "x", "model.py"], "--seed"),
     "no command": ([], "no command given"),
 }

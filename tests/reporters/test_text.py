@@ -168,3 +168,88 @@ def test_no_problems_says_what_was_skipped_or_judged_in_part():
     assert "ND302 exploding-gradients (gradient-to-weight limits): surrogate loss" in text
     plain = render("text", Report(targets=(TargetInfo(file="m.py", framework="torch"),)))
     assert "No problems found.\n" in plain
+
+
+# -- issue #15: output volume, width, pasteable snippets ----------------------------------------
+def test_layer_table_only_for_files_with_findings_unless_asked() -> None:
+    rows = ({"layer": "fc1", "type": "Linear", "grad_norm": 0.1},)
+    clean = Report(targets=(target(layers=rows),), timings={"total": 0.1})
+    assert "Layer health" not in render("text", clean)
+    assert "Layer health" in render("text", clean, show_layers=True)
+    flagged = Report(findings=(finding(layer="fc1"),), targets=(target(layers=rows),))
+    assert "Layer health" in render("text", flagged)
+    assert "Layer health" not in render("text", flagged, show_layers=False)
+
+
+def test_failed_files_are_listed_at_the_end() -> None:
+    a = finding(file="a.py", layer="fc1")  # error
+    b = finding("ND401", "dead-units", Severity.WARNING, layer="relu1", file="b.py")
+    b2 = finding("ND402", "saturated-activations", Severity.WARNING, layer="sig", file="b.py")
+    report = Report(findings=(a, b, b2), targets=(target("a.py"), target("b.py"), target("c.py")),
+                    errors=(LoadError("d.py", "syntax error in d.py\nat line 3"),), timings={"total": 1.0})
+    lines = render("text", report, width=100).splitlines()
+    tail = lines[lines.index(next(ln for ln in lines if ln.startswith("short summary"))) + 1:]
+    assert tail[:2] == ["FAILED a.py - 1 error", "ERROR d.py - syntax error in d.py at line 3"]
+    lines = render("text", report, width=100, fail_on="warning").splitlines()
+    assert "FAILED b.py - 2 warnings" in lines and not any(ln.startswith("FAILED c.py") for ln in lines)
+    never = render("text", report, width=100, fail_on="never")
+    assert "FAILED" not in never and "ERROR d.py" in never
+    assert "short summary" not in render("text", Report(targets=(target(),)))
+
+
+def test_long_layer_names_fill_the_width_and_are_cut_in_the_middle() -> None:
+    long = "encoder.layers.11.attention.self_attention.output_projection"  # 60 characters
+    rows = ({"layer": long, "type": "Linear", "grad_norm": 0.1, "act_std": 1.0},)
+    report = Report(findings=(finding(layer=long),), targets=(target(layers=rows),))
+    wide = render("text", report, width=200)
+    assert any(line.split()[:1] == [long] for line in wide.splitlines())
+    narrow = render("text", report, width=60).splitlines()
+    row = next(line for line in narrow if "Linear" in line and "…" in line)
+    assert len(row) <= 60
+    name = row.split()[0]
+    head, tail = name.split("…")
+    assert long.startswith(head) and long.endswith(tail) and len(head) >= 5 and len(tail) >= 5
+
+
+def test_elide_middle() -> None:
+    from netdoctor.reporters._elide import elide_middle
+
+    assert elide_middle("fc1", 10) == "fc1"
+    assert elide_middle("abcdefghij", 5) == "ab…ij"
+    assert elide_middle("abcdefghij", 1) == "…" and elide_middle("abc", 0) == ""
+
+
+def test_snippets_are_printed_unwrapped_and_paste_as_code() -> None:
+    import ast
+
+    snippet = ("nn.Linear(6, 64, bias=False), nn.BatchNorm1d(64), nn.ReLU(),  # in place of `body.0` and its "
+               "activation\nx = (x - mean) / std")
+    f = finding(recommendation="Put a BatchNorm before the activation.", snippet=snippet)
+    for color in (False, True):
+        text = ANSI.sub("", render("text", Report(findings=(f,), targets=(target(),)), width=60, color=color))
+        lines = text.splitlines()
+        first = lines.index(next(ln for ln in lines if ln.strip().startswith("nn.Linear(6, 64")))
+        block = [ln.strip() for ln in lines[first:first + 2]]
+        assert block == snippet.splitlines()  # one printed line per code line, never broken
+        ast.parse("\n".join(block))
+
+
+def test_concise_format() -> None:
+    a = finding(file="a.py", layer="fc1", message="two\nlines")
+    w = finding("ND401", "dead-units", Severity.WARNING, layer=None, file="a.py")
+    report = Report(findings=(a, w), targets=(target("a.py"), target("b.py")),
+                    errors=(LoadError("c.py", "cannot import torch"),), timings={"total": 0.5})
+    lines = render("concise", report).splitlines()
+    assert lines == [
+        "a.py:1: ND201 zero-weights [error] fc1: two lines",
+        "a.py:1: ND401 dead-units [warning] (model): dead-units in None",
+        "c.py: ERROR could not check: cannot import torch",
+        report.summary(),
+    ]
+
+
+def test_concise_line_points_at_the_layer_definition(tmp_path) -> None:
+    src = tmp_path / "net.py"
+    src.write_text("import torch\n\nclass Net:\n    def __init__(self):\n        self.fc2 = torch.nn.Linear(2, 2)\n")
+    report = Report(findings=(finding(file=str(src), layer="fc2"),), targets=(target(str(src)),))
+    assert render("concise", report).startswith(f"{src}:5: ND201 zero-weights [error] fc2: ")

@@ -1,5 +1,5 @@
 """Every examples/rules/<code>-<name>/ pair: the bad model triggers its rule, the good twin does not
-and has no error-severity finding at all."""
+and has no error-severity finding at all; every fix snippet either prints is valid Python."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+from _snippet_syntax import assert_valid_snippets
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "rules"
 CASES = sorted(p for p in EXAMPLES.iterdir() if p.is_dir() and p.name[:2] == "ND") if EXAMPLES.is_dir() else []
@@ -39,6 +41,7 @@ def _check(code: str, kind: str, path: Path):
     model = mod.build_model()
     x, y = mod.sample_batch()
     report = netdoctor.check(model, x, y, loss_fn=getattr(mod, "loss_fn", None))
+    assert_valid_snippets(report, str(path))
     listing = "\n".join(f"{f.code} {f.severity} {f.layer}: {f.message}" for f in report.findings)
     skipped = [s for s in report.skipped if s.code == code]
     assert not skipped, f"{code} was skipped on {path.name}: {skipped[0].reason}"

@@ -74,12 +74,12 @@ def lr_advice(ctx: RuleContext, h: History, step: int | None, factor: float) -> 
             keras=f"model.optimizer.learning_rate.assign(model.optimizer.learning_rate * {f:g})"))
     at, peak = lr_at(h, step), float(lrs.max())
     scheduled = h.scheduler is not None or float(lrs.min()) < 0.99 * peak
-    opt = h.optimizer or ("Adam" if ctx.framework != "keras" else "Adam")
+    opt = h.optimizer if h.optimizer and h.optimizer.isidentifier() else "Adam"  # code, from a logged name
     if not scheduled:
         new = _round(at * factor)
         return LrAdvice(at, peak, False, None, new, f"{verb} the learning rate {how}, to {new:g} (now {at:g}).",
                         ctx.snippet(torch=f"optimizer = torch.optim.{opt}(model.parameters(), lr={new:g})  # was {at:g}",
-                                    keras=f"model.compile(optimizer=keras.optimizers.{opt}(learning_rate={new:g}), ...)"
+                                    keras=f"model.compile(optimizer=keras.optimizers.{opt}(learning_rate={new:g}), loss=model.loss)"
                                           f"  # was {at:g}"))
     # a schedule: scale the whole schedule, i.e. its peak; say what the rate was when it went wrong
     name = h.scheduler or "learning-rate schedule"
@@ -93,14 +93,16 @@ def lr_advice(ctx: RuleContext, h: History, step: int | None, factor: float) -> 
     text = (f"{verb} the learning rate {how}: it was {at:.3g}{where} under the {name} schedule, whose peak was "
             f"{peak:.3g}; scale the schedule to a peak of about {new:g}.")
     arg = _PEAK_ARG.get(name or "", "lr")
-    if arg == "lr":
+    if arg == "lr" or not name.isidentifier():
         torch_code = (f"optimizer = torch.optim.{opt}(model.parameters(), lr={new:g})  # peak was {peak:.3g}\n"
                       f"scheduler = ...  # the same {name}, rebuilt on this optimizer")
     else:
-        torch_code = (f"scheduler = torch.optim.lr_scheduler.{name}(optimizer, {arg}={new:g}, ...)  "
-                      f"# {arg} was {peak:.3g}; optimizer stays torch.optim.{opt}")
-    keras_code = (f"schedule = keras.optimizers.schedules.{name}({new:g}, ...)  # initial/peak rate was {peak:.3g}\n"
-                  f"model.compile(optimizer=keras.optimizers.{opt}(learning_rate=schedule), ...)")
+        torch_code = (f"scheduler = torch.optim.lr_scheduler.{name}(optimizer, {arg}={new:g})  "
+                      f"# and its other arguments as before; {arg} was {peak:.3g}; optimizer stays torch.optim.{opt}")
+    schedule = (f"keras.optimizers.schedules.{name}({new:g}, ...)  # initial/peak rate was {peak:.3g}"
+                if name.isidentifier() else f"...  # the same {name}, with an initial/peak rate of {new:g} (was {peak:.3g})")
+    keras_code = (f"schedule = {schedule}\n"
+                  f"model.compile(optimizer=keras.optimizers.{opt}(learning_rate=schedule), loss=model.loss)")
     return LrAdvice(at, peak, True, h.scheduler, new, text, ctx.snippet(torch=torch_code, keras=keras_code))
 
 
