@@ -148,6 +148,7 @@ class TorchMonitor:
         self._pending_start = 0
         self._prev: list[torch.Tensor] | None = None  # the weights before the next sampled step
         self._prev_buf: list[torch.Tensor] | None = None  # reused storage of that copy
+        self._detached: list[torch.Tensor] | None = None  # detached views of self._weights
         self._queue: list[_Measured] = []  # sampled steps whose host half is pending
         self._flush_every = max(1, _FLUSH_STEPS // max(1, int(every)))
         self._hooks: list[Any] = []
@@ -168,6 +169,7 @@ class TorchMonitor:
         layer_of = {id(p): i for i, p in zip(self._slot_list.tolist(), self._weights)}
         self._param_layer = [layer_of.get(id(p), len(self._layers)) for p in self._params]
         self._key_slots: dict[tuple[int, ...], np.ndarray] = {}
+        self._call_mats: dict[tuple[int, ...], np.ndarray] = {}
         self._wlayers = np.zeros((len(self._weights), len(self._layers)))
         self._wlayers[np.arange(len(self._weights)), self._slot_list] = 1.0
         self._wpicks = [_pick(p, _WSUB_MIN, _WSUB_KEEP) for p in self._weights]
@@ -270,15 +272,16 @@ class TorchMonitor:
             return
         self._closed = True
         self._disarm(remove=True)
-        self._prev = self._prev_buf = None
+        self._prev = self._prev_buf = self._detached = None
         self._flush()
         pend, pend_g = self._pending, self._pending_g
         self._pending, self._pending_g = [], []
         tail_g = None
         if pend:
-            flat, segs = self._flat_grads(pend_g)
-            vec = torch.cat([_stack_losses(pend, self._device), flat]) if flat is not None \
-                else _stack_losses(pend, self._device)
+            norms, segs = self._flat_grads(pend_g)
+            vec = _stack_losses(pend, self._device)
+            if norms:
+                vec = torch.cat([vec, _stack_norms(norms, self._device).square()])
             if self._world > 1:
                 torch.distributed.all_reduce(vec)
                 vec /= self._world
@@ -340,9 +343,13 @@ class TorchMonitor:
             self._hooks = []
 
     def _weight_sample(self) -> list[torch.Tensor]:
-        """The weights as measured for norms and updates: the whole tensor (detached), or the
-        entries at its fixed random positions above ``_SUB_MIN`` (a copy)."""
-        return [p.detach() if i is None else torch.take(p.detach(), i) for p, i in zip(self._weights, self._wpicks)]
+        """The weights as measured for norms and updates: the whole tensor (a detached view, kept
+        while the parameter keeps its storage), or the entries at its fixed random positions
+        above ``_SUB_MIN`` (a copy)."""
+        det = self._detached
+        if det is None or any(d.data_ptr() != p.data_ptr() for d, p in zip(det, self._weights)):
+            det = self._detached = [p.detach() for p in self._weights]
+        return [d if i is None else torch.take(d, i) for d, i in zip(det, self._wpicks)]
 
     def _make_hook(self, i: int, act: str, thr: tuple[float, float] | None):
         def hook(module: torch.nn.Module, inputs: Any, output: Any) -> None:
@@ -350,18 +357,21 @@ class TorchMonitor:
                 return
             with torch.no_grad():
                 y = output.detach()
-                axis = 1 if y.dim() >= 4 else (self._unit_axis3 if y.dim() == 3 else -1)
-                y = y.movedim(axis, -1).reshape(-1, y.shape[axis]) if y.dim() >= 2 else y.reshape(-1, 1)
-                if thr is None:  # dying family: units that output > 0 at least once on the batch
-                    bad = y.shape[1] - (y > 0).any(dim=0).sum()
+                if y.dim() != 2:  # units on the last axis, one row per observation
+                    axis = 1 if y.dim() >= 4 else (self._unit_axis3 if y.dim() == 3 else -1)
+                    y = y.movedim(axis, -1).reshape(-1, y.shape[axis]) if y.dim() >= 2 else y.reshape(-1, 1)
+                if y.shape[0] == 0:  # an empty batch says nothing about the units
+                    return
+                if thr is None:  # dying family: units that never output > 0 on the batch
+                    bad = (y.amax(dim=0) <= 0).sum()
                 else:  # saturating: units pinned at a bound for more than half of the rows
                     bad = (((y <= thr[0]) | (y >= thr[1])).sum(dim=0) > y.shape[0] / 2).sum()
             self._act_calls.append((i, bad, y.shape[1]))
         return hook
 
-    def _flat_grads(self, pending: list[Any]) -> tuple[torch.Tensor | None, list[tuple[int, Any, bool]]]:
-        """The squared per-tensor gradient norms of the pending steps as one flat device vector,
-        and per step (number of norms, key, exact) to split it on the host."""
+    def _flat_grads(self, pending: list[Any]) -> tuple[list[torch.Tensor], list[tuple[int, Any, bool]]]:
+        """The per-tensor gradient norms of the pending steps in one list (0-d device tensors),
+        and per step (number of norms, key, exact) to split them on the host."""
         norms: list[torch.Tensor] = []
         segs: list[tuple[int, Any, bool]] = []
         for e in pending:
@@ -370,37 +380,38 @@ class TorchMonitor:
             else:
                 norms += e[1]
                 segs.append((len(e[1]), e[0], e[2]))
-        if not norms:
-            return None, segs
-        return _stack_norms(norms, self._device).square(), segs
+        return norms, segs
 
     def _host_grads(self, sq: np.ndarray, segs: list[tuple[int, Any, bool]], steps: int,
-                    grad_scale: float) -> np.ndarray:
-        """Total gradient norm per pending step (NaN where the step had no gradient).
+                    grad_scale: float | np.ndarray) -> np.ndarray:
+        """Total gradient norm per pending step (NaN where the step had no gradient), from the
+        squared per-tensor norms ``sq`` laid out as ``segs`` says; ``sq`` may be one row per
+        sample (then ``grad_scale`` is one per row and so is the result).
 
         Between sampled steps, tensors above ``_SUB_MIN`` entries were measured on a fixed
         random subsample of ``_SUB_KEEP`` entries; their squared norms are scaled back up by
-        ``numel / entries kept``. On ordinary gradients the estimate
-        is within ~1% of the exact norm (a 1024x1024 layer: 1063 vs 1062); sampled steps
-        measure exact norms.
+        ``numel / entries kept``. On ordinary gradients the estimate is within ~1% of the exact
+        norm (a 1024x1024 layer: 1063 vs 1062); sampled steps measure exact norms.
         """
-        out = np.full(steps, np.nan)
+        rows = np.atleast_2d(sq)
+        div = np.asarray(grad_scale, dtype=np.float64).reshape(-1, 1)
+        out = np.full((rows.shape[0], steps), np.nan)
         segs = segs[:steps]
         n0, key0 = (segs[0][0], segs[0][1]) if segs else (0, None)
         if n0 and all(n == n0 and key is key0 for n, key, _ in segs):  # the usual case: one layout
-            sq2 = sq[:n0 * len(segs)].reshape(len(segs), n0)
+            sq3 = rows[:, :n0 * len(segs)].reshape(rows.shape[0], len(segs), n0)
             exact = np.fromiter((e for _, _, e in segs), dtype=bool, count=len(segs))
             scale = self._grad_scale_of(key0) if self._any_stride else np.ones(n0)
-            tot = np.where(exact, sq2.sum(1), sq2 @ scale)
-            return np.sqrt(tot) / grad_scale
-        pos = 0
-        for j, (n, key, exact) in enumerate(segs):
-            if n:
-                v = sq[pos:pos + n]
-                tot = float(v.sum()) if exact or not self._any_stride else float(v @ self._grad_scale_of(key))
-                out[j] = np.sqrt(tot) / grad_scale
-                pos += n
-        return out
+            out = np.sqrt(np.where(exact, sq3.sum(2), sq3 @ scale)) / div
+        else:
+            pos = 0
+            for j, (n, key, exact) in enumerate(segs):
+                if n:
+                    v = rows[:, pos:pos + n]
+                    tot = v.sum(1) if exact or not self._any_stride else v @ self._grad_scale_of(key)
+                    out[:, j] = np.sqrt(tot) / div[:, 0]
+                    pos += n
+        return out if np.ndim(sq) == 2 else out[0]
 
     def _grad_scale_of(self, key: tuple[int, ...]) -> np.ndarray:
         scale = self._scales.get(key)
@@ -426,12 +437,11 @@ class TorchMonitor:
             tensors = list(views)
             if prev is not None:
                 tensors += list(torch._foreach_sub(views, prev)) + prev
-            flat_g, segs = self._flat_grads(pend_g)
+            norms, segs = self._flat_grads(pend_g)
+            norms += _norms(tensors)  # squared below: the gradients', then the weights' norms
             parts = [_stack_losses(pend, dev)]
-            if flat_g is not None:
-                parts.append(flat_g)
-            if tensors:
-                parts.append(_stack_norms(_norms(tensors), dev).square())
+            if norms:
+                parts.append(_stack_norms(norms, dev).square())
             if calls:
                 parts.append(torch.stack([c[1] for c in calls]).to(dev).float())
         cur = pend_g[-1]
@@ -458,12 +468,12 @@ class TorchMonitor:
                 torch.distributed.all_reduce(vec)
                 vec /= self._world
             host = vec.cpu().numpy().astype(np.float64)
-        items = []
+        items: list[tuple[int, np.ndarray, Sample, np.ndarray | None]] = []
         pos = 0
-        for m in queue:
-            n = m.k + sum(n for n, _, _ in m.segs) + m.n_w + len(m.calls)
-            items.append(self._host_sample(m, host[pos:pos + n]))
-            pos += n
+        for group in _same_layout(queue):  # usually one group: every sample has the same layout
+            n = group[0].size
+            items += self._host_samples(group, host[pos:pos + n * len(group)].reshape(len(group), n))
+            pos += n * len(group)
         self.core.overhead_s += time.perf_counter() - t0
         self.core.record_many(items)
 
@@ -472,47 +482,63 @@ class TorchMonitor:
             self._warned_no_grad = True
             warnings.warn(NO_GRAD_WARNING, stacklevel=stacklevel)
 
-    def _host_sample(self, m: _Measured, host: np.ndarray) -> tuple[int, np.ndarray, Sample, np.ndarray | None]:
-        L, A, k = len(self._layers), len(self._acts), m.k
-        n_g = sum(n for n, _, _ in m.segs)
-        losses, sq_g = host[:k], host[k:k + n_g]
-        rest = host[k + n_g:]
-        W = len(self._weights)
-        nw = m.n_w // W if W else 0
-        sums = (rest[:nw * W].reshape(nw, W) * self._wscale) @ self._wlayers if W else np.zeros((1, L))
+    def _host_samples(self, ms: list[_Measured], H: np.ndarray) -> list[tuple[int, np.ndarray, Sample, np.ndarray | None]]:
+        """The host half of samples that share one layout, row ``i`` of ``H`` holding ``ms[i]``'s
+        values: one numpy pass for all of them."""
+        m0 = ms[0]
+        L, A, k, W = len(self._layers), len(self._acts), m0.k, len(self._weights)
+        n_g = sum(n for n, _, _ in m0.segs)
+        losses, sq_g, rest = H[:, :k], H[:, k:k + n_g], H[:, k + n_g:]
+        nw = m0.n_w // W if W else 0
+        if W:
+            sums = (rest[:, :nw * W].reshape(len(ms), nw, W) * self._wscale) @ self._wlayers  # (Q, nw, L)
+        else:
+            sums = np.zeros((len(ms), 1, L))
         update = None
         if nw == 3:
             with np.errstate(invalid="ignore", divide="ignore"):
-                update = np.sqrt(sums[1]) / np.sqrt(sums[2])
-        bad = rest[nw * W:]
-        scale2 = m.grad_scale ** 2  # squared gradient norms of a scaled loss
-        total_sq, lg = 0.0, np.zeros(L)
-        if m.n_cur:
-            cur_sq = sq_g[n_g - m.n_cur:]
-            total_sq = float(cur_sq.sum()) / scale2
-            lg = cur_sq @ self._layers_of_key(m.cur_key) / scale2
-        frac = np.full(A, np.nan)
-        if m.calls:
-            idx = [c[0] for c in m.calls]
-            n_bad = np.bincount(idx, weights=bad, minlength=A)
-            n_units = np.bincount(idx, weights=[c[1] for c in m.calls], minlength=A)
+                update = np.sqrt(sums[:, 1]) / np.sqrt(sums[:, 2])
+        scale = np.asarray([m.grad_scale for m in ms])
+        scale2 = scale ** 2  # squared gradient norms of a scaled loss
+        total_sq, lg = np.zeros(len(ms)), np.zeros((len(ms), L))
+        if m0.n_cur:
+            cur_sq = sq_g[:, n_g - m0.n_cur:]
+            total_sq = cur_sq.sum(1) / scale2
+            lg = cur_sq @ self._layers_of_key(m0.cur_key) / scale2[:, None]
+        frac = np.full((len(ms), A), np.nan)
+        if m0.calls:
+            onehot = self._calls_matrix(m0.calls)  # (calls, A)
+            n_units = np.asarray([c[1] for c in m0.calls], dtype=np.float64) @ onehot
             with np.errstate(invalid="ignore", divide="ignore"):
-                frac = np.where(n_units > 0, n_bad / n_units, np.nan)
-        have_grad = total_sq != 0  # all-zero gradients: zero_grad() ran before step()
-        if not have_grad:
+                frac = np.where(n_units > 0, (rest[:, nw * W:] @ onehot) / n_units, np.nan)
+        if not total_sq.all():  # all-zero gradients: zero_grad() ran before step()
             self._warn_no_grad(6)
         step_g = None
         if self._step_grad:
-            step_g = self._host_grads(sq_g, m.segs, k, m.grad_scale)
+            step_g = self._host_grads(sq_g, m0.segs, k, scale)
             step_g[step_g == 0] = np.nan
         dying = self._dying
-        sample = Sample(
-            step=m.t, grad_norm=float(np.sqrt(total_sq)) if have_grad else None,
-            layer_grad=np.sqrt(lg) if have_grad else None, layer_weight=np.sqrt(sums[0]), layer_update=update,
-            act_dead=np.where(dying, frac, np.nan) if A else None,
-            act_saturated=np.where(~dying, frac, np.nan) if A else None, lr=m.lr,
-        )
-        return m.start, losses, sample, step_g
+        dead = np.where(dying, frac, np.nan) if A else None
+        sat = np.where(~dying, frac, np.nan) if A else None
+        lw, grad, lgs = np.sqrt(sums[:, 0]), np.sqrt(total_sq), np.sqrt(lg)
+        out = []
+        for i, m in enumerate(ms):
+            have = bool(total_sq[i] != 0)
+            out.append((m.start, losses[i], Sample(
+                step=m.t, grad_norm=float(grad[i]) if have else None, layer_grad=lgs[i] if have else None,
+                layer_weight=lw[i], layer_update=update[i] if update is not None else None,
+                act_dead=dead[i] if A else None, act_saturated=sat[i] if A else None, lr=m.lr,
+            ), step_g[i] if step_g is not None else None))
+        return out
+
+    def _calls_matrix(self, calls: list[tuple[int, int]]) -> np.ndarray:
+        """(activation hook calls, activations) one-hot matrix of a sample's calls."""
+        key = tuple(c[0] for c in calls)
+        m = self._call_mats.get(key)
+        if m is None:
+            m = self._call_mats[key] = np.zeros((len(key), len(self._acts)))
+            m[np.arange(len(key)), key] = 1.0
+        return m
 
     def _layers_of_key(self, key: tuple[int, ...]) -> np.ndarray:
         """(parameters of ``key``, L) matrix: 1 where the parameter is a weight of that layer; a
@@ -550,6 +576,31 @@ class _Measured:
     lr: float | None
     grad_scale: float
     parts: list[torch.Tensor]
+
+    @property
+    def size(self) -> int:
+        """Values it adds to the transferred vector."""
+        return self.k + sum(n for n, _, _ in self.segs) + self.n_w + len(self.calls)
+
+    @property
+    def layout(self) -> tuple:
+        """What the host half's reading of its values depends on (keys by identity: cached tuples)."""
+        return (self.k, tuple((n, id(key), e) for n, key, e in self.segs), self.n_cur, id(self.cur_key), self.n_w,
+                tuple(self.calls))
+
+
+def _same_layout(queue: list[_Measured]) -> list[list[_Measured]]:
+    """``queue`` cut into runs of consecutive samples with the same layout."""
+    groups: list[list[_Measured]] = []
+    last = None
+    for m in queue:
+        lay = m.layout
+        if groups and lay == last:
+            groups[-1].append(m)
+        else:
+            groups.append([m])
+            last = lay
+    return groups
 
 
 def _pick(p: torch.Tensor, above: int = _SUB_MIN, keep: int = _SUB_KEEP) -> torch.Tensor | None:
@@ -589,6 +640,8 @@ def _output_activations(model: torch.nn.Module, acts: list[torch.nn.Module]) -> 
 
 def _stack_losses(pending: list[Any], dev: torch.device) -> torch.Tensor:
     """One float tensor of the pending losses on ``dev`` (one op in the common case: 0-d tensors)."""
+    if len(pending) == 1 and isinstance(pending[0], torch.Tensor) and pending[0].dim() == 0:
+        return pending[0].reshape(1).float().to(dev)  # every=1
     if all(isinstance(x, torch.Tensor) for x in pending):
         try:
             return torch.stack(pending).reshape(len(pending), -1)[:, 0].float().to(dev)
@@ -609,9 +662,7 @@ def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     """L2 norm of each tensor (``torch._foreach_norm`` when all are dense)."""
     if not tensors:
         return []
-    if any(t.is_sparse for t in tensors):
-        return [t.coalesce().values().norm() if t.is_sparse else t.norm() for t in tensors]
     try:
         return list(torch._foreach_norm(tensors))
-    except (RuntimeError, AttributeError):  # mixed devices/dtypes or an old torch
-        return [t.norm() for t in tensors]
+    except (RuntimeError, NotImplementedError, AttributeError):  # sparse, mixed devices/dtypes, an old torch
+        return [t.coalesce().values().norm() if t.is_sparse else t.norm() for t in tensors]
