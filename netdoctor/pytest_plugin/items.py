@@ -169,7 +169,7 @@ class NetdoctorNoModelItem(_Item):
     """The one item of a selected file that defines no model: skipped, never failed."""
 
     def runtest(self) -> None:
-        _skip_here("no model: skipped (no build_model(), `model` or model class in the file)")
+        _skip_here("no model: skipped (no build_model(), `model` or model class netdoctor can build without arguments)")
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"{self.file.display()}: no model: skipped"
