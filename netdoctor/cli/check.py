@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from netdoctor.cli._output import UsageFailure, error_line, is_tty, note_line, wants_color, write_stdout
+from netdoctor.sanitize import escape_controls
 
 STDOUT = "-"
 
@@ -133,7 +134,7 @@ def _run(args: CheckArgs) -> int:
     report = Report.merge((r.report for r in results), total=time.perf_counter() - t0)
     for res in results:
         for item in res.report.skipped_files:
-            note_line(f"{item.file}: no model: skipped")
+            note_line(escape_controls(f"{item.file}: no model: skipped", one_line=True))
         for err in res.report.errors:
             if args.debug and res.traceback:
                 sys.stderr.write(res.traceback)

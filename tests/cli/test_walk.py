@@ -148,3 +148,12 @@ def test_skip_no_model_makes_named_files_a_pattern(project: Path, netdoctor_subp
     # nothing selected at all: nothing to do
     none = run_netdoctor("check", "--skip-no-model", "models/test_mlp_model.py", cwd=project)
     assert (none.code, none.out, none.err) == (0, "", "")
+
+
+def test_a_skipped_file_name_is_shown_escaped(cli: Any, tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "evil\x1b[2J_model.py").write_text(HELPER)
+    res = cli("check", "models")
+    assert res.code == 0, res.err
+    assert res.err.splitlines() == ["models/evil\\x1b[2J_model.py: no model: skipped"]
+    assert "1 file skipped (no model)" in res.out
