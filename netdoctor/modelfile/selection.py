@@ -166,7 +166,8 @@ class Selector:
         return self.in_project_files(path) if scoped else True
 
     def in_project_files(self, path: str) -> bool:
-        """Inside an entry of ``[tool.netdoctor] paths``, else matching the default glob (from the root)."""
+        """Named by, matching or (a ``.py`` file) inside an entry of ``[tool.netdoctor] paths``; else matching
+        the default glob, relative to the project root."""
         full = Path(os.path.abspath(path))
         if not self.project.paths:
             return glob_match(self.default_glob, self._relative(full))
@@ -176,8 +177,8 @@ class Selector:
                 if glob_match(Path(where).as_posix(), full.as_posix()) or any(
                         glob_match(Path(where).as_posix(), parent.as_posix()) for parent in full.parents):
                     return True
-            elif full == Path(where) or Path(where) in full.parents:
-                return True
+            elif full == Path(where) or (Path(where) in full.parents and full.suffix == ".py"):
+                return True  # a folder holds the .py files a walk of it selects
         return False
 
     def is_test_file(self, name: str) -> bool:

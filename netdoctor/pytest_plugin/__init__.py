@@ -22,12 +22,12 @@ Three ways to use netdoctor from pytest:
   share the cached report. A file that cannot be imported is one failing item ``load``; a
   file that defines no model is one skipped item ``no-model``. Test modules
   (``python_files``) and ``conftest.py`` are never treated as model files.
+  The files, the items and how a file is loaded and checked are
+  :mod:`netdoctor.pytest_plugin.items`.
 
 The fixture, the marker's default and the items share one default fail level,
 ``fail-on`` of ``[tool.netdoctor]`` (or ``--netdoctor-fail-on``), else ``error``: the same
 as ``netdoctor check``.
-  The files, the items and how a file is loaded and checked are
-  :mod:`netdoctor.pytest_plugin.items`.
 
 Loading this plugin imports neither torch, tensorflow nor keras (it is loaded in every
 pytest session of an environment where netdoctor is installed); it does nothing unless

@@ -109,6 +109,10 @@ def test_hook_files_are_kept_within_the_project_model_files(tree: Path) -> None:
     sel = select_files(given, load_project_config(), from_pattern=True)
     assert [c.spec for c in sel.check] == ["models/pkg/deep.py", "other/resnet.py"]
     assert sel.no_model == ()
+    selector = Selector(load_project_config())
+    assert selector.selectable("models/pkg/deep.py", scoped=True)
+    assert not selector.selectable("models/pkg/notes.md", scoped=True)  # a folder holds its .py files
+    assert not selector.selectable("models/net_model.py", scoped=True)  # outside the paths
 
 
 def test_a_huggingface_folder_is_one_model_and_dir_name_needs_a_file(tree: Path) -> None:

@@ -143,6 +143,7 @@ def test_configured_paths_are_collected_outside_testpaths(pytester: pytest.Pytes
         "nets/.cache/x_model": "def build_model(:\n",    # hidden folder
         "elsewhere/zeroed_model": ZEROED,     # neither in testpaths nor in paths
     })
+    pytester.makefile(".md", **{"nets/README": "# notes, not a model\n"})  # a folder holds its .py files
     result = pytester.runpytest("--netdoctor", "-rs")
     out = result.stdout.str()
     outcomes = result.parseoutcomes()
@@ -151,7 +152,7 @@ def test_configured_paths_are_collected_outside_testpaths(pytester: pytest.Pytes
     result.stdout.fnmatch_lines(["netdoctor: paths ?'nets'?, fail-on error*"])
     for rel in ("nets/model_utils.py", "nets/blocks_model.py"):
         result.stdout.fnmatch_lines([f"SKIPPED*{rel}*no model: skipped*"])
-    for absent in ("old_model", "x_model", "zeroed_model"):
+    for absent in ("old_model", "x_model", "zeroed_model", "README"):
         assert absent not in out, out
     ids = pytester.runpytest("--netdoctor", "--collect-only", "-q").outlines
     assert "nets/resnet.py::ND201-zero-weights" in ids and "tests/test_plain.py::test_plain" in ids, ids
