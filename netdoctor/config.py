@@ -16,6 +16,9 @@ from netdoctor.errors import ConfigError
 from netdoctor.findings import Finding, Severity
 
 FAIL_ON_VALUES = ("error", "warning", "info", "never")
+#: The one default fail level of ``netdoctor check``, the ``netdoctor`` pytest fixture and the
+#: items of ``pytest --netdoctor``: a warning is reported, an error fails.
+DEFAULT_FAIL_ON = "error"
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class Config:
 
     select: tuple[str, ...] = ("ND",)
     ignore: tuple[str, ...] = ()
-    fail_on: str = "error"
+    fail_on: str = DEFAULT_FAIL_ON
     severity: Mapping[str, Severity] = field(default_factory=dict)
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     per_layer_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -8,7 +8,8 @@ validated against the rule registry) into a :class:`ProjectConfig`, whose
     select = ["ND"]                     # codes, prefixes or names; longest prefix wins
     ignore = ["ND5", "dead-units"]
     fail-on = "warning"                 # error | warning | info | never
-    paths = ["models/*.py"]             # checked when the command line names none
+    paths = ["models/", "nets/*.py"]    # checked when the command line names none
+    exclude = ["models/legacy/**"]      # never selected by a walk, a pattern or the hook
     data = "data/probe.npz"             # default --data
     input-shape = [3, 32, 32]           # default --input-shape
     pytest-glob = "**/*model*.py"       # files collected by ``pytest --netdoctor``
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from netdoctor.config import FAIL_ON_VALUES, Config, suggest, validate_refs
+from netdoctor.config import DEFAULT_FAIL_ON, FAIL_ON_VALUES, Config, suggest, validate_refs
 from netdoctor.errors import ConfigError
 from netdoctor.findings import Severity
 
@@ -41,29 +42,35 @@ class ProjectConfig:
 
     Attributes:
         config: Rule selection, severities, options, per-layer ignores, fail-on.
-        paths: Model files/globs to check when the command line names none. Relative
-            entries are rebased from the config file's folder onto the current directory.
+        paths: Model files, folders and globs to check when the command line names none.
+            Relative entries are rebased from the config file's folder onto the current directory.
+        exclude: Globs of files and folders that walks, patterns, the pre-commit hook and
+            ``pytest --netdoctor`` never select, relative to the project root (as written).
         data: Default ``--data`` file (rebased like ``paths``).
         input_shape: Default ``--input-shape``.
         timeout: Default ``--timeout`` (seconds per file; 0: no limit).
         pytest_glob: Glob of model files collected by ``pytest --netdoctor`` (matched
             against paths relative to pytest's rootdir).
         source: The file the settings came from (``None`` = defaults).
+        root: The project root ``exclude`` is relative to: the config file's folder
+            (``None``: the current directory).
     """
 
     config: Config = field(default_factory=Config)
     paths: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
     data: str | None = None
     input_shape: tuple[int, ...] | None = None
     timeout: float | None = None
     pytest_glob: str = "**/*model*.py"
     source: Any = None
+    root: Path | None = None
 
 
 #: Keys of ``[tool.netdoctor]`` (kebab-case, like ruff).
 KEYS = (
     "select", "ignore", "extend-select", "extend-ignore", "fail-on", "severity", "options",
-    "per-layer-ignores", "paths", "data", "input-shape", "timeout", "pytest-glob",
+    "per-layer-ignores", "paths", "exclude", "data", "input-shape", "timeout", "pytest-glob",
 )
 SECTION = "[tool.netdoctor]"
 
@@ -144,7 +151,7 @@ def parse_table(table: Mapping[str, Any], root: Any = None, source: Any = None) 
     ignore = _refs(table, "ignore")
     extend_select = _refs(table, "extend-select")
     extend_ignore = _refs(table, "extend-ignore")
-    fail_on = table.get("fail-on", "error")
+    fail_on = table.get("fail-on", DEFAULT_FAIL_ON)
     if not isinstance(fail_on, str) or fail_on.strip().lower() not in FAIL_ON_VALUES:
         raise ConfigError(f"fail-on in {SECTION} must be one of {', '.join(FAIL_ON_VALUES)}, not {fail_on!r}")
     config = Config(
@@ -160,6 +167,12 @@ def parse_table(table: Mapping[str, Any], root: Any = None, source: Any = None) 
         paths = [paths]
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
         raise ConfigError(f"paths in {SECTION} must be a list of strings, e.g. paths = [\"models/*.py\"]")
+    exclude = table.get("exclude", [])
+    if isinstance(exclude, str):
+        exclude = [exclude]
+    if not isinstance(exclude, list) or not all(isinstance(p, str) and p.strip() for p in exclude):
+        raise ConfigError(f"exclude in {SECTION} must be a list of globs relative to the project root, "
+                          f"e.g. exclude = [\"models/legacy/**\"], not {table.get('exclude')!r}")
     data = table.get("data")
     if data is not None and not isinstance(data, str):
         raise ConfigError(f"data in {SECTION} must be a file name (string), not {data!r}")
@@ -174,11 +187,13 @@ def parse_table(table: Mapping[str, Any], root: Any = None, source: Any = None) 
     return ProjectConfig(
         config=config,
         paths=tuple(_rebase(p, base) for p in paths),
+        exclude=tuple(p.strip() for p in exclude),
         data=_rebase(data, base) if data is not None else None,
         input_shape=parse_input_shape(table["input-shape"]) if "input-shape" in table else None,
         timeout=float(timeout) if timeout is not None else None,
         pytest_glob=glob.strip(),
         source=source,
+        root=base,
     )
 
 

@@ -14,6 +14,14 @@ class ModelLoadError(NetdoctorError):
     """The model file is missing, fails to import, or defines no model."""
 
 
+class NoModelError(ModelLoadError):
+    """The file defines nothing netdoctor takes for a model (no ``build_model()``, ``model``, model class).
+
+    An error for a file the user named; a file reached by a directory walk or a pattern is
+    reported as "no model: skipped" instead (:mod:`netdoctor.modelfile.selection`).
+    """
+
+
 class DataError(NetdoctorError):
     """The data is unusable: wrong shape for the model, wrong type, unreadable file."""
 

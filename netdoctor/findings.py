@@ -205,6 +205,17 @@ class LoadError:
 
 
 @dataclass(frozen=True, slots=True)
+class SkippedFile:
+    """A file reached by a directory walk or a pattern that holds no model ("no model: skipped")."""
+
+    file: str
+    reason: str = "no model"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"file": self.file, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """The outcome of one ``check`` (one or several models).
 
@@ -213,6 +224,8 @@ class Report:
         targets: One entry per checked model.
         rules_run: Codes of the rules that were selected and ran.
         errors: Files that could not be checked.
+        skipped_files: Files a directory walk or a pattern reached that hold no model; they
+            do not change the exit code.
         suppressed: Findings silenced by ``netdoctor.allow`` or per-layer ignores.
         timings: Seconds spent per phase (``"collect"``, ``"rules"``, ``"total"``).
         history: The training history of a monitored run (``netdoctor.history.History``),
@@ -227,6 +240,7 @@ class Report:
     suppressed: tuple[Finding, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)
     history: Any = field(default=None, repr=False, compare=False)
+    skipped_files: tuple[SkippedFile, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "findings", tuple(sorted(self.findings, key=Finding.sort_key)))
@@ -296,6 +310,7 @@ class Report:
             rules_run=tuple(rules),
             errors=tuple(e for r in reports for e in r.errors),
             suppressed=tuple(f for r in reports for f in r.suppressed),
+            skipped_files=tuple(s for r in reports for s in r.skipped_files),
             timings=timings,
         )
 
@@ -322,6 +337,9 @@ class Report:
             line += f" ({len(self.suppressed)} suppressed)"
         if self.errors:
             line += f", {len(self.errors)} file{'s' if len(self.errors) != 1 else ''} failed to load"
+        if self.skipped_files:
+            n = len(self.skipped_files)
+            line += f", {n} file{'s' if n != 1 else ''} skipped (no model)"
         total = self.timings.get("total")
         if total is not None:
             line += f" in {total:.2f}s"
@@ -375,12 +393,14 @@ class Report:
                 "infos": self.count(Severity.INFO),
                 "suppressed": len(self.suppressed),
                 "load_errors": len(self.errors),
+                "skipped_files": len(self.skipped_files),
             },
             "findings": [f.to_dict() for f in self.findings],
             "suppressed": [f.to_dict() for f in self.suppressed],
             "targets": [t.to_dict() for t in self.targets],
             "rules_run": list(self.rules_run),
             "errors": [e.to_dict() for e in self.errors],
+            "skipped_files": [s.to_dict() for s in self.skipped_files],
             "timings": {k: round(v, 6) for k, v in self.timings.items()},
         }
 

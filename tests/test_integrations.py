@@ -146,15 +146,17 @@ def test_pre_commit_hooks_are_well_formed() -> None:
     for hook in hooks:
         for key in ("id", "name", "entry", "language"):
             assert hook.get(key), f"{hook.get('id')}: {key} missing"
-        assert hook["entry"].split()[:2] == ["netdoctor", "check"]
-        files, exclude = re.compile(hook["files"]), re.compile(hook["exclude"])
+        # netdoctor selects among the staged files (paths, pytest-glob, exclude) and skips helpers
+        assert hook["entry"].split() == ["netdoctor", "check", "--skip-no-model"]
+        assert hook["types"] == ["python"] and hook["require_serial"] is True
+        files, exclude = re.compile(hook.get("files", "")), re.compile(hook["exclude"])
 
         def picked(path: str, files: re.Pattern[str] = files, exclude: re.Pattern[str] = exclude) -> bool:
             return bool(files.search(path)) and not exclude.search(path)
 
         assert picked("models/tiny_model.py") and picked("model.py") and picked("src/pkg/my_model.py")
-        assert not picked("models/helpers.py") and not picked("tests/test_model.py") and not picked("conftest.py")
-        assert not picked("models/model.txt")
+        assert picked("nets/resnet.py")  # may lie in [tool.netdoctor] paths: netdoctor decides
+        assert not picked("tests/test_model.py") and not picked("conftest.py") and not picked("a/model_test.py")
 
 
 def test_pre_commit_hook_entry_runs_on_a_model_file(tiny: Path, tmp_path: Path) -> None:
@@ -172,6 +174,66 @@ def test_pre_commit_hook_entry_runs_on_a_model_file(tiny: Path, tmp_path: Path) 
     proc = subprocess.run(shlex.split(entry) + list(args) + ["models/broken_model.py"], cwd=tmp_path,
                           env=env_with_venv(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "syntax error" in proc.stderr, proc.stderr  # the commit is blocked
+
+
+HELPER = """
+import torch
+
+
+def count_parameters(model):
+    return sum(p.numel() for p in model.parameters())
+"""
+
+
+def test_pre_commit_blocks_a_broken_model_and_skips_helpers(tmp_path: Path) -> None:
+    """A real ``pre-commit`` (offline: a local hook, language system) with this repository's hook."""
+    netdoctor_exe()
+    pre_commit = shutil.which("pre-commit", path=str(Path(sys.executable).parent))
+    if pre_commit is None:
+        pytest.fail("pre-commit is not installed in this environment: pip install -e '.[test]'")
+    hook = next(h for h in yaml.safe_load(HOOKS.read_text()) if h["id"] == "netdoctor-system")
+    local = {k: hook[k] for k in ("id", "name", "entry", "language", "types", "files", "exclude", "require_serial")
+             if k in hook}
+    local["verbose"] = True  # show netdoctor's output also when the hook passes
+    repo = tmp_path / "repo"
+    files = {
+        ".pre-commit-config.yaml": yaml.safe_dump({"repos": [{"repo": "local", "hooks": [local]}]}),
+        "pyproject.toml": '[tool.netdoctor]\nselect = ["ND2"]\n',
+        "models/tiny_model.py": TINY_MODEL,
+        "models/model_utils.py": HELPER,       # named like a model file, defines no model
+        "tests/test_model.py": "def build_model(:\n",  # a test module: never checked
+    }
+    for rel, text in files.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text)
+    env = env_with_venv(HOME=str(tmp_path), PRE_COMMIT_HOME=str(tmp_path / "pre-commit-cache"), GIT_CONFIG_NOSYSTEM="1",
+                        GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com", GIT_COMMITTER_NAME="t",
+                        GIT_COMMITTER_EMAIL="t@example.com")
+
+    def run(*cmd: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(list(cmd), cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+
+    assert run("git", "init", "-q").returncode == 0
+    assert run("git", "add", "-A").returncode == 0
+    proc = run(pre_commit, "run", "--all-files")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "models/model_utils.py: no model: skipped" in out, out
+    assert "models/tiny_model.py ─" in out, out  # the model file was checked
+    assert "test_model.py" not in out, out
+
+    # installed as the git hook: a commit of a helper passes, a broken model file is blocked
+    assert run(pre_commit, "install").returncode == 0
+    proc = run("git", "commit", "-q", "-m", "models")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (repo / "models" / "broken_model.py").write_text("def build_model(:\n")
+    (repo / "models" / "train_model_utils.py").write_text(HELPER)
+    run("git", "add", "-A")
+    proc = run("git", "commit", "-q", "-m", "broken")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "error: syntax error in broken_model.py" in out, out
+    assert "models/train_model_utils.py: no model: skipped" in out, out
+    assert run("git", "rev-list", "--count", "HEAD").stdout.strip() == "1"  # the commit did not happen
 
 
 # -- in-code suppression, end to end ------------------------------------------------------------

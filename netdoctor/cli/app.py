@@ -68,7 +68,7 @@ def check(
         Optional[List[str]],
         typer.Argument(
             metavar="PATH",
-            help="Model files (.py defining build_model() or `model`; PATH::NAME picks one) "
+            help="Model files (.py defining build_model() or `model`; PATH::NAME picks one), folders to walk "
             "or saved Keras models (.keras, .h5). Default: `paths` from \\[tool.netdoctor].",
             show_default=False,
         ),
@@ -179,6 +179,12 @@ def check(
                      "report (ND509) when the loss does not approach its floor, with the likely cause.",
                      rich_help_panel=_RULES),
     ] = False,
+    skip_no_model: Annotated[
+        bool,
+        typer.Option("--skip-no-model", help="The files come from a pattern (the pre-commit hook): keep those in the "
+                     "project's model files, report a file without a model as 'no model: skipped', not an error.",
+                     rich_help_panel=_RULES),
+    ] = False,
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="Do not show progress on the terminal.",
                            rich_help_panel=_OUTPUT),
@@ -198,7 +204,7 @@ def check(
         fail_on=fail_on, select=select, ignore=ignore, config=config, baseline=baseline,
         write_baseline=write_baseline, data=data, input_shape=input_shape, weights=weights,
         unsafe=unsafe, max_samples=max_samples, seed=seed, timeout=timeout, no_progress=no_progress, debug=debug,
-        verify=verify, fit_probe=fit_probe, show_layers=show_layers,
+        verify=verify, fit_probe=fit_probe, show_layers=show_layers, skip_no_model=skip_no_model,
     ))
     raise typer.Exit(code)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import signal
 import sys
@@ -14,6 +13,7 @@ from typing import Any, Iterator, Sequence
 
 from netdoctor.cli._output import (UsageFailure, error_line, is_tty, note_line, terminal_width, wants_color,
                                    write_stdout)
+from netdoctor.sanitize import escape_controls
 
 STDOUT = "-"
 TERMINAL_FORMATS = ("text", "concise")  # the formats that may go to stdout without an --output
@@ -45,6 +45,7 @@ class CheckArgs:
     verify: bool = False
     fit_probe: bool = False
     show_layers: bool = False
+    skip_no_model: bool = False
 
 
 def run_check(args: CheckArgs) -> int:
@@ -75,8 +76,9 @@ def _run(args: CheckArgs) -> int:
     from netdoctor import baseline
     from netdoctor.config import make_config
     from netdoctor.config_file import load_project_config
-    from netdoctor.findings import Report
-    from netdoctor.modelfile.workers import CheckOptions, Interrupted, check_files
+    from netdoctor.findings import Report, SkippedFile
+    from netdoctor.modelfile.selection import select_files
+    from netdoctor.modelfile.workers import CheckOptions, FileResult, Interrupted, check_files
 
     t0 = time.perf_counter()
     destinations = plan_outputs(args.formats or ["text"], args.outputs)
@@ -93,9 +95,14 @@ def _run(args: CheckArgs) -> int:
     base = replace(project.config, ignore=()) if select is not None else project.config
     cfg = make_config(select=select, ignore=split_refs(args.ignore), base=base, fail_on=fail_on)
 
-    specs = expand_paths(args.paths or list(project.paths))
-    if not specs:
-        raise UsageFailure("no model files given; run `netdoctor check MODEL.py` "
+    selection = select_files(args.paths, project, from_pattern=args.skip_no_model)
+    candidates = selection.check
+    specs = [c.spec for c in candidates]
+    skipped = [FileResult(Report(skipped_files=(SkippedFile(f),))) for f in selection.no_model]
+    if not specs and not skipped:
+        if args.skip_no_model:  # the hook passed no model file: nothing to do
+            return 0
+        raise UsageFailure("no model files given; run `netdoctor check MODEL.py` or `netdoctor check models/` "
                            "(or set paths in [tool.netdoctor] of pyproject.toml)")
     if args.weights and len(specs) > 1:
         raise UsageFailure("--weights needs exactly one model file; check the files one at a time")
@@ -119,13 +126,18 @@ def _run(args: CheckArgs) -> int:
     interrupted = None
     with _progress(specs, show_progress) as on_progress, contextlib.redirect_stdout(sys.stderr):
         try:
-            results = check_files(specs, options, progress=on_progress)
+            done = list(zip(candidates, check_files(specs, options, progress=on_progress) if specs else []))
         except Interrupted as exc:  # report what finished, then exit 128 + the signal
             interrupted = exc
-            results = [exc.finished[i] for i in sorted(exc.finished)]
+            done = [(candidates[i], exc.finished[i]) for i in sorted(exc.finished)]
+    # a file a walk or a pattern reached that has no model is skipped; one the user named is an error
+    results = [FileResult(Report(skipped_files=(SkippedFile(cand.spec),))) if res.no_model and not cand.explicit
+               else res for cand, res in done] + skipped
 
     report = Report.merge((r.report for r in results), total=time.perf_counter() - t0)
     for res in results:
+        for item in res.report.skipped_files:
+            note_line(escape_controls(f"{item.file}: no model: skipped", one_line=True))
         for err in res.report.errors:
             if args.debug and res.traceback:
                 sys.stderr.write(res.traceback)
@@ -143,7 +155,7 @@ def _run(args: CheckArgs) -> int:
                 where = f" in `{entry.layer}`" if entry.layer else ""
                 note_line(f"  fixed: {entry.file or '-'}: {entry.rule} {entry.name}{where}")
 
-    checked_any = bool(report.targets)
+    checked_any = bool(report.targets or report.skipped_files)
     # SARIF URIs are relative to the project root: the folder of the config file found, else the cwd
     root = Path(project.source).resolve().parent if project.source is not None else Path.cwd()
     for fmt, dest in destinations:
@@ -154,7 +166,7 @@ def _run(args: CheckArgs) -> int:
         else:
             _write_file(dest, render_report(fmt, report, None, fail_on, show_layers=args.show_layers, root=root))
     if interrupted is not None:
-        error_line(f"interrupted by {signal.Signals(interrupted.signum).name}: {len(results)} of {len(specs)} "
+        error_line(f"interrupted by {signal.Signals(interrupted.signum).name}: {len(done)} of {len(specs)} "
                    "file(s) checked; the reports above are theirs, the other files were not checked")
         return 128 + interrupted.signum
     if args.write_baseline:
@@ -164,10 +176,10 @@ def _run(args: CheckArgs) -> int:
 
 # -- option handling --------------------------------------------------------------------
 def resolve_fail_on(flag: str | None, configured: str | None) -> str:
-    """The effective fail-on level: the flag, else the project's, else ``"error"``."""
-    from netdoctor.config import FAIL_ON_VALUES
+    """The effective fail-on level: the flag, else the project's, else ``"error"`` (``DEFAULT_FAIL_ON``)."""
+    from netdoctor.config import DEFAULT_FAIL_ON, FAIL_ON_VALUES
 
-    level = (flag or configured or "error").strip().lower()
+    level = (flag or configured or DEFAULT_FAIL_ON).strip().lower()
     if level not in FAIL_ON_VALUES:
         raise UsageFailure(f"--fail-on must be one of {', '.join(FAIL_ON_VALUES)}, not {level!r}")
     return level
@@ -238,21 +250,6 @@ def parse_shape(text: str) -> tuple[int, ...]:
         raise UsageFailure(f"--input-shape {text!r} is not a shape; give positive integers like 3,32,32 "
                            "(one sample, without the batch axis)")
     return shape
-
-
-def expand_paths(paths: Sequence[str]) -> list[str]:
-    """Expand globs (``models/*.py``); other paths are kept as written (checked later)."""
-    out: list[str] = []
-    for p in paths:
-        base, sep, name = p.partition("::")
-        if glob.has_magic(base):
-            matches = sorted(glob.glob(base, recursive=True))
-            if not matches:
-                raise UsageFailure(f"no files match {base!r}; check the pattern")
-            out.extend(m + sep + name for m in matches)
-        else:
-            out.append(p)
-    return out
 
 
 def _error_text(file: str, message: str) -> str:

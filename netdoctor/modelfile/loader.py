@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netdoctor.errors import ModelLoadError, NetdoctorError
+from netdoctor.errors import ModelLoadError, NetdoctorError, NoModelError
 from netdoctor.frameworks import detect_framework, get_adapter
 from netdoctor.integrations import lightning_module as lightning
 from netdoctor.modelfile.datafiles import (
@@ -149,7 +149,7 @@ def load_model_file(
 
         if not huggingface.is_model_folder(p):
             raise ModelLoadError(f"{path} is a directory without config.json; name the model files, "
-                                 f"e.g. {path}/model.py, or point at a folder written by save_pretrained()")
+                                 f"e.g. {p / 'model.py'}, or point at a folder written by save_pretrained()")
         if name or weights:
             raise ModelLoadError(f"{'::' + name if name else '--weights'} does not apply to a Hugging Face folder; drop it")
         model, batch, source, where = huggingface.load_folder(p, unsafe=unsafe, seed=seed)
@@ -302,7 +302,7 @@ def _find_model(module: types.ModuleType, path: Path, name: str | None) -> tuple
     if found is not None:
         return _materialize(found, found.__name__, path), f"{found.__name__}()"
     looked = ", ".join(f"{f}()" for f in MODEL_FUNCTIONS)
-    raise ModelLoadError(
+    raise NoModelError(
         f"no model found in {path.name}: looked for a function {looked}, a module-level `model`, a "
         f"LightningModule or an nn.Module/keras.Model class; define one, or pick one with {path.name}::NAME"
     )

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Sequence
 
 from netdoctor.config import Config
-from netdoctor.errors import NetdoctorError
+from netdoctor.errors import NetdoctorError, NoModelError
 from netdoctor.findings import LoadError, Report
 from netdoctor.modelfile.usercode import scan_framework
 
@@ -86,10 +86,13 @@ class FileResult:
     Attributes:
         report: The file's report (stamped with the file), or one carrying a ``LoadError``.
         traceback: Formatted traceback of the failure, for ``--debug``.
+        no_model: The file defines no model (a :class:`~netdoctor.errors.NoModelError`); the caller
+            decides whether that is an error (a file the user named) or "no model: skipped".
     """
 
     report: Report
     traceback: str | None = None
+    no_model: bool = False
 
 
 def check_file(spec: str, options: CheckOptions) -> FileResult:
@@ -132,6 +135,8 @@ def _check_file(spec: str, options: CheckOptions) -> FileResult:
             fit_probe=options.fit_probe, file=spec, notes=notes, timings={"load": loaded_at - t0}, started=loaded_at,
             layer_lines=loaded.layer_lines,
         )
+    except NoModelError as exc:
+        return replace(_failed(spec, str(exc), exc), no_model=True)
     except NetdoctorError as exc:
         return _failed(spec, str(exc), exc)
     except OSError as exc:  # a path the file system refuses (too long, a directory, no permission)

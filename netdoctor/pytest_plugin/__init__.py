@@ -6,21 +6,28 @@ Three ways to use netdoctor from pytest:
 
       def test_model_is_healthy(netdoctor):
           report = netdoctor.check(build_model(), x, y)
-          report.assert_ok()                      # fail_on="warning" by default
+          report.assert_ok()                      # fails on errors by default, like the CLI
 
 * the ``netdoctor`` marker configures that fixture for one test (or a module/class)::
 
       @pytest.mark.netdoctor(select=["ND3"], ignore=["ND302"], fail_on="error")
 
-* ``pytest --netdoctor`` collects model files (``pytest-glob`` of ``[tool.netdoctor]``,
-  or ``--netdoctor-glob``; default ``**/*model*.py``) among the files pytest visits and
-  makes one test item per (file, rule), e.g. ``models/net.py::ND301-vanishing-gradients``,
+* ``pytest --netdoctor`` collects model files, selected as ``netdoctor check`` selects them
+  (:mod:`netdoctor.modelfile.selection`): the files of ``[tool.netdoctor] paths``, even
+  outside ``testpaths``; without ``paths``, the files pytest visits that match
+  ``--netdoctor-glob`` or ``pytest-glob`` (default ``**/*model*.py``). It makes one test
+  item per (file, rule), e.g. ``models/net.py::ND301-vanishing-gradients``,
   so ``-k``, ``-m netdoctor``, ``-x``, ``--junitxml`` and the summary work as for any test.
   Each file is imported once at collection and checked once, on its first item; its items
-  share the cached report. A file that cannot be imported is one failing item ``load``.
-  Test modules (``python_files``) and ``conftest.py`` are never treated as model files.
+  share the cached report. A file that cannot be imported is one failing item ``load``; a
+  file that defines no model is one skipped item ``no-model``. Test modules
+  (``python_files``) and ``conftest.py`` are never treated as model files.
   The files, the items and how a file is loaded and checked are
   :mod:`netdoctor.pytest_plugin.items`.
+
+The fixture, the marker's default and the items share one default fail level,
+``fail-on`` of ``[tool.netdoctor]`` (or ``--netdoctor-fail-on``), else ``error``: the same
+as ``netdoctor check``.
 
 Loading this plugin imports neither torch, tensorflow nor keras (it is loaded in every
 pytest session of an environment where netdoctor is installed); it does nothing unless
@@ -36,12 +43,13 @@ from typing import Any
 
 import pytest
 
-from netdoctor.config import FAIL_ON_VALUES, Config, make_config
+from netdoctor.config import DEFAULT_FAIL_ON, FAIL_ON_VALUES, Config, make_config
 from netdoctor.config_file import ProjectConfig
 from netdoctor.errors import ConfigError
 from netdoctor.findings import Report, Severity
 from netdoctor.pytest_plugin.items import (
     NetdoctorFile,
+    configured_files,
     describe,
     is_model_file,
     item_fail_on,
@@ -61,13 +69,13 @@ class CheckedReport(Report):
 
     Attributes:
         default_fail_on: Threshold :meth:`assert_ok` uses when called without one (from
-            the ``netdoctor`` marker, else ``"warning"``).
+            the ``netdoctor`` marker, else the session's fail level: ``"error"`` by default).
     """
 
-    default_fail_on: str = "warning"
+    default_fail_on: str = DEFAULT_FAIL_ON
 
     @classmethod
-    def of(cls, report: Report, fail_on: str = "warning") -> CheckedReport:
+    def of(cls, report: Report, fail_on: str = DEFAULT_FAIL_ON) -> CheckedReport:
         """Wrap a plain report."""
         return cls(**{f.name: getattr(report, f.name) for f in fields(Report)}, default_fail_on=fail_on)
 
@@ -80,7 +88,7 @@ class CheckedReport(Report):
         assert_ok(self, fail_on or self.default_fail_on)
 
 
-def assert_ok(report: Report, fail_on: str = "warning") -> None:
+def assert_ok(report: Report, fail_on: str = DEFAULT_FAIL_ON) -> None:
     """Fail the current test unless ``report`` is clean at ``fail_on``.
 
     Args:
@@ -123,7 +131,7 @@ class NetdoctorFixture:
         fail_on: Default threshold of :meth:`CheckedReport.assert_ok`.
     """
 
-    def __init__(self, config: Config, fail_on: str = "warning") -> None:
+    def __init__(self, config: Config, fail_on: str = DEFAULT_FAIL_ON) -> None:
         self.config = config
         self.fail_on = fail_on
 
@@ -152,14 +160,15 @@ class NetdoctorFixture:
 def netdoctor(request: pytest.FixtureRequest) -> NetdoctorFixture:
     """Check models from a test: ``netdoctor.check(model, x, y).assert_ok()``.
 
-    Configured by ``[tool.netdoctor]`` and the ``netdoctor`` marker
+    Configured by ``[tool.netdoctor]`` (``fail-on``, else ``error``; ``--netdoctor-fail-on``
+    overrides it) and the ``netdoctor`` marker
     (``@pytest.mark.netdoctor(select=..., ignore=..., fail_on=...)``).
     """
     __tracebackhide__ = True
     project = project_config(request.config)
     if isinstance(project, ConfigError):
         pytest.fail(f"netdoctor: {project}", pytrace=False)
-    config, fail_on = project.config, "warning"
+    config, fail_on = project.config, item_fail_on(request.config)
     marker = request.node.get_closest_marker("netdoctor")
     if marker is not None:
         unknown = [k for k in marker.kwargs if k not in MARKER_KEYS]
@@ -186,19 +195,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="model files to collect, relative to rootdir "
                          "(default: pytest-glob of [tool.netdoctor], else **/*model*.py).")
     group.addoption("--netdoctor-fail-on", default=None, choices=FAIL_ON_VALUES,
-                    help="lowest severity that fails an item (default: fail-on of [tool.netdoctor], else error).")
+                    help="lowest severity that fails an item or the fixture's assert_ok() "
+                         "(default: fail-on of [tool.netdoctor], else error).")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "netdoctor(select=None, ignore=None, fail_on='warning'): configure the netdoctor fixture; "
+        "netdoctor(select=None, ignore=None, fail_on='error'): configure the netdoctor fixture; "
         "also marks the items of `pytest --netdoctor`.",
     )
     if config.getoption("netdoctor", False):
         project = project_config(config)
         if isinstance(project, ConfigError):
             raise pytest.UsageError(f"netdoctor: {project}")
+        if config.args_source == pytest.Config.ArgsSource.TESTPATHS:
+            # the configured paths are model files wherever they are, also outside testpaths
+            under = [Path(a.partition("::")[0]).resolve() for a in config.args]
+            config.args.extend(f for f in configured_files(config)
+                               if not any(p == Path(f) or p in Path(f).parents for p in under))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -207,7 +222,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     project = project_config(config)
     assert isinstance(project, ProjectConfig)
     source = f", config: {project.source}" if project.source else ""
-    return [f"netdoctor: model files {model_glob(config)!r}, fail-on {item_fail_on(config)}{source}"]
+    files = f"paths {list(project.paths)!r}" if project.paths else f"model files {model_glob(config)!r}"
+    return [f"netdoctor: {files}, fail-on {item_fail_on(config)}{source}"]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

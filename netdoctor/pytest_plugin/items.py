@@ -1,10 +1,15 @@
 """``pytest --netdoctor``: which files are model files, and the test items made of them.
 
-A model file (``pytest-glob`` of ``[tool.netdoctor]``, or ``--netdoctor-glob``; default
-``**/*model*.py``; never a test module or ``conftest.py``) becomes a
-:class:`NetdoctorFile` with one :class:`NetdoctorItem` per selected rule, or one
-:class:`NetdoctorLoadItem` when it cannot be imported. The file is imported once at
-collection and checked once, on its first item; its items share the cached report.
+Model files are selected as ``netdoctor check`` selects them
+(:mod:`netdoctor.modelfile.selection`): inside ``[tool.netdoctor] paths`` when configured,
+else matching ``--netdoctor-glob`` or ``pytest-glob`` (default ``**/*model*.py``); never a
+test module (``python_files``), ``conftest.py``, a file in a hidden folder, a virtual
+environment, ``build/`` or ``dist/``, or one ``exclude`` matches. The configured ``paths``
+are collected even outside ``testpaths`` (:func:`configured_files`). A model file becomes a
+:class:`NetdoctorFile` with one :class:`NetdoctorItem` per selected rule, one
+:class:`NetdoctorLoadItem` when it cannot be imported, or one skipped
+:class:`NetdoctorNoModelItem` when it defines no model ("no model: skipped"). The file is
+imported once at collection and checked once, on its first item; its items share the cached report.
 
 The hooks that create these live in :mod:`netdoctor.pytest_plugin`. Loading and checking
 a file are :func:`load_model` and :func:`check_loaded` (module globals, so tests can
@@ -13,16 +18,18 @@ replace them on this module). Importing this module imports no framework.
 
 from __future__ import annotations
 
-import fnmatch
-import re
+import dataclasses
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
+from netdoctor.config import DEFAULT_FAIL_ON
 from netdoctor.config_file import ProjectConfig, load_project_config
-from netdoctor.errors import ConfigError, NetdoctorError
+from netdoctor.errors import ConfigError, NetdoctorError, NoModelError
 from netdoctor.findings import Finding, Report, Severity
+from netdoctor.modelfile.selection import Selector, defines_model, select_files
 
 if TYPE_CHECKING:
     from netdoctor.config import Config
@@ -56,8 +63,14 @@ class NetdoctorFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         project = project_config(self.config)
         assert isinstance(project, ProjectConfig)
+        if self.path.suffix == ".py" and not defines_model(self.path):
+            yield NetdoctorNoModelItem.from_parent(self, name="no-model")
+            return
         try:
             self.loaded = load_model(self.path, project)
+        except NoModelError:  # selected by a pattern: no model is not a failure
+            yield NetdoctorNoModelItem.from_parent(self, name="no-model")
+            return
         except NetdoctorError as exc:
             self.load_error = str(exc)
         except Exception as exc:  # noqa: BLE001 - an import crash is this file's failure, not pytest's
@@ -152,6 +165,16 @@ class NetdoctorLoadItem(_Item):
         return self.path, 0, f"{self.file.display()}: netdoctor could not load it"
 
 
+class NetdoctorNoModelItem(_Item):
+    """The one item of a selected file that defines no model: skipped, never failed."""
+
+    def runtest(self) -> None:
+        _skip_here("no model: skipped (no build_model(), `model` or model class netdoctor can build without arguments)")
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"{self.file.display()}: no model: skipped"
+
+
 # -- loading and checking a model file ----------------------------------------------------
 
 
@@ -198,52 +221,39 @@ def item_fail_on(config: pytest.Config) -> str:
     if explicit:
         return str(explicit)
     project = project_config(config)
-    return project.config.fail_on if isinstance(project, ProjectConfig) else "error"
+    return project.config.fail_on if isinstance(project, ProjectConfig) else DEFAULT_FAIL_ON
+
+
+def selector(config: pytest.Config) -> Selector:
+    """The session's file selection: ``[tool.netdoctor]`` (root: its folder, else rootdir), ``python_files``."""
+    project = project_config(config)
+    if not isinstance(project, ProjectConfig):
+        project = ProjectConfig()
+    project = dataclasses.replace(project, root=project.root or config.rootpath)
+    tests = [*config.getini("python_files"), "conftest.py"]
+    return Selector(project, test_files=tests, default_glob=model_glob(config))
 
 
 def is_model_file(path: Path, config: pytest.Config) -> bool:
-    """Whether pytest should collect ``path`` as a model file (never a test module or conftest.py)."""
-    if path.name == "conftest.py":
-        return False
-    if path.suffix == ".py" and any(fnmatch.fnmatch(path.name, pat) for pat in config.getini("python_files")):
-        return False  # a test module, not a model file
-    try:
-        rel = path.relative_to(config.rootpath).as_posix()
-    except ValueError:
-        rel = path.as_posix()
-    return glob_match(model_glob(config), rel)
+    """Whether pytest should collect ``path`` as a model file: the selection of ``netdoctor check``."""
+    return selector(config).selectable(str(path), scoped=True)
 
 
-def glob_match(pattern: str, path: str) -> bool:
-    """Match a POSIX path against a glob where ``**`` spans folders and ``*`` does not.
+def configured_files(config: pytest.Config) -> list[str]:
+    """Files of ``[tool.netdoctor] paths`` (walked and expanded as ``netdoctor check`` does), absolute.
 
-    ``**/*model*.py`` matches ``model.py`` and ``a/b/my_model.py``; a pattern without ``/``
-    matches the file name in any folder.
+    Raises:
+        pytest.UsageError: A configured glob that matches nothing, or a folder with nothing to select.
     """
-    if "/" not in pattern:
-        return fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], pattern)
-    return re.fullmatch(_glob_regex(pattern), path) is not None
-
-
-def _glob_regex(pattern: str) -> str:
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return "".join(out)
+    sel = selector(config)
+    if not sel.project.paths:
+        return []
+    try:
+        selection = select_files([], sel.project)
+    except NetdoctorError as exc:
+        raise pytest.UsageError(f"netdoctor: paths of [tool.netdoctor]: {exc}") from None
+    files = [c.spec.partition("::")[0] for c in selection.check] + list(selection.no_model)
+    return [os.path.abspath(f) for f in files]
 
 
 def _selected_rules(config: Config) -> list[RuleSpec]:

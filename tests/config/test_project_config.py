@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from netdoctor.config import Config, make_config
-from netdoctor.config_file import load_project_config, parse_input_shape
+from netdoctor.config_file import load_project_config, parse_input_shape, parse_table
 from netdoctor.errors import ConfigError
 from netdoctor.findings import Category, Finding, Severity
 
@@ -138,6 +138,10 @@ def test_explicit_netdoctor_toml_has_top_level_keys(tmp_path: Path) -> None:
         ('fail-on = "fatal"', "fail-on in [tool.netdoctor] must be one of error, warning, info, never"),
         ('select = "ND3"\ninput-shape = [3, 0]', "input-shape must list positive sizes"),
         ('paths = [1]', "paths in [tool.netdoctor] must be a list of strings"),
+        ('exclude = [1]', "exclude in [tool.netdoctor] must be a list of globs relative to the project root"),
+        ('exclude = [""]', "exclude in [tool.netdoctor] must be a list of globs"),
+        ('exclud = ["legacy/**"]', "unknown key 'exclud' in [tool.netdoctor]; did you mean 'exclude'?"),
+        ('excludes = ["legacy/**"]', "did you mean 'exclude'?"),
         ('[tool.netdoctor.severity]\nND203 = "fatal"', 'must be "error", "warning" or "info"'),
         ('[tool.netdoctor.severity]\nND2O3 = "error"', "unknown rule 'ND2O3' in [tool.netdoctor.severity]; did you mean 'ND203'?"),
         ('[tool.netdoctor.options.ND401]\nmax_dead_frac = 0.3',
@@ -159,6 +163,16 @@ def test_bad_config_is_an_error_with_a_suggestion(tmp_path: Path, table: str, me
         load_project_config(start=tmp_path)
     assert message in str(info.value)
     assert str(info.value).startswith(str(cfg_file))
+
+
+def test_exclude_is_kept_as_written_with_the_project_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path / "pyproject.toml", '[tool.netdoctor]\nexclude = ["models/legacy/**", "scratch_*.py"]\n')
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    pc = load_project_config()
+    assert pc.exclude == ("models/legacy/**", "scratch_*.py")  # relative to the root, not rebased
+    assert pc.root == tmp_path.resolve()
+    assert parse_table({}).exclude == () and parse_table({}).root is None  # the current directory
 
 
 def test_invalid_toml_names_the_file(tmp_path: Path) -> None:

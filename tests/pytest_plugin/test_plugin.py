@@ -19,6 +19,7 @@ import pytest
 
 from netdoctor import pytest_plugin as plugin
 from netdoctor.pytest_plugin import items
+from netdoctor.modelfile import selection
 from netdoctor.config import Config
 from netdoctor.errors import DataError, ModelLoadError
 from netdoctor.findings import Category, Finding, Report, Severity, SkippedRule, TargetInfo
@@ -89,11 +90,15 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
     return calls
 
 
+#: what makes a file a model file to the selection's look at the source (the fake loader ignores it)
+ENTRY = "def build_model():\n    pass\n"
+
+
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makepyfile(**{
-        "models/net_model": "# finding ND301 error fc1\n# finding ND401 warning fc2/relu\n",
-        "models/clean_model": "# nothing to report\n",
+        "models/net_model": "# finding ND301 error fc1\n# finding ND401 warning fc2/relu\n" + ENTRY,
+        "models/clean_model": "# nothing to report\n" + ENTRY,
         "models/helpers": "# finding ND301 error x  (not a model file: no 'model' in the name)\n",
         "test_model": "def test_plain():\n    assert True\n",  # a test module, never a model file
     })
@@ -176,7 +181,7 @@ def test_junitxml_has_one_testcase_per_file_and_rule(project: pytest.Pytester, f
 
 
 def test_broken_file_is_one_failing_item(project: pytest.Pytester, fakes: dict[str, list[Any]]) -> None:
-    project.makepyfile(**{"models/broken_model": "BROKEN (\n", "models/baddata_model": "# BADDATA\n"})
+    project.makepyfile(**{"models/broken_model": "BROKEN (\n", "models/baddata_model": "# BADDATA\n" + ENTRY})
     result = project.runpytest("--netdoctor", "-m", "netdoctor", "-k", "broken or baddata", "-rf")
     result.assert_outcomes(failed=5)  # broken: 1 load item; baddata: its 4 rule items
     result.stdout.fnmatch_lines(
@@ -205,17 +210,17 @@ MILD = "# finding ND401 warning fc2\\n"
 def test_clean(netdoctor):
     report = netdoctor.check("# healthy\\n", [1.0])
     report.assert_ok()
-    assert report.ok and report.default_fail_on == "warning"
+    assert report.ok and report.default_fail_on == "error"
 
-def test_warning_fails_by_default(netdoctor):
-    netdoctor.check(MILD).assert_ok()
+def test_warning_passes_by_default(netdoctor):
+    netdoctor.check(MILD).assert_ok()  # the CLI's default too: fail on errors
 
 def test_explicit_threshold(netdoctor):
     report = netdoctor.check(MILD)
     report.assert_ok(fail_on="error")
     netdoctor.assert_ok(report, "error")
 
-@pytest.mark.netdoctor(fail_on="error")
+@pytest.mark.netdoctor(fail_on="warning")
 def test_marker_fail_on(netdoctor):
     netdoctor.check(MILD).assert_ok()
 
@@ -241,12 +246,13 @@ def test_fixture_and_marker(pytester: pytest.Pytester, fakes: dict[str, list[Any
     outcomes = result.parseoutcomes()
     assert (outcomes.get("passed"), outcomes.get("failed"), outcomes.get("errors")) == (4, 2, 1), result.stdout.str()
     result.stdout.fnmatch_lines([
-        "*_ test_warning_fails_by_default _*",
+        "*_ test_marker_fail_on _*",
         "*netdoctor: 1 finding at or above 'warning'*",
         "*ND401*dead-units*",
     ])
-    result.stdout.fnmatch_lines(["*_ test_marker_ignore_fails_on_error _*", "*netdoctor: 1 finding at or above 'warning'*",
+    result.stdout.fnmatch_lines(["*_ test_marker_ignore_fails_on_error _*", "*netdoctor: 1 finding at or above 'error'*",
                                  "*vanishing-gradients*"])
+    result.stdout.fnmatch_lines(["PASSED test_fixture.py::test_warning_passes_by_default"])
     result.stdout.fnmatch_lines(["*ERROR at setup of test_bad_marker*", "*fail_on must be one of error, warning, info, never*"])
     assert all(isinstance(cfg, Config) for _, cfg, _ in fakes["engine"])
 
@@ -256,6 +262,20 @@ def test_fixture_uses_project_config(pytester: pytest.Pytester, fakes: dict[str,
     pytester.makepyfile(test_cfg='def test_it(netdoctor):\n'
                                  '    netdoctor.check("# finding ND401 warning fc2\\n").assert_ok()\n')
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(("pyproject", "args", "fails"), [
+    ("", [], False),                                    # default: error, as the CLI
+    ('fail-on = "warning"\n', [], True),               # the project's fail-on
+    ("", ["--netdoctor-fail-on", "warning"], True),     # the plugin's flag
+    ('fail-on = "warning"\n', ["--netdoctor-fail-on", "error"], False),
+])
+def test_fixture_fail_level_is_the_sessions(pytester: pytest.Pytester, fakes: dict[str, list[Any]], pyproject: str,
+                                            args: list[str], fails: bool) -> None:
+    pytester.makepyprojecttoml("[tool.netdoctor]\n" + pyproject)
+    pytester.makepyfile(test_cfg='def test_it(netdoctor):\n'
+                                 '    netdoctor.check("# finding ND401 warning fc2\\n").assert_ok()\n')
+    pytester.runpytest(*args).assert_outcomes(passed=int(not fails), failed=int(fails))
 
 
 # -- helpers and isolation ---------------------------------------------------------------------
@@ -273,7 +293,7 @@ def test_fixture_uses_project_config(pytester: pytest.Pytester, fakes: dict[str,
     ("net?.py", "net1.py", True),
 ])
 def test_glob_match(pattern: str, path: str, expected: bool) -> None:
-    assert items.glob_match(pattern, path) is expected
+    assert selection.glob_match(pattern, path) is expected
 
 
 def test_checked_report_is_a_report() -> None:

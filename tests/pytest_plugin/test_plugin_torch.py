@@ -6,6 +6,10 @@ with the adapter's or the rule's error, on purpose.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
 # pytester's in-process runs unload the modules an inner run imported; torch's C extension
@@ -102,4 +106,113 @@ def test_fixture_on_a_torch_model(pytester: pytest.Pytester, monkeypatch: pytest
     out = result.stdout.str()
     assert result.parseoutcomes() == {"passed": 1, "failed": 1}, out
     result.stdout.fnmatch_lines(["*_ test_zero_head_without_allow_fails _*",
-                                 "*netdoctor: * at or above 'warning'*", "*zero-weights*"])
+                                 "*netdoctor: * at or above 'error'*", "*zero-weights*"])
+
+
+HELPER = '''
+import torch
+
+
+def count_parameters(model):
+    return sum(p.numel() for p in model.parameters())
+'''
+
+# a torch class that needs arguments: importing the file finds no model
+BLOCKS = '''
+from torch import nn
+
+
+class Block(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+'''
+
+
+def test_configured_paths_are_collected_outside_testpaths(pytester: pytest.Pytester,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    pytester.makepyprojecttoml('[tool.pytest.ini_options]\ntestpaths = ["tests"]\n\n'
+                               '[tool.netdoctor]\nselect = ["ND2"]\npaths = ["nets"]\nexclude = ["nets/legacy"]\n')
+    pytester.makepyfile(**{
+        "tests/test_plain": "def test_plain():\n    assert True\n",
+        "nets/resnet": HEALTHY,               # not named *model*: configured paths decide
+        "nets/model_utils": HELPER,           # no model in the source: never imported
+        "nets/blocks_model": BLOCKS,          # imported, no model found
+        "nets/legacy/old_model": "def build_model(:\n",  # excluded
+        "nets/.cache/x_model": "def build_model(:\n",    # hidden folder
+        "elsewhere/zeroed_model": ZEROED,     # neither in testpaths nor in paths
+    })
+    pytester.makefile(".md", **{"nets/README": "# notes, not a model\n"})  # a folder holds its .py files
+    result = pytester.runpytest("--netdoctor", "-rs")
+    out = result.stdout.str()
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, out
+    assert outcomes.get("passed", 0) >= 2, out   # the plain test and resnet's ND2 rules
+    result.stdout.fnmatch_lines(["netdoctor: paths ?'nets'?, fail-on error*"])
+    for rel in ("nets/model_utils.py", "nets/blocks_model.py"):
+        result.stdout.fnmatch_lines([f"SKIPPED*{rel}*no model: skipped*"])
+    for absent in ("old_model", "x_model", "zeroed_model", "README"):
+        assert absent not in out, out
+    ids = pytester.runpytest("--netdoctor", "--collect-only", "-q").outlines
+    assert "nets/resnet.py::ND201-zero-weights" in ids and "tests/test_plain.py::test_plain" in ids, ids
+    assert "nets/model_utils.py::no-model" in ids
+
+
+WARNED = HEALTHY + '''
+
+_build = build_model
+
+
+def build_model():
+    model = _build()
+    with torch.no_grad():
+        model[0].weight.mul_(8.0)  # init scale far above He's: ND203 init-scale, a warning
+    return model
+'''
+
+AGREE_TESTS = '''
+import importlib.util
+import pathlib
+
+
+def load(name):
+    path = pathlib.Path(__file__).parent.parent / "nets" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_warned(netdoctor):
+    m = load("warned_model")
+    netdoctor.check(m.build_model(), *m.sample_batch(), loss_fn=m.loss_fn).assert_ok()
+
+
+def test_zeroed(netdoctor):
+    m = load("zeroed_model")
+    netdoctor.check(m.build_model(), *m.sample_batch(), loss_fn=m.loss_fn).assert_ok()
+'''
+
+
+def test_cli_fixture_and_items_share_the_default_fail_level(pytester: pytest.Pytester,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A warning-only model passes all three by default; a model with an error fails all three."""
+    monkeypatch.setenv("COLUMNS", "200")
+    pytester.makepyprojecttoml('[tool.netdoctor]\nselect = ["ND2"]\n')
+    pytester.makepyfile(**{"nets/warned_model": WARNED, "nets/zeroed_model": ZEROED, "tests/test_agree": AGREE_TESTS})
+    result = pytester.runpytest("--netdoctor", "-rfE", "-p", "no:randomly")
+    out = result.stdout.str()
+    failed = sorted(line.split()[1] for line in result.outlines if line.startswith("FAILED "))
+    assert failed == ["nets/zeroed_model.py::ND201-zero-weights", "tests/test_agree.py::test_zeroed"], out
+    assert result.parseoutcomes().get("passed", 0) >= 4, out  # test_warned and warned_model's items
+
+    def cli(name: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "netdoctor.cli", "check", f"nets/{name}.py", "--format", "json"],
+                              cwd=pytester.path, capture_output=True, text=True, timeout=300)
+
+    warned, zeroed = cli("warned_model"), cli("zeroed_model")
+    assert warned.returncode == 0, warned.stderr
+    severities = {f["rule"]: f["severity"] for f in json.loads(warned.stdout)["findings"]}
+    assert "warning" in severities.values() and "error" not in severities.values(), severities  # a real warning
+    assert zeroed.returncode == 1, zeroed.stderr
