@@ -24,12 +24,15 @@ Cost model. Steps are counted from 0; step ``t`` is *sampled* when ``t % every =
   activation modules (registered once and left in place when ``every`` is small, since
   registering costs more than a disarmed call); the hooks reduce dead/saturated fractions on
   the device during the sampled step's forward pass.
-* On the sampled step the gradient norms are exact and reused for the per-layer gradient
-  norms; weight and update norms come from one more ``torch._foreach_norm``. Everything is
-  stacked with the pending losses into one vector and copied to the host in one transfer
-  (one sync every ``every`` steps); the per-layer sums are done on the host. Under
-  ``torch.distributed`` that vector is ``all_reduce``-d (one collective per sampled step)
-  and only rank 0 logs, writes and shows the status line.
+* On the sampled step (its *device half*) the gradient norms are exact and reused for the
+  per-layer gradient norms; weight and update norms come from one more ``torch._foreach_norm``;
+  everything is stacked with the pending losses into device vectors, no sync.
+* The *host half* copies the vectors of the queued sampled steps to the host in one transfer
+  (one sync every ``max(every, 16)`` steps: at small ``every`` the samples of 16 steps are read
+  together), does the per-layer sums as matrix operations over all of them, and records them.
+  Under ``torch.distributed`` that vector is ``all_reduce``-d (one collective per transfer)
+  and only rank 0 logs, writes and shows the status line. ``report()``, ``history()`` and
+  ``close()`` read what is queued first.
 
 Subsampled statistics, at fixed random positions drawn once from netdoctor's own generator,
 squared norms scaled by ``numel / kept`` (random, not strided: a stride aligned with a layer's
@@ -355,17 +358,16 @@ class TorchMonitor:
         def hook(module: torch.nn.Module, inputs: Any, output: Any) -> None:
             if not (self._armed and module.training and torch.is_grad_enabled() and isinstance(output, torch.Tensor)):
                 return
-            with torch.no_grad():
-                y = output.detach()
-                if y.dim() != 2:  # units on the last axis, one row per observation
-                    axis = 1 if y.dim() >= 4 else (self._unit_axis3 if y.dim() == 3 else -1)
-                    y = y.movedim(axis, -1).reshape(-1, y.shape[axis]) if y.dim() >= 2 else y.reshape(-1, 1)
-                if y.shape[0] == 0:  # an empty batch says nothing about the units
-                    return
-                if thr is None:  # dying family: units that never output > 0 on the batch
-                    bad = (y.amax(dim=0) <= 0).sum()
-                else:  # saturating: units pinned at a bound for more than half of the rows
-                    bad = (((y <= thr[0]) | (y >= thr[1])).sum(dim=0) > y.shape[0] / 2).sum()
+            y = output.detach()  # no graph is built from it: no no_grad() context needed
+            if y.dim() != 2:  # units on the last axis, one row per observation
+                axis = 1 if y.dim() >= 4 else (self._unit_axis3 if y.dim() == 3 else -1)
+                y = y.movedim(axis, -1).reshape(-1, y.shape[axis]) if y.dim() >= 2 else y.reshape(-1, 1)
+            if y.shape[0] == 0:  # an empty batch says nothing about the units
+                return
+            if thr is None:  # dying family: units that never output > 0 on the batch
+                bad = (y.amax(dim=0) <= 0).sum()
+            else:  # saturating: units pinned at a bound for more than half of the rows
+                bad = (((y <= thr[0]) | (y >= thr[1])).sum(dim=0) > y.shape[0] / 2).sum()
             self._act_calls.append((i, bad, y.shape[1]))
         return hook
 
