@@ -38,13 +38,15 @@ LOG_SCHEMA_VERSION = 1
 LAYER_FIELDS = ("layer_grad", "layer_weight", "layer_update")
 ACT_FIELDS = ("act_dead", "act_saturated")
 _SCALAR_FIELDS = ("grad_norm", "lr")
+#: Per optimizer parameter group (width: the header's ``param_groups``).
+GROUP_FIELDS = ("lr_groups",)
 
 #: Activations measured for dead units: ReLU-family members whose negative regime has (near)
 #: zero gradient, so a unit stuck there stops learning (leaky/ELU/PReLU units cannot die).
 DYING_ACTIVATIONS = frozenset({"relu", "relu6", "gelu", "silu", "mish", "hardswish"})
 #: Activations measured for saturation (the snapshot's ``SATURATING`` family).
 SATURATING_ACTIVATIONS = SATURATING
-_SAMPLE_FIELDS = _SCALAR_FIELDS + LAYER_FIELDS + ACT_FIELDS
+_SAMPLE_FIELDS = _SCALAR_FIELDS + LAYER_FIELDS + ACT_FIELDS + GROUP_FIELDS
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -62,7 +64,10 @@ class Sample:
             for every sample of the batch (``History.act_layers`` order; NaN elsewhere).
         act_saturated: Per activation layer (sigmoid/tanh) fraction of units saturated
             for more than half of the samples (NaN elsewhere).
-        lr: Learning rate of the first parameter group, when known.
+        lr: The learning rate that sets the step size: the largest of the parameter groups'
+            (the schedule's value at this step for Keras), when known.
+        lr_groups: The learning rate of each optimizer parameter group, when there are several
+            (``History.param_groups`` of them).
     """
 
     step: int
@@ -73,19 +78,22 @@ class Sample:
     act_dead: np.ndarray | None = None
     act_saturated: np.ndarray | None = None
     lr: float | None = None
+    lr_groups: np.ndarray | None = None
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"step": self.step, "grad_norm": json_num(self.grad_norm), "lr": json_num(self.lr)}
         for name in LAYER_FIELDS + ACT_FIELDS:
             arr = getattr(self, name)
             d[name] = None if arr is None else [json_num(v) for v in arr.tolist()]
+        if self.lr_groups is not None:
+            d["lr_groups"] = [json_num(v) for v in self.lr_groups.tolist()]
         return d
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Sample:
         arrays = {
             name: None if d.get(name) is None else np.asarray([float(v) for v in d[name]], dtype=np.float64)
-            for name in LAYER_FIELDS + ACT_FIELDS
+            for name in LAYER_FIELDS + ACT_FIELDS + GROUP_FIELDS
         }
         gn, lr = d.get("grad_norm"), d.get("lr")
         return cls(step=int(d["step"]), grad_norm=None if gn is None else float(gn),
@@ -235,8 +243,10 @@ class HistoryRecorder:
         n, L, A = self.max_samples, len(value.get("layers", ())), len(value.get("act_layers", ()))
         self._ns = 0
         self._step = np.zeros(n, dtype=np.int64)
-        self._cols = {name: np.full((n, L if name in LAYER_FIELDS else A if name in ACT_FIELDS else 1), np.nan)
-                      for name in _SAMPLE_FIELDS}
+        groups = value.get("param_groups")
+        G = groups if isinstance(groups, int) and not isinstance(groups, bool) and 0 < groups <= 4096 else 1
+        width = {**dict.fromkeys(LAYER_FIELDS, L), **dict.fromkeys(ACT_FIELDS, A), **dict.fromkeys(GROUP_FIELDS, G)}
+        self._cols = {name: np.full((n, width.get(name, 1)), np.nan) for name in _SAMPLE_FIELDS}
         self._has = np.zeros((n, len(_SAMPLE_FIELDS)), dtype=bool)
 
     # -- recording -----------------------------------------------------------------

@@ -157,6 +157,7 @@ class TorchMonitor:
         self._hooks: list[Any] = []
         self._act_calls: list[tuple[int, Any, int]] = []  # (activation index, bad units, units) per call
         self._closed = False
+        self._groups = len(getattr(optimizer, "param_groups", None) or ())
 
         # Weight layers: modules owning trainable parameters with >= 2 dims.
         self._layers: list[tuple[str, str, list[torch.nn.Parameter]]] = []
@@ -203,7 +204,7 @@ class TorchMonitor:
             "layers": [n for n, _, _ in self._layers], "layer_kinds": [k for _, k, _ in self._layers],
             "act_layers": [n for n, _, _, _ in self._acts], "act_kinds": [a for _, a, _, _ in self._acts],
             "grad_source": "backward", "world_size": self._world, "act_output": self._act_output,
-            "optimizer": _optimizer_name(optimizer),
+            "optimizer": _optimizer_name(optimizer), "param_groups": self._groups,
             "scheduler": type(scheduler).__name__ if scheduler is not None else None,
             "suppressions": {k: v for k, v in marks.items() if v},
         })
@@ -529,7 +530,8 @@ class TorchMonitor:
             out.append((m.start, losses[i], Sample(
                 step=m.t, grad_norm=float(grad[i]) if have else None, layer_grad=lgs[i] if have else None,
                 layer_weight=lw[i], layer_update=update[i] if update is not None else None,
-                act_dead=dead[i] if A else None, act_saturated=sat[i] if A else None, lr=m.lr,
+                act_dead=dead[i] if A else None, act_saturated=sat[i] if A else None, lr=m.lr[0],
+                lr_groups=m.lr[1],
             ), step_g[i] if step_g is not None else None))
         return out
 
@@ -554,12 +556,14 @@ class TorchMonitor:
             m = self._key_slots[key] = m[:, :L]
         return m
 
-    def _lr(self) -> float | None:
-        """The largest learning rate of the parameter groups (the one that sets the step size)."""
-        if self.optimizer is None or not self.optimizer.param_groups:
-            return None
-        lrs = [float(g["lr"]) for g in self.optimizer.param_groups if g.get("lr") is not None]
-        return max(lrs) if lrs else None
+    def _lr(self) -> tuple[float | None, np.ndarray | None]:
+        """The largest learning rate of the parameter groups (the one that sets the step size),
+        and each group's when there are several."""
+        if not getattr(self.optimizer, "param_groups", None):
+            return None, None
+        lrs = [float(g["lr"]) if g.get("lr") is not None else np.nan for g in self.optimizer.param_groups]
+        top = float(np.nanmax(lrs)) if not np.isnan(lrs).all() else None
+        return top, (np.asarray(lrs) if len(lrs) > 1 and len(lrs) == self._groups else None)
 
 
 @dataclass(slots=True)
@@ -575,7 +579,7 @@ class _Measured:
     cur_key: tuple[int, ...] | None
     n_w: int  # weight, update and before-update norms
     calls: list[tuple[int, int]]  # per activation hook call: (activation index, units)
-    lr: float | None
+    lr: tuple[float | None, np.ndarray | None]  # the step size's and each parameter group's
     grad_scale: float
     parts: list[torch.Tensor]
 

@@ -185,11 +185,17 @@ def _replay(rec: HistoryRecorder, obj: Mapping[str, Any]) -> None:
         rec.add_sample(parsed)
 
 
+def _groups(meta: Mapping[str, Any]) -> int:
+    """Parameter groups the header names (0: not given, or not a count)."""
+    n = meta.get("param_groups")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 0
+
+
 def _check_widths(sample: Sample, meta: Mapping[str, Any]) -> None:
     """A sample's per-layer arrays must have one value per layer named in the header."""
     for fields, key in ((("layer_grad", "layer_weight", "layer_update"), "layers"),
-                        (("act_dead", "act_saturated"), "act_layers")):
-        want = len(meta.get(key) or ())
+                        (("act_dead", "act_saturated"), "act_layers"), (("lr_groups",), "param_groups")):
+        want = _groups(meta) if key == "param_groups" else len(meta.get(key) or ())
         for name in fields:
             value = getattr(sample, name)
             if value is not None and np.size(value) != want:

@@ -260,3 +260,31 @@ def test_validation_losses_reach_the_history_the_log_and_the_html_loss_chart(dig
     np.testing.assert_allclose(replayed.val_values, h.val_values)
     html = mon.report().to_html()
     assert html.count('class="val-point"') == 3
+
+
+def test_every_parameter_group_learning_rate_is_recorded_and_logged(digits, tmp_path):
+    """Two parameter groups on different schedules: each group's rate is kept per sample and in
+    the log; ``lr`` is the largest (the one that sets the step size)."""
+    from netdoctor.monitor.log import read_log
+
+    model = mlp()
+    opt = torch.optim.SGD([{"params": model[0].parameters(), "lr": 0.01},
+                           {"params": list(model[2].parameters()) + list(model[4].parameters()), "lr": 0.1}])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, [lambda t: 1.0, lambda t: 0.5 ** (t // 10)])
+    log = tmp_path / "run.jsonl"
+    with netdoctor.watch(model, opt, every=10, log_to=str(log), scheduler=sched) as mon:
+        x, y = (torch.from_numpy(a) for a in digits)
+        for t in range(40):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x[:64]), y[:64]).backward()
+            opt.step()
+            mon.step(torch.tensor(1.0))
+            sched.step()
+    samples = mon.history().samples
+    groups = np.vstack([s.lr_groups for s in samples])
+    np.testing.assert_allclose(groups[:, 0], 0.01)
+    np.testing.assert_allclose(groups[:, 1], [0.1, 0.05, 0.025, 0.0125])
+    assert [s.lr for s in samples] == pytest.approx([0.1, 0.05, 0.025, 0.0125])
+    replayed, meta = read_log(log)
+    assert meta["param_groups"] == 2
+    np.testing.assert_allclose(np.vstack([s.lr_groups for s in replayed.samples]), groups)
