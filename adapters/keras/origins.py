@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import os
 import sys
 from types import FrameType
@@ -81,6 +82,10 @@ def layer_origins(path: str | os.PathLike[str]) -> Iterator[LayerOrigins]:
         original(self, *args, **kwargs)
         origins.note(self, sys._getframe(1))
 
+    # Keras reads the argspec of __init__ to build a layer's config (Operation.__new__); a layer
+    # class without its own __init__ inherits this one, so it must show the original's signature
+    # (getfullargspec ignores __wrapped__ but honours __signature__).
+    __init__.__signature__ = inspect.signature(original)  # type: ignore[attr-defined]
     layers.Layer.__init__ = __init__
     try:
         yield origins

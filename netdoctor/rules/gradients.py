@@ -389,11 +389,15 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     - Pascanu, Mikolov, Bengio, "On the difficulty of training recurrent neural networks"
       (2013): gradient clipping.
     """
-    yield from _recurrent_explosion(snap, ctx)
+    flagged = set()
+    for f in _recurrent_explosion(snap, ctx):
+        flagged.add(f.layer)
+        yield f
     # A layer followed by a normalization is scale-invariant: its gradient is orthogonal to W and
     # proportional to 1/|W|, so a large ratio there means "small weights", not amplification through
     # depth (Keras' glorot-initialized depthwise kernels before BN measure 150x and train fine).
-    chain = [r for r in gradient_chain(snap) if norm_after(snap, r.rec) is None]
+    # A recurrent layer reported above per kernel is not reported again as a whole.
+    chain = [r for r in gradient_chain(snap) if norm_after(snap, r.rec) is None and r.name not in flagged]
     if not chain:
         return
     head = chain[-1] if is_head(snap, chain[-1].rec) else None

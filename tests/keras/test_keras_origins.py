@@ -76,6 +76,27 @@ def test_functional_sequential_nested_helper_and_custom_layers(tmp_path):
     assert not any("netdoctor" in k for layer in loaded.model._flatten_layers() for k in vars(layer))
 
 
+def test_a_layer_class_without_its_own_init_loads_and_keeps_its_config(tmp_path):
+    """Such a class inherits Layer.__init__, the wrapped one while the file loads: Keras reads its
+    argspec to build the layer's config, so the wrap must show the original signature (was
+    KeyError: 'args' from Operation.__new__)."""
+    path = _write(tmp_path / "model.py", """
+        import keras
+
+        class StopGradient(keras.layers.Layer):
+            def call(self, x):
+                return keras.ops.stop_gradient(x)
+
+        def build_model():
+            inp = keras.Input((4,))
+            h = StopGradient(name="stop")(keras.layers.Dense(8)(inp))  # STOP
+            return keras.Model(inp, keras.layers.Dense(2)(h))
+    """)
+    loaded = load_model_file(str(path))
+    assert loaded.layer_lines["stop"] == _line(path, "STOP")
+    assert loaded.model.get_layer("stop").get_config()["name"] == "stop"
+
+
 def test_sarif_points_at_the_keras_layer_from_a_subfolder(tmp_path):
     """From models/, `netdoctor check legacy_model.py --format sarif`: URI models/legacy_model.py, the Dense's line."""
     jsonschema = pytest.importorskip("jsonschema")

@@ -117,6 +117,8 @@ def test_torch_tanh_rnn_gradient_grows_backward_in_time():
     timed = [f for f in _nd302(netdoctor.check(model, x, y, loss_fn=nn.MSELoss())) if f.evidence.get("time_growth")]
     assert timed and timed[0].layer == "rnn" and timed[0].evidence["time_growth"] > 10
     assert "grows backward in time" in timed[0].message
+    # one finding for the layer: the per-kernel/through-time one, not also the whole-layer one
+    assert [f.layer for f in _nd302(netdoctor.check(model, x, y, loss_fn=nn.MSELoss()))].count("rnn") == 1
     # the replay leaves the model as it was: weights, training flag, no .grad
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert model.rnn.training and all(p.grad is None for p in model.parameters())
