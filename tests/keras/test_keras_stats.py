@@ -176,3 +176,19 @@ def test_duplicate_units_of_wide_kernels(axes: tuple[int, ...]) -> None:
     c = np.ascontiguousarray(np.moveaxis(c, 0, axes[0]))
     assert ks.duplicate_unit_frac(c, axes) == pytest.approx(1 / 6)
 
+
+def test_tall_narrow_activations_per_unit() -> None:
+    """A convolution's output (many rows, few channels) is reduced on a folded view: the per-unit min,
+    max, active and saturated fractions are those of the plain per-channel reductions."""
+    a = rng(11).normal(size=(16, 12, 12, 8)).astype("float32")
+    a[..., 3] = np.maximum(a[..., 3], 0.0)
+    a[:, 0, 0, 5] = 0.0
+    t = keras.ops.convert_to_tensor(a)
+    stats, active, sat = ks.tensor_stats(t, max_units=8, per_unit=True, positive=True, saturation=(-1.0, 1.0))
+    x2 = a.reshape(-1, 8)
+    np.testing.assert_array_equal(stats.unit_min, x2.min(axis=0))
+    np.testing.assert_array_equal(stats.unit_max, x2.max(axis=0))
+    np.testing.assert_allclose(active, (x2 > 0).mean(axis=0))
+    np.testing.assert_allclose(sat, ((x2 <= -1.0) | (x2 >= 1.0)).mean(axis=0))
+    assert stats.frac_zero == pytest.approx(float((x2 == 0).mean()))
+    assert ks._folded(x2).shape[1] > 8  # the folded path ran
