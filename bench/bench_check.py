@@ -4,11 +4,13 @@ Run: ``python bench/bench_check.py [--repeats N]``. For an MLP, a small CNN and
 ``nn.TransformerEncoder`` (batch 256) it prints the median time of a plain forward+backward,
 of ``netdoctor.check(model, x, y, loss_fn=...)`` and of the adapter collecting *every* need
 (the cost once all rules are registered), each with its ratio to the plain step (target:
-at most 3x). It also prints the import time of ``import netdoctor`` and of
+at most 1.5x for ``check``). It also prints the import time of ``import netdoctor`` and of
 ``netdoctor --help`` in fresh subprocesses. If ``bench/keras_rows.py`` exists, its
 ``rows()`` are appended (dicts with ``model``, ``plain_s``, ``check_s``; ``--no-keras`` skips
 them). Timings of the three functions per model are interleaved, so machine load hits
-them alike and the ratios stay meaningful on a shared machine.
+them alike and the ratios stay meaningful on a shared machine; the 1-minute load average
+is printed before and after the timed rows (on a machine shared with other work, compare
+ratios, not absolute times).
 """
 
 from __future__ import annotations
@@ -176,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     out(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
-        f"median of {args.repeats}\n")
+        f"median of {args.repeats}, load average {_load()} on {os.cpu_count()} CPUs\n")
     out(f"{'model':34s} {'fwd+bwd':>9s} {'check':>9s} {'ratio':>6s} {'all needs':>10s} {'ratio':>6s}\n")
     for name, t_plain, t_check, t_all in torch_rows(args.batch, args.repeats):
         out(f"{name:34s} {t_plain * 1000:7.1f}ms {t_check * 1000:7.1f}ms {t_check / t_plain:5.2f}x "
@@ -193,7 +195,17 @@ def main(argv: list[str] | None = None) -> int:
             out("\nKeras (bench/keras_rows.py):\n")
         for row in rows:
             out(format_keras_row(row))
+    out(f"\nload average after the timed rows: {_load()}\n")
     return 0
+
+
+def _load() -> str:
+    """The 1-minute load average (``?`` where the platform has none)."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except (AttributeError, OSError):
+        return "?"
+
 
 
 if __name__ == "__main__":
