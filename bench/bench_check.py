@@ -4,11 +4,13 @@ Run: ``python bench/bench_check.py [--repeats N]``. For an MLP, a small CNN and
 ``nn.TransformerEncoder`` (batch 256) it prints the median time of a plain forward+backward,
 of ``netdoctor.check(model, x, y, loss_fn=...)`` and of the adapter collecting *every* need
 (the cost once all rules are registered), each with its ratio to the plain step (target:
-at most 3x). It also prints the import time of ``import netdoctor`` and of
+at most 1.5x for ``check``). It also prints the import time of ``import netdoctor`` and of
 ``netdoctor --help`` in fresh subprocesses. If ``bench/keras_rows.py`` exists, its
 ``rows()`` are appended (dicts with ``model``, ``plain_s``, ``check_s``; ``--no-keras`` skips
 them). Timings of the three functions per model are interleaved, so machine load hits
-them alike and the ratios stay meaningful on a shared machine.
+them alike and the ratios stay meaningful on a shared machine; the 1-minute load average
+is printed before and after the timed rows (on a machine shared with other work, compare
+ratios, not absolute times).
 """
 
 from __future__ import annotations
@@ -27,11 +29,18 @@ from typing import Any, Callable
 HERE = Path(__file__).resolve().parent
 
 
-def interleaved_medians(fns: list[Callable[[], Any]], repeats: int, warmup: int = 2) -> list[float]:
-    """Median wall time of each function, run in turn ``repeats`` times after ``warmup`` rounds.
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def interleaved_medians(fns: list[Callable[[], Any]], repeats: int, warmup: int = 2,
+                        clock: Callable[[], float] = time.perf_counter) -> list[float]:
+    """Median time of each function, run in turn ``repeats`` times after ``warmup`` rounds.
 
     Interleaving makes every function see the same machine load, so the ratios stay
-    meaningful on a shared machine even when the absolute times drift.
+    meaningful on a shared machine even when the absolute times drift. ``clock`` is wall
+    time by default; ``time.process_time`` (CPU time of this process, all its threads)
+    leaves out the time the process waits for a core, which on a crowded machine is most
+    of the noise.
     """
     for _ in range(warmup):
         for fn in fns:
@@ -39,9 +48,9 @@ def interleaved_medians(fns: list[Callable[[], Any]], repeats: int, warmup: int 
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
         for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
+            t0 = clock()
             fn()
-            times[i].append(time.perf_counter() - t0)
+            times[i].append(clock() - t0)
     return [statistics.median(t) for t in times]
 
 
@@ -90,7 +99,8 @@ def torch_cases(batch: int) -> list[tuple[str, Any, Any, Any, Any]]:
     ]
 
 
-def torch_rows(batch: int, repeats: int) -> list[tuple[str, float, float, float]]:
+def torch_rows(batch: int, repeats: int, clock: Callable[[], float] = time.perf_counter,
+               ) -> list[tuple[str, float, float, float]]:
     """``(name, plain_s, check_s, collect_all_s)`` per torch model."""
     import torch
 
@@ -114,12 +124,12 @@ def torch_rows(batch: int, repeats: int) -> list[tuple[str, float, float, float]
             adapter.collect(model, inputs=x, targets=y, loss_fn=loss_fn, needs=frozenset(Need),
                             settings=ProbeSettings(), input_shape=None)
 
-        t_plain, t_check, t_all = interleaved_medians([plain, check, collect_all], repeats)
+        t_plain, t_check, t_all = interleaved_medians([plain, check, collect_all], repeats, clock=clock)
         rows.append((name, t_plain, t_check, t_all))
     return rows
 
 
-def keras_rows(repeats: int, batch: int) -> list[Any]:
+def keras_rows(repeats: int, batch: int, clock: str = "wall") -> list[Any]:
     """Rows from ``bench/keras_rows.py`` (written by the Keras adapter), if present."""
     path = HERE / "keras_rows.py"
     if not path.exists():
@@ -129,10 +139,7 @@ def keras_rows(repeats: int, batch: int) -> list[Any]:
         return []
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    try:
-        return list(module.rows(repeats=repeats, batch=batch))
-    except TypeError:
-        return list(module.rows())
+    return list(module.rows(repeats=repeats, batch=batch, clock=CLOCKS[clock]))
 
 
 def format_keras_row(row: Any) -> str:
@@ -155,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--no-keras", action="store_true", help="skip the rows of bench/keras_rows.py")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall time (default) or cpu: CPU time of the process, robust on a crowded machine")
     args = parser.parse_args(argv)
     out = sys.stdout.write
 
@@ -176,9 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     out(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
-        f"median of {args.repeats}\n")
+        f"median of {args.repeats}, {args.clock} time, load average {_load()} on {os.cpu_count()} CPUs\n")
     out(f"{'model':34s} {'fwd+bwd':>9s} {'check':>9s} {'ratio':>6s} {'all needs':>10s} {'ratio':>6s}\n")
-    for name, t_plain, t_check, t_all in torch_rows(args.batch, args.repeats):
+    for name, t_plain, t_check, t_all in torch_rows(args.batch, args.repeats, CLOCKS[args.clock]):
         out(f"{name:34s} {t_plain * 1000:7.1f}ms {t_check * 1000:7.1f}ms {t_check / t_plain:5.2f}x "
             f"{t_all * 1000:8.1f}ms {t_all / t_plain:5.2f}x\n")
     from netdoctor.engine import merged_needs, selected_rules
@@ -188,12 +197,22 @@ def main(argv: list[str] | None = None) -> int:
     out(f"('check' collects what the registered rules need: {', '.join(needs) or 'nothing yet'}; "
         "'all needs' collects every statistic)\n")
     if not args.no_keras:
-        rows = keras_rows(args.repeats, args.batch)
+        rows = keras_rows(args.repeats, args.batch, args.clock)
         if rows:
             out("\nKeras (bench/keras_rows.py):\n")
         for row in rows:
             out(format_keras_row(row))
+    out(f"\nload average after the timed rows: {_load()}\n")
     return 0
+
+
+def _load() -> str:
+    """The 1-minute load average (``?`` where the platform has none)."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except (AttributeError, OSError):
+        return "?"
+
 
 
 if __name__ == "__main__":

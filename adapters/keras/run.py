@@ -6,8 +6,12 @@ arguments from computed tensors, pass ``training`` to layers that take it, let
 outputs of every layer, inner ones included, are at hand in the same forward pass that the
 gradient tape records. Statistics are reduced under ``pause()`` (not recorded) and cached
 per tensor, so a tensor that is one layer's output and the next layer's input is reduced
-once. For a weight layer with a fused activation the pre-activation is recomputed from the
-layer input and the layer's own kernel/bias with ``keras.ops`` (the layer is not touched).
+once. For a weight layer with a fused activation (``Dense(..., activation="relu")``) the
+pre-activation is the tensor the layer hands its ``activation``: for the duration of that one
+call the instance attribute is a pass-through that keeps its argument (:class:`_Capture`), and
+it is put back in a ``finally``. Only when the layer never called it (a custom ``call``) is the
+pre-activation recomputed from the layer input and the layer's own kernel/bias with
+``keras.ops`` (a second matmul/convolution).
 """
 
 from __future__ import annotations
@@ -70,8 +74,12 @@ class Recorder:
         self._cache[id(t)] = (t, per_unit, *out)
         return out
 
-    def record(self, step: Step, args: Any, outputs: list[Any]) -> None:
-        """Measure one executed step (first call only; later calls are counted)."""
+    def record(self, step: Step, args: Any, outputs: list[Any], pre: Any = None) -> None:
+        """Measure one executed step (first call only; later calls are counted).
+
+        ``pre`` is the pre-activation of a fused weight layer, captured during its call
+        (``None``: recompute it).
+        """
         from keras import tree
 
         m = self.measured.setdefault(step.name, Measured())
@@ -89,7 +97,7 @@ class Recorder:
         if y is None:
             return
         if step.fused:
-            z = preactivation(step.op, x) if x is not None else None
+            z = pre if pre is not None else preactivation(step.op, x) if x is not None else None
             if z is not None:
                 m.output = self.stats(z)[0]
                 act_m.input = m.output
@@ -118,6 +126,34 @@ def _first_tensor(items: list[Any]) -> Any | None:
         if t is not None and ops.is_tensor(t) and hasattr(t, "shape"):
             return t
     return None
+
+
+class _Capture:
+    """Stands in for a weight layer's ``activation`` during one call and keeps its first argument."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+        self.z: Any = None
+
+    def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.z is None:
+            self.z = x
+        return self.fn(x, *args, **kwargs)
+
+
+_CAPTURED = ("Dense", "EinsumDense", "BaseConv", "BaseConvTranspose", "BaseDepthwiseConv", "BaseSeparableConv")
+
+
+def _capture(step: Step) -> _Capture | None:
+    """Install a :class:`_Capture` as the fused activation of ``step.op`` (the layers :func:`preactivation` knows)."""
+    op = step.op
+    fn = op.__dict__.get("activation") if step.fused else None
+    if fn is None or not callable(fn) or inner_layer(op) is not None \
+            or not any(n in _CAPTURED for n in class_names(op)):
+        return None
+    cap = _Capture(fn)
+    object.__setattr__(op, "activation", cap)  # bypasses Keras' attribute tracking; undone below
+    return cap
 
 
 def preactivation(layer: Any, x: Any) -> Any | None:
@@ -199,18 +235,22 @@ def run_graph(
         args, kwargs = step.node.arguments.fill_in(view)
         if "training" in getattr(step.op, "_call_context_args", ()):
             kwargs["training"] = True
+        cap = _capture(step) if recorder is not None else None
         try:
             out = step.op(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - re-raised below unless it is about the data
             if not any(n in _DATA_ERRORS for n in class_names(exc)):
                 raise
             raise _data_error(step, args, exc) from exc
+        finally:
+            if cap is not None:
+                object.__setattr__(step.op, "activation", cap.fn)
         flat = tree.flatten(out)
         for key, value in zip(step.out_keys, flat):
             store[key] = value
         if recorder is not None:
             with pause():
-                recorder.record(step, args, flat)
+                recorder.record(step, args, flat, cap.z if cap is not None else None)
     return [store[k] for k in tr.output_keys]
 
 

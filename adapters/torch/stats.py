@@ -89,6 +89,13 @@ def _to_host(scalars: torch.Tensor, vectors: list[torch.Tensor], counts: list[to
     return out_s, chunks[:len(vectors)], chunks[len(vectors):]
 
 
+def _unit_sum(v: torch.Tensor) -> torch.Tensor:
+    """Per-unit sum of an ``(A, C, B)`` float view."""
+    if v.shape[2] == 1:
+        return v[:, :, 0].sum(0)
+    return v.sum(-1).sum(0)
+
+
 def _count(mask: torch.Tensor) -> torch.Tensor:
     """Per-unit count of ``True`` entries of an ``(A, C, B)`` mask."""
     if mask.shape[2] == 1:
@@ -170,6 +177,7 @@ def _reduce(
     n = x.numel()
     per_unit = unit_axis is not None and (unit_moments or active or saturation is not None)
     units = count = 0
+    signed = False
     vectors: list[torch.Tensor] = []
     counts: list[torch.Tensor] = []
     glob: list[torch.Tensor] | None = None
@@ -184,7 +192,10 @@ def _reduce(
             if units == units_all:
                 s1u, squ, mnu, mxu = vectors
                 glob = [s1u.sum(), squ.sum(), mnu.min(), mxu.max()]
-        if active:
+        # the positive entries per unit follow from sign(x), needed anyway for sum |x| (below),
+        # when the view covers every unit of a contiguous tensor; else a mask is counted
+        signed = active and units == units_all and x.is_contiguous()
+        if active and not signed:
             counts.append(_count(vu > 0))
         if saturation is not None:
             lo, hi = saturation
@@ -201,7 +212,13 @@ def _reduce(
     flat = x.reshape(-1)
     sign = torch.sign(flat)
     glob.append(torch.dot(flat, sign))  # sum |x|
-    glob.append(sign.abs_().sum())  # entries != 0
+    if signed:  # per unit: positives = (sum sign + sum |sign|) / 2, exact counts in float32 below 2^24
+        pos_minus_neg = _unit_sum(sign.view(v.shape))
+        nonzero = _unit_sum(sign.abs_().view(v.shape))
+        glob.append(nonzero.sum())  # entries != 0
+        counts.insert(0, (pos_minus_neg + nonzero) * 0.5)
+    else:
+        glob.append(sign.abs_().sum())  # entries != 0
     scalars, vec_h, count_h = _to_host(torch.stack(glob), vectors, counts)
     s1, sq, mn_h, mx_h = scalars[:4]
     pos = 4
@@ -216,6 +233,8 @@ def _reduce(
     act = count_h[0] if active and per_unit else None
     sat = count_h[-1] if saturation is not None and per_unit else None
     if not (math.isfinite(mn_h) and math.isfinite(mx_h)):
+        if signed:  # sign(NaN) is NaN: count the mask
+            act = _count(vu > 0).cpu().numpy().astype(np.float64) / max(count, 1)
         return _reduce_nonfinite(x, vu if per_unit else None, units, shape, dtype, unit_moments and per_unit, act, sat)
     tiny = nz_h > 0 and max(abs(mn_h), abs(mx_h)) < _TINY
     cancelled = not exact and mn_h != mx_h and var_h <= 1e-4 * mean_h * mean_h
@@ -325,11 +344,23 @@ def duplicate_unit_frac(w: torch.Tensor, unit_dim: int = 0) -> float:
         return _duplicates(rows, units)
 
 
-def _duplicates(rows: torch.Tensor, units: int) -> float:
+_PREFIX = 64  # columns of the first, cheap fingerprint of the units
+
+
+def _distinct_keys(rows: torch.Tensor) -> bool:
+    """All rows get different fingerprints (then they are all different)."""
     probe = _probe_vector(rows.shape[1], rows.device, rows.dtype)
     # elementwise product then a row reduction: identical rows give bit-identical keys
     key, _ = torch.sort((rows * probe).sum(1))
-    if not bool((key[1:] == key[:-1]).any()):
+    return not bool((key[1:] == key[:-1]).any())
+
+
+def _duplicates(rows: torch.Tensor, units: int) -> float:
+    # units that differ in their first columns differ: a fingerprint of those columns is
+    # enough for most weights (a fraction of the cost); only a repeat there needs them all
+    if rows.shape[1] > 2 * _PREFIX and _distinct_keys(rows[:, :_PREFIX]):
+        return 0.0
+    if _distinct_keys(rows):
         return 0.0
     distinct = int(torch.unique(rows, dim=0).shape[0])
     return (units - distinct) / units

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from keras_helpers import keras, rng
@@ -106,3 +108,87 @@ def test_array_stats_and_duplicate_units() -> None:
     z[..., 0] = -0.0
     assert ks.duplicate_unit_frac(z, (3,)) == pytest.approx(4 / 5)
     assert ks.array_stats(np.array([np.nan, 1.0, 3.0], dtype="float32")).frac_nonfinite == pytest.approx(1 / 3)
+
+
+def _exact_duplicate_frac(a: np.ndarray, axes: tuple[int, ...]) -> float:
+    """Reference: compare the units byte for byte (-0.0 counted as 0.0)."""
+    rest = [i for i in range(a.ndim) if i not in axes]
+    m = np.transpose(a, list(axes) + rest).reshape(math.prod(a.shape[i] for i in axes), -1) + 0.0
+    return (m.shape[0] - len({row.tobytes() for row in m})) / m.shape[0]
+
+
+@pytest.mark.parametrize("axes", [(1,), (0,), (3,), (2, 3), (0, 1), (2,)])
+def test_duplicate_units_fingerprint_agrees_with_exact_comparison(axes: tuple[int, ...]) -> None:
+    """Fingerprints only decide "all units differ"; any repeat (duplicates, -0.0 vs 0.0, NaN units,
+    a near-duplicate differing in one entry) gives the exact answer."""
+    shape = (6, 4) if max(axes) < 2 and len(axes) == 1 and axes != (0, 1) else (3, 2, 4, 5)
+    base = rng(7).normal(size=shape).astype("float32")
+    cases = [base.copy()]
+    for k in range(5):
+        a = base.copy()
+        u = np.moveaxis(a, axes[-1], 0)  # a view: edits land in ``a``
+        if k == 0:
+            u[1] = u[0]
+        elif k == 1:
+            u[:] = 0.0
+            u[0] = -0.0
+        elif k == 2:
+            u[0] = np.nan
+            u[1] = np.nan
+        elif k == 3:
+            u[1] = u[0]
+            u[1].reshape(-1)[0] += 1e-3  # differs in one entry only
+        else:
+            u[:] = 1.5
+        cases.append(a)
+    for a in cases:
+        assert ks.duplicate_unit_frac(a, axes) == pytest.approx(_exact_duplicate_frac(a, axes)), a
+        assert ks.duplicate_unit_frac(np.asfortranarray(a), axes) == pytest.approx(_exact_duplicate_frac(a, axes))
+
+
+@pytest.mark.parametrize("kind", ["positive", "negative", "zeros", "ints", "float64", "constant", "nonfinite"])
+def test_array_stats_agree_with_the_reference(kind: str) -> None:
+    """The one-copy float64 path (finite arrays) and the masked path (NaN/inf) match ``TensorStats.from_array``."""
+    a = rng(5).normal(size=(64, 9)).astype("float32")
+    a = {"positive": np.abs(a), "negative": -np.abs(a), "zeros": np.where(a > 0.5, a, -0.0).astype("float32"),
+         "ints": np.round(a * 10).astype("int32"), "float64": a.astype("float64"),
+         "constant": np.full((64, 9), 0.3, dtype="float32"), "nonfinite": a}[kind]
+    if kind == "nonfinite":
+        a[0, 0], a[1, 1] = np.nan, np.inf
+    ref = TensorStats.from_array(a)
+    st = ks.array_stats(a)
+    for f in FIELDS:
+        assert getattr(st, f) == pytest.approx(getattr(ref, f), rel=1e-6, abs=1e-9), f
+
+
+@pytest.mark.parametrize("axes", [(1,), (0,), (3,)])
+def test_duplicate_units_of_wide_kernels(axes: tuple[int, ...]) -> None:
+    """Units longer than the cheap first fingerprint: a repeat of the first entries only is no duplicate."""
+    shape = (300, 6) if axes == (1,) else (6, 300) if axes == (0,) else (3, 3, 40, 6)
+    a = rng(9).normal(size=shape).astype("float32")
+    assert ks.duplicate_unit_frac(a, axes) == 0.0
+    b = np.moveaxis(a, axes[0], 0).copy()
+    b.reshape(6, -1)[1, :64] = b.reshape(6, -1)[0, :64]
+    b = np.ascontiguousarray(np.moveaxis(b, 0, axes[0]))
+    assert ks.duplicate_unit_frac(b, axes) == pytest.approx(_exact_duplicate_frac(b, axes)) == 0.0
+    c = np.moveaxis(a, axes[0], 0).copy()
+    c[2] = c[0]
+    c = np.ascontiguousarray(np.moveaxis(c, 0, axes[0]))
+    assert ks.duplicate_unit_frac(c, axes) == pytest.approx(1 / 6)
+
+
+def test_tall_narrow_activations_per_unit() -> None:
+    """A convolution's output (many rows, few channels) is reduced on a folded view: the per-unit min,
+    max, active and saturated fractions are those of the plain per-channel reductions."""
+    a = rng(11).normal(size=(16, 12, 12, 8)).astype("float32")
+    a[..., 3] = np.maximum(a[..., 3], 0.0)
+    a[:, 0, 0, 5] = 0.0
+    t = keras.ops.convert_to_tensor(a)
+    stats, active, sat = ks.tensor_stats(t, max_units=8, per_unit=True, positive=True, saturation=(-1.0, 1.0))
+    x2 = a.reshape(-1, 8)
+    np.testing.assert_array_equal(stats.unit_min, x2.min(axis=0))
+    np.testing.assert_array_equal(stats.unit_max, x2.max(axis=0))
+    np.testing.assert_allclose(active, (x2 > 0).mean(axis=0))
+    np.testing.assert_allclose(sat, ((x2 <= -1.0) | (x2 >= 1.0)).mean(axis=0))
+    assert stats.frac_zero == pytest.approx(float((x2 == 0).mean()))
+    assert ks._folded(x2).shape[1] > 8  # the folded path ran

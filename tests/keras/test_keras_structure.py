@@ -48,6 +48,32 @@ def test_weight_layer_output_is_the_preactivation() -> None:
     assert by_name(snap)["d1/relu"].output.unit_mean is None  # scalars only where no weight layer reads it
 
 
+class ScaledDense(L.Dense):
+    """A Dense whose own ``call`` scales the kernel (as weight-normalized layers do) before its activation."""
+
+    def call(self, inputs, training=None):
+        return self.activation(keras.ops.matmul(inputs, self.kernel * 3.0) + self.bias)
+
+
+def test_fused_preactivation_is_what_the_layer_computed() -> None:
+    """The pre-activation of a fused weight layer is the tensor the layer handed its activation
+    (captured during the call), not a recomputation from its kernel; the layer is left as it was."""
+    x, y = lecture_data(64)
+    inp = keras.Input((1,))
+    h = ScaledDense(10, activation="tanh", name="d1")(inp)
+    model = keras.Model(inp, L.Dense(1, name="out")(h))
+    act = model.get_layer("d1").activation
+    before = dict(model.get_layer("d1").__dict__)
+    snap = collect(model, x, y)
+    w, b = (np.asarray(v) for v in model.get_layer("d1").get_weights())
+    z = x @ (3.0 * w) + b
+    d1 = by_name(snap)["d1"]
+    assert d1.output.max == pytest.approx(float(z.max()), rel=1e-5)  # the recomputation gave x @ w + b
+    assert d1.output.std == pytest.approx(float(z.std()), rel=1e-4)
+    assert by_name(snap)["d1/tanh"].input is d1.output
+    assert model.get_layer("d1").activation is act and model.get_layer("d1").__dict__ == before
+
+
 def test_activation_looks_through_norm_dropout_and_merge() -> None:
     inp = keras.Input((8, 8, 3))
     a = L.Conv2D(4, 3, padding="same", name="c1")(inp)

@@ -103,3 +103,20 @@ def test_single_transfer_path_matches_the_cpu_path():
     for x, y in zip(a[1] + a[2], b[1] + b[2]):
         np.testing.assert_array_equal(x, y)
         assert y.dtype == np.float64
+
+
+def test_duplicate_units_of_wide_weights():
+    """Rows wider than the cheap first fingerprint: a repeat in the first columns only is not a duplicate,
+    real duplicates and -0.0 vs 0.0 are found exactly."""
+    torch.manual_seed(3)
+    w = torch.randn(8, 300)
+    assert duplicate_unit_frac(w) == 0.0
+    w[1, :64] = w[0, :64]  # same first columns, different afterwards
+    assert duplicate_unit_frac(w) == 0.0
+    w[2] = w[0]
+    w[3] = w[0]
+    assert duplicate_unit_frac(w) == pytest.approx(2 / 8)
+    z = torch.zeros(4, 200)
+    z[0] = -0.0
+    assert duplicate_unit_frac(z) == pytest.approx(3 / 4)
+    assert duplicate_unit_frac(torch.randn(16, 3, 5, 5)) == 0.0
