@@ -39,7 +39,10 @@ squared norms scaled by ``numel / kept`` (random, not strided: a stride aligned 
 row length would keep whole input columns and bias the estimate):
 
 * the per-step gradient norm between sampled steps: tensors above ``_SUB_MIN`` = 32768
-  entries, 8192 kept (a 1024x1024 layer: within ~1% of the exact norm);
+  entries, 8192 kept in 512 runs of 16 (one cache line each); the step's total is within 0.8%
+  of the exact norm at the median, 2.4% at p95 on a 64-1024-1024-10 MLP. (Touching a fresh
+  gradient at all is what costs there: the subsample takes ~100 us per step on its 1024x1024
+  layer, the exact norm ~160 us, of an 8.8 ms step.)
 * the layer weight norm and the update ratio: weight tensors above ``_WSUB_MIN`` = 131072
   entries, 32768 kept. On the 1024x1024 layer of a 64-1024-1024-10 MLP under Adam (3 seeds,
   13 samples each) the weight norm is within 0.7% and the update ratio within 1.7% (p95 1.0%)
@@ -50,6 +53,7 @@ Between sampled steps there are no copies and no syncs.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import warnings
@@ -73,6 +77,10 @@ from netdoctor.snapshot import KIND_OTHER, WEIGHT_KINDS
 _SUB_MIN = 32768
 #: ...of at least this many entries.
 _SUB_KEEP = 8192
+#: ...read in runs of this many consecutive entries (a 64-byte cache line of float32): a step's
+#: norm then touches 512 cache lines of the tensor, not 8192 (random single entries cost a cache
+#: miss each: ~300 us per step on a 1024x1024 layer, 3% of its step).
+_SUB_BLOCK = 16
 #: The host half of sampled steps (transfer, per-layer sums, history, rules) runs once per this
 #: many steps at small ``every`` (once per sampled step from ``every`` = 16 up).
 _FLUSH_STEPS = 16
@@ -168,7 +176,7 @@ class TorchMonitor:
         self._weights = [p for _, _, ps in self._layers for p in ps]
         self._slot_list = np.asarray([i for i, (_, _, ps) in enumerate(self._layers) for _ in ps], dtype=np.int64)
         self._params = [p for p in inner.parameters() if p.requires_grad]
-        self._picks = [_pick(p) for p in self._params]
+        self._picks = [_pick(p, block=_SUB_BLOCK) for p in self._params]
         self._scales: dict[tuple[int, ...], np.ndarray] = {}
         layer_of = {id(p): i for i, p in zip(self._slot_list.tolist(), self._weights)}
         self._param_layer = [layer_of.get(id(p), len(self._layers)) for p in self._params]
@@ -393,8 +401,9 @@ class TorchMonitor:
 
         Between sampled steps, tensors above ``_SUB_MIN`` entries were measured on a fixed
         random subsample of ``_SUB_KEEP`` entries; their squared norms are scaled back up by
-        ``numel / entries kept``. On ordinary gradients the estimate is within ~1% of the exact
-        norm (a 1024x1024 layer: 1063 vs 1062); sampled steps measure exact norms.
+        ``numel / entries kept``. On a 64-1024-1024-10 MLP under Adam (3 seeds, 288 steps) the
+        total is within 0.8% of the exact norm at the median, 2.4% at p95 and 3.5% at worst;
+        sampled steps measure exact norms.
         """
         rows = np.atleast_2d(sq)
         div = np.asarray(grad_scale, dtype=np.float64).reshape(-1, 1)
@@ -561,8 +570,9 @@ class TorchMonitor:
         and each group's when there are several."""
         if not getattr(self.optimizer, "param_groups", None):
             return None, None
-        lrs = [float(g["lr"]) if g.get("lr") is not None else np.nan for g in self.optimizer.param_groups]
-        top = float(np.nanmax(lrs)) if not np.isnan(lrs).all() else None
+        lrs = [float(g["lr"]) if g.get("lr") is not None else math.nan for g in self.optimizer.param_groups]
+        known = [v for v in lrs if v == v]  # plain Python: numpy's overhead is most of it for a few groups
+        top = max(known) if known else None
         return top, (np.asarray(lrs) if len(lrs) > 1 and len(lrs) == self._groups else None)
 
 
@@ -609,15 +619,17 @@ def _same_layout(queue: list[_Measured]) -> list[list[_Measured]]:
     return groups
 
 
-def _pick(p: torch.Tensor, above: int = _SUB_MIN, keep: int = _SUB_KEEP) -> torch.Tensor | None:
+def _pick(p: torch.Tensor, above: int = _SUB_MIN, keep: int = _SUB_KEEP, block: int = 1) -> torch.Tensor | None:
     """Fixed random flat positions (sorted, on the tensor's device) at which a tensor above
-    ``above`` entries is measured (``keep`` of them), or None for a tensor measured whole. Drawn
+    ``above`` entries is measured (``keep`` of them, in runs of ``block`` consecutive entries
+    starting at random multiples of ``block``), or None for a tensor measured whole. Drawn
     from a private generator: the host RNG the user seeded is left alone."""
     n = p.numel()
     if n <= above:
         return None
     g = torch.Generator().manual_seed(n)
-    return torch.randperm(n, generator=g)[:keep].sort().values.to(p.device)
+    starts = torch.randperm(n // block, generator=g)[:keep // block].sort().values * block
+    return (starts[:, None] + torch.arange(block)).reshape(-1).to(p.device)
 
 
 def _optimizer_name(optimizer: Any) -> str | None:
