@@ -52,9 +52,9 @@ class TimeGrowth:
     def measured(self) -> Any:  # pragma: no cover - the collect reads the inner recorder's
         return self.inner.measured if self.inner is not None else None
 
-    def record(self, step: Any, args: Any, outputs: list[Any]) -> None:
+    def record(self, step: Any, args: Any, outputs: list[Any], pre: Any = None) -> None:
         if self.inner is not None:
-            self.inner.record(step, args, outputs)
+            self.inner.record(step, args, outputs, pre)
         if step.name in self.names and step.name not in self.inputs and args:
             from keras import ops
 
