@@ -333,6 +333,8 @@ def _render_failed(console: Any, report: Report, fail_on: str) -> None:
     """pytest's short summary: ``FAILED path - 2 errors, 1 warning`` for each file with findings
     at or above ``fail_on``, ``ERROR path - message`` for each file that could not be checked."""
     rows: list[str] = []
+    if not report.errors and not any(t.file for t in report.targets):
+        return  # a model checked in-process (library, pytest fixture): its findings above say it all
     if str(fail_on).strip().lower() != "never":
         threshold = Severity.parse(fail_on)
         for target in report.targets:

@@ -195,6 +195,10 @@ def test_failed_files_are_listed_at_the_end() -> None:
     never = render("text", report, width=100, fail_on="never")
     assert "FAILED" not in never and "ERROR d.py" in never
     assert "short summary" not in render("text", Report(targets=(target(),)))
+    # a model checked in-process (library, the pytest fixture's assertion message) has no file to
+    # list: no short summary, whose 'FAILED ...' lines would read as pytest's own
+    in_process = Report(findings=(finding(file=None, layer="fc1"),), targets=(target(None),))
+    assert "Errors (1)" in render("text", in_process) and "short summary" not in render("text", in_process)
 
 
 def test_long_layer_names_fill_the_width_and_are_cut_in_the_middle() -> None:
