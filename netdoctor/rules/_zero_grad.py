@@ -264,6 +264,12 @@ def _main_path_zero_scale(snap: ModelSnapshot) -> LayerRecord | None:
     return None
 
 
+def _data_all_zero(snap: ModelSnapshot) -> bool:
+    """Whether every input of the probe batch is all zeros."""
+    inputs = snap.data.inputs if snap.data is not None else {}
+    return bool(inputs) and all(st.abs_max == 0.0 for st in inputs.values())
+
+
 def _cause_for(snap: ModelSnapshot, rec: LayerRecord, zero: set[str]) -> tuple[ZeroGradCause, str | None]:
     routed = _not_routed(snap, rec)
     if routed is not None:
@@ -281,6 +287,13 @@ def _cause_for(snap: ModelSnapshot, rec: LayerRecord, zero: set[str]) -> tuple[Z
             why, built, fix = _UPSTREAM[up[0]]
             return ZeroGradCause(f"zero-input:{up[1].name}", why.format(b=up[1].name), built,
                                  fix.format(b=up[1].name)), None
+        if _data_all_zero(snap):
+            return ZeroGradCause(
+                "zero-data", "its input is all zeros because the probe batch itself is all zeros (a placeholder such "
+                "as `example_input_array = torch.zeros(...)`?), so dL/dW = x^T.delta is exactly zero: the layer is "
+                "fine, the probe data is not", False,
+                "Check with real inputs: a data function or DataLoader in the file, --data, or --input-shape for "
+                "synthetic ones."), None
     kind, blk = found if found is not None else ("", None)
     if kind == "scale":
         return ZeroGradCause("zero-scale", "upstream of a zero-initialized scale closing a residual branch ({}): the "

@@ -87,6 +87,16 @@ def test_really_unused_layer_in_a_module_list_stays_never_ran():
     assert f.evidence["cause"] == "unused" and "never ran" in f.message
 
 
+def test_an_all_zero_probe_batch_is_named_as_the_cause_not_a_cut_graph():
+    """A placeholder batch of zeros (a LightningModule's example_input_array = torch.zeros(...)) gives
+    the first layer exactly zero gradient; that is the data's doing, not a cut graph."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 3))
+    (f,) = _nd304(model, torch.zeros(8, 12), torch.randint(0, 3, (8,)), nn.CrossEntropyLoss())
+    assert f.layer == "0" and f.evidence["cause"] == "zero-data"
+    assert "probe batch itself is all zeros" in f.message and "graph is cut" not in f.message
+
+
 class RMSNorm(nn.Module):
     def __init__(self, d: int):
         super().__init__()
