@@ -161,7 +161,7 @@ class TorchMonitor:
         self._prev_buf: list[torch.Tensor] | None = None  # reused storage of that copy
         self._detached: list[torch.Tensor] | None = None  # detached views of self._weights
         self._queue: list[_Measured] = []  # sampled steps whose host half is pending
-        self._flush_every = max(1, _FLUSH_STEPS // max(1, int(every)))
+        self._flush_every = max(1, _FLUSH_STEPS // self.every)
         self._hooks: list[Any] = []
         self._act_calls: list[tuple[int, Any, int]] = []  # (activation index, bad units, units) per call
         self._closed = False
@@ -180,7 +180,7 @@ class TorchMonitor:
         self._scales: dict[tuple[int, ...], np.ndarray] = {}
         layer_of = {id(p): i for i, p in zip(self._slot_list.tolist(), self._weights)}
         self._param_layer = [layer_of.get(id(p), len(self._layers)) for p in self._params]
-        self._key_slots: dict[tuple[int, ...], np.ndarray] = {}
+        self._key_layers: dict[tuple[int, ...], np.ndarray] = {}
         self._call_mats: dict[tuple[int, ...], np.ndarray] = {}
         self._wlayers = np.zeros((len(self._weights), len(self._layers)))
         self._wlayers[np.arange(len(self._weights)), self._slot_list] = 1.0
@@ -557,12 +557,12 @@ class TorchMonitor:
         """(parameters of ``key``, L) matrix: 1 where the parameter is a weight of that layer; a
         row of zeros for a parameter outside the weight layers (biases, norms), whose gradient
         only counts in the total."""
-        m = self._key_slots.get(key)
+        m = self._key_layers.get(key)
         if m is None:
             L = len(self._layers)
             m = np.zeros((len(key), L + 1))
             m[np.arange(len(key)), [self._param_layer[i] for i in key]] = 1.0
-            m = self._key_slots[key] = m[:, :L]
+            m = self._key_layers[key] = m[:, :L]
         return m
 
     def _lr(self) -> tuple[float | None, np.ndarray | None]:
