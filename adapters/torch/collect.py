@@ -140,9 +140,10 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
         y = prepare_targets(targets, device, dtype, settings.max_samples)
     if getattr(inputs, "netdoctor_synthetic", False):
         probe_in.synthetic = True  # made up by the loader (token ids from a config), not data to judge
+    probe = Probe(model, settings, activations=want_acts)
     data = None
     if Need.DATA in needs and not probe_in.synthetic:
-        data = data_stats(probe_in, y, settings.max_units, _conv1d_first(model))
+        data = data_stats(probe_in, y, settings.max_units, _conv1d_first(model), probe.stats.of)
 
     params = _unique_params(model)
     trainable = [p for p in params if p.requires_grad]
@@ -151,7 +152,6 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
     grads: dict[int, torch.Tensor | None] | None = None
     out_grad: torch.Tensor | None = None
     loss_probe = sum_ratio = None
-    probe = Probe(model, settings, activations=want_acts)
     saved = SavedState(model)
     try:
         with seeded(settings.seed, cuda_devices(model)):
@@ -172,12 +172,13 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
                     raise forward_error(exc, probe.failing_frame(), model) from exc
                 if step is not None:
                     called, main = watch.loss()  # the output the step fed into its loss
-                    out_info = output_info(main, 1, settings.max_units) if main is not None else None
+                    out_info = output_info(main, 1, settings.max_units, probe.stats.of) if main is not None else None
                     loss, loss_info, note = step_loss(output, step.name, called)
                 else:
                     main = main_output(output)
                     out_tensors = list(iter_tensors(output))
-                    out_info = output_info(main, len(out_tensors), settings.max_units) if main is not None else None
+                    out_info = (output_info(main, len(out_tensors), settings.max_units, probe.stats.of)
+                                if main is not None else None)
                     loss, loss_info, note = compute_loss(loss_fn, output, main, y,
                                                          out_info.looks_like if out_info else "unknown", settings.seed)
                     sum_ratio = loss_additivity(loss_fn, output, y) if loss_info.source == "user" else None

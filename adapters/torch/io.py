@@ -7,7 +7,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -183,10 +183,21 @@ def main_output(output: Any) -> torch.Tensor | None:
     return next(iter_tensors(output), None)
 
 
+Reducer = Callable[[torch.Tensor, int | None], TensorStats]
+
+
+def _reducer(max_units: int) -> Reducer:
+    return lambda t, axis: reduce(t, unit_axis=axis, max_units=max_units, unit_moments=axis is not None)[0]
+
+
 @torch.no_grad()
-def output_info(main: torch.Tensor, num_outputs: int, max_units: int) -> OutputInfo:
-    """Stats and ``looks_like`` of the main output (``final_*`` are filled by the caller)."""
-    stats = reduce(main, unit_axis=-1, max_units=max_units, unit_moments=True)[0]
+def output_info(main: torch.Tensor, num_outputs: int, max_units: int, stats_of: Reducer | None = None) -> OutputInfo:
+    """Stats and ``looks_like`` of the main output (``final_*`` are filled by the caller).
+
+    ``stats_of(tensor, unit_axis)`` reduces a tensor (default: :func:`reduce`); the adapter passes
+    its records' cached one, since the output is also the last layer's.
+    """
+    stats = (stats_of or _reducer(max_units))(main, -1)
     looks = "unknown"
     if main.is_floating_point() and main.numel():
         x = main.detach().float()
@@ -207,8 +218,13 @@ def first_target(targets: Any) -> torch.Tensor | None:
 
 
 @torch.no_grad()
-def data_stats(inputs: ProbeInputs, targets: Any, max_units: int, channels_first_3d: bool) -> DataStats:
-    """Statistics of the real inputs (per-feature vectors) and targets."""
+def data_stats(inputs: ProbeInputs, targets: Any, max_units: int, channels_first_3d: bool,
+               stats_of: Reducer | None = None) -> DataStats:
+    """Statistics of the real inputs (per-feature vectors) and targets.
+
+    ``stats_of`` as for :func:`output_info` (an input is also the first layer's input).
+    """
+    stats_of = stats_of or _reducer(max_units)
     per_input: dict[str, TensorStats] = {}
     for name, t in inputs.named.items():
         if t.dim() >= 4:
@@ -223,7 +239,7 @@ def data_stats(inputs: ProbeInputs, targets: Any, max_units: int, channels_first
             axis = None
         if not t.is_floating_point() and t.dim() < 4:
             axis = None  # token ids and masks are not features
-        per_input[name] = reduce(t, unit_axis=axis, max_units=max_units, unit_moments=axis is not None)[0]
+        per_input[name] = stats_of(t, axis)
     y = first_target(targets)
     tstats = kind = None
     if y is not None:

@@ -90,26 +90,41 @@ class RecordStats:
         norm_axis = axis % max(t.dim(), 1) if axis is not None else None
         self._cache[id(t)] = (weakref.ref(t), t._version, norm_axis, stats)
 
-    def _stats(self, t: torch.Tensor, axis: int | None, **flags: Any) -> tuple[TensorStats, Any, Any]:
-        """``reduce`` with a cache: a layer's output is usually the next layer's input."""
+    def of(self, t: torch.Tensor, axis: int | None) -> TensorStats:
+        """Statistics of ``t`` (per unit along ``axis`` unless ``None``), shared with the records.
+
+        The data statistics of a model input and the output's statistics come from here, so
+        the first layer's input and the last layer's output are not reduced a second time.
+        """
+        return self._stats(t, axis)[0]
+
+    def _stats(self, t: torch.Tensor, axis: int | None, unit_axis: int | None = None,
+               **flags: Any) -> tuple[TensorStats, Any, Any]:
+        """``reduce`` with a cache: a layer's output is usually the next layer's input.
+
+        ``axis`` asks for the per-unit moments (``unit_mean`` ...) along it; the ``flags``
+        (``active``, ``saturation``) for per-unit fractions along ``unit_axis`` (default ``axis``).
+        """
         if not flags:
             hit = self._cached(t, axis)
             if hit is not None:
                 return hit, None, None
-        got = reduce(t, unit_axis=axis, max_units=self.settings.max_units,
-                     unit_moments=axis is not None, **flags)
-        self._remember(t, axis, got[0])
+        along = axis if axis is not None else unit_axis
+        got = reduce(t, unit_axis=along, max_units=self.settings.max_units, unit_moments=axis is not None, **flags)
+        self._remember(t, along, got[0])
         return got
 
-    def input_stats(self, rec: Rec, first: torch.Tensor) -> None:
+    def input_stats(self, rec: Rec, first: torch.Tensor, depth: int) -> None:
         """``rec.input`` of a weight, normalization, preprocessing or activation layer (else nothing).
 
-        Activations get whole-tensor statistics (no per-unit vectors): ND401 and ND304 need to
-        know whether a ReLU that never fired was fed all zeros (zero weights upstream).
+        Per-feature vectors are taken only where ND101 reads them: the input of a weight layer
+        that no weight layer precedes (``depth`` 0), which may be an entry layer. Activations get
+        whole-tensor statistics: ND401 and ND304 need to know whether a ReLU that never fired
+        was fed all zeros (zero weights upstream).
         """
         kind = rec.kind
         if kind in WEIGHT_KINDS:
-            if kind == KIND_EMBEDDING or not first.is_floating_point():
+            if kind == KIND_EMBEDDING or not first.is_floating_point() or depth > 0:
                 rec.input = self._stats(first, None)[0]
             else:
                 rec.input = self._stats(first, 1 if kind == KIND_CONV and first.dim() >= 2 else -1)[0]
@@ -124,7 +139,11 @@ class RecordStats:
         return -1
 
     def output_stats(self, rec: Rec, out: torch.Tensor) -> None:
-        """``rec.output`` (with per-unit active/saturated fractions of an activation), if activations are wanted."""
+        """``rec.output`` (with per-unit active/saturated fractions of an activation), if activations are wanted.
+
+        Whole-tensor statistics otherwise: no rule reads the per-unit moments of a hidden
+        output, and they cost as much as the rest of its statistics together.
+        """
         if not self.activations:
             return
         axis = self._unit_axis(rec, out) if out.is_floating_point() and out.dim() >= 2 else None
@@ -136,7 +155,7 @@ class RecordStats:
             bounds = saturation_threshold(act, self.settings.saturation_preact)
             if bounds is not None:
                 flags["saturation"] = bounds
-        rec.output, active, saturated = self._stats(out, axis, **flags)
+        rec.output, active, saturated = self._stats(out, None, unit_axis=axis, **flags)
         if "active" in flags:
             rec.unit_active = active
         if "saturation" in flags:

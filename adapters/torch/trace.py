@@ -249,7 +249,7 @@ class Probe:
                     else:
                         rec.channels_first = self._channels_first(found)
                     if rec.calls == 1 and self.activations and first is not None:
-                        self.stats.input_stats(rec, first)
+                        self.stats.input_stats(rec, first, frame.depth)
                 self.stack.append(frame)
                 if frame.opaque:
                     self.opaque_depth += 1
@@ -302,7 +302,7 @@ class Probe:
                 # an in-place call (F.relu(x, inplace=True), x.relu_()) has overwritten its input by now
                 if self.activations and isinstance(first, torch.Tensor) and first is not out \
                         and first.data_ptr() != out.data_ptr():
-                    self.stats.input_stats(rec, first)
+                    self.stats.input_stats(rec, first, frame.depth)
                 self.stats.output_stats(rec, out)
             self.flow.set(out, frozenset((name,)), depth)
 

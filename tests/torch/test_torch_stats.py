@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from netdoctor.adapters.torch.stats import _to_host, duplicate_unit_frac, reduce  # noqa: E402
+from netdoctor.adapters.torch.stats import SAMPLE, _to_host, duplicate_unit_frac, reduce  # noqa: E402
 from netdoctor.snapshot import TensorStats  # noqa: E402
 
 SCALARS = ("mean", "std", "min", "max", "abs_max", "abs_mean", "l2", "frac_zero", "frac_nonfinite")
@@ -34,9 +34,42 @@ def test_reduce_matches_reference(shape, axis):
     np.testing.assert_allclose(active, (flat > 0).mean(0))
     np.testing.assert_allclose(sat, ((flat <= -2) | (flat >= 2)).mean(0))
     plain = reduce(x)[0]
+    estimated = ("abs_mean", "frac_zero") if x.numel() > SAMPLE else ()  # from the subsample: see below
     for f in SCALARS:
-        assert _close(getattr(plain, f), getattr(ref, f)), f
+        assert _close(getattr(plain, f), getattr(ref, f), rel=1e-2 if f in estimated else 1e-4), f
     assert plain.unit_mean is None
+
+
+@pytest.mark.parametrize("shape", [(600, 500), (512, 784), (4096, 1024), (SAMPLE + 1,)])
+def test_big_tensor_abs_mean_and_frac_zero_within_their_subsample_error(shape):
+    """Above SAMPLE entries, abs_mean and frac_zero are estimated from SAMPLE of them; the rest stays exact."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(*shape, generator=g) * 0.05
+    x[torch.rand(*shape, generator=g) < 0.3] = 0  # pruned: 30% zeros
+    stats = reduce(x)[0]
+    ref = TensorStats.from_array(x.numpy())
+    se_zero = 0.5 / SAMPLE ** 0.5
+    assert abs(stats.frac_zero - ref.frac_zero) < 5 * se_zero
+    assert abs(stats.abs_mean - ref.abs_mean) < 5 * ref.abs_mean / SAMPLE ** 0.5
+    for f in ("mean", "std", "min", "max", "abs_max", "l2", "frac_nonfinite"):
+        assert _close(getattr(stats, f), getattr(ref, f), rel=1e-5), f
+
+
+def test_big_tensor_abs_mean_and_frac_zero_exact_where_the_moments_decide():
+    n = 4 * SAMPLE
+    zeros = reduce(torch.zeros(n))[0]
+    assert zeros.frac_zero == 1.0 and zeros.abs_mean == 0.0
+    positive = torch.rand(n) + 0.1  # no zeros, one sign
+    st = reduce(positive)[0]
+    assert st.frac_zero == 0.0 and st.abs_mean == pytest.approx(positive.double().mean().item(), rel=1e-6)
+    relu = torch.relu(torch.randn(n))  # one sign with zeros: abs_mean exact, frac_zero estimated
+    st = reduce(relu)[0]
+    assert st.abs_mean == pytest.approx(relu.double().mean().item(), rel=1e-6)
+    assert abs(st.frac_zero - (relu == 0).double().mean().item()) < 5 * 0.5 / SAMPLE ** 0.5
+    one = torch.zeros(n)
+    one[12345] = -2.0  # a single non-zero entry the subsample may miss: never reported as all zeros
+    st = reduce(one)[0]
+    assert 0 < 1 - st.frac_zero and st.abs_mean == pytest.approx(2.0 / n)
 
 
 def test_reduce_skips_nonfinite_entries():

@@ -244,7 +244,11 @@ def test_max_units_caps_vectors(xy):
     model = nn.Sequential(nn.Linear(10, 40), nn.ReLU(), nn.Linear(40, 3))
     snap = collect(model, x, y, max_units=16)
     assert snap.layer("1").unit_active.shape == (16,)
-    assert snap.layer("2").input.unit_mean.shape == (16,)
+    assert snap.layer("2").input.unit_mean is None  # a hidden layer's input: no rule reads per-unit moments
+    wide = torch.randn(x.shape[0], 40)
+    snap = collect(nn.Sequential(nn.Linear(40, 3)), wide, y, max_units=16)
+    assert snap.layer("0").input.unit_mean.shape == (16,)  # the entry layer's: ND101 does
+    np.testing.assert_allclose(snap.layer("0").input.unit_mean, wide[:, :16].mean(0).numpy(), atol=1e-5)
 
 
 def test_suppressions_are_copied():
