@@ -141,6 +141,7 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
     if getattr(inputs, "netdoctor_synthetic", False):
         probe_in.synthetic = True  # made up by the loader (token ids from a config), not data to judge
     probe = Probe(model, settings, activations=want_acts)
+    pstats = ParamStats(weights=Need.WEIGHTS in needs, grads=None, max_units=settings.max_units)
     data = None
     if Need.DATA in needs and not probe_in.synthetic:
         data = data_stats(probe_in, y, settings.max_units, _conv1d_first(model), probe.stats.of)
@@ -184,6 +185,7 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
                     sum_ratio = loss_additivity(loss_fn, output, y) if loss_info.source == "user" else None
                 if note:
                     notes.append(note)
+            pstats.values(params)  # while the forward pass has left them in cache
             if want_grads:
                 if not trainable:
                     ledger.miss(Need.GRADIENTS, REASON_NO_TRAINABLE)
@@ -206,7 +208,7 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
     output_names = probe.output_origins([main]) if main is not None else []
     recs = all_records(probe, model)
     graph = Graph(recs, output_names)
-    pstats = ParamStats(weights=Need.WEIGHTS in needs, grads=grads, max_units=settings.max_units)
+    pstats.grads = grads
     layers = time_growth.annotate(build_layers(recs, graph, pstats), settings.seed)
     have_grads = grads is not None
     grads = None
