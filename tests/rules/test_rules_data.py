@@ -152,3 +152,16 @@ def test_nd101_large_common_scale_before_batchnorm_is_info(rng):
     [g] = run("ND101", Net().linear(w).bn(16).act("relu").linear(rng.normal(0, 0.3, (2, 16)))
               .snapshot(spread, rng.integers(0, 2, 128)))
     assert g.severity == Severity.WARNING
+
+
+def test_feature_range_quantiles_match_numpy():
+    """ND101's spread uses a partial-sort quantile; it must equal np.quantile's linear one."""
+    import numpy as np
+
+    from netdoctor.rules.data import _quantiles
+
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 5, 17, 784, 1000):
+        for _ in range(20):
+            a = rng.lognormal(0.0, 3.0, n)
+            np.testing.assert_allclose(_quantiles(a, (0.05, 0.95)), np.quantile(a, (0.05, 0.95)), rtol=1e-12)
