@@ -154,6 +154,7 @@ class TorchMonitor:
         self._t = 0
         self._pending: list[Any] = []
         self._pending_g: list[Any] = []  # per step: the gradient norms of each tensor, or None
+        self._pending_pre: list[Any] = []  # per step: the pre-clipping total norm the loop gave, or None
         self._step_grad = step_grad_norm
         self._warned_no_grad = False
         self._pending_start = 0
@@ -219,13 +220,19 @@ class TorchMonitor:
         self._prepare()  # step 0 is sampled
 
     # -- public API ----------------------------------------------------------------
-    def step(self, loss: Any) -> None:
+    def step(self, loss: Any, grad_norm: Any = None) -> None:
         """Record one training step; call it after ``loss.backward()`` and before the next
         ``optimizer.zero_grad()`` (right after ``optimizer.step()`` is the usual place).
 
         Args:
             loss: The step's loss (a scalar tensor or a float). It is detached, never synced
                 except on sampled steps.
+            grad_norm: When the loop clips gradients before this call, the total norm
+                ``clip_grad_norm_`` returned (the norm *before* clipping; a tensor or a float).
+                It is recorded as the step's gradient norm, and a sampled step's per-layer
+                gradient norms are scaled back by it over the clipped norm the monitor measures,
+                so spikes and exploding gradients stay visible. ``None``: the gradients are
+                measured as they are.
 
         Raises:
             netdoctor.monitor.TrainingError: With ``on_error="raise"``, when a finding at
@@ -234,6 +241,7 @@ class TorchMonitor:
         if self._closed:
             raise RuntimeError("monitor.step() after monitor.close()")
         self._pending.append(loss.detach() if isinstance(loss, torch.Tensor) else float(loss))
+        self._pending_pre.append(grad_norm.detach() if isinstance(grad_norm, torch.Tensor) else grad_norm)
         t = self._t
         self._t = t + 1
         sampled = t % self.every == 0
@@ -286,21 +294,28 @@ class TorchMonitor:
         self._disarm(remove=True)
         self._prev = self._prev_buf = self._detached = None
         self._flush()
-        pend, pend_g = self._pending, self._pending_g
-        self._pending, self._pending_g = [], []
+        pend, pend_g, pend_pre = self._pending, self._pending_g, self._pending_pre
+        self._pending, self._pending_g, self._pending_pre = [], [], []
         tail_g = None
         if pend:
             norms, segs = self._flat_grads(pend_g)
+            pre = _stack_given(pend_pre, self._device)
             vec = _stack_losses(pend, self._device)
+            if pre is not None:
+                vec = torch.cat([vec, pre])
             if norms:
                 vec = torch.cat([vec, _stack_norms(norms, self._device).square()])
             if self._world > 1:
                 torch.distributed.all_reduce(vec)
                 vec /= self._world
             host = vec.cpu().numpy().astype(np.float64)
-            tail = host[:len(pend)]
+            k = len(pend)
+            tail = host[:k]
+            given = host[k:2 * k] if pre is not None else None
             if self._step_grad:
-                tail_g = self._host_grads(host[len(pend):], segs, len(pend), self._grad_scale)
+                tail_g = self._host_grads(host[k + (k if pre is not None else 0):], segs, k, self._grad_scale)
+                if given is not None:
+                    tail_g = np.where(np.isfinite(given), given, tail_g)
         else:
             tail = np.zeros(0)
         self.core.close(self._pending_start, tail, tail_g)
@@ -440,6 +455,7 @@ class TorchMonitor:
         self._disarm()
         pend_g, self._pending_g = self._pending_g, []
         pend, self._pending = self._pending, []
+        pend_pre, self._pending_pre = self._pending_pre, []
         start, self._pending_start = self._pending_start, t + 1
         calls, self._act_calls = self._act_calls, []
         prev, self._prev = self._prev, None
@@ -452,6 +468,9 @@ class TorchMonitor:
             norms, segs = self._flat_grads(pend_g)
             norms += _norms(tensors)  # squared below: the gradients', then the weights' norms
             parts = [_stack_losses(pend, dev)]
+            pre = _stack_given(pend_pre, dev)
+            if pre is not None:
+                parts.append(pre)
             if norms:
                 parts.append(_stack_norms(norms, dev).square())
             if calls:
@@ -462,6 +481,7 @@ class TorchMonitor:
         self._queue.append(_Measured(
             t=t, start=start, k=len(pend), segs=segs, n_cur=len(cur[1]) if cur is not None else 0,
             cur_key=cur[0] if cur is not None else None, n_w=len(views) * (3 if prev is not None else 1),
+            given=pre is not None,
             calls=[(c[0], c[2]) for c in calls], lr=self._lr(), grad_scale=self._grad_scale, parts=parts))
         self.core.overhead_s += time.perf_counter() - t0
         if len(self._queue) >= self._flush_every:
@@ -500,6 +520,9 @@ class TorchMonitor:
         m0 = ms[0]
         L, A, k, W = len(self._layers), len(self._acts), m0.k, len(self._weights)
         n_g = sum(n for n, _, _ in m0.segs)
+        given = None
+        if m0.given:
+            given, H = H[:, k:2 * k], np.concatenate([H[:, :k], H[:, 2 * k:]], axis=1)
         losses, sq_g, rest = H[:, :k], H[:, k:k + n_g], H[:, k + n_g:]
         nw = m0.n_w // W if W else 0
         if W:
@@ -525,9 +548,17 @@ class TorchMonitor:
                 frac = np.where(n_units > 0, (rest[:, nw * W:] @ onehot) / n_units, np.nan)
         if not total_sq.all():  # all-zero gradients: zero_grad() ran before step()
             self._warn_no_grad(6)
+        if given is not None:  # clipped before step(): back to the norm the loop measured before clipping
+            pre = given[:, -1]
+            ok = np.isfinite(pre) & (total_sq > 0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                factor = np.where(ok, pre * pre / np.where(ok, total_sq, 1.0), 1.0)
+            total_sq, lg = total_sq * factor, lg * factor[:, None]
         step_g = None
         if self._step_grad:
             step_g = self._host_grads(sq_g, m0.segs, k, scale)
+            if given is not None:
+                step_g = np.where(np.isfinite(given), given, step_g)
             step_g[step_g == 0] = np.nan
         dying = self._dying
         dead = np.where(dying, frac, np.nan) if A else None
@@ -584,6 +615,7 @@ class _Measured:
     t: int
     start: int  # first step of its pending losses
     k: int  # pending losses
+    given: bool  # followed by k pre-clipping total norms the loop gave (NaN where it gave none)
     segs: list[tuple[int, Any, bool]]  # per pending step: (norms, key, exact)
     n_cur: int  # gradient norms of the sampled step itself (the last segment)
     cur_key: tuple[int, ...] | None
@@ -596,12 +628,12 @@ class _Measured:
     @property
     def size(self) -> int:
         """Values it adds to the transferred vector."""
-        return self.k + sum(n for n, _, _ in self.segs) + self.n_w + len(self.calls)
+        return self.k * (2 if self.given else 1) + sum(n for n, _, _ in self.segs) + self.n_w + len(self.calls)
 
     @property
     def layout(self) -> tuple:
         """What the host half's reading of its values depends on (keys by identity: cached tuples)."""
-        return (self.k, tuple((n, id(key), e) for n, key, e in self.segs), self.n_cur, id(self.cur_key), self.n_w,
+        return (self.k, self.given, tuple((n, id(key), e) for n, key, e in self.segs), self.n_cur, id(self.cur_key), self.n_w,
                 tuple(self.calls))
 
 
@@ -666,6 +698,17 @@ def _stack_losses(pending: list[Any], dev: torch.device) -> torch.Tensor:
         except RuntimeError:  # different shapes, dtypes or devices
             return torch.stack([x.reshape(-1)[0].float().to(dev) for x in pending])
     return torch.tensor([float(x) for x in pending], device=dev)
+
+
+def _stack_given(given: list[Any], dev: torch.device) -> torch.Tensor | None:
+    """The pre-clipping norms the loop passed to ``step()`` as one float vector (NaN where none
+    was given), or None when none was given at all (the usual case: no extra transfer)."""
+    if all(g is None for g in given):
+        return None
+    if all(isinstance(g, torch.Tensor) for g in given):
+        return _stack_norms(given, dev)
+    return torch.stack([g.reshape(()).float().to(dev) if isinstance(g, torch.Tensor)
+                        else torch.tensor(math.nan if g is None else float(g), device=dev) for g in given])
 
 
 def _stack_norms(norms: list[torch.Tensor], dev: torch.device) -> torch.Tensor:

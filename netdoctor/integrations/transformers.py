@@ -13,9 +13,16 @@ gradient would be ``None``). The step's loss is the ``loss`` field of the model'
 taken by a forward hook on the model while training (unscaled by gradient accumulation); with
 a model that returns no ``loss`` (a custom ``compute_loss``) the monitor stays off and says so.
 
-Caveat: the Trainer clips gradients at ``max_grad_norm`` (1.0 by default) before both
-``on_pre_optimizer_step`` and ``on_optimizer_step``, so the gradient norms the monitor sees
-are the clipped ones; set ``max_grad_norm=0`` (no clipping) to see spikes.
+Clipping: the Trainer clips gradients at ``max_grad_norm`` (1.0 by default) before both
+``on_pre_optimizer_step`` and ``on_optimizer_step``, so the gradients the monitor reads are the
+clipped ones, whose norm never exceeds 1: spikes and exploding gradients would be invisible.
+The Trainer measures the norm before clipping (``Trainer._get_grad_norm``, what it logs as
+``grad_norm``); the callback wraps that method on the running Trainer for the length of
+``train()`` (found on the call stack at ``on_train_begin``; the wrapper returns the value
+unchanged, and is removed at ``on_train_end``) and passes each step's value to
+``monitor.step(loss, grad_norm=...)``, which records it as the step's gradient norm and scales
+the per-layer gradient norms back to it. With a Trainer that has no such method (another
+transformers version) the monitor sees the clipped gradients and says so once.
 
 Findings are logged on rank zero on the ``"netdoctor.monitor"`` logger; ``on_error="stop"``
 sets ``control.should_training_stop``; ``"raise"`` raises
@@ -81,6 +88,8 @@ class NetdoctorCallback(TrainerCallback):
         self._hook: Any = None
         self._loss: Any = None
         self._warned = False
+        self._trainer: Any = None  # the Trainer whose _get_grad_norm is wrapped during train()
+        self._pre_norm: Any = None  # the step's gradient norm before clipping
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, optimizer: Any = None,
                        lr_scheduler: Any = None, **kwargs: Any) -> None:
@@ -90,6 +99,43 @@ class NetdoctorCallback(TrainerCallback):
                                     scheduler=lr_scheduler, live=False, log_to=self.log_to, **self.watch_kwargs)
         self._sink = FindingSink(self.monitor.core, self.on_error, self.fail_on)
         self._hook = model.register_forward_hook(self._take_loss)
+        self._wrap_grad_norm(args)
+
+    def _wrap_grad_norm(self, args: Any) -> None:
+        """Wrap the running Trainer's ``_get_grad_norm`` to read each step's pre-clipping norm."""
+        import sys
+
+        from transformers import Trainer
+
+        frame, trainer = sys._getframe(1), None
+        for _ in range(8):  # Trainer._inner_training_loop -> CallbackHandler -> call_event -> here
+            if frame is None:
+                break
+            candidate = frame.f_locals.get("self")
+            if isinstance(candidate, Trainer):
+                trainer = candidate
+                break
+            frame = frame.f_back
+        original = getattr(trainer, "_get_grad_norm", None)
+        if trainer is None or not callable(original) or "_get_grad_norm" in vars(trainer):
+            if getattr(args, "max_grad_norm", 0) and not self._warned:
+                logger.warning("netdoctor: the Trainer clips gradients at max_grad_norm=%s and its norm before "
+                               "clipping is not reachable in this transformers version; the monitor sees the "
+                               "clipped gradients (set max_grad_norm=0 to see spikes)", args.max_grad_norm)
+            return
+
+        def get_grad_norm(*a: Any, **k: Any) -> Any:
+            value = original(*a, **k)
+            self._pre_norm = value
+            return value
+
+        trainer._get_grad_norm = get_grad_norm  # an instance attribute: the class is untouched
+        self._trainer = trainer
+
+    def _unwrap_grad_norm(self) -> None:
+        if self._trainer is not None:
+            vars(self._trainer).pop("_get_grad_norm", None)
+            self._trainer = None
 
     def _take_loss(self, module: Any, inputs: Any, output: Any) -> None:
         import torch
@@ -108,8 +154,8 @@ class NetdoctorCallback(TrainerCallback):
                 logger.warning("netdoctor: the model's output has no `loss`, so the monitor is off; return the "
                                "loss from the model's forward, or call netdoctor.watch in your own loop")
             return
-        self.monitor.step(loss)
-        self._loss = None
+        self.monitor.step(loss, grad_norm=self._pre_norm)
+        self._loss = self._pre_norm = None
         if self._sink.react(None, state.global_step):
             control.should_training_stop = True
 
@@ -120,6 +166,7 @@ class NetdoctorCallback(TrainerCallback):
             self.monitor.validation(value)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._unwrap_grad_norm()
         if self._hook is not None:
             self._hook.remove()
             self._hook = None

@@ -288,3 +288,32 @@ def test_every_parameter_group_learning_rate_is_recorded_and_logged(digits, tmp_
     replayed, meta = read_log(log)
     assert meta["param_groups"] == 2
     np.testing.assert_allclose(np.vstack([s.lr_groups for s in replayed.samples]), groups)
+
+
+@pytest.mark.parametrize("every", [1, 4])
+def test_a_clipping_loop_passes_the_norm_before_clipping(digits, every):
+    """Gradients read after clip_grad_norm_ never exceed its limit; with grad_norm= the monitor
+    records the norm before clipping and scales the per-layer norms back to it."""
+    x, y = torch.from_numpy(digits[0]), torch.from_numpy(digits[1])
+    for given in (False, True):
+        model = mlp()
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        pre_total, pre_layers = [], []
+        with netdoctor.watch(model, opt, every=every) as mon:
+            for t in range(12):
+                opt.zero_grad()
+                nn.functional.cross_entropy(model(x[t * 32:(t + 1) * 32]), y[t * 32:(t + 1) * 32]).backward()
+                pre_layers.append([m.weight.grad.norm().item() for m in model if isinstance(m, nn.Linear)])
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 0.05)
+                pre_total.append(norm.item())
+                opt.step()
+                mon.step(torch.tensor(1.0), grad_norm=norm if given else None)
+        h = mon.history()
+        if not given:  # what the old code recorded: the clipped norms, at the limit
+            assert np.nanmax(h.grad_values) <= 0.05 * 1.001 < min(pre_total)
+            continue
+        np.testing.assert_allclose(h.grad_values, pre_total, rtol=1e-5)
+        assert [s.step for s in h.samples] == list(range(0, 12, every))
+        for s in h.samples:
+            assert s.grad_norm == pytest.approx(pre_total[s.step], rel=1e-5)
+            np.testing.assert_allclose(s.layer_grad, pre_layers[s.step], rtol=1e-4)

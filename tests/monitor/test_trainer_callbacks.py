@@ -142,6 +142,24 @@ def test_hf_trainer_callback_sees_gradients_before_they_are_zeroed(tmp_path):
     assert not model._forward_hooks  # the loss hook is gone after training
 
 
+def test_hf_trainer_callback_records_the_norm_before_the_trainers_clipping(tmp_path):
+    """The Trainer clips at max_grad_norm before any callback runs; the monitor must record the
+    norm before clipping (the Trainer's logged grad_norm), not the clipped one (at most the limit)."""
+    from netdoctor.integrations.transformers import NetdoctorCallback
+
+    cb = NetdoctorCallback(every=3)
+    trainer, model = tiny_bert_trainer(tmp_path, cb, 3e-3, steps=12, max_grad_norm=0.1)
+    trainer.args.logging_steps = 1
+    trainer.train()
+    logged = [e["grad_norm"] for e in trainer.state.log_history if "grad_norm" in e]
+    h = cb.history()
+    assert len(logged) == 12 and min(logged) > 0.1  # clipping was active on every step
+    np.testing.assert_allclose(h.grad_values, logged, rtol=1e-4)
+    for s in h.samples:
+        assert s.grad_norm == pytest.approx(logged[s.step], rel=1e-4)
+    assert "_get_grad_norm" not in vars(trainer)  # the wrapper is gone after train()
+
+
 @pytest.mark.parametrize("on_error", ["stop", "raise"])
 def test_hf_trainer_on_error(tmp_path, on_error):
     from netdoctor.integrations.transformers import NetdoctorCallback
