@@ -363,9 +363,9 @@ class Report:
 
     def _repr_html_(self) -> str:
         """Jupyter's rich display: the HTML report in an ``<iframe srcdoc>`` (styles scoped to the report)."""
-        from netdoctor.reporters.html import notebook
+        from netdoctor import reporters
 
-        return notebook(self)
+        return reporters.get("html").notebook(self)
 
     def to_html(self, path: Any = None, **opts: Any) -> str:
         """Render the self-contained HTML report; write it to ``path`` when given.
@@ -373,11 +373,10 @@ class Report:
         ``opts`` go to :func:`netdoctor.reporters.html.render` (e.g. ``history=``).
         Returns the HTML text.
         """
-        # The one import cycle kept on purpose: a facade over the HTML reporter (which reads
-        # Report), imported lazily so that findings stays free of any reporter at import time.
-        from netdoctor.reporters.html import render
+        # through the reporter registry, as str() does: findings depends on no reporter module
+        from netdoctor import reporters
 
-        text = render(self, **opts)
+        text = reporters.render("html", self, **opts)
         if path is not None:
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write(text)
