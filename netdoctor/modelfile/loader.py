@@ -265,10 +265,32 @@ def _lightning_data(loaded: LoadedModel, module: types.ModuleType, p: Path, want
         loaded.loss_fn = step
         return
     example = getattr(lm, "example_input_array", None)
-    if example is not None:
+    shape = _placeholder_shape(example)
+    if shape is not None:  # Lightning's docs write example_input_array = torch.zeros(...): a shape, not data
+        loaded.input_shape, loaded.data_source = shape, "example_input_array (all zeros: its shape only)"
+        loaded.notes += ("example_input_array is all zeros, a placeholder for the input shape: the probe feeds "
+                         "seeded N(0, 1) inputs of that shape and skips the data rules; add a LightningDataModule "
+                         "or train_dataloader() to measure real data and the real loss",)
+    elif example is not None:
         loaded.inputs, loaded.data_source = example, "example_input_array (inputs only)"
         loaded.notes += ("training_step() is not used: example_input_array has no targets; add a "
                          "LightningDataModule or train_dataloader() to measure the real loss",)
+
+
+def _placeholder_shape(example: Any) -> Any:
+    """The per-sample shape of an all-zero float ``example_input_array`` (a tuple of shapes for a
+    tuple of them), else ``None``: zeros carry no data, and a batch of them would zero every
+    first-layer weight gradient (dL/dW = x^T delta)."""
+    tensors = list(example) if isinstance(example, (tuple, list)) else [example]
+    shapes = []
+    for t in tensors:
+        if not (hasattr(t, "is_floating_point") and t.is_floating_point() and t.dim() >= 1 and t.numel()
+                and not bool(t.any())):
+            return None
+        shapes.append(tuple(int(d) for d in t.shape[1:]))
+    if not shapes:
+        return None
+    return shapes[0] if not isinstance(example, (tuple, list)) else tuple(shapes)
 
 
 # -- finding things ---------------------------------------------------------------------

@@ -96,6 +96,19 @@ def test_data_sources_in_order(tmp_path):
             self.example_input_array = torch.zeros(4, 12)
     del Lit
     ''', "ex.py")
+    loaded = load_model_file(example)  # all zeros: a placeholder for the shape, not data
+    assert loaded.inputs is None and loaded.input_shape == (12,)
+    assert loaded.data_source == "example_input_array (all zeros: its shape only)"
+    assert any("placeholder for the input shape" in n for n in loaded.notes)
+    report = check_model(loaded.model, None, None, framework="torch", config=Config(), input_shape=loaded.input_shape)
+    assert report.targets[0].synthetic_inputs and not report.by_code("ND304")  # zeros would cut dL/dW of layer 1
+    example = _write(tmp_path, '''
+    class Lit3(Lit):
+        def __init__(self):
+            super().__init__(softmax=False)
+            self.example_input_array = torch.rand(4, 12)
+    del Lit
+    ''', "ex_rand.py")
     loaded = load_model_file(example)
     assert loaded.loss_fn is None and loaded.data_source == "example_input_array (inputs only)"
     assert any("example_input_array has no targets" in n for n in loaded.notes)
