@@ -51,6 +51,22 @@ def gradient_chain(snap: ModelSnapshot) -> list[GradRow]:
     return rows
 
 
+def summed_batch(snap: ModelSnapshot, *, min_rows: int = 16, tolerance: float = 0.05) -> int | None:
+    """The probe batch size when the user's loss is a sum over the batch, else ``None``.
+
+    The adapter evaluates the loss again on the two halves of the output rows
+    (``LossProbe.sum_ratio = (L1 + L2) / L``): 2 for a mean over the batch, exactly 1 for a sum.
+    A summed loss's gradients are batch-size times a mean's, which is what the
+    gradient-to-weight limits of ND302 are calibrated on.
+    """
+    lp, loss = snap.loss_probe, snap.loss
+    if lp is None or loss is None or loss.source != "user" or lp.sum_ratio is None or lp.rows < min_rows:
+        return None
+    if abs(lp.sum_ratio - 1.0) > tolerance:
+        return None
+    return max(int(snap.batch_size), 1)
+
+
 def gradient_reaches(snap: ModelSnapshot, min_relative: float, max_drop: float) -> GradRow | None:
     """The weakest-fed weight layer when the probe gradient reaches every trainable weight layer
     without vanishing (relative gradient at least ``min_relative`` and at least ``max_drop`` times

@@ -12,7 +12,14 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Iterator
 
-from netdoctor.analysis.gradflow import GradRow, VanishingCause, gradient_chain, time_growth, vanishing_cause
+from netdoctor.analysis.gradflow import (
+    GradRow,
+    VanishingCause,
+    gradient_chain,
+    summed_batch,
+    time_growth,
+    vanishing_cause,
+)
 from netdoctor.analysis.health import relative_grad
 from netdoctor.analysis.graph import fused_activation, is_head, norm_after
 from netdoctor.analysis.init import far_too_small, init_reference, variance_ratio
@@ -406,8 +413,12 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     widen = math.sqrt(max(1.0, float(ctx.opt("batch_reference")) / snap.batch_size)) if snap.batch_size > 0 else 1.0
     at_n = f" at {snap.batch_size} samples" if widen > 1 else ""
 
+    # a loss summed over the batch sends batch-size times a mean's gradient; the limits are a mean's (ND510 says why)
+    summed = summed_batch(snap)
+    scale = float(summed or 1)
+
     def limit(r: GradRow) -> float:
-        return (ctx.opt("max_relative_head") if r is head else ctx.opt("max_relative")) * widen
+        return (ctx.opt("max_relative_head") if r is head else ctx.opt("max_relative")) * widen * scale
 
     worst = max(chain, key=lambda r: r.rel / limit(r))
     k = _depth_window(chain)
@@ -417,7 +428,7 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     abs_hit = worst.rel > limit(worst)
     growth_hit = snap.residual is not True and growth > ctx.opt("max_growth")
     hidden = [r for r in chain if r is not head]
-    warn_limit = ctx.opt("warn_relative") * widen
+    warn_limit = ctx.opt("warn_relative") * widen * scale
     band = not (abs_hit or growth_hit) and any(r.rel > warn_limit for r in hidden)
     if _surrogate_loss(snap):  # gradient-to-weight limits scale with the loss; only the depth ratio is judged
         abs_hit = band = False
@@ -440,6 +451,9 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
         if band:
             msg += (f"; one plain SGD step at learning rate {fmt(1.0 / worst.rel)} or more moves its weights by their "
                     "own size")
+        if summed:
+            msg += (f"; the loss is summed over the batch (ND510), so the limits are {summed}x a mean's: "
+                    f"{fmt(worst.rel / summed)}x at a mean's scale")
     else:
         msg = (f"relative gradient grows {fmt(growth)}x from `{late.name}` ({fmt(late.rel)}) to `{early.name}` "
                f"({fmt(early.rel)}) toward the input (limit {fmt(ctx.opt('max_growth'))}x); "

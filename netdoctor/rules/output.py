@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Iterator
 
+from netdoctor.analysis.gradflow import summed_batch
 from netdoctor.analysis.graph import base_name, has_dataflow, next_layers
 from netdoctor.findings import Finding, Severity
 from netdoctor.rules.format import fmt, pct
@@ -497,7 +498,7 @@ def summed_loss(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     band = ctx.opt("band")
     summed_grad = lp.grad_vs_ce is not None and lp.rows / band <= lp.grad_vs_ce <= lp.rows * band \
         and not (lp.zero_grad_rows or 0.0) > 0.0  # a summed loss still sends every sample a gradient; a clamp does not
-    summed_split = lp.sum_ratio is not None and abs(lp.sum_ratio - 1.0) <= ctx.opt("sum_tolerance")
+    summed_split = summed_batch(snap, min_rows=ctx.opt("min_rows"), tolerance=ctx.opt("sum_tolerance")) is not None
     if not (summed_grad or summed_split):
         return
     parts = []
@@ -509,7 +510,9 @@ def summed_loss(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
                      f"of `{final}`, about the {lp.rows} rows of the batch (band {fmt(band)}x)")
     classes = lp.target_classes is not None
     yield ctx.finding(
-        "; ".join(parts) + ": the loss is summed over the batch, so the step size grows with the batch size",
+        "; ".join(parts) + f": the loss is summed over the batch, so its gradients, and the step size, are "
+        f"{snap.batch_size}x a mean's and grow with the batch size"
+        + (" (ND302 judges them at the mean's scale)" if summed_split else ""),
         layer=base_name(final),
         recommendation="Average the loss over the batch (reduction='mean'; a hand-written loss: .mean() over samples).",
         snippet=ctx.snippet(

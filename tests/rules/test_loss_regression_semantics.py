@@ -174,6 +174,28 @@ def test_mean_regression_losses_stay_quiet(loss_fn):
     assert _probe("torch", _mlp(3, 3), x, y, loss_fn).sum_ratio == pytest.approx(2.0, rel=1e-4)
 
 
+def test_summed_loss_points_to_nd510_not_to_exploding_gradients():
+    """A summed loss sends batch-size times a mean's gradient: ND302 judges that at the mean's scale, so
+    a healthy network under it gets ND510 (the cause), not an exploding-gradient error; a network whose
+    gradients explode even at the mean's scale still gets ND302, which names the summed loss."""
+    x, y = _diabetes()
+    summed = nn.MSELoss(reduction="sum")
+    report = _check(_mlp(10, 1), x, y, summed)
+    assert "ND510" in report.codes() and "ND302" not in report.codes()
+    assert "at the mean's scale" in _finding(report, "ND510").message
+    assert _check(_mlp(10, 1), x, y, nn.MSELoss()).codes().isdisjoint({"ND302", "ND510"})
+
+    torch.manual_seed(0)
+    wide = nn.Sequential(nn.Linear(10, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 256),
+                         nn.ReLU(), nn.Linear(256, 1))
+    for m in wide:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=1.0)  # explodes whatever the reduction
+    f = _finding(_check(wide, x, y, summed), "ND302")
+    assert f is not None and "summed over the batch (ND510)" in f.message
+    assert _finding(_check(wide, x, y, nn.MSELoss()), "ND302") is not None
+
+
 def test_summed_loss_is_not_judged_on_a_small_batch():
     x, y = _diabetes(8)
     assert "ND510" not in _check(_mlp(10, 1), x, y, nn.MSELoss(reduction="sum")).codes()
