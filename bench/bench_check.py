@@ -4,7 +4,9 @@ Run: ``python bench/bench_check.py [--repeats N]``. For an MLP, a small CNN and
 ``nn.TransformerEncoder`` (batch 256) it prints the median time of a plain forward+backward,
 of ``netdoctor.check(model, x, y, loss_fn=...)`` and of the adapter collecting *every* need
 (the cost once all rules are registered), each with its ratio to the plain step (target:
-at most 1.5x for ``check``). It also prints the import time of ``import netdoctor`` and of
+at most 1.5x for ``check``), then where the MLP's time above the plain step goes (the probe
+pipeline, the tensor statistics, the rules and report: see :func:`torch_breakdown`). It also
+prints the import time of ``import netdoctor`` and of
 ``netdoctor --help`` in fresh subprocesses. If ``bench/keras_rows.py`` exists, its
 ``rows()`` are appended (dicts with ``model``, ``plain_s``, ``check_s``; ``--no-keras`` skips
 them). Timings of the three functions per model are interleaved, so machine load hits
@@ -129,6 +131,67 @@ def torch_rows(batch: int, repeats: int, clock: Callable[[], float] = time.perf_
     return rows
 
 
+def torch_breakdown(batch: int, repeats: int, clock: Callable[[], float] = time.perf_counter,
+                    ) -> list[tuple[str, float]]:
+    """Where the MLP's cost above a plain step goes: ``(phase, seconds)``, medians of interleaved runs.
+
+    Four runs are timed in turn: the plain step, ``check``, the adapter's ``collect`` alone, and
+    ``collect`` with every tensor reduction replaced by a constant (the probe pipeline without its
+    statistics: hooks, data-flow tracing, loss probe, snapshot). Their differences split the
+    extra time into the probe pipeline, the statistics and the rules with the report.
+    """
+    import numpy as np
+    import torch
+
+    import netdoctor
+    from netdoctor.adapters import torch as adapter
+    from netdoctor.adapters.torch import graph, io, records, stats
+    from netdoctor.config import Config
+    from netdoctor.engine import merged_needs, selected_rules
+    from netdoctor.snapshot import ProbeSettings, TensorStats
+
+    name, model, x, y, loss_fn = torch_cases(batch)[0]
+    params = [p for p in model.parameters() if p.requires_grad]
+    needs = merged_needs(selected_rules(Config(), one_shot=True))
+    real = stats.reduce
+
+    def constant(t: Any, *, unit_axis: Any = None, max_units: int = 4096, unit_moments: bool = False,
+                 active: bool = False, saturation: Any = None) -> tuple[TensorStats, Any, Any]:
+        shape = tuple(t.shape)
+        units = shape[unit_axis] if unit_axis is not None and shape else 1
+        vec = {"unit_mean": np.zeros(units), "unit_std": np.ones(units), "unit_min": -np.ones(units),
+               "unit_max": np.ones(units)} if unit_moments and unit_axis is not None else {}
+        return (TensorStats(shape=shape, mean=0.0, std=1.0, min=-1.0, max=1.0, abs_max=1.0, abs_mean=0.8, l2=1.0,
+                            **vec), np.full(units, 0.5) if active else None, np.zeros(units) if saturation else None)
+
+    def use(fn: Any) -> None:
+        for module in (stats, graph, records, io):
+            module.reduce = fn
+
+    def plain() -> None:
+        model.train()
+        torch.autograd.grad(loss_fn(model(x), y), params)
+
+    def collect() -> None:
+        adapter.collect(model, inputs=x, targets=y, loss_fn=loss_fn, needs=needs, settings=ProbeSettings(),
+                        input_shape=None)
+
+    def bare() -> None:
+        use(constant)
+        try:
+            collect()
+        finally:
+            use(real)
+
+    t_plain, t_check, t_collect, t_bare = interleaved_medians(
+        [plain, lambda: netdoctor.check(model, x, y, loss_fn=loss_fn), collect, bare], repeats, clock=clock)
+    return [(f"{name}: plain forward+backward", t_plain),
+            ("probe pipeline (hooks, tracing, loss probe, snapshot)", t_bare - t_plain),
+            ("tensor statistics (weights, gradients, activations, data)", t_collect - t_bare),
+            ("rules and report", t_check - t_collect),
+            ("check", t_check)]
+
+
 def keras_rows(repeats: int, batch: int, clock: str = "wall") -> list[Any]:
     """Rows from ``bench/keras_rows.py`` (written by the Keras adapter), if present."""
     path = HERE / "keras_rows.py"
@@ -196,6 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     needs = sorted(str(n) for n in merged_needs(selected_rules(Config(), one_shot=True)))
     out(f"('check' collects what the registered rules need: {', '.join(needs) or 'nothing yet'}; "
         "'all needs' collects every statistic)\n")
+    out("\nwhere the MLP's cost above the plain step goes (interleaved medians):\n")
+    parts = torch_breakdown(args.batch, max(args.repeats, 15), CLOCKS[args.clock])
+    base = parts[0][1]
+    for label, t in parts:
+        out(f"  {label:58s} {t * 1000:7.2f}ms {t / base:5.2f}x\n")
     if not args.no_keras:
         rows = keras_rows(args.repeats, args.batch, args.clock)
         if rows:
