@@ -16,6 +16,7 @@ Escaping follows the runner's rules: in the message ``%``, ``\\r`` and ``\\n`` b
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from netdoctor.baseline import normalize_path
@@ -47,28 +48,38 @@ def render(report: Report, *, root: str | os.PathLike[str] | None = None, summar
 
     Args:
         report: The finished report.
-        root: Folder file paths are made relative to (default: the current directory,
-            the repository root in a checkout).
+        root: Folder the annotation paths are relative to. Default: ``$GITHUB_WORKSPACE``
+            (the checkout: GitHub attaches an annotation to the file at that path from the
+            repository root, wherever netdoctor ran), else the project root as for SARIF (the
+            folder of the pyproject.toml with ``[tool.netdoctor]``, else the working directory).
+            File names in the report are relative to the working directory.
         summary: Append the plain summary line.
 
     Returns:
         One command per line, ending with a newline.
     """
-    from netdoctor.reporters.sarif import guess_line
+    from netdoctor.reporters.sarif import guess_line, project_root
 
     report = sanitize_report(report)
+    base = Path(root) if root is not None else Path(os.environ.get("GITHUB_WORKSPACE") or project_root())
     sources: dict[str, list[str]] = {}
     lines = []
     for f in report.findings:
-        file = normalize_path(f.file.partition("::")[0] if f.file else None, root)
-        line = (f.line or guess_line(f.file, f.layer, root, sources)) if file else None
+        file = _path(f.file, base)
+        line = (f.line or guess_line(f.file, f.layer, None, sources)) if file else None
         lines.append(command(COMMAND[f.severity], _message(f), file=file, line=line, title=f"{f.code} {f.name}"))
     for e in report.errors:
-        lines.append(command("error", e.message, file=normalize_path(e.file.partition("::")[0], root),
-                             title="netdoctor: cannot check this file"))
+        lines.append(command("error", e.message, file=_path(e.file, base), title="netdoctor: cannot check this file"))
     if summary:
         lines.append(f"netdoctor: {report.summary()}")
     return "\n".join(lines) + "\n" if lines else ""
+
+
+def _path(file: str | None, base: Path) -> str | None:
+    """A report's file name (relative to the working directory, maybe ``path.py::NAME``) relative to ``base``."""
+    if not file:
+        return None
+    return normalize_path(os.path.abspath(file.partition("::")[0]), base)
 
 
 def _message(f: Finding) -> str:

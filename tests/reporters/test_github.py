@@ -48,3 +48,20 @@ def test_a_located_layer_line_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     (tmp_path / "m.py").write_text("import keras\n\nh = 1\n")
     f = Finding("ND201", "zero-weights", Severity.ERROR, Category.WEIGHTS, "zero", layer="dense_1", file="m.py", line=3)
     assert github.render(Report(findings=(f,)), summary=False).startswith("::error file=m.py,line=3,")
+
+
+def test_paths_are_relative_to_the_checkout_wherever_netdoctor_ran(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """GitHub attaches an annotation to the path from the repository root: run from models/, a
+    finding on net.py must still say models/net.py (GITHUB_WORKSPACE), else the project root's path."""
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "net.py").write_text("class Net:\n    def __init__(self):\n        self.fc1 = 1\n")
+    monkeypatch.chdir(tmp_path / "models")
+    f = Finding("ND301", "vanishing-gradients", Severity.ERROR, Category.GRADIENTS, "m", layer="fc1", file="net.py")
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path))
+    assert github.render(Report(findings=(f,)), summary=False).startswith("::error file=models/net.py,line=3,")
+    monkeypatch.delenv("GITHUB_WORKSPACE")
+    (tmp_path / "pyproject.toml").write_text("[tool.netdoctor]\nfail_on = 'error'\n")
+    assert github.render(Report(findings=(f,)), summary=False).startswith("::error file=models/net.py,line=3,")
+    (tmp_path / "pyproject.toml").unlink()  # no project root: the working directory
+    assert github.render(Report(findings=(f,)), summary=False).startswith("::error file=net.py,line=3,")
