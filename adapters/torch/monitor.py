@@ -299,23 +299,19 @@ class TorchMonitor:
         tail_g = None
         if pend:
             norms, segs = self._flat_grads(pend_g)
-            pre = _stack_given(pend_pre, self._device)
-            vec = _stack_losses(pend, self._device)
-            if pre is not None:
-                vec = torch.cat([vec, pre])
-            if norms:
-                vec = torch.cat([vec, _stack_norms(norms, self._device).square()])
+            parts, given = _pending_parts(pend, pend_pre, norms, self._device)
+            vec = torch.cat(parts)
             if self._world > 1:
                 torch.distributed.all_reduce(vec)
                 vec /= self._world
             host = vec.cpu().numpy().astype(np.float64)
             k = len(pend)
             tail = host[:k]
-            given = host[k:2 * k] if pre is not None else None
+            pre = host[k:2 * k] if given else None
             if self._step_grad:
-                tail_g = self._host_grads(host[k + (k if pre is not None else 0):], segs, k, self._grad_scale)
-                if given is not None:
-                    tail_g = np.where(np.isfinite(given), given, tail_g)
+                tail_g = self._host_grads(host[k * (2 if given else 1):], segs, k, self._grad_scale)
+                if pre is not None:
+                    tail_g = np.where(np.isfinite(pre), pre, tail_g)
         else:
             tail = np.zeros(0)
         self.core.close(self._pending_start, tail, tail_g)
@@ -466,13 +462,8 @@ class TorchMonitor:
             if prev is not None:
                 tensors += list(torch._foreach_sub(views, prev)) + prev
             norms, segs = self._flat_grads(pend_g)
-            norms += _norms(tensors)  # squared below: the gradients', then the weights' norms
-            parts = [_stack_losses(pend, dev)]
-            pre = _stack_given(pend_pre, dev)
-            if pre is not None:
-                parts.append(pre)
-            if norms:
-                parts.append(_stack_norms(norms, dev).square())
+            norms += _norms(tensors)  # squared: the gradients', then the weights' norms
+            parts, given = _pending_parts(pend, pend_pre, norms, dev)
             if calls:
                 parts.append(torch.stack([c[1] for c in calls]).to(dev).float())
         cur = pend_g[-1]
@@ -481,7 +472,7 @@ class TorchMonitor:
         self._queue.append(_Measured(
             t=t, start=start, k=len(pend), segs=segs, n_cur=len(cur[1]) if cur is not None else 0,
             cur_key=cur[0] if cur is not None else None, n_w=len(views) * (3 if prev is not None else 1),
-            given=pre is not None,
+            given=given,
             calls=[(c[0], c[2]) for c in calls], lr=self._lr(), grad_scale=self._grad_scale, parts=parts))
         self.core.overhead_s += time.perf_counter() - t0
         if len(self._queue) >= self._flush_every:
@@ -698,6 +689,20 @@ def _stack_losses(pending: list[Any], dev: torch.device) -> torch.Tensor:
         except RuntimeError:  # different shapes, dtypes or devices
             return torch.stack([x.reshape(-1)[0].float().to(dev) for x in pending])
     return torch.tensor([float(x) for x in pending], device=dev)
+
+
+def _pending_parts(pend: list[Any], pend_pre: list[Any], norms: list[torch.Tensor],
+                   dev: torch.device) -> tuple[list[torch.Tensor], bool]:
+    """The device vectors of the steps since the last sample (a sampled step's and ``close()``'s):
+    their losses, the pre-clipping norms the loop gave (only when it gave any) and the squared
+    per-tensor ``norms``; and whether the pre-clipping norms are there."""
+    parts = [_stack_losses(pend, dev)]
+    pre = _stack_given(pend_pre, dev)
+    if pre is not None:
+        parts.append(pre)
+    if norms:
+        parts.append(_stack_norms(norms, dev).square())
+    return parts, pre is not None
 
 
 def _stack_given(given: list[Any], dev: torch.device) -> torch.Tensor | None:
