@@ -8,6 +8,7 @@ layer in the way); each cause carries the sentence and snippets ND304 recommends
 from __future__ import annotations
 
 import re
+from typing import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -163,11 +164,12 @@ def _same_copy_path(a: list[str], b: list[str]) -> bool:
                                                is not None and cx[0] == cy[0]) for x, y in zip(a, b))
 
 
-def _siblings(snap: ModelSnapshot, rec: LayerRecord) -> tuple[str, list[LayerRecord]] | None:
+def _siblings(snap: ModelSnapshot, rec: LayerRecord,
+              ok: Callable[[LayerRecord], bool] = _ran) -> tuple[str, list[LayerRecord]] | None:
     """Weight layers that differ from ``rec`` only in one numbered path component (``experts.3.0`` vs
     ``experts.5.0``, Keras' ``moe/expert_3/dense_7`` vs ``moe/expert_5/dense_11``), of which at least one
-    ran: the pattern (``experts.*.0``) and the siblings, ``rec`` included. The innermost such component
-    wins."""
+    is ``ok`` (default: ran): the pattern (``experts.*.0``) and the siblings, ``rec`` included. The
+    innermost such component wins."""
     parts = rec.name.replace("/", ".").split(".")
     for i in range(len(parts) - 1, -1, -1):
         own = _copy_index(parts[i])
@@ -179,28 +181,69 @@ def _siblings(snap: ModelSnapshot, rec: LayerRecord) -> tuple[str, list[LayerRec
             ci = _copy_index(q[i]) if len(q) == len(parts) else None
             if ci is not None and ci[0] == own[0] and q[:i] == parts[:i] and _same_copy_path(q[i + 1:], parts[i + 1:]):
                 sibs.append(r)
-        if len(sibs) >= 2 and any(_ran(r) for r in sibs):
+        if len(sibs) >= 2 and any(ok(r) for r in sibs):
             return ".".join(parts[:i] + ["*"] + parts[i + 1:]), sibs
     return None
 
 
-def _not_routed(snap: ModelSnapshot, rec: LayerRecord) -> ZeroGradCause | None:
-    """``rec`` did not run, but parallel copies of it did: a router sent no sample to it on this batch."""
-    if _ran(rec):
-        return None
-    found = _siblings(snap, rec)
+def _copies(snap: ModelSnapshot, rec: LayerRecord, ok: Callable[[LayerRecord], bool] = _ran,
+            ) -> tuple[str, str, dict[str, list[LayerRecord]]] | None:
+    """The parallel copies ``rec`` is part of (see :func:`_siblings`, with ``ok``): the group
+    pattern (``experts.*``), ``rec``'s copy (``"3"``) and each copy's weight layers."""
+    found = _siblings(snap, rec, ok)
     if found is None:
         return None
     pattern, _ = found
     i = pattern.split(".").index("*")
     prefix = pattern.split(".")[:i]
-    base = _copy_index(rec.name.replace("/", ".").split(".")[i])
+    own = rec.name.replace("/", ".").split(".")[i]
+    base = _copy_index(own)
     copies: dict[str, list[LayerRecord]] = {}
     for r in snap.weight_layers():
         q = r.name.replace("/", ".").split(".")
         ci = _copy_index(q[i]) if len(q) > i else None
         if ci is not None and base is not None and ci[0] == base[0] and q[:i] == prefix:
             copies.setdefault(q[i], []).append(r)
+    return ".".join(prefix + ["*"]), own, copies
+
+
+def _masked_out(snap: ModelSnapshot, rec: LayerRecord, zero: set[str]) -> ZeroGradCause | None:
+    """``rec`` ran with a zero gradient while parallel copies of it got one: their outputs are weighted
+    by a routing mask or gate that was zero for its copy on every sample (a mixture-of-experts
+    computed densely, every expert on every row)."""
+    def fed_layer(r: LayerRecord) -> bool:
+        return _ran(r) and r.name not in zero
+
+    found = _copies(snap, rec, fed_layer) if _ran(rec) else None
+    if found is None:
+        return None
+    group, own, copies = found
+    if group == "*" or len({tuple(rs[0].inputs_from) for rs in copies.values()}) > 1:
+        return None  # layers of one stack in series (nn.Sequential's 0, 2, ...), not copies fed the same input
+    fed = [k for k, rs in copies.items() if any(fed_layer(r) for r in rs)]
+    idle = sorted((k for k, rs in copies.items() if k not in fed and all(_ran(r) for r in rs)),
+                  key=lambda k: _copy_index(k)[1])
+    if not fed or own not in idle:
+        return None
+    cause = ZeroGradCause(
+        f"masked:{group}",
+        f"ran on all {snap.batch_size} samples of the batch but got no gradient, while {len(fed)} of the "
+        f"{len(copies)} parallel copies `{group}` got one ({len(idle)} without: {', '.join(idle[:8])}"
+        f"{'...' if len(idle) > 8 else ''}): their outputs are weighted by a routing mask or gate that was zero "
+        "for these copies on every sample (a mixture-of-experts computed densely, with 0/1 or top-k masks), "
+        "or the graph is cut inside these copies only", True,
+        "Check the routing over several batches: an expert the mask drops on every batch needs a load-balancing "
+        "loss or a capacity factor; dropped on one batch is normal and becomes rarer with larger batches.")
+    cause.evidence = {"pattern": group, "copies": len(copies), "fed": len(fed), "idle": idle}
+    return cause
+
+
+def _not_routed(snap: ModelSnapshot, rec: LayerRecord) -> ZeroGradCause | None:
+    """``rec`` did not run, but parallel copies of it did: a router sent no sample to it on this batch."""
+    found = None if _ran(rec) else _copies(snap, rec)
+    if found is None:
+        return None
+    group, _, copies = found
     ran = {k: rs for k, rs in copies.items() if any(_ran(r) for r in rs)}
     rows = {}
     for k, rs in ran.items():
@@ -214,7 +257,6 @@ def _not_routed(snap: ModelSnapshot, rec: LayerRecord) -> ZeroGradCause | None:
     if not rows or (len(set(rows.values())) < 2 and min(rows.values()) >= snap.batch_size):
         return None
     idle = sorted((k for k in copies if k not in ran), key=lambda k: _copy_index(k)[1])
-    group = ".".join(prefix + ["*"])
     cause = ZeroGradCause(
         f"not-routed:{group}",
         f"did not run on this batch of {snap.batch_size} samples, while {len(ran)} of the {len(copies)} parallel "
@@ -281,6 +323,9 @@ def _cause_for(snap: ModelSnapshot, rec: LayerRecord, zero: set[str]) -> tuple[Z
     head = _zero_head(snap)
     if found is None and head is not None and rec.executed and _feeds(snap, rec, head):
         found = ("weights", head)  # merges (residual adds) stop the walk, but every path ends in the zero head
+    masked = _masked_out(snap, rec, zero) if found is None else None
+    if masked is not None:
+        return masked, None
     if found is None and rec.input is not None and rec.input.abs_max == 0.0:
         up = _upstream_blocker(snap, rec)  # its input is all zeros: the cause is upstream
         if up is not None:

@@ -637,6 +637,9 @@ def no_gradient(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     by ND503). A layer that did not run while parallel copies of it did, each on a different
     share of the batch (the experts of a top-k mixture-of-experts), is reported at info level as
     "not routed on this batch", with how many copies ran and on how many rows, not as unused.
+    A layer that ran on the whole batch with a zero gradient while parallel copies of it, fed
+    the same input, got one (a mixture-of-experts computed densely, whose 0/1 or top-k mask gave
+    these copies weight zero on every sample) is info too, "masked", not a cut graph.
     Everything else is a warning: a layer that is defined but never used in ``forward``, a
     ``.detach()``/``stop_gradient`` in the path, a fully dead ReLU after it, or an all-zero
     normalization gain on the path to the output (no residual branch around it, and the output

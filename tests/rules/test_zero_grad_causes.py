@@ -79,6 +79,35 @@ def test_moe_idle_experts_are_not_routed_not_unused():
         assert f.evidence["ran"] >= 1 and f.evidence["idle"]
 
 
+class MaskMoE(nn.Module):
+    """Top-1 mixture-of-experts computed densely: every expert runs on every row, and a one-hot mask
+    (times the gate) keeps the chosen expert's output."""
+
+    def __init__(self, d: int = 16, experts: int = 8):
+        super().__init__()
+        self.router = nn.Linear(d, experts)
+        self.experts = nn.ModuleList([nn.Sequential(nn.Linear(d, 32), nn.ReLU(), nn.Linear(32, d))
+                                      for _ in range(experts)])
+        with torch.no_grad():  # a skewed router: two experts take every token
+            self.router.bias.copy_(torch.tensor([3.0, 3.0, 0, 0, 0, 0, -5.0, -5.0]))
+
+    def forward(self, x):
+        logits = self.router(x)
+        mask = F.one_hot(logits.argmax(-1), logits.shape[-1]).to(x.dtype) * logits.softmax(-1)
+        return x + sum(e(x) * mask[:, k:k + 1] for k, e in enumerate(self.experts))
+
+
+def test_densely_computed_moe_masked_experts_are_not_a_cut_graph():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), MaskMoE(), nn.Linear(16, 3))
+    found = _nd304(model, torch.randn(32, 10), torch.randint(0, 3, (32,)), nn.CrossEntropyLoss())
+    assert found
+    for f in found:
+        assert f.severity == Severity.INFO and f.evidence["cause"] == "masked:2.experts.*"
+        assert "graph is cut on the way" not in f.message and "routing mask" in f.message
+        assert f.evidence["fed"] == 2 and f.evidence["idle"] == ["2", "3", "4", "5", "6", "7"]
+
+
 def test_really_unused_layer_in_a_module_list_stays_never_ran():
     torch.manual_seed(0)
     x, y = torch.randn(32, 10), torch.randint(0, 3, (32,))
@@ -209,6 +238,54 @@ def test_keras_zero_rms_gain_on_the_main_path_is_a_fault(norm):
     assert "emb" in main[0].evidence["layers"] and "lm" in main[0].evidence["layers"]
     assert not [f for f in found if f.evidence["cause"] == "zero-scale"]
     assert "ND304" not in netdoctor.check(_keras_lm(False, norm), t, t).codes()
+
+
+def _keras_masked_moe_model():
+    """The Keras counterpart of MaskMoE: every expert on every row, a one-hot mask keeps one."""
+    keras = pytest.importorskip("keras")
+    import numpy as np
+    from keras import layers, ops
+
+    class MaskMoE(layers.Layer):
+        def __init__(self, d=16, n=8, **kw):
+            super().__init__(**kw)
+            self.n = n
+            self.router = layers.Dense(n, name="router")
+            self.experts = [keras.Sequential([layers.Dense(32, activation="relu"), layers.Dense(d)], name=f"expert_{k}")
+                            for k in range(n)]
+
+        def build(self, shape):
+            self.router.build(shape)
+            for e in self.experts:
+                e.build(shape)
+            self.router.bias.assign(np.array([3.0, 3.0, 0, 0, 0, 0, -5.0, -5.0], "float32"))
+
+        def compute_output_shape(self, shape):
+            return shape
+
+        def call(self, x):
+            logits = self.router(x)
+            mask = ops.one_hot(ops.argmax(logits, -1), self.n) * ops.softmax(logits, -1)
+            out = x
+            for k, expert in enumerate(self.experts):
+                out = out + expert(x) * mask[:, k:k + 1]
+            return out
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((10,))
+    h = layers.Dense(16, activation="relu")(inp)
+    model = keras.Model(inp, layers.Dense(3)(MaskMoE(name="moe")(h)))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def test_keras_densely_computed_moe_masked_experts_are_not_never_ran_nor_cut():
+    found = _keras_nd304(_keras_masked_moe_model())
+    assert found
+    for f in found:
+        assert f.severity == Severity.INFO and f.evidence["cause"].startswith("masked:")
+        assert "never ran" not in f.message and "graph is cut on the way" not in f.message
+        assert f.evidence["fed"] == 2 and f.evidence["idle"] == [f"expert_{k}" for k in range(2, 8)]
 
 
 def _keras_moe_model(skipping: bool = False):
