@@ -10,6 +10,11 @@ reaches the full state (all layers; ``h`` and ``c``) at every earlier step. The 
 ``time_steps``); ND301/ND302 judge it. The replay runs in eval mode (no dropout between stacked
 layers) with ``torch.autograd.grad`` on the states only: no parameter's ``.grad`` is touched and the
 module's training flag is restored.
+
+A bidirectional module is replayed one layer and one direction at a time: each is rebuilt as a
+one-layer unidirectional module with copies of that direction's weights, the backward direction on
+the time-reversed sequence, each layer on the outputs of the one below (both directions
+concatenated, as the module computes them); the module's growth is the largest of them.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ class TimeGrowth:
         if not enabled:
             return
         for name, m in model.named_modules():
-            if isinstance(m, (nn.RNN, nn.LSTM, nn.GRU)) and not m.bidirectional and getattr(m, "proj_size", 0) == 0:
+            if isinstance(m, (nn.RNN, nn.LSTM, nn.GRU)) and getattr(m, "proj_size", 0) == 0:
                 self._handles.append(m.register_forward_pre_hook(self._keep(name, m)))
 
     def _keep(self, name: str, module: nn.RNNBase):
@@ -61,7 +66,7 @@ class TimeGrowth:
         """``{module name: (growth, steps)}`` for every recurrent module that ran on 2+ steps."""
         out: dict[str, tuple[float, int]] = {}
         for name, (module, x) in self.inputs.items():
-            growth = _replay(module, x, seed)
+            growth = _replay_bidirectional(module, x, seed) if module.bidirectional else _replay(module, x, seed)
             if growth is not None:
                 out[name] = growth
         self.inputs.clear()
@@ -74,6 +79,45 @@ class TimeGrowth:
             return layers
         return [dataclasses.replace(r, attrs={**r.attrs, "time_growth": found[r.name][0], "time_steps": found[r.name][1]})
                 if r.kind == KIND_RNN and r.name in found else r for r in layers]
+
+
+_CELLS = {"LSTM": (nn.LSTM, {}), "GRU": (nn.GRU, {}), "RNN_TANH": (nn.RNN, {"nonlinearity": "tanh"}),
+          "RNN_RELU": (nn.RNN, {"nonlinearity": "relu"})}
+
+
+def _direction(module: nn.RNNBase, layer: int, reverse: bool) -> nn.RNNBase | None:
+    """One layer and direction of ``module`` as a one-layer unidirectional, batch-first module (weights copied)."""
+    found = _CELLS.get(module.mode)
+    if found is None:
+        return None
+    cls, extra = found
+    suffix = f"_l{layer}{'_reverse' if reverse else ''}"
+    w_ih = getattr(module, f"weight_ih{suffix}")
+    twin = cls(w_ih.shape[1], module.hidden_size, num_layers=1, bias=module.bias, batch_first=True, **extra)
+    with torch.no_grad():
+        for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            if hasattr(module, kind + suffix):
+                getattr(twin, kind + "_l0").copy_(getattr(module, kind + suffix))
+    return twin.to(device=w_ih.device, dtype=w_ih.dtype)
+
+
+def _replay_bidirectional(module: nn.RNNBase, x: torch.Tensor, seed: int) -> tuple[float, int] | None:
+    """The largest growth of any layer and direction of a bidirectional ``module`` (see the module docstring)."""
+    seq = x if module.batch_first else x.transpose(0, 1)
+    found: list[tuple[float, int]] = []
+    for layer in range(module.num_layers):
+        twins = [_direction(module, layer, reverse) for reverse in (False, True)]
+        if any(t is None for t in twins):
+            return None
+        fwd, bwd = twins
+        back = seq.flip(1)
+        for twin, inp in ((fwd, seq), (bwd, back)):
+            got = _replay(twin, inp, seed)
+            if got is not None:
+                found.append(got)
+        with torch.no_grad():  # the next layer's input: both directions' outputs, in time order
+            seq = torch.cat([fwd(seq)[0], bwd(back)[0].flip(1)], dim=-1)
+    return max(found) if found else None
 
 
 def _replay(module: nn.RNNBase, x: torch.Tensor, seed: int) -> tuple[float, int] | None:

@@ -381,7 +381,8 @@ def exploding_gradients(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
       its recurrent kernel's gain, the RMS singular value per gate block, exceeds 2 (Keras'
       orthogonal init 0.5, torch's uniform default 0.58); an LSTM whose recurrent kernel is
       scaled x5 measures 0.09 (torch, 50 steps) to 0.44 (Keras) at gain 2.5-2.9.
-    - ``max_time_growth`` (default 10.0): the adapter replays each unidirectional recurrent layer
+    - ``max_time_growth`` (default 10.0): the adapter replays each recurrent layer (torch: a
+      bidirectional one per layer and direction; Keras: unidirectional layers)
       one step at a time on its probe input and sends a unit gradient into the last hidden state;
       flagged when the gradient reaching the first step's state is more than this many times as
       large. Healthy initializations shrink it (torch's default LSTM/GRU ~1e-11 over 50 steps,

@@ -154,3 +154,55 @@ def test_torch_lstm_language_model_stays_quiet():
     assert not ({"ND301", "ND302"} & netdoctor.check(LM(), t, t, loss_fn=lm_loss).codes())
     torch.manual_seed(0)
     assert _time_growth("torch", LM(), t, t, lm_loss)["lstm"] < 1e-3
+
+
+def test_torch_bidirectional_layers_are_replayed_per_direction():
+    """A bidirectional module is replayed one layer and one direction at a time: its forward direction
+    measures exactly what the same weights measure as a unidirectional module, the backward direction
+    runs on the reversed sequence, and a healthy bidirectional LSTM stays quiet."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    import netdoctor
+
+    torch.set_num_threads(1)
+
+    class Uni(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn, self.head = nn.RNN(4, 32, batch_first=True), nn.Linear(32, 1)
+
+        def forward(self, x):
+            return self.head(self.rnn(x)[0][:, -1])
+
+    class Bi(nn.Module):
+        def __init__(self, cell=nn.RNN, layers=1):
+            super().__init__()
+            self.rnn = cell(4, 32, num_layers=layers, batch_first=True, bidirectional=True)
+            self.head = nn.Linear(64, 1)
+
+        def forward(self, x):
+            return self.head(self.rnn(x)[0][:, -1])
+
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 50, 4), torch.randn(64, 1)
+    torch.manual_seed(0)
+    uni = Uni()
+    torch.manual_seed(0)
+    bi = Bi()
+    with torch.no_grad():
+        uni.rnn.weight_hh_l0.mul_(3.0)
+        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            getattr(bi.rnn, name).copy_(getattr(uni.rnn, name))
+    before = {k: v.clone() for k, v in bi.state_dict().items()}
+    expected = _time_growth("torch", uni, x, y, nn.MSELoss())["rnn"]
+    assert expected > 10
+    assert _time_growth("torch", bi, x, y, nn.MSELoss())["rnn"] == pytest.approx(expected, rel=1e-4)
+    timed = [f for f in _nd302(netdoctor.check(bi, x, y, loss_fn=nn.MSELoss())) if f.evidence.get("time_growth")]
+    assert timed and timed[0].layer == "rnn" and timed[0].evidence["time_growth"] > 10
+    assert all(torch.equal(before[k], v) for k, v in bi.state_dict().items())
+    assert all(p.grad is None for p in bi.parameters())
+    torch.manual_seed(0)
+    healthy = Bi(nn.LSTM, layers=2)
+    assert _time_growth("torch", healthy, x, y, nn.MSELoss())["rnn"] < 1e-3
+    assert not ({"ND301", "ND302"} & netdoctor.check(healthy, x, y, loss_fn=nn.MSELoss()).codes())
