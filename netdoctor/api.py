@@ -158,11 +158,12 @@ def check_model(
 
 def _located(finding: Finding, lines: Mapping[str, int]) -> Finding:
     """``finding`` with the line of its layer: the longest leading part of the layer's name that
-    was located (``dense_1/relu``, a fused activation, is at the line of ``dense_1``)."""
-    parts = (finding.layer or "").split("/")
-    while parts:
-        line = lines.get("/".join(parts))
+    was located (``dense_1/relu``, a fused activation, is at the line of ``dense_1``; torch's
+    ``encoder.layers.0.linear1``, a deep copy, at the line of ``encoder``)."""
+    name = finding.layer or ""
+    while name:
+        line = lines.get(name)
         if line is not None:
             return finding.with_(line=line)
-        parts.pop()
+        name = name[:max(name.rfind("/"), name.rfind("."), 0)]
     return finding

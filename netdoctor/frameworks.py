@@ -101,19 +101,18 @@ class Adapter(Protocol):
         """Seed the framework's global RNGs for the user's model and data code; restore them afterwards."""
         ...
 
-
-@runtime_checkable
-class SavedModelAdapter(Adapter, Protocol):
-    """An adapter that also loads whole saved models (Keras: ``.keras``, ``.h5``) and locates the
-    layers a model file creates (a Keras layer's name is not in the source unless ``name=`` is)."""
-
-    def load_saved_model(self, path: str, *, unsafe: bool = False) -> Any:
-        """Load the model saved at ``path``; ``unsafe`` allows code in the file (Lambda layers)."""
-        ...
-
     def layer_origins(self, path: str) -> AbstractContextManager[Any]:
         """While the body runs the model file's code, note the line of ``path`` that creates each
         layer; the object it yields maps a model's layers to lines (``.lines(model)``)."""
+        ...
+
+
+@runtime_checkable
+class SavedModelAdapter(Adapter, Protocol):
+    """An adapter that also loads whole saved models (Keras: ``.keras``, ``.h5``)."""
+
+    def load_saved_model(self, path: str, *, unsafe: bool = False) -> Any:
+        """Load the model saved at ``path``; ``unsafe`` allows code in the file (Lambda layers)."""
         ...
 
 

@@ -2,13 +2,9 @@
 
 A functional or Sequential model names its layers ``dense``, ``dense_1``... unless the file says
 ``name=``, so the layer's name cannot be found in the source. Instead, while the model file's code
-runs (its import and its ``build_model()``), :func:`layer_origins` notes the line of the model file
-that created each layer: ``Layer.__init__`` is wrapped for the duration, and the first frame of
-the call stack in the model file is taken. A layer made by a helper in another module is
-located at the line of the file that called the helper; a layer class defined in the file is
-located where it is instantiated, not at its ``super().__init__()``.
-
-Nothing is stored on the layers (the model stays as it was) and the wrap is removed afterwards.
+runs, :func:`layer_origins` wraps ``Layer.__init__`` and notes the line of the model file that
+created each layer (see :mod:`netdoctor.adapters._origins`). Nothing is stored on the layers (the
+model stays as it was) and the wrap is removed afterwards.
 """
 
 from __future__ import annotations
@@ -18,32 +14,13 @@ import functools
 import inspect
 import os
 import sys
-from types import FrameType
 from typing import Any, Iterator
 
+from netdoctor.adapters._origins import CreationLines
 
-class LayerOrigins:
-    """Lines of one model file where layers were created (filled by :func:`layer_origins`)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._file = os.path.realpath(path)
-        self._same: dict[str, bool] = {}  # code file name -> is the model file
-        self._made: dict[int, tuple[Any, int]] = {}  # id(layer) -> (layer, line); the layer is kept alive
-
-    def note(self, layer: Any, frame: FrameType | None) -> None:
-        """Record the line of the model file on the call stack above ``frame`` that creates ``layer``."""
-        if id(layer) in self._made:
-            return
-        while frame is not None:
-            code = frame.f_code
-            same = self._same.get(code.co_filename)
-            if same is None:
-                same = self._same[code.co_filename] = os.path.realpath(code.co_filename) == self._file
-            # the __init__ of a layer class defined in the file: its caller is where the layer is made
-            if same and not (code.co_name == "__init__" and frame.f_locals.get("self") is layer):
-                self._made[id(layer)] = (layer, frame.f_lineno)
-                return
-            frame = frame.f_back
+class LayerOrigins(CreationLines):
+    """Lines of one model file where Keras layers were created (filled by :func:`layer_origins`)."""
 
     def lines(self, model: Any) -> dict[str, int]:
         """``{qualified layer name: line}`` for the layers of ``model`` created in the file.
@@ -60,9 +37,9 @@ class LayerOrigins:
                     continue
                 seen.add(id(child))
                 name = f"{prefix}/{child.name}" if prefix else str(child.name)
-                made = self._made.get(id(child))
-                if made is not None and made[0] is child:
-                    out.setdefault(name, made[1])
+                line = self.line_of(child)
+                if line is not None:
+                    out.setdefault(name, line)
                 walk(child, name)
 
         walk(model, "")

@@ -172,7 +172,7 @@ def load_model_file(
         frameworks = {"torch", "keras"} if scanned == "mixed" else {scanned}
         with seeded(seed, frameworks):
             loaded = _load_python(p, path, name, weights=weights, unsafe=unsafe, want_data=data is None,
-                                  locate="keras" in frameworks)
+                                  locate=frameworks & {"torch", "keras"})
     else:
         raise ModelLoadError(
             f"cannot check {p.name}: expected a .py model file, a saved Keras model (.keras, .h5) "
@@ -198,20 +198,20 @@ def load_model_file(
 
 
 def _load_python(p: Path, path: str, name: str | None, *, weights: str | None, unsafe: bool,
-                 want_data: bool, locate: bool) -> LoadedModel:
+                 want_data: bool, locate: set[str]) -> LoadedModel:
     """Import a ``.py`` model file and find its model, data and loss (inside the seeded context).
 
-    With ``locate`` (a file that imports Keras), the line creating each Keras layer is noted
-    while the file is imported and its model built (``layer_lines``).
+    For each framework in ``locate`` (those the file imports), the line creating each layer is
+    noted while the file is imported and its model built (``layer_lines``).
     """
-    origins = get_adapter("keras").layer_origins(str(p)) if locate else contextlib.nullcontext()
-    with origins as found:
+    with contextlib.ExitStack() as stack:
+        found = {fw: stack.enter_context(get_adapter(fw).layer_origins(str(p))) for fw in sorted(locate)}
         module = import_model_file(p)
         model, source = _find_model(module, p, name)
     loaded = LoadedModel(path=path, model=model, source=source)
     loaded.framework = detect_framework(model)
-    if found is not None and loaded.framework == "keras":
-        loaded.layer_lines = found.lines(model)
+    if loaded.framework in found:
+        loaded.layer_lines = found[loaded.framework].lines(model)
     loaded.loss_fn = _find_loss(module, loaded.framework)
     loaded.input_shape = find_input_shape(module)
     if weights:

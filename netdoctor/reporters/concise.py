@@ -41,7 +41,7 @@ def render(report: Report, *, color: bool = False, **_opts: Any) -> str:
     lines = []
     for f in report.findings:
         file = f.file or default_file
-        where = f"{file}:{guess_line(file, f.layer, None, sources)}" if file else "-"
+        where = f"{file}:{f.line or guess_line(file, f.layer, None, sources)}" if file else "-"
         lines.append(f"{where}: {f.code} {f.name} {_severity(f, color)} {_one_line(f.layer or '(model)')}: "
                      f"{_one_line(f.message)}")
     for err in report.errors:

@@ -41,8 +41,8 @@ def _build(framework: str) -> Any:
 
 
 def test_protocols_declare_what_the_core_calls() -> None:
-    assert _methods(Adapter) == ["collect", "load_weights", "user_code_seeded"]
-    assert _methods(SavedModelAdapter) == ["layer_origins", "load_saved_model"]
+    assert _methods(Adapter) == ["collect", "layer_origins", "load_weights", "user_code_seeded"]
+    assert _methods(SavedModelAdapter) == ["load_saved_model"]
     assert _methods(Fixer) == ["__init__", "apply", "diff", "guard", "probe", "score"]
 
 

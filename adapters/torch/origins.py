@@ -1,0 +1,58 @@
+"""Where each torch module was created in the model file: the line a SARIF/GitHub report points at.
+
+A layer's name (``net.3``, ``experts.2.0``) is an attribute path, often not in the source at all
+(the elements of an ``nn.Sequential`` or a ``ModuleList`` built in a loop). While the model file's
+code runs, :func:`layer_origins` wraps ``nn.Module.__init__`` and notes the line of the model file
+that created each module (see :mod:`netdoctor.adapters._origins`): ``nn.Linear(784, 512)`` inside
+an ``nn.Sequential(...)`` call gets its own line. Modules copied rather than constructed (the
+layers ``nn.TransformerEncoder`` deep-copies) have no line; a report then uses their nearest
+located parent. Nothing is stored on the modules and the wrap is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import os
+import sys
+from typing import Any, Iterator
+
+from torch import nn
+
+from netdoctor.adapters._origins import CreationLines
+
+
+class ModuleOrigins(CreationLines):
+    """Lines of one model file where torch modules were created (filled by :func:`layer_origins`)."""
+
+    def lines(self, model: Any) -> dict[str, int]:
+        """``{module name: line}`` for the modules of ``model`` created in the file, named as the
+        torch adapter reports them (``named_modules()``: ``encoder.layers.0``)."""
+        out: dict[str, int] = {}
+        if not isinstance(model, nn.Module):
+            return out
+        for name, module in model.named_modules():
+            line = self.line_of(module)
+            if name and line is not None:
+                out[name] = line
+        return out
+
+
+@contextlib.contextmanager
+def layer_origins(path: str | os.PathLike[str]) -> Iterator[ModuleOrigins]:
+    """Note where the code run in the body creates torch modules in the model file ``path``."""
+    origins = ModuleOrigins(path)
+    original = nn.Module.__dict__["__init__"]
+
+    @functools.wraps(original)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        origins.note(self, sys._getframe(1))
+
+    __init__.__signature__ = inspect.signature(original)  # type: ignore[attr-defined]
+    nn.Module.__init__ = __init__  # type: ignore[method-assign]
+    try:
+        yield origins
+    finally:
+        nn.Module.__init__ = original  # type: ignore[method-assign]
