@@ -10,9 +10,15 @@ called the helper; a class defined in the file is located where it is instantiat
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import os
+import sys
 from types import FrameType
-from typing import Any
+from typing import Any, Iterator, TypeVar
+
+Lines = TypeVar("Lines", bound="CreationLines")
 
 
 class CreationLines:
@@ -42,3 +48,25 @@ class CreationLines:
         """The line that created ``obj`` (that very object), if it was created in the file."""
         made = self._made.get(id(obj))
         return made[1] if made is not None and made[0] is obj else None
+
+
+@contextlib.contextmanager
+def noting(base: type, origins: Lines) -> Iterator[Lines]:
+    """Wrap ``base.__init__`` for the body so that every instance made notes its line in ``origins``.
+
+    The wrap shows the original's signature: a subclass without its own ``__init__`` inherits the
+    wrap, and frameworks read that argspec (Keras builds a layer's config from it).
+    """
+    original = base.__dict__["__init__"]
+
+    @functools.wraps(original)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        origins.note(self, sys._getframe(1))
+
+    __init__.__signature__ = inspect.signature(original)  # type: ignore[attr-defined]
+    base.__init__ = __init__  # type: ignore[misc]
+    try:
+        yield origins
+    finally:
+        base.__init__ = original  # type: ignore[misc]

@@ -10,13 +10,10 @@ model stays as it was) and the wrap is removed afterwards.
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
 import os
-import sys
-from typing import Any, Iterator
+from typing import Any
 
-from netdoctor.adapters._origins import CreationLines
+from netdoctor.adapters._origins import CreationLines, noting
 
 
 class LayerOrigins(CreationLines):
@@ -46,26 +43,8 @@ class LayerOrigins(CreationLines):
         return out
 
 
-@contextlib.contextmanager
-def layer_origins(path: str | os.PathLike[str]) -> Iterator[LayerOrigins]:
+def layer_origins(path: str | os.PathLike[str]) -> contextlib.AbstractContextManager[LayerOrigins]:
     """Note where the code run in the body creates Keras layers in the model file ``path``."""
     from keras import layers
 
-    origins = LayerOrigins(path)
-    original = layers.Layer.__dict__["__init__"]
-
-    @functools.wraps(original)
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        origins.note(self, sys._getframe(1))
-
-    # Keras reads the argspec of __init__ to build a layer's config (Operation.__new__); a layer
-    # class without its own __init__ inherits this one, so it must show the original's signature
-    # (getfullargspec ignores __wrapped__ but honours __signature__).
-    __init__.__signature__ = inspect.signature(original)  # type: ignore[attr-defined]
-    layers.Layer.__init__ = __init__
-    try:
-        yield origins
-    finally:
-        layers.Layer.__init__ = original
-
+    return noting(layers.Layer, LayerOrigins(path))

@@ -12,15 +12,12 @@ located parent. Nothing is stored on the modules and the wrap is removed afterwa
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
 import os
-import sys
-from typing import Any, Iterator
+from typing import Any
 
 from torch import nn
 
-from netdoctor.adapters._origins import CreationLines
+from netdoctor.adapters._origins import CreationLines, noting
 
 
 class ModuleOrigins(CreationLines):
@@ -39,20 +36,6 @@ class ModuleOrigins(CreationLines):
         return out
 
 
-@contextlib.contextmanager
-def layer_origins(path: str | os.PathLike[str]) -> Iterator[ModuleOrigins]:
+def layer_origins(path: str | os.PathLike[str]) -> contextlib.AbstractContextManager[ModuleOrigins]:
     """Note where the code run in the body creates torch modules in the model file ``path``."""
-    origins = ModuleOrigins(path)
-    original = nn.Module.__dict__["__init__"]
-
-    @functools.wraps(original)
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        origins.note(self, sys._getframe(1))
-
-    __init__.__signature__ = inspect.signature(original)  # type: ignore[attr-defined]
-    nn.Module.__init__ = __init__  # type: ignore[method-assign]
-    try:
-        yield origins
-    finally:
-        nn.Module.__init__ = original  # type: ignore[method-assign]
+    return noting(nn.Module, ModuleOrigins(path))

@@ -25,7 +25,7 @@ def _line(path: Path, needle: str) -> int:
 
 
 def test_sequential_elements_loops_helpers_and_copies(tmp_path):
-    _write(tmp_path / "blocks.py", """
+    _write(tmp_path / "torch_blocks.py", """
         from torch import nn
 
         def block(n):
@@ -34,7 +34,7 @@ def test_sequential_elements_loops_helpers_and_copies(tmp_path):
     path = _write(tmp_path / "model.py", """
         import torch
         from torch import nn
-        from blocks import block
+        from torch_blocks import block
 
         class Net(nn.Module):
             def __init__(self):
@@ -68,7 +68,7 @@ def test_sequential_elements_loops_helpers_and_copies(tmp_path):
     assert lines["stem"] == _line(path, "self.stem =")
     assert lines["stem.0"] == _line(path, "STEM_0") and lines["stem.1"] == _line(path, "STEM_1")
     assert [lines[f"heads.{k}"] for k in range(3)] == [_line(path, "LOOP")] * 3
-    assert lines["extra"] == lines["extra.0"] == _line(path, "HELPER")  # made in blocks.py: the file's call
+    assert lines["extra"] == lines["extra.0"] == _line(path, "HELPER")  # made in torch_blocks.py: the file's call
     assert lines["encoder"] == _line(path, "ENCODER")
     assert "encoder.layers.0.linear1" not in lines  # a deep copy: never constructed, located by its parent
     assert lines["out"] == _line(path, "OUT")
