@@ -194,7 +194,10 @@ def _reduce_host(
     classifier are all this small. The results are those of the device path, exact.
     """
     x = t.detach()
-    a = (x.float() if x.dtype in _LOW_PRECISION else x).numpy().astype(np.float64)
+    try:
+        a = (x.float() if x.dtype in _LOW_PRECISION else x).numpy().astype(np.float64)
+    except (RuntimeError, TypeError):  # a lazy neg/conj view, a tensor subclass numpy cannot take
+        return None
     flat = a.reshape(-1)
     n = flat.size
     mean = float(flat.sum()) / n
