@@ -222,6 +222,7 @@ def loss_measures(lp: LossPlan, targets: Any, outputs: Any, value: float) -> tup
 
     Both re-evaluate the loss on the output the probe already computed (no forward pass): on the
     two halves of its rows, and, when the loss is non-finite, on the output clamped into (0, 1).
+    ``value`` is the probe's own loss on all rows: the whole batch of an even split is not evaluated again.
     """
     import keras
     from keras import ops, tree
@@ -236,10 +237,14 @@ def loss_measures(lp: LossPlan, targets: Any, outputs: Any, value: float) -> tup
     def on(t: Any, o: Any) -> float:
         return float(np.asarray(ops.convert_to_numpy(lp.compute(t, o))).reshape(-1)[0])
 
+    rows = int(out.shape[0])
+
     def loss_on(a: int, b: int) -> float:
+        if (a, b) == (0, rows):
+            return value  # the loss of the probe pass itself: same output, same targets
         return on(tree.pack_sequence_as(targets, [y[a:b]]), tree.pack_sequence_as(outputs, [out[a:b]]))
 
-    ratio = batch_additivity(loss_on, int(out.shape[0]))
+    ratio = batch_additivity(loss_on, rows)
     unit = None
     if not np.isfinite(value) and "float" in str(out.dtype):
         host = np.asarray(ops.convert_to_numpy(out))
