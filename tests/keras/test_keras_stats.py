@@ -147,12 +147,14 @@ def test_duplicate_units_fingerprint_agrees_with_exact_comparison(axes: tuple[in
 
 
 @pytest.mark.parametrize("kind", ["positive", "negative", "zeros", "ints", "float64", "constant", "nonfinite"])
-def test_array_stats_agree_with_the_reference(kind: str) -> None:
-    """The one-copy float64 path (finite arrays) and the masked path (NaN/inf) match ``TensorStats.from_array``."""
-    a = rng(5).normal(size=(64, 9)).astype("float32")
+@pytest.mark.parametrize("shape", [(64, 9), (800, 530)])
+def test_array_stats_agree_with_the_reference(kind: str, shape: tuple[int, int]) -> None:
+    """The one-copy float64 path (finite arrays), its blockwise form (over four blocks) and the masked path
+    (NaN/inf) match ``TensorStats.from_array``."""
+    a = rng(5).normal(0.2, 1.0, size=shape).astype("float32")
     a = {"positive": np.abs(a), "negative": -np.abs(a), "zeros": np.where(a > 0.5, a, -0.0).astype("float32"),
          "ints": np.round(a * 10).astype("int32"), "float64": a.astype("float64"),
-         "constant": np.full((64, 9), 0.3, dtype="float32"), "nonfinite": a}[kind]
+         "constant": np.full(shape, 0.3, dtype="float32"), "nonfinite": a}[kind]
     if kind == "nonfinite":
         a[0, 0], a[1, 1] = np.nan, np.inf
     ref = TensorStats.from_array(a)
