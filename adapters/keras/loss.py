@@ -238,11 +238,21 @@ def loss_measures(lp: LossPlan, targets: Any, outputs: Any, value: float) -> tup
         return float(np.asarray(ops.convert_to_numpy(lp.compute(t, o))).reshape(-1)[0])
 
     rows = int(out.shape[0])
+    h = rows // 2
+    halves: list[Any] = []
+
+    def part(k: int, a: int, b: int) -> Any:
+        """Rows ``a:b`` of ``[y, out][k]``; the two halves come from one split of each tensor."""
+        if (a, b) not in ((0, h), (h, 2 * h)):
+            return (y, out)[k][a:b]
+        if not halves:
+            halves.extend(ops.split(t, [h, 2 * h], axis=0) for t in (y, out))
+        return halves[k][0 if a == 0 else 1]
 
     def loss_on(a: int, b: int) -> float:
         if (a, b) == (0, rows):
             return value  # the loss of the probe pass itself: same output, same targets
-        return on(tree.pack_sequence_as(targets, [y[a:b]]), tree.pack_sequence_as(outputs, [out[a:b]]))
+        return on(tree.pack_sequence_as(targets, [part(0, a, b)]), tree.pack_sequence_as(outputs, [part(1, a, b)]))
 
     ratio = batch_additivity(loss_on, rows)
     unit = None
