@@ -428,7 +428,7 @@ def array_stats(a: Any) -> TensorStats:
     if n == 0:
         return TensorStats(shape=shape, dtype=dtype)
     lo, hi = float(x.min()), float(x.max())  # NaN and +-inf show up here
-    if math.isfinite(lo) and math.isfinite(hi) and n > 4 * _BLOCK:  # float64 copies over 2 MiB fault pages
+    if math.isfinite(lo) and math.isfinite(hi) and n > 2 * _BLOCK:  # array-sized float64 copies (1 MiB+) fault pages
         mean, var, abs_mean = _moments_blocks(x, lo, hi)
         zeros = sum(int(np.count_nonzero(x[i:i + _BLOCK] == 0)) for i in range(0, n, _BLOCK))
         return _array_stats(shape, dtype, n, n, mean, var, lo, hi, abs_mean, zeros)

@@ -147,7 +147,7 @@ def test_duplicate_units_fingerprint_agrees_with_exact_comparison(axes: tuple[in
 
 
 @pytest.mark.parametrize("kind", ["positive", "negative", "zeros", "ints", "float64", "constant", "nonfinite"])
-@pytest.mark.parametrize("shape", [(64, 9), (800, 530)])
+@pytest.mark.parametrize("shape", [(64, 9), (800, 530), (512, 512)])
 def test_array_stats_agree_with_the_reference(kind: str, shape: tuple[int, int]) -> None:
     """The one-copy float64 path (finite arrays), its blockwise form (over four blocks) and the masked path
     (NaN/inf) match ``TensorStats.from_array``."""
