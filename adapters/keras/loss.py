@@ -245,8 +245,8 @@ def loss_measures(lp: LossPlan, targets: Any, outputs: Any, value: float) -> tup
         """Rows ``a:b`` of ``[y, out][k]``; the two halves come from one split of each tensor."""
         if (a, b) not in ((0, h), (h, 2 * h)):
             return (y, out)[k][a:b]
-        if not halves:
-            halves.extend(ops.split(t, [h, 2 * h], axis=0) for t in (y, out))
+        if not halves:  # two equal sections: one tf.split (split points go through a dozen slicing ops)
+            halves.extend(ops.split(t if 2 * h == rows else t[:2 * h], 2, axis=0) for t in (y, out))
         return halves[k][0 if a == 0 else 1]
 
     def loss_on(a: int, b: int) -> float:
