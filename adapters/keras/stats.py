@@ -4,9 +4,11 @@ Activations are reduced inside Keras with ``keras.ops`` (on the model's device):
 becomes a handful of per-unit vectors (one ``(k, units)`` array crosses to the host), and
 the scalars of :class:`~netdoctor.snapshot.TensorStats` are combined from them in float64.
 Tensors in host memory (CPU models) and small tensors are reduced in place with numpy,
-which is an order of magnitude faster than a dozen eager kernel launches.
+which is an order of magnitude faster than a dozen eager kernel launches; a large one
+(over two blocks of :data:`_BLOCK` entries) block by block in a single pass over memory,
+with no tensor-sized temporaries (:func:`_reduce_blocks_flat`, :func:`_reduce_blocks_wide`).
 Parameters and gradients (the model's own state, which the host reads anyway to compare
-units exactly) are reduced with numpy.
+units exactly) are reduced with numpy, in float64.
 """
 
 from __future__ import annotations
