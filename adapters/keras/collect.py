@@ -211,7 +211,8 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
     data = None
     if Need.DATA in needs and not synthetic:
         units = fn._outputs[0].shape[-1] if fn is not None and len(fn._outputs[0].shape) >= 2 else None
-        data = data_stats(inputs, targets, n, settings, result.get("kind"), units, channels_first)
+        data = data_stats(inputs, targets, n, settings, result.get("kind"), units, channels_first,
+                          known=_measured_input(recorder, x_model))
     ledger.settle(Need.DATA, not synthetic, REASON_SYNTHETIC)
     loss_probe = _loss_probe(result, out_grad, y)
     if output is not None and result.get("watch_is_logits"):
@@ -240,6 +241,24 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
 
 def _is_float(t: Any) -> bool:
     return "float" in str(getattr(t, "dtype", ""))
+
+
+def _measured_input(recorder: Recorder | None, x_model: Any) -> Any:
+    """``known`` for :func:`data_stats`: the probe pass's per-unit statistics of the one model input tensor,
+    for the data leaf it was made from unchanged (same shape and dtype: the same numbers), else ``None``."""
+    if recorder is None or not isinstance(x_model, list) or len(x_model) != 1:
+        return None
+    from keras import backend as K
+
+    t = x_model[0]
+
+    def known(name: str, a: Any) -> TensorStats | None:
+        if name != "x" or len(t.shape) < 2 or tuple(a.shape) != tuple(t.shape) \
+                or K.standardize_dtype(a.dtype) != K.standardize_dtype(t.dtype):
+            return None
+        return recorder.stats(t, per_unit=True)[0]
+
+    return known
 
 
 def _loss_probe(result: dict[str, Any], out_grad: np.ndarray | None, y: Any) -> Any:

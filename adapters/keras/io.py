@@ -14,7 +14,7 @@ inference-mode call), since it has no weights to check before.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -333,10 +333,13 @@ def _id_range(tr: Any, key: Any) -> int | None:
 
 
 def data_stats(inputs: Any, targets: Any, n: int, settings: ProbeSettings, kind: str | None,
-               out_units: int | None, channels_first: bool = False) -> DataStats:
+               out_units: int | None, channels_first: bool = False,
+               known: Callable[[str, Any], TensorStats | None] | None = None) -> DataStats:
     """Statistics of the real data per feature.
 
     The feature axis is the last one, or axis 1 of 3+-axis inputs of a channels_first model.
+    ``known(name, leaf)``, given, returns the same statistics of an input leaf (its first ``n``
+    samples) where they were already measured (the probe pass reduced the very tensor), else ``None``.
     """
     from keras import ops, tree
 
@@ -349,7 +352,11 @@ def data_stats(inputs: Any, targets: Any, n: int, settings: ProbeSettings, kind:
         axis = 1 if channels_first and axis_ok and len(t.shape) >= 3 else -1
         return tensor_stats(t, max_units=settings.max_units, per_unit=True, unit_axis=axis, dtype=dtype)[0]
 
-    ins = {name: stats(leaf) for name, leaf in named_leaves(inputs)}
+    def input_stats(name: str, leaf: Any) -> TensorStats:
+        got = known(name, take(leaf, n)) if known is not None else None
+        return got if got is not None else stats(leaf)
+
+    ins = {name: input_stats(name, leaf) for name, leaf in named_leaves(inputs)}
     tstats = None
     if targets is not None:
         main = tree.flatten(targets)[0] if isinstance(targets, (list, tuple, dict)) else targets

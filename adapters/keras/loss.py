@@ -222,6 +222,7 @@ def loss_measures(lp: LossPlan, targets: Any, outputs: Any, value: float) -> tup
 
     Both re-evaluate the loss on the output the probe already computed (no forward pass): on the
     two halves of its rows, and, when the loss is non-finite, on the output clamped into (0, 1).
+    ``value`` is the probe's own loss on all rows: the whole batch of an even split is not evaluated again.
     """
     import keras
     from keras import ops, tree
@@ -236,10 +237,24 @@ def loss_measures(lp: LossPlan, targets: Any, outputs: Any, value: float) -> tup
     def on(t: Any, o: Any) -> float:
         return float(np.asarray(ops.convert_to_numpy(lp.compute(t, o))).reshape(-1)[0])
 
-    def loss_on(a: int, b: int) -> float:
-        return on(tree.pack_sequence_as(targets, [y[a:b]]), tree.pack_sequence_as(outputs, [out[a:b]]))
+    rows = int(out.shape[0])
+    h = rows // 2
+    halves: list[Any] = []
 
-    ratio = batch_additivity(loss_on, int(out.shape[0]))
+    def part(k: int, a: int, b: int) -> Any:
+        """Rows ``a:b`` of ``[y, out][k]``; the two halves come from one split of each tensor."""
+        if (a, b) not in ((0, h), (h, 2 * h)):
+            return (y, out)[k][a:b]
+        if not halves:  # two equal sections: one tf.split (split points go through a dozen slicing ops)
+            halves.extend(ops.split(t if 2 * h == rows else t[:2 * h], 2, axis=0) for t in (y, out))
+        return halves[k][0 if a == 0 else 1]
+
+    def loss_on(a: int, b: int) -> float:
+        if (a, b) == (0, rows):
+            return value  # the loss of the probe pass itself: same output, same targets
+        return on(tree.pack_sequence_as(targets, [part(0, a, b)]), tree.pack_sequence_as(outputs, [part(1, a, b)]))
+
+    ratio = batch_additivity(loss_on, rows)
     unit = None
     if not np.isfinite(value) and "float" in str(out.dtype):
         host = np.asarray(ops.convert_to_numpy(out))

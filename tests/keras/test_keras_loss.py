@@ -130,3 +130,19 @@ def test_shape_mismatched_targets_are_a_loss_error() -> None:
     model.compile(loss="categorical_crossentropy")
     with pytest.raises(LossError, match="categorical_crossentropy raised"):
         collect(model, X, np.eye(5)[rng().integers(0, 5, 32)])
+
+
+def test_batch_additivity_evaluates_only_the_two_halves_again() -> None:
+    """The sum ratio splits the probe batch in halves; the whole batch's loss is the probe pass's own
+    (one call in the probe pass, one per half), and the ratio of a mean loss is 2."""
+    rows: list[int] = []
+    mse = keras.losses.MeanSquaredError()
+
+    def loss(y_true, y_pred):
+        rows.append(int(y_pred.shape[0]))
+        return mse(y_true, y_pred)
+
+    model = _classifier()
+    snap = collect(model, X, rng(2).normal(size=(32, 3)).astype("float32"), loss_fn=loss)
+    assert rows == [32, 16, 16]
+    assert snap.loss_probe.sum_ratio == pytest.approx(2.0, rel=1e-5)

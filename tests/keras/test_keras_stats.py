@@ -147,12 +147,14 @@ def test_duplicate_units_fingerprint_agrees_with_exact_comparison(axes: tuple[in
 
 
 @pytest.mark.parametrize("kind", ["positive", "negative", "zeros", "ints", "float64", "constant", "nonfinite"])
-def test_array_stats_agree_with_the_reference(kind: str) -> None:
-    """The one-copy float64 path (finite arrays) and the masked path (NaN/inf) match ``TensorStats.from_array``."""
-    a = rng(5).normal(size=(64, 9)).astype("float32")
+@pytest.mark.parametrize("shape", [(64, 9), (800, 530), (512, 512)])
+def test_array_stats_agree_with_the_reference(kind: str, shape: tuple[int, int]) -> None:
+    """The one-copy float64 path (finite arrays), its blockwise form (over four blocks) and the masked path
+    (NaN/inf) match ``TensorStats.from_array``."""
+    a = rng(5).normal(0.2, 1.0, size=shape).astype("float32")
     a = {"positive": np.abs(a), "negative": -np.abs(a), "zeros": np.where(a > 0.5, a, -0.0).astype("float32"),
          "ints": np.round(a * 10).astype("int32"), "float64": a.astype("float64"),
-         "constant": np.full((64, 9), 0.3, dtype="float32"), "nonfinite": a}[kind]
+         "constant": np.full(shape, 0.3, dtype="float32"), "nonfinite": a}[kind]
     if kind == "nonfinite":
         a[0, 0], a[1, 1] = np.nan, np.inf
     ref = TensorStats.from_array(a)
@@ -192,3 +194,67 @@ def test_tall_narrow_activations_per_unit() -> None:
     np.testing.assert_allclose(sat, ((x2 <= -1.0) | (x2 >= 1.0)).mean(axis=0))
     assert stats.frac_zero == pytest.approx(float((x2 == 0).mean()))
     assert ks._folded(x2).shape[1] > 8  # the folded path ran
+
+
+def _large(seed: int, shape: tuple[int, ...], offset: float) -> np.ndarray:
+    """A conv-sized activation: offset mean, a constant unit, a dead unit, scattered zeros and -0.0."""
+    a = rng(seed).normal(offset, 2.0, size=shape).astype("float32")
+    a[..., 1] = 7.25  # constant unit
+    a[..., 2] = np.maximum(a[..., 2] - offset, 0.0)  # relu-like unit, about half zeros
+    a[..., 3] = 0.0  # dead unit
+    units = shape[-1]
+    a.reshape(-1)[::units * 97] = 0.0  # scattered zeros in unit 0
+    a.reshape(-1)[units * 5::units * 101] = -0.0
+    return a
+
+
+@pytest.mark.parametrize(("shape", "per_unit"), [
+    ((64, 32, 32, 16), False), ((50, 30, 30, 12), False), ((3, 70001, 4), False),  # one unit: any shape
+    ((64, 32, 32, 16), True), ((16, 16, 16, 384), True),  # per unit: the rows fold into wide blocks
+])
+@pytest.mark.parametrize("offset", [0.0, 300.0])
+def test_blockwise_reduction_of_large_tensors(shape: tuple[int, ...], per_unit: bool, offset: float) -> None:
+    """Tensors larger than two blocks are reduced block by block in one pass (shifted sums): every count,
+    minimum and maximum is exact, the moments agree with the float64 reference to float32 rounding."""
+    a = _large(12, shape, offset)
+    assert a.size > 2 * ks._BLOCK
+    units = shape[-1]
+    assert not per_unit or ks._folded(a.reshape(-1, units)).shape[1] >= 256  # the blockwise path runs
+    ref = TensorStats.from_array(a, unit_axis=-1)
+    stats, active, sat = ks.tensor_stats(keras.ops.convert_to_tensor(a), max_units=units, per_unit=per_unit,
+                                         positive=per_unit, saturation=(-1.0, 1.0) if per_unit else None)
+    for f in ("min", "max", "abs_max", "frac_zero", "frac_nonfinite"):
+        assert getattr(stats, f) == getattr(ref, f), f
+    for f in ("mean", "std", "abs_mean", "l2"):
+        assert getattr(stats, f) == pytest.approx(getattr(ref, f), rel=1e-5), f
+    if not per_unit:
+        return
+    x2 = a.reshape(-1, units).astype(np.float64)
+    np.testing.assert_array_equal(stats.unit_min, x2.min(axis=0))
+    np.testing.assert_array_equal(stats.unit_max, x2.max(axis=0))
+    np.testing.assert_allclose(stats.unit_mean, x2.mean(axis=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(stats.unit_std, x2.std(axis=0), rtol=1e-4, atol=1e-5)
+    assert stats.unit_std[1] == 0.0 and stats.unit_std[3] == 0.0  # constant units, exactly
+    np.testing.assert_array_equal(active, (x2 > 0).mean(axis=0))
+    np.testing.assert_array_equal(sat, ((x2 <= -1.0) | (x2 >= 1.0)).mean(axis=0))
+
+
+@pytest.mark.parametrize("per_unit", [False, True])
+def test_blockwise_reduction_with_nonfinite_entries(per_unit: bool) -> None:
+    a = _large(13, (64, 32, 32, 16), 1.0)
+    a[10, 3, 4, 5] = np.nan
+    a[20, 5, 6, 7] = -np.inf
+    ref = TensorStats.from_array(a, unit_axis=-1)
+    stats = ks.tensor_stats(keras.ops.convert_to_tensor(a), max_units=99, per_unit=per_unit)[0]
+    for f in FIELDS:
+        assert getattr(stats, f) == pytest.approx(getattr(ref, f), rel=1e-5), f
+    assert stats.frac_nonfinite == pytest.approx(2 / a.size)
+
+
+def test_host_view_reads_a_tensorflow_tensor_in_place() -> None:
+    a = rng(14).normal(size=(8, 5)).astype("float32")
+    t = keras.ops.convert_to_tensor(a)
+    v = ks.host_view(t)
+    np.testing.assert_array_equal(v, a)
+    if keras.backend.backend() == "tensorflow":
+        assert not v.flags.owndata and not v.flags.writeable  # a view of the tensor's buffer, no copy

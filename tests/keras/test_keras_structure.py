@@ -324,3 +324,25 @@ def test_data_only_needs_no_forward_pass() -> None:
         float(x.std()), rel=1e-6)
     assert snap.data.target_kind == "binary" and snap.data.num_samples == 20
     assert all(r.output is None for r in snap.layers)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_data_stats_of_the_model_input_are_the_probe_pass_measurement(dtype: str, monkeypatch) -> None:
+    """The input data's per-feature statistics are those the probe pass took of the very tensor it fed the
+    model (not reduced a second time) when the data went in unchanged; float64 data, cast to the model's
+    float32, is measured on its own (dtype "float64")."""
+    from netdoctor.adapters.keras import io
+
+    model = keras.Sequential([keras.Input((3, 8, 8)), L.Conv2D(4, 3, data_format="channels_first", name="conv"),
+                              L.Flatten(), L.Dense(2, name="head")])
+    x = rng(3).normal(2.0, 3.0, size=(6, 3, 8, 8)).astype(dtype)
+    calls: list[tuple[int, ...]] = []
+    real = io.tensor_stats
+    monkeypatch.setattr(io, "tensor_stats", lambda t, **kw: calls.append(tuple(t.shape)) or real(t, **kw))
+    snap = collect(model, x, rng(4).normal(size=(6, 2)).astype("float32"))
+    ins = snap.data.inputs["x"]
+    assert calls == ([(6, 2)] if dtype == "float32" else [(6, 3, 8, 8), (6, 2)])  # targets; input only if cast
+    assert ins.dtype == dtype and ins.shape == (6, 3, 8, 8)
+    assert ins is by_name(snap)["conv"].input if dtype == "float32" else ins.dtype != by_name(snap)["conv"].input.dtype
+    np.testing.assert_allclose(ins.unit_mean, x.mean(axis=(0, 2, 3)), rtol=1e-5)
+    np.testing.assert_allclose(ins.unit_std, x.std(axis=(0, 2, 3)), rtol=1e-4)
