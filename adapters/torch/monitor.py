@@ -178,6 +178,7 @@ class TorchMonitor:
         self._slot_list = np.asarray([i for i, (_, _, ps) in enumerate(self._layers) for _ in ps], dtype=np.int64)
         self._params = [p for p in inner.parameters() if p.requires_grad]
         self._picks = [_pick(p, block=_SUB_BLOCK) for p in self._params]
+        self._take_bufs: dict[int, torch.Tensor] = {}  # reused storage of the per-step subsamples
         self._scales: dict[tuple[int, ...], np.ndarray] = {}
         layer_of = {id(p): i for i, p in zip(self._slot_list.tolist(), self._weights)}
         self._param_layer = [layer_of.get(id(p), len(self._layers)) for p in self._params]
@@ -336,8 +337,17 @@ class TorchMonitor:
                 return None
             gs = [gs[i] for i in key]
         if not exact and self._any_stride:
-            pk = self._picks
-            gs = [g if pk[i] is None else torch.take(g, pk[i]) for i, g in zip(key, gs)]
+            pk, bufs = self._picks, self._take_bufs
+            out = []
+            for i, g in zip(key, gs):
+                if pk[i] is None:
+                    out.append(g)
+                    continue
+                buf = bufs.get(i)
+                if buf is None or buf.dtype != g.dtype or buf.device != g.device:
+                    buf = bufs[i] = torch.empty(pk[i].shape, dtype=g.dtype, device=g.device)
+                out.append(torch.take(g, pk[i], out=buf))
+            gs = out
         return key, _norms(gs), exact
 
     def _prepare(self) -> None:
