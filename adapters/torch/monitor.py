@@ -521,10 +521,9 @@ class TorchMonitor:
         m0 = ms[0]
         L, A, k, W = len(self._layers), len(self._acts), m0.k, len(self._weights)
         n_g = sum(n for n, _, _ in m0.segs)
-        given = None
-        if m0.given:
-            given, H = H[:, k:2 * k], np.concatenate([H[:, :k], H[:, 2 * k:]], axis=1)
-        losses, sq_g, rest = H[:, :k], H[:, k:k + n_g], H[:, k + n_g:]
+        given = H[:, k:2 * k] if m0.given else None
+        off = 2 * k if m0.given else k  # losses, then the given norms, then the squared norms
+        losses, sq_g, rest = H[:, :k], H[:, off:off + n_g], H[:, off + n_g:]
         nw = m0.n_w // W if W else 0
         if W:
             sums = (rest[:, :nw * W].reshape(len(ms), nw, W) * self._wscale) @ self._wlayers  # (Q, nw, L)

@@ -115,8 +115,9 @@ def _replay_bidirectional(module: nn.RNNBase, x: torch.Tensor, seed: int) -> tup
             got = _replay(twin, inp, seed)
             if got is not None:
                 found.append(got)
-        with torch.no_grad():  # the next layer's input: both directions' outputs, in time order
-            seq = torch.cat([fwd(seq)[0], bwd(back)[0].flip(1)], dim=-1)
+        if layer + 1 < module.num_layers:
+            with torch.no_grad():  # the next layer's input: both directions' outputs, in time order
+                seq = torch.cat([fwd(seq)[0], bwd(back)[0].flip(1)], dim=-1)
     return max(found) if found else None
 
 
