@@ -83,19 +83,22 @@ UNIT_EPS = 1e-7
 MIN_SPLIT_ROWS = 16
 
 
-def batch_additivity(loss_on: Callable[[int, int], float], n: int) -> float | None:
+def batch_additivity(loss_on: Callable[[int, int], float], n: int, whole: float | None = None) -> float | None:
     """``(L(rows 0..h) + L(rows h..2h)) / L(rows 0..2h)`` for ``h = n // 2`` (``LossProbe.sum_ratio``).
 
     ``loss_on(start, stop)`` evaluates the user's loss on those rows of the output it was given and
     the matching targets (no forward pass). A mean over the batch gives 2 and a sum 1, exactly, for
-    any loss that is a mean or a sum of per-sample terms. ``None`` for fewer than
-    :data:`MIN_SPLIT_ROWS` rows, a loss that fails on a part, or a (near) zero or non-finite loss.
+    any loss that is a mean or a sum of per-sample terms. ``whole`` is the loss on all ``n`` rows
+    when the adapter has it (the probe pass's own loss): for an even ``n`` it is not evaluated
+    again. ``None`` for fewer than :data:`MIN_SPLIT_ROWS` rows, a loss that fails on a part, or a
+    (near) zero or non-finite loss.
     """
     if n < MIN_SPLIT_ROWS:
         return None
     h = n // 2
     try:
-        full, a, b = loss_on(0, 2 * h), loss_on(0, h), loss_on(h, 2 * h)
+        full = whole if whole is not None and 2 * h == n else loss_on(0, 2 * h)
+        a, b = loss_on(0, h), loss_on(h, 2 * h)
     except Exception:  # a loss that cannot take part of a batch (fixed shapes, batch statistics): not judged
         return None
     if not all(math.isfinite(v) for v in (full, a, b)) or abs(full) < 1e-12:

@@ -250,11 +250,9 @@ def loss_measures(lp: LossPlan, targets: Any, outputs: Any, value: float) -> tup
         return halves[k][0 if a == 0 else 1]
 
     def loss_on(a: int, b: int) -> float:
-        if (a, b) == (0, rows):
-            return value  # the loss of the probe pass itself: same output, same targets
         return on(tree.pack_sequence_as(targets, [part(0, a, b)]), tree.pack_sequence_as(outputs, [part(1, a, b)]))
 
-    ratio = batch_additivity(loss_on, rows)
+    ratio = batch_additivity(loss_on, rows, whole=value)  # the probe's own loss: same output, same targets
     unit = None
     if not np.isfinite(value) and "float" in str(out.dtype):
         host = np.asarray(ops.convert_to_numpy(out))

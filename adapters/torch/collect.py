@@ -182,7 +182,8 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
                                 if main is not None else None)
                     loss, loss_info, note = compute_loss(loss_fn, output, main, y,
                                                          out_info.looks_like if out_info else "unknown", settings.seed)
-                    sum_ratio = loss_additivity(loss_fn, output, y) if loss_info.source == "user" else None
+                    sum_ratio = (loss_additivity(loss_fn, output, y, loss_info.value)
+                                 if loss_info.source == "user" else None)
                 if note:
                     notes.append(note)
             pstats.values(params)  # while the forward pass has left them in cache

@@ -179,8 +179,9 @@ def _on_unit_range(loss_fn: Any, output: Any, targets: Any, name: str,
     return value.reshape(()), info, note
 
 
-def loss_additivity(loss_fn: Any, output: Any, targets: Any) -> float | None:
-    """``LossProbe.sum_ratio`` of a user loss on a tensor output and tensor targets (halves of the rows)."""
+def loss_additivity(loss_fn: Any, output: Any, targets: Any, whole: float | None = None) -> float | None:
+    """``LossProbe.sum_ratio`` of a user loss on a tensor output and tensor targets (halves of the rows);
+    ``whole``: the probe's own loss on them (see :func:`~netdoctor.adapters._lossprobe.batch_additivity`)."""
     if loss_fn is None or not isinstance(output, torch.Tensor) or not isinstance(targets, torch.Tensor):
         return None
     if output.dim() == 0 or targets.dim() == 0 or output.shape[0] != targets.shape[0]:
@@ -192,7 +193,7 @@ def loss_additivity(loss_fn: Any, output: Any, targets: Any) -> float | None:
             else float("nan")
 
     with torch.no_grad():
-        return batch_additivity(loss_on, int(output.shape[0]))
+        return batch_additivity(loss_on, int(output.shape[0]), whole)
 
 
 def _default_loss(out: torch.Tensor, y: torch.Tensor, looks_like: str):

@@ -262,3 +262,17 @@ def test_keras_summed_regression_loss():
     assert f is not None and f.evidence["sum_ratio"] == pytest.approx(1.0, abs=1e-4)
     assert "ND510" not in _kcheck(_keras_model("mse", 10, 1), x, y).codes()
     assert _probe("keras", _keras_model("mse", 10, 1), x, y).sum_ratio == pytest.approx(2.0, rel=1e-4)
+
+
+def test_sum_ratio_reuses_the_probe_loss_on_the_whole_batch():
+    """The half-batch test evaluates the user's loss on the two halves only: the whole batch's loss is
+    the probe pass's own (torch and Keras share this in batch_additivity)."""
+    x, y = _diabetes()
+    calls = []
+
+    def counted(p, t):
+        calls.append(int(p.shape[0]))
+        return nn.functional.mse_loss(p, t, reduction="sum")
+
+    assert "ND510" in _check(_mlp(10, 1), x, y, counted).codes()
+    assert calls == [256, 128, 128]
