@@ -224,12 +224,12 @@ def first_target(targets: Any) -> torch.Tensor | None:
 
 @torch.no_grad()
 def data_stats(inputs: ProbeInputs, targets: Any, max_units: int, channels_first_3d: bool,
-               stats_of: Reducer | None = None) -> DataStats:
+               stats_of: Reducer) -> DataStats:
     """Statistics of the real inputs (per-feature vectors) and targets.
 
-    ``stats_of`` as for :func:`output_info` (an input is also the first layer's input).
+    ``stats_of(tensor, unit_axis)`` reduces an input: the adapter passes its records' cached
+    reduction, since an input is also the first layer's input.
     """
-    stats_of = stats_of or _reducer(max_units)
     per_input: dict[str, TensorStats] = {}
     for name, t in inputs.named.items():
         if t.dim() >= 4:
