@@ -56,17 +56,19 @@ def _rss_mb() -> float:
 # -- 1. PyTorch overhead ---------------------------------------------------------------
 
 def torch_loop(sizes: tuple[int, ...], batch: int, steps: int, every: int | None,
-               seed: int = 0) -> tuple[float, float, float, float]:
-    """(CPU s per step, one-time CPU s of watch() + close(), monitor self-time per step, wall s per step)
-    of an Adam loop.
+               seed: int = 0) -> dict[str, float]:
+    """One Adam loop of ``steps`` steps, with the monitor at ``every`` (None: without): CPU s per
+    step (``cpu``), wall s per step (``wall``), one-time CPU s of watch() + close() (``once``), the
+    monitor's self-time per step (``self``) and the part of it spent in live rule checks
+    (``checks``), and minor page faults per step (``faults``).
 
     Thread CPU time, not wall time: with torch on one thread all the work is on this thread,
     and CPU time is far less disturbed than wall time by other processes on a shared machine.
     The steps are timed apart from creating and closing the monitor (one-time costs, reported
     separately: close() runs the final rule check). The self-time is what the monitor measures
     of its own sampled-step work (``core.overhead_s``: weight copy, norms, host copy, history,
-    live checks; not the per-step ``loss.detach()`` append nor the armed activation hooks): a
-    number that background load barely moves, unlike the difference of two loop timings.
+    live checks; not the per-step ``step()`` calls nor the armed activation hooks): a number
+    that background load barely moves, unlike the difference of two loop timings.
     """
     import torch
     from torch import nn
@@ -80,7 +82,8 @@ def torch_loop(sizes: tuple[int, ...], batch: int, steps: int, every: int | None
     x = torch.randn(16 * batch, sizes[0])
     y = torch.randint(0, sizes[-1], (16 * batch,))
     c0 = time.thread_time()
-    mon = netdoctor.watch(model, opt, every=every) if every else None
+    mon = netdoctor.watch(model, opt, every=every, live=False) if every else None
+    f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     t0 = time.thread_time()
     w0 = time.perf_counter()
     for t in range(steps):
@@ -92,46 +95,66 @@ def torch_loop(sizes: tuple[int, ...], batch: int, steps: int, every: int | None
         if mon is not None:
             mon.step(loss)
     t1 = time.thread_time()
-    wall = (time.perf_counter() - w0) / steps
-    self_time = mon.core.overhead_s / steps if mon is not None else 0.0
+    out = {"cpu": (t1 - t0) / steps, "wall": (time.perf_counter() - w0) / steps,
+           "faults": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / steps,
+           "self": mon.core.overhead_s / steps if mon is not None else 0.0,
+           "checks": mon.core.check_s / steps if mon is not None else 0.0}
     if mon is not None:
         mon.close()
-    return (t1 - t0) / steps, (t0 - c0) + (time.thread_time() - t1), self_time, wall
+    out["once"] = (t0 - c0) + (time.thread_time() - t1)
+    return out
 
 
-def bench_torch(rounds: int, steps: int) -> dict[str, Any]:
+def steady_malloc() -> bool:
+    """Stop glibc malloc from returning freed memory to the system (trim and mmap thresholds
+    fixed high), for the baseline and the monitored loops alike. Left dynamic, glibc hands the
+    4 MB gradient buffers of the 1024-wide MLP back to the system and page-faults them in again on
+    a history-dependent share of runs: 0 to 2,000 minor faults per step, +1 to +3 ms on an 8.5 ms
+    step, in the baseline as much as under the monitor (the faults/step column shows what is
+    left). Returns whether it applied (glibc only)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(-1, 1 << 30)) and bool(libc.mallopt(-3, 32 << 20))  # M_TRIM_, M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
+def bench_torch(rounds: int, quick: bool = False) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    models = {"MLP 64-128-128-10, batch 64": ((64, 128, 128, 10), 64),
-              "MLP 64-1024-1024-10, batch 64": ((64, 1024, 1024, 10), 64)}
+    # steps per round: about 1.2 s of training each, so that the throttled live rule checks
+    # (~0.25% of the run once it is long) are not the whole difference of a short round
+    models = {"MLP 64-128-128-10, batch 64": ((64, 128, 128, 10), 64, 1000 if quick else 2000),
+              "MLP 64-1024-1024-10, batch 64": ((64, 1024, 1024, 10), 64, 100 if quick else 150)}
     configs: list[int | None] = [None, DEFAULT_EVERY, 10, 1]
     out: dict[str, Any] = {}
-    for name, (sizes, batch) in models.items():
+    for name, (sizes, batch, steps) in models.items():
         torch_loop(sizes, batch, 50, DEFAULT_EVERY)  # warm-up: imports, allocator, rule registry
-        times: dict[Any, list[float]] = {c: [] for c in configs}
-        walls: dict[Any, list[float]] = {c: [] for c in configs}
-        fixed: dict[Any, list[float]] = {c: [] for c in configs}
-        selft: dict[Any, list[float]] = {c: [] for c in configs}
+        runs: dict[Any, list[dict[str, float]]] = {c: [] for c in configs}
         for r in range(rounds):
             for c in configs if r % 2 == 0 else reversed(configs):
-                per_step, once, own, wall = torch_loop(sizes, batch, steps, c)
-                times[c].append(per_step)
-                walls[c].append(wall)
-                fixed[c].append(once)
-                selft[c].append(own)
-        base = statistics.median(times[None])
-        wbase = statistics.median(walls[None])
+                runs[c].append(torch_loop(sizes, batch, steps, c))
+
+        def med(c: Any, key: str) -> float:
+            return statistics.median(x[key] for x in runs[c])
+
+        base, wbase = med(None, "cpu"), med(None, "wall")
         rows = {}
         for c in configs[1:]:
-            t = statistics.median(times[c])
+            t = med(c, "cpu")
             rows[f"every={c}"] = {"step_ms": t * 1e3, "overhead_pct": 100 * (t - base) / base,
-                                  "wall_overhead_pct": 100 * (statistics.median(walls[c]) - wbase) / wbase,
+                                  "wall_overhead_pct": 100 * (med(c, "wall") - wbase) / wbase,
                                   "extra_us_per_step": (t - base) * 1e6,
-                                  "setup_and_close_ms": statistics.median(fixed[c]) * 1e3,
-                                  "self_us_per_step": statistics.median(selft[c]) * 1e6,
-                                  "self_pct": 100 * statistics.median(selft[c]) / base}
-        out[name] = {"baseline_step_ms": base * 1e3, **rows}
+                                  "setup_and_close_ms": med(c, "once") * 1e3,
+                                  "self_us_per_step": med(c, "self") * 1e6,
+                                  "self_pct": 100 * med(c, "self") / base,
+                                  "checks_pct": 100 * med(c, "checks") / base,
+                                  "faults_per_step": med(c, "faults")}
+        out[name] = {"baseline_step_ms": base * 1e3, "steps_per_round": steps,
+                     "baseline_faults_per_step": med(None, "faults"), **rows}
     return out
 
 
@@ -299,21 +322,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer rounds (noisier numbers)")
     ap.add_argument("--json", help="also write the numbers to this file")
     args = ap.parse_args(argv)
-    rounds, steps = (5, 150) if args.quick else (7, 200)
+    rounds = 5 if args.quick else 7
     t0 = time.perf_counter()
-    results: dict[str, Any] = {"default_every": DEFAULT_EVERY}
+    results: dict[str, Any] = {"default_every": DEFAULT_EVERY, "steady_malloc": steady_malloc()}
 
-    print(f"== PyTorch: netdoctor.watch overhead (thread CPU time, median of {rounds} interleaved rounds "
-          f"x {steps} steps, torch on 1 thread)")
-    results["torch"] = bench_torch(rounds, steps)
+    print(f"== PyTorch: netdoctor.watch overhead (thread CPU time, median of {rounds} interleaved rounds, "
+          f"torch on 1 thread; glibc malloc trimming {'off' if results['steady_malloc'] else 'left on'} "
+          "for every configuration, see steady_malloc())")
+    results["torch"] = bench_torch(rounds, quick=args.quick)
     for name, r in results["torch"].items():
-        print(f"  {name}: baseline {r['baseline_step_ms']:.3f} ms/step")
+        print(f"  {name}: baseline {r['baseline_step_ms']:.3f} ms/step, {r['steps_per_round']} steps per round, "
+              f"{r['baseline_faults_per_step']:.0f} page faults/step")
         for cfg, v in r.items():
             if cfg.startswith("every="):
                 print(f"    {cfg:<9} {v['step_ms']:.3f} ms/step  overhead CPU {v['overhead_pct']:+6.2f}% "
                       f"wall {v['wall_overhead_pct']:+6.2f}% "
                       f"({v['extra_us_per_step']:+.1f} us/step) | monitor self-time {v['self_us_per_step']:.1f} us/step "
-                      f"= {v['self_pct']:.2f}% | once: watch()+close() {v['setup_and_close_ms']:.1f} ms")
+                      f"= {v['self_pct']:.2f}% (live rule checks {v['checks_pct']:.2f}%) | "
+                      f"{v['faults_per_step']:.0f} faults/step | once: watch()+close() {v['setup_and_close_ms']:.1f} ms")
 
     print("== Keras: model.fit with KerasCallback vs TensorBoard(histogram_freq=1) (process CPU time, median)")
     if importlib.util.find_spec("tensorboard") is None:

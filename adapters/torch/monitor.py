@@ -13,26 +13,30 @@ Usage::
 
 Cost model. Steps are counted from 0; step ``t`` is *sampled* when ``t % every == 0``.
 
-* Every step: ``loss.detach()`` and the per-tensor gradient norms (one
-  ``torch._foreach_norm`` call, kept on the device) are appended to lists (no device sync);
-  they become the per-step loss and total gradient norm on the next sampled step, so ND604
-  sees every spike, not only those on sampled steps. Between sampled steps, tensors above
-  ``_SUB_MIN`` entries are measured on a fixed random subsample (see ``_host_grads``).
+* Every step: its loss and each parameter's gradient norm (one ``torch._foreach_norm`` call)
+  are written into one row of a preallocated device buffer (one ``torch.stack(out=)``; no
+  sync, nothing allocated that outlives the step); the rows become the per-step loss and total
+  gradient norm on the next sampled step, so ND604 sees every spike, not only those on sampled
+  steps. Between sampled steps, tensors above ``_SUB_MIN`` entries are measured on a fixed
+  random subsample (see ``_step_totals``).
 * At the end of the step *before* a sampled step the monitor copies the weights it needs for
   the update-to-weight ratio of the next optimizer step (a fixed random subsample of each
   tensor above ``_SUB_MIN`` entries, the whole tensor below) and arms forward hooks on the
   activation modules (registered once and left in place when ``every`` is small, since
   registering costs more than a disarmed call); the hooks reduce dead/saturated fractions on
   the device during the sampled step's forward pass.
-* On the sampled step (its *device half*) the gradient norms are exact and reused for the
-  per-layer gradient norms; weight and update norms come from one more ``torch._foreach_norm``;
-  everything is stacked with the pending losses into device vectors, no sync.
-* The *host half* copies the vectors of the queued sampled steps to the host in one transfer
-  (one sync every ``max(every, 16)`` steps: at small ``every`` the samples of 16 steps are read
-  together), does the per-layer sums as matrix operations over all of them, and records them.
-  Under ``torch.distributed`` that vector is ``all_reduce``-d (one collective per transfer)
-  and only rank 0 logs, writes and shows the status line. ``report()``, ``history()`` and
-  ``close()`` read what is queued first.
+* On the sampled step (its *device half*) one ``torch._foreach_norm`` measures the exact
+  gradient norms, the weights, the updates and the weights before the update; they are stacked
+  with the loss and the activation counts into one device vector, next to a copy of the
+  window's rows, no sync.
+* The *host half* copies the vectors of the queued sampled steps to the host in one transfer,
+  does the per-layer sums as matrix operations over all of them, and records them. It runs at
+  most once per ``_FLUSH_STEPS`` steps, and past the first only once the time since the last one
+  is ``_FLUSH_BUDGET`` times what that one cost (the host half stays under 0.5% of the run:
+  a cheap model reads a few samples per transfer, a slow one each; at most ``_FLUSH_MAX``
+  samples wait). Under ``torch.distributed`` that vector is ``all_reduce``-d (one collective per
+  transfer) and only rank 0 logs, writes and shows the status line. ``report()``, ``history()``
+  and ``close()`` read what is queued first.
 
 Subsampled statistics, at fixed random positions drawn once from netdoctor's own generator,
 squared norms scaled by ``numel / kept`` (random, not strided: a stride aligned with a layer's
@@ -81,9 +85,15 @@ _SUB_KEEP = 8192
 #: norm then touches 512 cache lines of the tensor, not 8192 (random single entries cost a cache
 #: miss each: ~300 us per step on a 1024x1024 layer, 3% of its step).
 _SUB_BLOCK = 16
-#: The host half of sampled steps (transfer, per-layer sums, history, rules) runs once per this
-#: many steps at small ``every`` (once per sampled step from ``every`` = 16 up).
+#: The host half of sampled steps (transfer, per-layer sums, history, rules) runs at most once per
+#: this many steps at small ``every``...
 _FLUSH_STEPS = 16
+#: ...and, past the first, only once the time since the last one is this many times what the last
+#: one cost (its cost stays under 1/200 = 0.5% of the run; it grows slowly with the samples read
+#: together, so a cheap model reads a few samples per transfer, a slow one each)...
+_FLUSH_BUDGET = 200
+#: ...or when this many sampled steps are waiting.
+_FLUSH_MAX = 256
 #: Weights (norm and update ratio, once per sample) are subsampled above this many entries...
 _WSUB_MIN = 131072
 #: ...keeping this many.
@@ -152,10 +162,11 @@ class TorchMonitor:
         self._scaler = grad_scaler
         self._grad_scale = 1.0
         self._t = 0
-        self._pending: list[Any] = []
-        self._pending_g: list[Any] = []  # per step: the gradient norms of each tensor, or None
         self._pending_pre: list[Any] = []  # per step: the pre-clipping total norm the loop gave, or None
         self._step_grad = step_grad_norm
+        self._rows: torch.Tensor | None = None  # this window's steps: (every, width) loss, gradient norms
+        self._row_views: list[torch.Tensor] = []
+        self._j = 0  # rows of the window filled
         self._warned_no_grad = False
         self._pending_start = 0
         self._prev: list[torch.Tensor] | None = None  # the weights before the next sampled step
@@ -163,6 +174,7 @@ class TorchMonitor:
         self._detached: list[torch.Tensor] | None = None  # detached views of self._weights
         self._queue: list[_Measured] = []  # sampled steps whose host half is pending
         self._flush_every = max(1, _FLUSH_STEPS // self.every)
+        self._flush_due = 0.0  # perf_counter time from which the next host half may run
         self._hooks: list[Any] = []
         self._act_calls: list[tuple[int, Any, int]] = []  # (activation index, bad units, units) per call
         self._closed = False
@@ -179,10 +191,17 @@ class TorchMonitor:
         self._params = [p for p in inner.parameters() if p.requires_grad]
         self._picks = [_pick(p, block=_SUB_BLOCK) for p in self._params]
         self._take_bufs: dict[int, torch.Tensor] = {}  # reused storage of the per-step subsamples
-        self._scales: dict[tuple[int, ...], np.ndarray] = {}
+        # squared norm of a subsample -> of the tensor: numel / entries kept (1 for tensors read whole)
+        self._sub_scale = np.asarray([p.numel() / len(i) if i is not None else 1.0
+                                      for p, i in zip(self._params, self._picks)])
         layer_of = {id(p): i for i, p in zip(self._slot_list.tolist(), self._weights)}
-        self._param_layer = [layer_of.get(id(p), len(self._layers)) for p in self._params]
-        self._key_layers: dict[tuple[int, ...], np.ndarray] = {}
+        # (parameters, layers): 1 where the parameter is a weight of that layer; a row of zeros for a
+        # parameter outside the weight layers (biases, norms), whose gradient only counts in the total
+        self._param_layers = np.zeros((len(self._params), len(self._layers) + 1))
+        self._param_layers[np.arange(len(self._params)),
+                           [layer_of.get(id(p), len(self._layers)) for p in self._params]] = 1.0
+        self._param_layers = self._param_layers[:, :len(self._layers)]
+        self._width = 1 + len(self._params) if step_grad_norm else 1
         self._call_mats: dict[tuple[int, ...], np.ndarray] = {}
         self._wlayers = np.zeros((len(self._weights), len(self._layers)))
         self._wlayers[np.arange(len(self._weights)), self._slot_list] = 1.0
@@ -193,7 +212,6 @@ class TorchMonitor:
         # a disarmed hook call costs less than registering and removing hooks around each sample
         self._keep_hooks = self.every <= 8
         self._any_stride = any(i is not None for i in self._picks)
-        self._all_key = tuple(range(len(self._params)))
         has_conv1d = any(isinstance(m, torch.nn.Conv1d) for m in inner.modules())
         self._unit_axis3 = 1 if has_conv1d else -1
         self._acts: list[tuple[str, str, torch.nn.Module, tuple[float, float] | None]] = []
@@ -206,6 +224,7 @@ class TorchMonitor:
         self._dying = np.asarray([a in DYING_ACTIVATIONS for _, a, _, _ in self._acts], dtype=bool)
         first = next(iter(inner.parameters()), None)
         self._device = first.device if first is not None else torch.device("cpu")
+        self._zero = torch.zeros((), device=self._device)  # the norm of a gradient that is None
         marks = {name: dict(suppress.marks_of(mod)) for name, mod in inner.named_modules()}
         self.core.start({
             "framework_version": torch.__version__, "model_class": type(inner).__name__,
@@ -241,21 +260,22 @@ class TorchMonitor:
         """
         if self._closed:
             raise RuntimeError("monitor.step() after monitor.close()")
-        self._pending.append(loss.detach() if isinstance(loss, torch.Tensor) else float(loss))
         self._pending_pre.append(grad_norm.detach() if isinstance(grad_norm, torch.Tensor) else grad_norm)
         t = self._t
         self._t = t + 1
-        sampled = t % self.every == 0
-        if sampled:
-            self._pending_g.append(self._grad_norms(True))
-            self._sample(t)
-        elif self._step_grad:
-            self._pending_g.append(self._grad_norms(False))
+        if t % self.every == 0:
+            self._sample(t, loss)
+        else:
+            if self._rows is None:
+                self._rows = torch.empty((self.every, self._width), device=self._device)
+                self._row_views = list(self._rows.unbind(0))
+            row = self._row_views[self._j]
+            self._j += 1
+            _stack_into([self._loss(loss), *self._grad_norms()] if self._step_grad else [self._loss(loss)], row)
         if self._t % self.every == 0:
             t0 = time.perf_counter()
             self._prepare()
             self.core.overhead_s += time.perf_counter() - t0
-
     def validation(self, loss: Any) -> None:
         """Record a validation loss measured after the last training step (drawn with the
         training loss in the HTML report and kept in the log).
@@ -295,28 +315,26 @@ class TorchMonitor:
         self._disarm(remove=True)
         self._prev = self._prev_buf = self._detached = None
         self._flush()
-        pend, pend_g, pend_pre = self._pending, self._pending_g, self._pending_pre
-        self._pending, self._pending_g, self._pending_pre = [], [], []
-        tail_g = None
-        if pend:
-            norms, segs = self._flat_grads(pend_g)
-            parts, given = _pending_parts(pend, pend_pre, norms, self._device)
+        j, pend_pre = self._j, self._pending_pre
+        self._j, self._pending_pre = 0, []
+        tail, tail_g = np.zeros(0), None
+        if j:
+            parts = [self._rows.reshape(-1)[:j * self._width]]
+            given = _stack_given(pend_pre, self._device)
+            if given is not None:
+                parts.append(given)
             vec = torch.cat(parts)
             if self._world > 1:
                 torch.distributed.all_reduce(vec)
                 vec /= self._world
             host = vec.cpu().numpy().astype(np.float64)
-            k = len(pend)
-            tail = host[:k]
-            pre = host[k:2 * k] if given else None
+            rows = host[:j * self._width].reshape(j, self._width)
+            tail = rows[:, 0]
             if self._step_grad:
-                tail_g = self._host_grads(host[k * (2 if given else 1):], segs, k, self._grad_scale)
-                if pre is not None:
-                    tail_g = np.where(np.isfinite(pre), pre, tail_g)
-        else:
-            tail = np.zeros(0)
+                tail_g = self._step_totals(rows[None, :, 1:], np.ones(1))[0]
+                if given is not None:
+                    tail_g = np.where(np.isfinite(host[j * self._width:]), host[j * self._width:], tail_g)
         self.core.close(self._pending_start, tail, tail_g)
-
     def __enter__(self) -> TorchMonitor:
         return self
 
@@ -324,50 +342,50 @@ class TorchMonitor:
         self.close()
 
     # -- sampling ------------------------------------------------------------------
-    def _grad_norms(self, exact: bool) -> tuple[tuple[int, ...], list[torch.Tensor], bool] | None:
-        """(indexes of the parameters with a gradient, their gradient norms, exact) of this
-        step, or None when no parameter has a gradient. Not exact: tensors above ``_SUB_MIN``
-        entries are measured on their strided subsample."""
+    def _loss(self, loss: Any) -> torch.Tensor:
+        """The step's loss as a detached scalar tensor (its first entry when it is not 0-d)."""
+        if isinstance(loss, torch.Tensor):
+            loss = loss.detach()
+            return loss if loss.dim() == 0 else loss.reshape(-1)[0]
+        return torch.tensor(float(loss), device=self._device)
+
+    def _grads(self) -> tuple[list[torch.Tensor | None], bool]:
+        """Each parameter's gradient (None where it has none), and whether any has one."""
         gs = [p.grad for p in self._params]
-        if all(g is not None for g in gs):  # the usual case: every parameter has a gradient
-            key = self._all_key
-        else:
-            key = tuple(i for i, g in enumerate(gs) if g is not None)
-            if not key:
-                return None
-            gs = [gs[i] for i in key]
-        if not exact and self._any_stride:
+        return gs, any(g is not None for g in gs)
+
+    def _grad_norms(self) -> list[torch.Tensor]:
+        """Each parameter's gradient norm as a 0-d device tensor (zero without a gradient), tensors
+        above ``_SUB_MIN`` entries measured on their fixed random subsample (:attr:`_sub_scale`
+        scales their squares back up)."""
+        gs = [p.grad for p in self._params]
+        if self._any_stride:
             pk, bufs = self._picks, self._take_bufs
-            out = []
-            for i, g in zip(key, gs):
-                if pk[i] is None:
-                    out.append(g)
+            for i, g in enumerate(gs):
+                if pk[i] is None or g is None:
                     continue
                 buf = bufs.get(i)
                 if buf is None or buf.dtype != g.dtype or buf.device != g.device:
                     buf = bufs[i] = torch.empty(pk[i].shape, dtype=g.dtype, device=g.device)
-                out.append(torch.take(g, pk[i], out=buf))
-            gs = out
-        return key, _norms(gs), exact
-
+                gs[i] = torch.take(g, pk[i], out=buf)
+        return _norms_or_zero(gs, self._zero)
     def _prepare(self) -> None:
-        """Before a sampled step: copy the weights, arm the activation hooks, note the AMP scale."""
+        """Before a sampled step: copy the weights, arm the activation hooks, note the AMP scale.
+        (No ``torch.no_grad()`` needed: every tensor touched is a detached view.)"""
         if self._scaler is not None and self._scaler.is_enabled():
             self._grad_scale = float(self._scaler.get_scale())  # the scale of the next backward pass
         if self._update_ratio and self._weights:
-            with torch.no_grad():
-                views = self._weight_sample()
-                if self._prev_buf is None:
-                    self._prev_buf = [v.clone() if i is None else v for v, i in zip(views, self._wpicks)]
-                else:  # one foreach copy into the same storage (the last sample's norms are taken)
-                    torch._foreach_copy_(self._prev_buf, views)
-                self._prev = self._prev_buf
+            views = self._weight_sample()
+            if self._prev_buf is None:
+                self._prev_buf = [v.clone() if i is None else v for v, i in zip(views, self._wpicks)]
+            else:  # one foreach copy into the same storage (the last sample's norms are taken)
+                torch._foreach_copy_(self._prev_buf, views)
+            self._prev = self._prev_buf
         self._act_calls = []
         self._armed = True
         if not self._hooks:
             for i, (_, act, mod, thr) in enumerate(self._acts):
                 self._hooks.append(mod.register_forward_hook(self._make_hook(i, act, thr)))
-
     def _disarm(self, remove: bool = False) -> None:
         self._armed = False
         if remove or not self._keep_hooks:
@@ -395,106 +413,57 @@ class TorchMonitor:
             if y.shape[0] == 0:  # an empty batch says nothing about the units
                 return
             if thr is None:  # dying family: units that never output > 0 on the batch
-                bad = (y.amax(dim=0) <= 0).sum()
+                bad = (y.amax(dim=0) <= 0).sum(dtype=torch.float32)  # float: stacked with the norms, no promotion
             else:  # saturating: units pinned at a bound for more than half of the rows
-                bad = (((y <= thr[0]) | (y >= thr[1])).sum(dim=0) > y.shape[0] / 2).sum()
+                bad = (((y <= thr[0]) | (y >= thr[1])).sum(dim=0) > y.shape[0] / 2).sum(dtype=torch.float32)
             self._act_calls.append((i, bad, y.shape[1]))
         return hook
 
-    def _flat_grads(self, pending: list[Any]) -> tuple[list[torch.Tensor], list[tuple[int, Any, bool]]]:
-        """The per-tensor gradient norms of the pending steps in one list (0-d device tensors),
-        and per step (number of norms, key, exact) to split them on the host."""
-        norms: list[torch.Tensor] = []
-        segs: list[tuple[int, Any, bool]] = []
-        for e in pending:
-            if e is None:
-                segs.append((0, None, True))
-            else:
-                norms += e[1]
-                segs.append((len(e[1]), e[0], e[2]))
-        return norms, segs
 
-    def _host_grads(self, sq: np.ndarray, segs: list[tuple[int, Any, bool]], steps: int,
-                    grad_scale: float | np.ndarray) -> np.ndarray:
-        """Total gradient norm per pending step (NaN where the step had no gradient), from the
-        squared per-tensor norms ``sq`` laid out as ``segs`` says; ``sq`` may be one row per
-        sample (then ``grad_scale`` is one per row and so is the result).
 
-        Between sampled steps, tensors above ``_SUB_MIN`` entries were measured on a fixed
-        random subsample of ``_SUB_KEEP`` entries; their squared norms are scaled back up by
-        ``numel / entries kept``. On a 64-1024-1024-10 MLP under Adam (3 seeds, 288 steps) the
-        total is within 0.8% of the exact norm at the median, 2.4% at p95 and 3.5% at worst;
-        sampled steps measure exact norms.
-        """
-        rows = np.atleast_2d(sq)
-        div = np.asarray(grad_scale, dtype=np.float64).reshape(-1, 1)
-        out = np.full((rows.shape[0], steps), np.nan)
-        segs = segs[:steps]
-        n0, key0 = (segs[0][0], segs[0][1]) if segs else (0, None)
-        if n0 and all(n == n0 and key is key0 for n, key, _ in segs):  # the usual case: one layout
-            sq3 = rows[:, :n0 * len(segs)].reshape(rows.shape[0], len(segs), n0)
-            exact = np.fromiter((e for _, _, e in segs), dtype=bool, count=len(segs))
-            scale = self._grad_scale_of(key0) if self._any_stride else np.ones(n0)
-            out = np.sqrt(np.where(exact, sq3.sum(2), sq3 @ scale)) / div
-        else:
-            pos = 0
-            for j, (n, key, exact) in enumerate(segs):
-                if n:
-                    v = rows[:, pos:pos + n]
-                    tot = v.sum(1) if exact or not self._any_stride else v @ self._grad_scale_of(key)
-                    out[:, j] = np.sqrt(tot) / div[:, 0]
-                    pos += n
-        return out if np.ndim(sq) == 2 else out[0]
 
-    def _grad_scale_of(self, key: tuple[int, ...]) -> np.ndarray:
-        scale = self._scales.get(key)
-        if scale is None:
-            scale = self._scales[key] = np.asarray(
-                [self._params[i].numel() / (len(self._picks[i]) if self._picks[i] is not None else 1)
-                 if self._picks[i] is not None else 1.0 for i in key])
-        return scale
-
-    def _sample(self, t: int) -> None:
-        """The device half of a sampled step: every reduction is queued as device tensors; the
-        host half (:meth:`_flush`) runs for ``_flush_every`` samples at once."""
+    def _sample(self, t: int, loss: Any) -> None:
+        """The device half of a sampled step: its loss and every norm in one device vector, the
+        window's rows copied next to it, no sync; the host half (:meth:`_flush`) runs for
+        ``_flush_every`` samples at once."""
         t0 = time.perf_counter()
         self._disarm()
-        pend_g, self._pending_g = self._pending_g, []
-        pend, self._pending = self._pending, []
+        j, self._j = self._j, 0
         pend_pre, self._pending_pre = self._pending_pre, []
         start, self._pending_start = self._pending_start, t + 1
         calls, self._act_calls = self._act_calls, []
         prev, self._prev = self._prev, None
-        dev = self._device
-        with torch.no_grad():
-            views = self._weight_sample() if self._weights else []
-            tensors = list(views)
-            if prev is not None:
-                tensors += list(torch._foreach_sub(views, prev)) + prev
-            norms, segs = self._flat_grads(pend_g)
-            norms += _norms(tensors)  # squared: the gradients', then the weights' norms
-            parts, given = _pending_parts(pend, pend_pre, norms, dev)
-            if calls:
-                parts.append(torch.stack([c[1] for c in calls]).to(dev).float())
-        cur = pend_g[-1]
-        if cur is None:  # no gradient at all (zero_grad(set_to_none=True) ran before step()): say so now
+        gs, have = self._grads()
+        if not have:  # no gradient at all (zero_grad(set_to_none=True) ran before step()): say so now
             self._warn_no_grad(4)
+        views = self._weight_sample() if self._weights else []
+        tensors = list(views)
+        if prev is not None:
+            tensors += list(torch._foreach_sub(views, prev)) + prev
+        # one reduction call for the gradients (exact), the weights, the updates and the weights before
+        norms = _norms_or_zero(gs + tensors, self._zero)
+        parts = []
+        if j:
+            parts.append(self._rows.reshape(-1)[:j * self._width].clone())
+        vals = [self._loss(loss), *norms, *(c[1] for c in calls)]
+        parts.append(_stack(vals, self._device))
+        given = _stack_given(pend_pre, self._device)
+        if given is not None:
+            parts.append(given)
         self._queue.append(_Measured(
-            t=t, start=start, k=len(pend), segs=segs, n_cur=len(cur[1]) if cur is not None else 0,
-            cur_key=cur[0] if cur is not None else None, n_w=len(views) * (3 if prev is not None else 1),
-            given=given,
+            t=t, start=start, k=j + 1, width=self._width, given=given is not None, n_g=len(gs), n_w=len(tensors),
             calls=[(c[0], c[2]) for c in calls], lr=self._lr(), grad_scale=self._grad_scale, parts=parts))
         self.core.overhead_s += time.perf_counter() - t0
-        if len(self._queue) >= self._flush_every:
+        n = len(self._queue)
+        if n >= self._flush_every and (n >= _FLUSH_MAX or time.perf_counter() >= self._flush_due):
             self._flush()
-
     def _flush(self) -> None:
         """The host half of the queued samples: one transfer (one ``all_reduce`` under
         ``torch.distributed``), then the per-layer sums and the history records."""
         queue, self._queue = self._queue, []
         if not queue:
             return
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), self.core.check_s
         with torch.no_grad():
             vec = torch.cat([p for m in queue for p in m.parts])
             if self._world > 1:
@@ -507,8 +476,10 @@ class TorchMonitor:
             n = group[0].size
             items += self._host_samples(group, host[pos:pos + n * len(group)].reshape(len(group), n))
             pos += n * len(group)
-        self.core.overhead_s += time.perf_counter() - t0
         self.core.record_many(items)
+        t1 = time.perf_counter()
+        self.core.overhead_s += t1 - t0
+        self._flush_due = t1 + _FLUSH_BUDGET * (t1 - t0 - (self.core.check_s - c0))  # the rules are throttled apart
 
     def _warn_no_grad(self, stacklevel: int) -> None:
         if self._params and not self._warned_no_grad and self.core.is_main:
@@ -519,33 +490,33 @@ class TorchMonitor:
         """The host half of samples that share one layout, row ``i`` of ``H`` holding ``ms[i]``'s
         values: one numpy pass for all of them."""
         m0 = ms[0]
-        L, A, k, W = len(self._layers), len(self._acts), m0.k, len(self._weights)
-        n_g = sum(n for n, _, _ in m0.segs)
-        given = H[:, k:2 * k] if m0.given else None
-        off = 2 * k if m0.given else k  # losses, then the given norms, then the squared norms
-        losses, sq_g, rest = H[:, :k], H[:, off:off + n_g], H[:, off + n_g:]
+        Q, L, A, P, W = len(ms), len(self._layers), len(self._acts), len(self._params), len(self._weights)
+        k, w = m0.k, m0.width
+        R = (k - 1) * w  # the window's rows, then the sampled step's loss and norms, then the given norms
+        rows = H[:, :R].reshape(Q, k - 1, w)
+        cur = H[:, R:R + 1 + P + m0.n_w + len(m0.calls)]
+        given = H[:, R + cur.shape[1]:] if m0.given else None
+        losses = np.concatenate([rows[:, :, 0], cur[:, :1]], axis=1)
+        scale = np.asarray([m.grad_scale for m in ms])
+        sq_cur = np.square(cur[:, 1:1 + P]) / np.square(scale)[:, None]  # squared norms of a scaled loss
+        total_sq = sq_cur.sum(1)
+        lg = sq_cur @ self._param_layers
         nw = m0.n_w // W if W else 0
         if W:
-            sums = (rest[:, :nw * W].reshape(len(ms), nw, W) * self._wscale) @ self._wlayers  # (Q, nw, L)
+            wsq = np.square(cur[:, 1 + P:1 + P + m0.n_w])
+            sums = (wsq.reshape(Q, nw, W) * self._wscale) @ self._wlayers  # (Q, nw, L)
         else:
-            sums = np.zeros((len(ms), 1, L))
+            sums = np.zeros((Q, 1, L))
         update = None
         if nw == 3:
             with np.errstate(invalid="ignore", divide="ignore"):
                 update = np.sqrt(sums[:, 1]) / np.sqrt(sums[:, 2])
-        scale = np.asarray([m.grad_scale for m in ms])
-        scale2 = scale ** 2  # squared gradient norms of a scaled loss
-        total_sq, lg = np.zeros(len(ms)), np.zeros((len(ms), L))
-        if m0.n_cur:
-            cur_sq = sq_g[:, n_g - m0.n_cur:]
-            total_sq = cur_sq.sum(1) / scale2
-            lg = cur_sq @ self._layers_of_key(m0.cur_key) / scale2[:, None]
-        frac = np.full((len(ms), A), np.nan)
+        frac = np.full((Q, A), np.nan)
         if m0.calls:
             onehot = self._calls_matrix(m0.calls)  # (calls, A)
             n_units = np.asarray([c[1] for c in m0.calls], dtype=np.float64) @ onehot
             with np.errstate(invalid="ignore", divide="ignore"):
-                frac = np.where(n_units > 0, (rest[:, nw * W:] @ onehot) / n_units, np.nan)
+                frac = np.where(n_units > 0, (cur[:, 1 + P + m0.n_w:] @ onehot) / n_units, np.nan)
         if not total_sq.all():  # all-zero gradients: zero_grad() ran before step()
             self._warn_no_grad(6)
         if given is not None:  # clipped before step(): back to the norm the loop measured before clipping
@@ -556,7 +527,8 @@ class TorchMonitor:
             total_sq, lg = total_sq * factor, lg * factor[:, None]
         step_g = None
         if self._step_grad:
-            step_g = self._host_grads(sq_g, m0.segs, k, scale)
+            step_g = np.concatenate([self._step_totals(rows[:, :, 1:], scale),
+                                     np.sqrt(sq_cur.sum(1))[:, None]], axis=1)
             if given is not None:
                 step_g = np.where(np.isfinite(given), given, step_g)
             step_g[step_g == 0] = np.nan
@@ -575,6 +547,15 @@ class TorchMonitor:
             ), step_g[i] if step_g is not None else None))
         return out
 
+    def _step_totals(self, norms: np.ndarray, grad_scale: np.ndarray) -> np.ndarray:
+        """(samples, steps) total gradient norms of the window's steps from their per-parameter
+        norms ``norms`` (samples, steps, parameters), measured on the fixed subsample of tensors
+        above ``_SUB_MIN`` entries (squares scaled back up by ``numel / entries kept``; on a
+        64-1024-1024-10 MLP under Adam, 3 seeds, 288 steps: within 0.8% of the exact norm at the
+        median, 2.4% at p95 and 3.5% at worst); NaN where the step had no gradient."""
+        tot = np.sqrt(np.square(norms) @ self._sub_scale) / grad_scale[:, None]
+        tot[tot == 0] = np.nan
+        return tot
     def _calls_matrix(self, calls: list[tuple[int, int]]) -> np.ndarray:
         """(activation hook calls, activations) one-hot matrix of a sample's calls."""
         key = tuple(c[0] for c in calls)
@@ -584,17 +565,6 @@ class TorchMonitor:
             m[np.arange(len(key)), key] = 1.0
         return m
 
-    def _layers_of_key(self, key: tuple[int, ...]) -> np.ndarray:
-        """(parameters of ``key``, L) matrix: 1 where the parameter is a weight of that layer; a
-        row of zeros for a parameter outside the weight layers (biases, norms), whose gradient
-        only counts in the total."""
-        m = self._key_layers.get(key)
-        if m is None:
-            L = len(self._layers)
-            m = np.zeros((len(key), L + 1))
-            m[np.arange(len(key)), [self._param_layer[i] for i in key]] = 1.0
-            m = self._key_layers[key] = m[:, :L]
-        return m
 
     def _lr(self) -> tuple[float | None, np.ndarray | None]:
         """The largest learning rate of the parameter groups (the one that sets the step size),
@@ -613,12 +583,11 @@ class _Measured:
     what the host half needs to read them."""
 
     t: int
-    start: int  # first step of its pending losses
-    k: int  # pending losses
+    start: int  # first step of its window
+    k: int  # steps of the window, the sampled one last
+    width: int  # values per row of the window's other steps: the loss, then each parameter's gradient norm
     given: bool  # followed by k pre-clipping total norms the loop gave (NaN where it gave none)
-    segs: list[tuple[int, Any, bool]]  # per pending step: (norms, key, exact)
-    n_cur: int  # gradient norms of the sampled step itself (the last segment)
-    cur_key: tuple[int, ...] | None
+    n_g: int  # gradient norms of the sampled step: one per parameter, measured whole
     n_w: int  # weight, update and before-update norms
     calls: list[tuple[int, int]]  # per activation hook call: (activation index, units)
     lr: tuple[float | None, np.ndarray | None]  # the step size's and each parameter group's
@@ -628,13 +597,12 @@ class _Measured:
     @property
     def size(self) -> int:
         """Values it adds to the transferred vector."""
-        return self.k * (2 if self.given else 1) + sum(n for n, _, _ in self.segs) + self.n_w + len(self.calls)
+        return (self.k - 1) * self.width + 1 + self.n_g + self.n_w + len(self.calls) + (self.k if self.given else 0)
 
     @property
     def layout(self) -> tuple:
-        """What the host half's reading of its values depends on (keys by identity: cached tuples)."""
-        return (self.k, self.given, tuple((n, id(key), e) for n, key, e in self.segs), self.n_cur, id(self.cur_key), self.n_w,
-                tuple(self.calls))
+        """What the host half's reading of its values depends on."""
+        return (self.k, self.width, self.given, self.n_w, tuple(self.calls))
 
 
 def _same_layout(queue: list[_Measured]) -> list[list[_Measured]]:
@@ -688,31 +656,6 @@ def _output_activations(model: torch.nn.Module, acts: list[torch.nn.Module]) -> 
     return [m is out for m in acts]
 
 
-def _stack_losses(pending: list[Any], dev: torch.device) -> torch.Tensor:
-    """One float tensor of the pending losses on ``dev`` (one op in the common case: 0-d tensors)."""
-    if len(pending) == 1 and isinstance(pending[0], torch.Tensor) and pending[0].dim() == 0:
-        return pending[0].reshape(1).float().to(dev)  # every=1
-    if all(isinstance(x, torch.Tensor) for x in pending):
-        try:
-            return torch.stack(pending).reshape(len(pending), -1)[:, 0].float().to(dev)
-        except RuntimeError:  # different shapes, dtypes or devices
-            return torch.stack([x.reshape(-1)[0].float().to(dev) for x in pending])
-    return torch.tensor([float(x) for x in pending], device=dev)
-
-
-def _pending_parts(pend: list[Any], pend_pre: list[Any], norms: list[torch.Tensor],
-                   dev: torch.device) -> tuple[list[torch.Tensor], bool]:
-    """The device vectors of the steps since the last sample (a sampled step's and ``close()``'s):
-    their losses, the pre-clipping norms the loop gave (only when it gave any) and the squared
-    per-tensor ``norms``; and whether the pre-clipping norms are there."""
-    parts = [_stack_losses(pend, dev)]
-    pre = _stack_given(pend_pre, dev)
-    if pre is not None:
-        parts.append(pre)
-    if norms:
-        parts.append(_stack_norms(norms, dev).square())
-    return parts, pre is not None
-
 
 def _stack_given(given: list[Any], dev: torch.device) -> torch.Tensor | None:
     """The pre-clipping norms the loop passed to ``step()`` as one float vector (NaN where none
@@ -720,17 +663,10 @@ def _stack_given(given: list[Any], dev: torch.device) -> torch.Tensor | None:
     if all(g is None for g in given):
         return None
     if all(isinstance(g, torch.Tensor) for g in given):
-        return _stack_norms(given, dev)
+        return _stack([g.reshape(()) for g in given], dev)
     return torch.stack([g.reshape(()).float().to(dev) if isinstance(g, torch.Tensor)
                         else torch.tensor(math.nan if g is None else float(g), device=dev) for g in given])
 
-
-def _stack_norms(norms: list[torch.Tensor], dev: torch.device) -> torch.Tensor:
-    """One float vector on ``dev`` of 0-d norm tensors (one op when they share dtype and device)."""
-    try:
-        return torch.stack(norms).float().to(dev)
-    except RuntimeError:  # mixed dtypes or devices
-        return torch.stack([n.float().to(dev) for n in norms])
 
 
 def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -741,3 +677,29 @@ def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
         return list(torch._foreach_norm(tensors))
     except (RuntimeError, NotImplementedError, AttributeError):  # sparse, mixed devices/dtypes, an old torch
         return [t.coalesce().values().norm() if t.is_sparse else t.norm() for t in tensors]
+
+
+def _stack(vals: list[torch.Tensor], dev: torch.device) -> torch.Tensor:
+    """One float vector on ``dev`` of 0-d tensors (one op when they share a device and none
+    needs a graph; integer counts are promoted)."""
+    try:
+        return torch.stack(vals).float()
+    except RuntimeError:  # mixed devices
+        return torch.stack([v.detach().float().to(dev) for v in vals])
+
+
+def _stack_into(vals: list[torch.Tensor], out: torch.Tensor) -> None:
+    """``vals`` (0-d tensors) written into the float row ``out`` (one op in the usual case)."""
+    try:
+        torch.stack(vals, out=out)
+    except RuntimeError:  # mixed devices, or a gradient that needs a graph (backward(create_graph=True))
+        torch.stack([v.detach().float().to(out.device) for v in vals], out=out)
+
+
+def _norms_or_zero(tensors: list[torch.Tensor | None], zero: torch.Tensor) -> list[torch.Tensor]:
+    """L2 norm of each tensor, ``zero`` where it is None (one ``torch._foreach_norm`` call)."""
+    if all(t is not None for t in tensors):
+        return _norms(tensors)
+    present = [t for t in tensors if t is not None]
+    it = iter(_norms(present))
+    return [next(it) if t is not None else zero for t in tensors]

@@ -317,3 +317,49 @@ def test_a_clipping_loop_passes_the_norm_before_clipping(digits, every):
         for s in h.samples:
             assert s.grad_norm == pytest.approx(pre_total[s.step], rel=1e-5)
             np.testing.assert_allclose(s.layer_grad, pre_layers[s.step], rtol=1e-4)
+
+
+def test_per_step_gradient_norms_match_the_exact_norm_and_skip_parameters_without_a_gradient(digits):
+    """Every step's total gradient norm (the rows between sampled steps and the sampled step
+    itself) equals the norm of the gradients that exist; a parameter left out of the forward
+    pass (no gradient) adds nothing, and the run does not fail on it."""
+    class WithUnused(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = mlp()
+            self.unused = nn.Linear(64, 64)  # never called: its gradients stay None
+
+        def forward(self, x):
+            return self.net(x)
+
+    model = WithUnused()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    exact: list[float] = []
+
+    def probe(t: int) -> None:
+        exact.append(float(torch.sqrt(sum((p.grad.double() ** 2).sum() for p in model.parameters()
+                                          if p.grad is not None))))
+
+    # the probe runs after monitor.step(), before the next zero_grad(): the same gradients
+    with netdoctor.watch(model, opt, every=7, live=False) as mon:
+        train(model, opt, digits, 60, mon, probe=probe)
+    steps, norms = mon.history().step_grad_norms()
+    assert steps.tolist() == list(range(60))
+    np.testing.assert_allclose(norms, exact, rtol=1e-5)
+
+
+def test_the_host_half_reads_several_samples_per_transfer_and_report_sees_them_all(digits):
+    """At every=1 on a cheap model the transfers are far fewer than one per 16 steps (the host
+    half waits until its cost is a small share of the run), and report()/history() read what is
+    still queued."""
+    model = mlp()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    mon = netdoctor.watch(model, opt, every=1, live=False, max_samples=1024)
+    flushes = []
+    real = mon._flush
+    mon._flush = lambda: (flushes.append(len(mon._queue)), real())[1]
+    train(model, opt, digits, 400, mon)
+    assert 1 <= len(flushes) <= 400 // 32, flushes
+    h = mon.history()  # reads the queue
+    assert h.loss_steps.tolist() == list(range(400)) and [s.step for s in h.samples] == list(range(400))
+    mon.close()
