@@ -171,6 +171,8 @@ class TorchMonitor:
         self._pending_start = 0
         self._prev: list[torch.Tensor] | None = None  # the weights before the next sampled step
         self._prev_buf: list[torch.Tensor] | None = None  # reused storage of that copy
+        self._prev_norms: list[torch.Tensor] | None = None  # its norms, when a sample just measured them
+        self._last_views: tuple[int, list[torch.Tensor], list[torch.Tensor]] | None = None  # (step, views, norms)
         self._detached: list[torch.Tensor] | None = None  # detached views of self._weights
         self._queue: list[_Measured] = []  # sampled steps whose host half is pending
         self._flush_every = max(1, _FLUSH_STEPS // self.every)
@@ -313,7 +315,7 @@ class TorchMonitor:
             return
         self._closed = True
         self._disarm(remove=True)
-        self._prev = self._prev_buf = self._detached = None
+        self._prev = self._prev_buf = self._detached = self._last_views = None
         self._flush()
         j, pend_pre = self._j, self._pending_pre
         self._j, self._pending_pre = 0, []
@@ -375,7 +377,11 @@ class TorchMonitor:
         if self._scaler is not None and self._scaler.is_enabled():
             self._grad_scale = float(self._scaler.get_scale())  # the scale of the next backward pass
         if self._update_ratio and self._weights:
-            views = self._weight_sample()
+            last = self._last_views
+            if last is not None and last[0] == self._t - 1:  # this step was sampled: same weights, measured
+                views, self._prev_norms = last[1], last[2]
+            else:
+                views, self._prev_norms = self._weight_sample(), None
             if self._prev_buf is None:
                 self._prev_buf = [v.clone() if i is None else v for v, i in zip(views, self._wpicks)]
             else:  # one foreach copy into the same storage (the last sample's norms are taken)
@@ -437,11 +443,17 @@ class TorchMonitor:
         if not have:  # no gradient at all (zero_grad(set_to_none=True) ran before step()): say so now
             self._warn_no_grad(4)
         views = self._weight_sample() if self._weights else []
-        tensors = list(views)
+        tensors, before = list(views), []
         if prev is not None:
-            tensors += list(torch._foreach_sub(views, prev)) + prev
+            tensors += torch._foreach_sub(views, prev)
+            if self._prev_norms is None:
+                tensors += prev
+            else:  # copied right after the last sample (every=1): its weight norms are the norms before
+                before = self._prev_norms
         # one reduction call for the gradients (exact), the weights, the updates and the weights before
-        norms = _norms_or_zero(gs + tensors, self._zero)
+        norms = _norms_or_zero(gs + tensors, self._zero) + before
+        self._last_views = (t, views, norms[len(gs):len(gs) + len(views)])
+        tensors += before
         parts = []
         if j:
             parts.append(self._rows.reshape(-1)[:j * self._width].clone())

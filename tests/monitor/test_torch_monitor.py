@@ -363,3 +363,30 @@ def test_the_host_half_reads_several_samples_per_transfer_and_report_sees_them_a
     h = mon.history()  # reads the queue
     assert h.loss_steps.tolist() == list(range(400)) and [s.step for s in h.samples] == list(range(400))
     mon.close()
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_update_ratios_of_every_sample_match_the_exact_ones(every):
+    """At every=1 the weights copied after a sample are the ones that sample measured, so their
+    norm is reused as the norm before the next update; the ratios stay those of full copies."""
+    torch.manual_seed(0)
+    model = mlp()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x, y = torch.randn(256, 64), torch.randint(0, 10, (256,))
+    weights = [m.weight for m in model if isinstance(m, nn.Linear)]
+    mon = netdoctor.watch(model, opt, every=every, activations=False, live=False)
+    exact = {}
+    for t in range(9):
+        before = [w.detach().clone() for w in weights]
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x[(t % 4) * 64:(t % 4 + 1) * 64]), y[(t % 4) * 64:(t % 4 + 1) * 64]).backward()
+        opt.step()
+        exact[t] = ([float(w.detach().norm()) for w in weights],
+                    [float((w.detach() - b).norm() / b.norm()) for w, b in zip(weights, before)])
+        mon.step(torch.tensor(1.0))
+    mon.close()
+    samples = mon.history().samples
+    assert [s.step for s in samples] == list(range(0, 9, every))
+    for s in samples[1:]:  # the first sample has no copy from before its update
+        np.testing.assert_allclose(s.layer_weight, exact[s.step][0], rtol=1e-5)
+        np.testing.assert_allclose(s.layer_update, exact[s.step][1], rtol=1e-4)
