@@ -56,7 +56,7 @@ def _rss_mb() -> float:
 # -- 1. PyTorch overhead ---------------------------------------------------------------
 
 def torch_loop(sizes: tuple[int, ...], batch: int, steps: int, every: int | None,
-               seed: int = 0) -> dict[str, float]:
+               seed: int = 0, step_grad_norm: bool = True) -> dict[str, float]:
     """One Adam loop of ``steps`` steps, with the monitor at ``every`` (None: without): CPU s per
     step (``cpu``), wall s per step (``wall``), one-time CPU s of watch() + close() (``once``), the
     monitor's self-time per step (``self``) and the part of it spent in live rule checks
@@ -82,7 +82,7 @@ def torch_loop(sizes: tuple[int, ...], batch: int, steps: int, every: int | None
     x = torch.randn(16 * batch, sizes[0])
     y = torch.randint(0, sizes[-1], (16 * batch,))
     c0 = time.thread_time()
-    mon = netdoctor.watch(model, opt, every=every, live=False) if every else None
+    mon = netdoctor.watch(model, opt, every=every, live=False, step_grad_norm=step_grad_norm) if every else None
     f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     t0 = time.thread_time()
     w0 = time.perf_counter()
@@ -129,14 +129,16 @@ def bench_torch(rounds: int, quick: bool = False) -> dict[str, Any]:
     # (~0.25% of the run once it is long) are not the whole difference of a short round
     models = {"MLP 64-128-128-10, batch 64": ((64, 128, 128, 10), 64, 1000 if quick else 2000),
               "MLP 64-1024-1024-10, batch 64": ((64, 1024, 1024, 10), 64, 100 if quick else 150)}
-    configs: list[int | None] = [None, DEFAULT_EVERY, 10, 1]
+    # (every, per-step gradient norm): the default, the default without the per-step gradient
+    # norm (what ND604's every-step spikes cost), then denser sampling
+    configs: list[tuple[int, bool] | None] = [None, (DEFAULT_EVERY, True), (DEFAULT_EVERY, False), (10, True), (1, True)]
     out: dict[str, Any] = {}
     for name, (sizes, batch, steps) in models.items():
         torch_loop(sizes, batch, 50, DEFAULT_EVERY)  # warm-up: imports, allocator, rule registry
         runs: dict[Any, list[dict[str, float]]] = {c: [] for c in configs}
         for r in range(rounds):
             for c in configs if r % 2 == 0 else reversed(configs):
-                runs[c].append(torch_loop(sizes, batch, steps, c))
+                runs[c].append(torch_loop(sizes, batch, steps, *((c[0], 0, c[1]) if c else (None,))))
 
         def med(c: Any, key: str) -> float:
             return statistics.median(x[key] for x in runs[c])
@@ -145,7 +147,7 @@ def bench_torch(rounds: int, quick: bool = False) -> dict[str, Any]:
         rows = {}
         for c in configs[1:]:
             t = med(c, "cpu")
-            rows[f"every={c}"] = {"step_ms": t * 1e3, "overhead_pct": 100 * (t - base) / base,
+            rows[f"every={c[0]}" + ("" if c[1] else " step_grad_norm=False")] = {"step_ms": t * 1e3, "overhead_pct": 100 * (t - base) / base,
                                   "wall_overhead_pct": 100 * (med(c, "wall") - wbase) / wbase,
                                   "extra_us_per_step": (t - base) * 1e6,
                                   "setup_and_close_ms": med(c, "once") * 1e3,
@@ -335,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['baseline_faults_per_step']:.0f} page faults/step")
         for cfg, v in r.items():
             if cfg.startswith("every="):
-                print(f"    {cfg:<9} {v['step_ms']:.3f} ms/step  overhead CPU {v['overhead_pct']:+6.2f}% "
+                print(f"    {cfg:<30} {v['step_ms']:.3f} ms/step  overhead CPU {v['overhead_pct']:+6.2f}% "
                       f"wall {v['wall_overhead_pct']:+6.2f}% "
                       f"({v['extra_us_per_step']:+.1f} us/step) | monitor self-time {v['self_us_per_step']:.1f} us/step "
                       f"= {v['self_pct']:.2f}% (live rule checks {v['checks_pct']:.2f}%) | "
