@@ -94,6 +94,11 @@ _FLUSH_STEPS = 16
 _FLUSH_BUDGET = 200
 #: ...or when this many sampled steps are waiting.
 _FLUSH_MAX = 256
+#: Steps per row buffer of a window (a longer window fills several)...
+_ROWS = 256
+#: ...and full buffers of one window before its steps so far are recorded (memory stays bounded
+#: for a very large ``every``).
+_FULL_MAX = 8
 #: Weights (norm and update ratio, once per sample) are subsampled above this many entries...
 _WSUB_MIN = 131072
 #: ...keeping this many.
@@ -164,9 +169,10 @@ class TorchMonitor:
         self._t = 0
         self._pending_pre: list[Any] = []  # per step: the pre-clipping total norm the loop gave, or None
         self._step_grad = step_grad_norm
-        self._rows: torch.Tensor | None = None  # this window's steps: (every, width) loss, gradient norms
+        self._rows: torch.Tensor | None = None  # this window's steps: (rows, width) loss, gradient norms
         self._row_views: list[torch.Tensor] = []
-        self._j = 0  # rows of the window filled
+        self._j = 0  # rows of self._rows filled
+        self._full: list[torch.Tensor] = []  # earlier row buffers of this window, filled (flat)
         self._warned_no_grad = False
         self._pending_start = 0
         self._prev: list[torch.Tensor] | None = None  # the weights before the next sampled step
@@ -268,9 +274,18 @@ class TorchMonitor:
         if t % self.every == 0:
             self._sample(t, loss)
         else:
-            if self._rows is None:
-                self._rows = torch.empty((self.every, self._width), device=self._device)
-                self._row_views = list(self._rows.unbind(0))
+            if self._j == len(self._row_views):  # none yet, or full: a new buffer (a long window fills several)
+                if self._rows is not None:
+                    self._full.append(self._rows.reshape(-1))
+                    self._j = 0
+                    if len(self._full) == _FULL_MAX:  # a very long window: record its steps so far
+                        self._flush()
+                        parts, n = self._window_rows(copy=False)
+                        losses, grads = self._read_rows(parts, n, keep=True)
+                        self.core.record(self._pending_start, losses, grads=grads)
+                        self._pending_start += n
+                self._rows = torch.empty((min(self.every - 1, _ROWS), self._width), device=self._device)
+                self._row_views, self._j = list(self._rows.unbind(0)), 0
             row = self._row_views[self._j]
             self._j += 1
             _stack_into([self._loss(loss), *self._grad_norms()] if self._step_grad else [self._loss(loss)], row)
@@ -317,25 +332,8 @@ class TorchMonitor:
         self._disarm(remove=True)
         self._prev = self._prev_buf = self._detached = self._last_views = None
         self._flush()
-        j, pend_pre = self._j, self._pending_pre
-        self._j, self._pending_pre = 0, []
-        tail, tail_g = np.zeros(0), None
-        if j:
-            parts = [self._rows.reshape(-1)[:j * self._width]]
-            given = _stack_given(pend_pre, self._device)
-            if given is not None:
-                parts.append(given)
-            vec = torch.cat(parts)
-            if self._world > 1:
-                torch.distributed.all_reduce(vec)
-                vec /= self._world
-            host = vec.cpu().numpy().astype(np.float64)
-            rows = host[:j * self._width].reshape(j, self._width)
-            tail = rows[:, 0]
-            if self._step_grad:
-                tail_g = self._step_totals(rows[None, :, 1:], np.ones(1))[0]
-                if given is not None:
-                    tail_g = np.where(np.isfinite(host[j * self._width:]), host[j * self._width:], tail_g)
+        parts, j = self._window_rows(copy=False)
+        tail, tail_g = self._read_rows(parts, j)
         self.core.close(self._pending_start, tail, tail_g)
     def __enter__(self) -> TorchMonitor:
         return self
@@ -344,6 +342,40 @@ class TorchMonitor:
         self.close()
 
     # -- sampling ------------------------------------------------------------------
+    def _window_rows(self, copy: bool) -> tuple[list[torch.Tensor], int]:
+        """The rows of the steps since the last sample as flat device tensors, and how many steps;
+        the window is emptied. The filled earlier buffers are handed over; the current one is
+        reused, so its rows are copied when ``copy``."""
+        parts, self._full = self._full, []
+        n = len(parts) * len(self._row_views) + self._j
+        if self._j:
+            last = self._rows.reshape(-1)[:self._j * self._width]
+            parts.append(last.clone() if copy else last)
+        self._j = 0
+        return parts, n
+
+    def _read_rows(self, parts: list[torch.Tensor], n: int, keep: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """The losses and total gradient norms of ``n`` window steps from their rows ``parts``
+        (one transfer, with the pre-clipping norms the loop gave for them); ``keep``: the
+        window goes on (its next steps' given norms stay)."""
+        pend_pre = self._pending_pre[:n]
+        self._pending_pre = self._pending_pre[n:] if keep else []
+        if not n:
+            return np.zeros(0), None
+        given = _stack_given(pend_pre, self._device)
+        vec = torch.cat(parts + ([given] if given is not None else []))
+        if self._world > 1:
+            torch.distributed.all_reduce(vec)
+            vec /= self._world
+        host = vec.cpu().numpy().astype(np.float64)
+        rows = host[:n * self._width].reshape(n, self._width)
+        grads = None
+        if self._step_grad:
+            grads = self._step_totals(rows[None, :, 1:], np.ones(1))[0]
+            if given is not None:
+                grads = np.where(np.isfinite(host[n * self._width:]), host[n * self._width:], grads)
+        return rows[:, 0], grads
+
     def _loss(self, loss: Any) -> torch.Tensor:
         """The step's loss as a detached scalar tensor (its first entry when it is not 0-d)."""
         if isinstance(loss, torch.Tensor):
@@ -434,7 +466,7 @@ class TorchMonitor:
         ``_flush_every`` samples at once."""
         t0 = time.perf_counter()
         self._disarm()
-        j, self._j = self._j, 0
+        parts, j = self._window_rows(copy=True)
         pend_pre, self._pending_pre = self._pending_pre, []
         start, self._pending_start = self._pending_start, t + 1
         calls, self._act_calls = self._act_calls, []
@@ -454,9 +486,6 @@ class TorchMonitor:
         norms = _norms_or_zero(gs + tensors, self._zero) + before
         self._last_views = (t, views, norms[len(gs):len(gs) + len(views)])
         tensors += before
-        parts = []
-        if j:
-            parts.append(self._rows.reshape(-1)[:j * self._width].clone())
         vals = [self._loss(loss), *norms, *(c[1] for c in calls)]
         parts.append(_stack(vals, self._device))
         given = _stack_given(pend_pre, self._device)

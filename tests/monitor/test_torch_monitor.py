@@ -319,10 +319,12 @@ def test_a_clipping_loop_passes_the_norm_before_clipping(digits, every):
             np.testing.assert_allclose(s.layer_grad, pre_layers[s.step], rtol=1e-4)
 
 
-def test_per_step_gradient_norms_match_the_exact_norm_and_skip_parameters_without_a_gradient(digits):
-    """Every step's total gradient norm (the rows between sampled steps and the sampled step
-    itself) equals the norm of the gradients that exist; a parameter left out of the forward
-    pass (no gradient) adds nothing, and the run does not fail on it."""
+@pytest.mark.parametrize("every, steps", [(7, 60), (300, 700), (2200, 2300)])
+def test_per_step_gradient_norms_match_the_exact_norm_and_skip_parameters_without_a_gradient(digits, every, steps):
+    """Every step's loss and total gradient norm (the rows between sampled steps, several row
+    buffers for a long window, one longer than 2048 steps recorded before its sample, and the
+    sampled step itself) are the step's own; a parameter left out of the forward pass (no
+    gradient) adds nothing, and the run does not fail on it."""
     class WithUnused(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -335,17 +337,23 @@ def test_per_step_gradient_norms_match_the_exact_norm_and_skip_parameters_withou
     model = WithUnused()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     exact: list[float] = []
+    losses: list[float] = []
 
     def probe(t: int) -> None:
         exact.append(float(torch.sqrt(sum((p.grad.double() ** 2).sum() for p in model.parameters()
                                           if p.grad is not None))))
 
     # the probe runs after monitor.step(), before the next zero_grad(): the same gradients
-    with netdoctor.watch(model, opt, every=7, live=False) as mon:
-        train(model, opt, digits, 60, mon, probe=probe)
-    steps, norms = mon.history().step_grad_norms()
-    assert steps.tolist() == list(range(60))
+    with netdoctor.watch(model, opt, every=every, live=False, max_samples=1024) as mon:
+        real_step = mon.step
+        mon.step = lambda loss: (losses.append(float(loss.detach())), real_step(loss))[1]
+        train(model, opt, digits, steps, mon, probe=probe)
+    h = mon.history()
+    at, norms = h.step_grad_norms()
+    assert at.tolist() == list(range(steps))
     np.testing.assert_allclose(norms, exact, rtol=1e-5)
+    assert h.loss_steps.tolist() == list(range(steps))
+    np.testing.assert_allclose(h.loss_values, losses, rtol=1e-6)
 
 
 def test_the_host_half_reads_several_samples_per_transfer_and_report_sees_them_all(digits):
