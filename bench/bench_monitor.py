@@ -1,12 +1,14 @@
 """Cost of the training-loop monitor (netdoctor.watch / netdoctor.KerasCallback).
 
-Measures, in one run (about 2 minutes on 2 CPU cores):
+Measures, in one run (about 5 minutes on 2 CPU cores):
 
 1. PyTorch step-time overhead of ``netdoctor.watch`` at the default ``every`` and at
    ``every=10`` and ``every=1``, against the same loop without the monitor, on two models:
    a 64-128-128-10 MLP (worst case: a step is a fraction of a millisecond, so fixed
    per-step costs show) and a 64-1024-1024-10 MLP, batch 64; CPU time and wall. Configurations are interleaved round by round
-   and the median round is reported, so background load hits all of them alike.
+   and the median round is reported, so background load hits all of them alike; an A/A row (the
+   baseline loop timed again) shows the noise of the method in the same run, and a row at the
+   default ``every`` without the per-step gradient norm shows what that norm costs.
 2. Keras: ``model.fit`` with no callback, with ``KerasCallback`` (default ``every``, with and
    without a held batch for gradients, and ``every=1``) and with
    ``keras.callbacks.TensorBoard(histogram_freq=1)`` (log dir in a temporary folder; needs the
@@ -130,15 +132,17 @@ def bench_torch(rounds: int, quick: bool = False) -> dict[str, Any]:
     models = {"MLP 64-128-128-10, batch 64": ((64, 128, 128, 10), 64, 1000 if quick else 2000),
               "MLP 64-1024-1024-10, batch 64": ((64, 1024, 1024, 10), 64, 100 if quick else 150)}
     # (every, per-step gradient norm): the default, the default without the per-step gradient
-    # norm (what ND604's every-step spikes cost), then denser sampling
-    configs: list[tuple[int, bool] | None] = [None, (DEFAULT_EVERY, True), (DEFAULT_EVERY, False), (10, True), (1, True)]
+    # norm (what ND604's every-step spikes cost), then denser sampling; (0, True) runs the baseline
+    # loop again: its "overhead" is the noise of the method in this run (an A/A control)
+    configs: list[tuple[int, bool] | None] = [None, (0, True), (DEFAULT_EVERY, True), (DEFAULT_EVERY, False),
+                                              (10, True), (1, True)]
     out: dict[str, Any] = {}
     for name, (sizes, batch, steps) in models.items():
         torch_loop(sizes, batch, 50, DEFAULT_EVERY)  # warm-up: imports, allocator, rule registry
         runs: dict[Any, list[dict[str, float]]] = {c: [] for c in configs}
         for r in range(rounds):
             for c in configs if r % 2 == 0 else reversed(configs):
-                runs[c].append(torch_loop(sizes, batch, steps, *((c[0], 0, c[1]) if c else (None,))))
+                runs[c].append(torch_loop(sizes, batch, steps, *((c[0] or None, 0, c[1]) if c else (None,))))
 
         def med(c: Any, key: str) -> float:
             return statistics.median(x[key] for x in runs[c])
@@ -147,7 +151,8 @@ def bench_torch(rounds: int, quick: bool = False) -> dict[str, Any]:
         rows = {}
         for c in configs[1:]:
             t = med(c, "cpu")
-            rows[f"every={c[0]}" + ("" if c[1] else " step_grad_norm=False")] = {"step_ms": t * 1e3, "overhead_pct": 100 * (t - base) / base,
+            label = "A/A: no monitor again" if not c[0] else f"every={c[0]}" + ("" if c[1] else " step_grad_norm=False")
+            rows[label] = {"step_ms": t * 1e3, "overhead_pct": 100 * (t - base) / base,
                                   "wall_overhead_pct": 100 * (med(c, "wall") - wbase) / wbase,
                                   "extra_us_per_step": (t - base) * 1e6,
                                   "setup_and_close_ms": med(c, "once") * 1e3,
@@ -292,11 +297,11 @@ def bench_trainers(pairs: int) -> dict[str, Any]:
         def lit(with_cb: bool) -> None:
             torch.manual_seed(0)
             cbs = [LitCallback(preflight=False)] if with_cb else []
-            L.Trainer(max_epochs=2, callbacks=cbs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+            L.Trainer(max_epochs=8, callbacks=cbs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                       enable_model_summary=False, accelerator="cpu", devices=1).fit(
                 Module(), torch.utils.data.DataLoader(data, batch_size=64))
 
-        measure("Lightning Trainer.fit, MLP 64-128-128-10, 128 steps", lit)
+        measure("Lightning Trainer.fit, MLP 64-128-128-10, 512 steps", lit)
     if importlib.util.find_spec("transformers") is not None and importlib.util.find_spec("accelerate") is not None:
         import transformers
 
@@ -309,13 +314,13 @@ def bench_trainers(pairs: int) -> dict[str, Any]:
                 torch.manual_seed(0)
                 cfg = transformers.BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                                               intermediate_size=64, max_position_embeddings=32, num_labels=2)
-                args = transformers.TrainingArguments(output_dir=tmp, max_steps=64, per_device_train_batch_size=16,
+                args = transformers.TrainingArguments(output_dir=tmp, max_steps=192, per_device_train_batch_size=16,
                                                       logging_steps=1000, save_strategy="no", report_to=[], use_cpu=True,
                                                       disable_tqdm=True)
                 transformers.Trainer(model=transformers.BertForSequenceClassification(cfg), args=args,
                                      train_dataset=rows, callbacks=[HFCallback()] if with_cb else []).train()
 
-            measure("HF Trainer.train, tiny BERT (2x32), 64 steps", hf)
+            measure("HF Trainer.train, tiny BERT (2x32), 192 steps", hf)
     return out
 
 
@@ -336,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name}: baseline {r['baseline_step_ms']:.3f} ms/step, {r['steps_per_round']} steps per round, "
               f"{r['baseline_faults_per_step']:.0f} page faults/step")
         for cfg, v in r.items():
-            if cfg.startswith("every="):
+            if cfg.startswith(("every=", "A/A")):
                 print(f"    {cfg:<30} {v['step_ms']:.3f} ms/step  overhead CPU {v['overhead_pct']:+6.2f}% "
                       f"wall {v['wall_overhead_pct']:+6.2f}% "
                       f"({v['extra_us_per_step']:+.1f} us/step) | monitor self-time {v['self_us_per_step']:.1f} us/step "
