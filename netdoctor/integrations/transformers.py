@@ -87,7 +87,8 @@ class NetdoctorCallback(TrainerCallback):
         self._sink: FindingSink | None = None
         self._hook: Any = None
         self._loss: Any = None
-        self._warned = False
+        self._warned = False  # the model's output had no loss
+        self._warned_clip = False  # the norm before clipping is out of reach
         self._trainer: Any = None  # the Trainer whose _get_grad_norm is wrapped during train()
         self._pre_norm: Any = None  # the step's gradient norm before clipping
 
@@ -118,7 +119,8 @@ class NetdoctorCallback(TrainerCallback):
             frame = frame.f_back
         original = getattr(trainer, "_get_grad_norm", None)
         if trainer is None or not callable(original) or "_get_grad_norm" in vars(trainer):
-            if getattr(args, "max_grad_norm", 0) and not self._warned:
+            if getattr(args, "max_grad_norm", 0) and not self._warned_clip:
+                self._warned_clip = True
                 logger.warning("netdoctor: the Trainer clips gradients at max_grad_norm=%s and its norm before "
                                "clipping is not reachable in this transformers version; the monitor sees the "
                                "clipped gradients (set max_grad_norm=0 to see spikes)", args.max_grad_norm)

@@ -231,3 +231,18 @@ def test_lightning_ddp_two_processes_gloo(tmp_path):
     assert r0["codes"] and r0["codes"] == r1["codes"]
     assert "netdoctor ND6" in (tmp_path / "log0.txt").read_text()
     assert (tmp_path / "log1.txt").read_text() == ""  # rank 1 never logs
+
+
+def test_hf_trainer_callback_warns_once_when_the_norm_before_clipping_is_out_of_reach(tmp_path, caplog):
+    """A Trainer whose _get_grad_norm cannot be wrapped (here: already an instance attribute)
+    clips where the monitor cannot see the norm before clipping: one warning, not one per train()."""
+    from netdoctor.integrations.transformers import NetdoctorCallback
+
+    cb = NetdoctorCallback(every=3)
+    trainer, _ = tiny_bert_trainer(tmp_path, cb, 1e-3, steps=3, max_grad_norm=0.1)
+    trainer._get_grad_norm = trainer._get_grad_norm  # bound method pinned on the instance: not wrapped
+    with caplog.at_level("WARNING"):
+        trainer.train()
+        trainer.train()
+    assert sum("norm before" in r.getMessage() and "clipping is not reachable" in r.getMessage()
+               for r in caplog.records) == 1
