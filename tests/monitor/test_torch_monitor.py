@@ -398,3 +398,18 @@ def test_update_ratios_of_every_sample_match_the_exact_ones(every):
     for s in samples[1:]:  # the first sample has no copy from before its update
         np.testing.assert_allclose(s.layer_weight, exact[s.step][0], rtol=1e-5)
         np.testing.assert_allclose(s.layer_update, exact[s.step][1], rtol=1e-4)
+
+
+def test_the_fixed_subsample_reads_the_same_entries_of_contiguous_and_strided_tensors():
+    from netdoctor.adapters.torch.monitor import _pick
+
+    t = torch.randn(300, 200)
+    s = _pick(t, above=1000, keep=2048, block=16)
+    assert s.kept == 2048 and torch.equal(s.runs, s.runs.sort().values)
+    flat = (s.runs[:, None] * 16 + torch.arange(16)).reshape(-1)
+    assert torch.equal(s.of(t).reshape(-1), t.reshape(-1)[flat])
+    tt = t.t()  # not contiguous: read in its logical (row-major) order
+    assert torch.equal(s.of(tt).reshape(-1), tt.reshape(-1)[flat])
+    out = torch.empty(len(s.runs), 16)
+    assert s.of(t, out=out) is out and torch.equal(out.reshape(-1), t.reshape(-1)[flat])
+    assert _pick(t, above=60000) is None  # small tensors are measured whole
