@@ -40,6 +40,24 @@ def train(model, opt, data, steps: int, monitor=None, nan_at: int | None = None,
             probe(t)
 
 
+def train_with_exact_weight_norms(model, opt, x, y, mon, steps: int) -> dict[int, tuple[list[float], list[float]]]:
+    """Adam steps on 64-row slices of ``x``; per step the exact weight norm and update ratio of
+    each Linear layer, from full copies of the weights around the optimizer step. Closes ``mon``."""
+    weights = [m.weight for m in model if isinstance(m, nn.Linear)]
+    exact = {}
+    for t in range(steps):
+        before = [w.detach().clone() for w in weights]
+        opt.zero_grad()
+        rows = slice((t % 4) * 64, (t % 4 + 1) * 64)
+        nn.functional.cross_entropy(model(x[rows]), y[rows]).backward()
+        opt.step()
+        exact[t] = ([float(w.detach().norm()) for w in weights],
+                    [float((w.detach() - b).norm() / b.norm()) for w, b in zip(weights, before)])
+        mon.step(torch.tensor(1.0))
+    mon.close()
+    return exact
+
+
 def hooks(model: nn.Module) -> int:
     return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules())
 
@@ -220,18 +238,8 @@ def test_subsampled_weight_norms_and_update_ratios_are_within_one_percent_of_exa
     model = nn.Sequential(nn.Linear(64, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 10))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, y = torch.randn(256, 64), torch.randint(0, 10, (256,))
-    weights = [m.weight for m in model if isinstance(m, nn.Linear)]
     mon = netdoctor.watch(model, opt, every=5, activations=False)
-    exact = {}
-    for t in range(11):
-        before = [w.detach().clone() for w in weights]
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x[(t % 4) * 64:(t % 4 + 1) * 64]), y[(t % 4) * 64:(t % 4 + 1) * 64]).backward()
-        opt.step()
-        exact[t] = ([float(w.detach().norm()) for w in weights],
-                    [float((w.detach() - b).norm() / b.norm()) for w, b in zip(weights, before)])
-        mon.step(torch.tensor(1.0))
-    mon.close()
+    exact = train_with_exact_weight_norms(model, opt, x, y, mon, 11)
     s = mon.history().samples[-1]
     assert s.step == 10 and mon._wpicks[1] is not None  # the 1024x1024 weight is subsampled
     norms, ratios = exact[10]
@@ -381,18 +389,8 @@ def test_update_ratios_of_every_sample_match_the_exact_ones(every):
     model = mlp()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     x, y = torch.randn(256, 64), torch.randint(0, 10, (256,))
-    weights = [m.weight for m in model if isinstance(m, nn.Linear)]
     mon = netdoctor.watch(model, opt, every=every, activations=False, live=False)
-    exact = {}
-    for t in range(9):
-        before = [w.detach().clone() for w in weights]
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x[(t % 4) * 64:(t % 4 + 1) * 64]), y[(t % 4) * 64:(t % 4 + 1) * 64]).backward()
-        opt.step()
-        exact[t] = ([float(w.detach().norm()) for w in weights],
-                    [float((w.detach() - b).norm() / b.norm()) for w, b in zip(weights, before)])
-        mon.step(torch.tensor(1.0))
-    mon.close()
+    exact = train_with_exact_weight_norms(model, opt, x, y, mon, 9)
     samples = mon.history().samples
     assert [s.step for s in samples] == list(range(0, 9, every))
     for s in samples[1:]:  # the first sample has no copy from before its update
