@@ -33,9 +33,12 @@ Cost model. Steps are counted from 0; step ``t`` is *sampled* when ``t % every =
   does the per-layer sums as matrix operations over all of them, and records them. It runs at
   most once per ``_FLUSH_STEPS`` steps, and past the first only once the time since the last one
   is ``_FLUSH_BUDGET`` times what that one cost (the host half stays under 0.5% of the run:
-  a cheap model reads a few samples per transfer, a slow one each; at most ``_FLUSH_MAX``
-  samples wait). Under ``torch.distributed`` that vector is ``all_reduce``-d (one collective per
-  transfer) and only rank 0 logs, writes and shows the status line. ``report()``, ``history()``
+  a cheap model reads a few samples per transfer, a slow one each), or when its oldest sample
+  is ``_FLUSH_MAX`` steps old, or at once when a sampled step's loss on the CPU is not finite
+  (``on_error`` then stops a run that blew up within ``every`` steps). Under
+  ``torch.distributed`` that vector is ``all_reduce``-d (one collective per transfer), the host
+  half runs once per ``_FLUSH_STEPS`` steps with no clock and no look at the local loss (every
+  rank must reduce at the same steps), and only rank 0 logs, writes and shows the status line. ``report()``, ``history()``
   and ``close()`` read what is queued first.
 
 Subsampled statistics, at fixed random positions drawn once from netdoctor's own generator,
@@ -95,7 +98,7 @@ _FLUSH_STEPS = 16
 #: one cost (its cost stays under 1/200 = 0.5% of the run; it grows slowly with the samples read
 #: together, so a cheap model reads a few samples per transfer, a slow one each)...
 _FLUSH_BUDGET = 200
-#: ...or when this many sampled steps are waiting.
+#: ...or when the oldest waiting sample is this many steps old (or a sampled CPU loss is not finite).
 _FLUSH_MAX = 256
 #: Steps per row buffer of a window (a longer window fills several)...
 _ROWS = 256
@@ -492,7 +495,8 @@ class TorchMonitor:
         norms = _norms_or_zero(gs + tensors, self._zero) + before
         self._last_views = (t, views, norms[len(gs):len(gs) + len(views)])
         tensors += before
-        vals = [self._loss(loss), *norms, *(c[1] for c in calls)]
+        value = self._loss(loss)
+        vals = [value, *norms, *(c[1] for c in calls)]
         parts.append(_stack(vals, self._device))
         given = _stack_given(pend_pre, self._device)
         if given is not None:
@@ -501,9 +505,11 @@ class TorchMonitor:
             t=t, start=start, k=j + 1, width=self._width, given=given is not None, n_g=len(gs), n_w=len(tensors),
             calls=[(c[0], c[2]) for c in calls], lr=self._lr(), grad_scale=self._grad_scale, parts=parts))
         self.core.overhead_s += time.perf_counter() - t0
-        n = len(self._queue)
-        if n >= self._flush_every and (n >= _FLUSH_MAX or time.perf_counter() >= self._flush_due):
-            self._flush()
+        if len(self._queue) >= self._flush_every and (self._world > 1 or t - self._queue[0].t >= _FLUSH_MAX
+                                                      or time.perf_counter() >= self._flush_due):
+            self._flush()  # under torch.distributed every rank must all_reduce at the same steps: no clock
+        elif self._world == 1 and value.device.type == "cpu" and not math.isfinite(float(value)):
+            self._flush()  # a CPU loss is read without a sync: a run that blew up is told at once
     def _flush(self) -> None:
         """The host half of the queued samples: one transfer (one ``all_reduce`` under
         ``torch.distributed``), then the per-layer sums and the history records."""
