@@ -6,35 +6,27 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 keras = pytest.importorskip("keras")
 
+from _source_files import line_of, write_source  # noqa: E402
+
 from netdoctor.modelfile.loader import load_model_file  # noqa: E402
 
 SCHEMA = Path(__file__).resolve().parents[1] / "reporters" / "sarif-schema-2.1.0.json"
 
 
-def _write(path: Path, text: str) -> Path:
-    path.write_text(textwrap.dedent(text).lstrip())
-    return path
-
-
-def _line(path: Path, needle: str) -> int:
-    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
-
-
 def test_functional_sequential_nested_helper_and_custom_layers(tmp_path):
-    _write(tmp_path / "blocks.py", """
+    write_source(tmp_path / "blocks.py", """
         import keras
 
         def dense_block(units):
             return keras.layers.Dense(units, activation="relu")
     """)
-    path = _write(tmp_path / "model.py", """
+    path = write_source(tmp_path / "model.py", """
         import keras
         from blocks import dense_block
 
@@ -64,13 +56,13 @@ def test_functional_sequential_nested_helper_and_custom_layers(tmp_path):
     enc = by_name["encoder"]
     seq_a, seq_b = enc.layers
     helper, scale, out = [layer for layer in loaded.model.layers if layer.name not in ("encoder",)][-3:]
-    assert lines["encoder"] == _line(path, "name=\"encoder\"") - 3  # the Sequential(...) call starts the statement
-    assert lines[f"encoder/{seq_a.name}"] == _line(path, "SEQ_A")
-    assert lines[f"encoder/{seq_b.name}"] == _line(path, "SEQ_B")
-    assert lines[helper.name] == _line(path, "HELPER")  # made in blocks.py: the file's call of the helper
-    assert lines[scale.name] == _line(path, "SCALE")  # a layer class of the file: where it is made
-    assert lines[f"{scale.name}/{scale.inner.name}"] == _line(path, "INNER")
-    assert lines[out.name] == _line(path, "OUT")
+    assert lines["encoder"] == line_of(path, "name=\"encoder\"") - 3  # the Sequential(...) call starts the statement
+    assert lines[f"encoder/{seq_a.name}"] == line_of(path, "SEQ_A")
+    assert lines[f"encoder/{seq_b.name}"] == line_of(path, "SEQ_B")
+    assert lines[helper.name] == line_of(path, "HELPER")  # made in blocks.py: the file's call of the helper
+    assert lines[scale.name] == line_of(path, "SCALE")  # a layer class of the file: where it is made
+    assert lines[f"{scale.name}/{scale.inner.name}"] == line_of(path, "INNER")
+    assert lines[out.name] == line_of(path, "OUT")
     # the wrap is gone and the model carries nothing of netdoctor's
     assert "__wrapped__" not in vars(keras.layers.Layer.__init__)
     assert not any("netdoctor" in k for layer in loaded.model._flatten_layers() for k in vars(layer))
@@ -80,7 +72,7 @@ def test_a_layer_class_without_its_own_init_loads_and_keeps_its_config(tmp_path)
     """Such a class inherits Layer.__init__, the wrapped one while the file loads: Keras reads its
     argspec to build the layer's config, so the wrap must show the original signature (was
     KeyError: 'args' from Operation.__new__)."""
-    path = _write(tmp_path / "model.py", """
+    path = write_source(tmp_path / "model.py", """
         import keras
 
         class StopGradient(keras.layers.Layer):
@@ -93,7 +85,7 @@ def test_a_layer_class_without_its_own_init_loads_and_keeps_its_config(tmp_path)
             return keras.Model(inp, keras.layers.Dense(2)(h))
     """)
     loaded = load_model_file(str(path))
-    assert loaded.layer_lines["stop"] == _line(path, "STOP")
+    assert loaded.layer_lines["stop"] == line_of(path, "STOP")
     assert loaded.model.get_layer("stop").get_config()["name"] == "stop"
 
 
@@ -103,7 +95,7 @@ def test_sarif_points_at_the_keras_layer_from_a_subfolder(tmp_path):
     (tmp_path / "pyproject.toml").write_text("[tool.netdoctor]\nselect = ['ND201']\n")
     models = tmp_path / "models"
     models.mkdir()
-    path = _write(models / "legacy_model.py", """
+    path = write_source(models / "legacy_model.py", """
         import numpy as np
         import keras
 
@@ -139,4 +131,4 @@ def test_sarif_points_at_the_keras_layer_from_a_subfolder(tmp_path):
         (result,) = [r for r in run["results"] if r["ruleId"] == "ND201"]
         phys = result["locations"][0]["physicalLocation"]
         assert phys["artifactLocation"] == {"uri": "models/legacy_model.py", "uriBaseId": "PROJECTROOT"}
-        assert phys["region"]["startLine"] == _line(path, marker), (spec, result)
+        assert phys["region"]["startLine"] == line_of(path, marker), (spec, result)

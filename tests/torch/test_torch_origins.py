@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -12,26 +11,19 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
+from _source_files import line_of, write_source  # noqa: E402
+
 from netdoctor.modelfile.loader import load_model_file  # noqa: E402
 
 
-def _write(path: Path, text: str) -> Path:
-    path.write_text(textwrap.dedent(text).lstrip())
-    return path
-
-
-def _line(path: Path, needle: str) -> int:
-    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
-
-
 def test_sequential_elements_loops_helpers_and_copies(tmp_path):
-    _write(tmp_path / "torch_blocks.py", """
+    write_source(tmp_path / "torch_blocks.py", """
         from torch import nn
 
         def block(n):
             return nn.Sequential(nn.Linear(n, n), nn.ReLU())
     """)
-    path = _write(tmp_path / "model.py", """
+    path = write_source(tmp_path / "model.py", """
         import torch
         from torch import nn
         from torch_blocks import block
@@ -65,18 +57,18 @@ def test_sequential_elements_loops_helpers_and_copies(tmp_path):
     loaded = load_model_file(str(path))
     lines = loaded.layer_lines
     assert nn.Module.__init__ is before  # the wrap is gone
-    assert lines["stem"] == _line(path, "self.stem =")
-    assert lines["stem.0"] == _line(path, "STEM_0") and lines["stem.1"] == _line(path, "STEM_1")
-    assert [lines[f"heads.{k}"] for k in range(3)] == [_line(path, "LOOP")] * 3
-    assert lines["extra"] == lines["extra.0"] == _line(path, "HELPER")  # made in torch_blocks.py: the file's call
-    assert lines["encoder"] == _line(path, "ENCODER")
+    assert lines["stem"] == line_of(path, "self.stem =")
+    assert lines["stem.0"] == line_of(path, "STEM_0") and lines["stem.1"] == line_of(path, "STEM_1")
+    assert [lines[f"heads.{k}"] for k in range(3)] == [line_of(path, "LOOP")] * 3
+    assert lines["extra"] == lines["extra.0"] == line_of(path, "HELPER")  # made in torch_blocks.py: the file's call
+    assert lines["encoder"] == line_of(path, "ENCODER")
     assert "encoder.layers.0.linear1" not in lines  # a deep copy: never constructed, located by its parent
-    assert lines["out"] == _line(path, "OUT")
+    assert lines["out"] == line_of(path, "OUT")
     assert "" not in lines and not any("netdoctor" in k for m in loaded.model.modules() for k in vars(m))
 
 
 def test_findings_and_the_concise_report_point_at_the_creating_line(tmp_path):
-    path = _write(tmp_path / "model.py", """
+    path = write_source(tmp_path / "model.py", """
         import torch
         from torch import nn
 
@@ -96,4 +88,4 @@ def test_findings_and_the_concise_report_point_at_the_creating_line(tmp_path):
     """)
     out = subprocess.run([sys.executable, "-m", "netdoctor.cli", "check", str(path), "--format", "concise",
                           "--select", "ND201"], capture_output=True, text=True, cwd=tmp_path)
-    assert f"model.py:{_line(path, 'ZERO')}: ND201" in out.stdout, out.stdout + out.stderr
+    assert f"model.py:{line_of(path, 'ZERO')}: ND201" in out.stdout, out.stdout + out.stderr
