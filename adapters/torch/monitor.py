@@ -380,7 +380,7 @@ class TorchMonitor:
         rows = host[:n * self._width].reshape(n, self._width)
         grads = None
         if self._step_grad:
-            grads = self._step_totals(rows[None, :, 1:], np.ones(1))[0]
+            grads = self._step_totals(rows[None, :, 1:], np.asarray([self._grad_scale]))[0]
             if given is not None:
                 grads = np.where(np.isfinite(host[n * self._width:]), host[n * self._width:], grads)
         return rows[:, 0], grads

@@ -416,3 +416,28 @@ def test_the_fixed_subsample_reads_the_same_entries_of_contiguous_and_strided_te
     out = torch.empty(len(s.runs), 16)
     assert s.of(t, out=out) is out and torch.equal(out.reshape(-1), t.reshape(-1)[flat])
     assert _pick(t, above=60000) is None  # small tensors are measured whole
+
+
+def test_grad_scaler_scale_is_taken_out_of_the_per_step_norms_read_at_close():
+    """The steps after the last sample (read at close()) are unscaled like the sampled ones."""
+    class Scaler:
+        def is_enabled(self) -> bool:
+            return True
+
+        def get_scale(self) -> float:
+            return 1024.0
+
+    runs = []
+    for scaler in (None, Scaler()):
+        model = mlp()
+        mon = netdoctor.watch(model, every=5, grad_scaler=scaler, live=False)
+        x, y = torch.randn(32, 64, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 10
+        for _ in range(3):  # step 0 is sampled, steps 1 and 2 are read at close()
+            model.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            (loss * (1024.0 if scaler else 1.0)).backward()
+            mon.step(loss)
+        mon.close()
+        runs.append(mon.history().step_grad_norms())
+    assert runs[1][0].tolist() == runs[0][0].tolist() == [0, 1, 2]
+    np.testing.assert_allclose(runs[1][1], runs[0][1], rtol=1e-5)
