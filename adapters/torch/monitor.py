@@ -283,18 +283,8 @@ class TorchMonitor:
         if t % self.every == 0:
             self._sample(t, loss)
         else:
-            if self._j == len(self._row_views):  # none yet, or full: a new buffer (a long window fills several)
-                if self._rows is not None:
-                    self._full.append(self._rows.reshape(-1))
-                    self._j = 0
-                    if len(self._full) == _FULL_MAX:  # a very long window: record its steps so far
-                        self._flush()
-                        parts, n = self._window_rows(copy=False)
-                        losses, grads = self._read_rows(parts, n, keep=True)
-                        self.core.record(self._pending_start, losses, grads=grads)
-                        self._pending_start += n
-                self._rows = torch.empty((min(self.every - 1, _ROWS), self._width), device=self._device)
-                self._row_views, self._j = list(self._rows.unbind(0)), 0
+            if self._j == len(self._row_views):  # none yet, or full
+                self._new_rows()
             row = self._row_views[self._j]
             self._j += 1
             _stack_into([self._loss(loss), *self._grad_norms()] if self._step_grad else [self._loss(loss)], row)
@@ -351,6 +341,21 @@ class TorchMonitor:
         self.close()
 
     # -- sampling ------------------------------------------------------------------
+    def _new_rows(self) -> None:
+        """A new row buffer for the window (a long window fills several); after ``_FULL_MAX`` full
+        ones the window's steps so far are recorded, so memory stays bounded."""
+        if self._rows is not None:
+            self._full.append(self._rows.reshape(-1))
+            self._j = 0
+            if len(self._full) == _FULL_MAX:
+                self._flush()
+                parts, n = self._window_rows(copy=False)
+                losses, grads = self._read_rows(parts, n, keep=True)
+                self.core.record(self._pending_start, losses, grads=grads)
+                self._pending_start += n
+        self._rows = torch.empty((min(self.every - 1, _ROWS), self._width), device=self._device)
+        self._row_views, self._j = list(self._rows.unbind(0)), 0
+
     def _window_rows(self, copy: bool) -> tuple[list[torch.Tensor], int]:
         """The rows of the steps since the last sample as flat device tensors, and how many steps;
         the window is emptied. The filled earlier buffers are handed over; the current one is
@@ -372,11 +377,7 @@ class TorchMonitor:
         if not n:
             return np.zeros(0), None
         given = _stack_given(pend_pre, self._device)
-        vec = torch.cat(parts + ([given] if given is not None else []))
-        if self._world > 1:
-            torch.distributed.all_reduce(vec)
-            vec /= self._world
-        host = vec.cpu().numpy().astype(np.float64)
+        host = self._to_host(parts + ([given] if given is not None else []))
         rows = host[:n * self._width].reshape(n, self._width)
         grads = None
         if self._step_grad:
@@ -517,12 +518,7 @@ class TorchMonitor:
         if not queue:
             return
         t0, c0 = time.perf_counter(), self.core.check_s
-        with torch.no_grad():
-            vec = torch.cat([p for m in queue for p in m.parts])
-            if self._world > 1:
-                torch.distributed.all_reduce(vec)
-                vec /= self._world
-            host = vec.cpu().numpy().astype(np.float64)
+        host = self._to_host([p for m in queue for p in m.parts])
         items: list[tuple[int, np.ndarray, Sample, np.ndarray | None]] = []
         pos = 0
         for group in _same_layout(queue):  # usually one group: every sample has the same layout
@@ -533,6 +529,16 @@ class TorchMonitor:
         t1 = time.perf_counter()
         self.core.overhead_s += t1 - t0
         self._flush_due = t1 + _FLUSH_BUDGET * (t1 - t0 - (self.core.check_s - c0))  # the rules are throttled apart
+
+    def _to_host(self, parts: list[torch.Tensor]) -> np.ndarray:
+        """``parts`` in one float64 host vector: one transfer, averaged over the ranks under
+        ``torch.distributed`` (one ``all_reduce``, which every rank must reach at the same step)."""
+        with torch.no_grad():
+            vec = torch.cat(parts)
+            if self._world > 1:
+                torch.distributed.all_reduce(vec)
+                vec /= self._world
+            return vec.cpu().numpy().astype(np.float64)
 
     def _warn_no_grad(self, stacklevel: int) -> None:
         if self._params and not self._warned_no_grad and self.core.is_main:

@@ -131,13 +131,14 @@ class MonitorCore:
         if not items:
             return
         arrays = [np.asarray(losses, dtype=np.float64).ravel() for _, losses, _, _ in items]
-        contiguous = all(items[i + 1][0] == items[i][0] + arrays[i].size for i in range(len(items) - 1))
-        if contiguous and len(items) > 1:  # the usual case: one call for the losses of all of them
+        # the usual case: the items follow one another, one call records the losses of all of them
+        batched = len(items) > 1 and all(items[i + 1][0] == items[i][0] + arrays[i].size for i in range(len(items) - 1))
+        if batched:
             self.recorder.add_losses(items[0][0], np.concatenate(arrays), np.concatenate(
                 [np.full(v.size, np.nan) if g is None else np.asarray(g, dtype=np.float64).ravel()
                  for v, (_, _, _, g) in zip(arrays, items)]))
         for (loss_start, _, sample, grads), losses in zip(items, arrays):
-            if not (contiguous and len(items) > 1):
+            if not batched:
                 self.recorder.add_losses(loss_start, losses, grads)
             if sample is not None:
                 self.recorder.add_sample(sample)
