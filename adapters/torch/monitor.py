@@ -495,7 +495,6 @@ class TorchMonitor:
         # one reduction call for the gradients (exact), the weights, the updates and the weights before
         norms = _norms_or_zero(gs + tensors, self._zero) + before
         self._last_views = (t, views, norms[len(gs):len(gs) + len(views)])
-        tensors += before
         value = self._loss(loss)
         vals = [value, *norms, *(c[1] for c in calls)]
         parts.append(_stack(vals, self._device))
@@ -503,7 +502,7 @@ class TorchMonitor:
         if given is not None:
             parts.append(given)
         self._queue.append(_Measured(
-            t=t, start=start, k=j + 1, width=self._width, given=given is not None, n_g=len(gs), n_w=len(tensors),
+            t=t, start=start, k=j + 1, width=self._width, given=given is not None, n_g=len(gs), n_w=len(norms) - len(gs),
             calls=[(c[0], c[2]) for c in calls], lr=self._lr(), grad_scale=self._grad_scale, parts=parts))
         self.core.overhead_s += time.perf_counter() - t0
         if len(self._queue) >= self._flush_every and (self._world > 1 or t - self._queue[0].t >= _FLUSH_MAX
