@@ -35,7 +35,8 @@ Cost model. Steps are counted from 0; step ``t`` is *sampled* when ``t % every =
   is ``_FLUSH_BUDGET`` times what that one cost (the host half stays under 0.5% of the run:
   a cheap model reads a few samples per transfer, a slow one each), or when its oldest sample
   is ``_FLUSH_MAX`` steps old, or at once when a sampled step's loss on the CPU is not finite
-  (``on_error`` then stops a run that blew up within ``every`` steps). Under
+  (looked at once per ``_FLUSH_STEPS`` steps at small ``every``, on each sample above:
+  ``on_error`` then stops a run that blew up within ``max(every, _FLUSH_STEPS)`` steps). Under
   ``torch.distributed`` that vector is ``all_reduce``-d (one collective per transfer), the host
   half runs once per ``_FLUSH_STEPS`` steps with no clock and no look at the local loss (every
   rank must reduce at the same steps), and only rank 0 logs, writes and shows the status line. ``report()``, ``history()``
@@ -176,7 +177,7 @@ class TorchMonitor:
         self._scaler = grad_scaler
         self._grad_scale = 1.0
         self._t = 0
-        self._pending_pre: list[Any] = []  # per step: the pre-clipping total norm the loop gave, or None
+        self._given: list[tuple[int, Any]] = []  # (step, pre-clipping total norm) where the loop gave one
         self._step_grad = step_grad_norm
         self._rows: torch.Tensor | None = None  # this window's steps: (rows, width) loss, gradient norms
         self._row_views: list[torch.Tensor] = []
@@ -189,6 +190,7 @@ class TorchMonitor:
         self._prev_norms: list[torch.Tensor] | None = None  # its norms, when a sample just measured them
         self._last_views: tuple[int, list[torch.Tensor], list[torch.Tensor]] | None = None  # (step, views, norms)
         self._detached: list[torch.Tensor] | None = None  # detached views of self._weights
+        self._det_ptrs: list[int] = []  # their data pointers
         self._queue: list[_Measured] = []  # sampled steps whose host half is pending
         self._flush_every = max(1, _FLUSH_STEPS // self.every)
         self._flush_due = 0.0  # perf_counter time from which the next host half may run
@@ -277,8 +279,9 @@ class TorchMonitor:
         """
         if self._closed:
             raise RuntimeError("monitor.step() after monitor.close()")
-        self._pending_pre.append(grad_norm.detach() if isinstance(grad_norm, torch.Tensor) else grad_norm)
         t = self._t
+        if grad_norm is not None:
+            self._given.append((t, grad_norm.detach() if isinstance(grad_norm, torch.Tensor) else grad_norm))
         self._t = t + 1
         if t % self.every == 0:
             self._sample(t, loss)
@@ -350,7 +353,7 @@ class TorchMonitor:
             if len(self._full) == _FULL_MAX:
                 self._flush()
                 parts, n = self._window_rows(copy=False)
-                losses, grads = self._read_rows(parts, n, keep=True)
+                losses, grads = self._read_rows(parts, n)
                 self.core.record(self._pending_start, losses, grads=grads)
                 self._pending_start += n
         self._rows = torch.empty((min(self.every - 1, _ROWS), self._width), device=self._device)
@@ -368,12 +371,10 @@ class TorchMonitor:
         self._j = 0
         return parts, n
 
-    def _read_rows(self, parts: list[torch.Tensor], n: int, keep: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-        """The losses and total gradient norms of ``n`` window steps from their rows ``parts``
-        (one transfer, with the pre-clipping norms the loop gave for them); ``keep``: the
-        window goes on (its next steps' given norms stay)."""
-        pend_pre = self._pending_pre[:n]
-        self._pending_pre = self._pending_pre[n:] if keep else []
+    def _read_rows(self, parts: list[torch.Tensor], n: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The losses and total gradient norms of the window's first ``n`` steps from their rows
+        ``parts`` (one transfer, with the pre-clipping norms the loop gave for them)."""
+        pend_pre = self._take_given(self._pending_start, n)
         if not n:
             return np.zeros(0), None
         given = _stack_given(pend_pre, self._device)
@@ -385,6 +386,21 @@ class TorchMonitor:
             if given is not None:
                 grads = np.where(np.isfinite(host[n * self._width:]), host[n * self._width:], grads)
         return rows[:, 0], grads
+
+    def _take_given(self, start: int, n: int) -> list[Any]:
+        """The pre-clipping norms the loop gave for steps ``start`` to ``start + n - 1`` (None where
+        it gave none; an empty list when it gave none at all), taken out of :attr:`_given`."""
+        if not self._given:
+            return []
+        got: list[Any] = [None] * n
+        later = []
+        for s, g in self._given:
+            if s < start + n:
+                got[s - start] = g
+            else:
+                later.append((s, g))
+        self._given = later
+        return got
 
     def _loss(self, loss: Any) -> torch.Tensor:
         """The step's loss as a detached scalar tensor (its first entry when it is not 0-d)."""
@@ -403,15 +419,19 @@ class TorchMonitor:
         above ``_SUB_MIN`` entries measured on their fixed random subsample (:attr:`_sub_scale`
         scales their squares back up)."""
         gs = [p.grad for p in self._params]
-        if self._any_stride:
-            pk, bufs = self._picks, self._take_bufs
-            for i, g in enumerate(gs):
-                if pk[i] is None or g is None:
-                    continue
-                buf = bufs.get(i)
-                if buf is None or buf.dtype != g.dtype or buf.device != g.device:
-                    buf = bufs[i] = torch.empty((len(pk[i].runs), pk[i].block), dtype=g.dtype, device=g.device)
-                gs[i] = pk[i].of(g, out=buf)
+        if not self._any_stride:
+            try:  # the usual case in one call
+                return torch._foreach_norm(gs)
+            except (TypeError, RuntimeError, NotImplementedError, AttributeError):  # no gradient, sparse, mixed
+                return _norms_or_zero(gs, self._zero)
+        pk, bufs = self._picks, self._take_bufs
+        for i, g in enumerate(gs):
+            if pk[i] is None or g is None:
+                continue
+            buf = bufs.get(i)
+            if buf is None or buf.dtype != g.dtype or buf.device != g.device:
+                buf = bufs[i] = torch.empty((len(pk[i].runs), pk[i].block), dtype=g.dtype, device=g.device)
+            gs[i] = pk[i].of(g, out=buf)
         return _norms_or_zero(gs, self._zero)
     def _prepare(self) -> None:
         """Before a sampled step: copy the weights, arm the activation hooks, note the AMP scale.
@@ -446,8 +466,10 @@ class TorchMonitor:
         while the parameter keeps its storage), or the entries at its fixed random positions
         above ``_SUB_MIN`` (a copy)."""
         det = self._detached
-        if det is None or any(d.data_ptr() != p.data_ptr() for d, p in zip(det, self._weights)):
+        ptrs = [p.data_ptr() for p in self._weights]
+        if det is None or ptrs != self._det_ptrs:  # a view keeps its storage alive: an equal address is the same
             det = self._detached = [p.detach() for p in self._weights]
+            self._det_ptrs = ptrs
         return [d if i is None else i.of(d) for d, i in zip(det, self._wpicks)]
 
     def _make_hook(self, i: int, act: str, thr: tuple[float, float] | None):
@@ -477,7 +499,7 @@ class TorchMonitor:
         t0 = time.perf_counter()
         self._disarm()
         parts, j = self._window_rows(copy=True)
-        pend_pre, self._pending_pre = self._pending_pre, []
+        pend_pre = self._take_given(self._pending_start, t + 1 - self._pending_start)
         start, self._pending_start = self._pending_start, t + 1
         calls, self._act_calls = self._act_calls, []
         prev, self._prev = self._prev, None
@@ -508,8 +530,9 @@ class TorchMonitor:
         if len(self._queue) >= self._flush_every and (self._world > 1 or t - self._queue[0].t >= _FLUSH_MAX
                                                       or time.perf_counter() >= self._flush_due):
             self._flush()  # under torch.distributed every rank must all_reduce at the same steps: no clock
-        elif self._world == 1 and value.device.type == "cpu" and not math.isfinite(float(value)):
-            self._flush()  # a CPU loss is read without a sync: a run that blew up is told at once
+        elif self._world == 1 and len(self._queue) % self._flush_every == 0 and value.device.type == "cpu" \
+                and not math.isfinite(float(value)):
+            self._flush()  # a CPU loss is read without a sync: a run that blew up is told within _FLUSH_STEPS steps
     def _flush(self) -> None:
         """The host half of the queued samples: one transfer (one ``all_reduce`` under
         ``torch.distributed``), then the per-layer sums and the history records."""

@@ -137,11 +137,10 @@ class MonitorCore:
             self.recorder.add_losses(items[0][0], np.concatenate(arrays), np.concatenate(
                 [np.full(v.size, np.nan) if g is None else np.asarray(g, dtype=np.float64).ravel()
                  for v, (_, _, _, g) in zip(arrays, items)]))
+        self.recorder.add_samples([sample for _, _, sample, _ in items if sample is not None])
         for (loss_start, _, sample, grads), losses in zip(items, arrays):
             if not batched:
                 self.recorder.add_losses(loss_start, losses, grads)
-            if sample is not None:
-                self.recorder.add_sample(sample)
             if self._log is not None:
                 self._write({"type": "sample" if sample is not None else "losses", "loss_start": int(loss_start),
                              "losses": [json_num(v) for v in losses.tolist()],

@@ -48,6 +48,37 @@ def test_samples_are_thinned_keeping_the_first_and_the_recent_ones():
     assert np.all(np.diff(steps[-16:]) == 10)
 
 
+def test_samples_added_in_batches_equal_samples_added_one_by_one():
+    """The monitor's host half records many samples at once: same store as one call each,
+    with missing fields, per-layer arrays, and batches that cross the thinning point."""
+    rng = np.random.default_rng(0)
+
+    def sample(i: int) -> Sample:
+        return Sample(step=3 * i, grad_norm=None if i % 5 == 0 else float(i), lr=1e-3 / (i + 1),
+                      layer_grad=None if i % 7 == 0 else rng.random(3), layer_weight=rng.random(3),
+                      act_dead=rng.random(2) if i % 2 else None)
+
+    made = [sample(i) for i in range(150)]
+    one, many = HistoryRecorder(3, max_samples=64), HistoryRecorder(3, max_samples=64)
+    for rec in (one, many):
+        rec.meta = {"layers": ["a", "b", "c"], "act_layers": ["r", "s"]}
+    for s in made:
+        one.add_sample(s)
+    pos = 0
+    for size in [1, 2, 16, 17, 3, 40, 16, 55]:
+        many.add_samples(made[pos:pos + size])
+        pos += size
+    assert pos == len(made) and many.last_step == one.last_step == 447
+    a, b = one.samples, many.samples
+    assert [s.step for s in a] == [s.step for s in b] and len(a) < len(made)  # thinned alike
+    for x, y in zip(a, b):
+        for name in ("grad_norm", "lr", "layer_grad", "layer_weight", "layer_update", "act_dead", "act_saturated"):
+            u, v = getattr(x, name), getattr(y, name)
+            assert (u is None) == (v is None), name
+            if u is not None:
+                np.testing.assert_array_equal(u, v)
+
+
 def test_sample_json_roundtrip_keeps_nan_and_inf():
     s = Sample(step=7, grad_norm=math.inf, layer_grad=np.asarray([1.0, math.nan]), layer_weight=np.asarray([2.0, 3.0]),
                lr=1e-3)
