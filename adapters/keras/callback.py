@@ -20,7 +20,8 @@ What is measured, and how (Keras callbacks never see gradients or the training b
   a functional view of the model that also returns the outputs of activation layers. This
   is the only cost that grows with the model; at ``every=50`` it is one extra pass per 50
   steps. Without ``held_batch`` the gradient rules (ND604, ND608, ND609) are reported as
-  skipped, with this reason. The gradient pass uses ``tf.GradientTape`` (TensorFlow backend).
+  skipped, with this reason. The gradient pass uses ``tf.GradientTape`` (TensorFlow backend),
+  compiled once per ``fit`` with ``tf.function`` (:mod:`netdoctor.adapters.keras.held`).
 
 One callback instance watches one ``fit`` call: a second ``fit`` with the same instance starts
 a new history (and rewrites ``log_to``). With ``steps_per_execution=k`` a step is ``k`` batches.
@@ -46,6 +47,7 @@ from netdoctor.findings import Report
 from netdoctor.history import DYING_ACTIVATIONS, SATURATING_ACTIVATIONS, History, Sample
 from netdoctor.monitor.core import MonitorCore, TrainingError, logger
 from netdoctor.adapters._common import saturation_threshold
+from netdoctor.adapters.keras.held import HeldPass
 
 NO_HELD_BATCH = ("gradient norms were not measured: Keras callbacks cannot see gradients; pass "
                  "KerasCallback(held_batch=(x, y)) to measure them on a held batch")
@@ -183,8 +185,12 @@ class KerasCallback(keras.callbacks.Callback):
         self._act_output: list[bool] = []
         self._feature_model = None
         notes: list[str] = []
+        self._pass = None
         if self._held is not None:
             self._build_feature_model(layers, notes)
+            self._pass = HeldPass(model, *self._held, self._feature_model, [thr for _, _, thr in self._acts])
+            pos = {id(v): i for i, v in enumerate(model.trainable_weights)}
+            self._weight_pos = np.asarray([pos[id(v)] for v in self._weights], dtype=np.int64)
         else:
             notes += [NO_HELD_BATCH, NO_HELD_ACTIVATIONS]
             logger.warning(START_WARNING)
@@ -273,38 +279,19 @@ class KerasCallback(keras.callbacks.Callback):
         self.core.record(start, losses, sample)
 
     def _probe(self, L: int) -> tuple[float, np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """Gradient norms and activation health on the held batch (one tape, inference mode)."""
-        import tensorflow as tf
-
+        """Gradient norms and activation health on the held batch (see :class:`HeldPass`)."""
         model = self.model
-        x, y = self._held
-        saved = [_np(v) for v in model.metrics_variables]  # compile_loss may update per-output trackers
-        with tf.GradientTape() as tape:
-            if self._feature_model is not None:
-                outs = self._feature_model(x, training=False)
-                y_pred, acts = outs[0], outs[1:]
-            else:
-                y_pred, acts = model(x, training=False), []
-            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
-        grads = tape.gradient(loss, model.trainable_weights)
+        saved = [_np(v) for v in model.metrics_variables]  # compute_loss may update per-output trackers
+        sq, health = self._pass()
         for v, val in zip(model.metrics_variables, saved):
             v.assign(val)
-        total = float(np.sqrt(sum(float(np.sum(np.square(_np(g), dtype=np.float64))) for g in grads if g is not None)))
-        by_id = {id(v): g for v, g in zip(model.trainable_weights, grads)}
         g_sq = np.zeros(L)
-        np.add.at(g_sq, self._slot, [float(np.sum(np.square(_np(by_id[id(v)]), dtype=np.float64)))
-                                     if by_id.get(id(v)) is not None else 0.0 for v in self._weights])
+        np.add.at(g_sq, self._slot, sq[self._weight_pos])
         dead = sat = None
         if self._acts:
-            dead, sat = np.full(len(self._acts), np.nan), np.full(len(self._acts), np.nan)
-            for i, ((_, act, thr), out) in enumerate(zip(self._acts, acts)):
-                a = _np(out)
-                a = a.reshape(-1, a.shape[-1]) if a.ndim >= 2 else a.reshape(-1, 1)
-                if thr is None:
-                    dead[i] = 1.0 - float(np.mean(np.any(a > 0, axis=0)))
-                else:
-                    sat[i] = float(np.mean(np.mean((a <= thr[0]) | (a >= thr[1]), axis=0) > 0.5))
-        return total, np.sqrt(g_sq), dead, sat
+            dying = np.asarray([thr is None for _, _, thr in self._acts])
+            dead, sat = np.where(dying, health, np.nan), np.where(dying, np.nan, health)
+        return float(np.sqrt(sq.sum())), np.sqrt(g_sq), dead, sat
 
     def _finish(self) -> None:
         if self.core.closed:
