@@ -186,6 +186,7 @@ class KerasCallback(keras.callbacks.Callback):
         self._feature_model = None
         notes: list[str] = []
         self._pass = None
+        self._restore: bool | None = None  # whether the held pass changes the metric trackers (None: not seen)
         if self._held is not None:
             self._build_feature_model(layers, notes)
             self._pass = HeldPass(model, *self._held, self._feature_model, [thr for _, _, thr in self._acts])
@@ -281,10 +282,23 @@ class KerasCallback(keras.callbacks.Callback):
     def _probe(self, L: int) -> tuple[float, np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Gradient norms and activation health on the held batch (see :class:`HeldPass`)."""
         model = self.model
-        saved = [_np(v) for v in model.metrics_variables]  # compute_loss may update per-output trackers
+        # compute_loss updates the per-output loss trackers of a multi-output model (and builds
+        # them at its first call): they go back to what they were, a tracker the pass created to
+        # its initial zeros, so fit's logs read as without the callback
+        eager = self._pass.eager
+        saved = {id(v): _np(v) for v in model.metrics_variables} if self._restore is not False or eager else None
         sq, health = self._pass()
-        for v, val in zip(model.metrics_variables, saved):
-            v.assign(val)
+        if saved is not None:
+            after = model.metrics_variables
+            if self._restore is None and not self._pass.eager:
+                # the compiled pass runs the same ops every time: if its first run left every tracker
+                # as it was and made none, so will the next ones (reading and writing them back costs
+                # ~0.3 ms a sample); a tracker made later by someone else is not in its graph
+                self._restore = len(after) != len(saved) or any(
+                    not np.array_equal(_np(v), saved[id(v)]) for v in after)
+            for v in after:
+                val = saved.get(id(v))
+                v.assign(val if val is not None else np.zeros(tuple(v.shape), v.dtype))
         g_sq = np.zeros(L)
         np.add.at(g_sq, self._slot, sq[self._weight_pos])
         dead = sat = None

@@ -180,3 +180,35 @@ def test_validation_loss_of_each_epoch_is_recorded_and_drawn(digits, tmp_path):
     html = cb.report().to_html()
     assert html.count('class="val-point"') == 3
     assert report_from_log(log).findings == ()
+
+
+@pytest.mark.parametrize("outputs", [1, 2])
+def test_held_pass_leaves_fit_logs_as_without_the_callback(outputs):
+    """The held-batch pass calls compute_loss, which updates (and at its first call builds) a
+    multi-output model's per-output loss trackers: fit's logs must read as without the callback,
+    the first epoch included."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((256, 8)).astype("float32")
+    y1, y2 = rng.standard_normal((256, 1)).astype("float32"), rng.integers(0, 3, 256)
+
+    def run(callbacks):
+        keras.utils.set_random_seed(0)
+        inp = keras.Input((8,))
+        h = keras.layers.Dense(16, activation="relu")(inp)
+        a = keras.layers.Dense(1, name="a")(h)
+        if outputs == 1:
+            model = keras.Model(inp, a)
+            model.compile("sgd", loss="mse")
+            return model.fit(x, y1, batch_size=32, epochs=2, verbose=0, callbacks=callbacks).history
+        model = keras.Model(inp, [a, keras.layers.Dense(3, name="b")(h)])
+        model.compile("sgd", loss=["mse", keras.losses.SparseCategoricalCrossentropy(from_logits=True)])
+        return model.fit(x, [y1, y2], batch_size=32, epochs=2, verbose=0, callbacks=callbacks).history
+
+    held = (x[:64], y1[:64] if outputs == 1 else [y1[:64], y2[:64]])
+    cb = netdoctor.KerasCallback(every=1, held_batch=held)
+    with_cb = run([cb])
+    assert with_cb == run([])
+    assert cb.history().samples[-1].grad_norm > 0 and not cb._pass.eager
+    assert cb._restore is (outputs == 2)  # a single output's pass touches no tracker: nothing to put back
+    if outputs == 2:
+        assert set(with_cb) == {"loss", "a_loss", "b_loss"}
