@@ -21,7 +21,8 @@ What is measured, and how (Keras callbacks never see gradients or the training b
   is the only cost that grows with the model; at ``every=50`` it is one extra pass per 50
   steps. Without ``held_batch`` the gradient rules (ND604, ND608, ND609) are reported as
   skipped, with this reason. The gradient pass uses ``tf.GradientTape`` (TensorFlow backend),
-  compiled once per ``fit`` with ``tf.function`` (:mod:`netdoctor.adapters.keras.held`).
+  compiled with ``tf.function`` once its eager runs have cost about what tracing it does
+  (:mod:`netdoctor.adapters.keras.held`).
 
 One callback instance watches one ``fit`` call: a second ``fit`` with the same instance starts
 a new history (and rewrites ``log_to``). With ``steps_per_execution=k`` a step is ``k`` batches.
@@ -285,12 +286,12 @@ class KerasCallback(keras.callbacks.Callback):
         # compute_loss updates the per-output loss trackers of a multi-output model (and builds
         # them at its first call): they go back to what they were, a tracker the pass created to
         # its initial zeros, so fit's logs read as without the callback
-        eager = self._pass.eager
-        saved = {id(v): _np(v) for v in model.metrics_variables} if self._restore is not False or eager else None
+        compiled = self._pass.compiled_next
+        saved = {id(v): _np(v) for v in model.metrics_variables} if self._restore is not False or not compiled else None
         sq, health = self._pass()
         if saved is not None:
             after = model.metrics_variables
-            if self._restore is None and not self._pass.eager:
+            if self._restore is None and compiled and not self._pass.eager:
                 # the compiled pass runs the same ops every time: if its first run left every tracker
                 # as it was and made none, so will the next ones (reading and writing them back costs
                 # ~0.3 ms a sample); a tracker made later by someone else is not in its graph
