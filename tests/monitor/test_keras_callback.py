@@ -99,8 +99,13 @@ def test_callback_leaves_model_weights_as_training_alone_would(digits):
         np.testing.assert_array_equal(a, b)
 
 
-def test_works_under_mirrored_strategy(digits):
+@pytest.mark.parametrize("compiled", [False, True])
+def test_works_under_mirrored_strategy(digits, compiled, monkeypatch):
     tf = pytest.importorskip("tensorflow")
+    if compiled:  # the held-batch pass compiled from the first sample on
+        from netdoctor.adapters.keras import held as held_module
+
+        monkeypatch.setattr(held_module, "COMPILE_AFTER_S", 0.0)
     x, y = digits
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
     with strategy.scope():
@@ -109,6 +114,7 @@ def test_works_under_mirrored_strategy(digits):
     model.fit(x, y, batch_size=64, epochs=3, verbose=0, callbacks=[cb])
     report = cb.report()
     assert report.by_code("ND602") and cb.history().samples[1].grad_norm > 0
+    assert cb._pass.compiled_next is compiled and not cb._pass.eager  # the compiled pass ran as one graph
 
 
 def test_watch_rejects_keras_models():
