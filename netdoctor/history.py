@@ -320,14 +320,22 @@ class HistoryRecorder:
         self.last_step = max(self.last_step, sample.step)
 
     def add_samples(self, samples: Sequence[Sample]) -> None:
-        """:meth:`add_sample` for several, in step order: one write per field when they fit
-        without thinning (a monitor's host half records many at small ``every``)."""
-        q = len(samples)
-        if q < 2 or self._ns + q > self.max_samples:
-            for sample in samples:
-                self.add_sample(sample)
-            return
-        i = self._ns
+        """:meth:`add_sample` for several, in step order, one write per field for each run that
+        fits before the next thinning (a monitor's host half records many at small ``every``)."""
+        pos = 0
+        while pos < len(samples):
+            if self._ns == self.max_samples:
+                self._thin()
+            chunk = samples[pos:pos + self.max_samples - self._ns]
+            if len(chunk) == 1:
+                self.add_sample(chunk[0])
+            else:
+                self._write(chunk)
+            pos += len(chunk)
+
+    def _write(self, samples: Sequence[Sample]) -> None:
+        """Store ``samples`` after the kept ones (there is room for them)."""
+        q, i = len(samples), self._ns
         for j, name in enumerate(_SAMPLE_FIELDS):
             values = [getattr(s, name) for s in samples]
             has = [v is not None for v in values]

@@ -58,17 +58,17 @@ def test_samples_added_in_batches_equal_samples_added_one_by_one():
                       layer_grad=None if i % 7 == 0 else rng.random(3), layer_weight=rng.random(3),
                       act_dead=rng.random(2) if i % 2 else None)
 
-    made = [sample(i) for i in range(150)]
+    made = [sample(i) for i in range(400)]
     one, many = HistoryRecorder(3, max_samples=64), HistoryRecorder(3, max_samples=64)
     for rec in (one, many):
         rec.meta = {"layers": ["a", "b", "c"], "act_layers": ["r", "s"]}
     for s in made:
         one.add_sample(s)
     pos = 0
-    for size in [1, 2, 16, 17, 3, 40, 16, 55]:
+    for size in [1, 2, 16, 17, 3, 40, 16, 55, 250]:  # the last one thins several times in one call
         many.add_samples(made[pos:pos + size])
         pos += size
-    assert pos == len(made) and many.last_step == one.last_step == 447
+    assert pos == len(made) and many.last_step == one.last_step == 1197
     a, b = one.samples, many.samples
     assert [s.step for s in a] == [s.step for s in b] and len(a) < len(made)  # thinned alike
     for x, y in zip(a, b):
