@@ -198,6 +198,7 @@ class TorchMonitor:
         self._act_calls: list[tuple[int, Any, int]] = []  # (activation index, bad units, units) per call
         self._closed = False
         self._groups = len(getattr(optimizer, "param_groups", None) or ())
+        self._lr_last: tuple[list[Any], tuple[float | None, np.ndarray | None]] | None = None  # (raw values, _lr())
 
         # Weight layers: modules owning trainable parameters with >= 2 dims.
         self._layers: list[tuple[str, str, list[torch.nn.Parameter]]] = []
@@ -420,10 +421,7 @@ class TorchMonitor:
         scales their squares back up)."""
         gs = [p.grad for p in self._params]
         if not self._any_stride:
-            try:  # the usual case in one call
-                return torch._foreach_norm(gs)
-            except (TypeError, RuntimeError, NotImplementedError, AttributeError):  # no gradient, sparse, mixed
-                return _norms_or_zero(gs, self._zero)
+            return _norms_or_zero(gs, self._zero)
         pk, bufs = self._picks, self._take_bufs
         for i, g in enumerate(gs):
             if pk[i] is None or g is None:
@@ -650,12 +648,20 @@ class TorchMonitor:
     def _lr(self) -> tuple[float | None, np.ndarray | None]:
         """The largest learning rate of the parameter groups (the one that sets the step size),
         and each group's when there are several."""
-        if not getattr(self.optimizer, "param_groups", None):
+        groups = getattr(self.optimizer, "param_groups", None)
+        if not groups:
             return None, None
-        lrs = [float(g["lr"]) if g.get("lr") is not None else math.nan for g in self.optimizer.param_groups]
+        raw = [g.get("lr") for g in groups]
+        last = self._lr_last
+        if last is not None and len(raw) == len(last[0]) and all(
+                type(a) is float and a is b for a, b in zip(raw, last[0])):  # the same floats: a tensor may change in place
+            return last[1]
+        lrs = [float(v) if v is not None else math.nan for v in raw]
         known = [v for v in lrs if v == v]  # plain Python: numpy's overhead is most of it for a few groups
         top = max(known) if known else None
-        return top, (np.asarray(lrs) if len(lrs) > 1 and len(lrs) == self._groups else None)
+        got = top, (np.asarray(lrs) if len(lrs) > 1 and len(lrs) == self._groups else None)
+        self._lr_last = (raw, got)
+        return got
 
 
 @dataclass(slots=True)
@@ -801,6 +807,10 @@ def _stack_into(vals: list[torch.Tensor], out: torch.Tensor) -> None:
 
 def _norms_or_zero(tensors: list[torch.Tensor | None], zero: torch.Tensor) -> list[torch.Tensor]:
     """L2 norm of each tensor, ``zero`` where it is None (one ``torch._foreach_norm`` call)."""
+    try:  # the usual case: all dense, on one device, none missing
+        return list(torch._foreach_norm(tensors)) if tensors else []
+    except (TypeError, RuntimeError, NotImplementedError, AttributeError):
+        pass
     if all(t is not None for t in tensors):
         return _norms(tensors)
     present = [t for t in tensors if t is not None]
