@@ -308,16 +308,7 @@ class HistoryRecorder:
 
     def add_sample(self, sample: Sample) -> None:
         """Record one sampled step (thinning older samples when full)."""
-        if self._ns == self.max_samples:
-            self._thin()
-        i = self._ns
-        self._step[i] = sample.step
-        for j, name in enumerate(_SAMPLE_FIELDS):
-            value = getattr(sample, name)
-            self._has[i, j] = value is not None
-            self._cols[name][i] = np.nan if value is None else value
-        self._ns += 1
-        self.last_step = max(self.last_step, sample.step)
+        self.add_samples((sample,))
 
     def add_samples(self, samples: Sequence[Sample]) -> None:
         """:meth:`add_sample` for several, in step order, one write per field for each run that
@@ -327,10 +318,7 @@ class HistoryRecorder:
             if self._ns == self.max_samples:
                 self._thin()
             chunk = samples[pos:pos + self.max_samples - self._ns]
-            if len(chunk) == 1:
-                self.add_sample(chunk[0])
-            else:
-                self._write(chunk)
+            self._write(chunk)
             pos += len(chunk)
 
     def _write(self, samples: Sequence[Sample]) -> None:
