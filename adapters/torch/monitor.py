@@ -296,6 +296,7 @@ class TorchMonitor:
             t0 = time.perf_counter()
             self._prepare()
             self.core.overhead_s += time.perf_counter() - t0
+
     def validation(self, loss: Any) -> None:
         """Record a validation loss measured after the last training step (drawn with the
         training loss in the HTML report and kept in the log).
@@ -338,6 +339,7 @@ class TorchMonitor:
         parts, j = self._window_rows(copy=False)
         tail, tail_g = self._read_rows(parts, j)
         self.core.close(self._pending_start, tail, tail_g)
+
     def __enter__(self) -> TorchMonitor:
         return self
 
@@ -431,6 +433,7 @@ class TorchMonitor:
                 buf = bufs[i] = torch.empty((len(pk[i].runs), pk[i].block), dtype=g.dtype, device=g.device)
             gs[i] = pk[i].of(g, out=buf)
         return _norms_or_zero(gs, self._zero)
+
     def _prepare(self) -> None:
         """Before a sampled step: copy the weights, arm the activation hooks, note the AMP scale.
         (No ``torch.no_grad()`` needed: every tensor touched is a detached view.)"""
@@ -452,6 +455,7 @@ class TorchMonitor:
         if not self._hooks:
             for i, (_, act, mod, thr) in enumerate(self._acts):
                 self._hooks.append(mod.register_forward_hook(self._make_hook(i, act, thr)))
+
     def _disarm(self, remove: bool = False) -> None:
         self._armed = False
         if remove or not self._keep_hooks:
@@ -487,9 +491,6 @@ class TorchMonitor:
             self._act_calls.append((i, bad, y.shape[1]))
         return hook
 
-
-
-
     def _sample(self, t: int, loss: Any) -> None:
         """The device half of a sampled step: its loss and every norm in one device vector, the
         window's rows copied next to it, no sync; the host half (:meth:`_flush`) runs for
@@ -522,7 +523,7 @@ class TorchMonitor:
         if given is not None:
             parts.append(given)
         self._queue.append(_Measured(
-            t=t, start=start, k=j + 1, width=self._width, given=given is not None, n_g=len(gs), n_w=len(norms) - len(gs),
+            t=t, start=start, k=j + 1, given=given is not None, n_w=len(norms) - len(gs),
             calls=[(c[0], c[2]) for c in calls], lr=self._lr(), grad_scale=self._grad_scale, parts=parts))
         self.core.overhead_s += time.perf_counter() - t0
         if len(self._queue) >= self._flush_every and (self._world > 1 or t - self._queue[0].t >= _FLUSH_MAX
@@ -531,6 +532,7 @@ class TorchMonitor:
         elif self._world == 1 and len(self._queue) % self._flush_every == 0 and value.device.type == "cpu" \
                 and not math.isfinite(float(value)):
             self._flush()  # a CPU loss is read without a sync: a run that blew up is told within _FLUSH_STEPS steps
+
     def _flush(self) -> None:
         """The host half of the queued samples: one transfer (one ``all_reduce`` under
         ``torch.distributed``), then the per-layer sums and the history records."""
@@ -542,7 +544,7 @@ class TorchMonitor:
         items: list[tuple[int, np.ndarray, Sample, np.ndarray | None]] = []
         pos = 0
         for group in _same_layout(queue):  # usually one group: every sample has the same layout
-            n = group[0].size
+            n = self._size(group[0])
             items += self._host_samples(group, host[pos:pos + n * len(group)].reshape(len(group), n))
             pos += n * len(group)
         self.core.record_many(items)
@@ -560,6 +562,12 @@ class TorchMonitor:
                 vec /= self._world
             return vec.cpu().numpy().astype(np.float64)
 
+    def _size(self, m: _Measured) -> int:
+        """Values sample ``m`` adds to the transferred vector: the window's rows (``_width`` each:
+        the loss, then each parameter's gradient norm), the sampled step's loss and exact gradient
+        norms (one per parameter), its weight norms, activation counts and given norms."""
+        return (m.k - 1) * self._width + 1 + len(self._params) + m.n_w + len(m.calls) + (m.k if m.given else 0)
+
     def _warn_no_grad(self, stacklevel: int) -> None:
         if self._params and not self._warned_no_grad and self.core.is_main:
             self._warned_no_grad = True
@@ -570,7 +578,7 @@ class TorchMonitor:
         values: one numpy pass for all of them."""
         m0 = ms[0]
         Q, L, A, P, W = len(ms), len(self._layers), len(self._acts), len(self._params), len(self._weights)
-        k, w = m0.k, m0.width
+        k, w = m0.k, self._width
         R = (k - 1) * w  # the window's rows, then the sampled step's loss and norms, then the given norms
         rows = H[:, :R].reshape(Q, k - 1, w)
         cur = H[:, R:R + 1 + P + m0.n_w + len(m0.calls)]
@@ -635,6 +643,7 @@ class TorchMonitor:
         tot = np.sqrt(np.square(norms) @ self._sub_scale) / grad_scale[:, None]
         tot[tot == 0] = np.nan
         return tot
+
     def _calls_matrix(self, calls: list[tuple[int, int]]) -> np.ndarray:
         """(activation hook calls, activations) one-hot matrix of a sample's calls."""
         key = tuple(c[0] for c in calls)
@@ -643,7 +652,6 @@ class TorchMonitor:
             m = self._call_mats[key] = np.zeros((len(key), len(self._acts)))
             m[np.arange(len(key)), key] = 1.0
         return m
-
 
     def _lr(self) -> tuple[float | None, np.ndarray | None]:
         """The largest learning rate of the parameter groups (the one that sets the step size),
@@ -672,9 +680,7 @@ class _Measured:
     t: int
     start: int  # first step of its window
     k: int  # steps of the window, the sampled one last
-    width: int  # values per row of the window's other steps: the loss, then each parameter's gradient norm
     given: bool  # followed by k pre-clipping total norms the loop gave (NaN where it gave none)
-    n_g: int  # gradient norms of the sampled step: one per parameter, measured whole
     n_w: int  # weight, update and before-update norms
     calls: list[tuple[int, int]]  # per activation hook call: (activation index, units)
     lr: tuple[float | None, np.ndarray | None]  # the step size's and each parameter group's
@@ -682,14 +688,9 @@ class _Measured:
     parts: list[torch.Tensor]
 
     @property
-    def size(self) -> int:
-        """Values it adds to the transferred vector."""
-        return (self.k - 1) * self.width + 1 + self.n_g + self.n_w + len(self.calls) + (self.k if self.given else 0)
-
-    @property
     def layout(self) -> tuple:
         """What the host half's reading of its values depends on."""
-        return (self.k, self.width, self.given, self.n_w, tuple(self.calls))
+        return (self.k, self.given, self.n_w, tuple(self.calls))
 
 
 def _same_layout(queue: list[_Measured]) -> list[list[_Measured]]:
@@ -765,7 +766,6 @@ def _output_activations(model: torch.nn.Module, acts: list[torch.nn.Module]) -> 
     return [m is out for m in acts]
 
 
-
 def _stack_given(given: list[Any], dev: torch.device) -> torch.Tensor | None:
     """The pre-clipping norms the loop passed to ``step()`` as one float vector (NaN where none
     was given), or None when none was given at all (the usual case: no extra transfer)."""
@@ -775,17 +775,6 @@ def _stack_given(given: list[Any], dev: torch.device) -> torch.Tensor | None:
         return _stack([g.reshape(()) for g in given], dev)
     return torch.stack([g.reshape(()).float().to(dev) if isinstance(g, torch.Tensor)
                         else torch.tensor(math.nan if g is None else float(g), device=dev) for g in given])
-
-
-
-def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-    """L2 norm of each tensor (``torch._foreach_norm`` when all are dense)."""
-    if not tensors:
-        return []
-    try:
-        return list(torch._foreach_norm(tensors))
-    except (RuntimeError, NotImplementedError, AttributeError):  # sparse, mixed devices/dtypes, an old torch
-        return [t.coalesce().values().norm() if t.is_sparse else t.norm() for t in tensors]
 
 
 def _stack(vals: list[torch.Tensor], dev: torch.device) -> torch.Tensor:
@@ -806,13 +795,20 @@ def _stack_into(vals: list[torch.Tensor], out: torch.Tensor) -> None:
 
 
 def _norms_or_zero(tensors: list[torch.Tensor | None], zero: torch.Tensor) -> list[torch.Tensor]:
-    """L2 norm of each tensor, ``zero`` where it is None (one ``torch._foreach_norm`` call)."""
+    """L2 norm of each tensor, ``zero`` where it is None (one ``torch._foreach_norm`` call in the
+    usual case)."""
     try:  # the usual case: all dense, on one device, none missing
         return list(torch._foreach_norm(tensors)) if tensors else []
     except (TypeError, RuntimeError, NotImplementedError, AttributeError):
         pass
-    if all(t is not None for t in tensors):
-        return _norms(tensors)
     present = [t for t in tensors if t is not None]
-    it = iter(_norms(present))
+    norms = None
+    if len(present) < len(tensors):  # the call failed on a missing gradient: the others in one call
+        try:
+            norms = list(torch._foreach_norm(present)) if present else []
+        except (RuntimeError, NotImplementedError, AttributeError):
+            pass
+    if norms is None:  # sparse, mixed devices/dtypes, an old torch: one at a time
+        norms = [t.coalesce().values().norm() if t.is_sparse else t.norm() for t in present]
+    it = iter(norms)
     return [next(it) if t is not None else zero for t in tensors]
