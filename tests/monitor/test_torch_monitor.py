@@ -58,6 +58,16 @@ def train_with_exact_weight_norms(model, opt, x, y, mon, steps: int) -> dict[int
     return exact
 
 
+class FixedScaler:
+    """What the monitor reads from a ``torch.amp.GradScaler``: enabled, scale 1024."""
+
+    def is_enabled(self) -> bool:
+        return True
+
+    def get_scale(self) -> float:
+        return 1024.0
+
+
 def hooks(model: nn.Module) -> int:
     return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules())
 
@@ -197,15 +207,8 @@ def test_plot_of_a_torch_run(digits, tmp_path):
 
 
 def test_grad_scaler_gradients_are_unscaled():
-    class Scaler:  # what the monitor reads from a torch.amp.GradScaler
-        def is_enabled(self) -> bool:
-            return True
-
-        def get_scale(self) -> float:
-            return 1024.0
-
     norms = []
-    for scaler in (None, Scaler()):
+    for scaler in (None, FixedScaler()):
         model = mlp()
         mon = netdoctor.watch(model, every=1, grad_scaler=scaler)
         x, y = torch.randn(32, 64, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 10
@@ -420,15 +423,8 @@ def test_the_fixed_subsample_reads_the_same_entries_of_contiguous_and_strided_te
 
 def test_grad_scaler_scale_is_taken_out_of_the_per_step_norms_read_at_close():
     """The steps after the last sample (read at close()) are unscaled like the sampled ones."""
-    class Scaler:
-        def is_enabled(self) -> bool:
-            return True
-
-        def get_scale(self) -> float:
-            return 1024.0
-
     runs = []
-    for scaler in (None, Scaler()):
+    for scaler in (None, FixedScaler()):
         model = mlp()
         mon = netdoctor.watch(model, every=5, grad_scaler=scaler, live=False)
         x, y = torch.randn(32, 64, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 10
@@ -441,3 +437,35 @@ def test_grad_scaler_scale_is_taken_out_of_the_per_step_norms_read_at_close():
         runs.append(mon.history().step_grad_norms())
     assert runs[1][0].tolist() == runs[0][0].tolist() == [0, 1, 2]
     np.testing.assert_allclose(runs[1][1], runs[0][1], rtol=1e-5)
+
+
+def test_per_step_norms_of_a_sparse_gradient_beside_a_missing_one_are_exact():
+    """The one-call norm fails on a sparse gradient (nn.Embedding(sparse=True)) next to a parameter
+    without a gradient: the fallback measures each, the sparse one with its repeated rows summed."""
+    class Bag(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(50, 8, sparse=True)
+            self.head = nn.Linear(8, 3)
+            self.unused = nn.Linear(8, 8)  # never called: no gradient
+
+        def forward(self, i):
+            return self.head(self.emb(i).mean(1))
+
+    torch.manual_seed(0)
+    model = Bag()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    exact = []
+    with netdoctor.watch(model, opt, every=3, live=False) as mon:
+        for _ in range(8):
+            opt.zero_grad()
+            ids = torch.randint(0, 50, (4, 5))  # repeated ids: the sparse gradient has duplicate rows
+            loss = nn.functional.cross_entropy(model(ids), torch.randint(0, 3, (4,)))
+            loss.backward()
+            exact.append(float(torch.sqrt(sum((p.grad.to_dense() if p.grad.is_sparse else p.grad).double().pow(2).sum()
+                                              for p in model.parameters() if p.grad is not None))))
+            mon.step(loss)
+            opt.step()
+    at, norms = mon.history().step_grad_norms()
+    assert at.tolist() == list(range(8)) and model.emb.weight.grad.is_sparse
+    np.testing.assert_allclose(norms, exact, rtol=1e-5)
