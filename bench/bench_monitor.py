@@ -1,6 +1,6 @@
 """Cost of the training-loop monitor (netdoctor.watch / netdoctor.KerasCallback).
 
-Measures, in one run (about 5 minutes on 2 CPU cores):
+Measures, in one run (about 4 minutes on 2 CPU cores):
 
 1. PyTorch step-time overhead of ``netdoctor.watch`` at the default ``every`` and at
    ``every=10`` and ``every=1``, against the same loop without the monitor, on two models:
@@ -61,7 +61,7 @@ def _rss_mb() -> float:
 
 class _Floor:
     """The bare torch operations a monitor's measurements need, with none of netdoctor's code: the
-    floor under what any implementation of them can cost in the same loop.
+    floor under what an implementation made of torch operations can cost in the same loop.
 
     ``"step"``: every step's loss and each gradient's norm written into a preallocated row
     (``torch._foreach_norm`` and one ``torch.stack(out=)``), what issue item 3 asks of every step.
