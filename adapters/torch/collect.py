@@ -144,7 +144,7 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
     pstats = ParamStats(weights=Need.WEIGHTS in needs, grads=None, max_units=settings.max_units)
     data = None
     if Need.DATA in needs and not probe_in.synthetic:
-        data = data_stats(probe_in, y, settings.max_units, _conv1d_first(model), probe.stats.of)
+        data = data_stats(probe_in, y, _conv1d_first(model), probe.stats.of)
 
     params = _unique_params(model)
     trainable = [p for p in params if p.requires_grad]
@@ -197,6 +197,7 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
                     watch_out = (main is not None and main.requires_grad and main.numel() <= MAX_ENTRIES)
                     found = torch.autograd.grad(loss, trainable + ([main] if watch_out else []), allow_unused=True)
                     grads = {id(p): g for p, g in zip(trainable, found)}
+                    pstats.gradients(trainable, grads)  # while the backward pass has left them in cache
                     if watch_out:
                         out_grad = found[-1]
                         out_grad = torch.zeros_like(main) if out_grad is None else out_grad

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from netdoctor.adapters.torch import kinds as K
-from netdoctor.adapters.torch.stats import duplicate_unit_frac, dtype_name, reduce, zero_stats
+from netdoctor.adapters.torch.stats import duplicate_unit_frac, dtype_name, reduce, reduce_many, zero_stats
 from netdoctor.adapters.torch.records import Rec
 from netdoctor.adapters.torch.trace import Probe
 from netdoctor.snapshot import (
@@ -177,14 +177,23 @@ class ParamStats:
         self.max_units = max_units
         self._cache: dict[int, tuple[TensorStats, TensorStats | None]] = {}
         self._values: dict[int, TensorStats] = {}
+        self._grads: dict[int, TensorStats] = {}
         self._dups: dict[tuple[int, int], float] = {}
 
     def values(self, tensors: list[torch.Tensor]) -> None:
         """Reduce the values of ``tensors`` now (if weights are wanted)."""
         if self.weights:
-            for t in tensors:
-                if id(t) not in self._values:
-                    self._values[id(t)] = reduce(t, max_units=self.max_units)[0]
+            todo = [t for t in tensors if id(t) not in self._values]
+            for t, st in zip(todo, reduce_many(todo, self.max_units)):
+                self._values[id(t)] = st
+
+    def gradients(self, params: list[torch.Tensor], grads: dict[int, torch.Tensor | None]) -> None:
+        """Set :attr:`grads` and reduce them now, right after the backward pass wrote them."""
+        self.grads = grads
+        dense = [(p, g.to_dense() if g.layout != torch.strided else g)  # nn.Embedding(sparse=True)
+                 for p in params if (g := grads.get(id(p))) is not None and id(p) not in self._grads]
+        for (p, _), st in zip(dense, reduce_many([g for _, g in dense], self.max_units)):
+            self._grads[id(p)] = st
 
     def record(self, kind: str, module: nn.Module | None, name: str, t: torch.Tensor, is_buffer: bool) -> ParamRecord:
         role = ROLE_BUFFER if is_buffer else K.param_role(kind, module, name)
@@ -210,10 +219,12 @@ class ParamStats:
             stats = TensorStats(shape=tuple(int(s) for s in t.shape), dtype=dtype_name(t.dtype))
         grad = None
         if self.grads is not None and trainable:
-            g = self.grads.get(id(t))
-            if g is not None and g.layout != torch.strided:  # nn.Embedding(sparse=True)
-                g = g.to_dense()
-            grad = reduce(g, max_units=self.max_units)[0] if g is not None else zero_stats(t.shape, dtype_name(t.dtype))
+            grad = self._grads.get(id(t))  # reduced by gradients(), unless the parameter has none
+            if grad is None:
+                g = self.grads.get(id(t))
+                if g is not None and g.layout != torch.strided:  # nn.Embedding(sparse=True)
+                    g = g.to_dense()
+                grad = reduce(g, max_units=self.max_units)[0] if g is not None else zero_stats(t.shape, dtype_name(t.dtype))
         self._cache[id(t)] = (stats, grad)
         return stats, grad
 

@@ -223,12 +223,11 @@ def first_target(targets: Any) -> torch.Tensor | None:
 
 
 @torch.no_grad()
-def data_stats(inputs: ProbeInputs, targets: Any, max_units: int, channels_first_3d: bool,
-               stats_of: Reducer) -> DataStats:
+def data_stats(inputs: ProbeInputs, targets: Any, channels_first_3d: bool, stats_of: Reducer) -> DataStats:
     """Statistics of the real inputs (per-feature vectors) and targets.
 
-    ``stats_of(tensor, unit_axis)`` reduces an input: the adapter passes its records' cached
-    reduction, since an input is also the first layer's input.
+    ``stats_of(tensor, unit_axis)`` reduces an input or a target: the adapter passes its
+    records' cached reduction, since an input is also the first layer's input.
     """
     per_input: dict[str, TensorStats] = {}
     for name, t in inputs.named.items():
@@ -249,7 +248,7 @@ def data_stats(inputs: ProbeInputs, targets: Any, max_units: int, channels_first
     tstats = kind = None
     if y is not None:
         arr = y.detach().cpu().numpy() if y.dtype != torch.bfloat16 else y.detach().float().cpu().numpy()
-        tstats = TensorStats.from_array(arr, unit_axis=-1 if arr.ndim >= 2 else None, max_units=max_units)
+        tstats = stats_of(y, -1 if y.dim() >= 2 else None)
         kind = target_kind(arr)
     return DataStats(inputs=per_input, targets=tstats, target_kind=kind, num_samples=inputs.batch_size)
 

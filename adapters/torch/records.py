@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from netdoctor.adapters._common import saturation_threshold
-from netdoctor.adapters.torch.stats import reduce
+from netdoctor.adapters.torch.stats import HOST_LIMIT, reduce
 from netdoctor.snapshot import (
     KIND_ACTIVATION, KIND_CONV, KIND_EMBEDDING, KIND_PREPROCESS, NORM_KINDS, RELU_FAMILY, WEIGHT_KINDS,
     ProbeSettings, TensorStats,
@@ -155,7 +155,10 @@ class RecordStats:
             bounds = saturation_threshold(act, self.settings.saturation_preact)
             if bounds is not None:
                 flags["saturation"] = bounds
-        rec.output, active, saturated = self._stats(out, None, unit_axis=axis, **flags)
+        # a small output (the model's head, most often) gets its per-unit moments too: numpy takes
+        # them for a few microseconds, and the output's own statistics then come from this cache
+        moments = axis if axis is not None and out.numel() <= HOST_LIMIT else None
+        rec.output, active, saturated = self._stats(out, moments, unit_axis=axis, **flags)
         if "active" in flags:
             rec.unit_active = active
         if "saturation" in flags:

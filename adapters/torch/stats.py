@@ -7,15 +7,19 @@ underflow, or values so far from zero that the variance cancels, is a second, ex
 made.
 
 Exact and estimated: mean, std, min, max, l2, the NaN/Inf fraction and every per-unit
-vector are exact. For a tensor of more than :data:`SAMPLE` entries whose statistics are
-not per unit (weights, gradients), ``abs_mean`` and ``frac_zero`` come from a fixed random
-subsample of :data:`SAMPLE` entries, in runs of 64 adjacent ones (no rule reads them; they are reported): their standard
-error is at most ``0.5 / sqrt(SAMPLE)`` = 0.002 for ``frac_zero`` and about
-``cv(|x|) / sqrt(SAMPLE)`` relative for ``abs_mean`` (0.3% for Gaussian weights). Both are
-exact whenever they follow from the exact moments: a constant tensor (all zeros included),
-or one whose entries share a sign (``abs_mean = |mean|``; no zeros when ``min > 0`` or
-``max < 0``). Three passes instead of six, with no full-size temporaries: a check's cost on
-a dense model is mostly these tensors (``bench/bench_check.py``).
+vector are exact. For a tensor of more than :data:`SAMPLE` entries (weights, gradients,
+hidden outputs, the data), ``abs_mean`` and ``frac_zero`` come from a fixed random
+subsample of :data:`SAMPLE` entries, in runs of 32 adjacent ones, read in place by numpy on
+a CPU (no rule reads them; they are reported). Their standard error is at most
+``0.5 / sqrt(SAMPLE)`` = 0.004 for ``frac_zero`` (for zeros scattered at random; zeros in
+whole rows count per run of 32) and about ``cv(|x|) / sqrt(SAMPLE)`` relative for
+``abs_mean`` (0.6% for Gaussian weights). Both are exact whenever they follow from the exact
+moments: a constant tensor (all zeros included), or one whose entries share a sign
+(``abs_mean = |mean|``; no zeros when ``min > 0`` or ``max < 0``), and for an activation
+whose per-unit positives are counted (they need every sign). Four passes instead of six,
+with no full-size temporaries: a check's cost on a dense model is mostly these tensors
+(``bench/bench_check.py``). The small tensors of a model (biases, norm gains, a head) are
+reduced together by :func:`reduce_many`.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ _TINY = 1e-12  # below this abs-max, float32 moments are recomputed in float64
 _EXACT_LIMIT = 4096  # up to this many entries, the variance comes from an exact two-pass var_mean
 _SERIAL_LIMIT = 1 << 20  # smaller CPU tensors are reduced on one thread
 HOST_LIMIT = 4096  #: CPU tensors up to this many entries are reduced with numpy (see _reduce_host)
-SAMPLE = 1 << 16  #: entries of the subsample behind a big tensor's ``abs_mean`` and ``frac_zero``
+SAMPLE = 1 << 14  #: entries of the subsample behind a big tensor's ``abs_mean`` and ``frac_zero``
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -178,6 +182,69 @@ def reduce(
                        active=active, saturation=saturation)
 
 
+BATCH_LIMIT = 1 << 14  #: CPU tensors up to this many entries are reduced together by :func:`reduce_many`
+
+
+def reduce_many(tensors: list[torch.Tensor], max_units: int = 4096) -> list[TensorStats]:
+    """Whole-tensor :func:`reduce` statistics of each tensor (a model's parameters or their gradients).
+
+    The small CPU tensors among them (biases, norm gains, a classifier's head: up to
+    :data:`BATCH_LIMIT` entries) are reduced together, in one numpy pass over their
+    concatenation: a dozen calls for all of them rather than a dozen for each. The others,
+    and any small one holding NaN/Inf, go through :func:`reduce` one by one.
+    """
+    out: list[TensorStats | None] = [None] * len(tensors)
+    small = [i for i, t in enumerate(tensors) if _host_ready(t, BATCH_LIMIT)]
+    if len(small) > 1:
+        got = _reduce_host_many([tensors[i] for i in small])
+        if got is not None:
+            for i, st in zip(small, got):
+                out[i] = st
+    return [st if st is not None else reduce(t, max_units=max_units)[0] for st, t in zip(out, tensors)]
+
+
+def _host_ready(t: torch.Tensor, limit: int) -> bool:
+    """A non-empty plain CPU tensor of at most ``limit`` entries that numpy can reduce."""
+    return (t.device.type == "cpu" and 0 < t.numel() <= limit and t.layout == torch.strided
+            and not (t.is_complex() or t.is_quantized or t.is_nested or t.dtype == torch.bool))
+
+
+def _host_array(t: torch.Tensor) -> np.ndarray:
+    x = t.detach()
+    return (x.float() if x.dtype in _LOW_PRECISION else x).numpy()
+
+
+def _reduce_host_many(tensors: list[torch.Tensor]) -> list[TensorStats] | None:
+    """:func:`_reduce_host` of several small CPU tensors at once (``None``: one of them holds NaN/Inf,
+    or numpy cannot read one): segment sums over their float64 concatenation."""
+    try:
+        arrays = [_host_array(t).reshape(-1) for t in tensors]
+    except (RuntimeError, TypeError):  # a lazy neg/conj view, a tensor subclass numpy cannot take
+        return None
+    sizes = np.array([a.size for a in arrays], dtype=np.int64)
+    starts = np.zeros(len(arrays), dtype=np.int64)
+    np.cumsum(sizes[:-1], out=starts[1:])
+    flat = np.concatenate(arrays, dtype=np.float64, casting="unsafe")
+    sums = np.add.reduceat(flat, starts)
+    if not np.isfinite(sums).all():
+        return None
+    means = sums / sizes
+    d = flat - np.repeat(means, sizes)
+    cols = np.stack([
+        means, np.add.reduceat(d * d, starts) / sizes, np.minimum.reduceat(flat, starts),
+        np.maximum.reduceat(flat, starts), np.add.reduceat(np.abs(flat), starts), np.add.reduceat(flat * flat, starts),
+        np.add.reduceat(flat != 0, starts, dtype=np.int64),
+    ], axis=1).tolist()
+    out = []
+    for t, n, (mean, var, mn, mx, l1, sq, nz) in zip(tensors, sizes.tolist(), cols):
+        out.append(TensorStats(
+            shape=tuple(int(s) for s in t.shape), mean=mean, std=math.sqrt(var) if mn != mx else 0.0, min=mn,
+            max=mx, abs_max=max(abs(mn), abs(mx)), abs_mean=l1 / n, l2=math.sqrt(sq), frac_zero=(n - nz) / n,
+            frac_nonfinite=0.0, dtype=dtype_name(t.dtype),
+        ))
+    return out
+
+
 def _reduce_host(
     t: torch.Tensor,
     *,
@@ -274,7 +341,7 @@ def _reduce(
             lo, hi = saturation
             counts.append(_count((vu <= lo) | (vu >= hi)))
     flat = x.reshape(-1)
-    sampled = glob is None and not signed and n > SAMPLE  # the per-unit positives need every sign
+    sampled = not signed and n > SAMPLE  # the per-unit positives need every sign
     if glob is None:
         # amin and amax: two vectorized passes, faster on CPU than aminmax's one
         glob = [flat.sum(), torch.dot(flat, flat), flat.amin(), flat.amax()]
@@ -282,19 +349,23 @@ def _reduce(
     if exact:
         var, mean = torch.var_mean(x, correction=0)
         glob += [var, mean]
-    # sign() then vectorized passes: several times faster on CPU than vector_norm(x, 1) plus
-    # count_nonzero(x), even counting the temporary
-    part = _subsample(flat) if sampled else flat
-    sign = torch.sign(part)
-    glob.append(torch.dot(part, sign))  # sum |x| (of the subsample)
-    if signed:  # per unit: positives = (sum sign + sum |sign|) / 2, exact counts in float32 below 2^24
-        pos_minus_neg = _unit_sum(sign.view(v.shape))
-        nonzero = _unit_sum(sign.abs_().view(v.shape))
-        glob.append(nonzero.sum())  # entries != 0
-        counts.insert(0, (pos_minus_neg + nonzero) * 0.5)
-    else:
-        glob.append(sign.abs_().sum())  # entries != 0
+    on_host = sampled and flat.device.type == "cpu" and flat.is_contiguous()
+    if not on_host:
+        # sign() then vectorized passes: several times faster on CPU than vector_norm(x, 1) plus
+        # count_nonzero(x), even counting the temporary
+        part = _subsample(flat) if sampled else flat
+        sign = torch.sign(part)
+        glob.append(torch.dot(part, sign))  # sum |x| (of the subsample)
+        if signed:  # per unit: positives = (sum sign + sum |sign|) / 2, exact counts in float32 below 2^24
+            pos_minus_neg = _unit_sum(sign.view(v.shape))
+            nonzero = _unit_sum(sign.abs_().view(v.shape))
+            glob.append(nonzero.sum())  # entries != 0
+            counts.insert(0, (pos_minus_neg + nonzero) * 0.5)
+        else:
+            glob.append(sign.abs_().sum())  # entries != 0
     scalars, vec_h, count_h = _to_host(torch.stack(glob), vectors, counts)
+    if on_host:  # a CPU tensor's subsample is read in place by numpy: three calls, no dispatch
+        scalars += _host_sample(flat)
     s1, sq, mn_h, mx_h = scalars[:4]
     pos = 4
     if exact:
@@ -337,22 +408,35 @@ def _reduce(
 _SAMPLE_INDEX: dict[tuple[int, str], torch.Tensor] = {}
 
 
-_RUN = 64  # the subsample is made of runs of this many adjacent entries (a row gather: cheap)
+_RUN = 32  # the subsample is made of runs of this many adjacent entries (a row gather: cheap)
+
+
+def _picks(n: int, device: torch.device) -> torch.Tensor:
+    """Which runs of :data:`_RUN` entries make the subsample of ``n`` entries: random, sorted, fixed per size."""
+    key = (n, str(device))
+    picks = _SAMPLE_INDEX.get(key)
+    if picks is None:
+        gen = torch.Generator().manual_seed(n)
+        picks = torch.randperm(n // _RUN, generator=gen)[:SAMPLE // _RUN].sort().values.to(device)
+        if len(_SAMPLE_INDEX) > 256:
+            _SAMPLE_INDEX.clear()
+        _SAMPLE_INDEX[key] = picks
+    return picks
 
 
 def _subsample(flat: torch.Tensor) -> torch.Tensor:
     """:data:`SAMPLE` entries of ``flat`` (more than that many): random runs of :data:`_RUN`, fixed per size."""
     n = int(flat.numel())
     runs = n // _RUN
-    key = (n, str(flat.device))
-    picks = _SAMPLE_INDEX.get(key)
-    if picks is None:
-        gen = torch.Generator().manual_seed(n)
-        picks = torch.randperm(runs, generator=gen)[:SAMPLE // _RUN].sort().values.to(flat.device)
-        if len(_SAMPLE_INDEX) > 256:
-            _SAMPLE_INDEX.clear()
-        _SAMPLE_INDEX[key] = picks
-    return flat[:runs * _RUN].view(runs, _RUN).index_select(0, picks).reshape(-1)
+    return flat[:runs * _RUN].view(runs, _RUN).index_select(0, _picks(n, flat.device)).reshape(-1)
+
+
+def _host_sample(flat: torch.Tensor) -> list[float]:
+    """``[sum |x|, entries != 0]`` of :func:`_subsample`'s entries of a contiguous CPU tensor, with numpy."""
+    n = int(flat.numel())
+    runs = n // _RUN
+    a = flat.numpy()[:runs * _RUN].reshape(runs, _RUN).take(_picks(n, flat.device).numpy(), axis=0)
+    return [float(np.abs(a).sum()), float(np.count_nonzero(a))]  # a pairwise sum: float32 is exact enough here
 
 
 def _from_sample(l1: float, nonzero: float, n: int, total: float, mn: float, mx: float) -> tuple[float, float]:
@@ -456,17 +540,28 @@ def duplicate_unit_frac(w: torch.Tensor, unit_dim: int = 0) -> float:
 _PREFIX = 64  # columns of the first, cheap fingerprint of the units
 
 
+def _all_different(values: torch.Tensor) -> bool:
+    """No two entries of a 1-D tensor are equal (NaN equals nothing; 0.0 and -0.0 count as equal)."""
+    if values.device.type == "cpu":
+        v = np.sort(values.numpy())  # numpy: a sort of a few hundred values without torch's dispatch
+    else:
+        v = torch.sort(values).values
+    return not bool((v[1:] == v[:-1]).any())
+
+
 def _distinct_keys(rows: torch.Tensor) -> bool:
     """All rows get different fingerprints (then they are all different)."""
     probe = _probe_vector(rows.shape[1], rows.device, rows.dtype)
     # elementwise product then a row reduction: identical rows give bit-identical keys
-    key, _ = torch.sort((rows * probe).sum(1))
-    return not bool((key[1:] == key[:-1]).any())
+    return _all_different((rows * probe).sum(1))
 
 
 def _duplicates(rows: torch.Tensor, units: int) -> float:
-    # units that differ in their first columns differ: a fingerprint of those columns is
-    # enough for most weights (a fraction of the cost); only a repeat there needs them all
+    # units that differ in their first column differ: for a randomly drawn weight that one
+    # column (a strided read of a few hundred values) settles it; a repeat there (zeros, a
+    # constant, a coarse grid) moves on to a fingerprint of the first columns, then of all
+    if _all_different(rows[:, 0]):
+        return 0.0
     if rows.shape[1] > 2 * _PREFIX and _distinct_keys(rows[:, :_PREFIX]):
         return 0.0
     if _distinct_keys(rows):

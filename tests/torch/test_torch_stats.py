@@ -7,7 +7,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from netdoctor.adapters.torch.stats import SAMPLE, _to_host, duplicate_unit_frac, reduce  # noqa: E402
+from netdoctor.adapters.torch.stats import (  # noqa: E402
+    BATCH_LIMIT, HOST_LIMIT, SAMPLE, _to_host, duplicate_unit_frac, reduce, reduce_many,
+)
 from netdoctor.snapshot import TensorStats  # noqa: E402
 
 SCALARS = ("mean", "std", "min", "max", "abs_max", "abs_mean", "l2", "frac_zero", "frac_nonfinite")
@@ -70,6 +72,49 @@ def test_big_tensor_abs_mean_and_frac_zero_exact_where_the_moments_decide():
     one[12345] = -2.0  # a single non-zero entry the subsample may miss: never reported as all zeros
     st = reduce(one)[0]
     assert 0 < 1 - st.frac_zero and st.abs_mean == pytest.approx(2.0 / n)
+
+
+def test_reduce_many_agrees_with_reduce_one_by_one():
+    """The small tensors reduced together (one numpy pass) get what reduce() gives each alone."""
+    g = torch.Generator().manual_seed(3)
+    pruned = torch.randn(100, 50, generator=g)  # above HOST_LIMIT, within BATCH_LIMIT
+    pruned[pruned.abs() < 0.5] = 0
+    tensors = [torch.randn(512, generator=g) * 0.01 + 3, torch.zeros(10), torch.arange(12).reshape(3, 4),
+               torch.randn(20, generator=g).half(), torch.full((7,), 2.5), pruned,
+               torch.randn(300, 300, generator=g)]  # too big to batch: reduce() alone
+    assert HOST_LIMIT < pruned.numel() <= BATCH_LIMIT < tensors[-1].numel()
+    many = reduce_many(tensors)
+    for t, got in zip(tensors, many):
+        want = reduce(t)[0]
+        assert got.shape == want.shape and got.dtype == want.dtype
+        rel = 1e-5 if t.numel() > HOST_LIMIT else 1e-12  # reduce() takes float32 kernels above HOST_LIMIT
+        for f in SCALARS:
+            assert _close(getattr(got, f), getattr(want, f), rel=rel), (tuple(t.shape), f)
+        assert got.min == want.min and got.max == want.max
+    assert many[1].frac_zero == 1.0 and many[4].std == 0.0 and many[2].dtype == "int64"
+    assert many[5].frac_zero == pytest.approx((pruned == 0).double().mean().item(), abs=0)  # batched: exact
+
+
+def test_reduce_many_leaves_nonfinite_tensors_to_reduce():
+    bad = torch.randn(30)
+    bad[4] = float("nan")
+    many = reduce_many([torch.randn(8), bad, torch.ones(5)])
+    assert many[1].frac_nonfinite == pytest.approx(1 / 30)
+    assert np.isfinite(many[1].mean) and many[2].mean == 1.0
+
+
+def test_per_unit_moments_of_a_big_tensor_exact_with_its_abs_mean_from_the_subsample():
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(600, 500, generator=g)
+    x[x.abs() < 0.2] = 0
+    stats = reduce(x, unit_axis=-1, unit_moments=True)[0]
+    ref = TensorStats.from_array(x.numpy(), unit_axis=-1)
+    for f in ("unit_mean", "unit_std", "unit_min", "unit_max"):
+        np.testing.assert_allclose(getattr(stats, f), getattr(ref, f), atol=1e-5)
+    for f in ("mean", "std", "min", "max", "l2"):
+        assert _close(getattr(stats, f), getattr(ref, f)), f
+    assert abs(stats.frac_zero - ref.frac_zero) < 5 * 0.5 / SAMPLE ** 0.5
+    assert abs(stats.abs_mean - ref.abs_mean) < 5 * ref.abs_mean / SAMPLE ** 0.5
 
 
 def test_reduce_skips_nonfinite_entries():

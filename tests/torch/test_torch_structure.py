@@ -10,6 +10,7 @@ from torch import nn  # noqa: E402
 
 from torch_helpers import ALL_NEEDS, FunctionalNet, TinyResNet, collect, names  # noqa: E402
 from netdoctor.snapshot import Need  # noqa: E402
+from netdoctor.adapters.torch.stats import HOST_LIMIT  # noqa: E402
 
 
 def test_mlp_records(mlp, xy):
@@ -244,7 +245,13 @@ def test_max_units_caps_vectors(xy):
     model = nn.Sequential(nn.Linear(10, 40), nn.ReLU(), nn.Linear(40, 3))
     snap = collect(model, x, y, max_units=16)
     assert snap.layer("1").unit_active.shape == (16,)
-    assert snap.layer("2").input.unit_mean is None  # a hidden layer's input: no rule reads per-unit moments
+    # a hidden layer's input: no rule reads per-unit moments, taken only where numpy gets them for
+    # free (at most HOST_LIMIT entries: the head's output among them, whose stats are the output's)
+    assert snap.layer("2").input.unit_mean.shape == (16,)
+    wide = collect(nn.Sequential(nn.Linear(10, HOST_LIMIT + 1), nn.ReLU(), nn.Linear(HOST_LIMIT + 1, 3)), x, y,
+                   max_units=16)
+    assert wide.layer("2").input.unit_mean is None
+    assert wide.output.stats.unit_mean.shape == (3,)
     wide = torch.randn(x.shape[0], 40)
     snap = collect(nn.Sequential(nn.Linear(40, 3)), wide, y, max_units=16)
     assert snap.layer("0").input.unit_mean.shape == (16,)  # the entry layer's: ND101 does
