@@ -81,4 +81,4 @@ def _host(g: Any, v: Any) -> np.ndarray:
         import tensorflow as tf
 
         g = tf.convert_to_tensor(g)
-    return np.asarray(g.numpy())
+    return np.asarray(g)  # a read-only view of the gradient's buffer on a CPU (``.numpy()`` would copy it)

@@ -86,6 +86,18 @@ def _rel_name(v: Any, layer: Any) -> str:
     return path[i + len(marker):] if i >= 0 else str(v.name)
 
 
+def host_value(v: Any) -> np.ndarray:
+    """A variable's value on the host. On TensorFlow, a read-only view of one read of it: no copy on a
+    CPU (``v.numpy()`` copies the whole variable), and a later assignment leaves the view as it was."""
+    read = getattr(getattr(v, "value", None), "read_value", None)
+    if callable(read):
+        try:
+            return np.asarray(read())
+        except (TypeError, ValueError, AttributeError):  # a variable type TensorFlow cannot read this way
+            pass
+    return np.asarray(v.numpy())
+
+
 def param_records(layer: Any, kind: str, src: ParamSource) -> tuple[ParamRecord, ...]:
     """Parameter records of one layer (see :class:`~netdoctor.snapshot.ParamRecord`)."""
     variables = layer_variables(layer, kind, src)
@@ -98,7 +110,7 @@ def param_records(layer: Any, kind: str, src: ParamSource) -> tuple[ParamRecord,
         role = param_role(short, kind, bool(v.trainable))
         shape = tuple(int(d) for d in v.shape)
         trainable = id(v) in src.trainable_ids
-        arr = np.asarray(v.numpy()) if src.values else None
+        arr = host_value(v) if src.values else None
         stats = array_stats(arr) if arr is not None else TensorStats(shape=shape, dtype=str(v.dtype))
         grad = None
         if src.grads is not None and trainable and id(v) in src.grads:

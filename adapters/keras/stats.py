@@ -8,7 +8,11 @@ which is an order of magnitude faster than a dozen eager kernel launches; a larg
 (over two blocks of :data:`_BLOCK` entries) block by block in a single pass over memory,
 with no tensor-sized temporaries (:func:`_reduce_blocks_flat`, :func:`_reduce_blocks_wide`).
 Parameters and gradients (the model's own state, which the host reads anyway to compare
-units exactly) are reduced with numpy, in float64.
+units exactly) are reduced with numpy: a small one exactly in float64; a large one (over
+:data:`~netdoctor.adapters._sample.SAMPLE` entries) like the torch adapter reduces it, with
+its min and max, a sum and a BLAS dot in its own precision, and ``abs_mean``/``frac_zero``
+from the shared fixed subsample (:mod:`netdoctor.adapters._sample`), falling back to the
+exact float64 passes where float32 moments would cancel or underflow.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from netdoctor.adapters._common import classify_output, saturation_threshold
+from netdoctor.adapters._sample import SAMPLE, from_sample, sample_abs_nonzero
 from netdoctor.snapshot import TensorStats
 
 HOST_LIMIT = 1 << 16  # tensors up to this many entries are reduced on the host (see tensor_stats)
@@ -419,7 +424,8 @@ def looks_like(y: Any, stats: TensorStats) -> str:
 
 
 def array_stats(a: Any) -> TensorStats:
-    """Statistics of a host array (parameters and gradients), float64 accumulation."""
+    """Statistics of a host array (parameters and gradients): exact float64 accumulation up to
+    :data:`~netdoctor.adapters._sample.SAMPLE` entries, :func:`_array_stats_sampled` above."""
     arr = np.asarray(a)
     dtype = str(arr.dtype)
     shape = tuple(int(s) for s in arr.shape)
@@ -430,6 +436,10 @@ def array_stats(a: Any) -> TensorStats:
     if n == 0:
         return TensorStats(shape=shape, dtype=dtype)
     lo, hi = float(x.min()), float(x.max())  # NaN and +-inf show up here
+    if math.isfinite(lo) and math.isfinite(hi) and n > SAMPLE:
+        got = _array_stats_sampled(x, shape, dtype, lo, hi)
+        if got is not None:
+            return got
     if math.isfinite(lo) and math.isfinite(hi) and n > 2 * _BLOCK:  # array-sized float64 copies (1 MiB+) fault pages
         mean, var, abs_mean = _moments_blocks(x, lo, hi)
         zeros = sum(int(np.count_nonzero(x[i:i + _BLOCK] == 0)) for i in range(0, n, _BLOCK))
@@ -453,6 +463,25 @@ def array_stats(a: Any) -> TensorStats:
     lo, hi = float(xf.min()), float(xf.max())
     return _array_stats(shape, dtype, n, xf.size, mean, var, lo, hi,
                         float(np.abs(xf).mean(dtype=np.float64)), int(np.count_nonzero(x == 0)))
+
+
+def _array_stats_sampled(x: np.ndarray, shape: tuple[int, ...], dtype: str, lo: float, hi: float) -> TensorStats | None:
+    """:func:`array_stats` of a large finite array in two passes more than its min and max: the sum and
+    the sum of squares (a BLAS dot) in the array's own precision, ``abs_mean`` and ``frac_zero`` from
+    the fixed subsample of :mod:`netdoctor.adapters._sample`, as the torch adapter reduces them.
+    ``None`` where float32 moments are not enough (the exact float64 passes take over): values so tiny
+    that their squares underflow, or a spread so small next to the mean that the variance cancels.
+    """
+    n = x.size
+    if lo == hi or max(abs(lo), abs(hi)) < 1e-12:
+        return None
+    total, sq = float(x.sum()), float(np.dot(x, x))
+    mean = total / n
+    var = sq / n - mean * mean
+    if not (math.isfinite(total) and math.isfinite(sq)) or var <= 1e-4 * mean * mean:
+        return None
+    l1, nonzero = from_sample(*sample_abs_nonzero(x), n, total, lo, hi)
+    return _array_stats(shape, dtype, n, n, mean, var, lo, hi, l1 / n, int(round(n - nonzero)))
 
 
 def _moments_blocks(x: np.ndarray, lo: float, hi: float) -> tuple[float, float, float]:
@@ -514,9 +543,9 @@ def duplicate_unit_frac(a: Any, axes: tuple[int, ...]) -> float | None:
     units = math.prod(arr.shape[i] for i in axes)
     if units < 2:
         return 0.0
-    for prefix in (_PREFIX, None):  # units that differ in their first entries differ: try those first
+    for prefix in (1, _PREFIX, None):  # units that differ in their first entries differ: try those first
         keys = _fingerprints(arr, tuple(axes), units, prefix)
-        if keys is not None and not np.isnan(keys).any() and np.unique(keys).size == units:
+        if keys is not None and _all_different(keys):
             return 0.0  # equal units always have equal fingerprints: all units differ
     m = np.ascontiguousarray(np.transpose(arr, list(axes) + rest).reshape(units, -1)) + 0.0  # -0.0 == 0.0
     m = np.ascontiguousarray(m)
@@ -525,11 +554,18 @@ def duplicate_unit_frac(a: Any, axes: tuple[int, ...]) -> float | None:
     return (units - distinct) / units
 
 
-_PREFIX = 64  # entries per unit of the first, cheap fingerprint
+_PREFIX = 64  # entries per unit of the second, cheap fingerprint (the first is each unit's first entry)
+
+
+def _all_different(keys: np.ndarray) -> bool:
+    """No two keys are equal, and none is NaN (which would hide a repeat)."""
+    k = np.sort(keys)
+    return not (np.isnan(k[-1]) or bool((k[1:] == k[:-1]).any()))
 
 
 def _fingerprints(arr: np.ndarray, axes: tuple[int, ...], units: int, prefix: int | None) -> np.ndarray | None:
-    """One number per unit, a fixed weighted sum of its (first ``prefix``) entries (``None``: not handled).
+    """One number per unit, a fixed weighted sum of its (first ``prefix``) entries, or with ``prefix`` 1
+    the unit's first entry itself (``None``: not handled).
 
     Equal units get bit-equal fingerprints: the products are elementwise, and every unit's
     sum runs over its entries in the same order (numpy adds the rows of a C-ordered array one
@@ -541,12 +577,16 @@ def _fingerprints(arr: np.ndarray, axes: tuple[int, ...], units: int, prefix: in
     if arr.dtype not in (np.float32, np.float64) or not arr.flags.c_contiguous:
         return None
     per_unit = arr.size // units
-    if prefix is not None and per_unit <= 2 * prefix:
+    if prefix is not None and prefix > 1 and per_unit <= 2 * prefix:
         return None  # the full fingerprint is about as cheap
     if axes == tuple(range(arr.ndim - len(axes), arr.ndim)):
+        if prefix == 1:  # each unit's first entry: one contiguous row
+            return arr.reshape(-1, units)[0]
         m = arr.reshape(-1, units)[:prefix]
         return (m * _probe(m.shape[0], m.dtype)[:, None]).sum(0)
     if axes == tuple(range(len(axes))):
+        if prefix == 1:
+            return arr.reshape(units, -1)[:, 0]
         m = arr.reshape(units, -1)[:, :prefix]
         return (m * _probe(m.shape[1], m.dtype)).sum(1)
     return None

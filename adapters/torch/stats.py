@@ -8,16 +8,11 @@ made.
 
 Exact and estimated: mean, std, min, max, l2, the NaN/Inf fraction and every per-unit
 vector are exact. For a tensor of more than :data:`SAMPLE` entries (weights, gradients,
-hidden outputs, the data), ``abs_mean`` and ``frac_zero`` come from a fixed random
-subsample of :data:`SAMPLE` entries, in runs of 32 adjacent ones, read in place by numpy on
-a CPU (no rule reads them; they are reported). Their standard error is at most
-``0.5 / sqrt(SAMPLE)`` = 0.004 for ``frac_zero`` (for zeros scattered at random; zeros in
-whole rows count per run of 32) and about ``cv(|x|) / sqrt(SAMPLE)`` relative for
-``abs_mean`` (0.6% for Gaussian weights). Both are exact whenever they follow from the exact
-moments: a constant tensor (all zeros included), or one whose entries share a sign
-(``abs_mean = |mean|``; no zeros when ``min > 0`` or ``max < 0``), and for an activation
-whose per-unit positives are counted (they need every sign). Four passes instead of six,
-with no full-size temporaries: a check's cost on a dense model is mostly these tensors
+hidden outputs, the data), ``abs_mean`` and ``frac_zero`` come from the fixed subsample of
+:mod:`netdoctor.adapters._sample` (its errors are given there), read in place by numpy on a
+CPU, exact wherever the moments decide them and for an activation whose per-unit positives
+are counted (they need every sign). Four passes instead of six, with no full-size
+temporaries: a check's cost on a dense model is mostly these tensors
 (``bench/bench_check.py``). The small tensors of a model (biases, norm gains, a head) are
 reduced together by :func:`reduce_many`.
 """
@@ -32,6 +27,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from netdoctor.adapters._sample import RUN, SAMPLE, from_sample, picks, sample_abs_nonzero
 from netdoctor.snapshot import TensorStats
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -39,7 +35,6 @@ _TINY = 1e-12  # below this abs-max, float32 moments are recomputed in float64
 _EXACT_LIMIT = 4096  # up to this many entries, the variance comes from an exact two-pass var_mean
 _SERIAL_LIMIT = 1 << 20  # smaller CPU tensors are reduced on one thread
 HOST_LIMIT = 4096  #: CPU tensors up to this many entries are reduced with numpy (see _reduce_host)
-SAMPLE = 1 << 14  #: entries of the subsample behind a big tensor's ``abs_mean`` and ``frac_zero``
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -365,7 +360,7 @@ def _reduce(
             glob.append(sign.abs_().sum())  # entries != 0
     scalars, vec_h, count_h = _to_host(torch.stack(glob), vectors, counts)
     if on_host:  # a CPU tensor's subsample is read in place by numpy: three calls, no dispatch
-        scalars += _host_sample(flat)
+        scalars += sample_abs_nonzero(flat.numpy())
     s1, sq, mn_h, mx_h = scalars[:4]
     pos = 4
     if exact:
@@ -376,7 +371,9 @@ def _reduce(
         var_h = sq / n - mean_h * mean_h
     l1_h, nz_h = scalars[pos], scalars[pos + 1]
     if sampled:
-        l1_h, nz_h = _from_sample(l1_h * n / SAMPLE, nz_h * n / SAMPLE, n, s1, mn_h, mx_h)
+        if not on_host:  # sums over the subsample on the device: scale them up
+            l1_h, nz_h = l1_h * n / SAMPLE, nz_h * n / SAMPLE
+        l1_h, nz_h = from_sample(l1_h, nz_h, n, s1, mn_h, mx_h)
     count_h = [c / max(count, 1) for c in count_h]
     act = count_h[0] if active and per_unit else None
     sat = count_h[-1] if saturation is not None and per_unit else None
@@ -408,46 +405,22 @@ def _reduce(
 _SAMPLE_INDEX: dict[tuple[int, str], torch.Tensor] = {}
 
 
-_RUN = 32  # the subsample is made of runs of this many adjacent entries (a row gather: cheap)
-
-
 def _picks(n: int, device: torch.device) -> torch.Tensor:
-    """Which runs of :data:`_RUN` entries make the subsample of ``n`` entries: random, sorted, fixed per size."""
+    """:func:`~netdoctor.adapters._sample.picks` as a tensor on ``device`` (cached)."""
     key = (n, str(device))
-    picks = _SAMPLE_INDEX.get(key)
-    if picks is None:
-        gen = torch.Generator().manual_seed(n)
-        picks = torch.randperm(n // _RUN, generator=gen)[:SAMPLE // _RUN].sort().values.to(device)
+    got = _SAMPLE_INDEX.get(key)
+    if got is None:
+        got = torch.from_numpy(picks(n)).to(device)
         if len(_SAMPLE_INDEX) > 256:
             _SAMPLE_INDEX.clear()
-        _SAMPLE_INDEX[key] = picks
-    return picks
+        _SAMPLE_INDEX[key] = got
+    return got
 
 
 def _subsample(flat: torch.Tensor) -> torch.Tensor:
-    """:data:`SAMPLE` entries of ``flat`` (more than that many): random runs of :data:`_RUN`, fixed per size."""
+    """The :data:`SAMPLE` entries of ``flat`` (more than that many) on its device (see :mod:`~netdoctor.adapters._sample`)."""
     n = int(flat.numel())
-    runs = n // _RUN
-    return flat[:runs * _RUN].view(runs, _RUN).index_select(0, _picks(n, flat.device)).reshape(-1)
-
-
-def _host_sample(flat: torch.Tensor) -> list[float]:
-    """``[sum |x|, entries != 0]`` of :func:`_subsample`'s entries of a contiguous CPU tensor, with numpy."""
-    n = int(flat.numel())
-    runs = n // _RUN
-    a = flat.numpy()[:runs * _RUN].reshape(runs, _RUN).take(_picks(n, flat.device).numpy(), axis=0)
-    return [float(np.abs(a).sum()), float(np.count_nonzero(a))]  # a pairwise sum: float32 is exact enough here
-
-
-def _from_sample(l1: float, nonzero: float, n: int, total: float, mn: float, mx: float) -> tuple[float, float]:
-    """``(sum |x|, entries != 0)`` from their subsample estimates, exact where the moments decide them."""
-    if mn >= 0 or mx <= 0:  # one sign: sum |x| = |sum x|
-        l1 = abs(total)
-    if mn > 0 or mx < 0:
-        return l1, float(n)
-    if mn == mx:  # all zeros
-        return 0.0, 0.0
-    return l1, min(max(float(round(nonzero)), 1.0), float(n))  # not all zeros: at least one entry is not
+    return flat[:n // RUN * RUN].view(-1, RUN).index_select(0, _picks(n, flat.device)).reshape(-1)
 
 
 def _with_dtype(stats: TensorStats, dtype: str) -> TensorStats:

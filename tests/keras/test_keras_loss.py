@@ -132,6 +132,38 @@ def test_shape_mismatched_targets_are_a_loss_error() -> None:
         collect(model, X, np.eye(5)[rng().integers(0, 5, 32)])
 
 
+@pytest.mark.parametrize("reduction,ratio", [("sum_over_batch_size", 2.0), ("sum", 1.0)])
+def test_a_stock_loss_has_the_sum_ratio_its_reduction_gives_without_evaluating_the_halves(reduction, ratio) -> None:
+    """Keras' own loss classes: the ratio is their reduction's, the one the halves would measure."""
+    from netdoctor.adapters.keras.loss import stock_sum_ratio
+
+    stock = keras.losses.MeanSquaredError(reduction=reduction)
+    assert stock_sum_ratio(stock) == ratio
+    y = rng(2).normal(size=(32, 3)).astype("float32")
+    measured = collect(_classifier(), X, y, loss_fn=lambda t, p: stock(t, p))  # a function: measured on halves
+    assert measured.loss_probe.sum_ratio == pytest.approx(ratio, rel=1e-5)
+    assert collect(_classifier(), X, y, loss_fn=stock).loss_probe.sum_ratio == ratio
+
+
+def test_a_subclassed_or_wrapped_loss_is_measured() -> None:
+    from netdoctor.adapters.keras.loss import stock_sum_ratio
+
+    class Summed(keras.losses.MeanSquaredError):
+        def call(self, y_true, y_pred):
+            return keras.ops.sum(super().call(y_true, y_pred))
+
+    def mine(y_true, y_pred):
+        return keras.ops.sum(keras.ops.square(y_true - y_pred))
+
+    assert stock_sum_ratio(Summed()) is None
+    assert stock_sum_ratio(keras.losses.Loss.__new__(keras.losses.Loss)) is None
+    from keras.src.losses.losses import LossFunctionWrapper
+
+    assert stock_sum_ratio(LossFunctionWrapper(mine)) is None  # a user function inside Keras' wrapper
+    y = rng(2).normal(size=(32, 3)).astype("float32")
+    assert collect(_classifier(), X, y, loss_fn=Summed()).loss_probe.sum_ratio == pytest.approx(1.0, rel=1e-5)
+
+
 def test_batch_additivity_evaluates_only_the_two_halves_again() -> None:
     """The sum ratio splits the probe batch in halves; the whole batch's loss is the probe pass's own
     (one call in the probe pass, one per half), and the ratio of a mean loss is 2."""

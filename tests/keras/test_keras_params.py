@@ -145,3 +145,19 @@ def test_embedding_lstm_bidirectional_attention_params() -> None:
     assert mha.params[0].units == 8 and mha.params[0].fan_in == _keras_fans((12, 2, 4))[0]
     assert "mha/softmax" not in recs and "mha/query" not in recs
     assert recs["gru"].weight.grad.l2 > 0
+
+
+def test_host_value_reads_a_variable_once_and_is_not_touched_by_a_later_assignment() -> None:
+    from netdoctor.adapters.keras.records import host_value
+
+    dense = L.Dense(7)
+    dense.build((None, 5))
+    v = dense.kernel
+    want = np.array(v.numpy(), copy=True)
+    got = host_value(v)
+    np.testing.assert_array_equal(got, want)
+    v.assign(v.numpy() + 1.0)  # the view is of the read, not of the variable's buffer
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(host_value(v), want + 1.0)
+    if keras.backend.backend() == "tensorflow":
+        assert not got.flags.writeable  # a view of TensorFlow's buffer: nothing may write into it
