@@ -274,16 +274,18 @@ def _reduce_host(
         cols = np.moveaxis(a.reshape(1) if a.ndim == 0 else a, unit_axis, -1)
         units = min(cols.shape[-1], max_units)
         rows = cols.reshape(-1, cols.shape[-1])[:, :units]
+        k = rows.shape[0]  # sums over k, not .mean(): the same numbers without numpy's wrapper calls
         if unit_moments:
-            um = rows.mean(0)
+            um = rows.sum(0) / k
             umin, umax = rows.min(0), rows.max(0)
-            us = np.sqrt(np.maximum(((rows - um) ** 2).mean(0), 0.0))
+            dev = rows - um
+            us = np.sqrt(np.maximum((dev * dev).sum(0) / k, 0.0))
             us[umin == umax] = 0.0
             stats_kw = {"unit_mean": um, "unit_std": us, "unit_min": umin, "unit_max": umax}
         if active:
-            act = (rows > 0).mean(0)
+            act = np.count_nonzero(rows > 0, axis=0) / k
         if saturation is not None:
-            sat = ((rows <= saturation[0]) | (rows >= saturation[1])).mean(0)
+            sat = np.count_nonzero((rows <= saturation[0]) | (rows >= saturation[1]), axis=0) / k
     var = float(np.dot(d, d)) / n if mn != mx else 0.0
     stats = TensorStats(
         shape=tuple(int(s) for s in t.shape), mean=mean, std=math.sqrt(var), min=mn, max=mx,
