@@ -135,10 +135,11 @@ def torch_breakdown(batch: int, repeats: int, clock: Callable[[], float] = time.
                     ) -> list[tuple[str, float]]:
     """Where the MLP's cost above a plain step goes: ``(phase, seconds)``, medians of interleaved runs.
 
-    Four runs are timed in turn: the plain step, ``check``, the adapter's ``collect`` alone, and
+    Five runs are timed in turn: the plain step, ``check``, the adapter's ``collect`` alone,
     ``collect`` with every tensor reduction replaced by a constant (the probe pipeline without its
-    statistics: hooks, data-flow tracing, loss probe, snapshot). Their differences split the
-    extra time into the probe pipeline, the statistics and the rules with the report.
+    statistics: hooks, data-flow tracing, loss probe, snapshot) and the floor of :func:`_floor`.
+    Their differences split the extra time into the probe pipeline, the statistics and the rules
+    with the report; the floor says what the statistics alone cost at the least.
     """
     import numpy as np
     import torch
@@ -189,13 +190,57 @@ def torch_breakdown(batch: int, repeats: int, clock: Callable[[], float] = time.
         finally:
             use(real)
 
-    t_plain, t_check, t_collect, t_bare = interleaved_medians(
-        [plain, lambda: netdoctor.check(model, x, y, loss_fn=loss_fn), collect, bare], repeats, clock=clock)
+    t_plain, t_check, t_collect, t_bare, t_floor = interleaved_medians(
+        [plain, lambda: netdoctor.check(model, x, y, loss_fn=loss_fn), collect, bare, _floor(model, x, y, loss_fn)],
+        repeats, clock=clock)
     return [(f"{name}: plain forward+backward", t_plain),
             ("probe pipeline (hooks, tracing, loss probe, snapshot)", t_bare - t_plain),
             ("tensor statistics (weights, gradients, activations, data)", t_collect - t_bare),
             ("rules and report", t_check - t_collect),
-            ("check", t_check)]
+            ("check", t_check),
+            ("floor: the step plus bare reductions (no netdoctor code)", t_floor)]
+
+
+def _floor(model: Any, x: Any, y: Any, loss_fn: Any) -> Callable[[], Any]:
+    """The plain step plus the bare torch reductions the rules need, with no netdoctor code: what any
+    implementation of the statistics made of torch operations costs at least.
+
+    Per-feature sums, sums of squares, minima and maxima of the data; in forward hooks, each module
+    output's sum, sum of squares, minimum and maximum, and a ReLU's positive count per unit; the same
+    four of every parameter after the forward pass and of every gradient after the backward pass;
+    each group copied to the host once. (No loss probe, no tracing, no records, no rules.)
+    """
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def four(t: Any) -> Any:
+        f = t.detach().reshape(-1)
+        return torch.stack([f.sum(), torch.dot(f, f), f.amin(), f.amax()])
+
+    def step() -> list[Any]:
+        out = [torch.stack([x.sum(0), x.square().sum(0), x.amin(0), x.amax(0)]).tolist()]
+        acts: list[Any] = []
+
+        def hook(module: Any, args: Any, o: Any) -> None:
+            acts.append(four(o))
+            if isinstance(module, torch.nn.ReLU):
+                acts.append((o > 0).sum(0).float())
+
+        handles = [m.register_forward_hook(hook) for m in model.modules() if m is not model]
+        try:
+            model.train()
+            loss = loss_fn(model(x), y)
+        finally:
+            for h in handles:
+                h.remove()
+        out.append([a.tolist() for a in acts])
+        out.append(torch.stack([four(p) for p in params]).tolist())
+        grads = torch.autograd.grad(loss, params)
+        out.append(torch.stack([four(g) for g in grads]).tolist())
+        return out
+
+    return step
 
 
 def keras_rows(repeats: int, batch: int, clock: str = "wall") -> list[Any]:

@@ -44,7 +44,7 @@ def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
     device = torch.device("cpu")
     dtype = None
     for t in list(model.parameters()) + list(model.buffers()):
-        if device == torch.device("cpu") and t.device.type != "meta":
+        if device.type == "cpu" and t.device.type != "meta":
             device = t.device
         if dtype is None and t.is_floating_point():
             dtype = t.dtype

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Mapping
 
 import torch
@@ -104,9 +105,9 @@ def compute_loss(
             raise LossError(f"loss_fn ({name}) raised {type(exc).__name__}: {first_line(exc)}; check that "
                             "loss_fn(output, target) accepts the model output and the targets") from exc
         value = _check_scalar(value, f"loss_fn ({name})")
-        unit = None if torch.isfinite(value.detach()) else _finite_on_unit(loss_fn, output, targets)
-        info = LossInfo(name=name, expects=loss_expectation(name), value=float(value.detach()), source="user",
-                        unit_range=unit)
+        number = float(value.detach())
+        unit = None if math.isfinite(number) else _finite_on_unit(loss_fn, output, targets)
+        info = LossInfo(name=name, expects=loss_expectation(name), value=number, source="user", unit_range=unit)
         return value, info, note
     if targets is None:
         own = _model_loss(output)
