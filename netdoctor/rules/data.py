@@ -27,23 +27,24 @@ def _varying(st: TensorStats) -> np.ndarray | None:
     return np.isfinite(s) & (s > 0)
 
 
-def _feature_scales(st: TensorStats) -> np.ndarray:
-    """Per-feature RMS ``sqrt(mean^2 + std^2)`` (the typical magnitude a weight layer sees)."""
+def _feature_scales(st: TensorStats, varying: np.ndarray | None) -> np.ndarray:
+    """Per-feature RMS ``sqrt(mean^2 + std^2)`` (the typical magnitude a weight layer sees);
+    ``varying`` is :func:`_varying` of ``st``."""
     if st.unit_mean is None or st.unit_std is None:
         return np.asarray([st.rms], dtype=float)
     m = np.asarray(st.unit_mean, dtype=float)
     s = np.asarray(st.unit_std, dtype=float)
     r = np.sqrt(m * m + s * s)
-    return np.where(_varying(st) & np.isfinite(r), r, 0.0)
+    return np.where(varying & np.isfinite(r), r, 0.0)
 
 
-def _feature_ranges(st: TensorStats) -> np.ndarray | None:
+def _feature_ranges(st: TensorStats, varying: np.ndarray | None) -> np.ndarray | None:
     """Per-feature magnitude ``max(|min|, |max|)`` of varying features: unlike the RMS it does not
     shrink for sparse columns (a pixel that is non-zero in 1 of 256 images spans its full range)."""
     if st.unit_min is None or st.unit_max is None:
         return None
     r = np.maximum(np.abs(np.asarray(st.unit_min, dtype=float)), np.abs(np.asarray(st.unit_max, dtype=float)))
-    keep = np.isfinite(r) if _varying(st) is None else (_varying(st) & np.isfinite(r))
+    keep = np.isfinite(r) if varying is None else (varying & np.isfinite(r))
     return r[keep]
 
 
@@ -146,12 +147,13 @@ def unnormalized_inputs(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Findi
     for rec in _entry_layers(snap):
         st = rec.input
         assert st is not None
-        scales = _feature_scales(st)
+        varying = _varying(st)
+        scales = _feature_scales(st, varying)
         positive = scales[scales > 0]
         if positive.size == 0:
             continue
         max_s = float(positive.max())
-        ranges = _feature_ranges(st)
+        ranges = _feature_ranges(st, varying)
         ranges = ranges[ranges > 0] if ranges is not None else positive
         q05, q95 = _quantiles(ranges, (0.05, 0.95)) if ranges.size > 1 else (1.0, 1.0)
         spread = q95 / q05 if q05 > 0 else float("inf")

@@ -302,7 +302,13 @@ def init_scale(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """
     band = float(ctx.opt("band"))
     residual = snap.residual is True
-    reach = gradient_reaches(snap, ctx.opt("grad_min_relative"), ctx.opt("grad_max_drop"))
+    reached: list[Any] = []  # gradient_reaches() once, and only for a too-small classifier layer
+
+    def reach() -> Any:
+        if not reached:
+            reached.append(gradient_reaches(snap, ctx.opt("grad_min_relative"), ctx.opt("grad_max_drop")))
+        return reached[0]
+
     hits: list[dict] = []
     for rec in snap.layers:
         if rec.kind not in (KIND_LINEAR, KIND_CONV):
@@ -324,7 +330,7 @@ def init_scale(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
             continue
         hits.append({"rec": rec, "p": p, "name": name, "canon": canon, "lo": lo / band, "hi": hi * band,
                      "var": var, "ratio": var / canon, "direction": direction, "head": head,
-                     "weakest": reach if direction == "small" and _classifier_block(snap, rec) else None})
+                     "weakest": reach() if direction == "small" and _classifier_block(snap, rec) else None})
     many = len(hits) > ctx.opt("max_listed")
     groups = [[h for h in hits if h["direction"] == d] for d in ("small", "large")] if many else [[h] for h in hits]
     for grp in (g for g in groups if g):

@@ -133,3 +133,34 @@ def test_model_without_trainable_params():
     model.requires_grad_(False)
     snap = collect(model, X, Y)
     assert Need.GRADIENTS not in snap.collected and "no trainable" in snap.missing[Need.GRADIENTS]
+
+
+@pytest.mark.parametrize("loss_fn,ratio", [
+    (nn.CrossEntropyLoss(), 2.0), (nn.CrossEntropyLoss(reduction="sum"), 1.0), (nn.NLLLoss(), 2.0),
+])
+def test_a_stock_loss_has_the_sum_ratio_its_reduction_gives(loss_fn, ratio):
+    """torch's own losses: the ratio their reduction fixes, the one the halves measure for the same loss
+    written as a function."""
+    from netdoctor.adapters.torch.loss import stock_sum_ratio
+
+    assert stock_sum_ratio(loss_fn, Y) == ratio
+    measured = collect(_head(), X, Y, loss_fn=lambda out, y: loss_fn(out, y)).loss_probe.sum_ratio
+    assert measured == pytest.approx(ratio, rel=1e-5)
+    assert collect(_head(), X, Y, loss_fn=loss_fn).loss_probe.sum_ratio == ratio
+
+
+def test_a_weighted_ignoring_or_subclassed_stock_loss_is_measured():
+    from netdoctor.adapters.torch.loss import stock_sum_ratio
+
+    class Halved(nn.MSELoss):
+        def forward(self, out, y):
+            return super().forward(out, y) / 2
+
+    ignored = Y.clone()
+    ignored[:5] = -100  # ignore_index: the mean runs over the other rows, unevenly split between the halves
+    assert stock_sum_ratio(nn.CrossEntropyLoss(), ignored) is None
+    assert stock_sum_ratio(nn.CrossEntropyLoss(weight=torch.ones(3)), Y) is None
+    assert stock_sum_ratio(Halved(), Y.float()) is None
+    assert stock_sum_ratio(nn.MSELoss(), torch.randn(32)) == 2.0
+    snap = collect(_head(), X, ignored, loss_fn=nn.CrossEntropyLoss())
+    assert snap.loss_probe.sum_ratio == pytest.approx(2.0, rel=0.2) and snap.loss_probe.sum_ratio != 2.0
