@@ -35,23 +35,26 @@ CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time
 
 
 def interleaved_medians(fns: list[Callable[[], Any]], repeats: int, warmup: int = 2,
-                        clock: Callable[[], float] = time.perf_counter) -> list[float]:
+                        clock: Callable[[], float] = time.perf_counter, rotate: bool = False) -> list[float]:
     """Median time of each function, run in turn ``repeats`` times after ``warmup`` rounds.
 
     Interleaving makes every function see the same machine load, so the ratios stay
     meaningful on a shared machine even when the absolute times drift. ``clock`` is wall
     time by default; ``time.process_time`` (CPU time of this process, all its threads)
     leaves out the time the process waits for a core, which on a crowded machine is most
-    of the noise.
+    of the noise. ``rotate`` starts each round one function later, so that every function
+    follows every other one equally often: a function that runs right after a near copy of
+    itself (``collect`` after ``check``) finds the caches warm and would look cheaper.
     """
     for _ in range(warmup):
         for fn in fns:
             fn()
     times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
+    for r in range(repeats):
+        first = r % len(fns) if rotate else 0
+        for i in list(range(first, len(fns))) + list(range(first)):
             t0 = clock()
-            fn()
+            fns[i]()
             times[i].append(clock() - t0)
     return [statistics.median(t) for t in times]
 
@@ -135,7 +138,7 @@ def torch_breakdown(batch: int, repeats: int, clock: Callable[[], float] = time.
                     ) -> list[tuple[str, float]]:
     """Where the MLP's cost above a plain step goes: ``(phase, seconds)``, medians of interleaved runs.
 
-    Five runs are timed in turn: the plain step, ``check``, the adapter's ``collect`` alone,
+    Five runs are timed in turn (in rotating order): the plain step, ``check``, the adapter's ``collect`` alone,
     ``collect`` with every tensor reduction replaced by a constant (the probe pipeline without its
     statistics: hooks, data-flow tracing, loss probe, snapshot) and the floor of :func:`_floor`.
     Their differences split the extra time into the probe pipeline, the statistics and the rules
@@ -192,7 +195,7 @@ def torch_breakdown(batch: int, repeats: int, clock: Callable[[], float] = time.
 
     t_plain, t_check, t_collect, t_bare, t_floor = interleaved_medians(
         [plain, lambda: netdoctor.check(model, x, y, loss_fn=loss_fn), collect, bare, _floor(model, x, y, loss_fn)],
-        repeats, clock=clock)
+        repeats, clock=clock, rotate=True)
     return [(f"{name}: plain forward+backward", t_plain),
             ("probe pipeline (hooks, tracing, loss probe, snapshot)", t_bare - t_plain),
             ("tensor statistics (weights, gradients, activations, data)", t_collect - t_bare),
