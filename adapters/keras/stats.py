@@ -125,7 +125,7 @@ def _reduce_host(x: Any, ax: int | None, units: int, positive: bool,
             a = np.moveaxis(a, ax, -1)
         x2 = a.reshape(-1, units)
         wide = _folded(x2)
-        if wide.shape[1] >= 256:
+        if wide.shape[1] >= 256 and a.size > _WIDE_BLOCKS_FROM:
             return _reduce_blocks_wide(x2, wide, positive, saturation)
     if ax is None:
         flat = a.reshape(-1)
@@ -136,7 +136,7 @@ def _reduce_host(x: Any, ax: int | None, units: int, positive: bool,
             return _reduce_host_nonfinite(flat.reshape(-1, 1).astype(np.float64), positive, saturation)
         d = flat - flat.dtype.type(mean)
         lo, hi = float(flat.min()), float(flat.max())
-        nonzero = float(np.count_nonzero(flat))
+        nonzero = float(np.count_nonzero(flat != 0))  # counting a bool mask is 4x faster than floats
         sabs = mean * n if lo >= 0 else float(np.abs(flat).sum())
         row = [float(d.sum()), float(np.dot(d, d)), lo, hi, sabs, n - nonzero, mean]
         return np.array(row, dtype=np.float64).reshape(-1, 1), np.array([float(n)])
@@ -169,6 +169,10 @@ def _reduce_host(x: Any, ax: int | None, units: int, positive: bool,
 _FOLD_WIDTH = 2048  # entries per row of the folded view
 
 _BLOCK = 1 << 16  # entries per block of the blockwise reductions (256 KiB of float32: stays in the L2 cache)
+#: Per-unit reductions of more entries than this go block by block (:func:`_reduce_blocks_wide`). Up
+#: to 1 MiB of float32 the direct path's temporaries cost less than the block loop's bookkeeping:
+#: 333 against 465 us for a (256, 784) input.
+_WIDE_BLOCKS_FROM = 4 * _BLOCK
 _SHIFT_ROWS = 256  # rows (about) of the fixed subsample whose mean is the shift of a blockwise reduction
 
 
@@ -309,7 +313,9 @@ def _per_unit(ufunc: Any, wide: np.ndarray, units: int) -> np.ndarray:
 
 def _count_per_unit(wide: np.ndarray, units: int) -> np.ndarray:
     """Per-unit count of nonzero (``True``) entries of a :func:`_folded` view."""
-    return np.count_nonzero(wide, axis=0).reshape(-1, units).sum(axis=0)
+    mask = wide if wide.dtype == np.bool_ else wide != 0
+    # a sum of the mask's bytes: np.count_nonzero(axis=0) takes twice as long, and four times on floats
+    return np.add.reduce(mask.view(np.uint8), axis=0, dtype=np.int32).reshape(-1, units).sum(axis=0, dtype=np.int64)
 
 
 def _reduce_host_nonfinite(x2: np.ndarray, positive: bool,
@@ -369,6 +375,8 @@ def _reduce_device(x: Any, ax: int | None, units: int, positive: bool,
 def _combine(host: np.ndarray, cnt_u: np.ndarray, *, shape: tuple[int, ...], size: int, dtype: str,
              max_units: int) -> TensorStats:
     """Global (and, with ``max_units > 0``, per-unit) statistics from per-unit shifted sums."""
+    if host.shape[1] == 1 and max_units == 0:
+        return _combine_one(host[:7, 0].tolist(), float(cnt_u[0]), shape=shape, size=size, dtype=dtype)
     sd, ssd, mn, mx, sabs, nz, shift = host[:7]
     total = float(cnt_u.sum())
     frac_nonfinite = float(1.0 - total / size)
@@ -400,6 +408,22 @@ def _combine(host: np.ndarray, cnt_u: np.ndarray, *, shape: tuple[int, ...], siz
         frac_nonfinite=frac_nonfinite,
         dtype=dtype,
         **units,
+    )
+
+
+def _combine_one(row: list[float], total: float, *, shape: tuple[int, ...], size: int, dtype: str) -> TensorStats:
+    """:func:`_combine` of a tensor reduced as one unit, in plain floats (the same formulas: no numpy
+    calls on one-entry arrays)."""
+    sd, ssd, mn, mx, sabs, nz, shift = row
+    frac_nonfinite = float(1.0 - total / size)
+    if total == 0:
+        return TensorStats(shape=shape, frac_nonfinite=frac_nonfinite, dtype=dtype)
+    mean = shift + sd / total
+    var = 0.0 if mn == mx else max(ssd / total - (sd / total) ** 2, 0.0)
+    return TensorStats(
+        shape=shape, mean=mean, std=0.0 if mn == mx else math.sqrt(var), min=mn, max=mx,
+        abs_max=max(abs(mn), abs(mx)), abs_mean=sabs / total, l2=math.sqrt(max(total * (var + mean * mean), 0.0)),
+        frac_zero=nz / size, frac_nonfinite=frac_nonfinite, dtype=dtype,
     )
 
 

@@ -290,7 +290,7 @@ def _reduce_host(
     stats = TensorStats(
         shape=tuple(int(s) for s in t.shape), mean=mean, std=math.sqrt(var), min=mn, max=mx,
         abs_max=max(abs(mn), abs(mx)), abs_mean=float(np.abs(flat).sum()) / n,
-        l2=math.sqrt(float(np.dot(flat, flat))), frac_zero=(n - np.count_nonzero(flat)) / n,
+        l2=math.sqrt(float(np.dot(flat, flat))), frac_zero=(n - np.count_nonzero(flat != 0)) / n,
         frac_nonfinite=0.0, dtype=dtype_name(t.dtype), **stats_kw,
     )
     return stats, act, sat

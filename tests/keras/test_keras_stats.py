@@ -231,7 +231,7 @@ def test_blockwise_reduction_of_large_tensors(shape: tuple[int, ...], per_unit: 
     """Tensors larger than two blocks are reduced block by block in one pass (shifted sums): every count,
     minimum and maximum is exact, the moments agree with the float64 reference to float32 rounding."""
     a = _large(12, shape, offset)
-    assert a.size > 2 * ks._BLOCK
+    assert a.size > (ks._WIDE_BLOCKS_FROM if per_unit else 2 * ks._BLOCK)
     units = shape[-1]
     assert not per_unit or ks._folded(a.reshape(-1, units)).shape[1] >= 256  # the blockwise path runs
     ref = TensorStats.from_array(a, unit_axis=-1)
