@@ -10,8 +10,9 @@ Exact and estimated: mean, std, min, max, l2, the NaN/Inf fraction and every per
 vector are exact. For a tensor of more than :data:`SAMPLE` entries (weights, gradients,
 hidden outputs, the data), ``abs_mean`` and ``frac_zero`` come from the fixed subsample of
 :mod:`netdoctor.adapters._sample` (its errors are given there), read in place by numpy on a
-CPU, exact wherever the moments decide them and for an activation whose per-unit positives
-are counted (they need every sign). Four passes instead of six, with no full-size
+CPU. They are exact wherever the moments decide them, and for an activation whose positives
+are counted per unit when it has no negatives (a ReLU's: its positives are its non-zeros)
+or, off the CPU, whose signs are counted. Four passes instead of six, with no full-size
 temporaries: a check's cost on a dense model is mostly these tensors
 (``bench/bench_check.py``). The small tensors of a model (biases, norm gains, a head) are
 reduced together by :func:`reduce_many`.
@@ -314,7 +315,7 @@ def _reduce(
     n = x.numel()
     per_unit = unit_axis is not None and (unit_moments or active or saturation is not None)
     units = count = 0
-    signed = False
+    signed = host_active = False
     vectors: list[torch.Tensor] = []
     counts: list[torch.Tensor] = []
     glob: list[torch.Tensor] | None = None
@@ -329,10 +330,12 @@ def _reduce(
             if units == units_all:
                 s1u, squ, mnu, mxu = vectors
                 glob = [s1u.sum(), squ.sum(), mnu.min(), mxu.max()]
-        # the positive entries per unit follow from sign(x), needed anyway for sum |x| (below),
-        # when the view covers every unit of a contiguous tensor; else a mask is counted
-        signed = active and units == units_all and x.is_contiguous()
-        if active and not signed:
+        # a CPU tensor's positives per unit are counted by numpy on its own buffer, after the moments
+        # (a byte mask summed per unit); elsewhere they follow from sign(x), needed anyway for
+        # sum |x| (below), when the view covers every unit of a contiguous tensor; else a mask is counted
+        host_active = active and x.device.type == "cpu" and x.is_contiguous() and n <= _SERIAL_LIMIT
+        signed = active and not host_active and units == units_all and x.is_contiguous()
+        if active and not signed and not host_active:
             counts.append(_count(vu > 0))
         if saturation is not None:
             lo, hi = saturation
@@ -361,6 +364,11 @@ def _reduce(
         else:
             glob.append(sign.abs_().sum())  # entries != 0
     scalars, vec_h, count_h = _to_host(torch.stack(glob), vectors, counts)
+    positives = None
+    if host_active:
+        mask = np.greater(vu.numpy(), 0).view(np.uint8)
+        positives = np.add.reduce(mask, axis=(0, 2), dtype=np.int32).astype(np.float64)
+        count_h.insert(0, positives)
     if on_host:  # a CPU tensor's subsample is read in place by numpy: three calls, no dispatch
         scalars += sample_abs_nonzero(flat.numpy())
     s1, sq, mn_h, mx_h = scalars[:4]
@@ -376,6 +384,8 @@ def _reduce(
         if not on_host:  # sums over the subsample on the device: scale them up
             l1_h, nz_h = l1_h * n / SAMPLE, nz_h * n / SAMPLE
         l1_h, nz_h = from_sample(l1_h, nz_h, n, s1, mn_h, mx_h)
+        if positives is not None and mn_h >= 0 and units == units_all:  # no negatives: the positives are the non-zeros
+            nz_h = float(positives.sum())
     count_h = [c / max(count, 1) for c in count_h]
     act = count_h[0] if active and per_unit else None
     sat = count_h[-1] if saturation is not None and per_unit else None
