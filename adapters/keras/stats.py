@@ -499,13 +499,27 @@ def _array_stats_sampled(x: np.ndarray, shape: tuple[int, ...], dtype: str, lo: 
     n = x.size
     if lo == hi or max(abs(lo), abs(hi)) < 1e-12:
         return None
-    total, sq = float(x.sum()), float(np.dot(x, x))
+    total, sq = _sum(x), float(np.dot(x, x))
     mean = total / n
     var = sq / n - mean * mean
     if not (math.isfinite(total) and math.isfinite(sq)) or var <= 1e-4 * mean * mean:
         return None
     l1, nonzero = from_sample(*sample_abs_nonzero(x), n, total, lo, hi)
     return _array_stats(shape, dtype, n, n, mean, var, lo, hi, l1 / n, int(round(n - nonzero)))
+
+
+_ONES: dict[Any, np.ndarray] = {}
+
+
+def _sum(x: np.ndarray) -> float:
+    """Sum of a flat float array: its rows of 1024 summed by one BLAS matrix-vector product (each row in
+    the array's precision, as a pairwise sum would be), the row sums in float64. Numpy's own float32
+    sum takes two and a half times as long on a few hundred thousand entries."""
+    ones = _ONES.get(x.dtype)
+    if ones is None:
+        ones = _ONES[x.dtype] = np.ones(1024, dtype=x.dtype)
+    m = x.size // 1024 * 1024
+    return float((x[:m].reshape(-1, 1024) @ ones).sum(dtype=np.float64)) + float(x[m:].sum(dtype=np.float64))
 
 
 def _moments_blocks(x: np.ndarray, lo: float, hi: float) -> tuple[float, float, float]:
