@@ -315,7 +315,9 @@ class LossProbe:
             cross-entropy, whatever it is called.
         sum_ratio: ``(L(first half) + L(second half)) / L(both halves)`` of the user's loss on
             the output rows it was given: 2 for a mean over the batch, 1 for a sum (exactly, for
-            any per-sample loss), something else for losses that mix samples.
+            any per-sample loss), something else for losses that mix samples. One of torch's or
+            Keras' own loss classes (not a subclass, with no class weights or ignored targets)
+            gets the value its ``reduction`` fixes, without evaluating the halves.
     """
 
     units: int
