@@ -132,7 +132,9 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
     unit_keys = {k for s in tr.steps if s.kind in WEIGHT_KINDS and s.kind != KIND_EMBEDDING
                  for k in s.in_keys[:1]} if tr is not None else set()
     channels_first = tr is not None and any(getattr(s.op, "data_format", "") == "channels_first" for s in tr.steps)
-    recorder = Recorder(settings, unit_keys, channels_first) if want_acts else None
+    # the main output is reduced per unit when the forward pass records it: the output's own statistics
+    # (below) are then the recorder's, not a second reduction of the same tensor
+    recorder = Recorder(settings, unit_keys | set(tr.output_keys[:1]), channels_first) if want_acts else None
     result: dict[str, Any] = {}
     time_growth = TimeGrowth(tr, backend, enabled=want_grads)
     inner_calls = InnerCalls(tr)
@@ -148,7 +150,8 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
             outs = tree.flatten(out_struct)
         main = outs[0]
         with pause():
-            ostats = tensor_stats(main, max_units=settings.max_units, per_unit=True)[0]
+            ostats = (recorder.stats(main, per_unit=True)[0] if recorder is not None and not channels_first
+                      else tensor_stats(main, max_units=settings.max_units, per_unit=True)[0])
             looks = looks_like(main, ostats)
             ymain = tree.flatten(y)[0] if y is not None else None
             units = int(main.shape[-1]) if len(main.shape) >= 2 else 1

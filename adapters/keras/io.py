@@ -345,10 +345,12 @@ def data_stats(inputs: Any, targets: Any, n: int, settings: ProbeSettings, kind:
 
     def stats(leaf: Any, axis_ok: bool = True) -> TensorStats:
         a = take(leaf, n)
-        t = a if ops.is_tensor(a) else ops.convert_to_tensor(np.asarray(a))
-        dtype = str(a.dtype) if not ops.is_tensor(a) else None
+        # host data stays a numpy array: tensor_stats reduces it in place (a round trip through a
+        # backend tensor cost more than the reduction of a batch of labels)
+        t = a if ops.is_tensor(a) else np.asarray(a)
+        dtype = str(t.dtype) if isinstance(t, np.ndarray) else None
         if len(t.shape) == 1 and axis_ok:  # one scalar per sample: one feature
-            t = ops.expand_dims(t, -1)
+            t = t[:, None] if isinstance(t, np.ndarray) else ops.expand_dims(t, -1)
         axis = 1 if channels_first and axis_ok and len(t.shape) >= 3 else -1
         return tensor_stats(t, max_units=settings.max_units, per_unit=True, unit_axis=axis, dtype=dtype)[0]
 

@@ -101,6 +101,8 @@ def host_view(x: Any) -> np.ndarray:
     ``__array__`` hands out its buffer (the view keeps the tensor alive). Other tensors go through
     ``keras.ops.convert_to_numpy``.
     """
+    if isinstance(x, np.ndarray):
+        return x
     if type(x).__name__ == "EagerTensor" and _on_cpu(x):
         return np.asarray(x)
     from keras import ops
