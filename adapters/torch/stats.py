@@ -167,8 +167,7 @@ def reduce(
     Returns:
         ``(stats, unit_active, unit_saturated)``; the vectors are ``None`` unless asked for.
     """
-    if t.device.type == "cpu" and t.numel() <= HOST_LIMIT and t.layout == torch.strided and t.numel() \
-            and not (t.is_complex() or t.is_quantized or t.is_nested or t.dtype == torch.bool):
+    if _host_ready(t, HOST_LIMIT):
         got = _reduce_host(t, unit_axis=unit_axis, max_units=max_units, unit_moments=unit_moments,
                            active=active, saturation=saturation)
         if got is not None:
@@ -256,9 +255,8 @@ def _reduce_host(
     arithmetic (about 40 us against 10 us here); biases, norm gains and the output of a
     classifier are all this small. The results are those of the device path, exact.
     """
-    x = t.detach()
     try:
-        a = (x.float() if x.dtype in _LOW_PRECISION else x).numpy().astype(np.float64)
+        a = _host_array(t).astype(np.float64)
     except (RuntimeError, TypeError):  # a lazy neg/conj view, a tensor subclass numpy cannot take
         return None
     flat = a.reshape(-1)
