@@ -316,6 +316,13 @@ def synthetic_labels(form: str, out_shape: tuple[int, ...], class_axis: int, see
     return np.moveaxis(np.eye(classes, dtype=np.float32)[idx], -1, axis)
 
 
+def all_different(keys: np.ndarray) -> bool:
+    """No two of the 1-D ``keys`` are equal, and none is NaN (which would hide a repeat; 0.0 and -0.0
+    count as equal): the quick test both adapters run on per-unit keys before comparing units."""
+    k = np.sort(keys)
+    return not (k.size and np.isnan(k[-1])) and not bool((k[1:] == k[:-1]).any())
+
+
 def format_shape(shape: Any) -> str:
     """``(32, 100)`` style text for a shape (``torch.Size``, tuple, list)."""
     dims = tuple(int(d) for d in shape)

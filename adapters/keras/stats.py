@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from netdoctor.adapters._common import classify_output, saturation_threshold
+from netdoctor.adapters._common import all_different, classify_output, saturation_threshold
 from netdoctor.adapters._sample import SAMPLE, from_sample, sample_abs_nonzero
 from netdoctor.snapshot import TensorStats
 
@@ -585,7 +585,7 @@ def duplicate_unit_frac(a: Any, axes: tuple[int, ...]) -> float | None:
         return 0.0
     for prefix in (1, _PREFIX, None):  # units that differ in their first entries differ: try those first
         keys = _fingerprints(arr, tuple(axes), units, prefix)
-        if keys is not None and _all_different(keys):
+        if keys is not None and all_different(keys):
             return 0.0  # equal units always have equal fingerprints: all units differ
     m = np.ascontiguousarray(np.transpose(arr, list(axes) + rest).reshape(units, -1)) + 0.0  # -0.0 == 0.0
     m = np.ascontiguousarray(m)
@@ -595,12 +595,6 @@ def duplicate_unit_frac(a: Any, axes: tuple[int, ...]) -> float | None:
 
 
 _PREFIX = 64  # entries per unit of the second, cheap fingerprint (the first is each unit's first entry)
-
-
-def _all_different(keys: np.ndarray) -> bool:
-    """No two keys are equal, and none is NaN (which would hide a repeat)."""
-    k = np.sort(keys)
-    return not (np.isnan(k[-1]) or bool((k[1:] == k[:-1]).any()))
 
 
 def _fingerprints(arr: np.ndarray, axes: tuple[int, ...], units: int, prefix: int | None) -> np.ndarray | None:

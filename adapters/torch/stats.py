@@ -28,6 +28,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from netdoctor.adapters._common import all_different
 from netdoctor.adapters._sample import RUN, SAMPLE, from_sample, picks, sample_abs_nonzero
 from netdoctor.snapshot import TensorStats
 
@@ -524,12 +525,12 @@ _PREFIX = 64  # columns of the first, cheap fingerprint of the units
 
 
 def _all_different(values: torch.Tensor) -> bool:
-    """No two entries of a 1-D tensor are equal (NaN equals nothing; 0.0 and -0.0 count as equal)."""
+    """:func:`~netdoctor.adapters._common.all_different` of a 1-D tensor (numpy on a CPU: a sort of a
+    few hundred values without torch's dispatch; on a device, its own sort)."""
     if values.device.type == "cpu":
-        v = np.sort(values.numpy())  # numpy: a sort of a few hundred values without torch's dispatch
-    else:
-        v = torch.sort(values).values
-    return not bool((v[1:] == v[:-1]).any())
+        return all_different(values.numpy())
+    v = torch.sort(values).values
+    return not (v.numel() and bool(torch.isnan(v[-1]))) and not bool((v[1:] == v[:-1]).any())
 
 
 def _distinct_keys(rows: torch.Tensor) -> bool:
