@@ -168,7 +168,8 @@ class ParamStats:
     :meth:`values` reduces the parameters' values ahead of :meth:`record`: the adapter calls
     it right after the forward pass, which has just read every weight, so the reductions
     find them in cache (after the backward pass they cost about twice as much on a CPU).
-    ``grads`` may be set once the backward pass has run.
+    :meth:`gradients` reduces the gradients once the backward pass has run; ``grads`` is ``None``
+    when they were not measured (an empty dict: measured, none reached).
     """
 
     def __init__(self, *, weights: bool, grads: dict[int, torch.Tensor | None] | None, max_units: int) -> None:
@@ -219,12 +220,8 @@ class ParamStats:
             stats = TensorStats(shape=tuple(int(s) for s in t.shape), dtype=dtype_name(t.dtype))
         grad = None
         if self.grads is not None and trainable:
-            grad = self._grads.get(id(t))  # reduced by gradients(), unless the parameter has none
-            if grad is None:
-                g = self.grads.get(id(t))
-                if g is not None and g.layout != torch.strided:  # nn.Embedding(sparse=True)
-                    g = g.to_dense()
-                grad = reduce(g, max_units=self.max_units)[0] if g is not None else zero_stats(t.shape, dtype_name(t.dtype))
+            # reduced by gradients(); a parameter without one gets zeros
+            grad = self._grads.get(id(t)) or zero_stats(t.shape, dtype_name(t.dtype))
         self._cache[id(t)] = (stats, grad)
         return stats, grad
 
