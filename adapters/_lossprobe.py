@@ -83,7 +83,8 @@ UNIT_EPS = 1e-7
 MIN_SPLIT_ROWS = 16
 
 
-def batch_additivity(loss_on: Callable[[int, int], float], n: int, whole: float | None = None) -> float | None:
+def batch_additivity(loss_on: Callable[[int, int], float], n: int, whole: float | None = None,
+                     known: float | None = None) -> float | None:
     """``(L(rows 0..h) + L(rows h..2h)) / L(rows 0..2h)`` for ``h = n // 2`` (``LossProbe.sum_ratio``).
 
     ``loss_on(start, stop)`` evaluates the user's loss on those rows of the output it was given and
@@ -91,10 +92,14 @@ def batch_additivity(loss_on: Callable[[int, int], float], n: int, whole: float 
     any loss that is a mean or a sum of per-sample terms. ``whole`` is the loss on all ``n`` rows
     when the adapter has it (the probe pass's own loss): for an even ``n`` it is not evaluated
     again. ``None`` for fewer than :data:`MIN_SPLIT_ROWS` rows, a loss that fails on a part, or a
-    (near) zero or non-finite loss.
+    (near) zero or non-finite loss. ``known`` is the ratio the loss has by construction (one of the
+    framework's own loss classes, from its ``reduction``): given a finite, non-zero ``whole``, it is
+    the answer, and the halves are not evaluated.
     """
     if n < MIN_SPLIT_ROWS:
         return None
+    if known is not None and whole is not None and math.isfinite(whole) and abs(whole) >= 1e-12:
+        return known
     h = n // 2
     try:
         full = whole if whole is not None and 2 * h == n else loss_on(0, 2 * h)

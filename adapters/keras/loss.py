@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from netdoctor.adapters._lossprobe import MIN_SPLIT_ROWS, UNIT_EPS, batch_additivity
+from netdoctor.adapters._lossprobe import UNIT_EPS, batch_additivity
 from netdoctor.adapters._common import NOTE_DEFAULT_LOSS, NOTE_SURROGATE, NOTE_SYNTHETIC_LABELS, label_form, synthetic_labels
 from netdoctor.errors import LossError
 from netdoctor.snapshot import LossInfo
@@ -276,11 +276,8 @@ def loss_measures(lp: LossPlan, targets: Any, outputs: Any, value: float) -> tup
     def loss_on(a: int, b: int) -> float:
         return on(tree.pack_sequence_as(targets, [part(0, a, b)]), tree.pack_sequence_as(outputs, [part(1, a, b)]))
 
-    if lp.sum_ratio is not None and rows >= MIN_SPLIT_ROWS and getattr(out, "_keras_mask", None) is None \
-            and np.isfinite(value) and abs(value) >= 1e-12:  # what batch_additivity would measure, without a mask
-        ratio: float | None = lp.sum_ratio
-    else:
-        ratio = batch_additivity(loss_on, rows, whole=value)  # the probe's own loss: same output, same targets
+    known = lp.sum_ratio if getattr(out, "_keras_mask", None) is None else None  # a mask weights the mean
+    ratio = batch_additivity(loss_on, rows, whole=value, known=known)  # the probe's own loss: same output, same targets
     unit = None
     if not np.isfinite(value) and "float" in str(out.dtype):
         host = np.asarray(ops.convert_to_numpy(out))
