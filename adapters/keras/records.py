@@ -89,10 +89,11 @@ def _rel_name(v: Any, layer: Any) -> str:
 def host_value(v: Any) -> np.ndarray:
     """A variable's value on the host. On TensorFlow, a read-only view of one read of it: no copy on a
     CPU (``v.numpy()`` copies the whole variable), and a later assignment leaves the view as it was."""
-    read = getattr(getattr(v, "value", None), "value", None)  # tf.Variable.value(): one read op
-    if callable(read) and hasattr(read, "__self__") and type(read.__self__).__module__.startswith("tensorflow"):
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
         try:
-            return np.asarray(read())
+            return np.asarray(v.value.value())  # v.value is the tf.Variable; value() is one read op
         except (TypeError, ValueError, AttributeError):  # a variable type TensorFlow cannot read this way
             pass
     return np.asarray(v.numpy())

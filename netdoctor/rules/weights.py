@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -302,12 +303,8 @@ def init_scale(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
     """
     band = float(ctx.opt("band"))
     residual = snap.residual is True
-    reached: list[Any] = []  # gradient_reaches() once, and only for a too-small classifier layer
-
-    def reach() -> Any:
-        if not reached:
-            reached.append(gradient_reaches(snap, ctx.opt("grad_min_relative"), ctx.opt("grad_max_drop")))
-        return reached[0]
+    # gradient_reaches() once, and only for a too-small classifier layer
+    reach = functools.cache(lambda: gradient_reaches(snap, ctx.opt("grad_min_relative"), ctx.opt("grad_max_drop")))
 
     hits: list[dict] = []
     for rec in snap.layers:
