@@ -9,6 +9,7 @@ with its flags.
 from __future__ import annotations
 
 import fnmatch
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -45,11 +46,7 @@ class Config:
 
     def is_selected(self, code: str, name: str = "") -> bool:
         """Whether a rule is enabled: the longest matching prefix of select/ignore wins."""
-        best_sel = _longest_match(code, name, self.select)
-        best_ign = _longest_match(code, name, self.ignore)
-        if best_sel < 0:
-            return False
-        return best_sel > best_ign
+        return _selected(code, name, tuple(self.select), tuple(self.ignore))
 
     def severity_for(self, code: str, default: Severity) -> Severity:
         return self.severity.get(code, default)
@@ -68,6 +65,13 @@ class Config:
                 if _longest_match(finding.code, finding.name, codes) >= 0:
                     return True
         return False
+
+
+@functools.lru_cache(maxsize=4096)
+def _selected(code: str, name: str, select: tuple[str, ...], ignore: tuple[str, ...]) -> bool:
+    """:meth:`Config.is_selected`, cached: every check asks it of every rule, with the same patterns."""
+    best_sel = _longest_match(code, name, select)
+    return best_sel >= 0 and best_sel > _longest_match(code, name, ignore)
 
 
 def _longest_match(code: str, name: str, patterns: Iterable[str]) -> int:
