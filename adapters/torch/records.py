@@ -152,6 +152,8 @@ class RecordStats:
         if act is not None and axis is not None:
             if act in RELU_FAMILY:
                 flags["active"] = True
+                if _clamps_at_zero(rec):
+                    flags["nonneg"] = True
             bounds = saturation_threshold(act, self.settings.saturation_preact)
             if bounds is not None:
                 flags["saturation"] = bounds
@@ -163,3 +165,13 @@ class RecordStats:
             rec.unit_active = active
         if "saturation" in flags:
             rec.unit_saturated = saturated
+
+
+def _clamps_at_zero(rec: Rec) -> bool:
+    """The record's output has no negative entries by construction: ``F.relu``/``F.relu6`` (and their
+    aliases), or a plain ``nn.ReLU``/``nn.ReLU6`` whose output no other forward hook can replace."""
+    module = rec.module
+    if module is None:
+        return rec.activation in ("relu", "relu6")
+    return (type(module) in (nn.ReLU, nn.ReLU6) and len(module._forward_hooks) <= 1
+            and not nn.modules.module._global_forward_hooks)

@@ -20,10 +20,9 @@ reduced together by :func:`reduce_many`.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,6 +38,7 @@ _SERIAL_LIMIT = 1 << 20  # smaller CPU tensors are reduced on one thread
 HOST_LIMIT = 4096  #: CPU tensors up to this many entries are reduced with numpy (see _reduce_host)
 
 
+@functools.lru_cache(maxsize=64)
 def dtype_name(dtype: torch.dtype) -> str:
     """``torch.float32`` -> ``"float32"``."""
     return str(dtype).replace("torch.", "")
@@ -117,23 +117,19 @@ def _count(mask: torch.Tensor) -> torch.Tensor:
     return mask.sum(-1, dtype=torch.int32).sum(0)
 
 
-@contextlib.contextmanager
-def _serial(t: torch.Tensor) -> Iterator[None]:
-    """One intra-op thread while reducing a small CPU tensor.
+def _one_thread(t: torch.Tensor) -> int:
+    """Drop to one intra-op thread for reducing a small CPU tensor; returns the count to restore (0: none).
 
     Splitting a few hundred thousand elements across threads costs more in wake-ups than
-    it saves, and much more on a busy machine; big tensors keep every thread. The thread
-    count is restored afterwards (OpenMP builds only; others are left alone).
+    it saves, and much more on a busy machine; big tensors keep every thread. The caller
+    restores the count afterwards (OpenMP builds only; others are left alone). A plain
+    call and a ``finally``, not a context manager: this runs for every reduced tensor.
     """
     threads = torch.get_num_threads()
     if threads <= 1 or t.device.type != "cpu" or t.numel() >= _SERIAL_LIMIT or not _openmp():
-        yield
-        return
+        return 0
     torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+    return threads
 
 
 @functools.lru_cache(maxsize=1)
@@ -149,6 +145,7 @@ def reduce(
     unit_moments: bool = False,
     active: bool = False,
     saturation: tuple[float, float] | None = None,
+    nonneg: bool = False,
 ) -> tuple[TensorStats, np.ndarray | None, np.ndarray | None]:
     """Statistics of ``t``, optionally with per-unit vectors.
 
@@ -164,6 +161,10 @@ def reduce(
         active: Also return, per unit, the fraction of entries > 0.
         saturation: ``(low, high)``: also return, per unit, the fraction of entries
             ``<= low`` or ``>= high``.
+        nonneg: ``t`` has no negative entries by construction (the output of ``nn.ReLU``),
+            a promise the caller keeps. With ``active``, the positives per unit then also give
+            the minimum (0 unless every entry is positive), the non-zero count and ``sum |x|``
+            (the sum) exactly: two passes fewer and no subsample.
 
     Returns:
         ``(stats, unit_active, unit_saturated)``; the vectors are ``None`` unless asked for.
@@ -173,9 +174,13 @@ def reduce(
                            active=active, saturation=saturation)
         if got is not None:
             return got
-    with _serial(t):
+    threads = _one_thread(t)
+    try:
         return _reduce(t, unit_axis=unit_axis, max_units=max_units, unit_moments=unit_moments,
-                       active=active, saturation=saturation)
+                       active=active, saturation=saturation, nonneg=nonneg)
+    finally:
+        if threads:
+            torch.set_num_threads(threads)
 
 
 BATCH_LIMIT = 1 << 14  #: CPU tensors up to this many entries are reduced together by :func:`reduce_many`
@@ -304,9 +309,10 @@ def _reduce(
     unit_moments: bool = False,
     active: bool = False,
     saturation: tuple[float, float] | None = None,
+    nonneg: bool = False,
 ) -> tuple[TensorStats, np.ndarray | None, np.ndarray | None]:
     """Body of :func:`reduce`."""
-    shape = tuple(int(s) for s in t.shape)
+    shape = tuple(t.shape)  # a torch.Size holds ints
     dtype = dtype_name(t.dtype)
     if t.numel() == 0 or t.layout != torch.strided or t.is_complex() or t.is_quantized or t.is_nested:
         return TensorStats(shape=shape, dtype=dtype), None, None
@@ -334,22 +340,27 @@ def _reduce(
         # sum |x| (below), when the view covers every unit of a contiguous tensor; else a mask is counted
         host_active = active and x.device.type == "cpu" and x.is_contiguous() and n <= _SERIAL_LIMIT
         signed = active and not host_active and units == units_all and x.is_contiguous()
+        # no negatives and every unit's positives counted: min, non-zeros and sum |x| follow from them
+        nonneg = nonneg and host_active and units == units_all and not unit_moments
         if active and not signed and not host_active:
             counts.append(_count(vu > 0))
         if saturation is not None:
             lo, hi = saturation
             counts.append(_count((vu <= lo) | (vu >= hi)))
+    else:
+        nonneg = False
     flat = x.reshape(-1)
-    sampled = not signed and n > SAMPLE  # the per-unit positives need every sign
+    sampled = not signed and not nonneg and n > SAMPLE  # the per-unit positives need every sign
     if glob is None:
         # amin and amax: two vectorized passes, faster on CPU than aminmax's one
-        glob = [flat.sum(), torch.dot(flat, flat), flat.amin(), flat.amax()]
+        glob = ([flat.sum(), torch.dot(flat, flat), flat.amax()] if nonneg  # the minimum follows below
+                else [flat.sum(), torch.dot(flat, flat), flat.amin(), flat.amax()])
     exact = n <= _EXACT_LIMIT
     if exact:
         var, mean = torch.var_mean(x, correction=0)
         glob += [var, mean]
     on_host = sampled and flat.device.type == "cpu" and flat.is_contiguous()
-    if not on_host:
+    if not on_host and not nonneg:
         # sign() then vectorized passes: several times faster on CPU than vector_norm(x, 1) plus
         # count_nonzero(x), even counting the temporary
         part = _subsample(flat) if sampled else flat
@@ -370,6 +381,10 @@ def _reduce(
         count_h.insert(0, positives)
     if on_host:  # a CPU tensor's subsample is read in place by numpy: three calls, no dispatch
         scalars += sample_abs_nonzero(flat.numpy())
+    if nonneg:  # every entry >= 0: zero is the minimum unless every entry is positive; sum |x| is the sum
+        nz_n = float(positives.sum())
+        scalars.insert(2, 0.0 if nz_n < n else float(flat.amin()))
+        scalars += [scalars[0], nz_n]
     s1, sq, mn_h, mx_h = scalars[:4]
     pos = 4
     if exact:
@@ -517,8 +532,12 @@ def duplicate_unit_frac(w: torch.Tensor, unit_dim: int = 0) -> float:
     if units <= 1:
         return 0.0
     rows = m.reshape(units, -1)
-    with _serial(rows):
+    threads = _one_thread(rows)
+    try:
         return _duplicates(rows, units)
+    finally:
+        if threads:
+            torch.set_num_threads(threads)
 
 
 _PREFIX = 64  # columns of the first, cheap fingerprint of the units

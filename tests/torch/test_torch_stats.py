@@ -88,6 +88,58 @@ def test_a_big_relu_output_counted_per_unit_keeps_exact_abs_mean_and_frac_zero(s
     np.testing.assert_array_equal(active, (flat > 0).mean(0))
 
 
+@pytest.mark.parametrize("case", ["relu", "conv", "positive", "zeros", "nan", "inf", "tiny", "small"])
+def test_nonneg_relu_output_gives_what_the_general_path_gives(case):
+    """``nonneg`` (a ReLU's output) takes min, non-zeros and sum |x| from the positives per unit: the
+    same statistics as the general path, NaN/Inf and all-positive tensors included."""
+    g = torch.Generator().manual_seed(5)
+    shape, axis = ((64, 32, 12, 12), 1) if case == "conv" else ((70, 20), -1) if case == "small" else ((600, 500), -1)
+    x = torch.relu(torch.randn(*shape, generator=g))
+    if case == "positive":
+        x = x + 0.5  # no zero: the minimum is measured
+    elif case == "zeros":
+        x = torch.zeros(*shape)
+    elif case == "nan":
+        x[3, 4] = float("nan")
+    elif case == "inf":
+        x[3, 4] = float("inf")
+    elif case == "tiny":
+        x = x * 1e-30  # float32 squares underflow: the float64 fallback
+    general, active, _ = reduce(x, unit_axis=axis, active=True)
+    fast, fast_active, _ = reduce(x, unit_axis=axis, active=True, nonneg=True)
+    np.testing.assert_array_equal(fast_active, active)
+    for f in SCALARS:
+        a, b = getattr(fast, f), getattr(general, f)
+        assert (np.isnan(a) and np.isnan(b)) or _close(a, b, rel=1e-6), f
+    if case in ("relu", "conv", "positive", "zeros"):
+        ref = TensorStats.from_array(x.numpy())
+        for f in SCALARS:
+            assert _close(getattr(fast, f), getattr(ref, f), rel=1e-5), f
+
+
+def test_only_a_plain_relu_promises_no_negatives():
+    """The records pass ``nonneg`` for F.relu and a plain nn.ReLU only: a subclass may compute
+    anything, and another forward hook may replace the output."""
+    from torch import nn
+
+    from netdoctor.adapters.torch.records import Rec, _clamps_at_zero
+
+    class Shifted(nn.ReLU):
+        def forward(self, x):
+            return super().forward(x) - 1.0
+
+    def rec(module, act="relu"):
+        return Rec(name="r", module=module, type_name=act, kind="activation", activation=act)
+
+    assert _clamps_at_zero(rec(None)) and _clamps_at_zero(rec(nn.ReLU())) and _clamps_at_zero(rec(nn.ReLU6(), "relu6"))
+    assert not _clamps_at_zero(rec(None, "leaky_relu")) and not _clamps_at_zero(rec(nn.LeakyReLU(), "leaky_relu"))
+    assert not _clamps_at_zero(rec(Shifted()))
+    hooked = nn.ReLU()
+    hooked.register_forward_hook(lambda m, a, out: out - 1.0)
+    hooked.register_forward_hook(lambda m, a, out: None)  # stands for the probe's own hook, registered after
+    assert not _clamps_at_zero(rec(hooked))
+
+
 def test_reduce_many_agrees_with_reduce_one_by_one():
     """The small tensors reduced together (one numpy pass) get what reduce() gives each alone."""
     g = torch.Generator().manual_seed(3)
