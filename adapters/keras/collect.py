@@ -129,8 +129,11 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
         ledger.miss(Need.GRADIENTS, f"gradients are not supported on the {backend} Keras backend; use tensorflow or torch")
     elif Need.GRADIENTS in needs and not trainable:
         ledger.miss(Need.GRADIENTS, REASON_NO_TRAINABLE)
+    # per-unit vectors where ND101 reads them: the inputs of the weight layers the model input reaches
+    # through no other weight layer (as the torch adapter takes them); hidden inputs get scalars
     unit_keys = {k for s in tr.steps if s.kind in WEIGHT_KINDS and s.kind != KIND_EMBEDDING
-                 for k in s.in_keys[:1]} if tr is not None else set()
+                 and (st.entry.get(s.name) or st.consumes_input.get(s.name))
+                 for k in s.in_keys[:1]} if tr is not None and st is not None else set()
     channels_first = tr is not None and any(getattr(s.op, "data_format", "") == "channels_first" for s in tr.steps)
     # the main output is reduced per unit when the forward pass records it: the output's own statistics
     # (below) are then the recorder's, not a second reduction of the same tensor

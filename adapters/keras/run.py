@@ -25,7 +25,7 @@ from netdoctor.adapters.keras.graph import Step, Trace
 from netdoctor.adapters.keras.kinds import class_names, inner_layer
 from netdoctor.adapters.keras.stats import saturation_bounds, tensor_stats
 from netdoctor.errors import DataError
-from netdoctor.snapshot import KIND_ACTIVATION, KIND_EMBEDDING, RELU_FAMILY, WEIGHT_KINDS, ProbeSettings, TensorStats
+from netdoctor.snapshot import KIND_ACTIVATION, RELU_FAMILY, ProbeSettings, TensorStats
 
 
 @dataclass
@@ -44,10 +44,10 @@ class Recorder:
 
     Args:
         settings: Probe settings (unit cap, saturation threshold).
-        unit_keys: Keys of the tensors that weight layers (other than embeddings) consume:
-            their statistics get per-unit vectors over the features/channels (the snapshot
-            contract for weight-layer inputs). Every other tensor gets scalar statistics, plus
-            ``unit_active``/``unit_saturated`` for activation outputs.
+        unit_keys: Keys of the tensors whose statistics get per-unit vectors over the
+            features/channels: the inputs of the entry weight layers (the snapshot contract:
+            ND101 reads them) and the main output. Every other tensor gets scalar statistics,
+            plus ``unit_active``/``unit_saturated`` for activation outputs.
         channels_first: The model's convolutions use ``data_format="channels_first"``: the
             units of tensors with 3 or more axes are on axis 1 instead of the last axis.
     """
@@ -92,7 +92,7 @@ class Recorder:
         x = _first_tensor(tree.flatten(args))
         y = _first_tensor(outputs)
         if x is not None:
-            wants_units = step.kind in WEIGHT_KINDS and step.kind != KIND_EMBEDDING and _is_float(x)
+            wants_units = bool(step.in_keys) and step.in_keys[0] in self.unit_keys and _is_float(x)
             m.input = self.stats(x, per_unit=wants_units)[0]
         if y is None:
             return

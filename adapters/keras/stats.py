@@ -17,7 +17,9 @@ exact float64 passes where float32 moments would cancel or underflow.
 
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -76,13 +78,51 @@ def tensor_stats(
     columns = per_unit or positive or saturation is not None
     ax = unit_axis % len(shape) if len(shape) >= 2 and columns else None
     units = shape[ax] if ax is not None else 1
-    reduce = _reduce_host if size <= HOST_LIMIT or _on_cpu(x) else _reduce_device
+    on_host = size <= HOST_LIMIT or _on_cpu(x)
+    if on_host and not per_unit and SAMPLE < size <= _WHOLE_LIMIT:
+        return _whole_on_host(host_view(x), ax, units, positive, saturation, dtype, max_units)
+    reduce = _reduce_host if on_host else _reduce_device
     host, cnt_u = reduce(x, ax, units, positive, saturation)
     stats = _combine(host, cnt_u, shape=shape, size=size, dtype=dtype,
                      max_units=max_units if per_unit and ax is not None else 0)
     extra = host[7:]
     pos = extra[0][:max_units] if positive else None
     sat = extra[-1][:max_units] if saturation is not None else None
+    return stats, pos, sat
+
+
+#: Host tensors of more than SAMPLE and up to this many entries, reduced as a whole (no per-unit moments), take
+#: :func:`_whole_on_host`: four streaming passes, no temporaries. Larger ones take the single blockwise pass.
+_WHOLE_LIMIT = 1 << 18
+
+
+def _whole_on_host(a: np.ndarray, ax: int | None, units: int, positive: bool, saturation: Saturation | None,
+                   dtype: str, max_units: int) -> tuple[TensorStats, np.ndarray | None, np.ndarray | None]:
+    """:func:`tensor_stats` of a host array reduced as a whole: :func:`array_stats` (min, max, a sum and a
+    BLAS dot in the array's precision, ``abs_mean``/``frac_zero`` from the fixed subsample, exact float64
+    passes where those would cancel), plus the per-unit counts along ``ax`` where asked, as byte masks
+    summed per unit. A ReLU's output (no negatives) gets its exact zero count from its positives.
+
+    The torch adapter reduces such a tensor the same way; the per-unit moments are what this path
+    leaves out (a hidden output needs none: see ``Recorder``).
+    """
+    if a.dtype != np.float32 and a.dtype != np.float64:
+        a = a.astype(np.float32)
+    stats = array_stats(a, dtype=dtype)
+    if ax is None or not (positive or saturation is not None):
+        return stats, None, None
+    x2 = (a if ax == a.ndim - 1 else np.moveaxis(a, ax, -1)).reshape(-1, units)
+    rows = x2.shape[0]
+    wide = _folded(x2)
+    pos = sat = None
+    if positive:
+        counts = _count_per_unit(wide > 0, units)
+        if stats.min >= 0 and stats.frac_nonfinite == 0:  # no negatives: the positives are the non-zeros
+            stats = replace(stats, frac_zero=float(1.0 - counts.sum() / a.size))
+        pos = counts[:max_units] / rows
+    if saturation is not None:
+        low, high = saturation
+        sat = _count_per_unit((wide <= low) | (wide >= high), units)[:max_units] / rows
     return stats, pos, sat
 
 
@@ -449,11 +489,12 @@ def looks_like(y: Any, stats: TensorStats) -> str:
                            max_value=stats.max, max_row_sum_error=sum_err, max_row_logsumexp_error=lse_err)
 
 
-def array_stats(a: Any) -> TensorStats:
-    """Statistics of a host array (parameters and gradients): exact float64 accumulation up to
-    :data:`~netdoctor.adapters._sample.SAMPLE` entries, :func:`_array_stats_sampled` above."""
+def array_stats(a: Any, dtype: str | None = None) -> TensorStats:
+    """Statistics of a host array (parameters, gradients, large activations): exact float64 accumulation up
+    to :data:`~netdoctor.adapters._sample.SAMPLE` entries, :func:`_array_stats_sampled` above. ``dtype``
+    is the one to report (default: the array's)."""
     arr = np.asarray(a)
-    dtype = str(arr.dtype)
+    dtype = dtype or _dtype_name(arr.dtype)
     shape = tuple(int(s) for s in arr.shape)
     x = arr.reshape(-1)
     if x.dtype not in (np.float32, np.float64):
@@ -489,6 +530,12 @@ def array_stats(a: Any) -> TensorStats:
     lo, hi = float(xf.min()), float(xf.max())
     return _array_stats(shape, dtype, n, xf.size, mean, var, lo, hi,
                         float(np.abs(xf).mean(dtype=np.float64)), int(np.count_nonzero(x == 0)))
+
+
+@functools.lru_cache(maxsize=64)
+def _dtype_name(dtype: np.dtype) -> str:
+    """``str(dtype)``, cached: numpy builds the name in Python, a few microseconds on every parameter."""
+    return str(dtype)
 
 
 def _array_stats_sampled(x: np.ndarray, shape: tuple[int, ...], dtype: str, lo: float, hi: float) -> TensorStats | None:

@@ -265,6 +265,43 @@ def test_blockwise_reduction_with_nonfinite_entries(per_unit: bool) -> None:
     assert stats.frac_nonfinite == pytest.approx(2 / a.size)
 
 
+@pytest.mark.parametrize("case", ["signed", "relu", "offset", "constant", "nonfinite", "channels"])
+def test_whole_tensor_on_the_host_with_per_unit_counts(case: str) -> None:
+    """A host tensor of SAMPLE to _WHOLE_LIMIT entries reduced as a whole (a hidden output: no per-unit
+    moments) takes array_stats plus per-unit counts: min, max and every count exact, the moments to float32
+    rounding, abs_mean and frac_zero within the subsample's error where values of both signs leave them
+    open, and exact for a ReLU's output (its positives are its non-zeros)."""
+    g = rng(14)
+    shape, ax = ((16, 8, 8, 32), 1) if case == "channels" else ((256, 512), 1)
+    a = g.normal(size=shape).astype("float32")
+    a[np.abs(a) < 0.3] = 0
+    if case == "relu":
+        a = np.maximum(a, 0)
+    elif case == "offset":
+        a = a * 1e-3 + 300.0  # a cancelling variance: the exact float64 passes
+    elif case == "constant":
+        a = np.full(shape, 2.5, dtype="float32")
+    elif case == "nonfinite":
+        a[3, 4], a[5, 6] = np.nan, np.inf
+    assert ks.SAMPLE < a.size <= ks._WHOLE_LIMIT
+    bounds = (-1.0, 1.0)
+    stats, active, sat = ks.tensor_stats(keras.ops.convert_to_tensor(a), max_units=99, positive=True,
+                                         saturation=bounds, unit_axis=ax)
+    ref = TensorStats.from_array(a)
+    for f in ("min", "max", "abs_max", "frac_nonfinite"):
+        assert getattr(stats, f) == getattr(ref, f), f
+    for f in ("mean", "std", "l2"):
+        assert getattr(stats, f) == pytest.approx(getattr(ref, f), rel=1e-5, abs=1e-9), f
+    open_ended = case in ("signed", "channels")  # entries of both signs: estimated from the subsample
+    se = 5 / SAMPLE ** 0.5
+    assert stats.frac_zero == pytest.approx(ref.frac_zero, abs=se if open_ended else 1e-12)
+    assert stats.abs_mean == pytest.approx(ref.abs_mean, rel=se if open_ended else 1e-5)
+    assert stats.unit_mean is None
+    x2 = np.moveaxis(a, ax, -1).reshape(-1, a.shape[ax])
+    np.testing.assert_array_equal(active, (x2 > 0).mean(axis=0)[:99])
+    np.testing.assert_array_equal(sat, ((x2 <= -1.0) | (x2 >= 1.0)).mean(axis=0)[:99])
+
+
 def test_host_view_reads_a_tensorflow_tensor_in_place() -> None:
     a = rng(14).normal(size=(8, 5)).astype("float32")
     t = keras.ops.convert_to_tensor(a)

@@ -43,9 +43,10 @@ def test_weight_layer_output_is_the_preactivation() -> None:
     assert act.output.min == 0.0 and act.output.max == pytest.approx(float(np.maximum(z, 0).max()), rel=1e-5)
     np.testing.assert_allclose(act.unit_active, (z > 0).mean(axis=0))
     assert d1.input.unit_mean is not None and d1.input.unit_mean[0] == pytest.approx(float(x.mean()), rel=1e-5)
-    d2 = by_name(snap)["d2"]  # every weight layer's input has per-unit vectors (over its 10 features)
-    assert d2.input.unit_mean.shape == (10,) and d2.input is by_name(snap)["bn"].output
-    assert by_name(snap)["d1/relu"].output.unit_mean is None  # scalars only where no weight layer reads it
+    d2 = by_name(snap)["d2"]  # per-unit vectors only where ND101 reads them: the entry layer's input (as in torch)
+    assert d2.input is by_name(snap)["bn"].output and d2.input.unit_mean is None
+    assert d2.input.mean == pytest.approx(float(by_name(snap)["bn"].output.mean))
+    assert by_name(snap)["d1/relu"].output.unit_mean is None
 
 
 class ScaledDense(L.Dense):
