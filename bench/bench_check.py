@@ -160,7 +160,7 @@ def torch_breakdown(batch: int, repeats: int, clock: Callable[[], float] = time.
     real = stats.reduce
 
     def constant(t: Any, *, unit_axis: Any = None, max_units: int = 4096, unit_moments: bool = False,
-                 active: bool = False, saturation: Any = None) -> tuple[TensorStats, Any, Any]:
+                 active: bool = False, saturation: Any = None, nonneg: bool = False) -> tuple[TensorStats, Any, Any]:
         shape = tuple(t.shape)
         units = shape[unit_axis] if unit_axis is not None and shape else 1
         vec = {"unit_mean": np.zeros(units), "unit_std": np.ones(units), "unit_min": -np.ones(units),
