@@ -19,6 +19,7 @@ checked and ``missing[Need.ACTIVATIONS]`` says why the activation rules were ski
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -231,8 +232,8 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
         layers=tuple(layers),
         collected=frozenset(ledger.collected),
         missing=ledger.missing(),
-        param_count=int(sum(int(np.prod(v.shape)) for v in weights_all)),
-        trainable_param_count=int(sum(int(np.prod(v.shape)) for v in trainable)),
+        param_count=sum(math.prod(int(d) for d in v.shape) for v in weights_all),
+        trainable_param_count=sum(math.prod(int(d) for d in v.shape) for v in trainable),
         batch_size=num_samples(x_model) or 0,
         synthetic_inputs=synthetic,
         data=data,
