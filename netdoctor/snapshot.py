@@ -132,8 +132,9 @@ class LayerRecord:
             (``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"softmax"``, ``"linear"``...), or
             ``None`` when unknown. For activation records, the activation itself.
         params: Parameters and buffers owned directly by this layer.
-        input: Statistics of the first tensor the layer received; for weight layers with
-            per-unit vectors over the input features/channels.
+        input: Statistics of the first tensor the layer received; for entry weight layers
+            (which the model input reaches through no other weight layer: ND101 reads
+            them) with per-unit vectors over the input features/channels.
         output: Statistics of the layer's (first) output tensor.
         unit_active: Activation records of the ReLU family: per unit, the fraction of
             samples/positions where the output is > 0.

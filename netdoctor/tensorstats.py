@@ -19,7 +19,7 @@ class TensorStats:
     All moments are over finite entries only; ``frac_nonfinite`` counts the rest.
     ``unit_mean``/``unit_std``/``unit_min``/``unit_max`` are per-unit vectors (see the module
     docstring for the unit axis) and are filled where a rule uses them: the inputs of
-    weight layers (for ND101) and the raw data.
+    entry weight layers (for ND101), the raw data and the main output.
     """
 
     shape: tuple[int, ...]
