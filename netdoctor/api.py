@@ -13,6 +13,8 @@ import time
 from dataclasses import replace
 from typing import Any, Iterable, Mapping
 
+import numpy as np
+
 from netdoctor.config import Config, make_config
 from netdoctor.engine import merged_needs, run_rules, selected_rules
 from netdoctor.findings import Finding, Report
@@ -125,24 +127,27 @@ def check_model(
     t0 = time.perf_counter() if started is None else started
     settings = settings or ProbeSettings()
     specs = selected_rules(config, one_shot=True, fit_probe=fit_probe)
-    snapshot = get_adapter(framework).collect(
-        model,
-        inputs=inputs,
-        targets=targets,
-        loss_fn=loss_fn,
-        needs=merged_needs(specs),
-        settings=settings,
-        input_shape=input_shape,
-    )
-    before = {**(timings or {}), "collect": time.perf_counter() - t0}
-    if fit_probe:
-        from netdoctor.verify.fit import fit_probe as run_fit_probe
+    # NaN and Inf are what several rules look for: numpy's warnings about them while the statistics
+    # are reduced and judged would only be noise on the user's console
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        snapshot = get_adapter(framework).collect(
+            model,
+            inputs=inputs,
+            targets=targets,
+            loss_fn=loss_fn,
+            needs=merged_needs(specs),
+            settings=settings,
+            input_shape=input_shape,
+        )
+        before = {**(timings or {}), "collect": time.perf_counter() - t0}
+        if fit_probe:
+            from netdoctor.verify.fit import fit_probe as run_fit_probe
 
-        t1 = time.perf_counter()
-        snapshot = run_fit_probe(snapshot, model=model, inputs=inputs, targets=targets, loss_fn=loss_fn,
-                                 settings=settings, input_shape=input_shape)
-        before["fit_probe"] = time.perf_counter() - t1
-    report = run_rules(snapshot, specs, config, file, notes=tuple(notes), timings=before)
+            t1 = time.perf_counter()
+            snapshot = run_fit_probe(snapshot, model=model, inputs=inputs, targets=targets, loss_fn=loss_fn,
+                                     settings=settings, input_shape=input_shape)
+            before["fit_probe"] = time.perf_counter() - t1
+        report = run_rules(snapshot, specs, config, file, notes=tuple(notes), timings=before)
     if verify and isinstance(loss_fn, lightning.TrainingStep):
         why = {"verdict": NOT_VERIFIED, "reason": "the loss is the LightningModule's own training_step(), which a "
                "fixed copy of the model cannot run; add a data function and loss_fn to verify fixes"}

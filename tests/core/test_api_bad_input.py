@@ -8,6 +8,7 @@ that a torch model comes back with the same parameters and buffers.
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import pytest
@@ -169,3 +170,18 @@ def test_every_rng_is_left_as_it_was() -> None:
     before = states()
     netdoctor.check(km, X.numpy(), Y.numpy(), verify=True)
     assert same(before, states()), "a Keras check moved an RNG"
+
+
+@pytest.mark.parametrize("poison", [float("nan"), float("inf")])
+def test_nonfinite_values_raise_no_numpy_warnings(poison):
+    """NaN and Inf in the data, the activations and the gradients are findings, not numpy's
+    RuntimeWarnings on the user's console; the user's own numpy error state is left as it was."""
+    model = mlp()
+    x = X.clone()
+    x[0, 0] = poison
+    before = np.geterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        report = netdoctor.check(model, x, Y, loss_fn=nn.CrossEntropyLoss())
+    assert {"ND102"} <= {f.code for f in report.findings}
+    assert np.geterr() == before
