@@ -543,11 +543,13 @@ class TorchMonitor:
         host = self._to_host([p for m in queue for p in m.parts])
         items: list[tuple[int, np.ndarray, Sample, np.ndarray | None]] = []
         pos = 0
-        for group in _same_layout(queue):  # usually one group: every sample has the same layout
-            n = self._size(group[0])
-            items += self._host_samples(group, host[pos:pos + n * len(group)].reshape(len(group), n))
-            pos += n * len(group)
-        self.core.record_many(items)
+        # a diverging run is what the monitor is for: its NaN/Inf become findings, not numpy warnings
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            for group in _same_layout(queue):  # usually one group: every sample has the same layout
+                n = self._size(group[0])
+                items += self._host_samples(group, host[pos:pos + n * len(group)].reshape(len(group), n))
+                pos += n * len(group)
+            self.core.record_many(items)
         t1 = time.perf_counter()
         self.core.overhead_s += t1 - t0
         self._flush_due = t1 + _FLUSH_BUDGET * (t1 - t0 - (self.core.check_s - c0))  # the rules are throttled apart
@@ -596,21 +598,18 @@ class TorchMonitor:
             sums = np.zeros((Q, 1, L))
         update = None
         if nw == 3:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                update = np.sqrt(sums[:, 1]) / np.sqrt(sums[:, 2])
+            update = np.sqrt(sums[:, 1]) / np.sqrt(sums[:, 2])  # (numpy's warnings are off: see _flush)
         frac = np.full((Q, A), np.nan)
         if m0.calls:
             onehot = self._calls_matrix(m0.calls)  # (calls, A)
             n_units = np.asarray([c[1] for c in m0.calls], dtype=np.float64) @ onehot
-            with np.errstate(invalid="ignore", divide="ignore"):
-                frac = np.where(n_units > 0, (cur[:, 1 + P + m0.n_w:] @ onehot) / n_units, np.nan)
+            frac = np.where(n_units > 0, (cur[:, 1 + P + m0.n_w:] @ onehot) / n_units, np.nan)
         if not total_sq.all():  # all-zero gradients: zero_grad() ran before step()
             self._warn_no_grad(6)
         if given is not None:  # clipped before step(): back to the norm the loop measured before clipping
             pre = given[:, -1]
             ok = np.isfinite(pre) & (total_sq > 0)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                factor = np.where(ok, pre * pre / np.where(ok, total_sq, 1.0), 1.0)
+            factor = np.where(ok, pre * pre / np.where(ok, total_sq, 1.0), 1.0)
             total_sq, lg = total_sq * factor, lg * factor[:, None]
         step_g = None
         if self._step_grad:

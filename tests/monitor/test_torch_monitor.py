@@ -115,6 +115,29 @@ def test_diverging_learning_rate_is_flagged_within_bounded_steps(digits):
     assert report.by_code("ND607")  # the blow-up killed the second ReLU layer
 
 
+def test_a_run_that_overflows_to_inf_gives_findings_not_numpy_warnings():
+    """A learning rate of 1e3 on unscaled inputs takes the loss and the weights to Inf and NaN within
+    a few steps: the monitor reports ND601, and numpy's RuntimeWarnings stay off the console."""
+    import warnings
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=1e3)
+    x, y = torch.randn(64, 4) * 1e3, torch.randint(0, 3, (64,))
+    before = np.geterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with netdoctor.watch(model, opt, every=2) as mon:
+            for _ in range(12):
+                opt.zero_grad()
+                loss = nn.functional.cross_entropy(model(x), y)
+                loss.backward()
+                opt.step()
+                mon.step(loss)
+    assert mon.report().by_code("ND601")
+    assert np.geterr() == before
+
+
 def test_on_error_raise_stops_a_diverging_regression_early():
     torch.manual_seed(0)
     x = torch.randn(256, 8) * 3
