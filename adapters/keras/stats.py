@@ -6,7 +6,10 @@ the scalars of :class:`~netdoctor.snapshot.TensorStats` are combined from them i
 Tensors in host memory (CPU models) and small tensors are reduced in place with numpy,
 which is an order of magnitude faster than a dozen eager kernel launches; a large one
 (over two blocks of :data:`_BLOCK` entries) block by block in a single pass over memory,
-with no tensor-sized temporaries (:func:`_reduce_blocks_flat`, :func:`_reduce_blocks_wide`).
+with no tensor-sized temporaries (:func:`_reduce_blocks_flat`, :func:`_reduce_blocks_wide`). A
+hidden activation of :data:`~netdoctor.adapters._sample.SAMPLE` to :data:`_WHOLE_LIMIT` entries in
+host memory, which needs no per-unit moments, is reduced like a parameter (below), with its per-unit
+counts as byte masks (:func:`_whole_on_host`).
 Parameters and gradients (the model's own state, which the host reads anyway to compare
 units exactly) are reduced with numpy: a small one exactly in float64; a large one (over
 :data:`~netdoctor.adapters._sample.SAMPLE` entries) like the torch adapter reduces it, with
