@@ -20,9 +20,10 @@ reduced together by :func:`reduce_many`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -117,19 +118,23 @@ def _count(mask: torch.Tensor) -> torch.Tensor:
     return mask.sum(-1, dtype=torch.int32).sum(0)
 
 
-def _one_thread(t: torch.Tensor) -> int:
-    """Drop to one intra-op thread for reducing a small CPU tensor; returns the count to restore (0: none).
+@contextlib.contextmanager
+def _serial(t: torch.Tensor) -> Iterator[None]:
+    """One intra-op thread while reducing a small CPU tensor.
 
     Splitting a few hundred thousand elements across threads costs more in wake-ups than
-    it saves, and much more on a busy machine; big tensors keep every thread. The caller
-    restores the count afterwards (OpenMP builds only; others are left alone). A plain
-    call and a ``finally``, not a context manager: this runs for every reduced tensor.
+    it saves, and much more on a busy machine; big tensors keep every thread. The thread
+    count is restored afterwards (OpenMP builds only; others are left alone).
     """
     threads = torch.get_num_threads()
     if threads <= 1 or t.device.type != "cpu" or t.numel() >= _SERIAL_LIMIT or not _openmp():
-        return 0
+        yield
+        return
     torch.set_num_threads(1)
-    return threads
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @functools.lru_cache(maxsize=1)
@@ -174,13 +179,9 @@ def reduce(
                            active=active, saturation=saturation)
         if got is not None:
             return got
-    threads = _one_thread(t)
-    try:
+    with _serial(t):
         return _reduce(t, unit_axis=unit_axis, max_units=max_units, unit_moments=unit_moments,
                        active=active, saturation=saturation, nonneg=nonneg)
-    finally:
-        if threads:
-            torch.set_num_threads(threads)
 
 
 BATCH_LIMIT = 1 << 14  #: CPU tensors up to this many entries are reduced together by :func:`reduce_many`
@@ -532,12 +533,8 @@ def duplicate_unit_frac(w: torch.Tensor, unit_dim: int = 0) -> float:
     if units <= 1:
         return 0.0
     rows = m.reshape(units, -1)
-    threads = _one_thread(rows)
-    try:
+    with _serial(rows):
         return _duplicates(rows, units)
-    finally:
-        if threads:
-            torch.set_num_threads(threads)
 
 
 _PREFIX = 64  # columns of the first, cheap fingerprint of the units
