@@ -168,7 +168,7 @@ def torch_breakdown(batch: int, repeats: int, clock: Callable[[], float] = time.
         return (TensorStats(shape=shape, mean=0.0, std=1.0, min=-1.0, max=1.0, abs_max=1.0, abs_mean=0.8, l2=1.0,
                             **vec), np.full(units, 0.5) if active else None, np.zeros(units) if saturation else None)
 
-    real_many = graph.reduce_many
+    real_many, real_grads = graph.reduce_many, graph.gradient_stats
 
     def constant_many(tensors: list[Any], max_units: int = 4096) -> list[TensorStats]:
         return [constant(t)[0] for t in tensors]
@@ -177,6 +177,7 @@ def torch_breakdown(batch: int, repeats: int, clock: Callable[[], float] = time.
         for module in (stats, graph, records, io):
             module.reduce = fn
         graph.reduce_many = real_many if fn is real else constant_many
+        graph.gradient_stats = real_grads if fn is real else constant_many
 
     def plain() -> None:
         model.train()

@@ -93,9 +93,11 @@ class ParamRecord:
         role: One of the ``ROLE_*`` constants.
         stats: Statistics of the values.
         grad: Statistics of the gradient from the probe backward pass; ``None`` when
-            gradients were not collected or the parameter is not trainable. A trainable
-            parameter that the loss does not reach has ``grad`` with ``l2 == 0`` and
-            ``frac_zero == 1`` (the adapter fills zeros for ``None`` gradients).
+            gradients were not collected or the parameter is not trainable. A finite, non-zero
+            gradient carries its norm only (:meth:`TensorStats.of_norm`: ``l2`` and
+            ``frac_nonfinite``; the other moments are NaN). A trainable parameter that the loss
+            does not reach has ``grad`` with ``l2 == 0`` and ``frac_zero == 1`` (the adapter
+            fills zeros for ``None`` gradients); a gradient holding NaN/Inf has every statistic.
         trainable: Whether the optimizer would update it.
         fan_in: Inputs per output unit (weights only), as He/Xavier define it.
         fan_out: Outputs per input unit (weights only).

@@ -6,6 +6,7 @@ numpy reference implementation (used for raw data and by the rule tests).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,10 @@ class TensorStats:
     ``unit_mean``/``unit_std``/``unit_min``/``unit_max`` are per-unit vectors (see the module
     docstring for the unit axis) and are filled where a rule uses them: the inputs of
     entry weight layers (for ND101), the raw data and the main output.
+
+    A gradient's statistics are its norm (:meth:`of_norm`): ``l2`` and ``frac_nonfinite`` are
+    exact, the other moments are NaN (not measured: the rules read a gradient's norm only).
+    A gradient that is zero or holds NaN/Inf gets every statistic.
     """
 
     shape: tuple[int, ...]
@@ -37,6 +42,18 @@ class TensorStats:
     unit_std: np.ndarray | None = None
     unit_min: np.ndarray | None = None
     unit_max: np.ndarray | None = None
+
+    @classmethod
+    def of_norm(cls, shape: tuple[int, ...], l2: float, dtype: str) -> TensorStats:
+        """Statistics of a finite, non-zero tensor of which only the L2 norm was measured (a gradient).
+
+        ``l2`` is the norm and ``frac_nonfinite`` 0; the moments that were not measured
+        (mean, std, min, max, abs_max, abs_mean, frac_zero) are NaN, so that no reader mistakes
+        them for zeros.
+        """
+        nan = math.nan
+        return cls(shape=shape, mean=nan, std=nan, min=nan, max=nan, abs_max=nan, abs_mean=nan, l2=l2,
+                   frac_zero=nan, frac_nonfinite=0.0, dtype=dtype)
 
     @property
     def size(self) -> int:

@@ -23,7 +23,7 @@ from netdoctor.adapters.keras.kinds import (
     unit_axes,
 )
 from netdoctor.adapters.keras.run import Measured
-from netdoctor.adapters.keras.stats import array_stats, duplicate_unit_frac
+from netdoctor.adapters.keras.stats import array_stats, duplicate_unit_frac, gradient_stats
 from netdoctor.snapshot import (
     KIND_ACTIVATION,
     ROLE_EMBEDDING,
@@ -115,7 +115,7 @@ def param_records(layer: Any, kind: str, src: ParamSource) -> tuple[ParamRecord,
         stats = array_stats(arr) if arr is not None else TensorStats(shape=shape, dtype=str(v.dtype))
         grad = None
         if src.grads is not None and trainable and id(v) in src.grads:
-            grad = array_stats(src.grads[id(v)])
+            grad = gradient_stats(src.grads[id(v)])
         extra: dict[str, Any] = {}
         if role in _WEIGHT_ROLES and len(shape) >= 1:
             owner = owners.get(id(v), layer)

@@ -15,7 +15,8 @@ units exactly) are reduced with numpy: a small one exactly in float64; a large o
 :data:`~netdoctor.adapters._sample.SAMPLE` entries) like the torch adapter reduces it, with
 its min and max, a sum and a BLAS dot in its own precision, and ``abs_mean``/``frac_zero``
 from the shared fixed subsample (:mod:`netdoctor.adapters._sample`), falling back to the
-exact float64 passes where float32 moments would cancel or underflow.
+exact float64 passes where float32 moments would cancel or underflow. A gradient is reduced
+to its norm, one BLAS dot product (:func:`gradient_stats`): its norm is all the rules read of it.
 """
 
 from __future__ import annotations
@@ -533,6 +534,21 @@ def array_stats(a: Any, dtype: str | None = None) -> TensorStats:
     lo, hi = float(xf.min()), float(xf.max())
     return _array_stats(shape, dtype, n, xf.size, mean, var, lo, hi,
                         float(np.abs(xf).mean(dtype=np.float64)), int(np.count_nonzero(x == 0)))
+
+
+def gradient_stats(a: Any) -> TensorStats:
+    """Statistics of a gradient on the host: its norm (:meth:`~netdoctor.snapshot.TensorStats.of_norm`),
+    the one thing the rules read of a gradient, from one BLAS dot product. A gradient whose norm is 0 or
+    not finite (zero, NaN/Inf entries, a float32 sum of squares that overflows or underflows) gets
+    :func:`array_stats`, which says exactly which."""
+    arr = np.asarray(a)
+    x = arr.reshape(-1)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float32)
+    sq = float(np.dot(x, x)) if x.size else 0.0
+    if not 0.0 < sq < math.inf:
+        return array_stats(arr)
+    return TensorStats.of_norm(tuple(int(s) for s in arr.shape), math.sqrt(sq), _dtype_name(arr.dtype))
 
 
 @functools.lru_cache(maxsize=64)

@@ -8,7 +8,9 @@ import torch
 from torch import nn
 
 from netdoctor.adapters.torch import kinds as K
-from netdoctor.adapters.torch.stats import duplicate_unit_frac, dtype_name, reduce, reduce_many, zero_stats
+from netdoctor.adapters.torch.stats import (
+    duplicate_unit_frac, dtype_name, gradient_stats, reduce, reduce_many, zero_stats,
+)
 from netdoctor.adapters.torch.records import Rec
 from netdoctor.adapters.torch.trace import Probe
 from netdoctor.snapshot import (
@@ -189,11 +191,12 @@ class ParamStats:
                 self._values[id(t)] = st
 
     def gradients(self, params: list[torch.Tensor], grads: dict[int, torch.Tensor | None]) -> None:
-        """Set :attr:`grads` and reduce them now, right after the backward pass wrote them."""
+        """Set :attr:`grads` and take their norms now, right after the backward pass wrote them
+        (:func:`~netdoctor.adapters.torch.stats.gradient_stats`)."""
         self.grads = grads
         dense = [(p, g.to_dense() if g.layout != torch.strided else g)  # nn.Embedding(sparse=True)
                  for p in params if (g := grads.get(id(p))) is not None and id(p) not in self._grads]
-        for (p, _), st in zip(dense, reduce_many([g for _, g in dense], self.max_units)):
+        for (p, _), st in zip(dense, gradient_stats([g for _, g in dense], self.max_units)):
             self._grads[id(p)] = st
 
     def record(self, kind: str, module: nn.Module | None, name: str, t: torch.Tensor, is_buffer: bool) -> ParamRecord:

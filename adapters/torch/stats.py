@@ -15,7 +15,8 @@ are counted per unit when it has no negatives (a ReLU's: its positives are its n
 or, off the CPU, whose signs are counted. Four passes instead of six, with no full-size
 temporaries: a check's cost on a dense model is mostly these tensors
 (``bench/bench_check.py``). The small tensors of a model (biases, norm gains, a head) are
-reduced together by :func:`reduce_many`.
+reduced together by :func:`reduce_many`. Gradients are reduced to their norms, all of them in
+one call (:func:`gradient_stats`): a gradient's norm is all the rules read of it.
 """
 
 from __future__ import annotations
@@ -203,6 +204,41 @@ def reduce_many(tensors: list[torch.Tensor], max_units: int = 4096) -> list[Tens
             for i, st in zip(small, got):
                 out[i] = st
     return [st if st is not None else reduce(t, max_units=max_units)[0] for st, t in zip(out, tensors)]
+
+
+def gradient_stats(tensors: list[torch.Tensor], max_units: int = 4096) -> list[TensorStats]:
+    """Statistics of gradients: their norms (:meth:`~netdoctor.snapshot.TensorStats.of_norm`).
+
+    The rules read a gradient's norm and whether it is finite, nothing else, so the gradients
+    of a model are reduced by one ``_foreach_norm`` call per device and dtype, with one copy to
+    the host. A gradient whose norm is 0 or not finite (a zero gradient, NaN/Inf entries, a norm
+    that overflows or underflows its dtype) is reduced in full by :func:`reduce`, which says
+    exactly which.
+    """
+    out: list[TensorStats | None] = [None] * len(tensors)
+    groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
+    for i, t in enumerate(tensors):
+        if t.layout == torch.strided and t.is_floating_point() and t.numel() and not (t.is_quantized or t.is_nested):
+            groups.setdefault((t.device, t.dtype), []).append(i)
+    for idx in groups.values():
+        flats = [tensors[i].detach() for i in idx]
+        norms = torch.stack(_norms(flats)).tolist()
+        for i, norm in zip(idx, norms):
+            if 0.0 < norm < math.inf:
+                t = tensors[i]
+                out[i] = TensorStats.of_norm(tuple(t.shape), norm, dtype_name(t.dtype))
+    return [st if st is not None else reduce(t, max_units=max_units)[0] for st, t in zip(out, tensors)]
+
+
+def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The L2 norm of each tensor (of one device and dtype): one fused call where torch has it."""
+    foreach = getattr(torch, "_foreach_norm", None)
+    if foreach is not None:
+        try:
+            return list(foreach(tensors))
+        except (RuntimeError, TypeError, NotImplementedError):  # a tensor subclass or a backend without it
+            pass
+    return [torch.linalg.vector_norm(t) for t in tensors]
 
 
 def _host_ready(t: torch.Tensor, limit: int) -> bool:

@@ -309,3 +309,28 @@ def test_host_view_reads_a_tensorflow_tensor_in_place() -> None:
     np.testing.assert_array_equal(v, a)
     if keras.backend.backend() == "tensorflow":
         assert not v.flags.owndata and not v.flags.writeable  # a view of the tensor's buffer, no copy
+
+
+def test_gradient_stats_are_exact_norms_and_full_stats_where_the_norm_cannot_tell() -> None:
+    r = rng(4)
+    nan = r.normal(size=(40, 30)).astype("float32")
+    nan[5, 7] = np.nan
+    cases = {
+        "kernel": (r.normal(size=(512, 300)) * 1e-3).astype("float32"),
+        "bias": r.normal(size=(7,)).astype("float32"),
+        "half": r.normal(size=(64, 32)).astype("float16"),
+        "zero": np.zeros((16, 8), "float32"),
+        "nan": nan,
+        "tiny": np.full((50, 4), 1e-30, "float32"),  # float32 squares underflow: the norm is not 0
+        "huge": np.full((50, 4), 3e30, "float32"),  # float32 squares overflow: the norm is finite
+    }
+    for name, a in cases.items():
+        st, ref = ks.gradient_stats(a), TensorStats.from_array(a)
+        assert st.shape == a.shape and st.dtype == str(a.dtype), name
+        assert math.isclose(st.frac_nonfinite, ref.frac_nonfinite) and (st.l2 > 0) == (ref.l2 > 0), name
+        assert math.isclose(st.l2, ref.l2, rel_tol=1e-3 if name == "half" else 1e-5), name
+        if name in ("kernel", "bias", "half"):  # the norm alone: the rest is not measured, and says so
+            assert all(math.isnan(getattr(st, f)) for f in FIELDS if f not in ("l2", "frac_nonfinite")), name
+        else:  # zero, non-finite or beyond float32's squares: every statistic
+            for f in FIELDS:
+                assert math.isclose(getattr(st, f), getattr(ref, f), rel_tol=1e-4, abs_tol=1e-12), (name, f)

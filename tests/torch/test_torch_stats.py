@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from netdoctor.adapters.torch.stats import (  # noqa: E402
-    BATCH_LIMIT, HOST_LIMIT, SAMPLE, _to_host, duplicate_unit_frac, reduce, reduce_many,
+    BATCH_LIMIT, HOST_LIMIT, SAMPLE, _to_host, duplicate_unit_frac, gradient_stats, reduce, reduce_many,
 )
 from netdoctor.snapshot import TensorStats  # noqa: E402
 
@@ -264,3 +264,44 @@ def test_duplicate_units_of_wide_weights():
     z[0] = -0.0
     assert duplicate_unit_frac(z) == pytest.approx(3 / 4)
     assert duplicate_unit_frac(torch.randn(16, 3, 5, 5)) == 0.0
+
+
+def _gradient_cases() -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(3)
+    nan = torch.randn(40, 30, generator=g)
+    nan[5, 7] = float("nan")
+    inf = torch.randn(300, 20, generator=g)
+    inf[0, 0] = float("inf")
+    return {
+        "matrix": torch.randn(512, 300, generator=g) * 1e-3,
+        "bias": torch.randn(7, generator=g),
+        "half": torch.randn(64, 32, generator=g).half(),
+        "zero": torch.zeros(16, 8),
+        "nan": nan,
+        "inf": inf,
+        "tiny": torch.full((50, 4), 1e-30),  # float32 squares underflow: the norm is not 0
+        "huge": torch.full((50, 4), 3e30),  # float32 squares overflow: the norm is finite
+    }
+
+
+def test_gradient_stats_are_exact_norms_and_full_stats_where_the_norm_cannot_tell():
+    cases = _gradient_cases()
+    got = dict(zip(cases, gradient_stats(list(cases.values()))))
+    for name, t in cases.items():
+        st = got[name]
+        ref = TensorStats.from_array(t.float().numpy())
+        assert st.shape == tuple(t.shape) and st.dtype == str(t.dtype).replace("torch.", ""), name
+        assert _close(st.frac_nonfinite, ref.frac_nonfinite, 1e-9), name
+        assert _close(st.l2, ref.l2, rel=1e-3 if name == "half" else 1e-5) and (st.l2 > 0) == (ref.l2 > 0), name
+        if name in ("matrix", "bias", "half"):  # the norm alone: the rest is not measured, and says so
+            assert all(np.isnan(getattr(st, f)) for f in ("mean", "std", "min", "max", "abs_max", "abs_mean",
+                                                          "frac_zero")), name
+        else:  # zero, non-finite or beyond float32's squares: every statistic, from reduce()
+            for f in SCALARS:
+                assert _close(getattr(st, f), getattr(ref, f), rel=1e-4), (name, f)
+    assert got["zero"].frac_zero == 1.0 and got["nan"].frac_nonfinite == 1 / 1200
+
+
+def test_gradient_stats_of_an_empty_tensor_say_nothing_is_missing():
+    st, = gradient_stats([torch.zeros(0, 3)])
+    assert st.shape == (0, 3) and st.l2 == 0.0 and not np.isnan(st.mean) and not np.isnan(st.frac_zero)
