@@ -241,6 +241,8 @@ class NeedsLedger:
                 continue
             if need == Need.HISTORY:
                 out[need] = self.reasons.get(need, REASON_NO_HISTORY)
+            elif need == Need.GRADIENT_MOMENTS and Need.GRADIENTS in self.reasons:  # no gradients, no moments
+                out[need] = self.reasons[Need.GRADIENTS]
             else:
                 out[need] = self.reasons.get(need, f"{need} could not be collected for this model")
         return out

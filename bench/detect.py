@@ -12,10 +12,10 @@ Each case is a model file in ``bench/cases/`` (netdoctor's model-file convention
 module-level ``EXPECT`` dict of labels (format in ``bench/README.md``). Torch cases and Keras
 cases run in two separate worker subprocesses (TensorFlow and torch never share a process);
 this parent process imports neither. A worker seeds the framework (``torch.manual_seed`` /
-``keras.utils.set_random_seed``) before it loads each case, collects one snapshot exactly as
+``keras.utils.set_random_seed``) before it loads each case, collects one snapshot as
 ``netdoctor.check`` does (same rule selection, same adapter call with
-``ProbeSettings(seed=seed)``, then ``engine.run_rules``) and hands the same snapshot to the
-baselines in ``bench/baselines.py``.
+``ProbeSettings(seed=seed)``, then ``engine.run_rules``), plus the gradient moments the baselines
+read (``baselines.NEEDS``), and hands the same snapshot to the baselines in ``bench/baselines.py``.
 
 Scoring, per tool and rule code C: a case whose label says C must be raised is a true
 positive when the tool raised C, else a false negative; a case whose label says C must not be
@@ -217,7 +217,7 @@ def _versions(framework: str) -> dict[str, str]:
 
 def run_one(path: Path, framework: str, seed: int) -> dict[str, Any]:
     """Load ``path`` under ``seed``, check it like ``netdoctor.check`` does, score the baselines."""
-    from baselines import DETECTORS
+    from baselines import DETECTORS, NEEDS
 
     from netdoctor.frameworks import get_adapter
     from netdoctor.config import Config
@@ -239,7 +239,7 @@ def run_one(path: Path, framework: str, seed: int) -> dict[str, Any]:
     try:
         snap = get_adapter(loaded.framework).collect(
             loaded.model, inputs=loaded.inputs, targets=loaded.targets, loss_fn=loaded.loss_fn,
-            needs=merged_needs(specs), settings=ProbeSettings(seed=seed), input_shape=loaded.input_shape)
+            needs=merged_needs(specs) | NEEDS, settings=ProbeSettings(seed=seed), input_shape=loaded.input_shape)
         report = run_rules(snap, specs, cfg)
     except Exception as exc:
         rec.update(status="check_error", error=f"{type(exc).__name__}: {exc}"[:500], build_s=t1 - t0)

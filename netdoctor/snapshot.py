@@ -40,7 +40,8 @@ class Need(enum.Enum):
     WEIGHTS = "weights"          # parameter statistics
     DATA = "data"                # statistics of real (non-synthetic) input data
     ACTIVATIONS = "activations"  # per-layer input/output statistics of a forward pass
-    GRADIENTS = "gradients"      # parameter gradients of one backward pass
+    GRADIENTS = "gradients"      # parameter gradients of one backward pass (their norms)
+    GRADIENT_MOMENTS = "gradient_moments"  # with GRADIENTS: every statistic of a gradient, not only its norm
     LOSS = "loss"                # the loss function and its value on the probe batch
     HISTORY = "history"          # training history (monitor only)
     FIT = "fit"                  # the opt-in fit probe: a copy trained on the probe batch
@@ -95,7 +96,8 @@ class ParamRecord:
         grad: Statistics of the gradient from the probe backward pass; ``None`` when
             gradients were not collected or the parameter is not trainable. A finite, non-zero
             gradient carries its norm only (:meth:`TensorStats.of_norm`: ``l2`` and
-            ``frac_nonfinite``; the other moments are NaN). A trainable parameter that the loss
+            ``frac_nonfinite``; the other moments are NaN), unless a selected rule needs
+            :attr:`Need.GRADIENT_MOMENTS`, which fills every statistic. A trainable parameter that the loss
             does not reach has ``grad`` with ``l2 == 0`` and ``frac_zero == 1`` (the adapter
             fills zeros for ``None`` gradients); a gradient holding NaN/Inf has every statistic.
         trainable: Whether the optimizer would update it.

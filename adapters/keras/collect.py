@@ -179,7 +179,7 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
         if want_grads:
             loss, grads, out_grad = gfn(forward, trainable)
             grads_by_id = {id(v): g for v, g in zip(trainable, grads)}
-            ledger.got(Need.GRADIENTS)
+            ledger.got(Need.GRADIENTS, *(needs & {Need.GRADIENT_MOMENTS}))
         else:
             loss, _ = no_grad_forward(forward)
         loss_value = float(np.asarray(ops.convert_to_numpy(loss)).reshape(-1)[0])
@@ -190,6 +190,7 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
         trainable_ids={id(v) for v in trainable},
         grads=grads_by_id,
         values=bool(needs & {Need.WEIGHTS, Need.GRADIENTS}),
+        grad_moments=Need.GRADIENT_MOMENTS in needs,
         seed_state_ids={id(sg.state) for layer in all_layers(model) for sg in getattr(layer, "_seed_generators", ())},
     )
     if src.values:

@@ -46,6 +46,7 @@ class ParamSource:
     grads: dict[int, np.ndarray] | None  # by id(variable); None when gradients were not taken
     values: bool  # read the values (Need.WEIGHTS or GRADIENTS)
     seed_state_ids: set[int]
+    grad_moments: bool = False  # every statistic of a gradient (Need.GRADIENT_MOMENTS), not only its norm
 
 
 def composite(layer: Any, kind: str) -> bool:
@@ -115,7 +116,7 @@ def param_records(layer: Any, kind: str, src: ParamSource) -> tuple[ParamRecord,
         stats = array_stats(arr) if arr is not None else TensorStats(shape=shape, dtype=str(v.dtype))
         grad = None
         if src.grads is not None and trainable and id(v) in src.grads:
-            grad = gradient_stats(src.grads[id(v)])
+            grad = (array_stats if src.grad_moments else gradient_stats)(src.grads[id(v)])
         extra: dict[str, Any] = {}
         if role in _WEIGHT_ROLES and len(shape) >= 1:
             owner = owners.get(id(v), layer)

@@ -141,7 +141,8 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
     if getattr(inputs, "netdoctor_synthetic", False):
         probe_in.synthetic = True  # made up by the loader (token ids from a config), not data to judge
     probe = Probe(model, settings, activations=want_acts)
-    pstats = ParamStats(weights=Need.WEIGHTS in needs, grads=None, max_units=settings.max_units)
+    pstats = ParamStats(weights=Need.WEIGHTS in needs, grads=None, max_units=settings.max_units,
+                        grad_moments=Need.GRADIENT_MOMENTS in needs)
     data = None
     if Need.DATA in needs and not probe_in.synthetic:
         data = data_stats(probe_in, y, _conv1d_first(model), probe.stats.of)
@@ -221,7 +222,7 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
 
     ledger.got(*(needs & {Need.WEIGHTS, Need.ACTIVATIONS}))
     if want_grads and have_grads:
-        ledger.got(Need.GRADIENTS)
+        ledger.got(Need.GRADIENTS, *(needs & {Need.GRADIENT_MOMENTS}))
     ledger.settle(Need.LOSS, loss_info.source == "user",
                   REASON_SURROGATE if loss_info.source == "surrogate" else REASON_NO_LOSS)
     ledger.settle(Need.DATA, not probe_in.synthetic, getattr(inputs, "netdoctor_reason", REASON_SYNTHETIC))

@@ -174,8 +174,10 @@ class ParamStats:
     when they were not measured (an empty dict: measured, none reached).
     """
 
-    def __init__(self, *, weights: bool, grads: dict[int, torch.Tensor | None] | None, max_units: int) -> None:
+    def __init__(self, *, weights: bool, grads: dict[int, torch.Tensor | None] | None, max_units: int,
+                 grad_moments: bool = False) -> None:
         self.weights = weights
+        self.grad_moments = grad_moments
         self.grads = grads
         self.max_units = max_units
         self._cache: dict[int, tuple[TensorStats, TensorStats | None]] = {}
@@ -191,12 +193,13 @@ class ParamStats:
                 self._values[id(t)] = st
 
     def gradients(self, params: list[torch.Tensor], grads: dict[int, torch.Tensor | None]) -> None:
-        """Set :attr:`grads` and take their norms now, right after the backward pass wrote them
-        (:func:`~netdoctor.adapters.torch.stats.gradient_stats`)."""
+        """Set :attr:`grads` and reduce them now, right after the backward pass wrote them: their norms
+        (:func:`~netdoctor.adapters.torch.stats.gradient_stats`), or every statistic with ``grad_moments``."""
         self.grads = grads
         dense = [(p, g.to_dense() if g.layout != torch.strided else g)  # nn.Embedding(sparse=True)
                  for p in params if (g := grads.get(id(p))) is not None and id(p) not in self._grads]
-        for (p, _), st in zip(dense, gradient_stats([g for _, g in dense], self.max_units)):
+        reducer = reduce_many if self.grad_moments else gradient_stats
+        for (p, _), st in zip(dense, reducer([g for _, g in dense], self.max_units)):
             self._grads[id(p)] = st
 
     def record(self, kind: str, module: nn.Module | None, name: str, t: torch.Tensor, is_buffer: bool) -> ParamRecord:

@@ -15,6 +15,7 @@ from netdoctor.snapshot import (
     ROLE_NORM_SHIFT,
     ROLE_RECURRENT,
     ROLE_WEIGHT,
+    Need,
 )
 
 
@@ -161,3 +162,17 @@ def test_host_value_reads_a_variable_once_and_is_not_touched_by_a_later_assignme
     np.testing.assert_array_equal(host_value(v), want + 1.0)
     if keras.backend.backend() == "tensorflow":
         assert not got.flags.writeable  # a view of TensorFlow's buffer: nothing may write into it
+
+
+def test_gradients_are_norms_unless_a_rule_needs_their_moments() -> None:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6,)), L.Dense(16, activation="relu", name="d1"), L.Dense(3, name="out")])
+    x, y = rng(1).normal(size=(32, 6)).astype("float32"), rng(2).integers(0, 3, size=(32,))
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    full = collect(model, x, y, loss_fn=loss)
+    lean = collect(model, x, y, loss_fn=loss, needs=frozenset(Need) - {Need.GRADIENT_MOMENTS})
+    g_full, g_lean = by_name(full)["d1"].weight.grad, by_name(lean)["d1"].weight.grad
+    assert Need.GRADIENT_MOMENTS in full.collected and Need.GRADIENT_MOMENTS not in lean.collected
+    assert g_full.l2 > 0 and g_lean.l2 == pytest.approx(g_full.l2, rel=1e-5) and g_lean.frac_nonfinite == 0
+    assert np.isfinite(g_full.abs_mean) and g_full.abs_mean > 0 and 0 <= g_full.frac_zero < 1
+    assert all(np.isnan(getattr(g_lean, f)) for f in ("mean", "std", "min", "max", "abs_max", "abs_mean", "frac_zero"))

@@ -359,3 +359,29 @@ def test_shared_modules_in_a_loop():
     assert len(acts) == 32 and acts[-1].name == "act#32" and acts[-1].calls == 9  # capped per call site
     assert sum(r.calls for r in acts) == 40
     assert snap.layer("fc").inputs_from == ("act#32",)
+
+
+@pytest.mark.parametrize("moments", [False, True])
+def test_gradients_are_norms_unless_a_rule_needs_their_moments(moments):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
+    x, y = torch.randn(32, 6), torch.randint(0, 3, (32,))
+    snap = collect(model, x, y, needs=ALL_NEEDS if moments else ALL_NEEDS - {Need.GRADIENT_MOMENTS})
+    ref, = torch.autograd.grad(nn.functional.cross_entropy(model(x), y), [model[0].weight])
+    g = snap.layer("0").weight.grad
+    assert snap.loss.name == "cross_entropy" and g.l2 == pytest.approx(float(ref.norm()), rel=1e-6)
+    assert g.frac_nonfinite == 0 and (Need.GRADIENT_MOMENTS in snap.collected) == moments
+    if moments:
+        assert g.abs_mean == pytest.approx(float(ref.abs().mean()), rel=1e-6)
+        assert g.frac_zero == float((ref == 0).float().mean()) and g.max == pytest.approx(float(ref.max()))
+    else:  # not measured, and NaN says so (never a zero that reads as a dead gradient)
+        assert all(np.isnan(getattr(g, f)) for f in ("mean", "std", "min", "max", "abs_max", "abs_mean", "frac_zero"))
+
+
+def test_gradient_moments_are_missing_for_the_same_reason_as_the_gradients():
+    model = nn.Sequential(nn.Linear(4, 2))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    snap = collect(model, torch.randn(8, 4), torch.randn(8, 2), loss_fn=nn.MSELoss())
+    assert Need.GRADIENTS in snap.missing
+    assert snap.missing[Need.GRADIENT_MOMENTS] == snap.missing[Need.GRADIENTS]
