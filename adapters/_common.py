@@ -174,8 +174,11 @@ def target_kind(targets: Any) -> str | None:
         return None
     if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
         return "float"
+    rows = a.ndim == 2 and a.shape[1] > 1  # the shape one-hot targets have
+    if a.dtype.kind in "biu" and not rows:
+        return "binary" if a.dtype.kind == "b" else "class_index"
     zero_one = bool(np.all((a == 0) | (a == 1)))
-    if a.ndim == 2 and a.shape[1] > 1 and zero_one and bool(np.all(a.sum(axis=1) == 1)):
+    if rows and zero_one and bool(np.all(a.sum(axis=1) == 1)):
         return "one_hot"
     if a.dtype.kind in "biu":
         return "binary" if a.dtype.kind == "b" else "class_index"

@@ -50,8 +50,9 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def _class_gradient(rows: np.ndarray, gr: np.ndarray, lab: np.ndarray, dist: bool,
-                    at_logits: bool) -> dict[str, float]:
-    """``grad_vs_ce`` over the rows the model gets wrong, and the share of wrong rows with no gradient."""
+                    at_logits: bool, zero: np.ndarray | None = None) -> dict[str, float]:
+    """``grad_vs_ce`` over the rows the model gets wrong, and the share of wrong rows with no gradient
+    (``zero``: the rows of ``gr`` that are all zero, when the caller has them)."""
     n = rows.shape[0]
     idx = np.arange(n)
     if dist and at_logits:  # a distribution, and the gradient was taken at its logits already
@@ -63,7 +64,8 @@ def _class_gradient(rows: np.ndarray, gr: np.ndarray, lab: np.ndarray, dist: boo
         p = _softmax(rows)
         gz = gr
     out: dict[str, float] = {}
-    zero = np.abs(gr).max(-1) == 0
+    if zero is None:
+        zero = np.abs(gr).max(-1) == 0
     wrong = rows.argmax(-1) != lab
     out["zero_grad_wrong"] = float((zero & wrong).mean())
     hard = p[idx, lab] < 0.5  # the samples the model gets wrong: what the gradient must correct
@@ -157,9 +159,11 @@ def measure(out: Any, grad: Any, y: Any, kind: str | None, *, grad_at_logits: bo
         g = np.asarray(grad, dtype=np.float64)
         if g.shape != z.shape or not np.isfinite(g).all():
             g = None
+    zero_rows = None
     if g is not None:
         per_sample = g.reshape(g.shape[0], -1) if g.ndim >= 1 else g.reshape(1, -1)
-        fields["zero_grad_rows"] = float((np.abs(per_sample).max(-1) == 0).mean())
+        zero_rows = np.abs(per_sample).max(-1) == 0
+        fields["zero_grad_rows"] = float(zero_rows.mean())
     yarr = None if y is None else np.asarray(y)
     if yarr is not None and c >= 2 and kind in ("class_index", "one_hot"):
         lab = _labels(yarr, tuple(z.shape), kind)
@@ -167,7 +171,8 @@ def measure(out: Any, grad: Any, y: Any, kind: str | None, *, grad_at_logits: bo
             fields["target_classes"] = kind
             fields["expected_init_loss"] = math.log(c)
             if g is not None:
-                fields.update(_class_gradient(rows, g.reshape(-1, c), lab, nonneg and row_err < 1e-3, grad_at_logits))
+                fields.update(_class_gradient(rows, g.reshape(-1, c), lab, nonneg and row_err < 1e-3, grad_at_logits,
+                                              zero_rows if z.ndim == 2 else None))  # then the same rows
     elif yarr is not None and kind == "float" and yarr.size and np.isfinite(yarr).all():
         yf = yarr.astype(np.float64)
         fields["target_var"] = float(yf.var())

@@ -58,7 +58,7 @@ from netdoctor.adapters.torch.step import LossWatch, split_batch, to_device
 from netdoctor.adapters.torch.trace import Probe
 from netdoctor.errors import UnsupportedModelError
 from netdoctor.integrations.lightning_module import TrainingStep
-from netdoctor.snapshot import KIND_CONV, WEIGHT_KINDS, ModelSnapshot, Need, ProbeSettings
+from netdoctor.snapshot import KIND_CONV, WEIGHT_KINDS, DataStats, ModelSnapshot, Need, ProbeSettings
 from netdoctor.suppress import marks_of
 
 
@@ -203,7 +203,7 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
                         out_grad = found[-1]
                         out_grad = torch.zeros_like(main) if out_grad is None else out_grad
             if main is not None and main.is_floating_point() and main.numel() <= MAX_ENTRIES:
-                loss_probe = _loss_probe(main, out_grad, y, sum_ratio)
+                loss_probe = _loss_probe(main, out_grad, y, sum_ratio, data)
             del loss, output, out_grad, batch
     finally:
         saved.restore()
@@ -252,11 +252,13 @@ def _host(t: torch.Tensor) -> Any:
     return t.detach().float().cpu().numpy()
 
 
-def _loss_probe(main: torch.Tensor, out_grad: torch.Tensor | None, targets: Any, sum_ratio: float | None) -> Any:
-    """The loss probe (see :mod:`netdoctor.adapters._lossprobe`) from the output, its loss gradient and the targets."""
+def _loss_probe(main: torch.Tensor, out_grad: torch.Tensor | None, targets: Any, sum_ratio: float | None,
+                data: DataStats | None) -> Any:
+    """The loss probe (see :mod:`netdoctor.adapters._lossprobe`) from the output, its loss gradient and the
+    targets; ``data``, when measured, already knows the kind of the same targets."""
     y = first_target(targets)
     y_host = None if y is None else _host(y) if y.is_floating_point() else y.detach().cpu().numpy()
-    kind = target_kind(y_host) if y_host is not None else None
+    kind = data.target_kind if data is not None else target_kind(y_host) if y_host is not None else None
     return measure_loss_probe(_host(main), None if out_grad is None else _host(out_grad), y_host, kind,
                               sum_ratio=sum_ratio)
 
