@@ -210,8 +210,8 @@ def gradient_stats(tensors: list[torch.Tensor], max_units: int = 4096) -> list[T
     """Statistics of gradients: their norms (:meth:`~netdoctor.snapshot.TensorStats.of_norm`).
 
     The rules read a gradient's norm and whether it is finite, nothing else, so the gradients
-    of a model are reduced by one ``_foreach_norm`` call per device and dtype, with one copy to
-    the host. A gradient whose norm is 0 or not finite (a zero gradient, NaN/Inf entries, a norm
+    of a model are reduced to their norms (:func:`_norms`), with one copy to the host per device
+    and dtype. A gradient whose norm is 0 or not finite (a zero gradient, NaN/Inf entries, a norm
     that overflows or underflows its dtype) is reduced in full by :func:`reduce`, which says
     exactly which.
     """
@@ -222,7 +222,7 @@ def gradient_stats(tensors: list[torch.Tensor], max_units: int = 4096) -> list[T
             groups.setdefault((t.device, t.dtype), []).append(i)
     for idx in groups.values():
         flats = [tensors[i].detach() for i in idx]
-        norms = torch.stack(_norms(flats)).tolist()
+        norms = _norms(flats).tolist()
         for i, norm in zip(idx, norms):
             if 0.0 < norm < math.inf:
                 t = tensors[i]
@@ -230,15 +230,24 @@ def gradient_stats(tensors: list[torch.Tensor], max_units: int = 4096) -> list[T
     return [st if st is not None else reduce(t, max_units=max_units)[0] for st, t in zip(out, tensors)]
 
 
-def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-    """The L2 norm of each tensor (of one device and dtype): one fused call where torch has it."""
+def _norms(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The L2 norms of tensors of one device and dtype, stacked.
+
+    On a CPU, single and double precision take BLAS dot products (twice as fast as torch's norm
+    kernel, in the precision the weights' ``l2`` has); elsewhere one fused ``_foreach_norm`` call
+    (one kernel launch for all of them on an accelerator) where torch has it.
+    """
+    first = tensors[0]
+    if first.device.type == "cpu" and first.dtype in (torch.float32, torch.float64):
+        flats = [t.reshape(-1) for t in tensors]
+        return torch.stack([torch.dot(f, f) for f in flats]).sqrt_()
     foreach = getattr(torch, "_foreach_norm", None)
     if foreach is not None:
         try:
-            return list(foreach(tensors))
+            return torch.stack(list(foreach(tensors)))
         except (RuntimeError, TypeError, NotImplementedError):  # a tensor subclass or a backend without it
             pass
-    return [torch.linalg.vector_norm(t) for t in tensors]
+    return torch.stack([torch.linalg.vector_norm(t) for t in tensors])
 
 
 def _host_ready(t: torch.Tensor, limit: int) -> bool:
