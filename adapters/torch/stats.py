@@ -15,8 +15,8 @@ are counted per unit when it has no negatives (a ReLU's: its positives are its n
 or, off the CPU, whose signs are counted. Four passes instead of six, with no full-size
 temporaries: a check's cost on a dense model is mostly these tensors
 (``bench/bench_check.py``). The small tensors of a model (biases, norm gains, a head) are
-reduced together by :func:`reduce_many`. Gradients are reduced to their norms, all of them in
-one call (:func:`gradient_stats`): a gradient's norm is all the rules read of it.
+reduced together by :func:`reduce_many`. Gradients are reduced to their norms, with one copy to
+the host for all of them (:func:`gradient_stats`): a gradient's norm is all the rules read of it.
 """
 
 from __future__ import annotations
@@ -221,8 +221,7 @@ def gradient_stats(tensors: list[torch.Tensor], max_units: int = 4096) -> list[T
         if t.layout == torch.strided and t.is_floating_point() and t.numel() and not (t.is_quantized or t.is_nested):
             groups.setdefault((t.device, t.dtype), []).append(i)
     for idx in groups.values():
-        flats = [tensors[i].detach() for i in idx]
-        norms = _norms(flats).tolist()
+        norms = _norms([tensors[i].detach() for i in idx]).tolist()
         for i, norm in zip(idx, norms):
             if 0.0 < norm < math.inf:
                 t = tensors[i]
