@@ -23,8 +23,9 @@ class TensorStats:
     entry weight layers (for ND101), the raw data and the main output.
 
     A gradient's statistics are its norm (:meth:`of_norm`): ``l2`` and ``frac_nonfinite`` are
-    exact, the other moments are NaN (not measured: the rules read a gradient's norm only).
-    A gradient that is zero or holds NaN/Inf gets every statistic.
+    exact, the other moments are NaN (not measured: the rules read a gradient's norm only), unless
+    a selected rule needs ``Need.GRADIENT_MOMENTS``. A gradient that is zero or holds NaN/Inf gets
+    every statistic.
     """
 
     shape: tuple[int, ...]
