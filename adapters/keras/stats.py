@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from netdoctor.adapters._common import all_different, classify_output, saturation_threshold
+from netdoctor.adapters._common import all_different, classify_output, float32_cancels, saturation_threshold
 from netdoctor.adapters._sample import SAMPLE, from_sample, sample_abs_nonzero
 from netdoctor.snapshot import TensorStats
 
@@ -570,7 +570,7 @@ def _array_stats_sampled(x: np.ndarray, shape: tuple[int, ...], dtype: str, lo: 
     total, sq = _sum(x), float(np.dot(x, x))
     mean = total / n
     var = sq / n - mean * mean
-    if not (math.isfinite(total) and math.isfinite(sq)) or var <= 1e-4 * mean * mean:
+    if not (math.isfinite(total) and math.isfinite(sq)) or float32_cancels(var, mean, n):
         return None
     l1, nonzero = from_sample(*sample_abs_nonzero(x), n, total, lo, hi)
     return _array_stats(shape, dtype, n, n, mean, var, lo, hi, l1 / n, int(round(n - nonzero)))

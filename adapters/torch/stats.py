@@ -29,7 +29,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from netdoctor.adapters._common import all_different
+from netdoctor.adapters._common import all_different, float32_cancels
 from netdoctor.adapters._sample import RUN, SAMPLE, from_sample, picks, sample_abs_nonzero
 from netdoctor.snapshot import TensorStats
 
@@ -453,10 +453,13 @@ def _reduce(
             act = _count(vu > 0).cpu().numpy().astype(np.float64) / max(count, 1)
         return _reduce_nonfinite(x, vu if per_unit else None, units, shape, dtype, unit_moments and per_unit, act, sat)
     tiny = nz_h > 0 and max(abs(mn_h), abs(mx_h)) < _TINY
-    cancelled = not exact and mn_h != mx_h and var_h <= 1e-4 * mean_h * mean_h
+    cancelled = not exact and mn_h != mx_h and float32_cancels(var_h, mean_h, n)
     if x.dtype != torch.float64 and (tiny or not math.isfinite(sq) or not math.isfinite(s1) or cancelled):
         stats = reduce(x.double(), unit_axis=unit_axis, max_units=max_units, unit_moments=unit_moments)[0]
         return _with_dtype(stats, dtype), act, sat
+    if cancelled:  # float64 sums of a few million near-equal squares cancel too: the two-pass variance
+        var_h, mean_h = (float(v) for v in torch.var_mean(x, correction=0))
+        sq = n * (var_h + mean_h * mean_h)
     unit = {}
     if vec_h:
         um = vec_h[0] / count

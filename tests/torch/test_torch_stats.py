@@ -305,3 +305,15 @@ def test_gradient_stats_are_exact_norms_and_full_stats_where_the_norm_cannot_tel
 def test_gradient_stats_of_an_empty_tensor_say_nothing_is_missing():
     st, = gradient_stats([torch.zeros(0, 3)])
     assert st.shape == (0, 3) and st.l2 == 0.0 and not np.isnan(st.mean) and not np.isnan(st.frac_zero)
+
+
+@pytest.mark.parametrize("n", [20000, 401408, 2 ** 21])
+def test_reduce_keeps_the_spread_of_a_tensor_far_from_zero(n):
+    """1000 + N(0, 0.01^2): a float32 sum of squares of n near-equal terms is off by about 1e-9 * n of
+    itself (1e-4 at 400k entries), which would swamp the variance; the exact float64 passes take over."""
+    g = torch.Generator().manual_seed(1)
+    x = 1000 + torch.randn(n, generator=g) * 1e-2
+    stats = reduce(x)[0]
+    ref = TensorStats.from_array(x.numpy())
+    assert stats.std == pytest.approx(ref.std, rel=1e-4)
+    assert stats.mean == pytest.approx(ref.mean, rel=1e-7)
