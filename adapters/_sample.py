@@ -1,6 +1,8 @@
 """The fixed subsample behind a large tensor's ``abs_mean`` and ``frac_zero`` (both adapters).
 
-No rule reads these two statistics; they are reported. Above :data:`SAMPLE` entries each
+No built-in rule reads these two statistics: above :data:`SAMPLE` entries the adapters measure them
+only for a selected rule that needs ``Need.SPARSITY``, and otherwise report what the exact sum,
+minimum and maximum decide (:func:`decided`; NaN where they do not). When measured, each
 adapter takes them from :data:`SAMPLE` entries of the flattened tensor: :data:`RUN` adjacent
 entries at each of ``SAMPLE // RUN`` random run positions (a row gather reads whole cache
 lines), drawn once per tensor size from a generator seeded with that size, so the same tensor
@@ -14,6 +16,8 @@ Framework-free: plain numpy, cached per size.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -48,15 +52,26 @@ def sample_abs_nonzero(flat: np.ndarray) -> tuple[float, float]:
     return float(np.abs(part).sum()) * scale, float(np.count_nonzero(part != 0)) * scale  # a bool count: 3x faster than on floats
 
 
+def decided(n: int, total: float, mn: float, mx: float) -> tuple[float, float]:
+    """``(sum |x|, entries != 0)`` of ``n`` finite entries as far as their exact sum, minimum and maximum
+    decide them, NaN where they do not: ``sum |x|`` for one sign, the count when no entry or every
+    entry is zero."""
+    l1 = abs(total) if mn >= 0 or mx <= 0 else math.nan  # one sign: sum |x| = |sum x|
+    if mn > 0 or mx < 0:
+        return l1, float(n)
+    if mn == mx:  # all zeros
+        return 0.0, 0.0
+    return l1, math.nan
+
+
 def from_sample(l1: float, nonzero: float, n: int, total: float, mn: float, mx: float) -> tuple[float, float]:
     """``(sum |x|, entries != 0)`` from their scaled subsample estimates, exact where the moments decide them.
 
     ``total``, ``mn`` and ``mx`` are the exact sum, minimum and maximum of all ``n`` entries.
     """
-    if mn >= 0 or mx <= 0:  # one sign: sum |x| = |sum x|
-        l1 = abs(total)
-    if mn > 0 or mx < 0:
-        return l1, float(n)
-    if mn == mx:  # all zeros
-        return 0.0, 0.0
+    l1_d, nonzero_d = decided(n, total, mn, mx)
+    if not math.isnan(l1_d):
+        l1 = l1_d
+    if not math.isnan(nonzero_d):
+        return l1, nonzero_d
     return l1, min(max(float(round(nonzero)), 1.0), float(n))  # not all zeros: at least one entry is not

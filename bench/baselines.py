@@ -61,8 +61,9 @@ import numpy as np
 from netdoctor.snapshot import KIND_ACTIVATION, ROLE_WEIGHT, LayerRecord, ModelSnapshot, Need
 
 #: What the baselines read beyond netdoctor's own needs: a gradient's share of zeros and mean |g|
-#: (netdoctor's rules read a gradient's norm only).
-NEEDS: frozenset[Need] = frozenset({Need.GRADIENT_MOMENTS})
+#: (netdoctor's rules read a gradient's norm only) and the mean |x| of the layer outputs (no rule
+#: reads it either).
+NEEDS: frozenset[Need] = frozenset({Need.GRADIENT_MOMENTS, Need.SPARSITY})
 
 #: Codes each baseline can raise at all (its "scope" in the benchmark tables).
 SCOPE: dict[str, frozenset[str]] = {

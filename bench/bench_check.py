@@ -160,7 +160,8 @@ def torch_breakdown(batch: int, repeats: int, clock: Callable[[], float] = time.
     real = stats.reduce
 
     def constant(t: Any, *, unit_axis: Any = None, max_units: int = 4096, unit_moments: bool = False,
-                 active: bool = False, saturation: Any = None, nonneg: bool = False) -> tuple[TensorStats, Any, Any]:
+                 active: bool = False, saturation: Any = None, nonneg: bool = False,
+                 sparsity: bool = True) -> tuple[TensorStats, Any, Any]:
         shape = tuple(t.shape)
         units = shape[unit_axis] if unit_axis is not None and shape else 1
         vec = {"unit_mean": np.zeros(units), "unit_std": np.ones(units), "unit_min": -np.ones(units),
@@ -170,7 +171,7 @@ def torch_breakdown(batch: int, repeats: int, clock: Callable[[], float] = time.
 
     real_many, real_grads = graph.reduce_many, graph.gradient_stats
 
-    def constant_many(tensors: list[Any], max_units: int = 4096) -> list[TensorStats]:
+    def constant_many(tensors: list[Any], max_units: int = 4096, sparsity: bool = True) -> list[TensorStats]:
         return [constant(t)[0] for t in tensors]
 
     def use(fn: Any) -> None:

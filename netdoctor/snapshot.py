@@ -42,6 +42,7 @@ class Need(enum.Enum):
     ACTIVATIONS = "activations"  # per-layer input/output statistics of a forward pass
     GRADIENTS = "gradients"      # parameter gradients of one backward pass (their norms)
     GRADIENT_MOMENTS = "gradient_moments"  # with GRADIENTS: every statistic of a gradient, not only its norm
+    SPARSITY = "sparsity"        # abs_mean and frac_zero of every large tensor, estimated from a subsample
     LOSS = "loss"                # the loss function and its value on the probe batch
     HISTORY = "history"          # training history (monitor only)
     FIT = "fit"                  # the opt-in fit probe: a copy trained on the probe batch

@@ -26,6 +26,12 @@ class TensorStats:
     exact, the other moments are NaN (not measured: the rules read a gradient's norm only), unless
     a selected rule needs ``Need.GRADIENT_MOMENTS``. A gradient that is zero or holds NaN/Inf gets
     every statistic.
+
+    ``abs_mean`` and ``frac_zero`` of a tensor of more than 16384 entries are measured (from a fixed
+    subsample, :mod:`netdoctor.adapters._sample`) only when a selected rule needs ``Need.SPARSITY``;
+    otherwise they are what the exact sum, minimum and maximum decide (``abs_mean`` of a tensor of one
+    sign, ``frac_zero`` of one with no zero or only zeros, both of a ReLU's output) and NaN where they
+    do not. No built-in rule reads them.
     """
 
     shape: tuple[int, ...]

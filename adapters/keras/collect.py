@@ -138,7 +138,8 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
     channels_first = tr is not None and any(getattr(s.op, "data_format", "") == "channels_first" for s in tr.steps)
     # the main output is reduced per unit when the forward pass records it: the output's own statistics
     # (below) are then the recorder's, not a second reduction of the same tensor
-    recorder = Recorder(settings, unit_keys | set(tr.output_keys[:1]), channels_first) if want_acts else None
+    sparsity = Need.SPARSITY in needs
+    recorder = Recorder(settings, unit_keys | set(tr.output_keys[:1]), channels_first, sparsity) if want_acts else None
     result: dict[str, Any] = {}
     time_growth = TimeGrowth(tr, backend, enabled=want_grads)
     inner_calls = InnerCalls(tr)
@@ -155,7 +156,7 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
         main = outs[0]
         with pause():
             ostats = (recorder.stats(main, per_unit=True)[0] if recorder is not None and not channels_first
-                      else tensor_stats(main, max_units=settings.max_units, per_unit=True)[0])
+                      else tensor_stats(main, max_units=settings.max_units, per_unit=True, sparsity=sparsity)[0])
             looks = looks_like(main, ostats)
             ymain = tree.flatten(y)[0] if y is not None else None
             units = int(main.shape[-1]) if len(main.shape) >= 2 else 1
@@ -185,12 +186,14 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
         loss_value = float(np.asarray(ops.convert_to_numpy(loss)).reshape(-1)[0])
         if want_acts:
             ledger.got(Need.ACTIVATIONS)
+    ledger.got(*(needs & {Need.SPARSITY}))
 
     src = ParamSource(
         trainable_ids={id(v) for v in trainable},
         grads=grads_by_id,
         values=bool(needs & {Need.WEIGHTS, Need.GRADIENTS}),
         grad_moments=Need.GRADIENT_MOMENTS in needs,
+        sparsity=sparsity,
         seed_state_ids={id(sg.state) for layer in all_layers(model) for sg in getattr(layer, "_seed_generators", ())},
     )
     if src.values:
@@ -220,7 +223,7 @@ def _collect(model: Any, tr: Any, fn: Any, inputs: Any, targets: Any, loss_fn: A
     if Need.DATA in needs and not synthetic:
         units = fn._outputs[0].shape[-1] if fn is not None and len(fn._outputs[0].shape) >= 2 else None
         data = data_stats(inputs, targets, n, settings, result.get("kind"), units, channels_first,
-                          known=_measured_input(recorder, x_model))
+                          known=_measured_input(recorder, x_model), sparsity=sparsity)
     ledger.settle(Need.DATA, not synthetic, REASON_SYNTHETIC)
     loss_probe = _loss_probe(result, out_grad, y)
     if output is not None and result.get("watch_is_logits"):

@@ -334,12 +334,13 @@ def _id_range(tr: Any, key: Any) -> int | None:
 
 def data_stats(inputs: Any, targets: Any, n: int, settings: ProbeSettings, kind: str | None,
                out_units: int | None, channels_first: bool = False,
-               known: Callable[[str, Any], TensorStats | None] | None = None) -> DataStats:
+               known: Callable[[str, Any], TensorStats | None] | None = None, sparsity: bool = True) -> DataStats:
     """Statistics of the real data per feature.
 
     The feature axis is the last one, or axis 1 of 3+-axis inputs of a channels_first model.
     ``known(name, leaf)``, given, returns the same statistics of an input leaf (its first ``n``
     samples) where they were already measured (the probe pass reduced the very tensor), else ``None``.
+    ``sparsity``: see :func:`~netdoctor.adapters.keras.stats.tensor_stats`.
     """
     from keras import ops, tree
 
@@ -352,7 +353,8 @@ def data_stats(inputs: Any, targets: Any, n: int, settings: ProbeSettings, kind:
         if len(t.shape) == 1 and axis_ok:  # one scalar per sample: one feature
             t = t[:, None] if isinstance(t, np.ndarray) else ops.expand_dims(t, -1)
         axis = 1 if channels_first and axis_ok and len(t.shape) >= 3 else -1
-        return tensor_stats(t, max_units=settings.max_units, per_unit=True, unit_axis=axis, dtype=dtype)[0]
+        return tensor_stats(t, max_units=settings.max_units, per_unit=True, unit_axis=axis, dtype=dtype,
+                            sparsity=sparsity)[0]
 
     def input_stats(name: str, leaf: Any) -> TensorStats:
         got = known(name, take(leaf, n)) if known is not None else None

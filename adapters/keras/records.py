@@ -47,6 +47,7 @@ class ParamSource:
     values: bool  # read the values (Need.WEIGHTS or GRADIENTS)
     seed_state_ids: set[int]
     grad_moments: bool = False  # every statistic of a gradient (Need.GRADIENT_MOMENTS), not only its norm
+    sparsity: bool = True  # abs_mean and frac_zero of the large values (Need.SPARSITY; see array_stats)
 
 
 def composite(layer: Any, kind: str) -> bool:
@@ -113,7 +114,7 @@ def param_records(layer: Any, kind: str, src: ParamSource) -> tuple[ParamRecord,
         shape = tuple(int(d) for d in v.shape)
         trainable = id(v) in src.trainable_ids
         arr = host_value(v) if src.values else None
-        stats = array_stats(arr) if arr is not None else TensorStats(shape=shape, dtype=str(v.dtype))
+        stats = array_stats(arr, sparsity=src.sparsity) if arr is not None else TensorStats(shape=shape, dtype=str(v.dtype))
         grad = None
         if src.grads is not None and trainable and id(v) in src.grads:
             grad = (array_stats if src.grad_moments else gradient_stats)(src.grads[id(v)])

@@ -50,12 +50,16 @@ class Recorder:
             plus ``unit_active``/``unit_saturated`` for activation outputs.
         channels_first: The model's convolutions use ``data_format="channels_first"``: the
             units of tensors with 3 or more axes are on axis 1 instead of the last axis.
+        sparsity: Measure ``abs_mean`` and ``frac_zero`` of large tensors (``Need.SPARSITY``; see
+            :func:`~netdoctor.adapters.keras.stats.tensor_stats`).
     """
 
-    def __init__(self, settings: ProbeSettings, unit_keys: set[Any], channels_first: bool = False) -> None:
+    def __init__(self, settings: ProbeSettings, unit_keys: set[Any], channels_first: bool = False,
+                 sparsity: bool = True) -> None:
         self.settings = settings
         self.unit_keys = unit_keys
         self.channels_first = channels_first
+        self.sparsity = sparsity
         self.measured: dict[str, Measured] = {}
         self._cache: dict[int, tuple[Any, bool, TensorStats, np.ndarray | None, np.ndarray | None]] = {}
 
@@ -70,6 +74,7 @@ class Recorder:
             return hit[2], hit[3], hit[4]
         axis = 1 if self.channels_first and len(t.shape) >= 3 else -1
         out = tensor_stats(t, max_units=self.settings.max_units, per_unit=per_unit, unit_axis=axis, positive=positive,
+                           sparsity=self.sparsity,
                            saturation=sat)
         self._cache[id(t)] = (t, per_unit, *out)
         return out

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from netdoctor.adapters._common import all_different, classify_output, float32_cancels, saturation_threshold
-from netdoctor.adapters._sample import SAMPLE, from_sample, sample_abs_nonzero
+from netdoctor.adapters._sample import SAMPLE, decided, from_sample, sample_abs_nonzero
 from netdoctor.snapshot import TensorStats
 
 HOST_LIMIT = 1 << 16  # tensors up to this many entries are reduced on the host (see tensor_stats)
@@ -51,6 +51,7 @@ def tensor_stats(
     positive: bool = False,
     saturation: Saturation | None = None,
     dtype: str | None = None,
+    sparsity: bool = True,
 ) -> tuple[TensorStats, np.ndarray | None, np.ndarray | None]:
     """Reduce a backend tensor to statistics (and per-unit vectors where asked).
 
@@ -68,6 +69,11 @@ def tensor_stats(
         positive: Also return, per unit, the fraction of entries > 0 (``unit_active``).
         saturation: Also return, per unit, the fraction of saturated entries.
         dtype: Dtype to report (defaults to the tensor's).
+        sparsity: Measure ``abs_mean`` and ``frac_zero`` of a host tensor of more than
+            :data:`~netdoctor.adapters._sample.SAMPLE` entries that takes the whole-tensor or
+            per-unit path. Without it they are what the exact sum, minimum and maximum decide,
+            NaN where they do not (:func:`~netdoctor.adapters._sample.decided`): no built-in rule
+            reads them (``Need.SPARSITY``).
 
     Returns:
         ``(stats, frac_positive or None, frac_saturated or None)``.
@@ -84,11 +90,16 @@ def tensor_stats(
     units = shape[ax] if ax is not None else 1
     on_host = size <= HOST_LIMIT or _on_cpu(x)
     if on_host and not per_unit and SAMPLE < size <= _WHOLE_LIMIT:
-        return _whole_on_host(host_view(x), ax, units, positive, saturation, dtype, max_units)
-    reduce = _reduce_host if on_host else _reduce_device
-    host, cnt_u = reduce(x, ax, units, positive, saturation)
+        return _whole_on_host(host_view(x), ax, units, positive, saturation, dtype, max_units, sparsity)
+    if on_host:
+        host, cnt_u = _reduce_host(x, ax, units, positive, saturation, skip_sparsity=not sparsity and size > SAMPLE)
+    else:
+        host, cnt_u = _reduce_device(x, ax, units, positive, saturation)
     stats = _combine(host, cnt_u, shape=shape, size=size, dtype=dtype,
                      max_units=max_units if per_unit and ax is not None else 0)
+    if math.isnan(stats.abs_mean) and stats.frac_nonfinite == 0:  # not measured: what the moments decide
+        l1, nonzero = decided(size, stats.mean * size, stats.min, stats.max)
+        stats = replace(stats, abs_mean=l1 / size, frac_zero=1.0 - nonzero / size)
     extra = host[7:]
     pos = extra[0][:max_units] if positive else None
     sat = extra[-1][:max_units] if saturation is not None else None
@@ -101,18 +112,20 @@ _WHOLE_LIMIT = 1 << 18
 
 
 def _whole_on_host(a: np.ndarray, ax: int | None, units: int, positive: bool, saturation: Saturation | None,
-                   dtype: str, max_units: int) -> tuple[TensorStats, np.ndarray | None, np.ndarray | None]:
+                   dtype: str, max_units: int, sparsity: bool = True,
+                   ) -> tuple[TensorStats, np.ndarray | None, np.ndarray | None]:
     """:func:`tensor_stats` of a host array reduced as a whole: :func:`array_stats` (min, max, a sum and a
     BLAS dot in the array's precision, ``abs_mean``/``frac_zero`` from the fixed subsample, exact float64
     passes where those would cancel), plus the per-unit counts along ``ax`` where asked, as byte masks
-    summed per unit. A ReLU's output (no negatives) gets its exact zero count from its positives.
+    summed per unit. A ReLU's output (no negatives) gets its exact zero count from its positives
+    (``sparsity``: see :func:`tensor_stats`).
 
     The torch adapter reduces such a tensor the same way; the per-unit moments are what this path
     leaves out (a hidden output needs none: see ``Recorder``).
     """
     if a.dtype != np.float32 and a.dtype != np.float64:
         a = a.astype(np.float32)
-    stats = array_stats(a, dtype=dtype)
+    stats = array_stats(a, dtype=dtype, sparsity=sparsity)
     if ax is None or not (positive or saturation is not None):
         return stats, None, None
     x2 = (a if ax == a.ndim - 1 else np.moveaxis(a, ax, -1)).reshape(-1, units)
@@ -155,8 +168,11 @@ def host_view(x: Any) -> np.ndarray:
 
 
 def _reduce_host(x: Any, ax: int | None, units: int, positive: bool,
-                 saturation: Saturation | None) -> tuple[np.ndarray, np.ndarray]:
+                 saturation: Saturation | None, skip_sparsity: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Rows ``[sum d, sum d^2, min, max, sum |x|, zeros, shift, extras...]`` per unit, with numpy.
+
+    ``skip_sparsity`` leaves ``sum |x|`` and the zeros of the per-unit path NaN where a ReLU's positives
+    do not give them (:func:`tensor_stats` fills what the moments decide).
 
     ``ax=None`` reduces the whole tensor as one unit (contiguous reductions). A tensor on the
     CPU is read in place; column sums are float32 BLAS products, combined in float64.
@@ -201,8 +217,11 @@ def _reduce_host(x: Any, ax: int | None, units: int, positive: bool,
     wide = _folded(x2)
     lo, hi = _per_unit(np.minimum, wide, units), _per_unit(np.maximum, wide, units)
     nonneg = bool((lo >= 0).all())
-    nonzero = _count_per_unit(wide, units).astype(np.float64)
-    sabs = mean * rows if nonneg else (ones @ np.abs(x2)).astype(np.float64)
+    if skip_sparsity and not positive:
+        nonzero = sabs = np.full(units, np.nan)
+    else:
+        nonzero = _count_per_unit(wide, units).astype(np.float64)
+        sabs = mean * rows if nonneg else (ones @ np.abs(x2)).astype(np.float64)
     out = [sd, ssd, lo.astype(np.float64), hi.astype(np.float64), sabs, rows - nonzero, mean]
     if positive:
         out.append(nonzero / rows if nonneg else _count_per_unit(wide > 0, units) / rows)
@@ -493,10 +512,10 @@ def looks_like(y: Any, stats: TensorStats) -> str:
                            max_value=stats.max, max_row_sum_error=sum_err, max_row_logsumexp_error=lse_err)
 
 
-def array_stats(a: Any, dtype: str | None = None) -> TensorStats:
+def array_stats(a: Any, dtype: str | None = None, sparsity: bool = True) -> TensorStats:
     """Statistics of a host array (parameters, gradients, large activations): exact float64 accumulation up
     to :data:`~netdoctor.adapters._sample.SAMPLE` entries, :func:`_array_stats_sampled` above. ``dtype``
-    is the one to report (default: the array's)."""
+    is the one to report (default: the array's); ``sparsity`` as in :func:`tensor_stats`."""
     arr = np.asarray(a)
     dtype = dtype or _dtype_name(arr.dtype)
     shape = tuple(int(s) for s in arr.shape)
@@ -508,7 +527,7 @@ def array_stats(a: Any, dtype: str | None = None) -> TensorStats:
         return TensorStats(shape=shape, dtype=dtype)
     lo, hi = float(x.min()), float(x.max())  # NaN and +-inf show up here
     if math.isfinite(lo) and math.isfinite(hi) and n > SAMPLE:
-        got = _array_stats_sampled(x, shape, dtype, lo, hi)
+        got = _array_stats_sampled(x, shape, dtype, lo, hi, sparsity)
         if got is not None:
             return got
     if math.isfinite(lo) and math.isfinite(hi) and n > 2 * _BLOCK:  # array-sized float64 copies (1 MiB+) fault pages
@@ -557,12 +576,14 @@ def _dtype_name(dtype: np.dtype) -> str:
     return str(dtype)
 
 
-def _array_stats_sampled(x: np.ndarray, shape: tuple[int, ...], dtype: str, lo: float, hi: float) -> TensorStats | None:
+def _array_stats_sampled(x: np.ndarray, shape: tuple[int, ...], dtype: str, lo: float, hi: float,
+                         sparsity: bool = True) -> TensorStats | None:
     """:func:`array_stats` of a large finite array in two passes more than its min and max: the sum and
     the sum of squares (a BLAS dot) in the array's own precision, ``abs_mean`` and ``frac_zero`` from
     the fixed subsample of :mod:`netdoctor.adapters._sample`, as the torch adapter reduces them.
     ``None`` where float32 moments are not enough (the exact float64 passes take over): values so tiny
     that their squares underflow, or a spread so small next to the mean that the variance cancels.
+    Without ``sparsity``, ``abs_mean`` and ``frac_zero`` are what the moments decide (NaN where they do not).
     """
     n = x.size
     if lo == hi or max(abs(lo), abs(hi)) < 1e-12:
@@ -572,8 +593,11 @@ def _array_stats_sampled(x: np.ndarray, shape: tuple[int, ...], dtype: str, lo: 
     var = sq / n - mean * mean
     if not (math.isfinite(total) and math.isfinite(sq)) or float32_cancels(var, mean, n):
         return None
-    l1, nonzero = from_sample(*sample_abs_nonzero(x), n, total, lo, hi)
-    return _array_stats(shape, dtype, n, n, mean, var, lo, hi, l1 / n, int(round(n - nonzero)))
+    if sparsity:
+        l1, nonzero = from_sample(*sample_abs_nonzero(x), n, total, lo, hi)
+    else:
+        l1, nonzero = decided(n, total, lo, hi)
+    return _array_stats(shape, dtype, n, n, mean, var, lo, hi, l1 / n, n - nonzero)
 
 
 _ONES: dict[Any, np.ndarray] = {}
@@ -618,7 +642,7 @@ def _moments_blocks(x: np.ndarray, lo: float, hi: float) -> tuple[float, float, 
 
 
 def _array_stats(shape: tuple[int, ...], dtype: str, n: int, n_finite: int, mean: float, var: float,
-                 lo: float, hi: float, abs_mean: float, zeros: int) -> TensorStats:
+                 lo: float, hi: float, abs_mean: float, zeros: float) -> TensorStats:
     """:class:`TensorStats` of a host array from its moments over the ``n_finite`` finite entries."""
     return TensorStats(
         shape=shape,

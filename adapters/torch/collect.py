@@ -140,9 +140,10 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
         y = prepare_targets(targets, device, dtype, settings.max_samples)
     if getattr(inputs, "netdoctor_synthetic", False):
         probe_in.synthetic = True  # made up by the loader (token ids from a config), not data to judge
-    probe = Probe(model, settings, activations=want_acts)
+    sparsity = Need.SPARSITY in needs
+    probe = Probe(model, settings, activations=want_acts, sparsity=sparsity)
     pstats = ParamStats(weights=Need.WEIGHTS in needs, grads=None, max_units=settings.max_units,
-                        grad_moments=Need.GRADIENT_MOMENTS in needs)
+                        grad_moments=Need.GRADIENT_MOMENTS in needs, sparsity=sparsity)
     data = None
     if Need.DATA in needs and not probe_in.synthetic:
         data = data_stats(probe_in, y, _conv1d_first(model), probe.stats.of)
@@ -220,7 +221,7 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
         out_info = dataclasses.replace(out_info, final_layer=final.name if final else None,
                                        final_activation=graph.final_activation(final))
 
-    ledger.got(*(needs & {Need.WEIGHTS, Need.ACTIVATIONS}))
+    ledger.got(*(needs & {Need.WEIGHTS, Need.ACTIVATIONS, Need.SPARSITY}))
     if want_grads and have_grads:
         ledger.got(Need.GRADIENTS, *(needs & {Need.GRADIENT_MOMENTS}))
     ledger.settle(Need.LOSS, loss_info.source == "user",

@@ -175,9 +175,10 @@ class ParamStats:
     """
 
     def __init__(self, *, weights: bool, grads: dict[int, torch.Tensor | None] | None, max_units: int,
-                 grad_moments: bool = False) -> None:
+                 grad_moments: bool = False, sparsity: bool = True) -> None:
         self.weights = weights
         self.grad_moments = grad_moments
+        self.sparsity = sparsity  # abs_mean and frac_zero of the large values (Need.SPARSITY; see reduce)
         self.grads = grads
         self.max_units = max_units
         self._cache: dict[int, tuple[TensorStats, TensorStats | None]] = {}
@@ -189,7 +190,7 @@ class ParamStats:
         """Reduce the values of ``tensors`` now (if weights are wanted)."""
         if self.weights:
             todo = [t for t in tensors if id(t) not in self._values]
-            for t, st in zip(todo, reduce_many(todo, self.max_units)):
+            for t, st in zip(todo, reduce_many(todo, self.max_units, sparsity=self.sparsity)):
                 self._values[id(t)] = st
 
     def gradients(self, params: list[torch.Tensor], grads: dict[int, torch.Tensor | None]) -> None:
@@ -221,7 +222,7 @@ class ParamStats:
         if hit is not None:
             return hit
         if self.weights:
-            stats = self._values.get(id(t)) or reduce(t, max_units=self.max_units)[0]
+            stats = self._values.get(id(t)) or reduce(t, max_units=self.max_units, sparsity=self.sparsity)[0]
         else:
             stats = TensorStats(shape=tuple(int(s) for s in t.shape), dtype=dtype_name(t.dtype))
         grad = None

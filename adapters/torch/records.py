@@ -73,9 +73,10 @@ class RecordStats:
         activations: Whether activation statistics are wanted at all.
     """
 
-    def __init__(self, settings: ProbeSettings, activations: bool) -> None:
+    def __init__(self, settings: ProbeSettings, activations: bool, sparsity: bool = True) -> None:
         self.settings = settings
         self.activations = activations
+        self.sparsity = sparsity  # abs_mean and frac_zero of large tensors (Need.SPARSITY; see reduce)
         self._cache: dict[int, tuple[Any, int, int | None, TensorStats]] = {}
 
     def _cached(self, t: torch.Tensor, axis: int | None) -> TensorStats | None:
@@ -110,7 +111,8 @@ class RecordStats:
             if hit is not None:
                 return hit, None, None
         along = axis if axis is not None else unit_axis
-        got = reduce(t, unit_axis=along, max_units=self.settings.max_units, unit_moments=axis is not None, **flags)
+        got = reduce(t, unit_axis=along, max_units=self.settings.max_units, unit_moments=axis is not None,
+                     sparsity=self.sparsity, **flags)
         self._remember(t, along, got[0])
         return got
 

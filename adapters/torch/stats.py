@@ -8,11 +8,13 @@ made.
 
 Exact and estimated: mean, std, min, max, l2, the NaN/Inf fraction and every per-unit
 vector are exact. For a tensor of more than :data:`SAMPLE` entries (weights, gradients,
-hidden outputs, the data), ``abs_mean`` and ``frac_zero`` come from the fixed subsample of
+hidden outputs, the data), ``abs_mean`` and ``frac_zero``, which no built-in rule reads, are
+measured only for ``Need.SPARSITY`` (``sparsity=True``), from the fixed subsample of
 :mod:`netdoctor.adapters._sample` (its errors are given there), read in place by numpy on a
-CPU. They are exact wherever the moments decide them, and for an activation whose positives
-are counted per unit when it has no negatives (a ReLU's: its positives are its non-zeros)
-or, off the CPU, whose signs are counted. Four passes instead of six, with no full-size
+CPU; otherwise they are what the exact moments decide, NaN where they do not. Both are exact
+wherever the moments decide them, and for an activation whose positives are counted per unit
+when it has no negatives (a ReLU's: its positives are its non-zeros) or, off the CPU, whose
+signs are counted. Four passes instead of six, with no full-size
 temporaries: a check's cost on a dense model is mostly these tensors
 (``bench/bench_check.py``). The small tensors of a model (biases, norm gains, a head) are
 reduced together by :func:`reduce_many`. Gradients are reduced to their norms, with one copy to
@@ -30,7 +32,7 @@ import numpy as np
 import torch
 
 from netdoctor.adapters._common import all_different, float32_cancels
-from netdoctor.adapters._sample import RUN, SAMPLE, from_sample, picks, sample_abs_nonzero
+from netdoctor.adapters._sample import RUN, SAMPLE, decided, from_sample, picks, sample_abs_nonzero
 from netdoctor.snapshot import TensorStats
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -152,6 +154,7 @@ def reduce(
     active: bool = False,
     saturation: tuple[float, float] | None = None,
     nonneg: bool = False,
+    sparsity: bool = True,
 ) -> tuple[TensorStats, np.ndarray | None, np.ndarray | None]:
     """Statistics of ``t``, optionally with per-unit vectors.
 
@@ -171,6 +174,11 @@ def reduce(
             a promise the caller keeps. With ``active``, the positives per unit then also give
             the minimum (0 unless every entry is positive), the non-zero count and ``sum |x|``
             (the sum) exactly: two passes fewer and no subsample.
+        sparsity: Measure ``abs_mean`` and ``frac_zero`` of a tensor of more than
+            :data:`~netdoctor.adapters._sample.SAMPLE` entries (from the subsample). Without it they
+            are what the exact sum, minimum and maximum decide, NaN where they do not
+            (:func:`~netdoctor.adapters._sample.decided`): no built-in rule reads them
+            (``Need.SPARSITY``).
 
     Returns:
         ``(stats, unit_active, unit_saturated)``; the vectors are ``None`` unless asked for.
@@ -182,19 +190,19 @@ def reduce(
             return got
     with _serial(t):
         return _reduce(t, unit_axis=unit_axis, max_units=max_units, unit_moments=unit_moments,
-                       active=active, saturation=saturation, nonneg=nonneg)
+                       active=active, saturation=saturation, nonneg=nonneg, sparsity=sparsity)
 
 
 BATCH_LIMIT = 1 << 14  #: CPU tensors up to this many entries are reduced together by :func:`reduce_many`
 
 
-def reduce_many(tensors: list[torch.Tensor], max_units: int = 4096) -> list[TensorStats]:
+def reduce_many(tensors: list[torch.Tensor], max_units: int = 4096, sparsity: bool = True) -> list[TensorStats]:
     """Whole-tensor :func:`reduce` statistics of each tensor (a model's parameters or their gradients).
 
     The small CPU tensors among them (biases, norm gains, a classifier's head: up to
     :data:`BATCH_LIMIT` entries) are reduced together, in one numpy pass over their
     concatenation: a dozen calls for all of them rather than a dozen for each. The others,
-    and any small one holding NaN/Inf, go through :func:`reduce` one by one.
+    and any small one holding NaN/Inf, go through :func:`reduce` one by one (``sparsity`` as there).
     """
     out: list[TensorStats | None] = [None] * len(tensors)
     small = [i for i, t in enumerate(tensors) if _host_ready(t, BATCH_LIMIT)]
@@ -203,7 +211,8 @@ def reduce_many(tensors: list[torch.Tensor], max_units: int = 4096) -> list[Tens
         if got is not None:
             for i, st in zip(small, got):
                 out[i] = st
-    return [st if st is not None else reduce(t, max_units=max_units)[0] for st, t in zip(out, tensors)]
+    return [st if st is not None else reduce(t, max_units=max_units, sparsity=sparsity)[0]
+            for st, t in zip(out, tensors)]
 
 
 def gradient_stats(tensors: list[torch.Tensor], max_units: int = 4096) -> list[TensorStats]:
@@ -355,6 +364,7 @@ def _reduce(
     active: bool = False,
     saturation: tuple[float, float] | None = None,
     nonneg: bool = False,
+    sparsity: bool = True,
 ) -> tuple[TensorStats, np.ndarray | None, np.ndarray | None]:
     """Body of :func:`reduce`."""
     shape = tuple(t.shape)  # a torch.Size holds ints
@@ -396,6 +406,7 @@ def _reduce(
         nonneg = False
     flat = x.reshape(-1)
     sampled = not signed and not nonneg and n > SAMPLE  # the per-unit positives need every sign
+    skipped = sampled and not sparsity  # abs_mean and frac_zero as far as the moments decide them
     if glob is None:
         # amin and amax: two vectorized passes, faster on CPU than aminmax's one
         glob = ([flat.sum(), torch.dot(flat, flat), flat.amax()] if nonneg  # the minimum follows below
@@ -404,8 +415,8 @@ def _reduce(
     if exact:
         var, mean = torch.var_mean(x, correction=0)
         glob += [var, mean]
-    on_host = sampled and flat.device.type == "cpu" and flat.is_contiguous()
-    if not on_host and not nonneg:
+    on_host = sampled and not skipped and flat.device.type == "cpu" and flat.is_contiguous()
+    if not on_host and not nonneg and not skipped:
         # sign() then vectorized passes: several times faster on CPU than vector_norm(x, 1) plus
         # count_nonzero(x), even counting the temporary
         part = _subsample(flat) if sampled else flat
@@ -438,13 +449,16 @@ def _reduce(
     else:
         mean_h = s1 / n
         var_h = sq / n - mean_h * mean_h
-    l1_h, nz_h = scalars[pos], scalars[pos + 1]
-    if sampled:
-        if not on_host:  # sums over the subsample on the device: scale them up
-            l1_h, nz_h = l1_h * n / SAMPLE, nz_h * n / SAMPLE
-        l1_h, nz_h = from_sample(l1_h, nz_h, n, s1, mn_h, mx_h)
-        if positives is not None and mn_h >= 0 and units == units_all:  # no negatives: the positives are the non-zeros
-            nz_h = float(positives.sum())
+    if skipped:
+        l1_h, nz_h = decided(n, s1, mn_h, mx_h)
+    else:
+        l1_h, nz_h = scalars[pos], scalars[pos + 1]
+        if sampled:
+            if not on_host:  # sums over the subsample on the device: scale them up
+                l1_h, nz_h = l1_h * n / SAMPLE, nz_h * n / SAMPLE
+            l1_h, nz_h = from_sample(l1_h, nz_h, n, s1, mn_h, mx_h)
+    if sampled and positives is not None and mn_h >= 0 and units == units_all:  # no negatives: the positives are the non-zeros
+        nz_h = float(positives.sum())
     count_h = [c / max(count, 1) for c in count_h]
     act = count_h[0] if active and per_unit else None
     sat = count_h[-1] if saturation is not None and per_unit else None
@@ -452,10 +466,11 @@ def _reduce(
         if signed:  # sign(NaN) is NaN: count the mask
             act = _count(vu > 0).cpu().numpy().astype(np.float64) / max(count, 1)
         return _reduce_nonfinite(x, vu if per_unit else None, units, shape, dtype, unit_moments and per_unit, act, sat)
-    tiny = nz_h > 0 and max(abs(mn_h), abs(mx_h)) < _TINY
+    tiny = 0.0 < max(abs(mn_h), abs(mx_h)) < _TINY
     cancelled = not exact and mn_h != mx_h and float32_cancels(var_h, mean_h, n)
     if x.dtype != torch.float64 and (tiny or not math.isfinite(sq) or not math.isfinite(s1) or cancelled):
-        stats = reduce(x.double(), unit_axis=unit_axis, max_units=max_units, unit_moments=unit_moments)[0]
+        stats = reduce(x.double(), unit_axis=unit_axis, max_units=max_units, unit_moments=unit_moments,
+                       sparsity=sparsity)[0]
         return _with_dtype(stats, dtype), act, sat
     if cancelled:  # float64 sums of a few million near-equal squares cancel too: the two-pass variance
         var_h, mean_h = (float(v) for v in torch.var_mean(x, correction=0))

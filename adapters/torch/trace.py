@@ -82,7 +82,7 @@ class Probe:
     that had not finished when an exception escaped (for error messages).
     """
 
-    def __init__(self, model: nn.Module, settings: ProbeSettings, *, activations: bool) -> None:
+    def __init__(self, model: nn.Module, settings: ProbeSettings, *, activations: bool, sparsity: bool = True) -> None:
         self.model = model
         self.settings = settings
         self.activations = activations
@@ -97,7 +97,7 @@ class Probe:
         self._handles: list[Any] = []
         self._mode: _Mode | None = None
         self._recorded: dict[int, tuple[bool, bool]] = {}
-        self.stats = RecordStats(settings, activations)
+        self.stats = RecordStats(settings, activations, sparsity)
         owners: dict[int, str] = {}
         for name, module in model.named_modules():
             if K.is_scripted(module):

@@ -176,3 +176,28 @@ def test_gradients_are_norms_unless_a_rule_needs_their_moments() -> None:
     assert g_full.l2 > 0 and g_lean.l2 == pytest.approx(g_full.l2, rel=1e-5) and g_lean.frac_nonfinite == 0
     assert np.isfinite(g_full.abs_mean) and g_full.abs_mean > 0 and 0 <= g_full.frac_zero < 1
     assert all(np.isnan(getattr(g_lean, f)) for f in ("mean", "std", "min", "max", "abs_max", "abs_mean", "frac_zero"))
+
+
+@pytest.mark.parametrize("sparsity", [False, True])
+def test_abs_mean_and_frac_zero_of_large_tensors_are_measured_only_when_a_rule_needs_them(sparsity: bool) -> None:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((200,)), L.Dense(128, name="d1"), L.ReLU(name="act"), L.Dense(4, name="out")])
+    x, y = rng(1).normal(size=(256, 200)).astype("float32"), rng(2).integers(0, 4, size=(256,))
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    snap = collect(model, x, y, loss_fn=loss, needs=frozenset(Need) if sparsity else frozenset(Need) - {Need.SPARSITY})
+    assert (Need.SPARSITY in snap.collected) == sparsity and Need.SPARSITY not in snap.missing
+    recs = by_name(snap)
+    w, hidden, relu = recs["d1"].weight.stats, recs["d1"].output, recs["act"].output
+    kernel = np.asarray(model.get_layer("d1").kernel.numpy(), dtype=np.float64)
+    z = x.astype(np.float64) @ kernel + np.asarray(model.get_layer("d1").bias.numpy())
+    assert w.std == pytest.approx(float(kernel.std()), rel=1e-4)  # the moments either way
+    assert hidden.std == pytest.approx(float(z.std()), rel=1e-4)
+    # a ReLU's output: exact either way (its positives per unit give both)
+    assert relu.abs_mean == pytest.approx(float(np.maximum(z, 0).mean()), rel=1e-4)
+    assert relu.frac_zero == pytest.approx(float((z <= 0).mean()), abs=1e-7)
+    large = [w, hidden, snap.data.inputs[next(iter(snap.data.inputs))]]  # signed, more than 16384 entries
+    if sparsity:
+        assert w.abs_mean == pytest.approx(float(np.abs(kernel).mean()), rel=3e-2) and w.frac_zero == 0.0
+        assert hidden.abs_mean == pytest.approx(float(np.abs(z).mean()), rel=3e-2)
+    else:  # not measured: NaN, never a number that reads as dense or sparse
+        assert all(np.isnan(st.abs_mean) and np.isnan(st.frac_zero) for st in large)

@@ -317,3 +317,19 @@ def test_reduce_keeps_the_spread_of_a_tensor_far_from_zero(n):
     ref = TensorStats.from_array(x.numpy())
     assert stats.std == pytest.approx(ref.std, rel=1e-4)
     assert stats.mean == pytest.approx(ref.mean, rel=1e-7)
+
+
+def test_without_sparsity_abs_mean_and_frac_zero_are_what_the_moments_decide():
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(300, 100, generator=g)  # 30000 entries: above the subsample
+    mixed = reduce(x, sparsity=False)[0]
+    assert np.isnan(mixed.abs_mean) and np.isnan(mixed.frac_zero)
+    assert mixed.std == reduce(x)[0].std and mixed.min == float(x.min())
+    pos = reduce(x.abs() + 1, sparsity=False)[0]  # one sign: sum |x| = |sum x|; no zero
+    assert pos.abs_mean == pytest.approx(float((x.abs() + 1).double().mean()), rel=1e-6) and pos.frac_zero == 0.0
+    neg = reduce(-x.abs() - 1, sparsity=False)[0]
+    assert neg.abs_mean == pytest.approx(pos.abs_mean, rel=1e-6) and neg.frac_zero == 0.0
+    zeros = reduce(torch.zeros(300, 100), sparsity=False)[0]
+    assert zeros.abs_mean == 0.0 and zeros.frac_zero == 1.0
+    small = reduce(x[:10], sparsity=False)[0]  # 1000 entries: exact, measured anyway
+    assert small.abs_mean == pytest.approx(float(x[:10].abs().mean()), rel=1e-6)

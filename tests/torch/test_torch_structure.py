@@ -385,3 +385,26 @@ def test_gradient_moments_are_missing_for_the_same_reason_as_the_gradients():
     snap = collect(model, torch.randn(8, 4), torch.randn(8, 2), loss_fn=nn.MSELoss())
     assert Need.GRADIENTS in snap.missing
     assert snap.missing[Need.GRADIENT_MOMENTS] == snap.missing[Need.GRADIENTS]
+
+
+@pytest.mark.parametrize("sparsity", [False, True])
+def test_abs_mean_and_frac_zero_of_large_tensors_are_measured_only_when_a_rule_needs_them(sparsity):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(200, 128), nn.ReLU(), nn.Linear(128, 4))  # 25600 weights, 32768 outputs
+    x, y = torch.randn(256, 200), torch.randint(0, 4, (256,))
+    snap = collect(model, x, y, needs=ALL_NEEDS if sparsity else ALL_NEEDS - {Need.SPARSITY})
+    assert (Need.SPARSITY in snap.collected) == sparsity and Need.SPARSITY not in snap.missing
+    w, hidden, relu = snap.layer("0").weight.stats, snap.layer("0").output, snap.layer("1").output
+    weight = model[0].weight.detach()
+    z = nn.functional.linear(x, weight, model[0].bias.detach())
+    assert w.std == pytest.approx(float(weight.std(unbiased=False)), rel=1e-4)  # the moments either way
+    assert hidden.mean == pytest.approx(float(z.mean()), rel=1e-4, abs=1e-6)
+    # a ReLU's output: exact either way (its positives per unit give both)
+    assert relu.abs_mean == pytest.approx(float(z.relu().mean()), rel=1e-5)
+    assert relu.frac_zero == pytest.approx(float((z <= 0).float().mean()), abs=1e-7)
+    large = [w, hidden, snap.data.inputs["x"]]  # signed, more than 16384 entries
+    if sparsity:  # from the fixed subsample
+        assert w.abs_mean == pytest.approx(float(weight.abs().mean()), rel=3e-2) and w.frac_zero == 0.0
+        assert hidden.abs_mean == pytest.approx(float(z.abs().mean()), rel=3e-2)
+    else:  # not measured: NaN, never a number that reads as dense or sparse
+        assert all(np.isnan(st.abs_mean) and np.isnan(st.frac_zero) for st in large)
