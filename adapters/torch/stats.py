@@ -258,6 +258,22 @@ def _norms(tensors: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack([torch.linalg.vector_norm(t) for t in tensors])
 
 
+def _unit_count(mask: np.ndarray) -> np.ndarray:
+    """Per-unit count of an ``(A, C, B)`` byte mask, as float64.
+
+    A dense layer's mask (``B == 1``) is summed as bytes, 255 rows at a time (no count can
+    overflow), which takes half as long as an int32 sum of a (256, 512) mask.
+    """
+    a, c, b = mask.shape
+    if b != 1 or a < 2:
+        return np.add.reduce(mask, axis=(0, 2), dtype=np.int32).astype(np.float64)
+    rows = mask.reshape(a, c)
+    out = np.add.reduce(rows[:255], axis=0, dtype=np.uint8).astype(np.float64)
+    for i in range(255, a, 255):
+        out += np.add.reduce(rows[i:i + 255], axis=0, dtype=np.uint8)
+    return out
+
+
 def _host_ready(t: torch.Tensor, limit: int) -> bool:
     """A non-empty plain CPU tensor of at most ``limit`` entries that numpy can reduce."""
     return (t.device.type == "cpu" and 0 < t.numel() <= limit and t.layout == torch.strided
@@ -432,8 +448,7 @@ def _reduce(
     scalars, vec_h, count_h = _to_host(torch.stack(glob), vectors, counts)
     positives = None
     if host_active:
-        mask = np.greater(vu.numpy(), 0).view(np.uint8)
-        positives = np.add.reduce(mask, axis=(0, 2), dtype=np.int32).astype(np.float64)
+        positives = _unit_count(np.greater(vu.numpy(), 0).view(np.uint8))
         count_h.insert(0, positives)
     if on_host:  # a CPU tensor's subsample is read in place by numpy: three calls, no dispatch
         scalars += sample_abs_nonzero(flat.numpy())

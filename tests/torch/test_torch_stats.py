@@ -333,3 +333,17 @@ def test_without_sparsity_abs_mean_and_frac_zero_are_what_the_moments_decide():
     assert zeros.abs_mean == 0.0 and zeros.frac_zero == 1.0
     small = reduce(x[:10], sparsity=False)[0]  # 1000 entries: exact, measured anyway
     assert small.abs_mean == pytest.approx(float(x[:10].abs().mean()), rel=1e-6)
+
+
+@pytest.mark.parametrize("rows", [1, 7, 255, 256, 511, 1000])
+def test_positives_per_unit_are_counted_exactly_at_any_batch(rows):
+    from netdoctor.adapters.torch.stats import _unit_count
+
+    g = torch.Generator().manual_seed(rows)
+    x = torch.relu(torch.randn(rows, 33, generator=g))
+    x[:, 0] = 1.0  # a unit positive in every row: its count reaches the batch (> 255 in bytes)
+    mask = np.greater(x.numpy(), 0).view(np.uint8).reshape(rows, 33, 1)
+    np.testing.assert_array_equal(_unit_count(mask), (x > 0).sum(0).double().numpy())
+    stats, active, _ = reduce(x, unit_axis=-1, active=True, nonneg=True)
+    np.testing.assert_allclose(active, (x > 0).double().mean(0).numpy())
+    assert stats.frac_zero == pytest.approx(float((x == 0).double().mean()), abs=1e-12)
