@@ -31,7 +31,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from netdoctor.adapters._common import all_different, float32_cancels
+from netdoctor.adapters._common import all_different, column_counts, float32_cancels
 from netdoctor.adapters._sample import RUN, SAMPLE, decided, from_sample, picks, sample_abs_nonzero
 from netdoctor.snapshot import TensorStats
 
@@ -259,19 +259,12 @@ def _norms(tensors: list[torch.Tensor]) -> torch.Tensor:
 
 
 def _unit_count(mask: np.ndarray) -> np.ndarray:
-    """Per-unit count of an ``(A, C, B)`` byte mask, as float64.
-
-    A dense layer's mask (``B == 1``) is summed as bytes, 255 rows at a time (no count can
-    overflow), which takes half as long as an int32 sum of a (256, 512) mask.
-    """
+    """Per-unit count of an ``(A, C, B)`` byte mask, as float64 (a dense layer's, ``B == 1``, by
+    :func:`~netdoctor.adapters._common.column_counts`)."""
     a, c, b = mask.shape
-    if b != 1 or a < 2:
+    if b != 1:
         return np.add.reduce(mask, axis=(0, 2), dtype=np.int32).astype(np.float64)
-    rows = mask.reshape(a, c)
-    out = np.add.reduce(rows[:255], axis=0, dtype=np.uint8).astype(np.float64)
-    for i in range(255, a, 255):
-        out += np.add.reduce(rows[i:i + 255], axis=0, dtype=np.uint8)
-    return out
+    return column_counts(mask.reshape(a, c))
 
 
 def _host_ready(t: torch.Tensor, limit: int) -> bool:

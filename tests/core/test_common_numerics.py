@@ -1,0 +1,36 @@
+"""Framework-free numeric helpers both adapters share (netdoctor.adapters._common, _sample)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from netdoctor.adapters._common import column_counts, float32_cancels
+from netdoctor.adapters._sample import decided
+
+
+@pytest.mark.parametrize("rows", [0, 1, 254, 255, 256, 510, 511, 2000])
+def test_column_counts_match_a_plain_sum_at_any_height(rows):
+    rng = np.random.default_rng(rows)
+    mask = rng.random((rows, 37)) < 0.7
+    mask[:, 3] = True  # a full column: its count reaches the height (more than a byte holds)
+    got = column_counts(mask)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, mask.sum(axis=0))
+    np.testing.assert_array_equal(column_counts(mask.view(np.uint8)), mask.sum(axis=0))
+
+
+def test_decided_gives_only_what_the_moments_decide():
+    assert decided(10, 5.0, 0.1, 1.0) == (5.0, 10.0)  # all positive: sum |x| = sum x, no zero
+    assert decided(10, -5.0, -1.0, -0.1) == (5.0, 10.0)
+    assert decided(10, 0.0, 0.0, 0.0) == (0.0, 0.0)  # all zeros
+    l1, nz = decided(10, 3.0, 0.0, 1.0)  # non-negative with zeros: sum |x| yes, the zeros no
+    assert l1 == 3.0 and math.isnan(nz)
+    assert all(math.isnan(v) for v in decided(10, 0.5, -1.0, 1.0))  # both signs: neither
+
+
+def test_float32_cancellation_guard_grows_with_the_count():
+    assert float32_cancels(1e-5, 1.0, 1000) and not float32_cancels(1e-3, 1.0, 1000)
+    assert float32_cancels(1e-3, 1.0, 10 ** 6) and not float32_cancels(1e-1, 1.0, 10 ** 6)  # 1e-8 n = 1e-2
