@@ -100,12 +100,14 @@ def collect(
         raise UnsupportedModelError(
             f"{type(model).__name__} is a TorchScript module, whose layers cannot be observed; "
             "check the eager nn.Module (before torch.jit.script/trace) instead")
-    lazy = lazy_modules(model) if not isinstance(loss_fn, TrainingStep) else []
+    named = list(model.named_modules())  # walked once, handed to every helper below
+    lazy = lazy_modules(model, named) if not isinstance(loss_fn, TrainingStep) else []
     if lazy:  # the first forward would create their weights in the user's model: probe a copy
         model = copy.deepcopy(model)
-    hooked = model_hooks(model)
+        named = list(model.named_modules())
+    hooked = model_hooks(model, named)
     with torch.inference_mode(False):  # a caller inside inference_mode would block gradients
-        snap = _collect(model, inputs, targets, loss_fn, frozenset(needs), settings, input_shape)
+        snap = _collect(model, named, inputs, targets, loss_fn, frozenset(needs), settings, input_shape)
     notes = list(snap.notes)
     if lazy:
         notes.append(f"lazy modules ({_names(lazy)}) have no weights until their first forward: a copy of the "
@@ -120,11 +122,13 @@ def _names(names: list[str]) -> str:
     return ", ".join(f"`{n}`" for n in names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
 
-def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: frozenset[Need],
-             settings: ProbeSettings, input_shape: Any) -> ModelSnapshot:
+def _collect(model: nn.Module, modules: list[tuple[str, nn.Module]], inputs: Any, targets: Any, loss_fn: Any,
+             needs: frozenset[Need], settings: ProbeSettings, input_shape: Any) -> ModelSnapshot:
     want_acts = Need.ACTIVATIONS in needs
     want_grads = Need.GRADIENTS in needs
-    device, dtype = model_device_dtype(model)
+    params = list(model.parameters())  # without repeats (tied weights count once)
+    tensors = params + list(model.buffers())
+    device, dtype = model_device_dtype(model, tensors)
     step = loss_fn if isinstance(loss_fn, TrainingStep) else None
     batch = None
     if step is not None:  # the model's own training step: the batch goes in as the loader yields it
@@ -141,23 +145,22 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
     if getattr(inputs, "netdoctor_synthetic", False):
         probe_in.synthetic = True  # made up by the loader (token ids from a config), not data to judge
     sparsity = Need.SPARSITY in needs
-    probe = Probe(model, settings, activations=want_acts, sparsity=sparsity)
+    probe = Probe(model, settings, activations=want_acts, sparsity=sparsity, named=modules)
     pstats = ParamStats(weights=Need.WEIGHTS in needs, grads=None, max_units=settings.max_units,
                         grad_moments=Need.GRADIENT_MOMENTS in needs, sparsity=sparsity)
     data = None
     if Need.DATA in needs and not probe_in.synthetic:
-        data = data_stats(probe_in, y, _conv1d_first(model), probe.stats.of)
+        data = data_stats(probe_in, y, _conv1d_first(modules), probe.stats.of)
 
-    params = _unique_params(model)
     trainable = [p for p in params if p.requires_grad]
     ledger = NeedsLedger(needs)
     notes: list[str] = []
     grads: dict[int, torch.Tensor | None] | None = None
     out_grad: torch.Tensor | None = None
     loss_probe = sum_ratio = None
-    saved = SavedState(model)
+    saved = SavedState(model, modules, params)
     try:
-        with seeded(settings.seed, cuda_devices(model)):
+        with seeded(settings.seed, cuda_devices(model, tensors)):
             model.train()
             grad_mode = torch.enable_grad() if want_grads and trainable else torch.no_grad()
             with grad_mode:
@@ -165,7 +168,7 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
                     probe.mark_input(t)
                 watch = LossWatch()
                 try:
-                    with probe, TimeGrowth(model, enabled=want_grads and bool(trainable)) as time_growth:
+                    with probe, TimeGrowth(model, enabled=want_grads and bool(trainable), named=modules) as time_growth:
                         if step is not None:
                             with watch:
                                 output = step(batch)
@@ -227,7 +230,7 @@ def _collect(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, needs: f
     ledger.settle(Need.LOSS, loss_info.source == "user",
                   REASON_SURROGATE if loss_info.source == "surrogate" else REASON_NO_LOSS)
     ledger.settle(Need.DATA, not probe_in.synthetic, getattr(inputs, "netdoctor_reason", REASON_SYNTHETIC))
-    suppressions = {name: dict(marks) for name, m in model.named_modules() if (marks := marks_of(m))}
+    suppressions = {name: dict(marks) for name, m in modules if (marks := marks_of(m))}
     return ModelSnapshot(
         framework="torch",
         framework_version=str(torch.__version__),  # a plain str: a TorchVersion would import torch wherever the report is unpickled
@@ -264,19 +267,9 @@ def _loss_probe(main: torch.Tensor, out_grad: torch.Tensor | None, targets: Any,
                               sum_ratio=sum_ratio)
 
 
-def _unique_params(model: nn.Module) -> list[nn.Parameter]:
-    seen: set[int] = set()
-    out = []
-    for p in model.parameters():
-        if id(p) not in seen:
-            seen.add(id(p))
-            out.append(p)
-    return out
-
-
-def _conv1d_first(model: nn.Module) -> bool:
+def _conv1d_first(named: list[tuple[str, nn.Module]]) -> bool:
     """The first weight module is a ``Conv1d`` (3-D inputs are then channels-first)."""
-    for m in model.modules():
+    for _, m in named:
         if isinstance(m, torch.jit.ScriptModule):
             continue
         kind = module_kind(m)

@@ -30,7 +30,7 @@ def all_records(probe: Probe, model: nn.Module) -> list[Rec]:
     scripted: set[str] = set()
     anchor = (-1, 0)
     seq = 0
-    for name, module in model.named_modules():
+    for name, module in probe.named:
         rec = by_module.get(id(module))
         if rec is not None:
             anchor = (rec.order, 0)

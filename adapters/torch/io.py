@@ -7,7 +7,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -39,11 +39,13 @@ class ProbeInputs:
     synthetic: bool = False
 
 
-def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
-    """Device of the model's first parameter/buffer and its floating dtype."""
+def model_device_dtype(model: nn.Module, tensors: Sequence[torch.Tensor] | None = None,
+                       ) -> tuple[torch.device, torch.dtype]:
+    """Device of the model's first parameter/buffer and its floating dtype (``tensors``: its parameters
+    and buffers, when the caller has them)."""
     device = torch.device("cpu")
     dtype = None
-    for t in list(model.parameters()) + list(model.buffers()):
+    for t in (list(model.parameters()) + list(model.buffers()) if tensors is None else tensors):
         if device.type == "cpu" and t.device.type != "meta":
             device = t.device
         if dtype is None and t.is_floating_point():

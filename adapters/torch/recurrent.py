@@ -20,7 +20,7 @@ concatenated, as the module computes them); the module's growth is the largest o
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -35,12 +35,13 @@ MAX_STEPS = 200
 class TimeGrowth:
     """Forward pre-hooks on the recurrent modules of ``model`` while the context is open."""
 
-    def __init__(self, model: nn.Module, enabled: bool = True) -> None:
+    def __init__(self, model: nn.Module, enabled: bool = True,
+                 named: Sequence[tuple[str, nn.Module]] | None = None) -> None:
         self.inputs: dict[str, tuple[nn.RNNBase, torch.Tensor]] = {}
         self._handles: list[Any] = []
         if not enabled:
             return
-        for name, m in model.named_modules():
+        for name, m in (model.named_modules() if named is None else named):
             if isinstance(m, (nn.RNN, nn.LSTM, nn.GRU)) and getattr(m, "proj_size", 0) == 0:
                 self._handles.append(m.register_forward_pre_hook(self._keep(name, m)))
 

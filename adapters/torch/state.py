@@ -11,17 +11,21 @@ Parameters and their ``.grad`` are never written (gradients come from
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import torch
 from torch import nn
+
+#: ``list(model.named_modules())``, taken once by the adapter and handed to the helpers below
+Modules = Sequence[tuple[str, nn.Module]]
 
 
 class SavedState:
     """Snapshot of the mutable state of a model, restorable with :meth:`restore`."""
 
-    def __init__(self, model: nn.Module) -> None:
-        modules = list(model.modules())
+    def __init__(self, model: nn.Module, named: Modules | None = None,
+                 params: Sequence[torch.Tensor] | None = None) -> None:
+        modules = list(model.modules()) if named is None else [m for _, m in named]
         self.training = [(m, m.training) for m in modules]
         self.buffers: list[tuple[nn.Module, str, torch.Tensor, torch.Tensor]] = []
         eager = [m for m in modules if not isinstance(m, torch.jit.ScriptModule)]
@@ -31,7 +35,7 @@ class SavedState:
                 for name, buf in m.named_buffers(recurse=False):
                     if buf is not None:
                         self.buffers.append((m, name, buf, buf.detach().clone()))
-        self.requires_grad = [(p, p.requires_grad) for p in model.parameters()]
+        self.requires_grad = [(p, p.requires_grad) for p in (model.parameters() if params is None else params)]
 
     def restore(self) -> None:
         """Put every saved flag and buffer back (values copied in place, same objects)."""
@@ -55,7 +59,7 @@ class SavedState:
 _HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
 
 
-def model_hooks(model: nn.Module) -> list[str]:
+def model_hooks(model: nn.Module, named: Modules | None = None) -> list[str]:
     """Names of the modules that carry forward/backward hooks of their own (the user's, a library's).
 
     The probe runs them, as training would: a hook may be part of the computation (weight or
@@ -65,7 +69,7 @@ def model_hooks(model: nn.Module) -> list[str]:
     from torch.nn.modules.lazy import LazyModuleMixin
 
     out = []
-    for name, m in model.named_modules():
+    for name, m in (model.named_modules() if named is None else named):
         hooks = [h for attr in _HOOK_DICTS for h in (m.__dict__.get(attr) or {}).values()]
         if isinstance(m, LazyModuleMixin):
             hooks = [h for h in hooks if getattr(h, "__self__", None) is not m]
@@ -74,18 +78,19 @@ def model_hooks(model: nn.Module) -> list[str]:
     return out
 
 
-def lazy_modules(model: nn.Module) -> list[str]:
+def lazy_modules(model: nn.Module, named: Modules | None = None) -> list[str]:
     """Names of the lazy modules (``nn.LazyLinear``...) whose parameters do not exist yet."""
     from torch.nn.modules.lazy import LazyModuleMixin
 
-    return [name or type(m).__name__ for name, m in model.named_modules()
+    return [name or type(m).__name__ for name, m in (model.named_modules() if named is None else named)
             if isinstance(m, LazyModuleMixin) and m.has_uninitialized_params()]
 
 
-def cuda_devices(model: nn.Module) -> list[int]:
-    """Indices of the CUDA devices holding the model's tensors."""
+def cuda_devices(model: nn.Module, tensors: Sequence[torch.Tensor] | None = None) -> list[int]:
+    """Indices of the CUDA devices holding the model's tensors (``tensors``: its parameters and buffers,
+    when the caller has them)."""
     found: set[int] = set()
-    for t in list(model.parameters()) + list(model.buffers()):
+    for t in (list(model.parameters()) + list(model.buffers()) if tensors is None else tensors):
         if t.is_cuda:
             found.add(t.device.index or 0)
     return sorted(found)

@@ -22,7 +22,7 @@ records after ``MAX_RECORDS_PER_SITE``. Statistics are taken on the first call o
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -82,8 +82,11 @@ class Probe:
     that had not finished when an exception escaped (for error messages).
     """
 
-    def __init__(self, model: nn.Module, settings: ProbeSettings, *, activations: bool, sparsity: bool = True) -> None:
+    def __init__(self, model: nn.Module, settings: ProbeSettings, *, activations: bool, sparsity: bool = True,
+                 named: Sequence[tuple[str, nn.Module]] | None = None) -> None:
         self.model = model
+        #: ``list(model.named_modules())``: the hooks go on these, and :func:`all_records` walks them
+        self.named = list(model.named_modules()) if named is None else list(named)
         self.settings = settings
         self.activations = activations
         self.names: dict[int, str] = {}
@@ -99,7 +102,7 @@ class Probe:
         self._recorded: dict[int, tuple[bool, bool]] = {}
         self.stats = RecordStats(settings, activations, sparsity)
         owners: dict[int, str] = {}
-        for name, module in model.named_modules():
+        for name, module in self.named:
             if K.is_scripted(module):
                 continue
             self.names[id(module)] = name
@@ -115,7 +118,7 @@ class Probe:
     # -- lifecycle --------------------------------------------------------------------
     def __enter__(self) -> Probe:
         try:
-            for name, module in self.model.named_modules():
+            for name, module in self.named:
                 if K.is_scripted(module):
                     continue  # TorchScript modules take no hooks
                 self._handles.append(module.register_forward_pre_hook(partial(self._pre, name), with_kwargs=True))
