@@ -26,12 +26,24 @@ def selected_rules(config: Config, *, one_shot: bool = False, fit_probe: bool = 
     so listing them as "skipped" on every check would only be noise. Rules that need the
     opt-in fit probe (:data:`Need.FIT`) run only with ``fit_probe=True``, for the same reason.
     """
-    return [
-        spec
-        for spec in registry().values()
-        if config.is_selected(spec.code, spec.name) and not (one_shot and Need.HISTORY in spec.needs)
-        and (fit_probe or Need.FIT not in spec.needs)
-    ]
+    specs = tuple(registry().values())
+    key = (tuple(map(id, specs)), tuple(config.select), tuple(config.ignore), one_shot, fit_probe)
+    got = _SELECTED.get(key)
+    if got is None:
+        got = tuple(
+            spec
+            for spec in specs
+            if config.is_selected(spec.code, spec.name) and not (one_shot and Need.HISTORY in spec.needs)
+            and (fit_probe or Need.FIT not in spec.needs)
+        )
+        if len(_SELECTED) >= 64:
+            _SELECTED.clear()
+        _SELECTED[key] = got  # the specs in the value keep their ids in the key valid
+    return list(got)
+
+
+#: :func:`selected_rules` by (the registered specs, select, ignore, one_shot, fit_probe): every check asks
+_SELECTED: dict[tuple, tuple[RuleSpec, ...]] = {}
 
 
 def merged_needs(specs: Iterable[RuleSpec]) -> frozenset[Need]:
@@ -68,9 +80,10 @@ def run_rules(snapshot: ModelSnapshot, specs: Iterable[RuleSpec], config: Config
     passed: list[str] = []
     ran: list[str] = []
     strict = os.environ.get("NETDOCTOR_STRICT") == "1"
+    collected = snapshot.collected
     for spec in specs:
-        missing = [n for n in spec.needs if n not in snapshot.collected]
-        if missing:
+        if not spec.needs <= collected:
+            missing = [n for n in spec.needs if n not in collected]
             reasons = "; ".join(
                 snapshot.missing.get(n, f"{n} were not collected") for n in sorted(missing, key=str)
             )
