@@ -63,6 +63,9 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
             json.dump(result, fh)
     finally:
         handler.close()
+        # both ranks leave together: a rank that tears down its gloo pairs while the other still talks
+        # to it can abort the other process ("terminate called without an active exception")
+        dist.barrier()
         dist.destroy_process_group()
 
 
