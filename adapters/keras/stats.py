@@ -210,12 +210,28 @@ def _reduce_host(x: Any, ax: int | None, units: int, positive: bool,
     rows = x2.shape[0]
     ones = np.ones(rows, dtype=x2.dtype)
     with np.errstate(invalid="ignore", over="ignore"):
-        mean = (ones @ x2).astype(np.float64) / rows
-    if not np.isfinite(mean).all():
-        return _reduce_host_nonfinite(x2.astype(np.float64), positive, saturation)
-    d = x2 - mean.astype(x2.dtype)
-    ssd = np.einsum("ij,ij->j", d, d).astype(np.float64)
-    sd = (ones @ d).astype(np.float64)  # rounding residue of the centring, kept exact by _combine
+        s = ones @ x2
+        mean = s.astype(np.float64) / rows
+        if not np.isfinite(mean).all():
+            return _reduce_host_nonfinite(x2.astype(np.float64), positive, saturation)
+        # plain sums of x and x^2 per unit (no centred temporary of the whole tensor), then the units
+        # those cannot resolve (float32 squares that overflow, a spread too small next to the mean,
+        # constant units) summed again around their mean
+        sd, ssd = s.astype(np.float64), np.einsum("ij,ij->j", x2, x2).astype(np.float64)
+        shift = np.zeros(units)
+        redo = ~np.isfinite(ssd) | (ssd / rows - mean * mean <= max(1e-2, 1e-5 * rows) * mean * mean)
+    if redo.any():
+        cols = np.flatnonzero(redo)
+        c = mean[cols].astype(x2.dtype)
+        d = x2[:, cols] - c
+        with np.errstate(over="ignore"):
+            ssd[cols] = np.einsum("ij,ij->j", d, d)
+        sd[cols] = ones @ d  # the rounding residue of the centring, kept exact by _combine
+        shift[cols] = c
+        wild = cols[~np.isfinite(ssd[cols])]  # centred float32 squares that still overflow: in float64
+        if wild.size:
+            d64 = x2[:, wild].astype(np.float64) - mean[wild]
+            ssd[wild], sd[wild], shift[wild] = np.einsum("ij,ij->j", d64, d64), d64.sum(axis=0), mean[wild]
     wide = _folded(x2)
     lo, hi = _per_unit(np.minimum, wide, units), _per_unit(np.maximum, wide, units)
     nonneg = bool((lo >= 0).all())
@@ -224,7 +240,7 @@ def _reduce_host(x: Any, ax: int | None, units: int, positive: bool,
     else:
         nonzero = _count_per_unit(wide, units).astype(np.float64)
         sabs = mean * rows if nonneg else (ones @ np.abs(x2)).astype(np.float64)
-    out = [sd, ssd, lo.astype(np.float64), hi.astype(np.float64), sabs, rows - nonzero, mean]
+    out = [sd, ssd, lo.astype(np.float64), hi.astype(np.float64), sabs, rows - nonzero, shift]
     if positive:
         out.append(nonzero / rows if nonneg else _count_per_unit(wide > 0, units) / rows)
     if saturation is not None:

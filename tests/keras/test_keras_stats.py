@@ -334,3 +334,23 @@ def test_gradient_stats_are_exact_norms_and_full_stats_where_the_norm_cannot_tel
         else:  # zero, non-finite or beyond float32's squares: every statistic
             for f in FIELDS:
                 assert math.isclose(getattr(st, f), getattr(ref, f), rel_tol=1e-4, abs_tol=1e-12), (name, f)
+
+
+@pytest.mark.parametrize("rows", [8, 256, 3000])
+def test_per_unit_moments_of_features_on_very_different_scales(rows: int) -> None:
+    """Plain per-unit sums, and units they cannot resolve summed again around their mean: a year-like
+    column (2000 +- 0.01), a constant, an all-zero column, a huge one whose float32 squares overflow."""
+    r = rng(rows)
+    a = r.normal(size=(rows, 6)).astype("float32")
+    a[:, 1] = 2000 + 0.01 * r.normal(size=rows)
+    a[:, 2] = 3.5
+    a[:, 3] = 0.0
+    a[:, 4] = 3e19 * (1 + r.random(rows))
+    a[:, 5] = 255 * r.random(rows)
+    st = ks.tensor_stats(a, max_units=64, per_unit=True)[0]
+    ref = TensorStats.from_array(a, unit_axis=-1)
+    np.testing.assert_allclose(st.unit_mean, ref.unit_mean, rtol=1e-6)
+    np.testing.assert_allclose(st.unit_std, ref.unit_std, rtol=2e-3, atol=1e-12)
+    assert st.unit_std[2] == 0.0 and st.unit_std[3] == 0.0
+    np.testing.assert_array_equal(st.unit_min, ref.unit_min)
+    assert st.std == pytest.approx(ref.std, rel=1e-5)
