@@ -255,14 +255,9 @@ def _norms(tensors: list[torch.Tensor]) -> torch.Tensor:
     """
     first = tensors[0]
     if first.device.type == "cpu" and first.dtype in (torch.float32, torch.float64):
-        try:  # numpy's dot on the tensors' buffers: the same BLAS call without torch's dispatch
-            flats = [t.reshape(-1).numpy() for t in tensors]
-        except (RuntimeError, TypeError):  # a lazy neg/conj view, a tensor subclass numpy cannot take
-            flats = None
-        if flats is not None:
-            with np.errstate(over="ignore"):
-                return torch.from_numpy(np.sqrt(np.array([np.dot(f, f) for f in flats], dtype=np.float64)))
-        return torch.stack([torch.dot(f, f) for f in (t.reshape(-1) for t in tensors)]).sqrt_()
+        # (numpy's dot instead: 0.014-0.019 ms more per MLP check, paired in the check)
+        flats = [t.reshape(-1) for t in tensors]
+        return torch.stack([torch.dot(f, f) for f in flats]).sqrt_()
     foreach = getattr(torch, "_foreach_norm", None)
     if foreach is not None:
         try:
