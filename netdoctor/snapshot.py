@@ -431,13 +431,23 @@ class ModelSnapshot:
     suppressions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     history: Any = None
     notes: tuple[str, ...] = ()
+    #: Lookups built on first use by the helpers below (every rule asks them, per layer)
+    _index: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- navigation helpers for rules ----------------------------------------------------
+    def _positions(self) -> dict[str, int]:
+        """Position of each layer name's first record."""
+        got = self._index.get("positions")
+        if got is None:
+            got = {}
+            for i, rec in enumerate(self.layers):
+                got.setdefault(rec.name, i)
+            self._index["positions"] = got
+        return got
+
     def layer(self, name: str) -> LayerRecord | None:
-        for rec in self.layers:
-            if rec.name == name:
-                return rec
-        return None
+        i = self._positions().get(name)
+        return self.layers[i] if i is not None else None
 
     def weight_layers(self, executed_only: bool = False) -> list[LayerRecord]:
         """Weight layers (linear, conv, embedding, rnn, attention) in execution order."""
@@ -445,14 +455,19 @@ class ModelSnapshot:
 
     def consumers(self, name: str) -> list[LayerRecord]:
         """Layers that consumed the output of ``name`` (by traced data flow)."""
-        return [r for r in self.layers if name in r.inputs_from]
+        got = self._index.get("consumers")
+        if got is None:
+            got = {}
+            for r in self.layers:
+                for src in dict.fromkeys(r.inputs_from):
+                    got.setdefault(src, []).append(r)
+            self._index["consumers"] = got
+        return list(got.get(name, ()))
 
     def successor(self, name: str) -> LayerRecord | None:
         """The layer that ran right after ``name`` (execution order)."""
-        for i, rec in enumerate(self.layers):
-            if rec.name == name:
-                return self.layers[i + 1] if i + 1 < len(self.layers) else None
-        return None
+        i = self._positions().get(name)
+        return self.layers[i + 1] if i is not None and i + 1 < len(self.layers) else None
 
     def iter_params(self, *roles: str) -> Iterator[tuple[LayerRecord, ParamRecord]]:
         for rec in self.layers:
