@@ -347,3 +347,20 @@ def test_positives_per_unit_are_counted_exactly_at_any_batch(rows):
     stats, active, _ = reduce(x, unit_axis=-1, active=True, nonneg=True)
     np.testing.assert_allclose(active, (x > 0).double().mean(0).numpy())
     assert stats.frac_zero == pytest.approx(float((x == 0).double().mean()), abs=1e-12)
+
+
+@pytest.mark.parametrize("rows", [8, 256, 3000])
+def test_per_feature_moments_of_features_on_very_different_scales(rows):
+    """Plain per-feature sums of x and x^2, and the features they cannot resolve summed again around
+    their mean: a year-like column (2000 +- 0.01), a constant, an all-zero and a 0-255 column."""
+    g = torch.Generator().manual_seed(rows)
+    x = torch.randn(rows, 5, generator=g)
+    x[:, 1] = 2000 + 0.01 * torch.randn(rows, generator=g)
+    x[:, 2] = 3.5
+    x[:, 3] = 0.0
+    x[:, 4] = 255 * torch.rand(rows, generator=g)
+    st = reduce(x, unit_axis=-1, unit_moments=True)[0]
+    ref = TensorStats.from_array(x.numpy(), unit_axis=-1)
+    np.testing.assert_allclose(st.unit_mean, ref.unit_mean, rtol=1e-6)
+    np.testing.assert_allclose(st.unit_std, ref.unit_std, rtol=2e-3, atol=1e-12)
+    assert st.unit_std[2] == 0.0 and st.unit_std[3] == 0.0
