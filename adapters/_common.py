@@ -345,6 +345,15 @@ def float32_cancels(var: float, mean: float, n: int) -> bool:
     return var <= max(1e-4, 1e-8 * n) * mean * mean
 
 
+def unit_sums_cancel(var: np.ndarray, mean: np.ndarray, rows: int) -> np.ndarray:
+    """Per unit: a variance taken from float32 sums over ``rows`` entries (``sum x^2 / rows - mean^2``)
+    that is not finite (squares that overflow) or at most ``max(1e-2, 1e-5 * rows)`` of ``mean^2``
+    (a spread too small next to the mean, like a year column, and constant units). Both adapters sum
+    those units again around their mean.
+    """
+    return ~np.isfinite(var) | (var <= max(1e-2, 1e-5 * rows) * mean * mean)
+
+
 def all_different(keys: np.ndarray) -> bool:
     """No two of the 1-D ``keys`` are equal, and none is NaN (which would hide a repeat; 0.0 and -0.0
     count as equal): the quick test both adapters run on per-unit keys before comparing units."""

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from netdoctor.adapters._common import (
-    all_different, classify_output, column_counts, float32_cancels, saturation_threshold,
+    all_different, classify_output, column_counts, float32_cancels, saturation_threshold, unit_sums_cancel,
 )
 from netdoctor.adapters._sample import SAMPLE, decided, from_sample, sample_abs_nonzero
 from netdoctor.snapshot import TensorStats
@@ -219,7 +219,7 @@ def _reduce_host(x: Any, ax: int | None, units: int, positive: bool,
         # constant units) summed again around their mean
         sd, ssd = s.astype(np.float64), np.einsum("ij,ij->j", x2, x2).astype(np.float64)
         shift = np.zeros(units)
-        redo = ~np.isfinite(ssd) | (ssd / rows - mean * mean <= max(1e-2, 1e-5 * rows) * mean * mean)
+        redo = unit_sums_cancel(ssd / rows - mean * mean, mean, rows)
     if redo.any():
         cols = np.flatnonzero(redo)
         c = mean[cols].astype(x2.dtype)

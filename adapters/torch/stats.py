@@ -31,7 +31,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from netdoctor.adapters._common import all_different, column_counts, float32_cancels
+from netdoctor.adapters._common import all_different, column_counts, float32_cancels, unit_sums_cancel
 from netdoctor.adapters._sample import RUN, SAMPLE, decided, from_sample, picks, sample_abs_nonzero
 from netdoctor.snapshot import TensorStats
 
@@ -498,7 +498,7 @@ def _reduce(
         uv = vec_h[1] / count - um * um
         # units whose float32 sums cannot resolve the spread (a year-like feature: 2000 +- 10): again
         # around their mean, in float64
-        redo = np.flatnonzero(~np.isfinite(uv) | (uv <= max(1e-2, 1e-5 * count) * um * um))
+        redo = np.flatnonzero(unit_sums_cancel(uv, um, count))
         if redo.size:
             pick = torch.from_numpy(redo).to(vu.device)
             sub = vu.index_select(1, pick).double() - torch.from_numpy(um[redo]).to(vu.device).view(1, -1, 1)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from netdoctor.adapters._common import column_counts, float32_cancels
+from netdoctor.adapters._common import column_counts, float32_cancels, unit_sums_cancel
 from netdoctor.adapters._sample import decided
 
 
@@ -34,3 +34,11 @@ def test_decided_gives_only_what_the_moments_decide():
 def test_float32_cancellation_guard_grows_with_the_count():
     assert float32_cancels(1e-5, 1.0, 1000) and not float32_cancels(1e-3, 1.0, 1000)
     assert float32_cancels(1e-3, 1.0, 10 ** 6) and not float32_cancels(1e-1, 1.0, 10 ** 6)  # 1e-8 n = 1e-2
+
+
+def test_unit_sums_cancel_marks_units_to_sum_again_around_their_mean():
+    var = np.array([1.0, 1e-3, 0.0, np.inf, 0.5])
+    mean = np.array([1.0, 1.0, 3.5, 1.0, 10.0])
+    np.testing.assert_array_equal(unit_sums_cancel(var, mean, 256), [False, True, True, True, True])
+    assert not unit_sums_cancel(np.array([0.2]), np.array([1.0]), 256)[0]
+    assert unit_sums_cancel(np.array([0.2]), np.array([1.0]), 30000)[0]  # 1e-5 * rows = 0.3
