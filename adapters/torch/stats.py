@@ -496,15 +496,16 @@ def _reduce(
     if vec_h:
         um = vec_h[0] / count
         uv = vec_h[1] / count - um * um
+        constant = vec_h[2] == vec_h[3]  # exactly zero spread, whatever the sums say
         # units whose float32 sums cannot resolve the spread (a year-like feature: 2000 +- 10): again
         # around their mean, in float64
-        redo = np.flatnonzero(unit_sums_cancel(uv, um, count))
+        redo = np.flatnonzero(unit_sums_cancel(uv, um, count) & ~constant)
         if redo.size:
             pick = torch.from_numpy(redo).to(vu.device)
             sub = vu.index_select(1, pick).double() - torch.from_numpy(um[redo]).to(vu.device).view(1, -1, 1)
             uv[redo] = sub.square().sum(dim=(0, 2)).cpu().numpy() / count
         uv = np.maximum(uv, 0.0)
-        uv[vec_h[2] == vec_h[3]] = 0.0  # constant units: exactly zero spread
+        uv[constant] = 0.0
         unit = {"unit_mean": um, "unit_std": np.sqrt(uv), "unit_min": vec_h[2], "unit_max": vec_h[3]}
     var_h = max(var_h, 0.0) if mn_h != mx_h else 0.0
     stats = TensorStats(
