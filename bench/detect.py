@@ -14,8 +14,9 @@ cases run in two separate worker subprocesses (TensorFlow and torch never share 
 this parent process imports neither. A worker seeds the framework (``torch.manual_seed`` /
 ``keras.utils.set_random_seed``) before it loads each case, collects one snapshot as
 ``netdoctor.check`` does (same rule selection, same adapter call with
-``ProbeSettings(seed=seed)``, then ``engine.run_rules``), plus the gradient moments the baselines
-read (``baselines.NEEDS``), and hands the same snapshot to the baselines in ``bench/baselines.py``.
+``ProbeSettings(seed=seed)``, then ``engine.run_rules``), plus what the baselines read beyond it
+(``baselines.NEEDS``: the gradient moments and mean |activation|), and hands the same snapshot to
+the baselines in ``bench/baselines.py``.
 
 Scoring, per tool and rule code C: a case whose label says C must be raised is a true
 positive when the tool raised C, else a false negative; a case whose label says C must not be
