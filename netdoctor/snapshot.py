@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Hashable, Iterator, Mapping, TypeVar
 
 import numpy as np
 
 from netdoctor.tensorstats import TensorStats
+
+_T = TypeVar("_T")
+_MISSING = object()
 
 
 class Need(enum.Enum):
@@ -432,7 +435,7 @@ class ModelSnapshot:
     history: Any = None
     notes: tuple[str, ...] = ()
     #: Lookups built on first use by the helpers below (every rule asks them, per layer)
-    _index: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _index: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- navigation helpers for rules ----------------------------------------------------
     def _positions(self) -> dict[str, int]:
@@ -449,9 +452,18 @@ class ModelSnapshot:
         i = self._positions().get(name)
         return self.layers[i] if i is not None else None
 
+    def memo(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+        """``compute()``, once per snapshot and ``key``: for readings of the (immutable) snapshot that
+        several rules ask for (the gradient chain, the norm layer after each layer)."""
+        got = self._index.get(key, _MISSING)
+        if got is _MISSING:
+            got = self._index[key] = compute()
+        return got
+
     def weight_layers(self, executed_only: bool = False) -> list[LayerRecord]:
         """Weight layers (linear, conv, embedding, rnn, attention) in execution order."""
-        return [r for r in self.layers if r.is_weight_layer and (r.executed or not executed_only)]
+        return list(self.memo(("weight_layers", executed_only), lambda: tuple(
+            r for r in self.layers if r.is_weight_layer and (r.executed or not executed_only))))
 
     def consumers(self, name: str) -> list[LayerRecord]:
         """Layers that consumed the output of ``name`` (by traced data flow)."""

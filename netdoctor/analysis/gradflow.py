@@ -38,6 +38,10 @@ class GradRow:
 
 def gradient_chain(snap: ModelSnapshot) -> list[GradRow]:
     """Weight layers (embeddings excluded) with a finite, non-zero weight gradient, in execution order."""
+    return list(snap.memo("gradient_chain", lambda: tuple(_gradient_chain(snap))))
+
+
+def _gradient_chain(snap: ModelSnapshot) -> list[GradRow]:
     rows: list[GradRow] = []
     for rec in snap.weight_layers():
         p = rec.param(ROLE_WEIGHT) or rec.param(ROLE_RECURRENT)

@@ -46,7 +46,7 @@ def fused_activation(snapshot: ModelSnapshot, rec: LayerRecord) -> bool:
 
 def has_dataflow(snapshot: ModelSnapshot) -> bool:
     """Whether the adapter traced ``inputs_from`` (else fall back to execution order)."""
-    return any(r.inputs_from for r in snapshot.layers)
+    return snapshot.memo("has_dataflow", lambda: any(r.inputs_from for r in snapshot.layers))
 
 
 def index_of(snapshot: ModelSnapshot) -> dict[str, int]:
@@ -93,8 +93,14 @@ def norm_after(snapshot: ModelSnapshot, rec: LayerRecord) -> LayerRecord | None:
     """The normalization layer that directly normalizes ``rec``'s output, if any.
 
     Uses ``attrs["norm_after"]`` when the adapter set it (a layer name or ``True``), else walks
-    the data flow through activations/dropout/pooling/reshapes.
+    the data flow through activations/dropout/pooling/reshapes. Once per layer of a snapshot.
     """
+    if snapshot.layer(rec.name) is rec:
+        return snapshot.memo(("norm_after", rec.name), lambda: _norm_after(snapshot, rec))
+    return _norm_after(snapshot, rec)
+
+
+def _norm_after(snapshot: ModelSnapshot, rec: LayerRecord) -> LayerRecord | None:
     hint = rec.attrs.get("norm_after")
     if isinstance(hint, str) and snapshot.layer(hint) is not None:
         return snapshot.layer(hint)
