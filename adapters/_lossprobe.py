@@ -54,10 +54,63 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(-1, keepdims=True)
 
 
+class OutputRows:
+    """A finite float output of two or more axes as rows of classes (float64), with the per-row sums and
+    log-sum-exp that both the output's classification (``OutputInfo.looks_like``) and :func:`measure`
+    read: one pass each, shared, instead of one set per reader.
+
+    Row reductions over a short class axis are matrix-vector products (numpy's ``sum(-1)`` over ten
+    classes costs several times more); the exponentials are shifted by the global maximum, and by
+    each row's own where a row's sum would underflow (a row far below the others).
+    """
+
+    def __init__(self, z: np.ndarray) -> None:
+        self.z = z
+        self.classes = int(z.shape[-1])
+        self.rows = z.reshape(-1, self.classes)
+        ones = np.ones(self.classes)
+        self.sums = self.rows @ ones
+        top = float(self.rows.max())
+        e = np.exp(self.rows - top)
+        total = e @ ones
+        if total.size and not float(total.min()) > 1e-200:
+            top_rows = self.rows.max(-1)
+            e = np.exp(self.rows - top_rows[:, None])
+            total = e @ ones
+            self.lse = top_rows + np.log(total)
+        else:
+            self.lse = top + np.log(total)
+        self._e, self._total = e, total
+
+    @staticmethod
+    def of(z: np.ndarray, finite: bool | None = None) -> OutputRows | None:
+        """``OutputRows`` of a float64 array, or ``None`` (fewer than two axes, empty, too large, not
+        finite; ``finite`` when the caller knows)."""
+        if z.ndim < 2 or z.size == 0 or z.size > MAX_ENTRIES or z.dtype != np.float64:
+            return None
+        if not (finite if finite is not None else _finite(z)):
+            return None
+        return OutputRows(z)
+
+    def softmax(self) -> np.ndarray:
+        """Row-wise softmax of the rows."""
+        return self._e / self._total[:, None]
+
+    def row_sum_err(self) -> float:
+        """``max |row sum - 1|``."""
+        return float(np.abs(self.sums - 1).max())
+
+    def lse_err(self) -> float:
+        """``max |log-sum-exp of a row|``."""
+        return float(np.abs(self.lse).max())
+
+
 def _class_gradient(rows: np.ndarray, gr: np.ndarray, lab: np.ndarray, dist: bool,
-                    at_logits: bool, zero: np.ndarray | None = None) -> dict[str, float]:
+                    at_logits: bool, zero: np.ndarray | None = None,
+                    softmax: Callable[[], np.ndarray] | None = None) -> dict[str, float]:
     """``grad_vs_ce`` over the rows the model gets wrong, and the share of wrong rows with no gradient
-    (``zero``: the rows of ``gr`` that are all zero, when the caller has them)."""
+    (``zero``: the rows of ``gr`` that are all zero, when the caller has them; ``softmax``: the rows'
+    softmax, when the caller has it)."""
     n = rows.shape[0]
     idx = np.arange(n)
     if dist and at_logits:  # a distribution, and the gradient was taken at its logits already
@@ -66,7 +119,7 @@ def _class_gradient(rows: np.ndarray, gr: np.ndarray, lab: np.ndarray, dist: boo
         p = rows
         gz = p * (gr - (gr * p).sum(-1, keepdims=True))
     else:
-        p = _softmax(rows)
+        p = softmax() if softmax is not None else _softmax(rows)
         gz = gr
     out: dict[str, float] = {}
     if zero is None:
@@ -137,7 +190,7 @@ def _soft_targets(rows: np.ndarray, g: np.ndarray | None, yf: np.ndarray) -> dic
 
 
 def measure(out: Any, grad: Any, y: Any, kind: str | None, *, grad_at_logits: bool = False,
-            sum_ratio: float | None = None) -> LossProbe | None:
+            sum_ratio: float | None = None, rows: OutputRows | None = None) -> LossProbe | None:
     """Measure the output/loss/target semantics of one probe batch.
 
     Args:
@@ -148,16 +201,24 @@ def measure(out: Any, grad: Any, y: Any, kind: str | None, *, grad_at_logits: bo
         grad_at_logits: ``grad`` was taken at the logits of a softmax output (Keras on TensorFlow,
             whose cross-entropies read the logits a softmax output carries), not at the output.
         sum_ratio: :func:`batch_additivity` of the loss, measured by the adapter.
+        rows: ``out`` as :class:`OutputRows`, when the adapter made them already (``out`` is then not read).
     """
-    if out is None:
+    if rows is not None:
+        z = rows.z
+    elif out is None:
         return None
-    z = np.asarray(out, dtype=np.float64)
-    if z.ndim == 0 or z.size == 0 or z.size > MAX_ENTRIES or not _finite(z):
-        return None
-    c = int(z.shape[-1]) if z.ndim >= 2 else 1
-    rows = z.reshape(-1, c)
-    nonneg = bool(rows.min() >= 0)
-    row_err = float(np.abs(rows.sum(-1) - 1).max())
+    else:
+        z = np.asarray(out, dtype=np.float64)
+        if z.ndim == 0 or z.size == 0 or z.size > MAX_ENTRIES or not _finite(z):
+            return None
+        rows = OutputRows.of(z, finite=True)
+    if rows is not None:
+        c, flat, row_err = rows.classes, rows.rows, rows.row_sum_err()
+    else:  # one axis: a value per sample
+        c = 1
+        flat = z.reshape(-1, 1)
+        row_err = float(np.abs(flat[:, 0] - 1).max())
+    nonneg = bool(flat.min() >= 0)
     batch_err = float(np.abs(z.sum(0) - 1).max()) if z.ndim == 2 and z.shape[0] > 1 else None
     fields: dict[str, Any] = {}
     g = None
@@ -177,16 +238,17 @@ def measure(out: Any, grad: Any, y: Any, kind: str | None, *, grad_at_logits: bo
             fields["target_classes"] = kind
             fields["expected_init_loss"] = math.log(c)
             if g is not None:
-                fields.update(_class_gradient(rows, g.reshape(-1, c), lab, nonneg and row_err < 1e-3, grad_at_logits,
-                                              zero_rows if z.ndim == 2 else None))  # then the same rows
+                fields.update(_class_gradient(flat, g.reshape(-1, c), lab, nonneg and row_err < 1e-3, grad_at_logits,
+                                              zero_rows if z.ndim == 2 else None,
+                                              rows.softmax if rows is not None else None))  # then the same rows
     elif yarr is not None and kind == "float" and yarr.size and np.isfinite(yarr).all():
         yf = yarr.astype(np.float64)
         fields["target_var"] = float(yf.var())
         fields["target_outside"] = {k: float(((yf < lo) | (yf > hi)).mean()) for k, (lo, hi) in RANGES.items()}
         fields["target_floor"] = {k: float(np.square(yf - np.clip(yf, lo, hi)).mean()) for k, (lo, hi) in RANGES.items()}
         if yf.size == z.size and (yf.shape == z.shape or (yf.ndim >= 1 and yf.shape[0] == z.shape[0])):
-            fields.update(_soft_targets(rows, None if g is None or grad_at_logits else g, yf))
+            fields.update(_soft_targets(flat, None if g is None or grad_at_logits else g, yf))
     if sum_ratio is not None:
         fields["sum_ratio"] = sum_ratio
-    return LossProbe(units=c, rows=int(rows.shape[0]), nonnegative=nonneg, row_sum_err=row_err,
+    return LossProbe(units=c, rows=int(flat.shape[0]), nonnegative=nonneg, row_sum_err=row_err,
                      batch_sum_err=batch_err, **fields)

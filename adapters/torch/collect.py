@@ -34,7 +34,7 @@ from netdoctor.adapters._common import (
     NeedsLedger,
     target_kind,
 )
-from netdoctor.adapters._lossprobe import MAX_ENTRIES
+from netdoctor.adapters._lossprobe import MAX_ENTRIES, OutputRows
 from netdoctor.adapters._lossprobe import measure as measure_loss_probe
 from netdoctor.adapters.torch.errors import DATA_EXCEPTIONS, forward_error
 from netdoctor.adapters.torch.flow import iter_tensors
@@ -46,8 +46,10 @@ from netdoctor.adapters.torch.io import (
     main_output,
     model_device_dtype,
     output_info,
+    output_rows,
     prepare_inputs,
     prepare_targets,
+    reads_input_only,
     synthetic_inputs,
 )
 from netdoctor.adapters.torch.kinds import module_kind
@@ -106,8 +108,9 @@ def collect(
         model = copy.deepcopy(model)
         named = list(model.named_modules())
     hooked = model_hooks(model, named)
+    copy_inputs = not reads_input_only(model, bool(hooked))
     with torch.inference_mode(False):  # a caller inside inference_mode would block gradients
-        snap = _collect(model, named, inputs, targets, loss_fn, frozenset(needs), settings, input_shape)
+        snap = _collect(model, named, inputs, targets, loss_fn, frozenset(needs), settings, input_shape, copy_inputs)
     notes = list(snap.notes)
     if lazy:
         notes.append(f"lazy modules ({_names(lazy)}) have no weights until their first forward: a copy of the "
@@ -123,7 +126,7 @@ def _names(names: list[str]) -> str:
 
 
 def _collect(model: nn.Module, modules: list[tuple[str, nn.Module]], inputs: Any, targets: Any, loss_fn: Any,
-             needs: frozenset[Need], settings: ProbeSettings, input_shape: Any) -> ModelSnapshot:
+             needs: frozenset[Need], settings: ProbeSettings, input_shape: Any, copy_inputs: bool = True) -> ModelSnapshot:
     want_acts = Need.ACTIVATIONS in needs
     want_grads = Need.GRADIENTS in needs
     params = list(model.parameters())  # without repeats (tied weights count once)
@@ -140,7 +143,7 @@ def _collect(model: nn.Module, modules: list[tuple[str, nn.Module]], inputs: Any
         probe_in = synthetic_inputs(input_shape, device, dtype, settings.seed, settings.max_samples)
         y = prepare_targets(targets, device, dtype, settings.max_samples)
     else:
-        probe_in = prepare_inputs(inputs, device, dtype, settings.max_samples)
+        probe_in = prepare_inputs(inputs, device, dtype, settings.max_samples, copy=copy_inputs)
         y = prepare_targets(targets, device, dtype, settings.max_samples)
     if getattr(inputs, "netdoctor_synthetic", False):
         probe_in.synthetic = True  # made up by the loader (token ids from a config), not data to judge
@@ -178,12 +181,14 @@ def _collect(model: nn.Module, modules: list[tuple[str, nn.Module]], inputs: Any
                     raise forward_error(exc, probe.failing_frame(), model) from exc
                 if step is not None:
                     called, main = watch.loss()  # the output the step fed into its loss
-                    out_info = output_info(main, 1, settings.max_units, probe.stats.of) if main is not None else None
+                    rows = _rows(main, probe)
+                    out_info = output_info(main, 1, settings.max_units, probe.stats.of, rows) if main is not None else None
                     loss, loss_info, note = step_loss(output, step.name, called)
                 else:
                     main = main_output(output)
                     out_tensors = list(iter_tensors(output))
-                    out_info = (output_info(main, len(out_tensors), settings.max_units, probe.stats.of)
+                    rows = _rows(main, probe)
+                    out_info = (output_info(main, len(out_tensors), settings.max_units, probe.stats.of, rows)
                                 if main is not None else None)
                     loss, loss_info, note = compute_loss(loss_fn, output, main, y,
                                                          out_info.looks_like if out_info else "unknown", settings.seed)
@@ -207,7 +212,7 @@ def _collect(model: nn.Module, modules: list[tuple[str, nn.Module]], inputs: Any
                         out_grad = found[-1]
                         out_grad = torch.zeros_like(main) if out_grad is None else out_grad
             if main is not None and main.is_floating_point() and main.numel() <= MAX_ENTRIES:
-                loss_probe = _loss_probe(main, out_grad, y, sum_ratio, data)
+                loss_probe = _loss_probe(main, out_grad, y, sum_ratio, data, rows)
             del loss, output, out_grad, batch
     finally:
         saved.restore()
@@ -257,14 +262,21 @@ def _host(t: torch.Tensor) -> Any:
 
 
 def _loss_probe(main: torch.Tensor, out_grad: torch.Tensor | None, targets: Any, sum_ratio: float | None,
-                data: DataStats | None) -> Any:
-    """The loss probe (see :mod:`netdoctor.adapters._lossprobe`) from the output, its loss gradient and the
-    targets; ``data``, when measured, already knows the kind of the same targets."""
+                data: DataStats | None, rows: OutputRows | None) -> Any:
+    """The loss probe (see :mod:`netdoctor.adapters._lossprobe`) from the output (``rows``, when made),
+    its loss gradient and the targets; ``data``, when measured, already knows the kind of the same targets."""
     y = first_target(targets)
     y_host = None if y is None else _host(y) if y.is_floating_point() else y.detach().cpu().numpy()
     kind = data.target_kind if data is not None else target_kind(y_host) if y_host is not None else None
-    return measure_loss_probe(_host(main), None if out_grad is None else _host(out_grad), y_host, kind,
-                              sum_ratio=sum_ratio)
+    return measure_loss_probe(None if rows is not None else _host(main), None if out_grad is None else _host(out_grad),
+                              y_host, kind, sum_ratio=sum_ratio, rows=rows)
+
+
+def _rows(main: torch.Tensor | None, probe: Probe) -> OutputRows | None:
+    """The main output as rows of classes, shared by its classification and the loss probe."""
+    if main is None or not main.is_floating_point():
+        return None
+    return output_rows(main, probe.stats.of(main, -1))  # the output's statistics: cached, output_info reads them
 
 
 def _conv1d_first(named: list[tuple[str, nn.Module]]) -> bool:

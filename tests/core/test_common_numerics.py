@@ -1,4 +1,4 @@
-"""Framework-free numeric helpers both adapters share (netdoctor.adapters._common, _sample)."""
+"""Framework-free numeric helpers both adapters share (netdoctor.adapters._common, _sample, _lossprobe)."""
 
 from __future__ import annotations
 
@@ -42,3 +42,34 @@ def test_unit_sums_cancel_marks_units_to_sum_again_around_their_mean():
     np.testing.assert_array_equal(unit_sums_cancel(var, mean, 256), [False, True, True, True, True])
     assert not unit_sums_cancel(np.array([0.2]), np.array([1.0]), 256)[0]
     assert unit_sums_cancel(np.array([0.2]), np.array([1.0]), 30000)[0]  # 1e-5 * rows = 0.3
+
+
+@pytest.mark.parametrize("shift", [0.0, 50.0, 900.0])
+def test_output_rows_match_the_row_wise_definitions(shift):
+    """The shared row readings of an output (matrix-vector row sums, exponentials shifted by the global
+    maximum) equal numpy's row-wise ones, also when one row lies far below the others (``shift``: that
+    row's exponentials would underflow against the global maximum, and each row takes its own)."""
+    from netdoctor.adapters._lossprobe import OutputRows
+
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((64, 10)) * 3
+    z[5] -= shift
+    rows = OutputRows.of(z)
+    assert rows is not None and rows.classes == 10
+    top = z.max(-1, keepdims=True)
+    lse = top[:, 0] + np.log(np.exp(z - top).sum(-1))
+    np.testing.assert_allclose(rows.sums, z.sum(-1), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(rows.lse, lse, rtol=1e-12)
+    np.testing.assert_allclose(rows.softmax(), np.exp(z - lse[:, None]), rtol=1e-9, atol=1e-300)
+    assert rows.row_sum_err() == pytest.approx(float(np.abs(z.sum(-1) - 1).max()))
+    assert rows.lse_err() == pytest.approx(float(np.abs(lse).max()))
+
+
+def test_output_rows_refuse_what_they_cannot_read():
+    from netdoctor.adapters._lossprobe import MAX_ENTRIES, OutputRows
+
+    assert OutputRows.of(np.ones(8)) is None  # one axis: a value per sample, not rows of classes
+    assert OutputRows.of(np.ones((0, 3))) is None
+    assert OutputRows.of(np.array([[1.0, np.nan]])) is None
+    assert OutputRows.of(np.ones((4, 3), dtype=np.float32)) is None  # float64 only
+    assert OutputRows.of(np.zeros((MAX_ENTRIES // 4 + 1, 4))) is None

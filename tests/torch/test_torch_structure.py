@@ -408,3 +408,64 @@ def test_abs_mean_and_frac_zero_of_large_tensors_are_measured_only_when_a_rule_n
         assert hidden.abs_mean == pytest.approx(float(z.abs().mean()), rel=3e-2)
     else:  # not measured: NaN, never a number that reads as dense or sparse
         assert all(np.isnan(st.abs_mean) and np.isnan(st.frac_zero) for st in large)
+
+
+class _SubtractsInPlace(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(10, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.sub_(1.0))  # standardizes its input in place
+
+
+def _doubling_pre_hook(module: nn.Module, args: tuple) -> None:
+    args[0].mul_(2.0)
+
+
+def _write_first() -> list[tuple[str, nn.Module]]:
+    hooked = nn.Sequential(nn.Linear(10, 3))
+    hooked[0].register_forward_pre_hook(_doubling_pre_hook)
+    return [
+        ("inplace ReLU first", nn.Sequential(nn.ReLU(inplace=True), nn.Linear(10, 3))),
+        ("inplace dropout in a nested Sequential", nn.Sequential(nn.Sequential(nn.Dropout(0.5, inplace=True)),
+                                                                 nn.Linear(10, 3))),
+        ("forward writes its input", _SubtractsInPlace()),
+        ("a hook writes the input", hooked),
+        ("a view first, then an inplace ReLU", nn.Sequential(nn.Flatten(), nn.ReLU(inplace=True), nn.Linear(10, 3))),
+    ]
+
+
+@pytest.mark.parametrize("case", range(5), ids=[n for n, _ in _write_first()])
+def test_a_model_that_writes_into_its_input_leaves_the_callers_batch_untouched(case, xy):
+    """The probe feeds a model its own copy of the batch unless the model provably only reads it; a
+    model that writes into its input (in place, by a hook, through a view) must not change the caller's."""
+    import netdoctor
+
+    _, model = _write_first()[case]
+    x, y = xy
+    for inputs in (x, x.numpy()):
+        before = inputs.clone() if isinstance(inputs, torch.Tensor) else inputs.copy()
+        netdoctor.check(model, inputs, y)
+        assert np.array_equal(np.asarray(inputs), np.asarray(before))
+
+
+def test_which_models_only_read_their_input():
+    from netdoctor.adapters.torch.io import reads_input_only
+
+    class MySequential(nn.Sequential):
+        pass
+
+    assert reads_input_only(nn.Sequential(nn.Linear(4, 2), nn.ReLU(inplace=True)), hooked=False)
+    assert reads_input_only(nn.Sequential(nn.Sequential(nn.Conv2d(3, 4, 3)), nn.ReLU()), hooked=False)
+    assert reads_input_only(nn.Sequential(nn.BatchNorm1d(4), nn.Linear(4, 2)), hooked=False)
+    assert not reads_input_only(nn.Sequential(nn.Linear(4, 2)), hooked=True)
+    assert not reads_input_only(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), hooked=False)  # returns a view
+    assert not reads_input_only(MySequential(nn.Linear(4, 2)), hooked=False)  # its own forward
+    assert not reads_input_only(nn.Sequential(), hooked=False)
+    assert not reads_input_only(_SubtractsInPlace(), hooked=False)
+    handle = nn.modules.module.register_module_forward_pre_hook(lambda m, args: None)
+    try:
+        assert not reads_input_only(nn.Sequential(nn.Linear(4, 2)), hooked=False)
+    finally:
+        handle.remove()
