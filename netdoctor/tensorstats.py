@@ -64,10 +64,7 @@ class TensorStats:
 
     @property
     def size(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= int(d)
-        return n
+        return int(math.prod(self.shape))
 
     @property
     def rms(self) -> float:

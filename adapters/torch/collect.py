@@ -55,7 +55,9 @@ from netdoctor.adapters.torch.io import (
 from netdoctor.adapters.torch.kinds import module_kind
 from netdoctor.adapters.torch.loss import compute_loss, loss_additivity, step_loss
 from netdoctor.adapters.torch.recurrent import TimeGrowth
-from netdoctor.adapters.torch.state import SavedState, cuda_devices, lazy_modules, model_hooks, seeded
+from netdoctor.adapters.torch.state import (
+    SavedState, cuda_devices, lazy_modules, model_hooks, parameters_and_buffers, seeded,
+)
 from netdoctor.adapters.torch.step import LossWatch, split_batch, to_device
 from netdoctor.adapters.torch.trace import Probe
 from netdoctor.errors import UnsupportedModelError
@@ -129,8 +131,8 @@ def _collect(model: nn.Module, modules: list[tuple[str, nn.Module]], inputs: Any
              needs: frozenset[Need], settings: ProbeSettings, input_shape: Any, copy_inputs: bool = True) -> ModelSnapshot:
     want_acts = Need.ACTIVATIONS in needs
     want_grads = Need.GRADIENTS in needs
-    params = list(model.parameters())  # without repeats (tied weights count once)
-    tensors = params + list(model.buffers())
+    params, buffers = parameters_and_buffers(model, modules)  # without repeats (tied weights count once)
+    tensors = params + buffers
     device, dtype = model_device_dtype(model, tensors)
     step = loss_fn if isinstance(loss_fn, TrainingStep) else None
     batch = None
@@ -164,7 +166,8 @@ def _collect(model: nn.Module, modules: list[tuple[str, nn.Module]], inputs: Any
     saved = SavedState(model, modules, params)
     try:
         with seeded(settings.seed, cuda_devices(model, tensors)):
-            model.train()
+            if not _training_already(modules):
+                model.train()
             grad_mode = torch.enable_grad() if want_grads and trainable else torch.no_grad()
             with grad_mode:
                 for t in probe_in.named.values():
@@ -277,6 +280,13 @@ def _rows(main: torch.Tensor | None, probe: Probe) -> OutputRows | None:
     if main is None or not main.is_floating_point():
         return None
     return output_rows(main, probe.stats.of(main, -1))  # the output's statistics: cached, output_info reads them
+
+
+def _training_already(named: list[tuple[str, nn.Module]]) -> bool:
+    """Every module is in training mode and none overrides ``train()``: ``model.train()`` would change
+    nothing (and costs a ``Module.__setattr__`` per module)."""
+    base = nn.Module.train
+    return all(m.training and type(m).train is base for _, m in named)
 
 
 def _conv1d_first(named: list[tuple[str, nn.Module]]) -> bool:

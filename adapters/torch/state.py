@@ -32,7 +32,8 @@ class SavedState:
         self.buffer_names = [(m, set(m._buffers)) for m in eager]
         with torch.no_grad():
             for m in modules:
-                for name, buf in m.named_buffers(recurse=False):
+                own = m.named_buffers(recurse=False) if isinstance(m, torch.jit.ScriptModule) else m._buffers.items()
+                for name, buf in own:
                     if buf is not None:
                         self.buffers.append((m, name, buf, buf.detach().clone()))
         self.requires_grad = [(p, p.requires_grad) for p in (model.parameters() if params is None else params)]
@@ -54,6 +55,16 @@ class SavedState:
         for p, flag in self.requires_grad:
             if p.requires_grad != flag:
                 p.requires_grad_(flag)
+
+
+def parameters_and_buffers(model: nn.Module, named: Modules) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """``list(model.parameters()), list(model.buffers())`` (each tensor once, in that order) from the modules
+    the adapter walked already, instead of two more walks (TorchScript submodules: torch's own)."""
+    if any(isinstance(m, torch.jit.ScriptModule) for _, m in named):
+        return list(model.parameters()), list(model.buffers())
+    params = dict.fromkeys(p for _, m in named for p in m._parameters.values() if p is not None)
+    buffers = dict.fromkeys(b for _, m in named for b in m._buffers.values() if b is not None)
+    return list(params), list(buffers)
 
 
 _HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from typing import Any, Iterator
+from typing import Any, ContextManager, Iterator
 
 import numpy as np
 import torch
@@ -130,8 +130,7 @@ def _count(mask: torch.Tensor) -> torch.Tensor:
     return mask.sum(-1, dtype=torch.int32).sum(0)
 
 
-@contextlib.contextmanager
-def _serial(t: torch.Tensor) -> Iterator[None]:
+def _serial(t: torch.Tensor) -> ContextManager[None]:
     """One intra-op thread while reducing a small CPU tensor.
 
     Splitting a few thousand elements across threads costs more in wake-ups than it saves.
@@ -140,17 +139,27 @@ def _serial(t: torch.Tensor) -> Iterator[None]:
     cores' caches, and one thread reading all of it takes twice as long (a 256x512 output
     right after its matmul: 92 against 47 us on two threads; 0.07 ms less per MLP check,
     paired, also with another process busy on one of the two cores). The thread count is
-    restored afterwards (OpenMP builds only; others are left alone).
+    restored afterwards (OpenMP builds only; others are left alone). Where nothing changes, a
+    shared no-op context (no generator per call: every reduction asks).
     """
+    if t.numel() >= _SERIAL_LIMIT or t.device.type != "cpu":
+        return _NO_SWITCH
     threads = torch.get_num_threads()
-    if threads <= 1 or t.device.type != "cpu" or t.numel() >= _SERIAL_LIMIT or not _openmp():
-        yield
-        return
-    torch.set_num_threads(1)
+    if threads <= 1 or not _openmp():
+        return _NO_SWITCH
+    return _threads(1, threads)
+
+
+_NO_SWITCH = contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _threads(n: int, restore: int) -> Iterator[None]:
+    torch.set_num_threads(n)
     try:
         yield
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(restore)
 
 
 @functools.lru_cache(maxsize=1)
