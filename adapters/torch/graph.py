@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from netdoctor.adapters._common import all_different
 from netdoctor.adapters.torch import kinds as K
 from netdoctor.adapters.torch.stats import (
     duplicate_unit_frac, dtype_name, gradient_stats, reduce, reduce_many, zero_stats,
@@ -185,12 +187,13 @@ class ParamStats:
         self._values: dict[int, TensorStats] = {}
         self._grads: dict[int, TensorStats] = {}
         self._dups: dict[tuple[int, int], float] = {}
+        self._row_sums: dict[int, np.ndarray] = {}  # a weight's row sums, from the reduction of its values
 
     def values(self, tensors: list[torch.Tensor]) -> None:
         """Reduce the values of ``tensors`` now (if weights are wanted)."""
         if self.weights:
             todo = [t for t in tensors if id(t) not in self._values]
-            for t, st in zip(todo, reduce_many(todo, self.max_units, sparsity=self.sparsity)):
+            for t, st in zip(todo, reduce_many(todo, self.max_units, sparsity=self.sparsity, row_sums=self._row_sums)):
                 self._values[id(t)] = st
 
     def gradients(self, params: list[torch.Tensor], grads: dict[int, torch.Tensor | None]) -> None:
@@ -213,7 +216,10 @@ class ParamStats:
             key = (id(t), unit_dim)
             dup = self._dups.get(key)
             if dup is None:
-                dup = self._dups[key] = duplicate_unit_frac(t, unit_dim)
+                # rows whose sums all differ all differ (equal rows sum alike): no column read, no sort of the rows
+                keys = self._row_sums.get(id(t)) if unit_dim == 0 else None
+                dup = self._dups[key] = (0.0 if keys is not None and len(keys) == t.shape[0] and all_different(keys)
+                                         else duplicate_unit_frac(t, unit_dim))
         return ParamRecord(name=name, role=role, stats=stats, grad=grad, trainable=trainable, fan_in=fan_in,
                            fan_out=fan_out, units=units, duplicate_unit_frac=dup)
 

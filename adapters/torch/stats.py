@@ -177,6 +177,7 @@ def reduce(
     saturation: tuple[float, float] | None = None,
     nonneg: bool = False,
     sparsity: bool = True,
+    row_sums: list[np.ndarray] | None = None,
 ) -> tuple[TensorStats, np.ndarray | None, np.ndarray | None]:
     """Statistics of ``t``, optionally with per-unit vectors.
 
@@ -201,6 +202,10 @@ def reduce(
             are what the exact sum, minimum and maximum decide, NaN where they do not
             (:func:`~netdoctor.adapters._sample.decided`): no built-in rule reads them
             (``Need.SPARSITY``).
+        row_sums: A list to which the sums of the rows of ``t`` (slices along the first axis) are
+            appended, when they come with the whole-tensor sum at no extra pass (a tensor of two or
+            more axes beyond numpy's small-tensor path, without per-unit vectors): a weight's keys for
+            :func:`duplicate_unit_frac` (``keys``). Left empty otherwise.
 
     Returns:
         ``(stats, unit_active, unit_saturated)``; the vectors are ``None`` unless asked for.
@@ -212,19 +217,21 @@ def reduce(
             return got
     with _serial(t):
         return _reduce(t, unit_axis=unit_axis, max_units=max_units, unit_moments=unit_moments,
-                       active=active, saturation=saturation, nonneg=nonneg, sparsity=sparsity)
+                       active=active, saturation=saturation, nonneg=nonneg, sparsity=sparsity, row_sums=row_sums)
 
 
 BATCH_LIMIT = 1 << 14  #: CPU tensors up to this many entries are reduced together by :func:`reduce_many`
 
 
-def reduce_many(tensors: list[torch.Tensor], max_units: int = 4096, sparsity: bool = True) -> list[TensorStats]:
+def reduce_many(tensors: list[torch.Tensor], max_units: int = 4096, sparsity: bool = True,
+                row_sums: dict[int, np.ndarray] | None = None) -> list[TensorStats]:
     """Whole-tensor :func:`reduce` statistics of each tensor (a model's parameters or their gradients).
 
     The small CPU tensors among them (biases, norm gains, a classifier's head: up to
     :data:`BATCH_LIMIT` entries) are reduced together, in one numpy pass over their
     concatenation: a dozen calls for all of them rather than a dozen for each. The others,
-    and any small one holding NaN/Inf, go through :func:`reduce` one by one (``sparsity`` as there).
+    and any small one holding NaN/Inf, go through :func:`reduce` one by one (``sparsity`` as there);
+    ``row_sums`` gets, by ``id`` of the tensor, the row sums :func:`reduce` hands out on the way.
     """
     out: list[TensorStats | None] = [None] * len(tensors)
     small = [i for i, t in enumerate(tensors) if _host_ready(t, BATCH_LIMIT)]
@@ -233,8 +240,13 @@ def reduce_many(tensors: list[torch.Tensor], max_units: int = 4096, sparsity: bo
         if got is not None:
             for i, st in zip(small, got):
                 out[i] = st
-    return [st if st is not None else reduce(t, max_units=max_units, sparsity=sparsity)[0]
-            for st, t in zip(out, tensors)]
+    for i, t in enumerate(tensors):
+        if out[i] is None:
+            keys: list[np.ndarray] = []
+            out[i] = reduce(t, max_units=max_units, sparsity=sparsity, row_sums=keys if row_sums is not None else None)[0]
+            if keys and row_sums is not None:
+                row_sums[id(t)] = keys[0]
+    return out  # type: ignore[return-value]  # every entry is set above
 
 
 def gradient_stats(tensors: list[torch.Tensor], max_units: int = 4096) -> list[TensorStats]:
@@ -397,6 +409,7 @@ def _reduce(
     saturation: tuple[float, float] | None = None,
     nonneg: bool = False,
     sparsity: bool = True,
+    row_sums: list[np.ndarray] | None = None,
 ) -> tuple[TensorStats, np.ndarray | None, np.ndarray | None]:
     """Body of :func:`reduce`."""
     shape = tuple(t.shape)  # a torch.Size holds ints
@@ -439,10 +452,13 @@ def _reduce(
     flat = x.reshape(-1)
     sampled = not signed and not nonneg and n > SAMPLE  # the per-unit positives need every sign
     skipped = sampled and not sparsity  # abs_mean and frac_zero as far as the moments decide them
+    rows = None
     if glob is None:
+        # the sum from the rows' sums where they are wanted: the same single pass
+        total = flat.sum() if row_sums is None or x.dim() < 2 else (rows := x.reshape(x.shape[0], -1).sum(1)).sum()
         # amin and amax: two vectorized passes, faster on CPU than aminmax's one
-        glob = ([flat.sum(), torch.dot(flat, flat), flat.amax()] if nonneg  # the minimum follows below
-                else [flat.sum(), torch.dot(flat, flat), flat.amin(), flat.amax()])
+        glob = ([total, torch.dot(flat, flat), flat.amax()] if nonneg  # the minimum follows below
+                else [total, torch.dot(flat, flat), flat.amin(), flat.amax()])
     exact = n <= _EXACT_LIMIT
     if exact:
         var, mean = torch.var_mean(x, correction=0)
@@ -462,6 +478,8 @@ def _reduce(
         else:
             glob.append(sign.abs_().sum())  # entries != 0
     scalars, vec_h, count_h = _to_host(torch.stack(glob), vectors, counts)
+    if rows is not None and row_sums is not None:
+        row_sums.append(rows.cpu().numpy())
     positives = None
     if host_active:
         positives = _unit_count(np.greater(vu.numpy(), 0).view(np.uint8))

@@ -230,6 +230,26 @@ def test_duplicate_units_and_constant_init(xy):
     assert snap.layer("2").weight.duplicate_unit_frac == 0.0
 
 
+@pytest.mark.parametrize("case", ["two equal rows", "rows with equal sums", "random"])
+def test_duplicate_units_of_a_large_weight(case):
+    """A weight beyond numpy's small-tensor path: its row sums come with its statistics and settle
+    "all units differ" when they all differ; equal sums of different rows (a permutation) must still
+    be told apart from equal rows."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(100, 64), nn.ReLU(), nn.Linear(64, 3))
+    w = model[0].weight
+    assert w.numel() > HOST_LIMIT
+    with torch.no_grad():
+        if case == "two equal rows":
+            w[1] = w[0]
+        elif case == "rows with equal sums":
+            w[1] = w[0]
+            w[1, 0], w[1, 1] = w[0, 1].item(), w[0, 0].item()  # two entries swapped: the same sum, another row
+    x, y = torch.randn(32, 100), torch.randint(0, 3, (32,))
+    got = collect(model, x, y, loss_fn=nn.CrossEntropyLoss()).layer("0").weight.duplicate_unit_frac
+    assert got == pytest.approx(1 / 64 if case == "two equal rows" else 0.0)
+
+
 def test_needs_limit_what_is_measured(mlp, xy):
     x, y = xy
     snap = collect(mlp, x, y, loss_fn=nn.CrossEntropyLoss(), needs=frozenset({Need.STRUCTURE}))
