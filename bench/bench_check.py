@@ -10,9 +10,10 @@ prints the import time of ``import netdoctor`` and of
 ``netdoctor --help`` in fresh subprocesses. If ``bench/keras_rows.py`` exists, its
 ``rows()`` are appended (dicts with ``model``, ``plain_s``, ``check_s``; ``--no-keras`` skips
 them). Timings of the three functions per model are interleaved, so machine load hits
-them alike and the ratios stay meaningful on a shared machine; the 1-minute load average
-is printed before and after the timed rows (on a machine shared with other work, compare
-ratios, not absolute times).
+them alike and the ratios stay meaningful on a shared machine; each model is warmed up for
+a second and measured for at least two (``--min-time``) as well as ``--repeats`` rounds (see
+:func:`interleaved_medians`); the 1-minute load average is printed before and after the
+timed rows (on a machine shared with other work, compare ratios, not absolute times).
 """
 
 from __future__ import annotations
@@ -34,9 +35,14 @@ HERE = Path(__file__).resolve().parent
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
+#: Seconds each model's rows are warmed up and measured for at least (see :func:`interleaved_medians`).
+WARMUP_S, MIN_S = 1.0, 2.0
+
+
 def interleaved_medians(fns: list[Callable[[], Any]], repeats: int, warmup: int = 2,
-                        clock: Callable[[], float] = time.perf_counter, rotate: bool = False) -> list[float]:
-    """Median time of each function, run in turn ``repeats`` times after ``warmup`` rounds.
+                        clock: Callable[[], float] = time.perf_counter, rotate: bool = False,
+                        warmup_s: float = WARMUP_S, min_s: float = MIN_S) -> list[float]:
+    """Median time of each function, run in turn at least ``repeats`` times after ``warmup`` rounds.
 
     Interleaving makes every function see the same machine load, so the ratios stay
     meaningful on a shared machine even when the absolute times drift. ``clock`` is wall
@@ -45,17 +51,28 @@ def interleaved_medians(fns: list[Callable[[], Any]], repeats: int, warmup: int 
     of the noise. ``rotate`` starts each round one function later, so that every function
     follows every other one equally often: a function that runs right after a near copy of
     itself (``collect`` after ``check``) finds the caches warm and would look cheaper.
+
+    Rounds go on for at least ``warmup_s`` seconds of warm-up and ``min_s`` seconds of
+    measurement (wall time), whatever ``repeats`` says: a millisecond model is otherwise timed
+    on a few dozen milliseconds right after the process started, its first checks still slower
+    than the later ones (caches, the allocator, the CPU's frequency) and its median of seven
+    at the mercy of one busy moment of the machine; a model of a tenth of a second gets its
+    ``repeats`` either way.
     """
-    for _ in range(warmup):
+    start, rounds = time.perf_counter(), 0
+    while rounds < warmup or time.perf_counter() - start < warmup_s:
         for fn in fns:
             fn()
+        rounds += 1
     times: list[list[float]] = [[] for _ in fns]
-    for r in range(repeats):
+    start, r = time.perf_counter(), 0
+    while r < repeats or time.perf_counter() - start < min_s:
         first = r % len(fns) if rotate else 0
         for i in list(range(first, len(fns))) + list(range(first)):
             t0 = clock()
             fns[i]()
             times[i].append(clock() - t0)
+        r += 1
     return [statistics.median(t) for t in times]
 
 
@@ -105,7 +122,7 @@ def torch_cases(batch: int) -> list[tuple[str, Any, Any, Any, Any]]:
 
 
 def torch_rows(batch: int, repeats: int, clock: Callable[[], float] = time.perf_counter,
-               ) -> list[tuple[str, float, float, float]]:
+               warmup_s: float = WARMUP_S, min_s: float = MIN_S) -> list[tuple[str, float, float, float]]:
     """``(name, plain_s, check_s, collect_all_s)`` per torch model."""
     import torch
 
@@ -129,13 +146,14 @@ def torch_rows(batch: int, repeats: int, clock: Callable[[], float] = time.perf_
             adapter.collect(model, inputs=x, targets=y, loss_fn=loss_fn, needs=frozenset(Need),
                             settings=ProbeSettings(), input_shape=None)
 
-        t_plain, t_check, t_all = interleaved_medians([plain, check, collect_all], repeats, clock=clock)
+        t_plain, t_check, t_all = interleaved_medians([plain, check, collect_all], repeats, clock=clock,
+                                                      warmup_s=warmup_s, min_s=min_s)
         rows.append((name, t_plain, t_check, t_all))
     return rows
 
 
 def torch_breakdown(batch: int, repeats: int, clock: Callable[[], float] = time.perf_counter,
-                    ) -> list[tuple[str, float]]:
+                    warmup_s: float = WARMUP_S, min_s: float = MIN_S) -> list[tuple[str, float]]:
     """Where the MLP's cost above a plain step goes: ``(phase, seconds)``, medians of interleaved runs.
 
     Five runs are timed in turn (in rotating order): the plain step, ``check``, the adapter's ``collect`` alone,
@@ -161,7 +179,7 @@ def torch_breakdown(batch: int, repeats: int, clock: Callable[[], float] = time.
 
     def constant(t: Any, *, unit_axis: Any = None, max_units: int = 4096, unit_moments: bool = False,
                  active: bool = False, saturation: Any = None, nonneg: bool = False,
-                 sparsity: bool = True) -> tuple[TensorStats, Any, Any]:
+                 sparsity: bool = True, row_sums: Any = None) -> tuple[TensorStats, Any, Any]:
         shape = tuple(t.shape)
         units = shape[unit_axis] if unit_axis is not None and shape else 1
         vec = {"unit_mean": np.zeros(units), "unit_std": np.ones(units), "unit_min": -np.ones(units),
@@ -171,7 +189,8 @@ def torch_breakdown(batch: int, repeats: int, clock: Callable[[], float] = time.
 
     real_many, real_grads = graph.reduce_many, graph.gradient_stats
 
-    def constant_many(tensors: list[Any], max_units: int = 4096, sparsity: bool = True) -> list[TensorStats]:
+    def constant_many(tensors: list[Any], max_units: int = 4096, sparsity: bool = True,
+                      row_sums: Any = None) -> list[TensorStats]:
         return [constant(t)[0] for t in tensors]
 
     def use(fn: Any) -> None:
@@ -197,7 +216,7 @@ def torch_breakdown(batch: int, repeats: int, clock: Callable[[], float] = time.
 
     t_plain, t_check, t_collect, t_bare, t_floor = interleaved_medians(
         [plain, lambda: netdoctor.check(model, x, y, loss_fn=loss_fn), collect, bare, _floor(model, x, y, loss_fn)],
-        repeats, clock=clock, rotate=True)
+        repeats, clock=clock, rotate=True, warmup_s=warmup_s, min_s=min_s)
     return [(f"{name}: plain forward+backward", t_plain),
             ("probe pipeline (hooks, tracing, loss probe, snapshot)", t_bare - t_plain),
             ("tensor statistics (weights, gradients, activations, data)", t_collect - t_bare),
@@ -248,7 +267,7 @@ def _floor(model: Any, x: Any, y: Any, loss_fn: Any) -> Callable[[], Any]:
     return step
 
 
-def keras_rows(repeats: int, batch: int, clock: str = "wall") -> list[Any]:
+def keras_rows(repeats: int, batch: int, clock: str = "wall", min_s: float = MIN_S) -> list[Any]:
     """Rows from ``bench/keras_rows.py`` (written by the Keras adapter), if present."""
     path = HERE / "keras_rows.py"
     if not path.exists():
@@ -258,7 +277,7 @@ def keras_rows(repeats: int, batch: int, clock: str = "wall") -> list[Any]:
         return []
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return list(module.rows(repeats=repeats, batch=batch, clock=CLOCKS[clock]))
+    return list(module.rows(repeats=repeats, batch=batch, clock=CLOCKS[clock], min_s=min_s))
 
 
 def format_keras_row(row: Any) -> str:
@@ -277,7 +296,10 @@ def format_keras_row(row: Any) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=7, help="rounds per model, at least (default 7)")
+    parser.add_argument("--min-time", type=float, default=MIN_S,
+                        help=f"seconds of measured rounds per model, at least (default {MIN_S:g}), after "
+                             f"{WARMUP_S:g} s of warm-up")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--no-keras", action="store_true", help="skip the rows of bench/keras_rows.py")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
@@ -306,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     out(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
         f"median of {args.repeats}, {args.clock} time, load average {_load()} on {os.cpu_count()} CPUs\n")
     out(f"{'model':34s} {'fwd+bwd':>9s} {'check':>9s} {'ratio':>6s} {'all needs':>10s} {'ratio':>6s}\n")
-    for name, t_plain, t_check, t_all in torch_rows(args.batch, args.repeats, CLOCKS[args.clock]):
+    for name, t_plain, t_check, t_all in torch_rows(args.batch, args.repeats, CLOCKS[args.clock],
+                                                        min_s=args.min_time):
         out(f"{name:34s} {t_plain * 1000:7.1f}ms {t_check * 1000:7.1f}ms {t_check / t_plain:5.2f}x "
             f"{t_all * 1000:8.1f}ms {t_all / t_plain:5.2f}x\n")
     from netdoctor.engine import merged_needs, selected_rules
@@ -316,12 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     out(f"('check' collects what the registered rules need: {', '.join(needs) or 'nothing yet'}; "
         "'all needs' collects every statistic)\n")
     out("\nwhere the MLP's cost above the plain step goes (interleaved medians):\n")
-    parts = torch_breakdown(args.batch, max(args.repeats, 15), CLOCKS[args.clock])
+    parts = torch_breakdown(args.batch, max(args.repeats, 15), CLOCKS[args.clock], min_s=args.min_time)
     base = parts[0][1]
     for label, t in parts:
         out(f"  {label:58s} {t * 1000:7.2f}ms {t / base:5.2f}x\n")
     if not args.no_keras:
-        rows = keras_rows(args.repeats, args.batch, args.clock)
+        rows = keras_rows(args.repeats, args.batch, args.clock, args.min_time)
         if rows:
             out("\nKeras (bench/keras_rows.py):\n")
         for row in rows:

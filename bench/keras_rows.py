@@ -5,8 +5,9 @@ otherwise), for an MLP (784-512-512-10) and a small CNN (2 conv+BN, 32x32) at ba
 the median time of one plain forward+backward under the same gradient tape the adapter uses
 (``_keras_grad.grad_fn``, gradients copied to the host like the adapter does) and the median
 time of ``netdoctor.check(model, x, y, loss_fn=...)``, run interleaved so that load changes hit
-both; their ratio (target: at most 1.5x). For keras.applications MobileNetV2 (``weights=None``, 96x96, batch 8) it gives
-the same two numbers (median of at least 5 pairs) plus the wall time of the first (cold) check. Importing TensorFlow
+both (after a second of warm-up, for at least two seconds and ``repeats`` pairs); their ratio (target: at most
+1.5x). For keras.applications MobileNetV2 (``weights=None``, 96x96, batch 8) it gives the same two numbers
+(median of at least 5 pairs) plus the wall time of the first (cold) check. Importing TensorFlow
 and building the models are excluded. Run ``python bench/keras_rows.py`` to print them.
 """
 
@@ -21,13 +22,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def _interleaved(a: Callable[[], Any], b: Callable[[], Any], repeats: int, warmup: int = 2,
-                 clock: Callable[[], float] = time.perf_counter) -> tuple[float, float]:
-    """Median times of ``a()`` and ``b()`` by ``clock``, run alternately so that load changes hit both."""
-    for _ in range(warmup):
+                 clock: Callable[[], float] = time.perf_counter, warmup_s: float = 1.0,
+                 min_s: float = 2.0) -> tuple[float, float]:
+    """Median times of ``a()`` and ``b()`` by ``clock``, run alternately so that load changes hit both:
+    at least ``repeats`` pairs after ``warmup``, and at least ``warmup_s`` seconds of warm-up and
+    ``min_s`` seconds of measured pairs (wall time; as in ``bench_check.interleaved_medians``)."""
+    start, done = time.perf_counter(), 0
+    while done < warmup or time.perf_counter() - start < warmup_s:
         a()
         b()
+        done += 1
     ta, tb = [], []
-    for _ in range(repeats):
+    start = time.perf_counter()
+    while len(ta) < repeats or time.perf_counter() - start < min_s:
         t0 = clock()
         a()
         ta.append(clock() - t0)
@@ -77,15 +84,17 @@ def _plain_step(model: Any, x: Any, y: Any, loss_fn: Any) -> Callable[[], Any]:
 
 
 def _row(name: str, model: Any, x: Any, y: Any, loss_fn: Any, repeats: int,
-         clock: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
+         clock: Callable[[], float] = time.perf_counter, min_s: float = 2.0) -> dict[str, Any]:
     import netdoctor
 
     plain, check = _interleaved(_plain_step(model, x, y, loss_fn),
-                                lambda: netdoctor.check(model, x, y, loss_fn=loss_fn), repeats, clock=clock)
+                                lambda: netdoctor.check(model, x, y, loss_fn=loss_fn), repeats, clock=clock,
+                                min_s=min_s)
     return {"framework": "keras", "model": name, "plain_s": plain, "check_s": check, "ratio": check / plain}
 
 
-def rows(repeats: int = 7, batch: int = 256, clock: Callable[[], float] = time.perf_counter) -> list[dict[str, Any]]:
+def rows(repeats: int = 7, batch: int = 256, clock: Callable[[], float] = time.perf_counter,
+         min_s: float = 2.0) -> list[dict[str, Any]]:
     """Benchmark rows: ``{"framework", "model", "plain_s", "check_s", "ratio"}`` (+ extras).
 
     ``clock`` times the pairs (``time.process_time`` for CPU time); the cold first check is wall time.
@@ -96,7 +105,7 @@ def rows(repeats: int = 7, batch: int = 256, clock: Callable[[], float] = time.p
     import netdoctor
 
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    out = [_row(name, model, x, y, ce, repeats, clock) for name, model, x, y in _cases(batch)]
+    out = [_row(name, model, x, y, ce, repeats, clock, min_s) for name, model, x, y in _cases(batch)]
 
     t0 = time.perf_counter()
     net = keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3))
@@ -108,7 +117,7 @@ def rows(repeats: int = 7, batch: int = 256, clock: Callable[[], float] = time.p
     t0 = time.perf_counter()
     report = netdoctor.check(net, x, y, loss_fn=cce)
     first = time.perf_counter() - t0
-    row = _row("keras.applications MobileNetV2 96x96, batch 8", net, x, y, cce, max(5, repeats // 2), clock)
+    row = _row("keras.applications MobileNetV2 96x96, batch 8", net, x, y, cce, max(5, repeats // 2), clock, min_s)
     row.update(first_check_s=first, build_s=build, findings=len(report.findings),
                errors=report.count("error"))
     out.append(row)
