@@ -73,3 +73,22 @@ def test_output_rows_refuse_what_they_cannot_read():
     assert OutputRows.of(np.array([[1.0, np.nan]])) is None
     assert OutputRows.of(np.ones((4, 3), dtype=np.float32)) is None  # float64 only
     assert OutputRows.of(np.zeros((MAX_ENTRIES // 4 + 1, 4))) is None
+
+
+@pytest.mark.parametrize("scale", [1.0, 3.0])
+def test_loss_probe_reads_cross_entropys_own_gradient_as_one(scale):
+    """``grad_vs_ce`` compares the loss's gradient into the logits with mean cross-entropy's own,
+    ``(softmax - onehot) / n``, over the rows the model gets wrong: 1 for that very gradient,
+    ``scale`` for ``scale`` times it; no row of it is all zero."""
+    from netdoctor.adapters._lossprobe import measure
+
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((128, 10)) * 2
+    y = rng.integers(0, 10, 128)
+    p = np.exp(z - z.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    onehot = np.eye(10)[y]
+    got = measure(z, scale * (p - onehot) / len(y), y, "class_index")
+    assert got.grad_vs_ce == pytest.approx(scale, rel=1e-9)
+    assert got.zero_grad_rows == 0.0 and got.zero_grad_wrong == 0.0
+    assert got.batch_sum_err == pytest.approx(float(np.abs(z.sum(0) - 1).max()))
