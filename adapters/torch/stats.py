@@ -151,6 +151,7 @@ def _serial(t: torch.Tensor) -> ContextManager[None]:
 
 
 _NO_SWITCH = contextlib.nullcontext()
+_NO_SCALARS = torch.zeros(0)
 
 
 @contextlib.contextmanager
@@ -420,7 +421,7 @@ def _reduce(
     n = x.numel()
     per_unit = unit_axis is not None and (unit_moments or active or saturation is not None)
     units = count = 0
-    signed = host_active = False
+    signed = host_active = from_units = False
     vectors: list[torch.Tensor] = []
     counts: list[torch.Tensor] = []
     glob: list[torch.Tensor] | None = None
@@ -432,7 +433,9 @@ def _reduce(
         count = v.shape[0] * v.shape[2]
         if unit_moments:
             vectors = _unit_moments(vu)
-            if units == units_all:
+            if units == units_all and x.device.type == "cpu":
+                glob, from_units = [], True  # the whole sum, squares, min and max from the host vectors (below)
+            elif units == units_all:
                 s1u, squ, mnu, mxu = vectors
                 glob = [s1u.sum(), squ.sum(), mnu.min(), mxu.max()]
         # a CPU tensor's positives per unit are counted by numpy on its own buffer, after the moments
@@ -477,7 +480,9 @@ def _reduce(
             counts.insert(0, (pos_minus_neg + nonzero) * 0.5)
         else:
             glob.append(sign.abs_().sum())  # entries != 0
-    scalars, vec_h, count_h = _to_host(torch.stack(glob), vectors, counts)
+    scalars, vec_h, count_h = _to_host(torch.stack(glob) if glob else _NO_SCALARS, vectors, counts)
+    if from_units:
+        scalars = [float(vec_h[0].sum()), float(vec_h[1].sum()), float(vec_h[2].min()), float(vec_h[3].max()), *scalars]
     if rows is not None and row_sums is not None:
         row_sums.append(rows.cpu().numpy())
     positives = None
