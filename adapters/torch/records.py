@@ -9,6 +9,8 @@ input. How records are named and when they are made is ``trace``.
 
 from __future__ import annotations
 
+import math
+
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -156,6 +158,9 @@ class RecordStats:
                 flags["active"] = True
                 if _clamps_at_zero(rec):
                     flags["nonneg"] = True
+                    top = _relu_max(rec, out)
+                    if top is not None:
+                        flags["known_max"] = top
             bounds = saturation_threshold(act, self.settings.saturation_preact)
             if bounds is not None:
                 flags["saturation"] = bounds
@@ -167,6 +172,16 @@ class RecordStats:
             rec.unit_active = active
         if "saturation" in flags:
             rec.unit_saturated = saturated
+
+
+def _relu_max(rec: Rec, out: torch.Tensor) -> float | None:
+    """The maximum of a ReLU's (ReLU6's) output from its input's statistics, measured on this call:
+    ``max(input max, 0)`` (at most 6), exactly; ``None`` without finite input statistics of its shape."""
+    st = rec.input
+    if st is None or st.frac_nonfinite != 0.0 or tuple(st.shape) != tuple(out.shape) or not math.isfinite(st.max):
+        return None
+    top = max(st.max, 0.0)
+    return min(top, 6.0) if rec.activation == "relu6" else top
 
 
 def _clamps_at_zero(rec: Rec) -> bool:

@@ -489,3 +489,19 @@ def test_which_models_only_read_their_input():
         assert not reads_input_only(nn.Sequential(nn.Linear(4, 2)), hooked=False)
     finally:
         handle.remove()
+
+
+@pytest.mark.parametrize("act", [nn.ReLU(), nn.ReLU(inplace=True), nn.ReLU6()])
+def test_a_relus_maximum_from_its_input_is_its_measured_maximum(act, xy):
+    """A plain ReLU's output maximum is taken from its input's statistics (no pass over the output):
+    it must be what the output holds, also in place and for ReLU6 (inputs large enough to clip)."""
+    x, y = xy
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 128), act, nn.Linear(128, 3))  # 64 x 128: beyond numpy's small path
+    with torch.no_grad():
+        model[0].weight.mul_(20.0)
+    snap = collect(model, x, y, loss_fn=nn.CrossEntropyLoss())
+    with torch.no_grad():
+        out = type(act)()(model[0](x))
+    assert snap.layer("1").output.max == pytest.approx(float(out.max()), rel=1e-6)
+    assert snap.layer("1").output.min == pytest.approx(float(out.min()))
