@@ -179,7 +179,7 @@ def torch_breakdown(batch: int, repeats: int, clock: Callable[[], float] = time.
 
     def constant(t: Any, *, unit_axis: Any = None, max_units: int = 4096, unit_moments: bool = False,
                  active: bool = False, saturation: Any = None, nonneg: bool = False,
-                 sparsity: bool = True, row_sums: Any = None) -> tuple[TensorStats, Any, Any]:
+                 sparsity: bool = True, **_: Any) -> tuple[TensorStats, Any, Any]:  # row_sums, known_max...
         shape = tuple(t.shape)
         units = shape[unit_axis] if unit_axis is not None and shape else 1
         vec = {"unit_mean": np.zeros(units), "unit_std": np.ones(units), "unit_min": -np.ones(units),
@@ -190,7 +190,7 @@ def torch_breakdown(batch: int, repeats: int, clock: Callable[[], float] = time.
     real_many, real_grads = graph.reduce_many, graph.gradient_stats
 
     def constant_many(tensors: list[Any], max_units: int = 4096, sparsity: bool = True,
-                      row_sums: Any = None) -> list[TensorStats]:
+                      **_: Any) -> list[TensorStats]:
         return [constant(t)[0] for t in tensors]
 
     def use(fn: Any) -> None:
