@@ -246,13 +246,15 @@ def reduce_many(tensors: list[torch.Tensor], max_units: int = 4096, sparsity: bo
         if got is not None:
             for i, st in zip(small, got):
                 out[i] = st
-    for i, t in enumerate(tensors):
-        if out[i] is None:
+    done: list[TensorStats] = []
+    for st, t in zip(out, tensors):
+        if st is None:
             keys: list[np.ndarray] = []
-            out[i] = reduce(t, max_units=max_units, sparsity=sparsity, row_sums=keys if row_sums is not None else None)[0]
+            st = reduce(t, max_units=max_units, sparsity=sparsity, row_sums=keys if row_sums is not None else None)[0]
             if keys and row_sums is not None:
                 row_sums[id(t)] = keys[0]
-    return out  # type: ignore[return-value]  # every entry is set above
+        done.append(st)
+    return done
 
 
 def gradient_stats(tensors: list[torch.Tensor], max_units: int = 4096) -> list[TensorStats]:
