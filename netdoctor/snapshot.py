@@ -434,7 +434,7 @@ class ModelSnapshot:
     suppressions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     history: Any = None
     notes: tuple[str, ...] = ()
-    #: Lookups built on first use by the helpers below (every rule asks them, per layer)
+    #: Lookups built on first use by the helpers below (every rule asks them, per layer), and :meth:`memo`'s readings
     _index: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- navigation helpers for rules ----------------------------------------------------

@@ -10,7 +10,6 @@ input. How records are named and when they are made is ``trace``.
 from __future__ import annotations
 
 import math
-
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
