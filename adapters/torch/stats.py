@@ -23,10 +23,9 @@ the host for all of them (:func:`gradient_stats`): a gradient's norm is all the 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-from typing import Any, ContextManager, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,9 +37,17 @@ from netdoctor.snapshot import TensorStats
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 _TINY = 1e-12  # below this abs-max, float32 moments are recomputed in float64
 _EXACT_LIMIT = 4096  # up to this many entries, the variance comes from an exact two-pass var_mean
-_SERIAL_LIMIT = 1 << 15  # smaller CPU tensors are reduced on one thread (see _serial)
+# Reductions use torch's own threading: one thread below 32768 entries (its grain size), every thread
+# from there on (MKL's dot takes two threads from about 16k entries, about 1 us slower than one: less
+# than switching the thread count around each reduction cost). A layer's output is reduced right after the layer computed it on every thread, so it
+# lies split across the cores' caches, and one thread reading all of it takes twice as long (a 256x512
+# output right after its matmul: 92 against 47 us on two threads). Until this round, tensors below a
+# million entries were forced onto one thread: 0.07 ms more per MLP check and 2.6 ms more per
+# TransformerEncoder check, paired; with one or two other processes busy on both cores, two threads
+# were still 0.04-0.11 ms cheaper for the MLP and 0.4 ms for the TransformerEncoder.
 _HOST_COUNT_LIMIT = 1 << 20  # a CPU activation up to this size has its positives per unit counted by numpy
 HOST_LIMIT = 4096  #: CPU tensors up to this many entries are reduced with numpy (see _reduce_host)
+_NO_SCALARS = torch.zeros(0)  # what _to_host gets when every scalar comes from the host vectors
 
 
 @functools.lru_cache(maxsize=64)
@@ -130,46 +137,6 @@ def _count(mask: torch.Tensor) -> torch.Tensor:
     return mask.sum(-1, dtype=torch.int32).sum(0)
 
 
-def _serial(t: torch.Tensor) -> ContextManager[None]:
-    """One intra-op thread while reducing a small CPU tensor.
-
-    Splitting a few thousand elements across threads costs more in wake-ups than it saves.
-    From 32768 entries (torch's own grain size) on, every thread is kept: a layer's output is
-    reduced right after the layer computed it on every thread, so it lies split across the
-    cores' caches, and one thread reading all of it takes twice as long (a 256x512 output
-    right after its matmul: 92 against 47 us on two threads; 0.07 ms less per MLP check,
-    paired; with one and with two other processes busy on the two cores, 0.04-0.11 ms less for
-    the MLP and 0.4 ms less for the TransformerEncoder, whose plain step took 250 ms then, though
-    a run of 30 pairs there swung by 50 ms either way). The thread count is
-    restored afterwards (OpenMP builds only; others are left alone). Where nothing changes, a
-    shared no-op context (no generator per call: every reduction asks).
-    """
-    if t.numel() >= _SERIAL_LIMIT or t.device.type != "cpu":
-        return _NO_SWITCH
-    threads = torch.get_num_threads()
-    if threads <= 1 or not _openmp():
-        return _NO_SWITCH
-    return _threads(1, threads)
-
-
-_NO_SWITCH = contextlib.nullcontext()
-_NO_SCALARS = torch.zeros(0)
-
-
-@contextlib.contextmanager
-def _threads(n: int, restore: int) -> Iterator[None]:
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(restore)
-
-
-@functools.lru_cache(maxsize=1)
-def _openmp() -> bool:
-    return "parallel backend: OpenMP" in torch.__config__.parallel_info()
-
-
 def reduce(
     t: torch.Tensor,
     *,
@@ -220,10 +187,9 @@ def reduce(
                            active=active, saturation=saturation)
         if got is not None:
             return got
-    with _serial(t):
-        return _reduce(t, unit_axis=unit_axis, max_units=max_units, unit_moments=unit_moments,
-                       active=active, saturation=saturation, nonneg=nonneg, sparsity=sparsity, row_sums=row_sums,
-                       known_max=known_max)
+    return _reduce(t, unit_axis=unit_axis, max_units=max_units, unit_moments=unit_moments,
+                   active=active, saturation=saturation, nonneg=nonneg, sparsity=sparsity, row_sums=row_sums,
+                   known_max=known_max)
 
 
 BATCH_LIMIT = 1 << 14  #: CPU tensors up to this many entries are reduced together by :func:`reduce_many`
@@ -670,9 +636,7 @@ def duplicate_unit_frac(w: torch.Tensor, unit_dim: int = 0) -> float:
     units = m.shape[0]
     if units <= 1:
         return 0.0
-    rows = m.reshape(units, -1)
-    with _serial(rows):
-        return _duplicates(rows, units)
+    return _duplicates(m.reshape(units, -1), units)
 
 
 _PREFIX = 64  # columns of the first, cheap fingerprint of the units
