@@ -302,16 +302,23 @@ def _reduce_host_many(tensors: list[torch.Tensor]) -> list[TensorStats] | None:
     if not np.isfinite(sums).all():
         return None
     means = sums / sizes
-    d = flat - np.repeat(means, sizes)
+    squares = np.add.reduceat(flat * flat, starts)
+    variances = squares / sizes - means * means
+    lows, highs = np.minimum.reduceat(flat, starts), np.maximum.reduceat(flat, starts)
+    # float64 sums of at most BATCH_LIMIT squares keep about 12 digits: the one-pass variance stands
+    # unless it is within 1e-9 of mean^2 (a nearly constant tensor, never a constant one: min == max
+    # gives 0 below), where the centred squares take over
+    if bool(np.any((variances <= 1e-9 * means * means) & (lows != highs))):
+        d = flat - np.repeat(means, sizes)
+        variances = np.add.reduceat(d * d, starts) / sizes
     cols = np.stack([
-        means, np.add.reduceat(d * d, starts) / sizes, np.minimum.reduceat(flat, starts),
-        np.maximum.reduceat(flat, starts), np.add.reduceat(np.abs(flat), starts), np.add.reduceat(flat * flat, starts),
+        means, variances, lows, highs, np.add.reduceat(np.abs(flat), starts), squares,
         np.add.reduceat(flat != 0, starts, dtype=np.int64),
     ], axis=1).tolist()
     out = []
     for t, n, (mean, var, mn, mx, l1, sq, nz) in zip(tensors, sizes.tolist(), cols):
         out.append(TensorStats(
-            shape=tuple(int(s) for s in t.shape), mean=mean, std=math.sqrt(var) if mn != mx else 0.0, min=mn,
+            shape=tuple(int(s) for s in t.shape), mean=mean, std=math.sqrt(max(var, 0.0)) if mn != mx else 0.0, min=mn,
             max=mx, abs_max=max(abs(mn), abs(mx)), abs_mean=l1 / n, l2=math.sqrt(sq), frac_zero=(n - nz) / n,
             frac_nonfinite=0.0, dtype=dtype_name(t.dtype),
         ))

@@ -369,3 +369,19 @@ def test_per_feature_moments_of_features_on_very_different_scales(rows):
     np.testing.assert_allclose(st.unit_mean, ref.unit_mean, rtol=1e-6)
     np.testing.assert_allclose(st.unit_std, ref.unit_std, rtol=2e-3, atol=1e-12)
     assert st.unit_std[2] == 0.0 and st.unit_std[3] == 0.0
+
+
+@pytest.mark.parametrize("offset", [0.0, 1.0, 1e4])
+def test_small_parameters_reduced_together_keep_a_tiny_spread_next_to_a_large_mean(offset):
+    """The small tensors' one-pass float64 variance gives way to centred squares where it would lose
+    its digits (a gain vector of 1e4 +- 1e-4); every moment matches the tensors reduced one by one."""
+    g = torch.Generator().manual_seed(2)
+    tensors = [torch.randn(300, generator=g, dtype=torch.float64) * 1e-4 + offset,
+               torch.randn(20, 30, generator=g), torch.full((64,), 0.5)]
+    together = reduce_many(tensors)
+    for t, st in zip(tensors, together):
+        ref = TensorStats.from_array(t.numpy())
+        for f in ("mean", "min", "max", "abs_max", "abs_mean", "l2", "frac_zero"):
+            assert _close(getattr(st, f), getattr(ref, f), rel=1e-9), f
+        assert _close(st.std, ref.std, rel=1e-6)
+    assert together[2].std == 0.0
