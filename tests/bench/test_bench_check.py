@@ -32,9 +32,11 @@ def test_rounds_go_on_for_the_minimum_time_whatever_the_repeats() -> None:
     def other() -> None:
         calls["other"] += 1
 
+    t0 = time.perf_counter()
     got = bench.interleaved_medians([fast, other], repeats=2, warmup=1, warmup_s=0.05, min_s=0.1)
+    assert time.perf_counter() - t0 >= 0.15  # 50 ms of warm-up, then 100 ms of rounds of about 1 ms
     assert len(got) == 2 and got[0] >= 0.001
-    assert calls["fast"] == calls["other"] >= 60  # 50 ms of warm-up and 100 ms of rounds of about 1 ms
+    assert calls["fast"] == calls["other"] > 3  # more rounds than warm-up and repeats alone
     calls.update(fast=0, other=0)
     bench.interleaved_medians([fast, other], repeats=3, warmup=2, warmup_s=0.0, min_s=0.0)
     assert calls["fast"] == 5  # no time floor: exactly the warm-up and the repeats
