@@ -434,19 +434,20 @@ class ModelSnapshot:
     suppressions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     history: Any = None
     notes: tuple[str, ...] = ()
-    #: Lookups built on first use by the helpers below (every rule asks them, per layer), and :meth:`memo`'s readings
+    #: :meth:`memo`'s readings, built on first use: the lookups of the helpers below (every rule asks them,
+    #: per layer) and the readings the analyses share
     _index: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- navigation helpers for rules ----------------------------------------------------
     def _positions(self) -> dict[str, int]:
         """Position of each layer name's first record."""
-        got = self._index.get("positions")
-        if got is None:
-            got = {}
+        def positions() -> dict[str, int]:
+            got: dict[str, int] = {}
             for i, rec in enumerate(self.layers):
                 got.setdefault(rec.name, i)
-            self._index["positions"] = got
-        return got
+            return got
+
+        return self.memo("positions", positions)
 
     def layer(self, name: str) -> LayerRecord | None:
         i = self._positions().get(name)
@@ -467,14 +468,14 @@ class ModelSnapshot:
 
     def consumers(self, name: str) -> list[LayerRecord]:
         """Layers that consumed the output of ``name`` (by traced data flow)."""
-        got = self._index.get("consumers")
-        if got is None:
-            got = {}
+        def consumers() -> dict[str, list[LayerRecord]]:
+            got: dict[str, list[LayerRecord]] = {}
             for r in self.layers:
                 for src in dict.fromkeys(r.inputs_from):
                     got.setdefault(src, []).append(r)
-            self._index["consumers"] = got
-        return list(got.get(name, ()))
+            return got
+
+        return list(self.memo("consumers", consumers).get(name, ()))
 
     def successor(self, name: str) -> LayerRecord | None:
         """The layer that ran right after ``name`` (execution order)."""
