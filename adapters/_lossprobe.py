@@ -55,9 +55,10 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 class OutputRows:
-    """A finite float output of two or more axes as rows of classes (float64), with the per-row sums and
+    """A finite float output as rows of classes (float64; one axis is one row), with the per-row sums and
     log-sum-exp that both the output's classification (``OutputInfo.looks_like``) and :func:`measure`
-    read: one pass each, shared, instead of one set per reader.
+    read: one pass each, shared, instead of one set per reader. The exponentials are taken on first
+    use (a regression loss probe never needs them).
 
     Row reductions over a short class axis are matrix-vector products (numpy's ``sum(-1)`` over ten
     classes costs several times more); the exponentials are shifted by the global maximum, and by
@@ -66,22 +67,12 @@ class OutputRows:
 
     def __init__(self, z: np.ndarray) -> None:
         self.z = z
-        self.classes = int(z.shape[-1])
+        self.classes = int(z.shape[-1]) if z.ndim else 1
         self.rows = z.reshape(-1, self.classes)
-        ones = np.ones(self.classes)
-        self.sums = self.rows @ ones
-        top = float(self.rows.max())
-        e = np.exp(self.rows - top)
-        total = e @ ones
-        if total.size and not float(total.min()) > 1e-200:
-            top_rows = self.rows.max(-1)
-            e = np.exp(self.rows - top_rows[:, None])
-            total = e @ ones
-            self.lse = top_rows + np.log(total)
-        else:
-            self.lse = top + np.log(total)
-        self._e, self._total = e, total
+        self._ones = np.ones(self.classes)
+        self.sums = self.rows @ self._ones
         self._row_sum_err = float(np.abs(self.sums - 1).max())
+        self._exp: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @staticmethod
     def of(z: np.ndarray, finite: bool | None = None) -> OutputRows | None:
@@ -93,9 +84,30 @@ class OutputRows:
             return None
         return OutputRows(z)
 
+    def _exponentials(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(exp(rows - shift), their row sums, log-sum-exp per row)``, computed once."""
+        if self._exp is None:
+            top = float(self.rows.max())
+            e = np.exp(self.rows - top)
+            total = e @ self._ones
+            if total.size and not float(total.min()) > 1e-200:
+                top_rows = self.rows.max(-1)
+                e = np.exp(self.rows - top_rows[:, None])
+                total = e @ self._ones
+                self._exp = e, total, top_rows + np.log(total)
+            else:
+                self._exp = e, total, top + np.log(total)
+        return self._exp
+
+    @property
+    def lse(self) -> np.ndarray:
+        """Log-sum-exp of each row."""
+        return self._exponentials()[2]
+
     def softmax(self) -> np.ndarray:
         """Row-wise softmax of the rows."""
-        return self._e / self._total[:, None]
+        e, total, _ = self._exponentials()
+        return e / total[:, None]
 
     def row_sum_err(self) -> float:
         """``max |row sum - 1|``."""

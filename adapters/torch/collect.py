@@ -184,13 +184,13 @@ def _collect(model: nn.Module, modules: list[tuple[str, nn.Module]], inputs: Any
                     raise forward_error(exc, probe.failing_frame(), model) from exc
                 if step is not None:
                     called, main = watch.loss()  # the output the step fed into its loss
-                    rows = _rows(main, probe)
+                    rows = output_rows(main, probe.stats.of)
                     out_info = output_info(main, 1, settings.max_units, probe.stats.of, rows) if main is not None else None
                     loss, loss_info, note = step_loss(output, step.name, called)
                 else:
                     main = main_output(output)
                     out_tensors = list(iter_tensors(output))
-                    rows = _rows(main, probe)
+                    rows = output_rows(main, probe.stats.of)
                     out_info = (output_info(main, len(out_tensors), settings.max_units, probe.stats.of, rows)
                                 if main is not None else None)
                     loss, loss_info, note = compute_loss(loss_fn, output, main, y,
@@ -273,13 +273,6 @@ def _loss_probe(main: torch.Tensor, out_grad: torch.Tensor | None, targets: Any,
     kind = data.target_kind if data is not None else target_kind(y_host) if y_host is not None else None
     return measure_loss_probe(None if rows is not None else _host(main), None if out_grad is None else _host(out_grad),
                               y_host, kind, sum_ratio=sum_ratio, rows=rows)
-
-
-def _rows(main: torch.Tensor | None, probe: Probe) -> OutputRows | None:
-    """The main output as rows of classes, shared by its classification and the loss probe."""
-    if main is None or not main.is_floating_point():
-        return None
-    return output_rows(main, probe.stats.of(main, -1))  # the output's statistics: cached, output_info reads them
 
 
 def _training_already(named: list[tuple[str, nn.Module]]) -> bool:

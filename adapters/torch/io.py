@@ -238,13 +238,9 @@ def output_info(main: torch.Tensor, num_outputs: int, max_units: int, stats_of: 
         x = main.detach().float()
         x2 = x.reshape(1, -1) if x.dim() == 0 else x
         finite = stats.frac_nonfinite == 0.0
-        if finite and rows is not None:
+        if finite and (rows is not None or x2.device.type == "cpu"):  # numpy: cheaper than torch's dispatch
+            rows = rows if rows is not None else OutputRows(x2.numpy().astype(np.float64))
             errs = [rows.row_sum_err(), rows.lse_err()]
-        elif finite and x2.device.type == "cpu":  # numpy: a few small ops cost less than torch's dispatch
-            a = x2.numpy().astype(np.float64)
-            top = a.max(-1, keepdims=True)
-            lse = top[..., 0] + np.log(np.exp(a - top).sum(-1))
-            errs = [float(np.abs(a.sum(-1) - 1).max()), float(np.abs(lse).max())]
         elif finite:
             errs = torch.stack([(x2.sum(-1) - 1).abs().max(), torch.logsumexp(x2, -1).abs().max()]).cpu().tolist()
         else:
@@ -254,11 +250,12 @@ def output_info(main: torch.Tensor, num_outputs: int, max_units: int, stats_of: 
     return OutputInfo(stats=stats, looks_like=looks, num_outputs=num_outputs)
 
 
-def output_rows(main: torch.Tensor | None, stats: TensorStats | None) -> OutputRows | None:
-    """The main output as :class:`~netdoctor.adapters._lossprobe.OutputRows` (float64 on the host), when it
-    has two or more axes, at most ``MAX_ENTRIES`` entries and no NaN/Inf (``stats``: its statistics)."""
+def output_rows(main: torch.Tensor | None, stats_of: Reducer) -> OutputRows | None:
+    """The main output as :class:`~netdoctor.adapters._lossprobe.OutputRows` (float64 on the host), shared
+    by its classification and the loss probe, when it has two or more axes, at most ``MAX_ENTRIES`` entries
+    and no NaN/Inf (``stats_of``: the records' cached reduction, as for :func:`output_info`)."""
     if main is None or not main.is_floating_point() or main.dim() < 2 or not 0 < main.numel() <= MAX_ENTRIES \
-            or stats is None or stats.frac_nonfinite != 0.0:
+            or stats_of(main, -1).frac_nonfinite != 0.0:
         return None
     return OutputRows.of(main.detach().cpu().double().numpy(), finite=True)
 
