@@ -38,13 +38,10 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 _TINY = 1e-12  # below this abs-max, float32 moments are recomputed in float64
 _EXACT_LIMIT = 4096  # up to this many entries, the variance comes from an exact two-pass var_mean
 # Reductions use torch's own threading: one thread below 32768 entries (its grain size), every thread
-# from there on (MKL's dot takes two threads from about 16k entries, about 1 us slower than one: less
-# than switching the thread count around each reduction cost). A layer's output is reduced right after the layer computed it on every thread, so it
+# from there on. A layer's output is reduced right after the layer computed it on every thread, so it
 # lies split across the cores' caches, and one thread reading all of it takes twice as long (a 256x512
-# output right after its matmul: 92 against 47 us on two threads). Until this round, tensors below a
-# million entries were forced onto one thread: 0.07 ms more per MLP check and 2.6 ms more per
-# TransformerEncoder check, paired; with one or two other processes busy on both cores, two threads
-# were still 0.04-0.11 ms cheaper for the MLP and 0.4 ms for the TransformerEncoder.
+# output right after its matmul: 92 against 47 us); below the grain size only MKL's dot goes parallel
+# (from about 16k entries, about 1 us slower), less than switching the thread count would cost.
 _HOST_COUNT_LIMIT = 1 << 20  # a CPU activation up to this size has its positives per unit counted by numpy
 HOST_LIMIT = 4096  #: CPU tensors up to this many entries are reduced with numpy (see _reduce_host)
 _NO_SCALARS = torch.zeros(0)  # what _to_host gets when every scalar comes from the host vectors
@@ -444,8 +441,6 @@ def _reduce(
         glob = ([total, torch.dot(flat, flat)] + ([flat.amax()] if known_max is None else [])
                 if nonneg  # the minimum follows below
                 else [total, torch.dot(flat, flat), flat.amin(), flat.amax()])
-    if not nonneg:
-        known_max = None
     exact = n <= _EXACT_LIMIT
     if exact:
         var, mean = torch.var_mean(x, correction=0)
@@ -475,7 +470,7 @@ def _reduce(
         count_h.insert(0, positives)
     if on_host:  # a CPU tensor's subsample is read in place by numpy: three calls, no dispatch
         scalars += sample_abs_nonzero(flat.numpy())
-    if known_max is not None:
+    if nonneg and known_max is not None:
         scalars.insert(2, known_max)
     if nonneg:  # every entry >= 0: zero is the minimum unless every entry is positive; sum |x| is the sum
         nz_n = float(positives.sum())
