@@ -14,34 +14,12 @@ and building the models are excluded. Run ``python bench/keras_rows.py`` to prin
 from __future__ import annotations
 
 import os
-import statistics
 import time
 from typing import Any, Callable
 
+from bench_check import interleaved_medians  # bench/ is on sys.path: run as a script, or loaded by bench_check
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-def _interleaved(a: Callable[[], Any], b: Callable[[], Any], repeats: int, warmup: int = 2,
-                 clock: Callable[[], float] = time.perf_counter, warmup_s: float = 1.0,
-                 min_s: float = 2.0) -> tuple[float, float]:
-    """Median times of ``a()`` and ``b()`` by ``clock``, run alternately so that load changes hit both:
-    at least ``repeats`` pairs after ``warmup``, and at least ``warmup_s`` seconds of warm-up and
-    ``min_s`` seconds of measured pairs (wall time; as in ``bench_check.interleaved_medians``)."""
-    start, done = time.perf_counter(), 0
-    while done < warmup or time.perf_counter() - start < warmup_s:
-        a()
-        b()
-        done += 1
-    ta, tb = [], []
-    start = time.perf_counter()
-    while len(ta) < repeats or time.perf_counter() - start < min_s:
-        t0 = clock()
-        a()
-        ta.append(clock() - t0)
-        t0 = clock()
-        b()
-        tb.append(clock() - t0)
-    return statistics.median(ta), statistics.median(tb)
 
 
 def _cases(batch: int) -> list[tuple[str, Any, Any, Any]]:
@@ -87,9 +65,9 @@ def _row(name: str, model: Any, x: Any, y: Any, loss_fn: Any, repeats: int,
          clock: Callable[[], float] = time.perf_counter, min_s: float = 2.0) -> dict[str, Any]:
     import netdoctor
 
-    plain, check = _interleaved(_plain_step(model, x, y, loss_fn),
-                                lambda: netdoctor.check(model, x, y, loss_fn=loss_fn), repeats, clock=clock,
-                                min_s=min_s)
+    plain, check = interleaved_medians([_plain_step(model, x, y, loss_fn),
+                                        lambda: netdoctor.check(model, x, y, loss_fn=loss_fn)],
+                                       repeats, clock=clock, min_s=min_s)
     return {"framework": "keras", "model": name, "plain_s": plain, "check_s": check, "ratio": check / plain}
 
 
