@@ -10,7 +10,11 @@ same-shaped tensors whose weight-layer depths differ (``out + identity``, ``x + 
 
 Provenance itself lives in ``flow``; the records, frames and their statistics in
 ``records``. Inside built-in modules (``nn.Linear``, ``nn.LSTM``...) the mode steps
-aside at once, which keeps its overhead to a few microseconds per user-level op.
+aside at once, which keeps its overhead to a few microseconds per user-level op. A model
+made only of exact ``nn.Sequential`` containers, ``nn.Identity`` and recorded built-in
+layers, with no hooks, runs without the mode (:attr:`Probe.traced`): it would see no op
+there, and the hooks alone give the data flow (about 0.04 ms less per check of a
+three-layer MLP, paired).
 
 Records: a module that owns parameters (or float buffers) gets one record however often
 it runs (``calls`` counts); a parameter-free module (``nn.ReLU``, ``nn.Dropout``) and a
@@ -26,6 +30,7 @@ from typing import Any, Iterable, Sequence
 
 import torch
 from torch import nn
+from torch.nn.modules.module import _global_forward_hooks, _global_forward_pre_hooks
 from torch.overrides import TorchFunctionMode
 
 from netdoctor.adapters.torch import kinds as K
@@ -102,17 +107,27 @@ class Probe:
         self._recorded: dict[int, tuple[bool, bool]] = {}
         self.stats = RecordStats(settings, activations, sparsity)
         owners: dict[int, str] = {}
+        #: whether the function mode runs: not for a tree of exact ``nn.Sequential`` containers, ``nn.Identity``
+        #: and recorded built-in layers with no hook of their own, where it would see no op (the layers are
+        #: opaque; a Sequential only calls them, in order) and the hooks alone give the whole data flow
+        self.traced = bool(_global_forward_pre_hooks or _global_forward_hooks)
         for name, module in self.named:
             if K.is_scripted(module):
+                self.traced = True
                 continue
             self.names[id(module)] = name
-            if not K.is_builtin(module):
+            builtin = K.is_builtin(module)
+            if not builtin:
                 for p in module._parameters.values():
                     if p is not None:
                         owners.setdefault(id(p), name)
             # a custom root is always traced inside, even when it owns its parameters directly
-            opaque = K.is_opaque(module) if name or K.is_builtin(module) else False
-            self._recorded[id(module)] = (K.should_record(module), opaque)
+            opaque = K.is_opaque(module) if name or builtin else False
+            recorded = K.should_record(module)
+            self._recorded[id(module)] = (recorded, opaque)
+            if not self.traced and (module._forward_pre_hooks or module._forward_hooks or not (
+                    type(module) in (nn.Sequential, nn.Identity) or builtin and recorded and opaque)):
+                self.traced = True
         self.flow.owners = owners
 
     # -- lifecycle --------------------------------------------------------------------
@@ -123,8 +138,9 @@ class Probe:
                     continue  # TorchScript modules take no hooks
                 self._handles.append(module.register_forward_pre_hook(partial(self._pre, name), with_kwargs=True))
                 self._handles.append(module.register_forward_hook(partial(self._post, name)))
-            self._mode = _Mode(self)
-            self._mode.__enter__()
+            if self.traced:
+                self._mode = _Mode(self)
+                self._mode.__enter__()
         except BaseException:
             self._remove_hooks()
             raise

@@ -505,3 +505,92 @@ def test_a_relus_maximum_from_its_input_is_its_measured_maximum(act, xy):
         out = type(act)()(model[0](x))
     assert snap.layer("1").output.max == pytest.approx(float(out.max()), rel=1e-6)
     assert snap.layer("1").output.min == pytest.approx(float(out.min()))
+
+
+class _FunctionalRelu(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x)
+
+
+class _OwnSequential(nn.Sequential):
+    pass
+
+
+def _layer_view(snap) -> list[tuple]:
+    def st(s):
+        return None if s is None else (s.shape, round(s.mean, 6), round(s.std, 6), s.min, s.max)
+
+    return [(r.name, r.kind, r.type_name, r.activation, r.inputs_from, r.consumes_model_input, r.entry, r.depth,
+             r.calls, r.executed, sorted(r.attrs.items()), st(r.input), st(r.output),
+             None if r.unit_active is None else list(r.unit_active)) for r in snap.layers]
+
+
+_UNTRACED = {
+    "mlp": (lambda: nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 16), nn.Tanh(),
+                                  nn.Linear(16, 3)), (32, 10)),
+    "cnn": (lambda: nn.Sequential(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(inplace=True)),
+                                  nn.MaxPool2d(2), nn.Identity(), nn.Flatten(), nn.Linear(4 * 3 * 3, 3)), (32, 3, 8, 8)),
+}
+_TRACED = {
+    "functional relu inside": (lambda: nn.Sequential(nn.Linear(10, 16), _FunctionalRelu(), nn.Linear(16, 3)), (32, 10)),
+    "a Sequential subclass": (lambda: _OwnSequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 3)), (32, 10)),
+    "transformer encoder": (lambda: nn.Sequential(nn.TransformerEncoder(
+        nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True), 1, enable_nested_tensor=False),
+        nn.Flatten(), nn.Linear(8 * 5, 3)), (32, 5, 8)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_UNTRACED) + sorted(_TRACED))
+def test_sequential_of_builtin_layers_needs_no_function_mode(case, monkeypatch):
+    """An exact ``nn.Sequential`` of recorded built-in layers is probed without the function mode, with the
+    records the mode gives; anything with ops of its own between or inside layers keeps the mode."""
+    from netdoctor.adapters.torch import trace
+
+    make, shape = {**_UNTRACED, **_TRACED}[case]
+    torch.manual_seed(0)
+    model = make()
+    x, y = torch.randn(*shape), torch.randint(0, 3, (shape[0],))
+    seen: list[bool] = []
+    init = trace.Probe.__init__
+
+    def spy(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        seen.append(self.traced)
+
+    monkeypatch.setattr(trace.Probe, "__init__", spy)
+    default = collect(model, x, y, loss_fn=nn.CrossEntropyLoss())
+    assert seen == [case in _TRACED]
+
+    def traced(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.traced = True
+
+    monkeypatch.setattr(trace.Probe, "__init__", traced)
+    assert _layer_view(collect(model, x, y, loss_fn=nn.CrossEntropyLoss())) == _layer_view(default)
+    if case == "functional relu inside":
+        assert "1/relu" in names(default)
+
+
+def test_a_hook_or_a_global_hook_keeps_the_function_mode(mlp, xy, monkeypatch):
+    from netdoctor.adapters.torch import trace
+
+    x, y = xy
+    seen: list[bool] = []
+    init = trace.Probe.__init__
+
+    def spy(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        seen.append(self.traced)
+
+    monkeypatch.setattr(trace.Probe, "__init__", spy)
+    model = nn.Sequential(nn.Linear(x.shape[1], 8), nn.ReLU(), nn.Linear(8, 3))
+    collect(model, x, y)
+    handle = model[1].register_forward_hook(lambda m, a, o: torch.relu(o))
+    collect(model, x, y)
+    handle.remove()
+    handle = nn.modules.module.register_module_forward_hook(lambda m, a, o: None)
+    try:
+        collect(model, x, y)
+    finally:
+        handle.remove()
+    assert seen == [False, True, True]
