@@ -291,9 +291,11 @@ def _reduce_host_many(tensors: list[torch.Tensor]) -> list[TensorStats] | None:
         arrays = [_host_array(t).reshape(-1) for t in tensors]
     except (RuntimeError, TypeError):  # a lazy neg/conj view, a tensor subclass numpy cannot take
         return None
-    sizes = np.array([a.size for a in arrays], dtype=np.int64)
-    starts = np.zeros(len(arrays), dtype=np.int64)
-    np.cumsum(sizes[:-1], out=starts[1:])
+    counts = [a.size for a in arrays]
+    starts = [0]
+    for size in counts[:-1]:
+        starts.append(starts[-1] + size)
+    sizes = np.array(counts, dtype=np.float64)
     flat = np.concatenate(arrays, dtype=np.float64, casting="unsafe")
     sums = np.add.reduceat(flat, starts)
     if not np.isfinite(sums).all():
@@ -306,16 +308,15 @@ def _reduce_host_many(tensors: list[torch.Tensor]) -> list[TensorStats] | None:
     # unless it is within 1e-9 of mean^2 (a nearly constant tensor, never a constant one: min == max
     # gives 0 below), where the centred squares take over
     if bool(np.any((variances <= 1e-9 * means * means) & (lows != highs))):
-        d = flat - np.repeat(means, sizes)
+        d = flat - np.repeat(means, counts)
         variances = np.add.reduceat(d * d, starts) / sizes
-    cols = np.stack([
-        means, variances, lows, highs, np.add.reduceat(np.abs(flat), starts), squares,
-        np.add.reduceat(flat != 0, starts, dtype=np.int64),
-    ], axis=1).tolist()
+    cols = zip(tensors, counts, means.tolist(), variances.tolist(), lows.tolist(), highs.tolist(),
+               np.add.reduceat(np.abs(flat), starts).tolist(), squares.tolist(),
+               np.add.reduceat(flat != 0, starts, dtype=np.int64).tolist())
     out = []
-    for t, n, (mean, var, mn, mx, l1, sq, nz) in zip(tensors, sizes.tolist(), cols):
+    for t, n, mean, var, mn, mx, l1, sq, nz in cols:
         out.append(TensorStats(
-            shape=tuple(int(s) for s in t.shape), mean=mean, std=math.sqrt(max(var, 0.0)) if mn != mx else 0.0, min=mn,
+            shape=tuple(t.shape), mean=mean, std=math.sqrt(max(var, 0.0)) if mn != mx else 0.0, min=mn,
             max=mx, abs_max=max(abs(mn), abs(mx)), abs_mean=l1 / n, l2=math.sqrt(sq), frac_zero=(n - nz) / n,
             frac_nonfinite=0.0, dtype=dtype_name(t.dtype),
         ))
@@ -374,7 +375,7 @@ def _reduce_host(
             sat = (ones @ ((rows <= saturation[0]) | (rows >= saturation[1]))) / k
     var = float(np.dot(d, d)) / n if mn != mx else 0.0
     stats = TensorStats(
-        shape=tuple(int(s) for s in t.shape), mean=mean, std=math.sqrt(var), min=mn, max=mx,
+        shape=tuple(t.shape), mean=mean, std=math.sqrt(var), min=mn, max=mx,
         abs_max=max(abs(mn), abs(mx)), abs_mean=float(np.abs(flat).sum()) / n,
         l2=math.sqrt(float(np.dot(flat, flat))), frac_zero=(n - np.count_nonzero(flat != 0)) / n,
         frac_nonfinite=0.0, dtype=dtype_name(t.dtype), **stats_kw,
