@@ -63,8 +63,13 @@ def layer_health(snapshot: ModelSnapshot) -> list[dict[str, Any]]:
         if rec.output is not None:
             row["act_std"] = rec.output.std
         if rec.unit_active is not None and len(rec.unit_active):
-            row["dead_frac"] = float(np.mean(np.asarray(rec.unit_active) <= 0.0))
+            row["dead_frac"] = _share(np.asarray(rec.unit_active) <= 0.0)
         if rec.unit_saturated is not None and len(rec.unit_saturated):
-            row["saturated_frac"] = float(np.mean(np.asarray(rec.unit_saturated) > 0.5))
+            row["saturated_frac"] = _share(np.asarray(rec.unit_saturated) > 0.5)
         rows.append(row)
     return rows
+
+
+def _share(mask: np.ndarray) -> float:
+    """The fraction of ``True`` in a non-empty mask (``np.mean`` without its Python wrapper)."""
+    return np.count_nonzero(mask) / mask.size

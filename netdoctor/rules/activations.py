@@ -136,7 +136,7 @@ def dead_units(snap: ModelSnapshot, ctx: RuleContext) -> Iterator[Finding]:
             continue
         ua = np.asarray(rec.unit_active, dtype=float)
         dead = ua <= 0.0
-        frac = float(dead.mean())
+        frac = np.count_nonzero(dead) / dead.size
         if frac <= ctx.opt("max_dead_frac"):
             continue
         prod = producer_weight_layer(snap, rec)
