@@ -540,49 +540,44 @@ _TRACED = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(_UNTRACED) + sorted(_TRACED))
-def test_sequential_of_builtin_layers_needs_no_function_mode(case, monkeypatch):
-    """An exact ``nn.Sequential`` of recorded built-in layers is probed without the function mode, with the
-    records the mode gives; anything with ops of its own between or inside layers keeps the mode."""
+def _probe_spy(monkeypatch, force: bool = False) -> list[bool]:
+    """Record ``Probe.traced`` of every probe from now on (``force``: set it first, as the mode's reference)."""
     from netdoctor.adapters.torch import trace
 
-    make, shape = {**_UNTRACED, **_TRACED}[case]
-    torch.manual_seed(0)
-    model = make()
-    x, y = torch.randn(*shape), torch.randint(0, 3, (shape[0],))
     seen: list[bool] = []
     init = trace.Probe.__init__
 
     def spy(self, *args, **kwargs):
         init(self, *args, **kwargs)
+        self.traced = self.traced or force
         seen.append(self.traced)
 
     monkeypatch.setattr(trace.Probe, "__init__", spy)
+    return seen
+
+
+@pytest.mark.parametrize("case", sorted(_UNTRACED) + sorted(_TRACED))
+def test_sequential_of_builtin_layers_needs_no_function_mode(case, monkeypatch):
+    """An exact ``nn.Sequential`` of recorded built-in layers is probed without the function mode, with the
+    records the mode gives; anything with ops of its own between or inside layers keeps the mode."""
+    make, shape = {**_UNTRACED, **_TRACED}[case]
+    torch.manual_seed(0)
+    model = make()
+    x, y = torch.randn(*shape), torch.randint(0, 3, (shape[0],))
+    seen = _probe_spy(monkeypatch)
     default = collect(model, x, y, loss_fn=nn.CrossEntropyLoss())
     assert seen == [case in _TRACED]
-
-    def traced(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        self.traced = True
-
-    monkeypatch.setattr(trace.Probe, "__init__", traced)
+    monkeypatch.undo()
+    forced = _probe_spy(monkeypatch, force=True)
     assert _layer_view(collect(model, x, y, loss_fn=nn.CrossEntropyLoss())) == _layer_view(default)
+    assert forced == [True]
     if case == "functional relu inside":
         assert "1/relu" in names(default)
 
 
 def test_a_hook_or_a_global_hook_keeps_the_function_mode(mlp, xy, monkeypatch):
-    from netdoctor.adapters.torch import trace
-
     x, y = xy
-    seen: list[bool] = []
-    init = trace.Probe.__init__
-
-    def spy(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        seen.append(self.traced)
-
-    monkeypatch.setattr(trace.Probe, "__init__", spy)
+    seen = _probe_spy(monkeypatch)
     model = nn.Sequential(nn.Linear(x.shape[1], 8), nn.ReLU(), nn.Linear(8, 3))
     collect(model, x, y)
     handle = model[1].register_forward_hook(lambda m, a, o: torch.relu(o))
