@@ -110,9 +110,8 @@ def collect(
         model = copy.deepcopy(model)
         named = list(model.named_modules())
     hooked = model_hooks(model, named)
-    copy_inputs = not reads_input_only(model, bool(hooked))
     with torch.inference_mode(False):  # a caller inside inference_mode would block gradients
-        snap = _collect(model, named, inputs, targets, loss_fn, frozenset(needs), settings, input_shape, copy_inputs)
+        snap = _collect(model, named, inputs, targets, loss_fn, frozenset(needs), settings, input_shape, bool(hooked))
     notes = list(snap.notes)
     if lazy:
         notes.append(f"lazy modules ({_names(lazy)}) have no weights until their first forward: a copy of the "
@@ -128,7 +127,7 @@ def _names(names: list[str]) -> str:
 
 
 def _collect(model: nn.Module, modules: list[tuple[str, nn.Module]], inputs: Any, targets: Any, loss_fn: Any,
-             needs: frozenset[Need], settings: ProbeSettings, input_shape: Any, copy_inputs: bool = True) -> ModelSnapshot:
+             needs: frozenset[Need], settings: ProbeSettings, input_shape: Any, hooked: bool = True) -> ModelSnapshot:
     want_acts = Need.ACTIVATIONS in needs
     want_grads = Need.GRADIENTS in needs
     params, buffers = parameters_and_buffers(model, modules)  # without repeats (tied weights count once)
@@ -145,12 +144,12 @@ def _collect(model: nn.Module, modules: list[tuple[str, nn.Module]], inputs: Any
         probe_in = synthetic_inputs(input_shape, device, dtype, settings.seed, settings.max_samples)
         y = prepare_targets(targets, device, dtype, settings.max_samples)
     else:
-        probe_in = prepare_inputs(inputs, device, dtype, settings.max_samples, copy=copy_inputs)
+        probe_in = prepare_inputs(inputs, device, dtype, settings.max_samples, copy=not reads_input_only(model, hooked))
         y = prepare_targets(targets, device, dtype, settings.max_samples)
     if getattr(inputs, "netdoctor_synthetic", False):
         probe_in.synthetic = True  # made up by the loader (token ids from a config), not data to judge
     sparsity = Need.SPARSITY in needs
-    probe = Probe(model, settings, activations=want_acts, sparsity=sparsity, named=modules)
+    probe = Probe(model, settings, activations=want_acts, sparsity=sparsity, named=modules, hooked=hooked)
     pstats = ParamStats(weights=Need.WEIGHTS in needs, grads=None, max_units=settings.max_units,
                         grad_moments=Need.GRADIENT_MOMENTS in needs, sparsity=sparsity)
     data = None

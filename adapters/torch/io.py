@@ -16,6 +16,7 @@ from torch import nn
 from netdoctor.adapters._common import classify_output, first_line, synthetic_batch, target_kind
 from netdoctor.adapters._lossprobe import MAX_ENTRIES, OutputRows
 from netdoctor.adapters.torch.flow import iter_tensors
+from netdoctor.adapters.torch.state import global_forward_hooks
 from netdoctor.adapters.torch.stats import reduce
 from netdoctor.errors import DataError, ModelLoadError
 from netdoctor.snapshot import DataStats, OutputInfo, TensorStats
@@ -100,9 +101,7 @@ def reads_input_only(model: nn.Module, hooked: bool) -> bool:
     on any module (``hooked``) and no global module hook. Then the probe needs no private copy of a
     single input tensor (see :func:`prepare_inputs`); anything else gets one, since a ``forward`` may
     write into its input in place (``x.sub_(mean)``, ``nn.ReLU(inplace=True)`` first)."""
-    from torch.nn.modules import module as _module
-
-    if hooked or _module._global_forward_pre_hooks or _module._global_forward_hooks:
+    if hooked or global_forward_hooks():
         return False
     first: Any = model
     while type(first) is nn.Sequential:

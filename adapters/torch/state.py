@@ -89,6 +89,14 @@ def model_hooks(model: nn.Module, named: Modules | None = None) -> list[str]:
     return out
 
 
+def global_forward_hooks() -> bool:
+    """A global module forward or forward-pre hook is registered (``register_module_forward_hook``...):
+    it runs on every module call, the probe's included."""
+    from torch.nn.modules import module as _module
+
+    return bool(_module._global_forward_pre_hooks or _module._global_forward_hooks)
+
+
 def lazy_modules(model: nn.Module, named: Modules | None = None) -> list[str]:
     """Names of the lazy modules (``nn.LazyLinear``...) whose parameters do not exist yet."""
     from torch.nn.modules.lazy import LazyModuleMixin

@@ -30,12 +30,12 @@ from typing import Any, Iterable, Sequence
 
 import torch
 from torch import nn
-from torch.nn.modules.module import _global_forward_hooks, _global_forward_pre_hooks
 from torch.overrides import TorchFunctionMode
 
 from netdoctor.adapters.torch import kinds as K
 from netdoctor.adapters.torch.flow import INPUT_FLOAT, INPUT_INT, Flow, Found, iter_tensors, op_outputs
 from netdoctor.adapters.torch.records import MAX_RECORDS_PER_SITE, Frame, Rec, RecordStats
+from netdoctor.adapters.torch.state import global_forward_hooks
 from netdoctor.snapshot import (
     KIND_ACTIVATION, KIND_BATCHNORM, KIND_CONV, KIND_GROUPNORM, KIND_RNN, NORM_KINDS, WEIGHT_KINDS, ProbeSettings,
 )
@@ -88,7 +88,7 @@ class Probe:
     """
 
     def __init__(self, model: nn.Module, settings: ProbeSettings, *, activations: bool, sparsity: bool = True,
-                 named: Sequence[tuple[str, nn.Module]] | None = None) -> None:
+                 named: Sequence[tuple[str, nn.Module]] | None = None, hooked: bool = True) -> None:
         self.model = model
         #: ``list(model.named_modules())``: the hooks go on these, and :func:`all_records` walks them
         self.named = list(model.named_modules()) if named is None else list(named)
@@ -108,9 +108,10 @@ class Probe:
         self.stats = RecordStats(settings, activations, sparsity)
         owners: dict[int, str] = {}
         #: whether the function mode runs: not for a tree of exact ``nn.Sequential`` containers, ``nn.Identity``
-        #: and recorded built-in layers with no hook of their own, where it would see no op (the layers are
-        #: opaque; a Sequential only calls them, in order) and the hooks alone give the whole data flow
-        self.traced = bool(_global_forward_pre_hooks or _global_forward_hooks)
+        #: and recorded built-in layers, with no hook (``hooked``: a module carries hooks of its own, see
+        #: :func:`~netdoctor.adapters.torch.state.model_hooks`; nor a global one), where it would see no op
+        #: (the layers are opaque; a Sequential only calls them, in order) and the hooks alone give the data flow
+        self.traced = hooked or global_forward_hooks()
         for name, module in self.named:
             if K.is_scripted(module):
                 self.traced = True
@@ -125,8 +126,7 @@ class Probe:
             opaque = K.is_opaque(module) if name or builtin else False
             recorded = K.should_record(module)
             self._recorded[id(module)] = (recorded, opaque)
-            if not self.traced and (module._forward_pre_hooks or module._forward_hooks or not (
-                    type(module) in (nn.Sequential, nn.Identity) or builtin and recorded and opaque)):
+            if not (self.traced or type(module) in (nn.Sequential, nn.Identity) or builtin and recorded and opaque):
                 self.traced = True
         self.flow.owners = owners
 
