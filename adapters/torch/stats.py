@@ -652,11 +652,9 @@ def duplicate_unit_frac(w: torch.Tensor, unit_dim: int = 0) -> float:
 _PREFIX = 64  # columns of the first, cheap fingerprint of the units
 
 
-def _all_different(values: torch.Tensor | np.ndarray) -> bool:
-    """:func:`~netdoctor.adapters._common.all_different` of a 1-D array or tensor (numpy on a CPU: a sort
-    of a few hundred values without torch's dispatch; on a device, its own sort)."""
-    if isinstance(values, np.ndarray):
-        return all_different(values)
+def _all_different(values: torch.Tensor) -> bool:
+    """:func:`~netdoctor.adapters._common.all_different` of a 1-D tensor (numpy on a CPU: a sort of a
+    few hundred values without torch's dispatch; on a device, its own sort)."""
     if values.device.type == "cpu":
         return all_different(values.numpy())
     v = torch.sort(values).values
@@ -674,8 +672,11 @@ def _duplicates(rows: torch.Tensor, units: int) -> float:
     # units that differ in their first column differ: for a randomly drawn weight that one
     # column (a strided read of a few hundred values) settles it; a repeat there (zeros, a
     # constant, a coarse grid) moves on to a fingerprint of the first columns, then of all
-    first = rows.numpy()[:, 0] if rows.device.type == "cpu" else rows[:, 0]  # numpy: no indexing dispatch
-    if _all_different(first):
+    if rows.device.type == "cpu":  # the column through numpy: no torch indexing dispatch
+        differ = all_different(rows.numpy()[:, 0])
+    else:
+        differ = _all_different(rows[:, 0])
+    if differ:
         return 0.0
     if rows.shape[1] > 2 * _PREFIX and _distinct_keys(rows[:, :_PREFIX]):
         return 0.0
