@@ -436,29 +436,29 @@ class ModelSnapshot:
     notes: tuple[str, ...] = ()
     #: :meth:`memo`'s readings, built on first use: the lookups of the helpers below (every rule asks them,
     #: per layer) and the readings the analyses share
-    _index: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _memo: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- navigation helpers for rules ----------------------------------------------------
-    def _positions(self) -> dict[str, int]:
-        """Position of each layer name's first record."""
+    def index(self, name: str) -> int | None:
+        """Position in :attr:`layers` of the first record named ``name`` (``None``: no such layer)."""
         def positions() -> dict[str, int]:
             got: dict[str, int] = {}
             for i, rec in enumerate(self.layers):
                 got.setdefault(rec.name, i)
             return got
 
-        return self.memo("positions", positions)
+        return self.memo("positions", positions).get(name)
 
     def layer(self, name: str) -> LayerRecord | None:
-        i = self._positions().get(name)
+        i = self.index(name)
         return self.layers[i] if i is not None else None
 
     def memo(self, key: Hashable, compute: Callable[[], _T]) -> _T:
         """``compute()``, once per snapshot and ``key``: for readings of the (immutable) snapshot that
         several rules ask for (the gradient chain, the norm layer after each layer)."""
-        got = self._index.get(key, _MISSING)
+        got = self._memo.get(key, _MISSING)
         if got is _MISSING:
-            got = self._index[key] = compute()
+            got = self._memo[key] = compute()
         return got
 
     def weight_layers(self, executed_only: bool = False) -> list[LayerRecord]:
@@ -479,7 +479,7 @@ class ModelSnapshot:
 
     def successor(self, name: str) -> LayerRecord | None:
         """The layer that ran right after ``name`` (execution order)."""
-        i = self._positions().get(name)
+        i = self.index(name)
         return self.layers[i + 1] if i is not None and i + 1 < len(self.layers) else None
 
     def iter_params(self, *roles: str) -> Iterator[tuple[LayerRecord, ParamRecord]]:

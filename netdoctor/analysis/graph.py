@@ -49,10 +49,6 @@ def has_dataflow(snapshot: ModelSnapshot) -> bool:
     return snapshot.memo("has_dataflow", lambda: any(r.inputs_from for r in snapshot.layers))
 
 
-def index_of(snapshot: ModelSnapshot) -> dict[str, int]:
-    return {r.name: i for i, r in enumerate(snapshot.layers)}
-
-
 def next_layers(snapshot: ModelSnapshot, rec: LayerRecord) -> list[LayerRecord]:
     """Direct consumers of ``rec`` (traced data flow), else its execution-order successor."""
     if has_dataflow(snapshot):
@@ -135,24 +131,23 @@ def is_head(snapshot: ModelSnapshot, rec: LayerRecord) -> bool:
 
 def producer_weight_layer(snapshot: ModelSnapshot, rec: LayerRecord) -> LayerRecord | None:
     """The weight layer whose output an activation/norm record transforms (walking upstream)."""
-    by_name = {r.name: r for r in snapshot.layers}
     if rec.inputs_from:
         seen: set[str] = set()
         frontier = list(rec.inputs_from)
         while frontier:
             n = frontier.pop(0)
-            if n in seen or n not in by_name:
+            r = snapshot.layer(n)
+            if n in seen or r is None:
                 continue
             seen.add(n)
-            r = by_name[n]
             if r.is_weight_layer:
                 return r
             frontier.extend(r.inputs_from)
         return None
-    if "/" in rec.name and base_name(rec.name) in by_name:
-        return by_name[base_name(rec.name)]
-    idx = index_of(snapshot).get(rec.name, 0)
-    for r in reversed(snapshot.layers[:idx]):
+    owner = snapshot.layer(base_name(rec.name)) if "/" in rec.name else None
+    if owner is not None:
+        return owner
+    for r in reversed(snapshot.layers[:snapshot.index(rec.name) or 0]):
         if r.is_weight_layer:
             return r
     return None
