@@ -186,8 +186,10 @@ def batch_additivity(loss_on: Callable[[int, int], float], n: int, whole: float 
     return float((a + b) / full)
 
 
-def _soft_targets(rows: np.ndarray, g: np.ndarray | None, yf: np.ndarray) -> dict[str, float]:
-    """Float targets shaped like the output: are they class distributions, and is the loss a soft-target CE?"""
+def _soft_targets(rows: np.ndarray, g: np.ndarray | None, yf: np.ndarray,
+                  softmax: Callable[[], np.ndarray] | None = None) -> dict[str, float]:
+    """Float targets shaped like the output: are they class distributions, and is the loss a soft-target CE?
+    (``softmax``: the rows' softmax, when the caller has it.)"""
     out: dict[str, float] = {}
     t = yf.reshape(rows.shape)
     bad = (t.min(-1) < 0) | (np.abs(t.sum(-1) - 1) > 1e-3)
@@ -195,7 +197,7 @@ def _soft_targets(rows: np.ndarray, g: np.ndarray | None, yf: np.ndarray) -> dic
     if g is None or rows.shape[-1] < 2:
         return out
     gr = g.reshape(rows.shape)
-    ref = _softmax(rows) * t.sum(-1, keepdims=True) - t
+    ref = (softmax() if softmax is not None else _softmax(rows)) * t.sum(-1, keepdims=True) - t
     gg, rr = float((gr * gr).sum()), float(np.linalg.norm(ref))
     if gg > 0 and rr > 1e-12:
         k = float((gr * ref).sum()) / gg
@@ -262,7 +264,8 @@ def measure(out: Any, grad: Any, y: Any, kind: str | None, *, grad_at_logits: bo
         fields["target_outside"] = {k: float(((yf < lo) | (yf > hi)).mean()) for k, (lo, hi) in RANGES.items()}
         fields["target_floor"] = {k: float(np.square(yf - np.clip(yf, lo, hi)).mean()) for k, (lo, hi) in RANGES.items()}
         if yf.size == z.size and (yf.shape == z.shape or (yf.ndim >= 1 and yf.shape[0] == z.shape[0])):
-            fields.update(_soft_targets(flat, None if g is None or grad_at_logits else g, yf))
+            fields.update(_soft_targets(flat, None if g is None or grad_at_logits else g, yf,
+                                        rows.softmax if rows is not None else None))
     if sum_ratio is not None:
         fields["sum_ratio"] = sum_ratio
     return LossProbe(units=c, rows=int(flat.shape[0]), nonnegative=nonneg, row_sum_err=row_err,
