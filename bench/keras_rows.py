@@ -17,7 +17,7 @@ import os
 import time
 from typing import Any, Callable
 
-from bench_check import interleaved_medians  # bench/ is on sys.path: run as a script, or loaded by bench_check
+from bench_check import MIN_S, interleaved_medians  # bench/ is on sys.path: run as a script, or loaded by bench_check
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -62,7 +62,7 @@ def _plain_step(model: Any, x: Any, y: Any, loss_fn: Any) -> Callable[[], Any]:
 
 
 def _row(name: str, model: Any, x: Any, y: Any, loss_fn: Any, repeats: int,
-         clock: Callable[[], float] = time.perf_counter, min_s: float = 2.0) -> dict[str, Any]:
+         clock: Callable[[], float] = time.perf_counter, min_s: float = MIN_S) -> dict[str, Any]:
     import netdoctor
 
     plain, check = interleaved_medians([_plain_step(model, x, y, loss_fn),
@@ -72,7 +72,7 @@ def _row(name: str, model: Any, x: Any, y: Any, loss_fn: Any, repeats: int,
 
 
 def rows(repeats: int = 7, batch: int = 256, clock: Callable[[], float] = time.perf_counter,
-         min_s: float = 2.0) -> list[dict[str, Any]]:
+         min_s: float = MIN_S) -> list[dict[str, Any]]:
     """Benchmark rows: ``{"framework", "model", "plain_s", "check_s", "ratio"}`` (+ extras).
 
     ``clock`` times the pairs (``time.process_time`` for CPU time); the cold first check is wall time.

@@ -18,7 +18,6 @@ def test_breakdown_runs_and_its_parts_add_up() -> None:
     assert extra == pytest.approx(check - plain)
 
 
-
 def test_rounds_go_on_for_the_minimum_time_whatever_the_repeats() -> None:
     import time
 

@@ -575,7 +575,7 @@ def test_sequential_of_builtin_layers_needs_no_function_mode(case, monkeypatch):
         assert "1/relu" in names(default)
 
 
-def test_a_hook_or_a_global_hook_keeps_the_function_mode(mlp, xy, monkeypatch):
+def test_a_hook_or_a_global_hook_keeps_the_function_mode(xy, monkeypatch):
     x, y = xy
     seen = _probe_spy(monkeypatch)
     model = nn.Sequential(nn.Linear(x.shape[1], 8), nn.ReLU(), nn.Linear(8, 3))
